@@ -1,0 +1,156 @@
+"""The ``playground`` command: no subcommand opens the window; subcommands run headless on the same engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from playground import __version__, paths
+from playground.domain import GenerationRequest, ProgressEvent
+from playground.errors import KnownError
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder (default: $PLAYGROUND_HOME "
+                        "or the platform's user data dir)")
+    common.add_argument("--device", default=argparse.SUPPRESS, help="auto | cpu | cuda | cuda:1 | mps")
+    common.add_argument("--dtype", default=argparse.SUPPRESS, help="auto | float32 | float16 | bfloat16")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="playground", parents=[common],
+                                     description="A local prompt playground. Without a command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"playground {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")
+    c.add_argument("--model", default=None, help="model id (default: the embedded model)")
+    c.add_argument("--source", type=Path, help="file whose text comes before the prompt")
+    group = c.add_mutually_exclusive_group(required=True)
+    group.add_argument("--prompt", help="prompt text")
+    group.add_argument("--prompt-file", type=Path, help="file holding the prompt")
+    c.add_argument("--max-tokens", type=int, default=64)
+    c.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--top-k", type=int, default=0, help="0 = off")
+    c.add_argument("--repetition-penalty", type=float, default=1.0)
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
+
+    m = sub.add_parser("models", parents=[common], help="list the model registry")
+    m.add_argument("--json", action="store_true")
+    msub = m.add_subparsers(dest="models_command")
+    add = msub.add_parser("add", parents=[common], help="register a model folder or a .gguf file")
+    add.add_argument("path", type=Path)
+    rm = msub.add_parser("remove", parents=[common], help="forget a user-added model")
+    rm.add_argument("id")
+
+    sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None):
+        paths.set_data_dir(args.data_dir)
+    if args.command is None:
+        from ui.app import run_app
+
+        return run_app(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+    try:
+        return {"complete": _complete, "models": _models, "setup": _setup}[args.command](args)
+    except KnownError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # a parameter out of range
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _progress(event: ProgressEvent) -> None:
+    pct = f" {event.fraction:4.0%}" if event.fraction is not None else ""
+    print(f"[playground]{pct} {event.stage}", file=sys.stderr, flush=True)
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnownError(f"Cannot read {what} file {path}: {exc}") from exc
+
+
+def _complete(args: argparse.Namespace) -> int:
+    from playground.engine.generate import Cancel
+    from playground.engine.runner import EngineRunner
+    from playground.models.embedded import EMBEDDED_ID
+
+    request = GenerationRequest(
+        source=_read(args.source, "source") if args.source else "",
+        prompt=args.prompt if args.prompt is not None else _read(args.prompt_file, "prompt"),
+        max_new_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty, stop=tuple(args.stop), seed=args.seed)
+    request.validate()
+    runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+    cancel = Cancel()
+
+    def stream(event) -> None:  # noqa: ANN001 - a TokenEvent
+        sys.stdout.write(event.text)
+        sys.stdout.flush()
+
+    try:
+        future = runner.generate(args.model or EMBEDDED_ID, request, (lambda e: None) if args.json else stream, cancel,
+                                 _progress)
+        result = future.result()
+    except KeyboardInterrupt:
+        cancel.set()
+        result = future.result()
+    finally:
+        runner.shutdown()
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print()
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from playground.models.registry import Registry
+
+    registry = Registry()
+    if args.models_command == "add":
+        info = registry.add(args.path)
+        print(f"added {info.id} ({info.source}, {info.path})")
+        return 0
+    if args.models_command == "remove":
+        registry.remove(args.id)
+        print(f"removed {args.id}")
+        return 0
+    models = registry.list()
+    if args.json:
+        print(json.dumps([m.as_dict() for m in models], ensure_ascii=False))
+        return 0
+    for m in models:
+        state = "" if m.ready else "  (converted on first use)"
+        print(f"{m.id:40} {m.kind:6} {m.source:9} {m.size_bytes / 1e6:9.1f} MB{state}")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from playground.models.embedded import ensure_embedded
+
+    folder = ensure_embedded(_progress)
+    print(f"embedded model ready in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

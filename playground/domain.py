@@ -1,0 +1,144 @@
+"""Frozen dataclasses that cross threads: requests, streamed events and results.
+
+Requests are snapshots taken on the main thread; the worker never reads widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class FinishReason(StrEnum):
+    STOP = "stop"  # end-of-sequence token or a stop sequence
+    LENGTH = "length"  # max new tokens or the context window reached
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One raw completion: the model sees ``source + prompt`` with nothing added in between."""
+
+    prompt: str
+    source: str = ""
+    max_new_tokens: int = 64
+    temperature: float = 0.7  # 0 means greedy
+    top_p: float = 1.0
+    top_k: int = 0  # 0 disables top-k
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+    top_logprobs: int = 5
+
+    @property
+    def text(self) -> str:
+        return self.source + self.prompt
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first parameter out of range."""
+        if self.max_new_tokens < 1:
+            raise ValueError("max new tokens must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must be 0 (greedy) or more")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top-p must be in (0, 1]")
+        if self.top_k < 0:
+            raise ValueError("top-k must be 0 (off) or more")
+        if self.repetition_penalty <= 0:
+            raise ValueError("repetition penalty must be positive")
+        if self.n < 1:
+            raise ValueError("n must be at least 1")
+        if any(s == "" for s in self.stop):
+            raise ValueError("stop sequences must not be empty")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    text: str
+    token_id: int
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One generated token, streamed as soon as it is known not to be part of a stop sequence."""
+
+    completion: int  # index among the request's n completions
+    index: int  # position within that completion
+    text: str
+    token_id: int
+    logprob: float  # log-probability under the model's own distribution (before sampling transforms)
+    top: tuple[Alternative, ...]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Loading or conversion progress; ``fraction`` is None when the amount of work is unknown."""
+
+    stage: str
+    fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class Timings:
+    load_s: float = 0.0
+    ttft_s: float = 0.0  # from the call to the first token (prefill included)
+    tokens_per_s: float = 0.0  # decode speed, counted after the first token
+
+    def as_dict(self) -> dict[str, float]:
+        return {"load_s": round(self.load_s, 4), "ttft_s": round(self.ttft_s, 4),
+                "tokens_per_s": round(self.tokens_per_s, 2)}
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: FinishReason
+    tokens: tuple[TokenEvent, ...]
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    model: str
+    completions: tuple[Completion, ...]
+    seed: int
+    prompt_tokens: int
+    device: str = "cpu"
+
+    @property
+    def first(self) -> Completion:
+        return self.completions[0]
+
+    def to_json(self, index: int = 0) -> dict[str, Any]:
+        """The CLI's ``complete --json`` shape for one completion."""
+        c = self.completions[index]
+        return {
+            "model": self.model,
+            "text": c.text,
+            "finish_reason": str(c.finish_reason),
+            "tokens": [
+                {"text": t.text, "logprob": t.logprob,
+                 "top": [{"text": a.text, "logprob": a.logprob} for a in t.top]}
+                for t in c.tokens
+            ],
+            "timings": c.timings.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registry entry."""
+
+    id: str
+    kind: str  # "text" | "image"
+    source: str  # "embedded" | "hf-cache" | "folder" | "gguf"
+    path: str | None = None
+    size_bytes: int = 0
+    ready: bool = True  # False when the embedded model still needs its first-run conversion
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "source": self.source, "path": self.path,
+                "size_bytes": self.size_bytes, "ready": self.ready}

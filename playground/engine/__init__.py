@@ -1,0 +1,1 @@
+"""Inference engines (torch, imported lazily). Nothing here imports Qt."""

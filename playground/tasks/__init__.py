@@ -1,0 +1,1 @@
+"""Per-mode prompt building and presets."""
