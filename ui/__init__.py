@@ -1,0 +1,1 @@
+"""The PySide6 desktop UI; depends on playground, never the reverse."""

@@ -1,0 +1,37 @@
+"""Entry point of the desktop app: the window is on screen before torch is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _qt_environment() -> None:
+    # QtWebEngine refuses to start as root without this; harmless otherwise.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+
+
+def run_app(device: str | None = None, dtype: str | None = None, argv: list[str] | None = None) -> int:
+    """Open the main window on the embedded model; return the exit code."""
+    _qt_environment()
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from playground import paths
+    from playground.engine.runner import EngineRunner
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("Playground")
+    app.setOrganizationName("Playground")
+    icon = paths.assets_dir() / "icons" / "playground.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    window = MainWindow(EngineRunner(device=device, dtype=dtype))
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(run_app())

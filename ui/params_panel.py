@@ -1,0 +1,100 @@
+"""Sampling controls; ``values()`` is the snapshot a request is built from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+
+def _double(lo: float, hi: float, step: float, value: float, decimals: int = 2) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setValue(value)
+    return box
+
+
+def _int(lo: int, hi: int, value: int) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setValue(value)
+    return box
+
+
+def parse_stops(text: str) -> tuple[str, ...]:
+    r"""Stop sequences are typed comma-separated with \n and \t escapes ("\n\n, END")."""
+    out = []
+    for part in text.split(","):
+        part = part.strip(" ")
+        if part:
+            out.append(part.replace("\\n", "\n").replace("\\t", "\t"))
+    return tuple(out)
+
+
+def format_stops(stops: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(s.replace("\n", "\\n").replace("\t", "\\t") for s in stops)
+
+
+class ParamsPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.max_tokens = _int(1, 8192, 64)
+        self.temperature = _double(0.0, 2.0, 0.05, 0.7)
+        self.temperature.setToolTip("0 = greedy (always the most likely token)")
+        self.top_p = _double(0.01, 1.0, 0.05, 1.0)
+        self.top_k = _int(0, 1000, 0)
+        self.top_k.setSpecialValueText("off")
+        self.repetition_penalty = _double(0.5, 2.0, 0.05, 1.0)
+        self.stop = QLineEdit()
+        self.stop.setPlaceholderText(r"e.g. \n\n, END")
+        self.stop.setToolTip(r"Comma-separated; \n is a newline. The stop text itself is not shown.")
+        self.seed = _int(-1, 2**31 - 1, -1)
+        self.seed.setSpecialValueText("random")
+        self.n = _int(1, 8, 1)
+
+        form = QFormLayout(self)
+        form.addRow("Max new tokens", self.max_tokens)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Repetition penalty", self.repetition_penalty)
+        form.addRow("Stop sequences", self.stop)
+        form.addRow("Seed", self.seed)
+        form.addRow("Completions (n)", self.n)
+
+    def values(self) -> dict[str, Any]:
+        seed = self.seed.value()
+        return {
+            "max_new_tokens": self.max_tokens.value(),
+            "temperature": round(self.temperature.value(), 4),
+            "top_p": round(self.top_p.value(), 4),
+            "top_k": self.top_k.value(),
+            "repetition_penalty": round(self.repetition_penalty.value(), 4),
+            "stop": parse_stops(self.stop.text()),
+            "seed": None if seed < 0 else seed,
+            "n": self.n.value(),
+        }
+
+    def apply(self, params: dict[str, Any]) -> None:
+        """Set the controls from a preset or a saved run; unknown keys are ignored."""
+        if "max_new_tokens" in params:
+            self.max_tokens.setValue(int(params["max_new_tokens"]))
+        for key in ("temperature", "top_p", "repetition_penalty"):
+            if key in params:
+                getattr(self, key).setValue(float(params[key]))
+        if "top_k" in params:
+            self.top_k.setValue(int(params["top_k"]))
+        if "stop" in params:
+            self.stop.setText(format_stops(params["stop"]))
+        if "seed" in params:
+            self.seed.setValue(-1 if params["seed"] is None else int(params["seed"]))
+        if "n" in params:
+            self.n.setValue(int(params["n"]))
