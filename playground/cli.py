@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from playground import __version__, paths
@@ -55,14 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, open_window: Callable[..., int] | None = None) -> int:
+    """Run a subcommand; without one, call ``open_window`` (the desktop app injects it: the core stays Qt-free)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if getattr(args, "data_dir", None):
         paths.set_data_dir(args.data_dir)
     if args.command is None:
-        from ui.app import run_app
-
-        return run_app(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+        if open_window is None:
+            parser.print_help()
+            return 2
+        return open_window(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
         return {"complete": _complete, "models": _models, "setup": _setup}[args.command](args)
     except KnownError as exc:

@@ -33,5 +33,12 @@ def run_app(device: str | None = None, dtype: str | None = None, argv: list[str]
     return app.exec()
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The ``playground`` console command: subcommands run headless, no subcommand opens the window."""
+    from playground.cli import main as cli_main
+
+    return cli_main(argv, open_window=run_app)
+
+
 if __name__ == "__main__":
-    sys.exit(run_app())
+    sys.exit(main())

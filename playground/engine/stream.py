@@ -28,6 +28,8 @@ class StopAssembler:
 
     def push(self, new_text: str, token_id: int, logprob: float, top: tuple) -> list[tuple[PendingToken, str]]:
         """Add one token's text; return the tokens now safe to emit, each with its (possibly cut) text."""
+        if self.stopped:
+            return []
         start = len(self.text)
         self.text += new_text
         self.pending.append(PendingToken(token_id, logprob, top, start, len(self.text)))

@@ -85,8 +85,9 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     except torch.OutOfMemoryError as exc:
         free_memory(dev)
         raise OutOfMemory(f"Not enough memory on {dev} to load {model_id}; try a smaller model or CPU") from exc
-    except (ValueError, OSError, KeyError) as exc:
-        raise UnsupportedModel(f"Could not load {model_id}: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UnsupportedModel(f"Could not load {model_id}: {first_line}") from exc
     return TextModel(
         id=model_id, model=model, tokenizer=tokenizer, device=dev, dtype=dt,
         load_s=time.perf_counter() - started,

@@ -1,0 +1,54 @@
+"""Model folders that cannot be loaded say why, in one sentence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from playground.engine.text import load_text_model
+from playground.errors import ModelNotFound, UnsupportedModel
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(ModelNotFound, match="not found"):
+        load_text_model("x", tmp_path / "nope")
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(UnsupportedModel, match="no config.json"):
+        load_text_model("x", tmp_path)
+
+
+def test_pickle_weights_are_refused_by_default(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(UnsupportedModel, match="pickle"):
+        load_text_model("x", tmp_path)
+
+
+def test_unknown_architecture(tmp_path, tiny_model_dir):
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "made-up-arch"
+    config["architectures"] = ["MadeUpForCausalLM"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModel, match="unsupported model type|Could not load"):
+        load_text_model("odd", folder)
+
+
+def test_corrupt_weights(tmp_path, tiny_model_dir):
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UnsupportedModel, match="Could not load"):
+        load_text_model("broken", folder)
+
+
+def test_loads_on_cpu_in_fp32(tiny_model):
+    assert tiny_model.device.type == "cpu"
+    assert str(tiny_model.dtype) == "torch.float32"
+    assert tiny_model.context_length == 96
+    assert 256 in tiny_model.eos_ids

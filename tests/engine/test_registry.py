@@ -1,0 +1,89 @@
+"""The registry lists, adds, removes and resolves models; its file survives damage."""
+
+from __future__ import annotations
+
+import pytest
+
+from playground import paths
+from playground.engine.runner import EngineRunner
+from playground.errors import ModelNotFound, UnsupportedModel
+from playground.models.embedded import EMBEDDED_ID
+from playground.models.registry import Registry
+
+
+def test_embedded_model_is_listed_first_and_not_ready_in_a_fresh_data_dir():
+    models = Registry().list()
+    assert models[0].id == EMBEDDED_ID
+    assert models[0].source == "embedded" and models[0].kind == "text"
+    assert models[0].ready is False
+
+
+def test_add_folder_lists_it_with_its_size_and_resolves_it(tiny_model_dir):
+    registry = Registry()
+    info = registry.add(tiny_model_dir)
+    assert info.source == "folder" and info.kind == "text" and info.size_bytes > 10_000
+    assert info.id in [m.id for m in Registry().list()]  # persisted
+    assert registry.resolve(info.id).folder == tiny_model_dir
+    assert registry.add(tiny_model_dir).id == info.id  # adding twice keeps one entry
+    registry.remove(info.id)
+    assert info.id not in [m.id for m in registry.list()]
+
+
+def test_add_gguf_file_is_registered(tmp_path):
+    gguf = tmp_path / "little.gguf"
+    gguf.write_bytes(b"GGUF")
+    info = Registry().add(gguf)
+    assert (info.id, info.source, info.size_bytes) == ("little", "gguf", 4)
+
+
+def test_a_broken_gguf_gives_a_clear_message(tmp_path):
+    gguf = tmp_path / "broken.gguf"
+    gguf.write_bytes(b"not a gguf file")
+    registry = Registry()
+    registry.add(gguf)
+    with pytest.raises(UnsupportedModel, match="Could not convert broken.gguf"):
+        registry.resolve("broken")
+    assert not list(paths.models_dir().glob("*.partial"))  # nothing half-written left behind
+
+
+def test_add_refuses_what_is_not_a_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(UnsupportedModel):
+        Registry().add(tmp_path / "notes.txt")
+    with pytest.raises(ModelNotFound):
+        Registry().add(tmp_path / "missing")
+
+
+def test_damaged_registry_file_is_set_aside(tmp_path):
+    (paths.data_dir() / "models.json").write_text("{not json")
+    assert [m.id for m in Registry().list(include_hf_cache=False)] == [EMBEDDED_ID]
+    assert (paths.data_dir() / "models.json.damaged").exists()
+
+
+def test_unknown_ids_and_offline_hub_ids_fail_clearly():
+    with pytest.raises(ModelNotFound, match="Unknown model"):
+        Registry().resolve("no-such-model")
+    with pytest.raises(ModelNotFound, match="not in the Hugging Face cache"):
+        Registry().resolve("someone/no-such-model-xyz")
+
+
+def test_a_path_resolves_without_registering(tiny_model_dir):
+    resolved = Registry().resolve(str(tiny_model_dir))
+    assert resolved.folder == tiny_model_dir and resolved.info.source == "folder"
+
+
+def test_runner_loads_generates_and_swaps_models(tiny_model_dir, tmp_path):
+    import shutil
+
+    from playground.domain import GenerationRequest
+
+    other = shutil.copytree(tiny_model_dir, tmp_path / "other")
+    runner = EngineRunner(device="cpu")
+    try:
+        info = runner.load(str(tiny_model_dir)).result(timeout=60)
+        assert info.device == "cpu" and info.context_length == 96
+        result = runner.generate(str(other), GenerationRequest(prompt="hi", temperature=0,
+                                                               max_new_tokens=5)).result(timeout=60)
+        assert result.model == str(other) and len(result.first.tokens) > 0
+    finally:
+        runner.shutdown()
