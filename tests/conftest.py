@@ -15,6 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from playground import paths  # noqa: E402
 
+# Where the set-up script put the embedded model, read before the per-test data dirs replace the variable.
+_SETUP_HOME = os.environ.get(paths.ENV_HOME)
+
 
 @pytest.fixture(autouse=True)
 def data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -77,8 +80,7 @@ def tiny_model(tiny_model_dir: Path):
 
 def embedded_home() -> Path:
     """The real data dir the set-up script converted the embedded model into (shared across test runs)."""
-    return Path(os.environ.get("PLAYGROUND_TEST_EMBEDDED_HOME")
-                or platformdirs.user_data_dir(paths.APP_NAME, appauthor=False))
+    return Path(_SETUP_HOME or platformdirs.user_data_dir(paths.APP_NAME, appauthor=False))
 
 
 @pytest.fixture(scope="session")
