@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -20,16 +22,24 @@ from playground.models.registry import Registry
 from playground.tasks.presets import load_presets
 
 
+def sync(tm) -> None:
+    if tm.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def baseline(tm, prompt: str, new_tokens: int) -> tuple[float, float, int]:
     """(ttft_s, decode tok/s, tokens) for greedy ``model.generate``; TTFT from a 1-token call."""
     ids = tm.tokenizer(prompt, return_tensors="pt")["input_ids"].to(tm.device)
     kwargs = {"do_sample": False, "pad_token_id": tm.tokenizer.eos_token_id}
     with torch.inference_mode():
+        sync(tm)
         start = time.perf_counter()
         tm.model.generate(ids, max_new_tokens=1, **kwargs)
+        sync(tm)
         ttft = time.perf_counter() - start
         start = time.perf_counter()
         out = tm.model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
+        sync(tm)
         total = time.perf_counter() - start
     n = out.shape[1] - ids.shape[1]
     return ttft, (n - 1) / max(total - ttft, 1e-9), n
@@ -45,10 +55,19 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default=EMBEDDED_ID)
+    parser.add_argument("--random", action="store_true",
+                        help="a random model of SmolLM2-135M's shape instead (no weights needed: GPU checks)")
+    parser.add_argument("--device", default=None)
     args = parser.parse_args()
 
-    folder = Registry().resolve(args.model).folder
-    tm = load_text_model(args.model, folder)
+    if args.random:
+        from tests.tiny import SMOLLM2_135M, build_tiny_llama
+
+        args.model = "random-smollm2-shape"
+        folder = build_tiny_llama(Path(tempfile.mkdtemp()), vocab_size=49152, **SMOLLM2_135M)
+    else:
+        folder = Registry().resolve(args.model).folder
+    tm = load_text_model(args.model, folder, device=args.device)
     preset = load_presets("prompt")[0]
     prompt = preset.fields["source"] + preset.fields["prompt"]
     print(f"model {args.model} on {tm.device} ({tm.dtype}), {torch.get_num_threads()} threads, "

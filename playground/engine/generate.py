@@ -7,6 +7,8 @@ alternatives, cancellation and stop sequences fall out of it directly.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import random
 import threading
 import time
@@ -100,7 +102,7 @@ def _prefill(tm: TextModel, input_ids: torch.Tensor) -> tuple[Any, torch.Tensor]
     cache = DynamicCache(config=tm.model.config)
     # The cache fills in place; only the last position's logits are computed (a full-vocabulary projection
     # of every prompt position is wasted work).
-    out = tm.model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
+    out = tm.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{_cache_kwarg(tm.model): cache})
     return cache, out.logits[0, -1].float().cpu()  # (vocab,)
 
 
@@ -110,6 +112,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
     import torch
 
     generator = torch.Generator().manual_seed(seed)
+    cache_kwarg = _cache_kwarg(tm.model)
     anchor = prompt_ids[-ANCHOR_TOKENS:]
     anchor_text = tm.tokenizer.decode(anchor)
     seen = torch.tensor(prompt_ids, dtype=torch.long)
@@ -131,8 +134,8 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
             finish = FinishReason.CANCELLED
             break
         if step > 0:
-            out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device),
-                           cache=cache, use_cache=True)
+            out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device), use_cache=True,
+                           **{cache_kwarg: cache})
             logits = out.logits[0, -1].float().cpu()  # (vocab,)
         token = pick_token(logits, req, seen, generator)
         last_at = time.perf_counter()
@@ -162,6 +165,16 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
         ttft_s=(first_at - started) if first_at else 0.0,
         tokens_per_s=decode_tokens / (last_at - first_at) if decode_tokens > 0 and last_at > first_at else 0.0)
     return Completion(text=assembler.text, finish_reason=finish, tokens=tuple(emitted), timings=timings)
+
+
+@functools.cache
+def _forward_params(forward: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(forward).parameters)
+
+
+def _cache_kwarg(model: Any) -> str:
+    """transformers renamed ``past_key_values`` to ``cache`` during 5.x; use whichever this version takes."""
+    return "cache" if "cache" in _forward_params(type(model).forward) else "past_key_values"
 
 
 def _alternatives(tm: TextModel, logprobs: torch.Tensor, k: int) -> tuple[Alternative, ...]:

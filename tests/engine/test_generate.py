@@ -33,7 +33,7 @@ def test_logprobs_match_a_separate_forward_pass(tiny_model):
     prompt_ids = tiny_model.tokenizer(PROMPT)["input_ids"]
     gen_ids = [t.token_id for t in result.first.tokens]
     with torch.inference_mode():
-        logits = tiny_model.model(torch.tensor([prompt_ids + gen_ids])).logits[0].float()
+        logits = tiny_model.model(torch.tensor([prompt_ids + gen_ids], device=tiny_model.device)).logits[0].float()
     logprobs = torch.log_softmax(logits, dim=-1)
     for i, tok in enumerate(result.first.tokens):
         expected = logprobs[len(prompt_ids) - 1 + i]

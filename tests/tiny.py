@@ -1,0 +1,37 @@
+"""Random llamas built in-process, so tests and benchmarks need no downloaded weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# SmolLM2-135M's shape (its config.json), for benchmarks of a full-size random model.
+SMOLLM2_135M = {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+                "num_key_value_heads": 3, "max_position_embeddings": 8192, "rope_theta": 100000.0}
+
+
+def byte_tokenizer():
+    """A byte-level BPE tokenizer with no merges: 256 byte tokens plus <|endoftext|> (id 256)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<|endoftext|>"])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+def build_tiny_llama(folder: Path, context: int = 96, vocab_size: int = 257, **shape) -> Path:
+    """Save a random llama (2 layers, hidden 32 unless ``shape`` says otherwise) with the byte tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    dims = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "max_position_embeddings": context, **shape}
+    config = LlamaConfig(vocab_size=vocab_size, eos_token_id=256, bos_token_id=None, pad_token_id=None,
+                         tie_word_embeddings=True, initializer_range=0.4, **dims)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    byte_tokenizer().save_pretrained(str(folder))
+    return folder
