@@ -12,9 +12,19 @@ def _qt_environment() -> None:
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
 
+def _no_display() -> bool:
+    """True on Linux with no X11/Wayland display and no explicit Qt platform: Qt would abort."""
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_app(device: str | None = None, dtype: str | None = None, argv: list[str] | None = None) -> int:
     """Open the main window on the embedded model; return the exit code."""
     _qt_environment()
+    if _no_display():
+        print("error: no display found (DISPLAY is unset); run it on a desktop, under Xvfb, or use the "
+              "headless commands: playground --help", file=sys.stderr)
+        return 1
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

@@ -69,3 +69,14 @@ def test_data_dir_flag_overrides_env(tmp_path, capsys, tiny_model_dir):
     custom = tmp_path / "custom-home"
     assert main(["models", "--data-dir", str(custom), "add", str(tiny_model_dir)]) == 0
     assert (custom / "models.json").is_file()
+
+
+def test_no_display_gives_a_clear_message_instead_of_a_qt_abort():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}}
+    proc = subprocess.run([sys.executable, "-m", "ui.app"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: no display found")
