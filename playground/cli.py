@@ -80,7 +80,16 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
         return 130
 
 
+_last_progress: tuple[str, int] = ("", -1)
+
+
 def _progress(event: ProgressEvent) -> None:
+    """Progress on stderr: one line per stage and per 25% step, so logs stay short."""
+    global _last_progress
+    step = -1 if event.fraction is None else int(event.fraction * 4)
+    if (event.stage, step) == _last_progress:
+        return
+    _last_progress = (event.stage, step)
     pct = f" {event.fraction:4.0%}" if event.fraction is not None else ""
     print(f"[playground]{pct} {event.stage}", file=sys.stderr, flush=True)
 
