@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.device_label = QLabel("device: –")
@@ -143,7 +143,8 @@ class MainWindow(QMainWindow):
         else:
             self.progress.setRange(0, 100)
             self.progress.setValue(int(event.fraction * 100))
-        self.progress.setFormat(f"{event.stage} %p%" if event.fraction is not None else event.stage)
+        self.progress.setFormat("%p%")  # the stage itself is the status message beside it
+        self.progress.setToolTip(event.stage)
         self.statusBar().showMessage(event.stage)
 
     @Slot(object)
