@@ -1,0 +1,150 @@
+"""Open the SQLite file safely: PRAGMAs, a corrupt file moved aside, migrations after a backup copy."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+from playground import paths
+from playground.errors import KnownError
+
+DB_NAME = "playground.db"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class NewerDatabase(KnownError):
+    """The file was written by a newer Playground; it is left untouched."""
+
+
+@dataclass
+class Database:
+    path: Path
+    engine: Engine
+    sessionmaker: sessionmaker
+    # Things the user should be told once (a corrupt file moved aside, a migration done).
+    notices: list[str] = field(default_factory=list)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def default_path() -> Path:
+    return paths.data_dir() / DB_NAME
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _make_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; a crash loses no commit
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # a second app instance waits, not fails
+        cur.close()
+
+    return engine
+
+
+def _looks_corrupt(path: Path) -> str | None:
+    """Why ``path`` is not a usable SQLite database, or None if it is (or does not exist yet)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        if f.read(16) != SQLITE_MAGIC:
+            return "it is not an SQLite database"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"SQLite cannot read it ({exc})"
+    if not row or row[0] != "ok":
+        return f"its integrity check failed ({row[0] if row else 'no answer'})"
+    return None
+
+
+def _move_aside(path: Path, suffix: str) -> Path:
+    """Rename the file (and its WAL/SHM companions) out of the way; nothing is deleted."""
+    target = path.with_name(f"{path.name}.{suffix}-{_stamp()}")
+    path.rename(target)
+    for companion in ("-wal", "-shm"):
+        extra = path.with_name(path.name + companion)
+        if extra.exists():
+            extra.rename(target.with_name(target.name + companion))
+    return target
+
+
+def _backup(path: Path, revision: str) -> Path:
+    """A consistent copy through SQLite's backup API (a plain copy could miss WAL contents)."""
+    target = path.with_name(f"{path.name}.backup-{revision}-{_stamp()}")
+    src = sqlite3.connect(str(path))
+    dst = sqlite3.connect(str(target))
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    return target
+
+
+def open_database(path: Path | None = None) -> Database:
+    """Open (creating or migrating) the sessions database at ``path``; return it ready for repositories.
+
+    A file that is not a readable SQLite database is moved aside and a fresh one created, with a notice.
+    A database from a newer Playground raises NewerDatabase and is not modified.
+    """
+    path = path or default_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    notices: list[str] = []
+    reason = _looks_corrupt(path)
+    if reason:
+        kept = _move_aside(path, "corrupt")
+        notices.append(f"The sessions database could not be opened because {reason}. It was kept as "
+                       f"{kept.name} and a new, empty database was started.")
+    cfg = _alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    engine = _make_engine(path)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+            raise NewerDatabase(f"{path.name} was written by a newer version of Playground (schema {current}); "
+                                "update Playground to open it. The file was not changed.")
+        if current != head:
+            if current is not None:
+                backup = _backup(path, current)
+                notices.append(f"Upgraded the sessions database (backup kept as {backup.name}).")
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(path=path, engine=engine, sessionmaker=sessionmaker(engine, expire_on_commit=False),
+                    notices=notices)
