@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground import __version__, paths
+from playground import __version__, paths, sessions_cli
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
     c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
+    c.add_argument("--session", metavar="NAME", help="record the run in this session (created if missing)")
 
     m = sub.add_parser("models", parents=[common], help="list the model registry")
     m.add_argument("--json", action="store_true")
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("id")
 
     sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
+    sessions_cli.add_parser(sub, common)
     return parser
 
 
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
             return 2
         return open_window(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
-        return {"complete": _complete, "models": _models, "setup": _setup}[args.command](args)
+        handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run}
+        return handlers[args.command](args)
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -105,6 +108,7 @@ def _complete(args: argparse.Namespace) -> int:
     from playground.engine.generate import Cancel
     from playground.engine.runner import EngineRunner
     from playground.models.embedded import EMBEDDED_ID
+    from playground.store.records import run_from_result
 
     request = GenerationRequest(
         source=_read(args.source, "source") if args.source else "",
@@ -119,15 +123,22 @@ def _complete(args: argparse.Namespace) -> int:
         sys.stdout.write(event.text)
         sys.stdout.flush()
 
+    model_id = args.model or EMBEDDED_ID
     try:
-        future = runner.generate(args.model or EMBEDDED_ID, request, (lambda e: None) if args.json else stream, cancel,
-                                 _progress)
+        future = runner.generate(model_id, request, (lambda e: None) if args.json else stream, cancel, _progress)
         result = future.result()
     except KeyboardInterrupt:
         cancel.set()
         result = future.result()
+    except KnownError as exc:
+        if args.session:
+            sessions_cli.record(args.session, run_from_result(request, None, "failed", str(exc), model_id))
+        raise
     finally:
         runner.shutdown()
+    if args.session:
+        status = "cancelled" if result.first.finish_reason == "cancelled" else "done"
+        sessions_cli.record(args.session, run_from_result(request, result, status))
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
