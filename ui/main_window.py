@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -11,30 +14,44 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QProgressBar,
     QTabWidget,
     QToolButton,
     QWidget,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from playground.domain import GenerationResult, ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.registry import Registry
+from playground.store.db import open_database
+from playground.store.records import Run
+from playground.store.repository import SessionStore
+from playground.store.transfer import export_markdown, export_session, import_session
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.bridge import EngineBridge, Runner
 from ui.params_panel import ParamsPanel
 from ui.prompt_tab import PromptTab
+from ui.sessions_panel import SessionsPanel
+
+DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
+PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
 
 
 class MainWindow(QMainWindow):
     def __init__(self, runner: Runner, registry: Registry | None = None, autoload: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 store: SessionStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Playground")
-        self.resize(1200, 800)
+        self.resize(1280, 820)
         self.registry = registry or Registry()
         self.bridge = EngineBridge(runner, self)
+        notices: list[str] = []
+        if store is None:
+            store, notices = _open_store()
+        self.store = store
 
         self.model_picker = QComboBox()
         self.model_picker.setMinimumContentsLength(28)
@@ -64,6 +81,7 @@ class MainWindow(QMainWindow):
         self.prompt_tab = PromptTab(self.bridge, self.params, self.current_model)
         self.tabs.addTab(self.prompt_tab, "Prompt")
         self.setCentralWidget(self.tabs)
+        self.session_tabs = [self.prompt_tab]  # tabs with draft()/restore()/show_run()/run_ended
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -82,8 +100,14 @@ class MainWindow(QMainWindow):
         self._memory_timer.start()
         self._update_memory()
 
-        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
-        self.addAction(quit_action)
+        self.sessions: SessionsPanel | None = None
+        self._draft_timer = QTimer(self, singleShot=True, interval=DRAFT_DEBOUNCE_MS)
+        self._draft_timer.timeout.connect(self.save_drafts)
+        self._build_menu()
+        if self.store is not None:
+            self._build_sessions()
+        for notice in notices:
+            self.statusBar().showMessage(notice, 30000)
 
         self.bridge.progress.connect(self._on_engine_progress)
         self.bridge.loaded.connect(self._on_engine_loaded)
@@ -94,6 +118,119 @@ class MainWindow(QMainWindow):
         if autoload:
             # After the first paint: the window shows at once, torch loads behind it.
             QTimer.singleShot(0, lambda: self.bridge.load(self.current_model()))
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("&New session", QKeySequence.StandardKey.New, self._new_session)
+        file_menu.addAction("&Import session…", self._import_session)
+        file_menu.addAction("&Export session as JSON…", self._export_json)
+        file_menu.addAction("Export session as &Markdown…", self._export_markdown)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        for action in file_menu.actions()[:4]:
+            action.setEnabled(self.store is not None)
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def _build_sessions(self) -> None:
+        assert self.store is not None
+        self.store.purge_deleted(older_than=PURGE_AFTER)
+        self.sessions = SessionsPanel(self.store)
+        dock = QDockWidget("Sessions", self)
+        dock.setObjectName("sessions")
+        dock.setWidget(self.sessions)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.sessions.about_to_switch.connect(self.save_drafts)
+        self.sessions.session_opened.connect(self._on_session_opened)
+        self.sessions.run_opened.connect(self._on_run_opened)
+        for tab in self.session_tabs:
+            tab.run_ended.connect(self._on_run_ended)
+            tab.changed.connect(self._draft_timer.start)
+        self.params.changed.connect(self._draft_timer.start)
+        existing = self.store.list()
+        self.sessions.select(existing[0].id if existing else self.store.create("First session").id)
+
+    @property
+    def current_session(self) -> int | None:
+        return self.sessions.current_id if self.sessions else None
+
+    @Slot()
+    def save_drafts(self) -> None:
+        """Save every tab's editors into the current session (debounced while typing; flushed on switch/quit)."""
+        self._draft_timer.stop()
+        if self.store is None or self.current_session is None or self._restoring:
+            return
+        try:
+            for tab in self.session_tabs:
+                self.store.save_draft(self.current_session, tab.mode, tab.draft())
+        except (KnownError, SQLAlchemyError) as exc:
+            self.statusBar().showMessage(f"Could not save the draft: {exc}", 10000)
+
+    _restoring = False
+
+    @Slot(int)
+    def _on_session_opened(self, session_id: int) -> None:
+        assert self.store is not None
+        self._restoring = True
+        try:
+            draft = self.store.draft(session_id)
+            for tab in self.session_tabs:
+                tab.restore(draft.get(tab.mode, {}), self.store.last_run(session_id, tab.mode))
+            self.setWindowTitle(f"{self.store.get(session_id).name} — Playground")
+        finally:
+            self._restoring = False
+        self._draft_timer.stop()
+
+    @Slot(object)
+    def _on_run_opened(self, run: Run) -> None:
+        for tab in self.session_tabs:
+            if tab.mode == run.mode:
+                self.tabs.setCurrentWidget(tab)
+                tab.show_run(run)
+                self._draft_timer.start()
+
+    @Slot(object)
+    def _on_run_ended(self, run: Run) -> None:
+        if self.store is None or self.current_session is None:
+            return
+        try:
+            self.store.add_run(self.current_session, run)
+        except (KnownError, SQLAlchemyError) as exc:
+            self.statusBar().showMessage(f"Could not save the run: {exc}", 15000)
+            return
+        self.save_drafts()
+        if self.sessions:
+            self.sessions.refresh()
+
+    def _new_session(self) -> None:
+        if self.sessions:
+            self.sessions.new_session()
+
+    def _import_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a session", filter="Session exports (*.json)")
+        if path and self.store and self.sessions:
+            try:
+                info = import_session(self.store, Path(path))
+            except KnownError as exc:
+                QMessageBox.warning(self, "Import failed", str(exc))
+                return
+            self.sessions.select(info.id)
+            self.statusBar().showMessage(f"Imported {info.name} ({info.run_count} runs)", 8000)
+
+    def _export_json(self) -> None:
+        if self.store and self.current_session is not None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export session", "session.json", "JSON (*.json)")
+            if path:
+                self.save_drafts()
+                written = export_session(self.store, self.current_session, Path(path))
+                self.statusBar().showMessage(f"Exported to {written}", 8000)
+
+    def _export_markdown(self) -> None:
+        if self.store and self.current_session is not None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "session.md", "Markdown (*.md)")
+            if path:
+                Path(path).write_text(export_markdown(self.store, self.current_session), encoding="utf-8")
+                self.statusBar().showMessage(f"Exported to {path}", 8000)
 
     # -- models ----------------------------------------------------------------------------------------------
     def current_model(self) -> str:
@@ -176,5 +313,19 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self._memory_timer.stop()
+        self.save_drafts()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
+        if self.store is not None:
+            self.store.db.dispose()
         super().closeEvent(event)
+
+
+def _open_store() -> tuple[SessionStore | None, list[str]]:
+    """The sessions store in the data dir, or None (with the reason) when it cannot be used."""
+    try:
+        db = open_database()
+    except KnownError as exc:
+        return None, [f"Sessions are off: {exc}"]
+    except SQLAlchemyError as exc:
+        return None, [f"Sessions are off: the database could not be opened ({exc})"]
+    return SessionStore(db), db.notices

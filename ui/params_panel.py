@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -44,6 +45,8 @@ def format_stops(stops: list[str] | tuple[str, ...]) -> str:
 
 
 class ParamsPanel(QWidget):
+    changed = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.max_tokens = _int(1, 8192, 64)
@@ -69,6 +72,10 @@ class ParamsPanel(QWidget):
         form.addRow("Stop sequences", self.stop)
         form.addRow("Seed", self.seed)
         form.addRow("Completions (n)", self.n)
+        for box in (self.max_tokens, self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.seed,
+                    self.n):
+            box.valueChanged.connect(self.changed)
+        self.stop.textChanged.connect(self.changed)
 
     def values(self) -> dict[str, Any]:
         seed = self.seed.value()

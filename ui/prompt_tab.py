@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -19,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from playground.domain import GenerationRequest, GenerationResult, TokenEvent
+from playground.domain import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.store.records import Run, run_from_result, token_events
 from playground.tasks.presets import Preset, load_presets
 from ui.bridge import EngineBridge
 from ui.params_panel import ParamsPanel
@@ -36,7 +38,10 @@ def _editor(placeholder: str) -> QPlainTextEdit:
 
 
 class PromptTab(QWidget):
+    mode = "prompt"
     run_finished = Signal(object)  # GenerationResult, after the last token is on screen
+    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
+    changed = Signal()  # the user edited an input: time to save a draft
 
     def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
                  parent: QWidget | None = None) -> None:
@@ -47,6 +52,7 @@ class PromptTab(QWidget):
         self._running = False
         self._pending: list[TokenEvent] = []
         self._completion = 0
+        self._request: GenerationRequest | None = None
         self._flush_timer = QTimer(self, interval=REPAINT_MS)
         self._flush_timer.timeout.connect(self._flush)
 
@@ -106,6 +112,8 @@ class PromptTab(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
+        self.source.textChanged.connect(self.changed)
+        self.prompt.textChanged.connect(self.changed)
         bridge.token.connect(self._on_engine_token)
         bridge.finished.connect(self._on_engine_finished)
         bridge.failed.connect(self._on_engine_failed)
@@ -142,6 +150,7 @@ class PromptTab(QWidget):
         self.output.clear_output()
         self.stats.setText("generating…")
         self._completion = 0
+        self._request = request
         self._set_running(True)
         self.bridge.generate(self.model_id(), request)
 
@@ -184,6 +193,9 @@ class PromptTab(QWidget):
         tokens = sum(len(x.tokens) for x in result.completions)
         self.stats.setText(f"{c.finish_reason} · {tokens} tokens · {c.timings.tokens_per_s:.1f} tok/s · "
                            f"first token {c.timings.ttft_s:.2f} s · seed {result.seed}")
+        if self._request is not None:
+            status = "cancelled" if c.finish_reason == FinishReason.CANCELLED else "done"
+            self.run_ended.emit(run_from_result(self._request, result, status))
         self.run_finished.emit(result)
 
     @Slot(str, bool)
@@ -198,6 +210,9 @@ class PromptTab(QWidget):
             self._show_error("Internal error: " + message.splitlines()[0], details=message)
         else:
             self._show_error(message)
+        if self._request is not None:
+            self.run_ended.emit(run_from_result(self._request, None, "failed", message.splitlines()[0],
+                                                self.model_id()))
 
     def _show_error(self, message: str, details: str = "") -> None:
         self.error.setText(message)
@@ -212,6 +227,45 @@ class PromptTab(QWidget):
             self._flush_timer.start()
         else:
             self._flush_timer.stop()
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        """The editors and parameters, as saved in the session's draft."""
+        params = self.params.values()
+        params["stop"] = list(params["stop"])
+        return {"source": self.source.toPlainText(), "prompt": self.prompt.toPlainText(), "params": params}
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        """Open a session: its draft in the editors, its last run's output below."""
+        self.source.setPlainText(str(draft.get("source", "")))
+        self.prompt.setPlainText(str(draft.get("prompt", "")))
+        if isinstance(draft.get("params"), dict):
+            self.params.apply(draft["params"])
+        self._show_output(last_run)
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its inputs and parameters in the editors (to change the prompt, keep the
+        source) and its output with probabilities."""
+        self.source.setPlainText(str(run.inputs.get("source", "")))
+        self.prompt.setPlainText(str(run.inputs.get("prompt", "")))
+        self.params.apply(run.params)
+        self._show_output(run)
+
+    def _show_output(self, run: Run | None) -> None:
+        self.output.clear_output()
+        self.error.hide()
+        self.stats.clear()
+        if run is None:
+            return
+        self._completion = 0
+        for event in token_events(run):
+            if event.completion != self._completion:
+                self._completion = event.completion
+                self.output.append_plain(f"\n\n── completion {event.completion + 1} ──\n")
+            self.output.append_tokens([event])
+        if run.error:
+            self._show_error(run.error)
+        self.stats.setText(f"{run.status} · {run.model_id} · saved run")
 
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
