@@ -191,7 +191,8 @@ class PromptTab(QWidget):
         self._set_running(False)
         c = result.first
         tokens = sum(len(x.tokens) for x in result.completions)
-        self.stats.setText(f"{c.finish_reason} · {tokens} tokens · {c.timings.tokens_per_s:.1f} tok/s · "
+        self.stats.setText(f"{c.finish_reason} · {tokens} token{'s' * (tokens != 1)} · "
+                           f"{c.timings.tokens_per_s:.1f} tok/s · "
                            f"first token {c.timings.ttft_s:.2f} s · seed {result.seed}")
         if self._request is not None:
             status = "cancelled" if c.finish_reason == FinishReason.CANCELLED else "done"

@@ -29,6 +29,13 @@ def local_time(utc_naive: datetime) -> str:
     return utc_naive.replace(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def run_output_preview(run: Run, width: int = 30) -> str:
+    """The start of a run's first output, on one line."""
+    completions = run.outputs.get("completions") or [{}]
+    text = " ".join(str(completions[0].get("text", "")).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class SessionsPanel(QWidget):
     about_to_switch = Signal()  # the current session is about to change: save what belongs to it
     session_opened = Signal(int)
@@ -72,6 +79,9 @@ class SessionsPanel(QWidget):
         self.history = QListWidget()
         self.history.setToolTip("Runs of this session, newest first; double-click or Enter re-opens one in the editors")
         self.history.itemActivated.connect(self._on_run_activated)
+        for widget in (self.list, self.history):
+            widget.setAlternatingRowColors(True)
+            widget.setWordWrap(True)
 
         buttons = QHBoxLayout()
         for b in (self.new_button, self.rename_button, self.duplicate_button, self.delete_button):
@@ -113,7 +123,9 @@ class SessionsPanel(QWidget):
             return
         for run in reversed(self.store.runs(self.current_id)):
             when = local_time(run.created_at) if run.created_at else ""
-            item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status}\n{run.title(48)}")
+            answer = run_output_preview(run)
+            item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id}\n{run.title(40)}"
+                                   + (f"  →  {answer}" if answer else ""))
             item.setData(Qt.ItemDataRole.UserRole, run.id)
             item.setToolTip(f"{run.model_id} · {when}" + (f"\n{run.error}" if run.error else ""))
             self.history.addItem(item)
