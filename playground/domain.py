@@ -27,10 +27,13 @@ class GenerationRequest:
     top_p: float = 1.0
     top_k: int = 0  # 0 disables top-k
     repetition_penalty: float = 1.0
+    no_repeat_ngram: int = 0  # ban any n-gram of generated tokens from repeating (0 = off); stops loops
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1
     top_logprobs: int = 5
+    # Chat turns ({"role", "content"}); a model with a chat template gets these instead of source + prompt.
+    messages: tuple[dict[str, str], ...] | None = None
 
     @property
     def text(self) -> str:
@@ -48,6 +51,8 @@ class GenerationRequest:
             raise ValueError("top-k must be 0 (off) or more")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition penalty must be positive")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ValueError("no-repeat n-gram size must be 0 (off) or at least 2")
         if self.n < 1:
             raise ValueError("n must be at least 1")
         if any(s == "" for s in self.stop):
@@ -107,6 +112,7 @@ class GenerationResult:
     seed: int
     prompt_tokens: int
     device: str = "cpu"
+    chat: bool = False  # True when the request's messages went through the model's chat template
 
     @property
     def first(self) -> Completion:

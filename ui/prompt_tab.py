@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from playground.domain import FinishReason, GenerationRequest, GenerationResult, TokenEvent
 from playground.store.records import Run, run_from_result, token_events
 from playground.tasks.presets import Preset, load_presets
-from ui.bridge import EngineBridge
+from ui.bridge import EngineBridge, GenerationJob
 from ui.params_panel import ParamsPanel
 from ui.token_view import OutputView
 
@@ -53,6 +53,7 @@ class PromptTab(QWidget):
         self._pending: list[TokenEvent] = []
         self._completion = 0
         self._request: GenerationRequest | None = None
+        self._job: GenerationJob | None = None
         self._flush_timer = QTimer(self, interval=REPAINT_MS)
         self._flush_timer.timeout.connect(self._flush)
 
@@ -114,9 +115,6 @@ class PromptTab(QWidget):
 
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
-        bridge.token.connect(self._on_engine_token)
-        bridge.finished.connect(self._on_engine_finished)
-        bridge.failed.connect(self._on_engine_failed)
 
     @staticmethod
     def _labelled(title: str, widget: QWidget) -> QWidget:
@@ -146,19 +144,23 @@ class PromptTab(QWidget):
         if not request.text:
             self._show_error("Type a source text or a prompt first")
             return
+        if self.bridge.generating:
+            self._show_error("Another run is in progress; wait for it or stop it first")
+            return
         self.error.hide()
         self.output.clear_output()
         self.stats.setText("generating…")
         self._completion = 0
         self._request = request
         self._set_running(True)
-        self.bridge.generate(self.model_id(), request)
+        self._job = self.bridge.generate(self.model_id(), request, self._on_engine_token,
+                                         self._on_engine_finished, self._on_engine_failed)
 
     @Slot()
     def stop(self) -> None:
-        if self._running:
+        if self._running and self._job is not None:
             self.stats.setText("stopping…")
-            self.bridge.stop()
+            self._job.stop()
 
     def load_preset(self, preset: Preset) -> None:
         self.source.setPlainText(preset.fields.get("source", ""))

@@ -25,7 +25,7 @@ from playground.domain import (
     TokenEvent,
 )
 from playground.engine.device import free_memory
-from playground.engine.sampling import pick_token
+from playground.engine.sampling import NgramBan, pick_token
 from playground.engine.stream import StopAssembler
 from playground.errors import ContextOverflow, KnownError, OutOfMemory
 
@@ -59,7 +59,8 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
     req.validate()
     cancel = cancel or Cancel()
     seed = req.seed if req.seed is not None else random.randrange(2**31)
-    prompt_ids = _encode(tm, req.text)
+    chat = bool(req.messages) and tm.has_chat_template
+    prompt_ids = _encode_chat(tm, req.messages) if chat else _encode(tm, req.text)
     budget = tm.context_length - len(prompt_ids)
     if budget <= 0:
         raise ContextOverflow(
@@ -83,7 +84,7 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
         raise OutOfMemory(f"Out of memory on {tm.device} while generating; memory was freed. "
                           "Lower max tokens or n, or use a smaller model") from exc
     return GenerationResult(model=tm.id, completions=tuple(completions), seed=seed,
-                            prompt_tokens=len(prompt_ids), device=str(tm.device))
+                            prompt_tokens=len(prompt_ids), device=str(tm.device), chat=chat)
 
 
 def _encode(tm: TextModel, text: str) -> list[int]:
@@ -94,6 +95,11 @@ def _encode(tm: TextModel, text: str) -> list[int]:
             raise KnownError("Nothing to complete: type a source text or a prompt")
         ids = [bos]
     return ids
+
+
+def _encode_chat(tm: TextModel, messages: tuple[dict[str, str], ...]) -> list[int]:
+    text = tm.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    return list(tm.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _prefill(tm: TextModel, input_ids: torch.Tensor) -> tuple[Any, torch.Tensor]:
@@ -117,6 +123,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
     anchor_text = tm.tokenizer.decode(anchor)
     seen = torch.tensor(prompt_ids, dtype=torch.long)
     generated: list[int] = []
+    ngrams = NgramBan(req.no_repeat_ngram)
     text_so_far = ""
     assembler = StopAssembler(req.stop)
     emitted: list[TokenEvent] = []
@@ -137,7 +144,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
             out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device), use_cache=True,
                            **{cache_kwarg: cache})
             logits = out.logits[0, -1].float().cpu()  # (vocab,)
-        token = pick_token(logits, req, seen, generator)
+        token = pick_token(logits, req, seen, generator, ngrams.banned(generated))
         last_at = time.perf_counter()
         if step == 0:
             first_at = last_at
@@ -147,6 +154,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
         logprobs = torch.log_softmax(logits, dim=0)
         top = _alternatives(tm, logprobs, req.top_logprobs)
         generated.append(token)
+        ngrams.update(generated)
         seen = torch.cat([seen, torch.tensor([token])])
         full = tm.tokenizer.decode(anchor + generated)[len(anchor_text):]
         if full.endswith("\ufffd"):

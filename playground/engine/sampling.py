@@ -25,12 +25,32 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return logits.scatter(0, seen, picked)
 
 
+class NgramBan:
+    """Tokens that would repeat an n-gram already in the generated text (HF's no_repeat_ngram_size, but over
+    the completion only, so copying patterns from few-shot examples stays allowed)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._next: dict[tuple[int, ...], set[int]] = {}
+
+    def update(self, generated: list[int]) -> None:
+        if self.n and len(generated) >= self.n:
+            self._next.setdefault(tuple(generated[-self.n:-1]), set()).add(generated[-1])
+
+    def banned(self, generated: list[int]) -> list[int]:
+        if not self.n or len(generated) < self.n - 1:
+            return []
+        return sorted(self._next.get(tuple(generated[len(generated) - self.n + 1:]), ()))
+
+
 def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
-               generator: torch.Generator) -> int:
+               generator: torch.Generator, banned: list[int] | None = None) -> int:
     """Sample (or take the argmax when temperature is 0) from fp32 CPU ``logits`` of shape (vocab,)."""
     import torch
 
     logits = apply_repetition_penalty(logits, seen, req.repetition_penalty)
+    if banned:
+        logits = logits.index_fill(0, torch.tensor(banned), float("-inf"))
     if req.temperature == 0:
         return int(torch.argmax(logits))
     logits = logits / req.temperature

@@ -30,6 +30,10 @@ class TextModel:
     context_length: int
     eos_ids: frozenset[int]
 
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
     def unload(self) -> None:
         device = self.device
         self.model = None

@@ -30,9 +30,9 @@ class Receiver(QObject):
 def test_ten_thousand_token_signals(qtbot):
     bridge = EngineBridge(ScriptedRunner([f"t{i}" for i in range(10_000)]))
     receiver = Receiver()
-    bridge.token.connect(receiver.on_token)
     with qtbot.waitSignal(bridge.finished, timeout=60_000) as blocker:
-        bridge.generate("scripted", GenerationRequest(prompt="x"))
+        job = bridge.generate("scripted", GenerationRequest(prompt="x"), on_token=receiver.on_token)
+    assert job is not None and not job.running
     qtbot.waitUntil(lambda: receiver.count == 10_000, timeout=10_000)
     assert len(blocker.args[0].first.tokens) == 10_000
     assert receiver.threads == {threading.get_ident()}  # delivered on the GUI thread
