@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground import __version__, paths, sessions_cli
+from playground import __version__, paths, sessions_cli, sheet_cli
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
     sessions_cli.add_parser(sub, common)
+    sheet_cli.add_parser(sub, common)
     return parser
 
 
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
             return 2
         return open_window(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
-        handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run}
+        handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run,
+                    "sheet": sheet_cli.run}
         return handlers[args.command](args)
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)

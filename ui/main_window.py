@@ -35,6 +35,7 @@ from ui.bridge import EngineBridge, Runner
 from ui.params_panel import ParamsPanel
 from ui.prompt_tab import PromptTab
 from ui.sessions_panel import SessionsPanel
+from ui.sheet_tab import SheetTab
 
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
 PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
@@ -80,6 +81,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.prompt_tab = PromptTab(self.bridge, self.params, self.current_model)
         self.tabs.addTab(self.prompt_tab, "Prompt")
+        self.sheet_tab = SheetTab(self.params, self.current_model)
+        self.sheet_tab.message.connect(self._on_tab_message)
+        self.tabs.addTab(self.sheet_tab, "Sheet")
         self.setCentralWidget(self.tabs)
         self.session_tabs = [self.prompt_tab]  # tabs with draft()/restore()/show_run()/run_ended
 
@@ -307,6 +311,10 @@ class MainWindow(QMainWindow):
         if not busy:
             self.progress.hide()
 
+    @Slot(str)
+    def _on_tab_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
     @Slot()
     def _update_memory(self) -> None:
         self.memory_label.setText(f"memory: {human_bytes(rss_bytes())}")
@@ -315,6 +323,7 @@ class MainWindow(QMainWindow):
         self._memory_timer.stop()
         self.save_drafts()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
+        self.sheet_tab.shutdown()
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)

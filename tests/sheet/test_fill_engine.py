@@ -1,0 +1,82 @@
+"""SheetFiller on a tiny random llama: batched prefix-sharing fill agrees with one cell at a time, confidences
+are probabilities, answers come back in order, and Stop stops."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from playground.domain import GenerationRequest
+from playground.engine.fill import SheetFiller
+from playground.engine.generate import Cancel, generate
+from playground.tasks.sheet import Sheet, fill_prompts
+from tests.sheet.conftest import capitals
+
+
+def wide_sheet() -> Sheet:
+    """Three target shapes (two columns blank in some rows), queries of different lengths."""
+    return Sheet(["Country", "Capital", "Continent"],
+                 [["France", "Paris", "Europe"], ["Japan", "Tokyo", "Asia"], ["Kenya", "Nairobi", "Africa"],
+                  ["Italy", "", ""], ["Papua New Guinea", "", "Oceania"], ["Chad", "", ""], ["Peru", "Lima", ""]])
+
+
+def test_batched_prefix_sharing_matches_one_cell_at_a_time(tiny512):
+    prompts = fill_prompts(wide_sheet())
+    batched = SheetFiller(tiny512, batch_size=8, max_new_tokens=6).fill(prompts).answers
+    single = SheetFiller(tiny512, batch_size=1, max_new_tokens=6).fill(prompts).answers
+    assert [a.raw for a in batched] == [a.raw for a in single]
+    for a, b in zip(batched, single, strict=True):
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-3, abs=1e-9)
+    # ... and with the plain generation loop over the whole prompt text (no cache sharing at all).
+    for prompt, answer in zip(prompts, batched, strict=True):
+        req = GenerationRequest(prompt=prompt.text, temperature=0, max_new_tokens=6, stop=("\n",))
+        assert generate(tiny512, req).first.text.strip() == answer.raw
+
+
+def test_confidence_is_the_product_of_the_answer_token_probabilities(tiny512):
+    result = SheetFiller(tiny512, max_new_tokens=5).fill(fill_prompts(capitals(empty=3)))
+    assert len(result.answers) == 3 and not result.cancelled
+    for a in result.answers:
+        assert 0.0 <= a.confidence <= 1.0
+        if a.value:
+            assert a.confidence == pytest.approx(math.prod(t.probability for t in a.tokens), rel=1e-6)
+            # The first alternative is the greedy path cut at its least sure token: a product of fewer factors.
+            assert a.top[0].probability >= a.confidence * (1 - 1e-6)
+        assert all(0 <= g.probability <= 1 for g in a.top)
+        assert list(a.top) == sorted(a.top, key=lambda g: -g.probability)
+
+
+def test_answers_arrive_once_each_and_return_in_sheet_order(tiny512):
+    prompts = fill_prompts(capitals(empty=8))
+    seen = []
+    result = SheetFiller(tiny512, batch_size=3, max_new_tokens=4).fill(prompts, seen.append)
+    assert sorted(a.index for a in seen) == list(range(len(prompts)))
+    assert [(a.row, a.column) for a in result.answers] == [(p.row, p.column) for p in prompts]
+    assert [a.row for a in result.answers] == sorted(a.row for a in result.answers)
+    # Batches run in order: every answer of batch n arrives before any of batch n + 1.
+    assert [a.index // 3 for a in seen] == sorted(a.index // 3 for a in seen)
+
+
+def test_stop_keeps_the_cells_already_filled(tiny512):
+    prompts = fill_prompts(capitals(empty=8))
+    cancel = Cancel()
+    seen = []
+
+    def on_cell(answer) -> None:
+        seen.append(answer)
+        if len(seen) == 2:
+            cancel.set()
+
+    result = SheetFiller(tiny512, batch_size=2, max_new_tokens=4).fill(prompts, on_cell, cancel)
+    assert result.cancelled
+    done = [a for a in result.answers if a is not None]
+    assert len(done) == len(seen) == 2 and result.answers[-1] is None
+
+
+def test_a_short_context_drops_the_oldest_examples(tiny_model):
+    # The shared tiny model reads 96 tokens: twelve examples cannot fit, the newest few are kept.
+    [prompt] = fill_prompts(capitals(empty=1), max_examples=12)
+    assert len(prompt.text) > tiny_model.context_length
+    [answer] = SheetFiller(tiny_model, max_new_tokens=4).fill([prompt]).answers
+    assert 0.0 <= answer.confidence <= 1.0
