@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground import __version__, paths, sessions_cli, sheet_cli
+from playground import __version__, layout_cli, paths, sessions_cli, sheet_cli
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
     sessions_cli.add_parser(sub, common)
     sheet_cli.add_parser(sub, common)
+    layout_cli.add_parser(sub, common)
     return parser
 
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
         return open_window(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
         handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run,
-                    "sheet": sheet_cli.run}
+                    "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, _progress)}
         return handlers[args.command](args)
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)

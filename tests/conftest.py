@@ -11,6 +11,11 @@ import platformdirs
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")  # Chromium refuses root otherwise
+# QtWebEngine must be imported before the QApplication exists (pytest-qt creates it lazily).
+import PySide6.QtWebEngineWidgets  # noqa: E402, F401
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from playground import paths  # noqa: E402

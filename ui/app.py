@@ -25,6 +25,7 @@ def run_app(device: str | None = None, dtype: str | None = None, argv: list[str]
         print("error: no display found (DISPLAY is unset); run it on a desktop, under Xvfb, or use the "
               "headless commands: playground --help", file=sys.stderr)
         return 1
+    import PySide6.QtWebEngineWidgets  # noqa: F401 - must be loaded before the QApplication exists
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

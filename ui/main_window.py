@@ -32,6 +32,7 @@ from playground.store.repository import SessionStore
 from playground.store.transfer import export_markdown, export_session, import_session
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.bridge import EngineBridge, Runner
+from ui.layout_tab import LayoutTab
 from ui.params_panel import ParamsPanel
 from ui.prompt_tab import PromptTab
 from ui.sessions_panel import SessionsPanel
@@ -81,11 +82,14 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.prompt_tab = PromptTab(self.bridge, self.params, self.current_model)
         self.tabs.addTab(self.prompt_tab, "Prompt")
+        self.layout_tab = LayoutTab(self.bridge, self.params, self.current_model)
+        self.tabs.addTab(self.layout_tab, "Layout → HTML")
         self.sheet_tab = SheetTab(self.params, self.current_model)
         self.sheet_tab.message.connect(self._on_tab_message)
         self.tabs.addTab(self.sheet_tab, "Sheet")
         self.setCentralWidget(self.tabs)
         self.session_tabs = [self.prompt_tab]  # tabs with draft()/restore()/show_run()/run_ended
+        self.session_tabs.append(self.layout_tab)
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -324,6 +328,7 @@ class MainWindow(QMainWindow):
         self.save_drafts()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
         self.sheet_tab.shutdown()
+        self.layout_tab.shutdown()
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)

@@ -1,0 +1,134 @@
+"""A sandboxed preview for untrusted, model-written HTML.
+
+Nothing leaves the page: every request except inline ``data:`` URLs is blocked by an interceptor (``file:``
+included), navigation away from the page is refused, JavaScript is off unless the user turns it on (and then
+still has no network), and an off-the-record profile keeps no cookies, cache or storage.
+"""
+
+from __future__ import annotations
+
+import shiboken6
+from PySide6.QtCore import QEventLoop, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QImage
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineSettings,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+ALLOWED_SCHEMES = frozenset({"data"})
+MAX_HTML_CHARS = 1_500_000  # setHtml goes through a data: URL, which Chromium caps at 2 MB
+
+
+class BlockingInterceptor(QWebEngineUrlRequestInterceptor):
+    """Lets only inline data: URLs through; remembers what it blocked (the tests read it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocked: list[str] = []
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 - Qt override
+        url = info.requestUrl()
+        if url.scheme() not in ALLOWED_SCHEMES:
+            info.block(True)
+            self.blocked.append(url.toString()[:300])
+
+
+class SandboxPage(QWebEnginePage):
+    """Accepts only the navigation ``show_html`` starts; links, forms, refreshes and frames elsewhere are refused."""
+
+    def __init__(self, profile: QWebEngineProfile, parent: QWidget) -> None:
+        super().__init__(profile, parent)
+        self.expect_load = False
+        self.refused: list[str] = []
+
+    def acceptNavigationRequest(self, url: QUrl | str, nav_type: QWebEnginePage.NavigationType,  # noqa: N802
+                                is_main_frame: bool) -> bool:
+        url = QUrl(url)
+        if is_main_frame and self.expect_load and url.scheme() == "data":
+            self.expect_load = False
+            return True
+        if not is_main_frame and url.scheme() in ALLOWED_SCHEMES:
+            return True  # an inline data: frame holds nothing the page did not already have
+        self.refused.append(url.toString()[:300])
+        return False
+
+    def createWindow(self, _type: QWebEnginePage.WebWindowType) -> None:  # noqa: N802 - no pop-ups
+        return None
+
+
+class HtmlPreview(QWidget):
+    loaded = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.profile = QWebEngineProfile(self)  # no storage name: off the record
+        self.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.MemoryHttpCache)
+        self.profile.setPersistentCookiesPolicy(QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies)
+        self.profile.cookieStore().setCookieFilter(lambda _request: False)
+        self.interceptor = BlockingInterceptor()
+        self.profile.setUrlRequestInterceptor(self.interceptor)
+        self.view = QWebEngineView(self)
+        self.page = SandboxPage(self.profile, self.view)  # the view owns the page: deleted before the profile
+        self.view.setPage(self.page)
+        self.page.loadFinished.connect(self.loaded)
+        self._harden(self.page.settings())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+
+    @staticmethod
+    def _harden(settings: QWebEngineSettings) -> None:
+        a = QWebEngineSettings.WebAttribute
+        off = (a.JavascriptEnabled, a.JavascriptCanOpenWindows, a.JavascriptCanAccessClipboard,
+               a.LocalStorageEnabled, a.LocalContentCanAccessRemoteUrls, a.LocalContentCanAccessFileUrls,
+               a.PluginsEnabled, a.AutoLoadIconsForPage, a.DnsPrefetchEnabled, a.PdfViewerEnabled,
+               a.NavigateOnDropEnabled, a.AllowRunningInsecureContent, a.AllowGeolocationOnInsecureOrigins,
+               a.WebGLEnabled, a.Accelerated2dCanvasEnabled, a.AllowWindowActivationFromJavaScript,
+               a.PlaybackRequiresUserGesture)
+        for attribute in off:
+            settings.setAttribute(attribute, False)
+        settings.setAttribute(a.PlaybackRequiresUserGesture, True)
+        settings.setAttribute(a.ScrollAnimatorEnabled, False)
+
+    def set_javascript(self, enabled: bool) -> None:
+        """Scripts may run (still with no network, storage or navigation); applies from the next render."""
+        self.page.settings().setAttribute(QWebEngineSettings.WebAttribute.JavascriptEnabled, enabled)
+
+    def javascript_enabled(self) -> bool:
+        return self.page.settings().testAttribute(QWebEngineSettings.WebAttribute.JavascriptEnabled)
+
+    def show_html(self, html: str) -> None:
+        """Render ``html`` (truncated past the data: URL limit); ``loaded`` fires when done."""
+        self.page.expect_load = True
+        self.page.setHtml(html[:MAX_HTML_CHARS], QUrl("about:blank"))
+
+    def wait_loaded(self, timeout_ms: int = 10_000) -> bool:
+        """Block (running the event loop) until the current render finishes; for screenshots and tests."""
+        loop = QEventLoop()
+        result = [False]
+
+        def done(ok: bool) -> None:
+            result[0] = ok
+            loop.quit()
+
+        self.page.loadFinished.connect(done)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+        self.page.loadFinished.disconnect(done)
+        return result[0]
+
+    def grab_image(self) -> QImage:
+        return self.view.grab().toImage()
+
+    @Slot()
+    def dispose(self) -> None:
+        """Delete page (with its view) before the profile, as QtWebEngine requires."""
+        if shiboken6.isValid(self.view):
+            shiboken6.delete(self.view)
+        if shiboken6.isValid(self.profile):
+            shiboken6.delete(self.profile)
