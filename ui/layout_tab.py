@@ -113,11 +113,14 @@ class LayoutTab(QWidget):
         self.version_label = QLabel("no page yet")
         self.validity = QLabel()
         self.validity.setWordWrap(True)
-        export = QPushButton("Export .html…")
+        export = QPushButton("Export…")
+        export.setToolTip("Save the page as a .html file")
         export.clicked.connect(self._on_export_clicked)
-        copy = QPushButton("Copy source")
+        copy = QPushButton("Copy")
+        copy.setToolTip("Copy the HTML source")
         copy.clicked.connect(self.copy_source)
-        shot = QPushButton("Save PNG…")
+        shot = QPushButton("PNG…")
+        shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
         self.stats = QLabel()
         self.error = QLabel()
@@ -324,6 +327,7 @@ class LayoutTab(QWidget):
     def _update_versions(self) -> None:
         n, i = len(self.versions.items), self.versions.index
         self.version_label.setText(f"version {i + 1} of {n}" if n else "no page yet")
+        self.version_label.setToolTip("Every version is kept; Alt+Left / Alt+Right move between them")
         self.back_button.setEnabled(i > 0)
         self.forward_button.setEnabled(0 <= i < n - 1)
 

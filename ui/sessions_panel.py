@@ -64,7 +64,8 @@ class SessionsPanel(QWidget):
         self.rename_button = QPushButton("Rename")
         self.rename_button.setToolTip("Rename (F2)")
         self.rename_button.clicked.connect(self.rename_current)
-        self.duplicate_button = QPushButton("Duplicate")
+        self.duplicate_button = QPushButton("Copy")
+        self.duplicate_button.setToolTip("Duplicate this session with all its runs")
         self.duplicate_button.clicked.connect(self.duplicate_current)
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Delete (undo is offered for a while)")
@@ -85,6 +86,7 @@ class SessionsPanel(QWidget):
 
         buttons = QHBoxLayout()
         for b in (self.new_button, self.rename_button, self.duplicate_button, self.delete_button):
+            b.setMinimumWidth(0)
             buttons.addWidget(b)
         undo = QHBoxLayout()
         undo.addWidget(self.undo_label, 1)
