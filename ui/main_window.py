@@ -88,8 +88,8 @@ class MainWindow(QMainWindow):
         self.sheet_tab.message.connect(self._on_tab_message)
         self.tabs.addTab(self.sheet_tab, "Sheet")
         self.setCentralWidget(self.tabs)
-        self.session_tabs = [self.prompt_tab]  # tabs with draft()/restore()/show_run()/run_ended
-        self.session_tabs.append(self.layout_tab)
+        # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
+        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab]
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)

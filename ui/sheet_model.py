@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from playground.engine.fill import CONFIDENCE_HELP, CellAnswer
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
+from playground.tasks.sheet_state import DEFAULT_THRESHOLD, SheetState, empty_sheet
 from ui.token_view import probability_colour
 
 AnswerRole = Qt.ItemDataRole.UserRole + 1  # the CellAnswer of a model cell, or None
@@ -30,6 +31,7 @@ Index = QModelIndex | QPersistentModelIndex
 class Cell:
     value: str = ""
     answer: CellAnswer | None = None  # set while the value is model output the user has not accepted
+    accepted: bool = False  # model output the user kept: typed from now on, remembered in drafts
 
 
 def answer_tooltip(answer: CellAnswer, threshold: float) -> str:
@@ -52,10 +54,11 @@ class SheetModel(QAbstractTableModel):
 
     def __init__(self, parent: object | None = None) -> None:
         super().__init__(parent)
-        self.columns: list[str] = ["Column 1", "Column 2"]
+        blank = empty_sheet()
+        self.columns: list[str] = blank.columns
         self.instructions: dict[str, str] = {}
-        self.cells: list[list[Cell]] = [[Cell(), Cell()] for _ in range(3)]
-        self.threshold = 0.5
+        self.cells: list[list[Cell]] = [[Cell(v) for v in row] for row in blank.rows]
+        self.threshold = DEFAULT_THRESHOLD
         self.pending: set[tuple[int, int]] = set()
         self.dataChanged.connect(self.changed)
         self.modelReset.connect(self.changed)
@@ -115,7 +118,7 @@ class SheetModel(QAbstractTableModel):
         text = str(value).strip()
         if cell.answer is None and text == cell.value:
             return False
-        cell.value, cell.answer = text, None  # an edited model cell becomes the user's
+        cell.value, cell.answer, cell.accepted = text, None, False  # an edited model cell becomes the user's
         self.dataChanged.emit(index, index)
         return True
 
@@ -166,7 +169,7 @@ class SheetModel(QAbstractTableModel):
         for r, c in cells:
             cell = self.cells[r][c]
             if cell.answer is not None:
-                cell.answer = None
+                cell.answer, cell.accepted = None, True
                 n += 1
                 self.dataChanged.emit(self.index(r, c), self.index(r, c))
         return n
@@ -248,6 +251,24 @@ class SheetModel(QAbstractTableModel):
         self.columns = list(sheet.columns)
         self.instructions = {k: v for k, v in sheet.instructions.items() if k in self.columns}
         self.cells = [[Cell(v.strip()) for v in row] for row in sheet.rows]
+        self.pending = set()
+        self.endResetModel()
+
+    def snapshot(self) -> SheetState:
+        """The table with its model and accepted cells, at the current threshold (for drafts and run records)."""
+        sheet = Sheet(list(self.columns), [[c.value for c in row] for row in self.cells], dict(self.instructions))
+        answers = {(r, c): cell.answer for r, row in enumerate(self.cells) for c, cell in enumerate(row)
+                   if cell.answer is not None}
+        accepted = {(r, c) for r, row in enumerate(self.cells) for c, cell in enumerate(row) if cell.accepted}
+        return SheetState(sheet, answers, accepted, self.threshold)
+
+    def load(self, state: SheetState) -> None:
+        """Show a saved table exactly as it was: values, model cells with their answers, accepted cells."""
+        self.beginResetModel()
+        self.columns = list(state.sheet.columns)
+        self.instructions = {k: v for k, v in state.sheet.instructions.items() if k in self.columns}
+        self.cells = [[Cell(v, state.answers.get((r, c)), (r, c) in state.accepted) for c, v in enumerate(row)]
+                      for r, row in enumerate(state.sheet.rows)]
         self.pending = set()
         self.endResetModel()
 

@@ -1,78 +1,49 @@
 """The Sheet tab: a grid whose empty cells the model fills from the complete rows, with a confidence per cell,
-and an evaluation that plots few-shot accuracy against the number of example rows k."""
+and an evaluation that plots few-shot accuracy against the number of example rows k.
+
+The tab puts together the table editor (``ui.sheet_grid``) and the evaluation panel (``ui.sheet_eval_panel``),
+runs fills and evaluations on its worker (``ui.sheet_worker``), and saves itself into sessions: a draft of the
+whole sheet (``playground.tasks.sheet_state``), and a run record per fill or evaluation
+(``playground.tasks.sheet_runs``).
+"""
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QInputDialog,
-    QLabel,
-    QLineEdit,
-    QMenu,
-    QPushButton,
-    QSplitter,
-    QTableView,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from playground.engine.fill import CONFIDENCE_HELP, CellAnswer, FillResult
+from playground.engine.fill import CONFIDENCE_HELP, DEFAULT_BATCH, CellAnswer, FillResult
 from playground.errors import KnownError
+from playground.store.records import Run
 from playground.tasks.presets import Preset, load_presets
-from playground.tasks.sheet import (
-    Sheet,
-    fill_prompts,
-    is_numeric_column,
-    parse_table,
-    read_csv,
-    to_csv,
-)
-from playground.tasks.sheet_eval import (
-    DEFAULT_QUERIES,
-    DEFAULT_TOLERANCE,
-    EvalPlan,
-    EvalPoint,
-    parse_shots,
-    plan_eval,
-    points_to_csv,
-    score,
-)
+from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts, is_numeric_column
+from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
+from playground.tasks.sheet_runs import SheetJob
+from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
 from ui.params_panel import ParamsPanel
-from ui.sheet_chart import METRICS, AccuracyChart
-from ui.sheet_model import SheetModel
+from ui.sheet_eval_panel import SheetEvalPanel
+from ui.sheet_grid import SheetGrid, action_button
 from ui.sheet_worker import Loader, SheetWorker
 
 MAX_CELL_TOKENS = 32  # a cell is a short value; the panel's max tokens is capped here
 COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second during a fill
-LEGEND = ("<b>Model cells</b> are italic and coloured red → green by confidence; hatched <b>? cells</b> are "
-          "unsure (under the threshold) and are exported empty. Hover a cell for its top alternatives. "
-          "Confidence = product of the answer tokens' probabilities.")
-
-
-def _button(text: str, tip: str, slot: Callable[[], None]) -> QPushButton:
-    button = QPushButton(text)
-    button.setToolTip(tip)
-    button.clicked.connect(slot)
-    return button
 
 
 class SheetTab(QWidget):
+    mode = "sheet"
     fill_finished = Signal(object)  # FillResult, after its cells are on screen
     eval_finished = Signal(object)  # list[EvalPoint], after the chart is drawn
     message = Signal(str)  # one line for the status bar
+    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
+    changed = Signal()  # the user edited the sheet: time to save a draft
 
     def __init__(self, params: ParamsPanel, model_id: Callable[[], str], loader: Loader | None = None,
                  parent: QWidget | None = None) -> None:
@@ -80,13 +51,9 @@ class SheetTab(QWidget):
         self.params = params
         self.model_id = model_id
         self.worker = SheetWorker(loader, self)
-        self.model = SheetModel(self)
-        self._running: str | None = None  # "fill" | "eval" while a job runs
-        self._fill_total = 0
-        self._done = 0
-        self._eval_plan: EvalPlan | None = None
-        self._eval_model = ""
-        self.points: list[EvalPoint] = []
+        self._job: SheetJob | None = None  # the running fill or evaluation
+        self._job_ids = itertools.count(1)
+        self._restoring = False
         self.setAcceptDrops(True)
 
         # -- top: presets and notices
@@ -109,32 +76,24 @@ class SheetTab(QWidget):
         self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
         self.error.hide()
 
-        # -- the grid
-        self.view = QTableView()
-        self.view.setModel(self.model)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setWordWrap(False)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setDefaultSectionSize(170)
-        self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.horizontalHeader().sectionDoubleClicked.connect(self._on_header_double_clicked)
-        self.view.horizontalHeader().setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.view.horizontalHeader().customContextMenuRequested.connect(self._on_header_menu_requested)
-        self.view.verticalHeader().setDefaultSectionSize(24)
-        self._edit_triggers = self.view.editTriggers()
+        # -- the parts, and their widgets under the names callers and tests know
+        self.grid = SheetGrid()
+        self.eval_panel = SheetEvalPanel()
+        self.model, self.view = self.grid.model, self.grid.view
+        g, e = self.grid, self.eval_panel
+        self.import_button, self.export_button = g.import_button, g.export_button
+        self.add_row_button, self.remove_row_button = g.add_row_button, g.remove_row_button
+        self.add_column_button, self.remove_column_button = g.add_column_button, g.remove_column_button
+        self.accept_button, self.clear_button, self.legend = g.accept_button, g.clear_button, g.legend
+        self.eval_column, self.shots, self.tolerance = e.eval_column, e.shots, e.tolerance
+        self.metric_box, self.eval_button, self.clear_chart_button = e.metric_box, e.eval_button, e.clear_chart_button
+        self.chart, self.numbers = e.chart, e.numbers
 
-        self.import_button = _button("Import CSV…", "Open a CSV or TSV file (or drop one on the sheet)",
-                                     self._on_import_clicked)
-        self.export_button = _button("Export CSV…", "Save the sheet; unsure cells are written empty",
-                                     self._on_export_clicked)
-        self.add_row_button = _button("+ Row", "Add a row below the current one", self.add_row)
-        self.remove_row_button = _button("− Row", "Remove the selected rows", self.remove_rows)
-        self.add_column_button = _button("+ Column", "Add a column after the current one", self.add_column)
-        self.remove_column_button = _button("− Column", "Remove the selected columns", self.remove_columns)
-        self.fill_button = _button("Fill  (Ctrl+Enter)", "Complete every empty cell from the complete rows",
-                                   self.fill)
+        # -- filling
+        self.fill_button = action_button("Fill  (Ctrl+Enter)", "Complete every empty cell from the complete rows",
+                                         self.fill)
         self.fill_button.setDefault(True)
-        self.stop_button = _button("Stop  (Esc)", "Stop after the current step; filled cells stay", self.stop)
+        self.stop_button = action_button("Stop  (Esc)", "Stop after the current step; filled cells stay", self.stop)
         self.stop_button.setEnabled(False)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
@@ -145,43 +104,6 @@ class SheetTab(QWidget):
         self.threshold.setToolTip("Model cells with a confidence under this are shown as unsure (hatched, '?') "
                                   "and exported empty. " + CONFIDENCE_HELP)
         self.threshold.valueChanged.connect(self._on_threshold_changed)
-        self.accept_button = _button("Accept", "Keep the selected model cells as your own values (they then "
-                                     "serve as examples); with nothing selected, every cell above the threshold",
-                                     self.accept_cells)
-        self.clear_button = _button("Clear", "Empty the selected cells (Delete)", self.clear_cells)
-
-        # -- evaluation
-        self.eval_column = QComboBox()
-        self.eval_column.setToolTip("The column whose known values are hidden one at a time and asked for")
-        self.shots = QLineEdit("0,1,2,4,8")
-        self.shots.setMaximumWidth(110)
-        self.shots.setToolTip("Numbers of example rows k to try, comma-separated")
-        self.tolerance = QDoubleSpinBox()
-        self.tolerance.setRange(0.0, 1.0)
-        self.tolerance.setSingleStep(0.01)
-        self.tolerance.setValue(DEFAULT_TOLERANCE)
-        self.tolerance.setPrefix("± ")
-        self.tolerance.setToolTip("Relative tolerance of the numeric score (0.05 = within 5%)")
-        self.metric_box = QComboBox()
-        for key, text in METRICS.items():
-            self.metric_box.addItem(text, key)
-        self.metric_box.currentIndexChanged.connect(self._on_metric_changed)
-        self.eval_button = _button("Evaluate", f"Hide the column's values one row at a time (up to "
-                                   f"{DEFAULT_QUERIES} rows per k) and ask the current model with k example rows",
-                                   self.evaluate)
-        self.save_png_button = _button("Save PNG…", "Save the chart as an image", self._on_save_png_clicked)
-        self.save_csv_button = _button("Save numbers…", "Save the accuracies as CSV", self._on_save_numbers_clicked)
-        self.clear_chart_button = _button("Clear chart", "Remove every model's line", self.clear_chart)
-        self.chart = AccuracyChart()
-        self.numbers = QTableWidget(0, 5)
-        self.numbers.setHorizontalHeaderLabels(["model", "k", "exact", "normalised", "numeric"])
-        self.numbers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.numbers.verticalHeader().hide()
-        self.numbers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-
-        self.legend = QLabel(LEGEND)
-        self.legend.setWordWrap(True)
-        self.legend.setStyleSheet("color: palette(mid);")
         self.stats = QLabel()
         self.stats.setToolTip(CONFIDENCE_HELP)
         self.counts = QLabel()
@@ -192,13 +114,6 @@ class SheetTab(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.presets)
         top.addWidget(self.preset_note, 1)
-        edit_row = QHBoxLayout()
-        for w in (self.import_button, self.export_button, self.add_row_button, self.remove_row_button,
-                  self.add_column_button, self.remove_column_button):
-            edit_row.addWidget(w)
-        edit_row.addStretch(1)
-        edit_row.addWidget(self.accept_button)
-        edit_row.addWidget(self.clear_button)
         fill_row = QHBoxLayout()
         fill_row.addWidget(self.fill_button)
         fill_row.addWidget(self.stop_button)
@@ -208,37 +123,11 @@ class SheetTab(QWidget):
         sheet_box = QWidget()
         sheet_lay = QVBoxLayout(sheet_box)
         sheet_lay.setContentsMargins(0, 0, 0, 0)
-        sheet_lay.addLayout(edit_row)
-        sheet_lay.addWidget(self.view, 1)
-        sheet_lay.addWidget(self.legend)
+        sheet_lay.addWidget(self.grid, 1)
         sheet_lay.addLayout(fill_row)
-
-        eval_row = QHBoxLayout()
-        eval_row.addWidget(QLabel("<b>Evaluate</b> column"))
-        eval_row.addWidget(self.eval_column)
-        eval_row.addWidget(QLabel("k ="))
-        eval_row.addWidget(self.shots)
-        eval_row.addWidget(self.tolerance)
-        eval_row.addWidget(self.metric_box)
-        eval_row.addWidget(self.eval_button)
-        eval_row.addStretch(1)
-        eval_row.addWidget(self.save_png_button)
-        eval_row.addWidget(self.save_csv_button)
-        eval_row.addWidget(self.clear_chart_button)
-        chart_row = QSplitter(Qt.Orientation.Horizontal)
-        chart_row.addWidget(self.chart)
-        chart_row.addWidget(self.numbers)
-        chart_row.setStretchFactor(0, 1)
-        chart_row.setSizes([700, 420])
-        eval_box = QWidget()
-        eval_lay = QVBoxLayout(eval_box)
-        eval_lay.setContentsMargins(0, 0, 0, 0)
-        eval_lay.addLayout(eval_row)
-        eval_lay.addWidget(chart_row, 1)
-
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(sheet_box)
-        splitter.addWidget(eval_box)
+        splitter.addWidget(self.eval_panel)
         splitter.setSizes([430, 300])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -247,9 +136,9 @@ class SheetTab(QWidget):
         layout.addWidget(splitter, 1)
 
         shortcuts = [("Ctrl+Return", self.fill), ("Ctrl+Enter", self.fill), (Qt.Key.Key_Escape, self.stop),
-                     (QKeySequence.StandardKey.Paste, self.paste_clipboard),
-                     (QKeySequence.StandardKey.Copy, self.copy_selection),
-                     (Qt.Key.Key_Delete, self.clear_cells), (Qt.Key.Key_Backspace, self.clear_cells)]
+                     (QKeySequence.StandardKey.Paste, g.paste_clipboard),
+                     (QKeySequence.StandardKey.Copy, g.copy_selection),
+                     (Qt.Key.Key_Delete, g.clear_cells), (Qt.Key.Key_Backspace, g.clear_cells)]
         for keys, slot in shortcuts:
             QShortcut(QKeySequence(keys), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
@@ -257,21 +146,23 @@ class SheetTab(QWidget):
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.failed.connect(self._on_worker_failed)
         self.worker.status.connect(self._on_worker_status)
-        self.model.changed.connect(self._counts_timer.start)
+        g.message.connect(self.message)
+        g.problem.connect(self._show_error)
+        g.replaced.connect(self._on_grid_replaced)
+        e.problem.connect(self._show_error)
+        e.changed.connect(self._on_user_changed)
+        e.eval_button.clicked.connect(self.evaluate)
+        self.model.changed.connect(self._on_model_changed)
         for sig in (self.model.modelReset, self.model.columnsInserted, self.model.columnsRemoved,
                     self.model.headerDataChanged):
             sig.connect(self._refresh_columns)
         self._refresh_columns()
         self._update_counts()
 
-    # -- public actions ----------------------------------------------------------------------------------------
+    # -- the table and the chart -----------------------------------------------------------------------------
     def set_sheet(self, sheet: Sheet, warnings: tuple[str, ...] = ()) -> None:
         """Replace the grid's content (a preset, an import, a paste with a header)."""
-        if self._running:
-            return
-        self.model.set_sheet(sheet)
-        self._show_notice(warnings)
-        self.error.hide()
+        self.grid.set_sheet(sheet, warnings)
 
     def load_preset(self, preset: Preset) -> None:
         f = preset.fields
@@ -283,107 +174,29 @@ class SheetTab(QWidget):
 
     def import_csv(self, path: str | Path) -> bool:
         """Load a CSV/TSV file into the grid; a problem is shown in the tab. Return whether it loaded."""
-        if self._running:
-            self._show_error("Stop the running job before importing")
-            return False
-        try:
-            loaded = read_csv(Path(path))
-        except KnownError as exc:
-            self._show_error(str(exc))
-            return False
-        self.set_sheet(loaded.sheet, loaded.warnings)
-        self.message.emit(f"Imported {Path(path).name}: {len(loaded.sheet.rows):,} rows")
-        return True
+        return self.grid.import_csv(path)
 
     def export_csv(self, path: str | Path) -> bool:
         """Write the grid as UTF-8 CSV (unsure cells empty); return whether it was written."""
-        try:
-            Path(path).write_text(to_csv(self.model.export_sheet()), encoding="utf-8")
-        except OSError as exc:
-            self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
-            return False
-        self.message.emit(f"Saved {path}")
-        return True
+        return self.grid.export_csv(path)
 
     def paste_text(self, text: str) -> None:
-        """Paste tab-separated text: onto an empty grid it becomes the table (first line = header), otherwise
-        it lands at the current cell (below the last row when there is none) and the grid grows to fit."""
-        if self._running or not text.strip():
-            return
-        blank = all(not c.value and c.answer is None for row in self.model.cells for c in row)
-        try:
-            if blank and "\n" in text.strip():
-                loaded = parse_table(text, "\t" if "\t" in text else None)
-                self.set_sheet(loaded.sheet, loaded.warnings)
-                rows = len(loaded.sheet.rows)
-            else:
-                current = self.view.currentIndex()  # no current cell: the rows go below the last one
-                at = (current.row(), current.column()) if current.isValid() else (self.model.rowCount(), 0)
-                rows, _ = self.model.paste(text, *at)
-        except (KnownError, ValueError) as exc:
-            self._show_error(str(exc))
-            return
-        self.message.emit(f"Pasted {rows:,} rows")
-
-    @Slot()
-    def paste_clipboard(self) -> None:
-        if self.view.state() == QAbstractItemView.State.EditingState:
-            return  # the cell editor pastes into itself
-        self.paste_text(QGuiApplication.clipboard().text())
-
-    @Slot()
-    def copy_selection(self) -> None:
-        QGuiApplication.clipboard().setText(self.model.copy_text(self.selected_cells()))
-
-    @Slot()
-    def add_row(self) -> None:
-        if not self._running:
-            self.model.insert_rows(self.view.currentIndex().row() + 1 if self.view.currentIndex().isValid()
-                                   else self.model.rowCount())
-
-    @Slot()
-    def remove_rows(self) -> None:
-        if not self._running:
-            self.model.remove_rows([r for r, _ in self.selected_cells()])
-
-    @Slot()
-    def add_column(self) -> None:
-        if not self._running:
-            current = self.view.currentIndex()
-            self.model.insert_column(current.column() + 1 if current.isValid() else self.model.columnCount())
-
-    @Slot()
-    def remove_columns(self) -> None:
-        if not self._running:
-            self.model.remove_columns([c for _, c in self.selected_cells()])
-
-    def selected_cells(self) -> list[tuple[int, int]]:
-        return sorted({(i.row(), i.column()) for i in self.view.selectionModel().selectedIndexes()})
+        """Paste tab-separated text into the grid (see ``SheetGrid.paste_text``)."""
+        self.grid.paste_text(text)
 
     def select(self, row: int, column: int) -> None:
         """Make (row, column) the current and only selected cell."""
-        self.view.selectionModel().setCurrentIndex(self.model.index(row, column),
-                                                   QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.grid.select(row, column)
 
-    @Slot()
-    def accept_cells(self) -> None:
-        if self._running:
-            return
-        chosen = [rc for rc in self.selected_cells() if self.model.cells[rc[0]][rc[1]].answer is not None]
-        if not chosen:
-            chosen = [rc for rc in self.model.model_cells() if self.model.state(*rc) == "model"]
-        n = self.model.accept(chosen)
-        self.message.emit(f"Accepted {n} cell(s)")
+    def save_numbers(self, path: str | Path) -> bool:
+        """Write the chart's numbers (model, k, n, exact, normalised, numeric) as CSV."""
+        return self.eval_panel.save_numbers(path)
 
-    @Slot()
-    def clear_cells(self) -> None:
-        if not self._running and self.view.state() != QAbstractItemView.State.EditingState:
-            self.model.clear_cells(self.selected_cells())
-
+    # -- jobs ------------------------------------------------------------------------------------------------
     @Slot()
     def fill(self) -> None:
         """Complete every empty cell (in rows with something known) on the worker."""
-        if self._running:
+        if self._job is not None:
             return
         sheet = self.model.prompt_sheet()
         try:
@@ -396,117 +209,187 @@ class SheetTab(QWidget):
             return
         self.error.hide()
         numeric = [c for c in range(len(sheet.columns)) if is_numeric_column([r[c] for r in sheet.rows])]
+        max_tokens = self._max_tokens()
+        job = self._start("fill", self.model_id(), len(prompts), {
+            "threshold": self.threshold.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH,
+            "max_examples": DEFAULT_MAX_EXAMPLES})
         self.model.set_pending({(p.row, p.column) for p in prompts})
-        self._fill_total, self._done = len(prompts), 0
-        self._set_running("fill")
         self.stats.setText(f"filling 0 / {len(prompts):,}…")
-        self.worker.fill("fill", self.model_id(), prompts, numeric, self._max_tokens())
+        self.worker.fill(job.tag, job.model_id, prompts, numeric, max_tokens, DEFAULT_BATCH)
 
     @Slot()
     def evaluate(self) -> None:
         """Measure accuracy on the chosen column for each k with the current model; adds its line to the chart."""
-        if self._running:
+        if self._job is not None:
             return
         try:
-            plan = plan_eval(self.model.prompt_sheet(), self.eval_column.currentIndex(),
-                             parse_shots(self.shots.text()), DEFAULT_QUERIES)
+            plan = self.eval_panel.plan(self.model.prompt_sheet())
         except KnownError as exc:
             self._show_error(str(exc))
             return
         self.error.hide()
         self._show_notice(plan.notes)
-        self._eval_plan, self._eval_model = plan, self.model_id()
-        self._fill_total, self._done = len(plan.cases), 0
-        self._set_running("eval")
+        max_tokens = self._max_tokens()
+        job = self._start("eval", self.model_id(), len(plan.cases), {
+            "column": plan.column_name, "shots": list(plan.shots), "max_queries": DEFAULT_QUERIES,
+            "tolerance": self.tolerance.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH}, plan)
         self.stats.setText(f"evaluating 0 / {len(plan.cases)}…")
-        self.worker.fill("eval", self._eval_model, plan.prompts, [plan.column] if plan.numeric else [],
-                         self._max_tokens())
+        self.worker.fill(job.tag, job.model_id, plan.prompts, [plan.column] if plan.numeric else [], max_tokens,
+                         DEFAULT_BATCH)
 
     @Slot()
     def stop(self) -> None:
-        if self._running:
+        if self._job is not None:
             self.stats.setText("stopping…")
             self.worker.stop()
-
-    @Slot()
-    def clear_chart(self) -> None:
-        self.points = []
-        self.chart.clear()
-        self._show_numbers()
 
     def shutdown(self) -> None:
         """Stop a running fill and join the sheet's engine thread (MainWindow.closeEvent calls this)."""
         self.worker.shutdown()
 
+    def _start(self, kind: str, model_id: str, total: int, params: dict[str, Any],
+               plan: EvalPlan | None = None) -> SheetJob:
+        self._job = SheetJob(kind, f"{kind}-{next(self._job_ids)}", model_id, table_to_dict(self.model.snapshot()),
+                             params, total, plan)
+        self._set_running(True)
+        return self._job
+
     # -- worker events (GUI thread) ----------------------------------------------------------------------------
     @Slot(str, object)
     def _on_worker_cell(self, tag: str, answer: CellAnswer) -> None:
-        if tag != self._running:
+        job = self._job
+        if job is None or tag != job.tag:
             return
-        self._done += 1
-        if tag == "fill":
+        job.answers.append(answer)
+        if job.kind == "fill":
             self.model.set_answer(answer)
-            self.stats.setText(f"filling {self._done:,} / {self._fill_total:,}…")
+            self.stats.setText(f"filling {len(job.answers):,} / {job.total:,}…")
         else:
-            self.stats.setText(f"evaluating {self._done} / {self._fill_total}…")
+            self.stats.setText(f"evaluating {len(job.answers)} / {job.total}…")
 
     @Slot(str, object)
     def _on_worker_finished(self, tag: str, result: FillResult) -> None:
-        if tag != self._running:
+        job = self._end(tag)
+        if job is None:
             return
-        self._set_running(None)
         answered = sum(a is not None for a in result.answers)
         stopped = "stopped: " if result.cancelled else ""
         rate = f" · {answered / result.seconds:.1f} cells/s" if result.seconds > 0 and answered else ""
-        if tag == "fill":
-            self.model.set_pending(set())
+        if job.kind == "fill":
             unsure = sum(1 for a in result.answers if a is not None and a.confidence < self.model.threshold)
             self.stats.setText(f"{stopped}filled {answered:,} of {len(result.answers):,} cells in "
                                f"{result.seconds:.1f} s{rate} · {unsure} unsure")
+            self.run_ended.emit(job.finished(result))
             self.fill_finished.emit(result)
             return
-        plan = self._eval_plan
+        plan = job.plan
         assert plan is not None
         values = [None if a is None else a.value for a in result.answers]
-        points = score(plan, self._eval_model, values, self.tolerance.value())
-        self.points = [p for p in self.points if p.model != self._eval_model] + points
-        if plan.numeric:
-            self.metric_box.setCurrentIndex(self.metric_box.findData("numeric"))
-        elif self.metric_box.currentData() == "numeric":
-            self.metric_box.setCurrentIndex(self.metric_box.findData("normalised"))
-        self.chart.set_points(self._eval_model, points, title=f"Accuracy on {plan.column_name!r}")
-        self._show_numbers()
+        points = self.eval_panel.show_scores(plan, job.model_id, values)
         self.stats.setText(f"{stopped}evaluated {answered} answers on {plan.column_name!r} in "
                            f"{result.seconds:.1f} s{rate}")
+        job.params["tolerance"] = self.tolerance.value()  # the one the scores used
+        self.run_ended.emit(job.finished(result, points))
         self.eval_finished.emit(points)
 
     @Slot(str, str, bool)
     def _on_worker_failed(self, tag: str, message: str, is_bug: bool) -> None:
-        if tag != self._running:
+        job = self._end(tag)
+        if job is None:
             return
-        self._set_running(None)
-        self.model.set_pending(set())
         self.stats.setText("failed")
         if is_bug:
             print(message, file=sys.stderr)
             self._show_error("Internal error: " + message.splitlines()[0], details=message)
         else:
             self._show_error(message)
+        self.run_ended.emit(job.failed(message.splitlines()[0]))
+
+    def _end(self, tag: str) -> SheetJob | None:
+        """The running job if ``tag`` is its, now ended; None for events of a job the tab has let go."""
+        job = self._job
+        if job is None or tag != job.tag:
+            return None
+        self.model.set_pending(set())  # before unlocking: clearing the marks is no user edit
+        self._job = None
+        self._set_running(False)
+        return job
 
     @Slot(str)
     def _on_worker_status(self, stage: str) -> None:
-        if self._running:
+        if self._job is not None:
             self.stats.setText(stage + "…")
         self.message.emit(stage)
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        """The whole sheet as saved in the session's draft: table, marks, threshold, evaluation and chart."""
+        state = self.model.snapshot()
+        state.threshold = self.threshold.value()
+        self.eval_panel.save_into(state)
+        return sheet_to_dict(state)
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        """Open a session: its draft sheet (an empty draft is a new, empty sheet)."""
+        self._abandon_job()
+        self._load(sheet_from_dict(draft))
+        if last_run is not None:
+            self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its table, with the cells it filled (a fill) or its chart (an evaluation)."""
+        self._abandon_job()
+        state = state_of_run(run)
+        if run.inputs.get("kind") != "eval":
+            self.eval_panel.save_into(state)  # a fill leaves the chart as it is
+        self._load(state)
+        if run.error:
+            self._show_error(run.error)
+        self.stats.setText(f"{run.status} · {run.model_id} · saved run")
+
+    def _load(self, state: SheetState) -> None:
+        with self._quietly():
+            self.model.load(state)
+            self.threshold.setValue(state.threshold)
+            self.model.set_threshold(self.threshold.value())
+            self.eval_panel.load_from(state)
+        for label in (self.notice, self.error):
+            label.hide()
+        self.preset_note.clear()
+        self.stats.clear()
+        self._update_counts()
+
+    def _abandon_job(self) -> None:
+        """Another sheet is about to be shown: stop the running job and drop whatever it still sends."""
+        if self._job is not None:
+            self.worker.stop()
+            self._end(self._job.tag)
+            self.message.emit("Stopped the running sheet job: another sheet was opened")
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        self._restoring = True
+        try:
+            yield
+        finally:
+            self._restoring = False
+
+    @Slot()
+    def _on_user_changed(self) -> None:
+        if not self._restoring:
+            self.changed.emit()
+
+    @Slot()
+    def _on_model_changed(self) -> None:
+        self._counts_timer.start()
+        if self._job is None:  # the model writing cells is no edit; its run record saves the draft
+            self._on_user_changed()
 
     # -- widgets -----------------------------------------------------------------------------------------------
     @Slot(float)
     def _on_threshold_changed(self, value: float) -> None:
         self.model.set_threshold(value)
-
-    @Slot(int)
-    def _on_metric_changed(self, _index: int) -> None:
-        self.chart.set_metric(self.metric_box.currentData())
+        self._on_user_changed()
 
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
@@ -514,68 +397,14 @@ class SheetTab(QWidget):
             self.load_preset(self._presets[index - 1])
         self.presets.setCurrentIndex(0)
 
-    @Slot(int)
-    def _on_header_double_clicked(self, column: int) -> None:
-        name, ok = QInputDialog.getText(self, "Rename column", "Column name:", text=self.model.columns[column])
-        if ok:
-            self.model.rename_column(column, name)
-
-    @Slot(QPoint)
-    def _on_header_menu_requested(self, pos: QPoint) -> None:
-        column = self.view.horizontalHeader().logicalIndexAt(pos)
-        if column < 0 or self._running:
-            return
-        menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self._on_header_double_clicked(column))
-        menu.addAction("Instruction…", lambda: self._ask_instruction(column))
-        menu.addAction("Insert column after", lambda: self.model.insert_column(column + 1))
-        menu.addAction("Remove column", lambda: self.model.remove_columns([column]))
-        menu.exec(self.view.horizontalHeader().mapToGlobal(pos))
-
-    def _ask_instruction(self, column: int) -> None:
-        name = self.model.columns[column]
-        text, ok = QInputDialog.getText(
-            self, "Column instruction", f"How the model should write {name!r} (e.g. \"in millions\"); it is shown "
-            "next to the column name in the prompt:", text=self.model.instructions.get(name, ""))
-        if ok:
-            self.model.set_instruction(column, text)
-
-    @Slot()
-    def _on_import_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a table", filter="Tables (*.csv *.tsv *.txt);;All (*)")
-        if path:
-            self.import_csv(path)
-
-    @Slot()
-    def _on_export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the sheet", "sheet.csv", filter="CSV (*.csv)")
-        if path:
-            self.export_csv(path)
-
-    @Slot()
-    def _on_save_png_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the chart", "accuracy.png", filter="PNG (*.png)")
-        if path and not self.chart.save_png(path):
-            self._show_error(f"Cannot write {path}")
-
-    @Slot()
-    def _on_save_numbers_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the numbers", "accuracy.csv", filter="CSV (*.csv)")
-        if path:
-            self.save_numbers(path)
-
-    def save_numbers(self, path: str | Path) -> bool:
-        """Write the chart's numbers (model, k, n, exact, normalised, numeric) as CSV."""
-        try:
-            Path(path).write_text(points_to_csv(self.points), encoding="utf-8")
-        except OSError as exc:
-            self._show_error(f"Cannot write {path}: {exc.strerror or exc}")
-            return False
-        return True
+    @Slot(object)
+    def _on_grid_replaced(self, warnings: tuple[str, ...]) -> None:
+        self._show_notice(warnings)
+        self.error.hide()
 
     # -- drag and drop -----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if not self._running and any(u.isLocalFile() for u in event.mimeData().urls()):
+        if self._job is None and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -590,24 +419,15 @@ class SheetTab(QWidget):
     def _max_tokens(self) -> int:
         return max(1, min(MAX_CELL_TOKENS, int(self.params.values()["max_new_tokens"])))
 
-    def _set_running(self, job: str | None) -> None:
-        self._running = job
-        idle = job is None
-        for w in (self.fill_button, self.eval_button, self.import_button, self.presets, self.add_row_button,
-                  self.remove_row_button, self.add_column_button, self.remove_column_button, self.accept_button,
-                  self.clear_button):
-            w.setEnabled(idle)
-        self.stop_button.setEnabled(not idle)
-        # Rows keep their indices while the model writes into them: no edits until the job ends.
-        self.view.setEditTriggers(self._edit_triggers if idle else QAbstractItemView.EditTrigger.NoEditTriggers)
+    def _set_running(self, running: bool) -> None:
+        for w in (self.fill_button, self.eval_button, self.presets):
+            w.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.grid.set_locked(running)  # rows keep their indices while the model writes into them
 
     @Slot()
     def _refresh_columns(self) -> None:
-        keep = self.eval_column.currentText()
-        self.eval_column.clear()
-        self.eval_column.addItems(self.model.columns)
-        index = self.eval_column.findText(keep)
-        self.eval_column.setCurrentIndex(index if index >= 0 else min(1, len(self.model.columns) - 1))
+        self.eval_panel.set_columns(self.model.columns)
 
     @Slot()
     def _update_counts(self) -> None:
@@ -617,18 +437,11 @@ class SheetTab(QWidget):
         self.counts.setText(f"{len(m.cells):,} rows · {typed:,} typed · {states.count('model')} model · "
                             f"{states.count('unsure')} unsure")
 
-    def _show_numbers(self) -> None:
-        self.numbers.setRowCount(len(self.points))
-        for i, p in enumerate(self.points):
-            cells = [p.model, str(p.k), f"{p.exact:.0%}", f"{p.normalised:.0%}",
-                     "–" if p.numeric is None else f"{p.numeric:.0%}"]
-            for j, text in enumerate(cells):
-                self.numbers.setItem(i, j, QTableWidgetItem(text))
-
     def _show_notice(self, lines: tuple[str, ...]) -> None:
         self.notice.setText("\n".join(lines))
         self.notice.setVisible(bool(lines))
 
+    @Slot(str)
     def _show_error(self, message: str, details: str = "") -> None:
         self.error.setText(message)
         self.error.setToolTip(details)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QMimeData, QModelIndex, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 
+from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, read_csv, to_csv
 from tests.sheet.conftest import capitals
 from ui.params_panel import ParamsPanel
@@ -101,6 +102,8 @@ def test_stop_mid_fill_keeps_filled_cells(qtbot, make_tab):
     sheet = capitals(empty=0)
     sheet.rows += [[f"Country {i}", ""] for i in range(600)]
     tab.set_sheet(sheet)
+    runs = []
+    tab.run_ended.connect(runs.append)
     tab.fill_button.click()
     assert tab.stop_button.isEnabled() and not tab.fill_button.isEnabled()
     assert tab.view.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers  # no edits under the model
@@ -114,6 +117,8 @@ def test_stop_mid_fill_keeps_filled_cells(qtbot, make_tab):
     assert 8 <= filled < 600 and filled == sum(a is not None for a in result.answers)
     assert not tab.model.pending and tab.model.cells[611][1].value == ""
     assert "stopped" in tab.stats.text() and tab.fill_button.isEnabled()
+    (run,) = runs
+    assert run.status == "cancelled" and len(run.outputs["cells"]) == filled
 
 
 def test_csv_round_trip_with_drop_and_repairs(qtbot, make_tab, tmp_path):
@@ -228,3 +233,54 @@ def test_evaluate_draws_a_line_per_model_and_saves(qtbot, make_tab, tmp_path):
     assert lines[0] == "model,k,n,exact,normalised,numeric" and len(lines) == 7
     tab.clear_chart_button.click()
     assert tab.chart.series() == {} and tab.numbers.rowCount() == 0
+
+
+def test_user_edits_ask_for_a_draft_but_model_output_and_restoring_do_not(qtbot, make_tab):
+    tab = make_tab()
+    tab.set_sheet(capitals(empty=2))
+    edits = [lambda: type_into(qtbot, tab, 0, 1, "Lyon"), tab.add_row_button.click,
+             lambda: tab.model.set_instruction(1, "in French"), lambda: tab.model.rename_column(0, "Land"),
+             lambda: tab.threshold.setValue(0.7), lambda: tab.paste_text("Fiji\tSuva\n"),
+             lambda: tab.set_sheet(capitals(empty=2)), lambda: tab.shots.textEdited.emit("0,1")]
+    for edit in edits:
+        with qtbot.waitSignal(tab.changed, timeout=1000):
+            edit()
+    runs = []
+    tab.run_ended.connect(runs.append)
+    with qtbot.assertNotEmitted(tab.changed):
+        result = fill(qtbot, tab)
+    (run,) = runs
+    assert run.mode == "sheet" and run.status == "done" and run.model_id == "tiny"
+    assert [(c["row"], c["column"]) for c in run.outputs["cells"]] == [(a.row, a.column) for a in result.answers]
+
+    draft = tab.draft()
+    with qtbot.assertNotEmitted(tab.changed):
+        tab.restore({}, None)
+        assert tab.model.columns == ["Column 1", "Column 2"] and tab.model.rowCount() == 3
+        tab.restore({"header": "junk", "rows": 5, "marks": [{"row": "x"}], "threshold": None}, None)
+        assert tab.model.columns == ["Column 1", "Column 2"] and tab.threshold.value() == 0.5
+        tab.restore(draft, run)
+        tab.show_run(run)
+    assert tab.model.cells[11][1].answer is not None and tab.threshold.value() == 0.7
+    assert tab.draft()["rows"] == draft["rows"]
+
+
+def test_a_failed_job_is_recorded_with_its_error(qtbot):
+    def broken(model_id, on_progress):
+        raise KnownError(f"Model not found: {model_id}")
+
+    tab = SheetTab(ParamsPanel(), lambda: "missing", broken)
+    qtbot.addWidget(tab)
+    runs = []
+    tab.run_ended.connect(runs.append)
+    tab.set_sheet(capitals(empty=2))
+    with qtbot.waitSignal(tab.run_ended, timeout=5000):
+        tab.fill_button.click()
+    tab.eval_column.setCurrentIndex(1)
+    with qtbot.waitSignal(tab.run_ended, timeout=5000):
+        tab.eval_button.click()
+    tab.shutdown()
+    assert [(r.status, r.inputs["kind"], r.error) for r in runs] == [
+        ("failed", "fill", "Model not found: missing"), ("failed", "eval", "Model not found: missing")]
+    assert runs[0].outputs == {"cells": []} and runs[1].outputs["points"] == []
+    assert not tab.error.isHidden() and "Model not found" in tab.error.text() and tab.fill_button.isEnabled()
