@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -70,6 +71,8 @@ class LayoutTab(QWidget):
         self._last_rendered = ""
 
         self.presets = QComboBox()
+        self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.presets.setMinimumContentsLength(12)
         self.presets.addItem("Presets…")
         self._presets = _presets()
         for p in self._presets:
@@ -141,9 +144,10 @@ class LayoutTab(QWidget):
         inputs.addTab(describe, "Description")
         inputs.addTab(self.examples, "Examples (few-shot)")
         lv.addWidget(inputs, 1)
-        buttons = QHBoxLayout()
-        for w in (self.generate_button, self.change_button, self.stop_button):
-            buttons.addWidget(w)
+        buttons = QGridLayout()
+        buttons.addWidget(self.generate_button, 0, 0, 1, 2)
+        buttons.addWidget(self.change_button, 1, 0)
+        buttons.addWidget(self.stop_button, 1, 1)
         lv.addLayout(buttons)
         lv.addWidget(self.max_tokens)
         lv.addWidget(self.error)
@@ -171,7 +175,8 @@ class LayoutTab(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([320, 900])
+        split.setSizes([300, 900])
+        left.setMinimumWidth(220)
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

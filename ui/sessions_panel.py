@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -84,10 +85,9 @@ class SessionsPanel(QWidget):
             widget.setAlternatingRowColors(True)
             widget.setWordWrap(True)
 
-        buttons = QHBoxLayout()
-        for b in (self.new_button, self.rename_button, self.duplicate_button, self.delete_button):
-            b.setMinimumWidth(0)
-            buttons.addWidget(b)
+        buttons = QGridLayout()  # two rows keep the sidebar narrow
+        for i, b in enumerate((self.new_button, self.rename_button, self.duplicate_button, self.delete_button)):
+            buttons.addWidget(b, i // 2, i % 2)
         undo = QHBoxLayout()
         undo.addWidget(self.undo_label, 1)
         undo.addWidget(self.undo_button)

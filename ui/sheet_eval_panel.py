@@ -90,9 +90,11 @@ class SheetEvalPanel(QWidget):
         eval_row.addWidget(self.metric_box)
         eval_row.addWidget(self.eval_button)
         eval_row.addStretch(1)
-        eval_row.addWidget(self.save_png_button)
-        eval_row.addWidget(self.save_csv_button)
-        eval_row.addWidget(self.clear_chart_button)
+        save_row = QHBoxLayout()  # a second row, so the tab fits a 1280-pixel-wide window
+        save_row.addStretch(1)
+        save_row.addWidget(self.save_png_button)
+        save_row.addWidget(self.save_csv_button)
+        save_row.addWidget(self.clear_chart_button)
         chart_row = QSplitter(Qt.Orientation.Horizontal)
         chart_row.addWidget(self.chart)
         chart_row.addWidget(self.numbers)
@@ -102,6 +104,7 @@ class SheetEvalPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(eval_row)
         layout.addWidget(chart_row, 1)
+        layout.addLayout(save_row)
 
     # -- running ---------------------------------------------------------------------------------------------
     def plan(self, sheet: Sheet) -> EvalPlan:

@@ -119,6 +119,8 @@ class SheetTab(QWidget):
         fill_row.addWidget(self.stop_button)
         fill_row.addWidget(self.threshold)
         fill_row.addWidget(self.stats, 1)
+        self.stats.setMinimumWidth(0)
+        self.stats.setWordWrap(True)
         fill_row.addWidget(self.counts)
         sheet_box = QWidget()
         sheet_lay = QVBoxLayout(sheet_box)
