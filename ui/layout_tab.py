@@ -36,6 +36,7 @@ from ui.html_highlighter import HtmlHighlighter
 from ui.html_preview import HtmlPreview
 from ui.layout_examples import ExamplesEditor
 from ui.params_panel import ParamsPanel
+from ui.widgets import banner, preset_combo
 
 RENDER_MS = 400  # re-render the partial page at most this often while streaming
 NO_REPEAT_NGRAM = 10  # small models loop on CSS ("border-style: solid; border-style: ...")
@@ -70,13 +71,10 @@ class LayoutTab(QWidget):
         self._render_timer.timeout.connect(self._render_partial)
         self._last_rendered = ""
 
-        self.presets = QComboBox()
+        self._presets = _presets()
+        self.presets = preset_combo([p.get("name", p["description"][:40]) for p in self._presets])
         self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.presets.setMinimumContentsLength(12)
-        self.presets.addItem("Presets…")
-        self._presets = _presets()
-        for p in self._presets:
-            self.presets.addItem(p.get("name", p["description"][:40]))
         self.presets.activated.connect(self._on_preset_activated)
         self.description = QPlainTextEdit()
         self.description.setPlaceholderText("Describe the page: “a blue button that says Subscribe under a large "
@@ -126,10 +124,7 @@ class LayoutTab(QWidget):
         shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
         self.stats = QLabel()
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
-        self.error.hide()
+        self.error = banner("error")
 
         left = QWidget()
         lv = QVBoxLayout(left)

@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -26,6 +25,7 @@ from playground.tasks.presets import Preset, load_presets
 from ui.bridge import EngineBridge, GenerationJob
 from ui.params_panel import ParamsPanel
 from ui.token_view import OutputView
+from ui.widgets import banner, hint_label, preset_combo
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
@@ -57,15 +57,10 @@ class PromptTab(QWidget):
         self._flush_timer = QTimer(self, interval=REPAINT_MS)
         self._flush_timer.timeout.connect(self._flush)
 
-        self.presets = QComboBox()
-        self.presets.addItem("Presets…")
         self._presets: list[Preset] = load_presets("prompt")
-        for preset in self._presets:
-            self.presets.addItem(preset.name)
+        self.presets = preset_combo([p.name for p in self._presets])
         self.presets.activated.connect(self._on_preset_activated)
-        self.preset_note = QLabel()
-        self.preset_note.setWordWrap(True)
-        self.preset_note.setStyleSheet("color: palette(mid);")
+        self.preset_note = hint_label()
 
         self.source = _editor("Source text: examples the model should continue from (kept when you change the "
                               "prompt)")
@@ -81,11 +76,7 @@ class PromptTab(QWidget):
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         self.stats = QLabel()
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
-        self.error.hide()
+        self.error = banner("error")
 
         top = QHBoxLayout()
         top.addWidget(self.presets)

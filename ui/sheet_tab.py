@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from playground.engine.fill import CONFIDENCE_HELP, DEFAULT_BATCH, CellAnswer, FillResult
 from playground.errors import KnownError
@@ -32,6 +32,7 @@ from ui.params_panel import ParamsPanel
 from ui.sheet_eval_panel import SheetEvalPanel
 from ui.sheet_grid import SheetGrid, action_button
 from ui.sheet_worker import Loader, SheetWorker
+from ui.widgets import banner, hint_label, preset_combo
 
 MAX_CELL_TOKENS = 32  # a cell is a short value; the panel's max tokens is capped here
 COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second during a fill
@@ -57,24 +58,12 @@ class SheetTab(QWidget):
         self.setAcceptDrops(True)
 
         # -- top: presets and notices
-        self.presets = QComboBox()
-        self.presets.addItem("Presets…")
         self._presets: list[Preset] = load_presets("sheet")
-        for preset in self._presets:
-            self.presets.addItem(preset.name)
+        self.presets = preset_combo([p.name for p in self._presets])
         self.presets.activated.connect(self._on_preset_activated)
-        self.preset_note = QLabel()
-        self.preset_note.setWordWrap(True)
-        self.preset_note.setStyleSheet("color: palette(mid);")
-        self.notice = QLabel()
-        self.notice.setWordWrap(True)
-        self.notice.setStyleSheet("background: #fff4d6; color: #5c4400; padding: 6px; border-radius: 4px;")
-        self.notice.hide()
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
-        self.error.hide()
+        self.preset_note = hint_label()
+        self.notice = banner("notice")
+        self.error = banner("error")
 
         # -- the parts, and their widgets under the names callers and tests know
         self.grid = SheetGrid()
