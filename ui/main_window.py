@@ -32,6 +32,7 @@ from playground.store.repository import SessionStore
 from playground.store.transfer import export_markdown, export_session, import_session
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.bridge import EngineBridge, Runner
+from ui.image_tab import ImageTab
 from ui.layout_tab import LayoutTab
 from ui.params_panel import ParamsPanel
 from ui.prompt_tab import PromptTab
@@ -87,9 +88,11 @@ class MainWindow(QMainWindow):
         self.sheet_tab = SheetTab(self.params, self.current_model)
         self.sheet_tab.message.connect(self._on_tab_message)
         self.tabs.addTab(self.sheet_tab, "Sheet")
+        self.image_tab = ImageTab(self.params)
+        self.tabs.addTab(self.image_tab, "Image")
         self.setCentralWidget(self.tabs)
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
-        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab]
+        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab]
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -329,6 +332,7 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
         self.sheet_tab.shutdown()
         self.layout_tab.shutdown()
+        self.image_tab.shutdown()
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)

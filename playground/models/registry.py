@@ -15,7 +15,7 @@ from pathlib import Path
 from playground import paths
 from playground.domain import ModelInfo, ProgressEvent
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
-from playground.models import embedded
+from playground.models import demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
 
 USER_MODELS_FILE = "models.json"
@@ -44,8 +44,8 @@ class Registry:
 
     # -- listing -------------------------------------------------------------------------------------------
     def list(self, include_hf_cache: bool = True) -> list[ModelInfo]:
-        """All models: the embedded default first, then user-added ones, then the Hugging Face cache."""
-        models = [self._embedded_info()]
+        """All models: the embedded text and demo image models first, then user-added ones, then the HF cache."""
+        models = [self._embedded_info(), demo_image.demo_image_info()]
         models += [self._user_info(entry) for entry in self._load_user_entries()]
         if include_hf_cache:
             models += _hf_cache_models()
@@ -118,6 +118,8 @@ class Registry:
         if model_id == embedded.EMBEDDED_ID:
             folder = embedded.ensure_embedded(on_progress)
             return ResolvedModel(self._embedded_info(), folder)
+        if model_id == demo_image.DEMO_IMAGE_ID:
+            return ResolvedModel(demo_image.demo_image_info(), demo_image.demo_image_folder())
         for entry in self._load_user_entries():
             if entry["id"] == model_id:
                 return self._resolve_path(self._user_info(entry), on_progress)
