@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(add_button)
 
         self.params = ParamsPanel()
-        dock = QDockWidget("Parameters", self)
+        dock = self.params_dock = QDockWidget("Parameters", self)
         dock.setObjectName("params")
         dock.setWidget(self.params)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -91,6 +91,9 @@ class MainWindow(QMainWindow):
         self.image_tab = ImageTab(self.params)
         self.tabs.addTab(self.image_tab, "Image")
         self.setCentralWidget(self.tabs)
+        # Text sampling parameters mean nothing to the Image tab, which has its own controls.
+        self.tabs.currentChanged.connect(
+            lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() is not self.image_tab))
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
         self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab]
 

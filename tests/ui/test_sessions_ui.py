@@ -156,3 +156,11 @@ def test_a_corrupt_database_does_not_stop_the_app(qtbot, open_window):
     assert "could not be opened" in window.statusBar().currentMessage()
     assert window.sessions is not None and window.sessions.list.count() == 1
     assert any(".corrupt-" in p.name for p in paths.data_dir().iterdir())
+
+
+def test_the_text_parameters_hide_on_the_image_tab(qtbot, open_window):
+    window = open_window()
+    window.tabs.setCurrentWidget(window.image_tab)
+    assert not window.params_dock.isVisible()
+    window.tabs.setCurrentWidget(window.layout_tab)
+    assert window.params_dock.isVisible()
