@@ -164,3 +164,22 @@ def test_the_text_parameters_hide_on_the_image_tab(qtbot, open_window):
     assert not window.params_dock.isVisible()
     window.tabs.setCurrentWidget(window.layout_tab)
     assert window.params_dock.isVisible()
+
+
+def test_an_image_run_is_saved_with_its_png_by_reference(qtbot, open_window):
+    import hashlib
+
+    window = open_window()
+    tab = window.image_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.prompt.setPlainText("a blue square on a yellow background")
+    tab.steps.setValue(4)
+    with qtbot.waitSignal(tab.run_ended, timeout=60_000) as ended:
+        tab.generate()
+    run = ended.args[0]
+    assert run.status == "done" and run.model_id == "demo-shapes"
+    qtbot.waitUntil(lambda: len(window.store.runs(window.current_session, mode="image")) == 1, timeout=5000)
+    (saved,) = window.store.runs(window.current_session, mode="image")
+    (ref,) = saved.outputs["images"]
+    png = (paths.data_dir() / ref["path"]).read_bytes()
+    assert ref["path"].startswith("images/") and hashlib.sha256(png).hexdigest() == ref["sha256"]
