@@ -162,6 +162,9 @@ def load_image_model(model_id: str, source: Path | None = None, device: str | No
     dev = choose_device(device)
     dt = choose_dtype(dev, dtype)
     source = source or resolve_image_source(model_id, on_progress, half=dt != torch.float32)
+    hint = playground_meta(source).get("dtype") if source.is_dir() and dtype is None else None
+    if hint:
+        dt = choose_dtype(dev, str(hint))  # the tiny demo model was trained in fp32 and loses its colours in bf16
     on_progress(ProgressEvent(f"Loading {model_id}", None))
     try:
         if source.is_file():
