@@ -6,7 +6,6 @@ connected here always run on the GUI thread.
 
 from __future__ import annotations
 
-import traceback
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -14,7 +13,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from playground.domain import GenerationRequest
 from playground.engine.generate import Cancel
-from playground.errors import KnownError
+from ui.model_worker import describe_failure
 
 
 class Runner(Protocol):
@@ -121,11 +120,8 @@ class EngineBridge(QObject):
             for signal in done_signals:
                 signal.emit(f.result())
             message, is_bug = "", False
-        elif isinstance(exc, KnownError):
-            message, is_bug = str(exc), False
         else:
-            text = "".join(traceback.format_exception(exc))
-            message, is_bug = f"{type(exc).__name__}: {exc}\n\n{text}", True
+            message, is_bug = describe_failure(exc)
         if message:
             for signal in fail_signals:
                 signal.emit(message, is_bug)

@@ -7,17 +7,15 @@ an answer belongs to.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from playground.domain import ProgressEvent
-from playground.engine.generate import Cancel
-from playground.errors import KnownError
 from playground.tasks.sheet import CellPrompt
+from ui.model_worker import ModelWorker, describe_failure
 
 if TYPE_CHECKING:
     from playground.engine.fill import FillResult
@@ -39,24 +37,18 @@ def default_loader(device: str | None = None, dtype: str | None = None) -> Loade
     return load
 
 
-class SheetWorker(QObject):
+class SheetWorker(ModelWorker):
     cell = Signal(str, object)  # tag, CellAnswer: emitted on the worker thread, queued to the GUI
     finished = Signal(str, object)  # tag, FillResult
     failed = Signal(str, str, bool)  # tag, message, is_bug
-    status = Signal(str)  # loading progress
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._loader = loader or default_loader()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-sheet")
-        self._model: TextModel | None = None  # touched only on the worker thread
-        self._cancel: Cancel | None = None
-        self._closed = False
+        super().__init__(loader or default_loader(), "engine-sheet", parent)
 
     def fill(self, tag: str, model_id: str, prompts: Sequence[CellPrompt], numeric_columns: Sequence[int],
              max_new_tokens: int, batch_size: int = 8) -> Future:
         """Complete ``prompts`` with ``model_id`` on the worker; answers arrive on ``cell``, then ``finished``."""
-        self._cancel = cancel = Cancel()
+        cancel = self._new_cancel()
         prompts = list(prompts)
 
         def job() -> FillResult:
@@ -70,31 +62,6 @@ class SheetWorker(QObject):
         future.add_done_callback(lambda f: self._done(tag, f))
         return future
 
-    def stop(self) -> None:
-        """Stop the running job after the current decoding step; cells already answered stay."""
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def shutdown(self) -> None:
-        """Stop, join the worker thread, free the model. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._model is not None:
-            self._model.unload()
-            self._model = None
-
-    def _ensure(self, model_id: str) -> TextModel:
-        if self._model is None or self._model.id != model_id:
-            if self._model is not None:
-                self._model.unload()  # one model at a time: the sheet's copy must not double memory twice
-                self._model = None
-            self._model = self._loader(model_id, lambda e: self.status.emit(e.stage))
-            self.status.emit(f"Loaded {model_id}")
-        return self._model
-
     def _done(self, tag: str, f: Future) -> None:  # runs on the worker thread: only emit signals here
         if f.cancelled():
             self.failed.emit(tag, "Cancelled before it started", False)
@@ -102,8 +69,5 @@ class SheetWorker(QObject):
         exc = f.exception()
         if exc is None:
             self.finished.emit(tag, f.result())
-        elif isinstance(exc, KnownError):
-            self.failed.emit(tag, str(exc), False)
         else:
-            text = "".join(traceback.format_exception(exc))
-            self.failed.emit(tag, f"{type(exc).__name__}: {exc}\n\n{text}", True)
+            self.failed.emit(tag, *describe_failure(exc))
