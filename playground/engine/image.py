@@ -119,15 +119,10 @@ def hf_image_download(repo_id: str, on_progress: ProgressFn = lambda e: None, ha
     safetensors only (not root-level single-file checkpoints), the fp16 variant when ``half`` and the repo has it."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-    from tqdm.auto import tqdm
 
-    class _Progress(tqdm):  # type: ignore[misc]
-        def update(self, n: float | None = 1) -> bool | None:
-            shown = super().update(n)
-            if self.total:
-                on_progress(ProgressEvent(f"Downloading {repo_id}", min(1.0, self.n / self.total)))
-            return shown
+    from playground.models.registry import download_progress
 
+    _Progress = download_progress(repo_id, on_progress)
     try:
         on_progress(ProgressEvent(f"Looking up {repo_id}", None))
         files = HfApi().list_repo_files(repo_id)

@@ -175,10 +175,8 @@ def _hf_cache_models() -> list[ModelInfo]:
     return out
 
 
-def _hf_download(repo_id: str, on_progress: ProgressFn) -> ResolvedModel:
-    """Fetch a Hugging Face repo into the HF cache (safetensors and configs only), with progress."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+def download_progress(repo_id: str, on_progress: ProgressFn) -> type:
+    """A tqdm class for huggingface_hub downloads that reports its progress as ProgressEvents."""
     from tqdm.auto import tqdm
 
     class _Progress(tqdm):  # type: ignore[misc]
@@ -188,10 +186,18 @@ def _hf_download(repo_id: str, on_progress: ProgressFn) -> ResolvedModel:
                 on_progress(ProgressEvent(f"Downloading {repo_id}", min(1.0, self.n / self.total)))
             return shown
 
+    return _Progress
+
+
+def _hf_download(repo_id: str, on_progress: ProgressFn) -> ResolvedModel:
+    """Fetch a Hugging Face repo into the HF cache (safetensors and configs only), with progress."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
     patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]
     try:
         on_progress(ProgressEvent(f"Looking up {repo_id}", None))
-        folder = Path(snapshot_download(repo_id, allow_patterns=patterns, tqdm_class=_Progress))
+        folder = Path(snapshot_download(repo_id, allow_patterns=patterns,
+                                        tqdm_class=download_progress(repo_id, on_progress)))
     except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError) as exc:
         raise ModelNotFound(f"{repo_id} is not in the Hugging Face cache and could not be downloaded "
                             f"({type(exc).__name__}); check the id and your connection") from exc
