@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from playground.engine.device import free_memory
-from playground.engine.generate import ANCHOR_TOKENS, Cancel, _cache_kwarg
+from playground.engine.generate import ANCHOR_TOKENS, Cancel, cache_kwarg
 from playground.errors import ContextOverflow, OutOfMemory
 from playground.tasks.sheet import CellPrompt, clean_answer
 
@@ -157,7 +157,7 @@ class SheetFiller:
 
         cache = DynamicCache(config=self.tm.model.config)
         self.tm.model(input_ids=torch.tensor([ids], device=self.tm.device), use_cache=True, logits_to_keep=1,
-                      **{_cache_kwarg(self.tm.model): cache})
+                      **{cache_kwarg(self.tm.model): cache})
         return cache
 
     def _run_batch(self, prompts: list[CellPrompt], indices: list[int], queries: list[list[int]],
@@ -184,7 +184,7 @@ class SheetFiller:
             mask[i, prefix_len + width - len(q):] = 1
             positions[i, width - len(q):] = torch.arange(prefix_len, prefix_len + len(q))
         next_pos = positions[:, -1] + 1  # (B,)
-        kwarg = _cache_kwarg(tm.model)
+        kwarg = cache_kwarg(tm.model)
         out = tm.model(input_ids=ids.to(tm.device), attention_mask=mask.to(tm.device),
                        position_ids=positions.to(tm.device), use_cache=True, logits_to_keep=1, **{kwarg: cache})
         logits = out.logits[:, -1].float().cpu()  # (B, vocab)

@@ -108,7 +108,7 @@ def _prefill(tm: TextModel, input_ids: torch.Tensor) -> tuple[Any, torch.Tensor]
     cache = DynamicCache(config=tm.model.config)
     # The cache fills in place; only the last position's logits are computed (a full-vocabulary projection
     # of every prompt position is wasted work).
-    out = tm.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{_cache_kwarg(tm.model): cache})
+    out = tm.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{cache_kwarg(tm.model): cache})
     return cache, out.logits[0, -1].float().cpu()  # (vocab,)
 
 
@@ -118,7 +118,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    cache_kwarg = _cache_kwarg(tm.model)
+    cache_name = cache_kwarg(tm.model)
     anchor = prompt_ids[-ANCHOR_TOKENS:]
     anchor_text = tm.tokenizer.decode(anchor)
     seen = torch.tensor(prompt_ids, dtype=torch.long)
@@ -142,7 +142,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
             break
         if step > 0:
             out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device), use_cache=True,
-                           **{cache_kwarg: cache})
+                           **{cache_name: cache})
             logits = out.logits[0, -1].float().cpu()  # (vocab,)
         token = pick_token(logits, req, seen, generator, ngrams.banned(generated))
         last_at = time.perf_counter()
@@ -180,7 +180,7 @@ def _forward_params(forward: Any) -> frozenset[str]:
     return frozenset(inspect.signature(forward).parameters)
 
 
-def _cache_kwarg(model: Any) -> str:
+def cache_kwarg(model: Any) -> str:
     """transformers renamed ``past_key_values`` to ``cache`` during 5.x; use whichever this version takes."""
     return "cache" if "cache" in _forward_params(type(model).forward) else "past_key_values"
 
