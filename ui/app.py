@@ -10,6 +10,8 @@ def _qt_environment() -> None:
     # QtWebEngine refuses to start as root without this; harmless otherwise.
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    # Chromium's own logging (dbus, GPU probing) is noise in a user's terminal.
+    os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--log-level=3")
 
 
 def _no_display() -> bool:
