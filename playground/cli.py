@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground import __version__, image_cli, layout_cli, paths, sessions_cli, sheet_cli
+from playground import __version__, compare_cli, image_cli, layout_cli, paths, sessions_cli, sheet_cli
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sheet_cli.add_parser(sub, common)
     layout_cli.add_parser(sub, common)
     image_cli.add_parser(sub, common)
+    compare_cli.add_parser(sub, common)
     return parser
 
 
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
     try:
         handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run,
                     "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, _progress),
-                    "image": lambda a: image_cli.run(a, _progress)}
+                    "image": lambda a: image_cli.run(a, _progress),
+                    "compare": lambda a: compare_cli.run(a, _progress)}
         return handlers[args.command](args)
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)

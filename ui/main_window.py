@@ -32,6 +32,7 @@ from playground.store.repository import SessionStore
 from playground.store.transfer import export_markdown, export_session, import_session
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.bridge import EngineBridge, Runner
+from ui.compare_tab import CompareTab
 from ui.image_tab import ImageTab
 from ui.layout_tab import LayoutTab
 from ui.params_panel import ParamsPanel
@@ -90,12 +91,15 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.sheet_tab, "Sheet")
         self.image_tab = ImageTab(self.params)
         self.tabs.addTab(self.image_tab, "Image")
+        self.compare_tab = CompareTab(self.params, self.current_model)
+        self.tabs.addTab(self.compare_tab, "Compare")
+        self.compare_tab.open_image_settings.connect(self._on_open_image_settings)
         self.setCentralWidget(self.tabs)
         # Text sampling parameters mean nothing to the Image tab, which has its own controls.
         self.tabs.currentChanged.connect(
             lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() is not self.image_tab))
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
-        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab]
+        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab]
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -321,6 +325,12 @@ class MainWindow(QMainWindow):
         if not busy:
             self.progress.hide()
 
+    @Slot(dict)
+    def _on_open_image_settings(self, settings: dict) -> None:
+        """A compare-grid cell clicked: its settings go to the Image tab, which comes to the front."""
+        self.image_tab.apply_settings(settings)
+        self.tabs.setCurrentWidget(self.image_tab)
+
     @Slot(str)
     def _on_tab_message(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
@@ -336,6 +346,7 @@ class MainWindow(QMainWindow):
         self.sheet_tab.shutdown()
         self.layout_tab.shutdown()
         self.image_tab.shutdown()
+        self.compare_tab.shutdown()
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)

@@ -1,0 +1,106 @@
+"""``playground compare``: the same prompt through several columns (model + settings), headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from playground.errors import KnownError
+from playground.tasks.compare import MAX_COLUMNS, parse_column, parse_values, sweep
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("compare", parents=[common], help="the same prompt through several models / settings")
+    p.add_argument("--column", action="append", default=[], metavar="SPEC",
+                   help='one column, e.g. "model=ID,temperature=0.7,seed=3" (repeatable; its keys override the '
+                        "options below)")
+    p.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                   help='columns from one parameter\'s values, e.g. "temperature=0,0.5,1" or "model=a,b"')
+    p.add_argument("--model", default=None, help="default model for columns without model= (default: embedded)")
+    p.add_argument("--source", type=Path, help="file whose text comes before the prompt")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--prompt", help="prompt text")
+    group.add_argument("--prompt-file", type=Path, help="file holding the prompt")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0, help="0 = off")
+    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    p.add_argument("--budget-mb", type=int, default=None,
+                   help="memory for loaded models (default: half the RAM); least recently used are unloaded")
+    p.add_argument("--json", action="store_true", help='print {"columns": [...]}, each in the complete --json shape')
+    p.add_argument("--session", metavar="NAME", help="record the comparison in this session (created if missing)")
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnownError(f"Cannot read {what} file {path}: {exc}") from exc
+
+
+def columns_of(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The columns from --column and --sweep (a sweep varies the first column, or the defaults)."""
+    columns = [parse_column(text) for text in args.column]
+    if args.sweep:
+        key, sep, values = args.sweep.partition("=")
+        if not sep:
+            raise ValueError('--sweep must look like KEY=V1,V2 (e.g. "temperature=0,1")')
+        base = columns.pop(0) if len(columns) == 1 else {}
+        columns += sweep(base, key.strip(), parse_values(key.strip(), values))
+    if not columns:
+        raise ValueError("give at least one --column or a --sweep")
+    if len(columns) > MAX_COLUMNS:
+        raise ValueError(f"at most {MAX_COLUMNS} columns")
+    return columns
+
+
+def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
+    from playground.engine.generate import Cancel
+    from playground.engine.model_pool import ModelPool, default_loader
+    from playground.models.embedded import EMBEDDED_ID
+    from playground.tasks.compare_run import run_columns
+    from playground.tasks.compare_store import run_record
+
+    defaults = {"model": args.model or EMBEDDED_ID, "max_new_tokens": args.max_tokens,
+                "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
+                "repetition_penalty": args.repetition_penalty, "seed": args.seed, "stop": tuple(args.stop)}
+    columns = columns_of(args)
+    source = _read(args.source, "source") if args.source else ""
+    prompt = args.prompt if args.prompt is not None else _read(args.prompt_file, "prompt")
+    loader = default_loader(getattr(args, "device", None), getattr(args, "dtype", None))
+    pool = ModelPool(loader, None if args.budget_mb is None else args.budget_mb * 2**20)
+    cancel = Cancel()
+
+    def started(i: int, model: str) -> None:
+        print(f"[playground] column {i + 1}/{len(columns)}: {model}", file=sys.stderr, flush=True)
+
+    def stream(i: int, event) -> None:  # noqa: ANN001 - a TokenEvent
+        if not args.json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+
+    def done(outcome) -> None:  # noqa: ANN001 - a ColumnOutcome
+        if not args.json:
+            print(f"\n[error: {outcome.error}]" if outcome.error else "\n", flush=True)
+
+    try:
+        outcomes = run_columns(pool, columns, defaults, source, prompt, cancel, started, stream, done, progress)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        pool.unload_all()
+    if args.session:
+        from playground import sessions_cli
+
+        sessions_cli.record(args.session, run_record(source, prompt, columns, defaults,
+                                                     [o.to_json() for o in outcomes]))
+    if args.json:
+        print(json.dumps({"columns": [o.to_json() for o in outcomes]}, ensure_ascii=False))
+    return 1 if all(o.error for o in outcomes) else 0
