@@ -29,6 +29,7 @@ class CompareColumn(QFrame):
     changed = Signal()
     duplicate_requested = Signal(object)  # self
     remove_requested = Signal(object)  # self
+    rerun_requested = Signal(object)  # self
 
     def __init__(self, spec: dict[str, Any] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +43,10 @@ class CompareColumn(QFrame):
         dup = QToolButton(text="Duplicate")
         dup.setToolTip("Duplicate this column (then change one thing)")
         dup.clicked.connect(lambda: self.duplicate_requested.emit(self))
+        rerun = QToolButton(text="Re-run")
+        rerun.setToolTip("Run only this column again (after changing it); the others keep their outputs")
+        rerun.clicked.connect(lambda: self.rerun_requested.emit(self))
+        self.rerun_button = rerun
         remove = QToolButton(text="✕")
         remove.setToolTip("Remove this column")
         remove.clicked.connect(lambda: self.remove_requested.emit(self))
@@ -65,6 +70,7 @@ class CompareColumn(QFrame):
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.reference)
+        head.addWidget(rerun)
         head.addWidget(dup)
         head.addWidget(remove)
         layout = QVBoxLayout(self)

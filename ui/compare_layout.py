@@ -100,7 +100,7 @@ class LayoutVariantsView(QWidget):
             return
         self.error.hide()
         prompt = build_prompt(description, _examples())
-        defaults = {**self.tab._defaults(), "max_new_tokens": 400, "no_repeat_ngram": NO_REPEAT_NGRAM,
+        defaults = {**self.tab.defaults(), "max_new_tokens": 400, "no_repeat_ngram": NO_REPEAT_NGRAM,
                     "stop": prompt.stop}
         self._specs, self._description = specs, description
         self._running = True

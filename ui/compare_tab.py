@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,6 +42,7 @@ from playground.tasks.compare import (
 )
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
+from ui import compare_session
 from ui.compare_column import CompareColumn
 from ui.compare_image import ImageGridView
 from ui.compare_layout import LayoutVariantsView
@@ -85,7 +87,7 @@ class CompareTab(QWidget):
         self.prompt.setPlaceholderText("Prompt: every column completes source + prompt")
         self.run_button = QPushButton("Run all  (Ctrl+Enter)")
         self.run_button.clicked.connect(self.run_all)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton("Stop  (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         self.add_button = QPushButton("+ Column")
@@ -159,6 +161,11 @@ class CompareTab(QWidget):
         layout.addWidget(self.views)
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), text_view, self.run_all,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.set_columns([{"temperature": 0.0}, {"temperature": 1.0}])
         self._on_pool_changed(self.worker.pool.state())
 
@@ -170,6 +177,7 @@ class CompareTab(QWidget):
         column = CompareColumn(spec)
         column.duplicate_requested.connect(self._on_duplicate_requested)
         column.remove_requested.connect(self._on_remove_requested)
+        column.rerun_requested.connect(self._on_rerun_requested)
         column.changed.connect(self._on_column_changed)
         column.reference.toggled.connect(self._on_reference_toggled)
         column.set_show_probabilities(self.probabilities.isChecked())
@@ -234,7 +242,7 @@ class CompareTab(QWidget):
             self.update_diffs()
 
     def _relabel(self) -> None:
-        defaults = self._defaults()
+        defaults = self.defaults()
         for i, column in enumerate(self.columns):
             try:
                 column.set_title(f"{i + 1}. {column_label(column.spec(), defaults)}")
@@ -261,7 +269,7 @@ class CompareTab(QWidget):
     def running(self) -> bool:
         return self._running
 
-    def _defaults(self) -> dict[str, Any]:
+    def defaults(self) -> dict[str, Any]:
         values = dict(self.params.values())
         values.pop("n", None)
         return {"model": self.model_id(), **values}
@@ -281,7 +289,7 @@ class CompareTab(QWidget):
         if not (prompt or source).strip():
             self._show_error("Type a prompt first")
             return
-        defaults = self._defaults()
+        defaults = self.defaults()
         self._run_inputs = {"source": source, "prompt": prompt, "specs": specs, "defaults": defaults}
         self.error.hide()
         for i, column in enumerate(self.columns):
@@ -294,9 +302,15 @@ class CompareTab(QWidget):
         """Re-run one column (after changing it); the others keep their outputs."""
         self.run_all({index})
 
+    @Slot(object)
+    def _on_rerun_requested(self, column: CompareColumn) -> None:
+        if column in self.columns:
+            self.rerun_column(self.columns.index(column))
+
     @Slot()
     def stop(self) -> None:
-        if self._running:
+        """Stop the running comparison (text columns or layout variants); finished outputs stay."""
+        if self._running or self.layouts.running:
             self.worker.stop()
             self.status.setText("stopping…")
 
@@ -393,73 +407,16 @@ class CompareTab(QWidget):
         self.error.setText(message)
         self.error.show()
 
-    # -- sessions ----------------------------------------------------------------------------------------------
+    # -- sessions (ui/compare_session.py) -----------------------------------------------------------------
     def draft(self) -> dict[str, Any]:
-        specs = []
-        for column in self.columns:
-            try:
-                specs.append({k: list(v) if isinstance(v, tuple) else v for k, v in column.spec().items()})
-            except ValueError:
-                specs.append({})
-        return {"source": self.source.toPlainText(), "prompt": self.prompt.toPlainText(), "columns": specs,
-                "reference": self.reference_index(), "probabilities": self.probabilities.isChecked(),
-                "sweep_key": self.sweep_key.currentText(), "sweep_values": self.sweep_values.text(),
-                "budget_mb": self.budget.value(), "image_grid": self.image_grid.draft(),
-                "layouts": self.layouts.draft(), "view": self.views.currentIndex()}
+        return compare_session.draft(self)
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
-        self.source.setPlainText(str(draft.get("source", "")))
-        self.prompt.setPlainText(str(draft.get("prompt", "")))
-        specs = [s for s in draft.get("columns") or [] if isinstance(s, dict)]
-        self.set_columns(specs if len(specs) >= MIN_COLUMNS else [{"temperature": 0.0}, {"temperature": 1.0}],
-                         int(draft.get("reference", 0) or 0))
-        self.probabilities.setChecked(bool(draft.get("probabilities", False)))
-        self.sweep_key.setCurrentText(str(draft.get("sweep_key", SWEEP_KEYS[0])))
-        self.sweep_values.setText(str(draft.get("sweep_values", "")))
-        if isinstance(draft.get("budget_mb"), int):
-            self.budget.setValue(draft["budget_mb"])
-            self._on_budget_edited()
-        self.image_grid.restore(draft.get("image_grid") or {})
-        self.layouts.restore(draft.get("layouts") or {})
-        self.views.setCurrentIndex(int(draft.get("view", 0) or 0))
-        self.error.hide()
-        if last_run is not None and last_run.inputs.get("kind", "text") == "text":
-            self._show_outputs(last_run)
+        compare_session.restore(self, draft, last_run)
 
     def show_run(self, run: Run) -> None:
         """Re-open a past comparison: its inputs, columns and outputs (re-run it after changing a column)."""
-        kind = run.inputs.get("kind", "text")
-        if kind == "image":
-            self.views.setCurrentWidget(self.image_grid)
-            self.image_grid.show_run(run)
-            return
-        if kind == "layout":
-            self.views.setCurrentWidget(self.layouts)
-            self.layouts.show_run(run)
-            return
-        self.views.setCurrentIndex(0)
-        self.source.setPlainText(str(run.inputs.get("source", "")))
-        self.prompt.setPlainText(str(run.inputs.get("prompt", "")))
-        self.set_columns([c for c in run.inputs.get("columns", []) if isinstance(c, dict)],
-                         int(run.inputs.get("reference", 0) or 0))
-        self._show_outputs(run)
-        if run.error:
-            self._show_error(run.error)
-
-    def _show_outputs(self, run: Run) -> None:
-        from playground.domain import Alternative
-
-        for column, result in zip(self.columns, run.outputs.get("columns", []), strict=False):
-            if not isinstance(result, dict):
-                continue
-            column.start()
-            events = [TokenEvent(0, i, t["text"], -1, float(t["logprob"]),  # ids are not in the JSON shape
-                                 tuple(Alternative(a["text"], -1 if a["text"] == t["text"] else -2,
-                                                   float(a["logprob"])) for a in t.get("top", [])))
-                      for i, t in enumerate(result.get("tokens", []))]
-            column.append_tokens(events)
-            column.finish(result, "" if "error" in result else stats_text(column_stats(result)))
-        self.update_diffs()
+        compare_session.show_run(self, run)
 
     def shutdown(self) -> None:
         self._flush.stop()

@@ -106,3 +106,43 @@ def test_image_grid_fills_cells_opens_settings_and_exports(qtbot, tab, tiny_sd_d
     grid.export_png(str(tmp_path / "grid.png"))
     out = Image.open(tmp_path / "grid.png")
     assert out.width > 2 * 64 and out.height > 2 * 64
+
+
+def test_rerun_button_runs_only_that_column(qtbot, tab):
+    tab.prompt.setPlainText("The cat")
+    tab.set_columns([{"temperature": 0.0}, {"temperature": 0.0}])
+    with qtbot.waitSignal(tab.run_ended, timeout=30_000):
+        tab.run_all()
+    first = tab.columns[0].text()
+    tab.columns[1].settings.setText("temperature=1.5,seed=3")
+    with qtbot.waitSignal(tab.run_ended, timeout=30_000) as blocker:
+        tab.columns[1].rerun_button.click()
+    assert tab.columns[0].text() == first  # untouched
+    assert blocker.args[0].inputs["columns"][1].get("temperature") == 1.5
+
+
+def test_layout_variants_render_side_by_side_and_stop(qtbot, tmp_path, path_loader):
+    from tests.tiny import build_tiny_llama
+
+    model = str(build_tiny_llama(tmp_path / "long", context=2048))
+    params = ParamsPanel()
+    qtbot.addWidget(params)
+    t = CompareTab(params, lambda: model, text_loader=path_loader, budget_bytes=2**30)
+    qtbot.addWidget(t)
+    try:
+        view = t.layouts
+        view.description.setText("A heading Hello")
+        assert len(view.variants) >= 2
+        with qtbot.waitSignal(view.run_ended, timeout=60_000) as blocker:
+            view.run_variants()
+            qtbot.waitUntil(lambda: view.running, timeout=5000)
+            t.stop()  # Stop covers layout variants too
+        run = blocker.args[0]
+        assert run.inputs["kind"] == "layout" and len(run.outputs["html"]) == len(view.variants)
+        assert run.status == "cancelled" and not view.running
+        with qtbot.waitSignal(view.run_ended, timeout=60_000) as blocker:
+            view.run_variants()
+        assert blocker.args[0].status == "done"
+        assert all(v.source.toPlainText() == v.html for v in view.variants)
+    finally:
+        t.shutdown()
