@@ -67,14 +67,15 @@ class CompareColumn(QFrame):
         self.problem.setStyleSheet("color: #8a1c13;")
         self.problem.hide()
 
-        head = QHBoxLayout()
-        head.addWidget(self.title, 1)
+        head = QHBoxLayout()  # the title gets its own line above, so it is never cut
         head.addWidget(self.reference)
+        head.addStretch(1)
         head.addWidget(rerun)
         head.addWidget(dup)
         head.addWidget(remove)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
         layout.addLayout(head)
         layout.addWidget(self.model)
         layout.addWidget(self.settings)
