@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="playground", parents=[common],
                                      description="A local prompt playground. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"playground {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="smoke-test this install offscreen in a temporary data dir and exit")
     sub = parser.add_subparsers(dest="command")
 
     c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")

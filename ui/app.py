@@ -48,6 +48,11 @@ def run_app(device: str | None = None, dtype: str | None = None, argv: list[str]
 
 def main(argv: list[str] | None = None) -> int:
     """The ``playground`` console command: subcommands run headless, no subcommand opens the window."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--self-test" in args:
+        from ui.self_test import main as self_test
+
+        return self_test([a for a in args if a != "--self-test"])
     from playground.cli import main as cli_main
 
     return cli_main(argv, open_window=run_app)

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from playground import paths
+from playground.bundle import bundled_gguf
 from playground.domain import ProgressEvent
 from playground.errors import ModelNotFound
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
@@ -45,7 +46,7 @@ def ensure_embedded(on_progress: ProgressFn = lambda e: None) -> Path:
 
 
 def _find_or_fetch_gguf(on_progress: ProgressFn) -> Path:
-    override = os.environ.get(ENV_GGUF)
+    override = os.environ.get(ENV_GGUF) or bundled_gguf()
     if override:
         if not Path(override).is_file():
             raise ModelNotFound(f"${ENV_GGUF} points at {override}, which does not exist")
