@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playground import __version__, compare_cli, image_cli, layout_cli, paths, sessions_cli, sheet_cli
+from playground.cli_options import add_generation_options, sampling, source_and_prompt
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
 
@@ -32,18 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")
-    c.add_argument("--model", default=None, help="model id (default: the embedded model)")
-    c.add_argument("--source", type=Path, help="file whose text comes before the prompt")
-    group = c.add_mutually_exclusive_group(required=True)
-    group.add_argument("--prompt", help="prompt text")
-    group.add_argument("--prompt-file", type=Path, help="file holding the prompt")
-    c.add_argument("--max-tokens", type=int, default=64)
-    c.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    c.add_argument("--top-p", type=float, default=1.0)
-    c.add_argument("--top-k", type=int, default=0, help="0 = off")
-    c.add_argument("--repetition-penalty", type=float, default=1.0)
-    c.add_argument("--seed", type=int, default=None)
-    c.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    add_generation_options(c, "model id (default: the embedded model)")
     c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
     c.add_argument("--session", metavar="NAME", help="record the run in this session (created if missing)")
 
@@ -106,24 +96,14 @@ def _progress(event: ProgressEvent) -> None:
     print(f"[playground]{pct} {event.stage}", file=sys.stderr, flush=True)
 
 
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnownError(f"Cannot read {what} file {path}: {exc}") from exc
-
-
 def _complete(args: argparse.Namespace) -> int:
     from playground.engine.generate import Cancel
     from playground.engine.runner import EngineRunner
     from playground.models.embedded import EMBEDDED_ID
     from playground.store.records import run_from_result
 
-    request = GenerationRequest(
-        source=_read(args.source, "source") if args.source else "",
-        prompt=args.prompt if args.prompt is not None else _read(args.prompt_file, "prompt"),
-        max_new_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty, stop=tuple(args.stop), seed=args.seed)
+    source, prompt = source_and_prompt(args)
+    request = GenerationRequest(source=source, prompt=prompt, **sampling(args))
     request.validate()
     runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     cancel = Cancel()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from playground.errors import KnownError
+from playground.cli_options import add_generation_options, sampling, source_and_prompt
 from playground.tasks.compare import MAX_COLUMNS, parse_column, parse_values, sweep
 
 
@@ -19,29 +18,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
                         "options below)")
     p.add_argument("--sweep", metavar="KEY=V1,V2,...",
                    help='columns from one parameter\'s values, e.g. "temperature=0,0.5,1" or "model=a,b"')
-    p.add_argument("--model", default=None, help="default model for columns without model= (default: embedded)")
-    p.add_argument("--source", type=Path, help="file whose text comes before the prompt")
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--prompt", help="prompt text")
-    group.add_argument("--prompt-file", type=Path, help="file holding the prompt")
-    p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0, help="0 = off")
-    p.add_argument("--repetition-penalty", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    add_generation_options(p, "default model for columns without model= (default: embedded)")
     p.add_argument("--budget-mb", type=int, default=None,
                    help="memory for loaded models (default: half the RAM); least recently used are unloaded")
     p.add_argument("--json", action="store_true", help='print {"columns": [...]}, each in the complete --json shape')
     p.add_argument("--session", metavar="NAME", help="record the comparison in this session (created if missing)")
-
-
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnownError(f"Cannot read {what} file {path}: {exc}") from exc
 
 
 def columns_of(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -67,12 +48,9 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     from playground.tasks.compare_run import run_columns
     from playground.tasks.compare_store import run_record
 
-    defaults = {"model": args.model or EMBEDDED_ID, "max_new_tokens": args.max_tokens,
-                "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k,
-                "repetition_penalty": args.repetition_penalty, "seed": args.seed, "stop": tuple(args.stop)}
+    defaults = {"model": args.model or EMBEDDED_ID, **sampling(args)}
     columns = columns_of(args)
-    source = _read(args.source, "source") if args.source else ""
-    prompt = args.prompt if args.prompt is not None else _read(args.prompt_file, "prompt")
+    source, prompt = source_and_prompt(args)
     loader = default_loader(getattr(args, "device", None), getattr(args, "dtype", None))
     pool = ModelPool(loader, None if args.budget_mb is None else args.budget_mb * 2**20)
     cancel = Cancel()
