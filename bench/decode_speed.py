@@ -1,25 +1,42 @@
-"""Decode speed and time to first token: our generation loop vs plain ``model.generate``, same process.
+"""Decode speed, time to first token, prefill, memory and quality: our engine at each precision vs transformers'
+``generate`` and vs llama.cpp, measured in one run with alternating rounds (machine noise hits everyone).
 
-Runs alternate (ours, baseline, ours, ...) so machine noise hits both; prints medians and ratios.
-Usage: .venv/bin/python bench/decode_speed.py [--tokens 128] [--rounds 3] [--model ID]
+    .venv/bin/python bench/decode_speed.py                      # ours vs generate (+ llama.cpp if built)
+    .venv/bin/python bench/decode_speed.py --llama-cpp build    # build llama-cpp-python first (~12 min, cached)
+    .venv/bin/python bench/decode_speed.py --random --device cuda   # random SmolLM2-shape model (GPU checks)
+
+Writes bench/results/decode_speed.json and prints a Markdown table (the README quotes it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from playground.domain import GenerationRequest
-from playground.engine.generate import generate
-from playground.engine.text import load_text_model
-from playground.models.embedded import EMBEDDED_ID
-from playground.models.registry import Registry
-from playground.tasks.presets import load_presets
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playground.domain import GenerationRequest  # noqa: E402
+from playground.engine.fast import quality  # noqa: E402
+from playground.engine.generate import generate  # noqa: E402
+from playground.engine.text import load_text_model  # noqa: E402
+from playground.models import embedded  # noqa: E402
+from playground.models.registry import Registry  # noqa: E402
+from playground.tasks.presets import load_presets  # noqa: E402
+
+LLAMA_ENV = ROOT / "scripts" / "llama_cpp_env.sh"
+RESULTS = ROOT / "bench" / "results" / "decode_speed.json"
 
 
 def sync(tm) -> None:
@@ -27,8 +44,8 @@ def sync(tm) -> None:
         torch.cuda.synchronize()
 
 
-def baseline(tm, prompt: str, new_tokens: int) -> tuple[float, float, int]:
-    """(ttft_s, decode tok/s, tokens) for greedy ``model.generate``; TTFT from a 1-token call."""
+def hf_generate(tm, prompt: str, new_tokens: int) -> dict:
+    """Greedy ``model.generate`` on transformers' own forward; TTFT from a 1-token call."""
     ids = tm.tokenizer(prompt, return_tensors="pt")["input_ids"].to(tm.device)
     kwargs = {"do_sample": False, "pad_token_id": tm.tokenizer.eos_token_id}
     with torch.inference_mode():
@@ -42,23 +59,104 @@ def baseline(tm, prompt: str, new_tokens: int) -> tuple[float, float, int]:
         sync(tm)
         total = time.perf_counter() - start
     n = out.shape[1] - ids.shape[1]
-    return ttft, (n - 1) / max(total - ttft, 1e-9), n
+    return {"ttft_s": ttft, "tokens_per_s": (n - 1) / max(total - ttft, 1e-9), "tokens": n}
 
 
-def ours(tm, prompt: str, new_tokens: int) -> tuple[float, float, int]:
-    result = generate(tm, GenerationRequest(prompt=prompt, temperature=0, max_new_tokens=new_tokens)).first
-    return result.timings.ttft_s, result.timings.tokens_per_s, len(result.tokens)
+def engine(tm, prompt: str, new_tokens: int) -> dict:
+    # EOS is not a stop here (min tokens, like the others): an impossible stop id keeps every run the same length.
+    eos, tm.eos_ids = tm.eos_ids, frozenset()
+    try:
+        result = generate(tm, GenerationRequest(prompt=prompt, temperature=0, max_new_tokens=new_tokens)).first
+    finally:
+        tm.eos_ids = eos
+    return {"ttft_s": result.timings.ttft_s, "tokens_per_s": result.timings.tokens_per_s,
+            "tokens": len(result.tokens)}
+
+
+def prefill_seconds(tm, prompt: str) -> float:
+    ids = list(tm.tokenizer(prompt)["input_ids"])
+    with torch.inference_mode():
+        start = time.perf_counter()
+        if tm.fast is not None:
+            tm.fast.prefill(ids)
+        else:
+            tm.model(torch.tensor([ids], device=tm.device), logits_to_keep=1)
+        sync(tm)
+    return time.perf_counter() - start
+
+
+class LlamaCpp:
+    """A llama-cpp-python worker process (its own venv) answering one measurement per request."""
+
+    def __init__(self, python: str, gguf: Path, threads: int) -> None:
+        self.proc = subprocess.Popen([python, str(ROOT / "bench" / "llama_cpp_worker.py"), str(gguf), str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.load_s = json.loads(self.proc.stdout.readline())["load_s"]
+
+    def run(self, prompt: str, new_tokens: int) -> dict:
+        self.proc.stdin.write(json.dumps({"prompt": prompt, "max_tokens": new_tokens}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def llama_cpp_python(mode: str) -> str | None:
+    """The cached llama-cpp-python venv's python; built only when ``mode`` is "build"."""
+    if mode == "off":
+        return None
+    cache = Path(os.environ.get("PLAYGROUND_BENCH_CACHE", Path.home() / ".cache" / "playground-bench"))
+    found = sorted(p / "bin" / "python" for p in cache.glob("llama-cpp-*") if (p / ".built").is_file())
+    if found and mode != "build":
+        return str(found[-1])
+    if mode == "build":
+        out = subprocess.run(["bash", str(LLAMA_ENV)], check=True, capture_output=True, text=True).stdout
+        return out.strip().splitlines()[-1]
+    return None
+
+
+def rss_probe(model: str, precision: str) -> None:
+    """Child-process mode: load at ``precision``, generate once, print peak RSS (bytes) as JSON."""
+    folder = Registry().resolve(model).folder
+    tm = load_text_model(model, folder, device="cpu", precision=precision)
+    generate(tm, GenerationRequest(prompt="Hello", temperature=0, max_new_tokens=16))
+    print(json.dumps({"rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+def peak_rss(model: str, precision: str) -> int:
+    out = subprocess.run([sys.executable, __file__, "--rss-probe", precision, "--model", model], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["rss_bytes"]
+
+
+def kernel_info() -> dict:
+    try:
+        from playground.engine.fast import int4_kernel
+    except ImportError:
+        return {"loaded": False, "reason": "not built"}
+    int4_kernel.available()
+    return int4_kernel.build_info()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--model", default=EMBEDDED_ID)
+    parser.add_argument("--model", default=embedded.EMBEDDED_ID)
+    parser.add_argument("--precisions", default="int4,int8,fp32", help="ours, comma-separated (auto picks one)")
+    parser.add_argument("--llama-cpp", default="auto", choices=["auto", "build", "off"],
+                        help="auto: use the cached build if present; build: build it first; off: skip")
+    parser.add_argument("--no-quality", action="store_true")
     parser.add_argument("--random", action="store_true",
                         help="a random model of SmolLM2-135M's shape instead (no weights needed: GPU checks)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_probe:
+        return rss_probe(args.model, args.rss_probe)
 
     if args.random:
         from tests.tiny import SMOLLM2_135M, build_tiny_llama
@@ -67,22 +165,102 @@ def main() -> None:
         folder = build_tiny_llama(Path(tempfile.mkdtemp()), vocab_size=49152, **SMOLLM2_135M)
     else:
         folder = Registry().resolve(args.model).folder
-    tm = load_text_model(args.model, folder, device=args.device)
+    cpu = args.device in (None, "cpu") and not torch.cuda.is_available()
+    precisions = [p for p in args.precisions.split(",") if p] if cpu else ["auto"]
+    models = {}
+    for precision in precisions:
+        started = time.perf_counter()
+        tm = load_text_model(args.model, folder, device=args.device, precision=precision)
+        models[f"ours {tm.precision}"] = (tm, time.perf_counter() - started)
+    reference = load_text_model(args.model, folder, device=args.device, precision="fp32")
+    reference.fast = None  # transformers' own forward
     preset = load_presets("prompt")[0]
     prompt = preset.fields["source"] + preset.fields["prompt"]
-    print(f"model {args.model} on {tm.device} ({tm.dtype}), {torch.get_num_threads()} threads, "
-          f"prompt {len(tm.tokenizer(prompt)['input_ids'])} tokens, {args.tokens} new tokens, greedy")
-    ours(tm, prompt, 8), baseline(tm, prompt, 8)  # warm-up
-    rows: dict[str, list[tuple[float, float, int]]] = {"engine": [], "generate": []}
+    long_prompt = " ".join([quality.PERPLEXITY_TEXT] * 6)
+    n_prompt = len(reference.tokenizer(prompt)["input_ids"])
+    n_long = min(500, len(reference.tokenizer(long_prompt)["input_ids"]))
+    long_prompt = reference.tokenizer.decode(reference.tokenizer(long_prompt)["input_ids"][:n_long])
+    threads = torch.get_num_threads()
+    print(f"model {args.model} on {reference.device}, {threads} threads, {platform.processor() or platform.machine()}"
+          f"; prompt {n_prompt} tokens, {args.tokens} new tokens, greedy, {args.rounds} alternating rounds")
+
+    llama = None
+    gguf = None
+    python = llama_cpp_python(args.llama_cpp) if cpu and not args.random else None
+    if python:
+        gguf = embedded.gguf_file() if args.model == embedded.EMBEDDED_ID else None
+        llama = LlamaCpp(python, gguf, threads) if gguf else None
+
+    runners = {name: (lambda p, n, tm=tm: engine(tm, p, n)) for name, (tm, _) in models.items()}
+    runners["transformers generate"] = lambda p, n: hf_generate(reference, p, n)
+    if llama:
+        runners["llama.cpp"] = llama.run
+    for run in runners.values():
+        run(prompt, 8)  # warm-up
+    rounds: dict[str, list[dict]] = {name: [] for name in runners}
+    prefill: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(args.rounds):
-        rows["engine"].append(ours(tm, prompt, args.tokens))
-        rows["generate"].append(baseline(tm, prompt, args.tokens))
-    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), v[-1][2])
-           for k, v in rows.items()}
-    for name, (ttft, tps, n) in med.items():
-        print(f"{name:9} ttft {ttft * 1000:7.1f} ms   decode {tps:6.1f} tok/s   ({n} tokens)")
-    print(f"ratio engine/generate: decode {med['engine'][1] / med['generate'][1]:.2f}x, "
-          f"ttft {med['generate'][0] / med['engine'][0]:.2f}x faster")
+        for name, run in runners.items():
+            rounds[name].append(run(prompt, args.tokens))
+            if name == "llama.cpp":
+                prefill[name].append(run(long_prompt, 1)["ttft_s"])
+            else:
+                prefill[name].append(prefill_seconds(models[name][0] if name in models else reference, long_prompt))
+
+    rows = {}
+    for name, runs in rounds.items():
+        rows[name] = {"decode_tok_s": statistics.median(r["tokens_per_s"] for r in runs),
+                      "ttft_ms": 1000 * statistics.median(r["ttft_s"] for r in runs),
+                      "prefill_500_s": statistics.median(prefill[name]), "tokens": runs[-1]["tokens"]}
+        if name == "llama.cpp":
+            rows[name]["rss_mb"] = runs[-1]["rss_bytes"] / 2**20
+            rows[name]["load_s"] = llama.load_s
+    if cpu and not args.random:
+        for name, (tm, load_s) in models.items():
+            rows[name]["rss_mb"] = peak_rss(args.model, tm.precision.split("-")[0]) / 2**20
+            rows[name]["load_s"] = load_s
+            rows[name]["weights_read_mb"] = tm.fast.quantized_bytes() / 2**20 if tm.fast else None
+        rows["transformers generate"]["rss_mb"] = peak_rss(args.model, "fp32") / 2**20
+    if not args.no_quality:
+        ref_answers = quality.greedy_answers(reference, quality.few_shot_prompts())
+        ref_ppl = quality.perplexity(reference)
+        rows["transformers generate"].update(agreement=1.0, perplexity=ref_ppl)
+        for name, (tm, _) in models.items():
+            answers = quality.greedy_answers(tm, quality.few_shot_prompts())
+            ppl = quality.perplexity(tm)
+            ok = (quality.agreement(answers, ref_answers) >= quality.ANSWER_AGREEMENT_MIN
+                  and abs(ppl / ref_ppl - 1) <= quality.PERPLEXITY_TOLERANCE)
+            rows[name].update(agreement=quality.agreement(answers, ref_answers), perplexity=ppl, quality_ok=ok)
+    if llama:
+        llama.close()
+    base = rows.get("llama.cpp") or rows["transformers generate"]
+    base_name = "llama.cpp" if "llama.cpp" in rows else "generate"
+    for row in rows.values():
+        row[f"decode_vs_{base_name}"] = row["decode_tok_s"] / base["decode_tok_s"]
+        row[f"prefill_vs_{base_name}"] = base["prefill_500_s"] / row["prefill_500_s"]
+    report = {"model": args.model, "device": str(reference.device), "threads": threads, "prompt_tokens": n_prompt,
+              "new_tokens": args.tokens, "rounds": args.rounds, "int4_kernel": kernel_info(), "rows": rows,
+              "baseline": base_name, "date": time.strftime("%Y-%m-%d")}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, default=str))
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    base = report["baseline"]
+    print(f"\n| engine | decode tok/s | × {base} | TTFT ms | prefill {500} tok s | prefill × {base} | peak RSS MB "
+          "| answers = fp32 | ppl Δ |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    ref_ppl = report["rows"]["transformers generate"].get("perplexity")
+    for name, r in report["rows"].items():
+        ppl = f"{r['perplexity'] / ref_ppl - 1:+.1%}" if ref_ppl and "perplexity" in r else "–"
+        agree = f"{r['agreement']:.0%}" if "agreement" in r else "–"
+        rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") else "–"
+        print(f"| {name} | {r['decode_tok_s']:.1f} | {r[f'decode_vs_{base}']:.2f} | {r['ttft_ms']:.0f} | "
+              f"{r['prefill_500_s']:.2f} | {r[f'prefill_vs_{base}']:.2f} | {rss} | {agree} | {ppl} |")
+    k = report["int4_kernel"]
+    print(f"\nint4 kernel: loaded={k.get('loaded')} isa={k.get('isa', '-')} build {k.get('build_s') or 0:.1f} s "
+          f"(first launch), cached load {k.get('load_s') or 0:.2f} s; {k.get('reason') or ''}")
 
 
 if __name__ == "__main__":

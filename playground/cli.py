@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playground import __version__, compare_cli, image_cli, layout_cli, paths, sessions_cli, sheet_cli
+from playground import __version__, compare_cli, image_cli, layout_cli, paths, remote_cli, sessions_cli, sheet_cli
 from playground.cli_options import add_generation_options, sampling, source_and_prompt
 from playground.domain import GenerationRequest, ProgressEvent
 from playground.errors import KnownError
@@ -20,6 +20,9 @@ def _common() -> argparse.ArgumentParser:
                         "or the platform's user data dir)")
     common.add_argument("--device", default=argparse.SUPPRESS, help="auto | cpu | cuda | cuda:1 | mps")
     common.add_argument("--dtype", default=argparse.SUPPRESS, help="auto | float32 | float16 | bfloat16")
+    common.add_argument("--precision", default=argparse.SUPPRESS,
+                        help="decode weights on the CPU: auto (int4 for models of 50M+ parameters) | fp32 | bf16 | "
+                             "int8 | int4 (default: $PLAYGROUND_PRECISION or auto)")
     return common
 
 
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")
-    add_generation_options(c, "model id (default: the embedded model)")
+    add_generation_options(c, "model id, or remote:ENDPOINT/MODEL (default: the embedded model)")
     c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
     c.add_argument("--session", metavar="NAME", help="record the run in this session (created if missing)")
 
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     layout_cli.add_parser(sub, common)
     image_cli.add_parser(sub, common)
     compare_cli.add_parser(sub, common)
+    remote_cli.add_parsers(sub, common)
     return parser
 
 
@@ -60,6 +64,14 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
     args = parser.parse_args(argv)
     if getattr(args, "data_dir", None):
         paths.set_data_dir(args.data_dir)
+    if getattr(args, "precision", None):
+        from playground.engine.text import set_default_precision
+
+        try:
+            set_default_precision(args.precision)
+        except KnownError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command is None:
         if open_window is None:
             parser.print_help()
@@ -69,7 +81,8 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
         handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run,
                     "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, _progress),
                     "image": lambda a: image_cli.run(a, _progress),
-                    "compare": lambda a: compare_cli.run(a, _progress)}
+                    "compare": lambda a: compare_cli.run(a, _progress),
+                    "serve": lambda a: remote_cli.run_serve(a, _progress), "endpoints": remote_cli.run_endpoints}
         return handlers[args.command](args)
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -158,10 +171,21 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from playground.models.embedded import ensure_embedded
+    from playground.models.embedded import EMBEDDED_ID, ensure_embedded
 
     folder = ensure_embedded(_progress)
     print(f"embedded model ready in {folder}")
+    # Build the int4 kernel and quantize the embedded model now, so the app's first load does not wait for them.
+    import time
+
+    from playground.engine.fast import int4_kernel
+    from playground.engine.text import load_text_model
+
+    started = time.perf_counter()
+    if not int4_kernel.available():
+        print(f"int4 kernel unavailable ({int4_kernel.unavailable_reason()}); torch's stock int4 path is used")
+    tm = load_text_model(EMBEDDED_ID, folder, device="cpu")
+    print(f"embedded model prepared at {tm.precision} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

@@ -68,7 +68,9 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
             print(f"\n[error: {outcome.error}]" if outcome.error else "\n", flush=True)
 
     try:
-        outcomes = run_columns(pool, columns, defaults, source, prompt, cancel, started, stream, done, progress)
+        # Streamed text of columns running at once would interleave: remote columns run concurrently with --json.
+        outcomes = run_columns(pool, columns, defaults, source, prompt, cancel, started, stream, done, progress,
+                               concurrent_remote=args.json)
     except KeyboardInterrupt:
         cancel.set()
         raise

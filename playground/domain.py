@@ -62,7 +62,7 @@ class GenerationRequest:
 @dataclass(frozen=True)
 class Alternative:
     text: str
-    token_id: int
+    token_id: int  # -1 when unknown (remote)
     logprob: float
 
 
@@ -73,8 +73,10 @@ class TokenEvent:
     completion: int  # index among the request's n completions
     index: int  # position within that completion
     text: str
-    token_id: int
-    logprob: float  # log-probability under the model's own distribution (before sampling transforms)
+    token_id: int  # -1 when unknown (a remote server sends token texts, not ids)
+    # log-probability under the model's own distribution (before sampling transforms); None when a remote
+    # server did not provide it (shown as "not provided by this server", never guessed)
+    logprob: float | None
     top: tuple[Alternative, ...]
 
 
@@ -119,7 +121,7 @@ class GenerationResult:
         return self.completions[0]
 
     def to_json(self, index: int = 0) -> dict[str, Any]:
-        """The CLI's ``complete --json`` shape for one completion."""
+        """The CLI's ``complete --json`` shape for one completion (``"logprob": null`` where a server gave none)."""
         c = self.completions[index]
         return {
             "model": self.model,
@@ -140,7 +142,7 @@ class ModelInfo:
 
     id: str
     kind: str  # "text" | "image"
-    source: str  # "embedded" | "hf-cache" | "folder" | "gguf"
+    source: str  # "embedded" | "hf-cache" | "folder" | "gguf" | "remote"
     path: str | None = None
     size_bytes: int = 0
     ready: bool = True  # False when the embedded model still needs its first-run conversion

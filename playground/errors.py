@@ -23,3 +23,50 @@ class ContextOverflow(KnownError):
 
 class OutOfMemory(KnownError):
     """The device ran out of memory; memory has been freed."""
+
+
+class RemoteError(KnownError):
+    """A remote (OpenAI-compatible) server could not be used; the message says which and why, never the key."""
+
+
+class RemoteUnreachable(RemoteError):
+    """No connection could be made (after retrying with backoff)."""
+
+
+class RemoteTimeout(RemoteError):
+    """The server accepted the connection but did not answer within the read timeout."""
+
+
+class RemoteAuthError(RemoteError):
+    """401/403: the server refused the API key."""
+
+
+class RemoteNotFound(RemoteError, ModelNotFound):
+    """404: no such model, or the server does not offer this endpoint."""
+
+
+class RemoteRateLimited(RemoteError):
+    """429: too many requests; ``retry_after`` is the server's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RemoteServerError(RemoteError):
+    """5xx, or an error the server reported inside a stream."""
+
+
+class RemoteBadRequest(RemoteError):
+    """400/422: the server rejected the request's parameters."""
+
+
+class RemoteProtocolError(RemoteError):
+    """A malformed answer, or a stream that ended before ``[DONE]`` (truncated).
+
+    ``partial`` holds what arrived before the break (a GenerationResult), so nothing received is lost.
+    """
+
+    def __init__(self, message: str, partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial

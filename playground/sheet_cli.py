@@ -85,16 +85,16 @@ def _progress(event: ProgressEvent) -> None:
 
 
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None) -> TextModel:
-    """Resolve ``model_id`` through the registry (fetching or converting it first if needed) and load it."""
-    from playground.engine.text import load_text_model
-    from playground.models.registry import Registry
+    """Resolve ``model_id`` through the registry (fetching or converting it first if needed) and load it; a
+    ``remote:`` id gives a RemoteTextModel."""
+    from playground.engine.dispatch import load_model as load
 
-    resolved = Registry().resolve(model_id, _progress)
-    return load_text_model(model_id, resolved.folder, device, dtype)
+    return load(model_id, device, dtype, _progress)
 
 
 def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
-    from playground.engine.fill import SheetFiller
+    from playground.engine.dispatch import sheet_filler
+    from playground.engine.fill import DEFAULT_MAX_NEW_TOKENS
     from playground.engine.generate import Cancel
     from playground.models.embedded import EMBEDDED_ID
 
@@ -108,18 +108,19 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
         cancel = Cancel()
 
         def on_cell(a: CellAnswer) -> None:
+            sure = "confidence not provided by this server" if a.confidence is None else f"{a.confidence:.0%}"
             print(f"[playground] {len(answers) + 1}/{len(prompts)} row {a.row + 1} {sheet.columns[a.column]}: "
-                  f"{a.value!r} ({a.confidence:.0%})", file=sys.stderr, flush=True)
+                  f"{a.value!r} ({sure})", file=sys.stderr, flush=True)
             answers.append(a)
 
         try:
-            SheetFiller(tm, batch_size=args.batch).fill(prompts, on_cell, cancel, numeric)
+            sheet_filler(tm, args.batch, DEFAULT_MAX_NEW_TOKENS).fill(prompts, on_cell, cancel, numeric)
         except KeyboardInterrupt:
             cancel.set()
             print("[playground] interrupted: writing the cells filled so far", file=sys.stderr)
     filled = Sheet(sheet.columns, [row[:] for row in sheet.rows], dict(sheet.instructions))
     for a in answers:
-        if a.confidence >= args.threshold:
+        if a.confidence is None or a.confidence >= args.threshold:  # unknown confidence: keep the value
             filled.rows[a.row][a.column] = a.value
     if args.out:
         write_csv(filled, args.out)
@@ -132,7 +133,8 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
 
 
 def _eval(args: argparse.Namespace, sheet: Sheet) -> int:
-    from playground.engine.fill import SheetFiller
+    from playground.engine.dispatch import sheet_filler
+    from playground.engine.fill import DEFAULT_MAX_NEW_TOKENS
     from playground.models.embedded import EMBEDDED_ID
 
     plan = plan_eval(sheet, args.column, parse_shots(args.shots), args.queries, args.seed)
@@ -143,8 +145,8 @@ def _eval(args: argparse.Namespace, sheet: Sheet) -> int:
         tm = load_model(model_id, getattr(args, "device", None), getattr(args, "dtype", None))
         print(f"[playground] {model_id}: {len(plan.cases)} questions over k = "
               f"{', '.join(map(str, plan.shots))}", file=sys.stderr, flush=True)
-        result = SheetFiller(tm, batch_size=args.batch).fill(plan.prompts, numeric_columns=[plan.column]
-                                                             if plan.numeric else [])
+        result = sheet_filler(tm, args.batch, DEFAULT_MAX_NEW_TOKENS).fill(
+            plan.prompts, numeric_columns=[plan.column] if plan.numeric else [])
         values = [None if a is None else a.value for a in result.answers]
         points += score(plan, model_id, values, args.tolerance)
         tm.unload()

@@ -25,14 +25,26 @@ from tests.tiny import build_tiny_llama  # noqa: E402
 _SETUP_HOME = os.environ.get(paths.ENV_HOME)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Per-test data dirs would rebuild the int4 kernel in each test: share the set-up's build (or one per run)."""
+    if "PLAYGROUND_KERNEL_CACHE" not in os.environ:
+        home = embedded_home()
+        cache = home / "kernels" if home.is_dir() else tmp_path_factory.mktemp("kernels")
+        os.environ["PLAYGROUND_KERNEL_CACHE"] = str(cache)
+
+
 @pytest.fixture(autouse=True)
 def data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty data dir."""
+    from playground.engine.text import set_default_precision
+
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv(paths.ENV_HOME, str(home))
     paths.set_data_dir(None)
     yield home
     paths.set_data_dir(None)
+    set_default_precision(None)  # a window or --precision sets it process-wide
 
 
 @pytest.fixture(autouse=True)
@@ -72,9 +84,9 @@ def embedded_model():
     from playground.engine.text import load_text_model
     from playground.models.embedded import EMBEDDED_ID, ensure_embedded
 
+    # Loaded with the real data dir too: its quantized weights are stored there by the set-up, not redone per run.
     paths.set_data_dir(embedded_home())
     try:
-        folder = ensure_embedded()
+        return load_text_model(EMBEDDED_ID, ensure_embedded(), device="cpu")
     finally:
         paths.set_data_dir(None)
-    return load_text_model(EMBEDDED_ID, folder, device="cpu")

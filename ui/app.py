@@ -43,7 +43,27 @@ def run_app(device: str | None = None, dtype: str | None = None, argv: list[str]
         app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow(EngineRunner(device=device, dtype=dtype))
     window.show()
+    if os.environ.get("PLAYGROUND_STARTUP_PROBE"):
+        _probe_startup(app)
     return app.exec()
+
+
+def _probe_startup(app: object) -> None:
+    """For bench/ui_responsiveness.py: report when the window has been shown and painted, then quit."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    def report() -> None:
+        # Seconds since this process was created (the kernel's start time, so interpreter start-up counts).
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        elapsed = boot - start_ticks / os.sysconf("SC_CLK_TCK")
+        print(f"window shown after {elapsed:.3f} s", file=sys.stderr, flush=True)
+        app.quit()
+
+    QTimer.singleShot(0, report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
+    QCompleter,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -51,7 +52,7 @@ class CompareColumn(QFrame):
         remove.setToolTip("Remove this column")
         remove.clicked.connect(lambda: self.remove_requested.emit(self))
         self.model = QLineEdit()
-        self.model.setPlaceholderText("model (empty: the window's model)")
+        self.model.setPlaceholderText("model (empty: the window's model; remote:ENDPOINT/MODEL)")
         self.settings = QLineEdit()
         self.settings.setPlaceholderText("temperature=0.7,seed=3 (empty: the shared parameters)")
         self.settings.setToolTip("key=value pairs that override the shared parameters panel: temperature, top_p, "
@@ -100,6 +101,13 @@ class CompareColumn(QFrame):
     def set_spec(self, spec: dict[str, Any]) -> None:
         self.model.setText(str(spec.get("model") or ""))
         self.settings.setText(format_column(spec, skip_model=True))
+
+    def set_model_choices(self, model_ids: list[str]) -> None:
+        """Complete the model field from these ids (any substring matches: "remote:" lists the remote ones)."""
+        completer = QCompleter(model_ids, self.model)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.model.setCompleter(completer)
 
     def set_title(self, text: str) -> None:
         self.title.setText(text)

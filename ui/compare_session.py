@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from playground.domain import Alternative, TokenEvent
-from playground.store.records import Run
+from playground.store.records import Run, optional_float
 from playground.tasks.compare import MIN_COLUMNS, SWEEP_KEYS, column_stats, stats_text
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _show_outputs(tab: CompareTab, run: Run) -> None:
         if not isinstance(result, dict):
             continue
         column.start()
-        events = [TokenEvent(0, i, t["text"], -1, float(t["logprob"]),  # ids are not in the JSON shape
+        events = [TokenEvent(0, i, t["text"], -1, optional_float(t.get("logprob")),  # ids are not in the JSON
                              tuple(Alternative(a["text"], -1 if a["text"] == t["text"] else -2,
                                                float(a["logprob"])) for a in t.get("top", [])))
                   for i, t in enumerate(result.get("tokens", []))]

@@ -75,6 +75,7 @@ class CompareTab(QWidget):
         self.worker.pool_changed.connect(self._on_pool_changed)
         self.worker.status.connect(self._on_status)
         self.columns: list[CompareColumn] = []
+        self._model_choices: list[str] = []  # offered while typing a column's model (local and remote ids)
         self._running = False
         self._run_inputs: dict[str, Any] = {}
         self._pending: dict[int, list[TokenEvent]] = {}
@@ -175,6 +176,7 @@ class CompareTab(QWidget):
             self._show_error(f"At most {MAX_COLUMNS} columns")
             return None
         column = CompareColumn(spec)
+        column.set_model_choices(self._model_choices)
         column.duplicate_requested.connect(self._on_duplicate_requested)
         column.remove_requested.connect(self._on_remove_requested)
         column.rerun_requested.connect(self._on_rerun_requested)
@@ -263,6 +265,12 @@ class CompareTab(QWidget):
             specs.append(dict(specs[0]))
         self.error.hide()
         self.set_columns(specs)
+
+    def set_model_choices(self, model_ids: list[str]) -> None:
+        """The model ids every column's model field offers as you type (remote ones included)."""
+        self._model_choices = list(model_ids)
+        for column in self.columns:
+            column.set_model_choices(self._model_choices)
 
     # -- running -----------------------------------------------------------------------------------------------
     @property

@@ -76,7 +76,8 @@ class ImageTab(QWidget):
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.addItem(DEMO_IMAGE_ID)
-        self.model.setToolTip("demo-shapes, a diffusers folder, a .safetensors checkpoint or a Hugging Face id")
+        self.model.setToolTip("demo-shapes, a diffusers folder, a .safetensors checkpoint, a Hugging Face id, or "
+                              "remote:ENDPOINT/MODEL on a server that offers /v1/images/generations")
         self.model.currentTextChanged.connect(self._on_model_text_changed)
         self.demo_note = QLabel(DEMO_NOTE)
         self.demo_note.setWordWrap(True)
@@ -291,6 +292,18 @@ class ImageTab(QWidget):
         self.guidance.setSpecialValueText(f"model default ({d.get('guidance', '?')})")
         for box, key in ((self.width_box, "width"), (self.height_box, "height")):
             box.setSpecialValueText(f"model default ({d.get(key, '?')})")
+
+    def set_remote_models(self, model_ids: list[str]) -> None:
+        """Offer these remote image models in the picker (after the local ones; the current text stays)."""
+        current = self.model.currentText()
+        self.model.blockSignals(True)
+        for i in range(self.model.count() - 1, -1, -1):
+            if self.model.itemText(i).startswith("remote:"):
+                self.model.removeItem(i)
+        for model_id in model_ids:
+            self.model.addItem(model_id)
+        self.model.setCurrentText(current)
+        self.model.blockSignals(False)
 
     @Slot(str)
     def _on_model_text_changed(self, text: str) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -22,10 +22,13 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from playground import preferences
 from playground.domain import GenerationResult, ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.registry import Registry
+from playground.remote import is_remote, looks_like_image_model, split_remote_id
+from playground.remote.endpoints import EndpointStore
 from playground.store.db import open_database
 from playground.store.records import Run
 from playground.store.repository import SessionStore
@@ -33,15 +36,27 @@ from playground.store.transfer import export_markdown, export_session, import_se
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.bridge import EngineBridge, Runner
 from ui.compare_tab import CompareTab
+from ui.endpoints_dialog import EndpointsDialog
 from ui.image_tab import ImageTab
 from ui.layout_tab import LayoutTab
 from ui.params_panel import ParamsPanel
 from ui.prompt_tab import PromptTab
+from ui.remote_models import RemoteModels
 from ui.sessions_panel import SessionsPanel
 from ui.sheet_tab import SheetTab
 
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
 PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
+
+# (value, menu label, tooltip) for Model ▸ Precision; measured by bench/decode_speed.py on the embedded model.
+PRECISION_CHOICES = (
+    ("auto", "Auto (int4 for models of 50M+ parameters)", "The fastest precision that keeps fp32's answers"),
+    ("int4", "int4 weights", "4-bit weights in groups of 32, fp32 activations: same answers as fp32 (bench)"),
+    ("int4-a8", "int4 weights, int8 activations", "Fastest; perplexity about +3% on the embedded model"),
+    ("int8", "int8 weights", "8-bit weights"),
+    ("bf16", "bf16 weights", "Half the bytes of fp32"),
+    ("fp32", "fp32 (full precision)", "The model's own weights"),
+)
 
 
 class MainWindow(QMainWindow):
@@ -67,6 +82,8 @@ class MainWindow(QMainWindow):
         menu = QMenu(add_button)
         menu.addAction("Model folder (safetensors)…", self._add_folder)
         menu.addAction("GGUF file…", self._add_gguf)
+        menu.addSeparator()
+        menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", self.open_endpoints)
         add_button.setMenu(menu)
         toolbar = self.addToolBar("Model")
         toolbar.setMovable(False)
@@ -132,7 +149,13 @@ class MainWindow(QMainWindow):
         self.bridge.failed.connect(self._on_engine_failed)
         self.bridge.finished.connect(self._on_engine_finished)
         self.bridge.busy_changed.connect(self._on_engine_busy)
+        # Remote endpoints' model lists arrive from a worker thread; the pickers fill in when they do.
+        self.remote_models = RemoteModels(self)
+        self.remote_models.listed.connect(self._on_remote_listed)
+        self._remote_ids: list[str] = []
+        self.endpoints_dialog: EndpointsDialog | None = None
         self.refresh_models(select=EMBEDDED_ID)
+        self.remote_models.refresh()
         if autoload:
             # After the first paint: the window shows at once, torch loads behind it.
             QTimer.singleShot(0, lambda: self.bridge.load(self.current_model()))
@@ -147,6 +170,43 @@ class MainWindow(QMainWindow):
         file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
         for action in file_menu.actions()[:4]:
             action.setEnabled(self.store is not None)
+        self._build_precision_menu(self.menuBar().addMenu("&Model"))
+
+    def _build_precision_menu(self, model_menu: QMenu) -> None:
+        """Model ▸ Precision: what local models decode at on the CPU (kept in preferences; changing it reloads)."""
+        from playground.engine.text import default_precision, set_default_precision
+
+        saved = preferences.get("precision")
+        try:
+            if saved:
+                set_default_precision(saved)
+        except KnownError:
+            saved = None
+        saved = saved or default_precision()
+        menu = model_menu.addMenu("&Precision (CPU)")
+        menu.setToolTipsVisible(True)
+        group = QActionGroup(self)
+        self.precision_actions: dict[str, QAction] = {}
+        for value, label, tip in PRECISION_CHOICES:
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(value == saved)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, v=value: self.set_precision(v))
+            group.addAction(action)
+            self.precision_actions[value] = action
+
+    def set_precision(self, value: str) -> None:
+        """Use ``value`` for local models from now on; the current model reloads at it."""
+        from playground.engine.text import default_precision, set_default_precision
+
+        if value == default_precision():
+            return
+        set_default_precision(value)
+        preferences.put("precision", value)
+        self.precision_actions[value].setChecked(True)
+        self.statusBar().showMessage(f"Precision {value}: reloading {self.current_model()}", 10000)
+        self.bridge.load(self.current_model())
 
     # -- sessions --------------------------------------------------------------------------------------------
     def _build_sessions(self) -> None:
@@ -257,14 +317,58 @@ class MainWindow(QMainWindow):
     def refresh_models(self, select: str | None = None) -> None:
         keep = select or self.current_model()
         self.model_picker.clear()
+        ids = []
         for info in self.registry.list():
             if info.kind != "text":
                 continue
             note = "" if info.ready else " (prepared on first use)"
             size = f" · {human_bytes(info.size_bytes)}" if info.size_bytes else ""
             self.model_picker.addItem(f"{info.id} · {info.source}{size}{note}", info.id)
+            ids.append(info.id)
+        for model_id in self._remote_ids:  # what the servers listed, beyond each endpoint's default
+            if model_id not in ids and not looks_like_image_model(model_id):
+                self.model_picker.addItem(f"{model_id} · remote", model_id)
+                ids.append(model_id)
         index = self.model_picker.findData(keep)
+        if index < 0 and is_remote(keep) and split_remote_id(keep)[0] in {e.name for e in EndpointStore().list()}:
+            # Its server did not list it this time (down for a moment?): keep it rather than switch silently.
+            self.model_picker.addItem(f"{keep} · remote", keep)
+            ids.append(keep)
+            index = self.model_picker.count() - 1
         self.model_picker.setCurrentIndex(max(index, 0))
+        self.compare_tab.set_model_choices(ids)
+
+    # -- remote endpoints ----------------------------------------------------------------------------------------
+    @Slot()
+    def open_endpoints(self) -> EndpointsDialog:
+        """Show the Endpoints dialog (not modal: the window keeps working while a connection is tested)."""
+        if self.endpoints_dialog is None:
+            self.endpoints_dialog = EndpointsDialog(parent=self)
+            self.endpoints_dialog.changed.connect(self._on_endpoints_changed)
+        self.endpoints_dialog.show()
+        self.endpoints_dialog.raise_()
+        return self.endpoints_dialog
+
+    @Slot()
+    def _on_endpoints_changed(self) -> None:
+        self.refresh_models()
+        self.remote_models.refresh()
+
+    @Slot(object)
+    def _on_remote_listed(self, listing: object) -> None:
+        """Every endpoint's models (or why not): text ones go to the pickers, image ones to the Image tab."""
+        if not isinstance(listing, dict):
+            self.statusBar().showMessage(f"Endpoints: {listing}", 15000)
+            return
+        ids: list[str] = []
+        for name, models in listing.items():
+            if isinstance(models, list):
+                ids += models
+            else:
+                self.statusBar().showMessage(f"Endpoint {name}: {models}", 15000)
+        self._remote_ids = ids
+        self.refresh_models()
+        self.image_tab.set_remote_models([m for m in ids if looks_like_image_model(m)])
 
     @Slot(int)
     def _on_model_picked(self, _index: int) -> None:
@@ -304,7 +408,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_engine_loaded(self, info: object) -> None:
-        self.device_label.setText(f"device: {info.device} ({info.dtype})")
+        remote = info.dtype == "remote"
+        self.device_label.setText(f"device: {info.device}" if remote else f"device: {info.device} ({info.dtype})")
         self.model_label.setText(f"model: {info.model_id}")
         self.statusBar().showMessage(f"Loaded {info.model_id} in {info.load_s:.1f} s", 5000)
         self.refresh_models()
@@ -341,6 +446,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self._memory_timer.stop()
+        self.remote_models.shutdown()
+        if self.endpoints_dialog is not None:
+            self.endpoints_dialog.close()
         self.save_drafts()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
         self.sheet_tab.shutdown()

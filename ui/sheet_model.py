@@ -17,7 +17,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from playground.engine.fill import CONFIDENCE_HELP, CellAnswer
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
 from playground.tasks.sheet_state import DEFAULT_THRESHOLD, SheetState, empty_sheet
-from ui.token_view import probability_colour
+from ui.token_view import NO_PROBABILITY, NOT_PROVIDED, probability_colour
 
 AnswerRole = Qt.ItemDataRole.UserRole + 1  # the CellAnswer of a model cell, or None
 StateRole = Qt.ItemDataRole.UserRole + 2  # "typed" | "model" | "unsure" | "pending"
@@ -34,17 +34,27 @@ class Cell:
     accepted: bool = False  # model output the user kept: typed from now on, remembered in drafts
 
 
+def is_unsure(answer: CellAnswer, threshold: float) -> bool:
+    """Under the threshold; a cell whose confidence the server did not provide is not called unsure."""
+    return answer.confidence is not None and answer.confidence < threshold
+
+
 def answer_tooltip(answer: CellAnswer, threshold: float) -> str:
     """The hover text of a model cell: confidence, how it is computed, alternatives and per-token probabilities."""
-    verdict = (f"<b>unsure</b>: under the {threshold:.0%} threshold" if answer.confidence < threshold
+    edit = "<i>Accept</i> keeps it as typed; <i>Clear</i> empties it; editing replaces it."
+    if answer.confidence is None:
+        tokens = " ".join(html.escape(repr(t.text)) for t in answer.tokens)
+        return (f"<b>Model output</b> · confidence <b>—</b> ({NOT_PROVIDED}: the server sent no token "
+                f"probabilities)<br>Tokens: {tokens}<br>{edit}")
+    verdict = (f"<b>unsure</b>: under the {threshold:.0%} threshold" if is_unsure(answer, threshold)
                else "above the threshold")
     rows = "".join(f"<tr><td>{html.escape(g.text) or '(empty)'}</td><td align='right'>{g.probability:.1%}</td></tr>"
                    for g in answer.top)
-    tokens = " ".join(f"{html.escape(repr(t.text))}&nbsp;{t.probability:.0%}" for t in answer.tokens)
+    tokens = " ".join(f"{html.escape(repr(t.text))}&nbsp;{t.probability or 0.0:.0%}" for t in answer.tokens)
     return (f"<b>Model output</b> · confidence <b>{answer.confidence:.1%}</b> ({verdict})<br>"
             f"<small>{html.escape(CONFIDENCE_HELP)}</small><br>"
             f"Top alternatives (at the least sure token):<table cellspacing='4'>{rows}</table>"
-            f"Tokens: {tokens}<br><i>Accept</i> keeps it as typed; <i>Clear</i> empties it; editing replaces it.")
+            f"Tokens: {tokens}<br>{edit}")
 
 
 class SheetModel(QAbstractTableModel):
@@ -96,7 +106,8 @@ class SheetModel(QAbstractTableModel):
             if state == "unsure":
                 return UNSURE_BRUSH
             if state == "model" and cell.answer is not None:
-                return QBrush(probability_colour(cell.answer.confidence))
+                confidence = cell.answer.confidence
+                return QBrush(NO_PROBABILITY if confidence is None else probability_colour(confidence))
             return None
         if role == Qt.ItemDataRole.ForegroundRole and state in ("unsure", "pending"):
             return QBrush(QColor("#6b6b6b"))
@@ -144,7 +155,7 @@ class SheetModel(QAbstractTableModel):
         answer = self.cells[row][column].answer
         if answer is None:
             return "typed"
-        return "unsure" if answer.confidence < self.threshold else "model"
+        return "unsure" if is_unsure(answer, self.threshold) else "model"
 
     def set_threshold(self, threshold: float) -> None:
         self.threshold = threshold
@@ -281,7 +292,7 @@ class SheetModel(QAbstractTableModel):
         """What Export CSV writes: typed values and model output at or above the threshold; unsure cells stay
         empty rather than pretend."""
         def shown(c: Cell) -> str:
-            return "" if c.answer is not None and c.answer.confidence < self.threshold else c.value
+            return "" if c.answer is not None and is_unsure(c.answer, self.threshold) else c.value
 
         return Sheet(list(self.columns), [[shown(c) for c in row] for row in self.cells], dict(self.instructions))
 

@@ -31,6 +31,7 @@ from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_d
 from ui.params_panel import ParamsPanel
 from ui.sheet_eval_panel import SheetEvalPanel
 from ui.sheet_grid import SheetGrid, action_button
+from ui.sheet_model import is_unsure
 from ui.sheet_worker import Loader, SheetWorker
 from ui.widgets import banner, hint_label, preset_combo
 
@@ -267,7 +268,7 @@ class SheetTab(QWidget):
         stopped = "stopped: " if result.cancelled else ""
         rate = f" · {answered / result.seconds:.1f} cells/s" if result.seconds > 0 and answered else ""
         if job.kind == "fill":
-            unsure = sum(1 for a in result.answers if a is not None and a.confidence < self.model.threshold)
+            unsure = sum(1 for a in result.answers if a is not None and is_unsure(a, self.model.threshold))
             self.stats.setText(f"{stopped}filled {answered:,} of {len(result.answers):,} cells in "
                                f"{result.seconds:.1f} s{rate} · {unsure} unsure")
             self.run_ended.emit(job.finished(result))

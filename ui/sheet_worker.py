@@ -25,14 +25,13 @@ Loader = Callable[[str, Callable[[ProgressEvent], None]], "TextModel"]
 
 
 def default_loader(device: str | None = None, dtype: str | None = None) -> Loader:
-    """Load through the registry (converting or downloading on first use), as the main runner does."""
+    """Load through the registry (converting or downloading on first use), as the main runner does; a ``remote:``
+    id gives a RemoteTextModel, filled one request per cell."""
     def load(model_id: str, on_progress: Callable[[ProgressEvent], None]) -> TextModel:
-        from playground.engine.text import load_text_model
-        from playground.models.registry import Registry
+        from playground.engine.dispatch import load_model
 
-        resolved = Registry().resolve(model_id, on_progress)
         on_progress(ProgressEvent(f"Loading {model_id} for the sheet", None))
-        return load_text_model(model_id, resolved.folder, device, dtype)
+        return load_model(model_id, device, dtype, on_progress)
 
     return load
 
@@ -52,10 +51,9 @@ class SheetWorker(ModelWorker):
         prompts = list(prompts)
 
         def job() -> FillResult:
-            from playground.engine.fill import SheetFiller
+            from playground.engine.dispatch import sheet_filler
 
-            tm = self._ensure(model_id)
-            filler = SheetFiller(tm, batch_size=batch_size, max_new_tokens=max_new_tokens)
+            filler = sheet_filler(self._ensure(model_id), batch_size, max_new_tokens)
             return filler.fill(prompts, lambda a: self.cell.emit(tag, a), cancel, numeric_columns)
 
         future = self._pool.submit(job)

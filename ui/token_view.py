@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextEdit, QToolTip, QWidget
 
-from playground.domain import TokenEvent
+from playground.domain import Alternative, TokenEvent
 
 
 @dataclass
@@ -27,16 +27,29 @@ def probability_colour(p: float) -> QColor:
     return QColor.fromHslF(hue, 0.75, 0.82)
 
 
+NOT_PROVIDED = "not provided by this server"
+NO_PROBABILITY = QColor("#e4e4e4")  # a token whose probability the (remote) server did not send
+
+
+def _is_chosen(alt: Alternative, event: TokenEvent) -> bool:
+    # Remote servers send texts, not ids (-1): match those by text.
+    return alt.token_id == event.token_id if event.token_id >= 0 and alt.token_id >= 0 else alt.text == event.text
+
+
 def alternatives_html(event: TokenEvent) -> str:
     """The hover table: the chosen token and the model's top alternatives with percentages."""
+    if event.logprob is None:
+        return f"<b>{html.escape(repr(event.text))}</b> &nbsp; probability {NOT_PROVIDED}"
     rows = []
     for alt in event.top:
-        mark = "<b>" if alt.token_id == event.token_id else ""
+        mark = "<b>" if _is_chosen(alt, event) else ""
         end = "</b>" if mark else ""
         rows.append(f"<tr><td>{mark}{html.escape(repr(alt.text))}{end}</td>"
                     f"<td align='right'>{mark}{math.exp(alt.logprob):.1%}{end}</td></tr>")
     head = (f"<b>{html.escape(repr(event.text))}</b> &nbsp; p = {math.exp(event.logprob):.1%} "
             f"(log p = {event.logprob:.2f})")
+    if not event.top:
+        return f"{head}<br>alternatives {NOT_PROVIDED}"
     return f"{head}<table cellspacing='4'>{''.join(rows)}</table>"
 
 
@@ -113,7 +126,7 @@ class OutputView(QTextEdit):
     def _format(self, event: TokenEvent) -> QTextCharFormat:
         fmt = QTextCharFormat()
         if self._show_probabilities:
-            fmt.setBackground(probability_colour(math.exp(event.logprob)))
+            fmt.setBackground(NO_PROBABILITY if event.logprob is None else probability_colour(math.exp(event.logprob)))
         else:
             fmt.setBackground(Qt.GlobalColor.transparent)
         return fmt

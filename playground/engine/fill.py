@@ -42,7 +42,7 @@ DEFAULT_MAX_NEW_TOKENS = 24  # a cell value is a few words or a number
 @dataclass(frozen=True)
 class AnswerToken:
     text: str
-    probability: float
+    probability: float | None  # None: a remote server that gave no logprobs
     top: tuple[tuple[str, float], ...]  # (token text, probability), most likely first
 
 
@@ -63,14 +63,15 @@ class CellAnswer:
     column: int
     raw: str  # the completion's first line as generated
     value: str  # ``raw`` cleaned (trailing text dropped; for numeric columns only the number)
-    confidence: float  # in [0, 1]; see CONFIDENCE_HELP
+    confidence: float | None  # in [0, 1]; see CONFIDENCE_HELP. None: not provided by a remote server
     tokens: tuple[AnswerToken, ...]
     top: tuple[Guess, ...]  # alternatives at the least sure token, the chosen one first
 
     def to_json(self, column_name: str | None = None) -> dict[str, Any]:
         """The CLI's ``sheet fill --json`` shape for one cell."""
         return {"row": self.row, "column": column_name if column_name is not None else self.column,
-                "value": self.value, "confidence": round(self.confidence, 6),
+                "value": self.value,
+                "confidence": None if self.confidence is None else round(self.confidence, 6),
                 "top": [{"text": g.text, "probability": round(g.probability, 6)} for g in self.top]}
 
 
@@ -239,6 +240,7 @@ class _Decoding:
         self.tokens: list[AnswerToken] = []
         self.logprobs: list[float] = []
         self.text = ""
+        self._held = 0.0  # logprob of the first bytes of an unfinished character
 
     def push(self, token: int, logprob: float, top: tuple[tuple[str, float], ...]) -> bool:
         """Add a greedy token; return True when the answer is complete (end of line or end of text)."""
@@ -248,7 +250,10 @@ class _Decoding:
         self.ids.append(token)
         full = self.tm.tokenizer.decode(self.anchor + self.ids)[len(self.anchor_text):]
         if full.endswith("\ufffd"):
-            return False  # an unfinished multi-byte character: the next token completes it
+            # An unfinished multi-byte character: the next token completes it and carries its bytes' probability.
+            self._held += logprob
+            return False
+        logprob, self._held = logprob + self._held, 0.0
         piece = full[len(before):]
         if "\n" in piece:
             kept = piece.split("\n", 1)[0]
@@ -269,18 +274,22 @@ class _Decoding:
                           tuple(self.tokens), self._guesses())
 
     def _guesses(self) -> tuple[Guess, ...]:
-        """The top tokens at the answer's least sure position, each appended to the answer before it."""
-        if not self.tokens:
-            return ()
-        weakest = min(range(len(self.tokens)), key=lambda i: self.tokens[i].probability)
-        head = "".join(t.text for t in self.tokens[:weakest])
-        head_lp = sum(self.logprobs[:weakest])
-        out = []
-        for text, p in self.tokens[weakest].top:
-            tail = text.split("\n", 1)[0]
-            mark = "" if "\n" in text or weakest == len(self.tokens) - 1 else "…"
-            out.append(Guess((head + tail).strip() + mark, math.exp(head_lp) * p))
-        return tuple(out)
+        return guesses(self.tokens, self.logprobs)
+
+
+def guesses(tokens: Sequence[AnswerToken], logprobs: Sequence[float]) -> tuple[Guess, ...]:
+    """The top tokens at the answer's least sure position, each appended to the answer before it."""
+    if not tokens:
+        return ()
+    weakest = min(range(len(tokens)), key=lambda i: tokens[i].probability or 0.0)
+    head = "".join(t.text for t in tokens[:weakest])
+    head_lp = sum(logprobs[:weakest])
+    out = []
+    for text, p in tokens[weakest].top:
+        tail = text.split("\n", 1)[0]
+        mark = "" if "\n" in text or weakest == len(tokens) - 1 else "…"
+        out.append(Guess((head + tail).strip() + mark, math.exp(head_lp) * p))
+    return tuple(out)
 
 
 def _groups(prompts: Sequence[CellPrompt]) -> list[list[int]]:

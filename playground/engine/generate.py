@@ -12,7 +12,8 @@ import inspect
 import random
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from playground.domain import (
@@ -70,11 +71,10 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
     try:
         with torch.inference_mode():
             started = time.perf_counter()
-            input_ids = torch.tensor([prompt_ids], device=tm.device)  # (1, T)
-            cache, logits = _prefill(tm, input_ids)
+            steppers = _steppers(tm, prompt_ids, req.n)
             for i in range(req.n):
-                run_cache = copy.deepcopy(cache) if i < req.n - 1 else cache
-                completions.append(_decode(tm, req, i, seed + i, prompt_ids, run_cache, logits, budget,
+                step, logits = next(steppers)
+                completions.append(_decode(tm, req, i, seed + i, prompt_ids, step, logits, budget,
                                            on_event, cancel, started))
                 started = time.perf_counter()
                 if cancel.is_set():
@@ -102,29 +102,49 @@ def _encode_chat(tm: TextModel, messages: tuple[dict[str, str], ...]) -> list[in
     return list(tm.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _prefill(tm: TextModel, input_ids: torch.Tensor) -> tuple[Any, torch.Tensor]:
+StepFn = Callable[[int], "torch.Tensor"]  # feed one token, get the next-token logits (fp32 [vocab], CPU)
+
+
+def _steppers(tm: TextModel, prompt_ids: list[int], n: int) -> Iterator[tuple[StepFn, torch.Tensor]]:
+    """Prefill the prompt once, then yield a fresh (step function, first logits) per completion."""
+    if tm.fast is not None:
+        # The fast path's static cache rewinds to the prompt: positions before it are never overwritten.
+        logits = tm.fast.prefill(prompt_ids).cpu()
+        while True:
+            tm.fast.rewind(len(prompt_ids))
+            yield (lambda token: tm.fast.step(token).cpu()), logits
+    import torch
     from transformers import DynamicCache
 
     cache = DynamicCache(config=tm.model.config)
+    name = cache_kwarg(tm.model)
     # The cache fills in place; only the last position's logits are computed (a full-vocabulary projection
     # of every prompt position is wasted work).
-    out = tm.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{cache_kwarg(tm.model): cache})
-    return cache, out.logits[0, -1].float().cpu()  # (vocab,)
+    out = tm.model(input_ids=torch.tensor([prompt_ids], device=tm.device), use_cache=True, logits_to_keep=1,
+                   **{name: cache})
+    logits = out.logits[0, -1].float().cpu()
+    for i in range(n):
+        # Each completion extends its own copy of the prompt's cache; the last one may take the original.
+        run_cache = copy.deepcopy(cache) if i < n - 1 else cache
+
+        def step(token: int, run_cache: Any = run_cache) -> torch.Tensor:
+            out = tm.model(input_ids=torch.tensor([[token]], device=tm.device), use_cache=True,
+                           **{name: run_cache})
+            return out.logits[0, -1].float().cpu()
+
+        yield step, logits
 
 
-def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt_ids: list[int], cache: Any,
+def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt_ids: list[int], step_fn: StepFn,
             logits: torch.Tensor, budget: int, on_event: EventFn, cancel: Cancel,
             started: float) -> Completion:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    cache_name = cache_kwarg(tm.model)
-    anchor = prompt_ids[-ANCHOR_TOKENS:]
-    anchor_text = tm.tokenizer.decode(anchor)
+    detok = _Detokenizer(tm.tokenizer, prompt_ids[-ANCHOR_TOKENS:])
     seen = torch.tensor(prompt_ids, dtype=torch.long)
     generated: list[int] = []
     ngrams = NgramBan(req.no_repeat_ngram)
-    text_so_far = ""
     assembler = StopAssembler(req.stop)
     emitted: list[TokenEvent] = []
     first_at = last_at = 0.0
@@ -141,9 +161,7 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
             finish = FinishReason.CANCELLED
             break
         if step > 0:
-            out = tm.model(input_ids=torch.tensor([[generated[-1]]], device=tm.device), use_cache=True,
-                           **{cache_name: cache})
-            logits = out.logits[0, -1].float().cpu()  # (vocab,)
+            logits = step_fn(generated[-1])
         token = pick_token(logits, req, seen, generator, ngrams.banned(generated))
         last_at = time.perf_counter()
         if step == 0:
@@ -155,12 +173,9 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
         top = _alternatives(tm, logprobs, req.top_logprobs)
         generated.append(token)
         ngrams.update(generated)
-        seen = torch.cat([seen, torch.tensor([token])])
-        full = tm.tokenizer.decode(anchor + generated)[len(anchor_text):]
-        if full.endswith("\ufffd"):
-            new_text = ""  # an unfinished multi-byte character: the next token completes it
-        else:
-            new_text, text_so_far = full[len(text_so_far):], full
+        if req.repetition_penalty != 1.0:
+            seen = torch.cat([seen, torch.tensor([token])])
+        new_text = detok.push(token)
         emit(assembler.push(new_text, token, float(logprobs[token]), top))
         if assembler.stopped:
             finish = FinishReason.STOP
@@ -185,11 +200,47 @@ def cache_kwarg(model: Any) -> str:
     return "cache" if "cache" in _forward_params(type(model).forward) else "past_key_values"
 
 
+class _Detokenizer:
+    """Text of each new token, decoding only a few tokens of context per step (decoding the whole completion
+    every token costs more as it grows). The context keeps word-initial spaces right; a token that ends inside a
+    multi-byte character yields "" until the next one completes it."""
+
+    def __init__(self, tokenizer: Any, context: list[int]) -> None:
+        self._tok = tokenizer
+        self._context = list(context)
+        self._context_text = tokenizer.decode(self._context)
+        self._pending: list[int] = []
+
+    def push(self, token: int) -> str:
+        self._pending.append(token)
+        full = self._tok.decode(self._context + self._pending)
+        if full.endswith("\ufffd"):
+            return ""
+        piece = full[len(self._context_text):]
+        self._context = (self._context + self._pending)[-ANCHOR_TOKENS:]
+        self._context_text = self._tok.decode(self._context)
+        self._pending = []
+        return piece
+
+
 def _alternatives(tm: TextModel, logprobs: torch.Tensor, k: int) -> tuple[Alternative, ...]:
     import torch
 
     if k <= 0:
         return ()
     values, ids = torch.topk(logprobs, k)
-    return tuple(Alternative(tm.tokenizer.decode([int(i)]), int(i), float(v))
-                 for v, i in zip(values.tolist(), ids.tolist(), strict=True))
+    return tuple(Alternative(_piece(tm.tokenizer, i), i, v) for v, i in zip(values.tolist(), ids.tolist(), strict=True))
+
+
+_PIECES: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def _piece(tokenizer: Any, token: int) -> str:
+    """One token's text, memoised per tokenizer (the same tokens come up as alternatives again and again)."""
+    pieces = _PIECES.get(tokenizer)
+    if pieces is None:
+        pieces = _PIECES[tokenizer] = {}
+    text = pieces.get(token)
+    if text is None:
+        text = pieces[token] = tokenizer.decode([token])
+    return text

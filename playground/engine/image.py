@@ -23,6 +23,7 @@ from playground.engine.generate import Cancel
 from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
 from playground.image_domain import MAX_BATCH, ImageRequest, ImageResult, StepEvent
 from playground.models.demo_image import DEMO_IMAGE_ID, demo_image_folder, playground_meta
+from playground.remote import is_remote
 
 if TYPE_CHECKING:
     import torch
@@ -144,7 +145,12 @@ def load_image_model(model_id: str, source: Path | None = None, device: str | No
                      allow_pickle: bool = False, on_progress: ProgressFn = lambda e: None,
                      single_file_config: str | None = None) -> ImageModel:
     """Load a text-to-image pipeline: a diffusers folder (``from_pretrained``) or one checkpoint file
-    (``from_single_file``; safetensors only unless ``allow_pickle``). fp16/bf16 on CUDA, fp32 on CPU."""
+    (``from_single_file``; safetensors only unless ``allow_pickle``). fp16/bf16 on CUDA, fp32 on CPU.
+    A ``remote:`` id gives a RemoteImageModel (``/v1/images/generations`` on that endpoint)."""
+    if is_remote(model_id):
+        from playground.remote.images import load_remote_image_model
+
+        return load_remote_image_model(model_id)  # type: ignore[return-value] - generate() dispatches on it
     import torch
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -275,6 +281,10 @@ def generate(model: ImageModel, req: ImageRequest, on_event: StepFn = lambda e: 
              cancel: Cancel | None = None) -> ImageResult:
     """Run ``req`` on ``model``; a StepEvent with a preview after every denoising step. Same seed and settings
     give the same images (noise drawn on the CPU). Cancelled: returns no images, ``cancelled=True``."""
+    if getattr(model, "remote", False):
+        from playground.remote.images import generate_remote_image
+
+        return generate_remote_image(model, req, on_event, cancel)  # type: ignore[arg-type]
     import torch
 
     from playground.engine.device import free_memory

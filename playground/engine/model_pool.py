@@ -39,9 +39,9 @@ class PoolState:
 
 
 def model_bytes(tm: Any) -> int:
-    """Bytes held by a loaded TextModel's parameters and buffers (0 once unloaded)."""
+    """Bytes held by a loaded TextModel's parameters and buffers (0 once unloaded, or for a remote model)."""
     model = getattr(tm, "model", None)
-    if model is None:
+    if model is None or not hasattr(model, "parameters"):
         return 0
     tensors = list(model.parameters()) + list(model.buffers())
     seen: set[int] = set()
@@ -64,14 +64,12 @@ def default_budget_bytes() -> int:
 
 
 def default_loader(device: str | None = None, dtype: str | None = None) -> Loader:
-    """Resolve through the registry (embedded model, folders, GGUF, HF cache) and load with transformers."""
+    """Resolve through the registry (embedded model, folders, GGUF, HF cache) and load with transformers; a
+    ``remote:`` id becomes a RemoteTextModel (0 bytes: it holds nothing)."""
     def load(model_id: str, on_progress: ProgressFn) -> Any:
-        from playground.engine.text import load_text_model
-        from playground.models.registry import Registry
+        from playground.engine.dispatch import load_model
 
-        resolved = Registry().resolve(model_id, on_progress)
-        on_progress(ProgressEvent(f"Loading {model_id}", None))
-        return load_text_model(model_id, resolved.folder, device, dtype)
+        return load_model(model_id, device, dtype, on_progress)
 
     return load
 

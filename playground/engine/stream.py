@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 @dataclass
 class PendingToken:
     token_id: int
-    logprob: float
+    logprob: float | None  # None: a remote server sent none
     top: tuple
     start: int  # character offset of this token's text in the completion
     end: int
@@ -26,7 +26,7 @@ class StopAssembler:
     stopped: bool = False
     pending: list[PendingToken] = field(default_factory=list)
 
-    def push(self, new_text: str, token_id: int, logprob: float, top: tuple) -> list[tuple[PendingToken, str]]:
+    def push(self, new_text: str, token_id: int, logprob: float | None, top: tuple) -> list[tuple[PendingToken, str]]:
         """Add one token's text; return the tokens now safe to emit, each with its (possibly cut) text."""
         if self.stopped:
             return []

@@ -45,6 +45,11 @@ def ensure_embedded(on_progress: ProgressFn = lambda e: None) -> Path:
     return convert_gguf(gguf, folder, on_progress)
 
 
+def gguf_file(on_progress: ProgressFn = lambda e: None) -> Path:
+    """The embedded model's GGUF file (downloaded first if needed): what llama.cpp-based peers load."""
+    return _find_or_fetch_gguf(on_progress)
+
+
 def _find_or_fetch_gguf(on_progress: ProgressFn) -> Path:
     override = os.environ.get(ENV_GGUF) or bundled_gguf()
     if override:

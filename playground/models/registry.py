@@ -1,7 +1,9 @@
 """The model registry: every model the app can use, by id, with kind, source and size on disk.
 
 Sources: the embedded default, the Hugging Face cache, folders and GGUF files the user added (kept in
-``models.json`` in the data dir), and any Hugging Face id, resolved through the cache.
+``models.json`` in the data dir), any Hugging Face id, resolved through the cache, and the default models of
+remote endpoints (``remote:<endpoint>/<model>``, listed without asking the server; they load through
+``playground.engine.dispatch``, not from files).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from playground.domain import ModelInfo, ProgressEvent
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
+from playground.remote import is_remote, remote_id
 
 USER_MODELS_FILE = "models.json"
 
@@ -47,6 +50,7 @@ class Registry:
         """All models: the embedded text and demo image models first, then user-added ones, then the HF cache."""
         models = [self._embedded_info(), demo_image.demo_image_info()]
         models += [self._user_info(entry) for entry in self._load_user_entries()]
+        models += _remote_defaults()
         if include_hf_cache:
             models += _hf_cache_models()
         return models
@@ -115,6 +119,8 @@ class Registry:
     # -- resolving -----------------------------------------------------------------------------------------
     def resolve(self, model_id: str, on_progress: ProgressFn = lambda e: None) -> ResolvedModel:
         """Return a loadable folder for ``model_id``: a registered id, a path, or a Hugging Face id."""
+        if is_remote(model_id):
+            raise UnsupportedModel(f"{model_id} is served by a remote endpoint: it has no files here")
         if model_id == embedded.EMBEDDED_ID:
             folder = embedded.ensure_embedded(on_progress)
             return ResolvedModel(self._embedded_info(), folder)
@@ -144,6 +150,14 @@ class Registry:
         if info.source == "gguf":
             return ResolvedModel(info, _converted_gguf(path, on_progress))
         return ResolvedModel(info, path)
+
+
+def _remote_defaults() -> list[ModelInfo]:
+    """Each endpoint's default model (no network: the server's full list comes from list_remote_models)."""
+    from playground.remote.endpoints import EndpointStore
+
+    return [ModelInfo(id=remote_id(e.name, e.model), kind="text", source="remote", path=e.base_url)
+            for e in EndpointStore().list() if e.model]
 
 
 def _converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:

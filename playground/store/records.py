@@ -99,5 +99,10 @@ def token_events(run: Run) -> list[TokenEvent]:
     for ci, comp in enumerate(run.outputs.get("completions", [])):
         for ti, tok in enumerate(comp.get("tokens", [])):
             top = tuple(Alternative(a["text"], int(a["id"]), float(a["logprob"])) for a in tok.get("top", []))
-            events.append(TokenEvent(ci, ti, tok["text"], int(tok["id"]), float(tok["logprob"]), top))
+            events.append(TokenEvent(ci, ti, tok["text"], int(tok["id"]), optional_float(tok.get("logprob")), top))
     return events
+
+
+def optional_float(value: Any) -> float | None:
+    """A saved logprob: a number, or None where a remote server provided none."""
+    return None if value is None else float(value)

@@ -159,13 +159,17 @@ def mean_logprob(logprobs: list[float]) -> float | None:
 
 
 def column_stats(result: dict[str, Any]) -> dict[str, Any]:
-    """Speed and confidence of one column from its ``complete --json`` object."""
-    lps = [float(t["logprob"]) for t in result.get("tokens", [])]
-    mean = mean_logprob(lps)
+    """Speed and confidence of one column from its ``complete --json`` object. The mean log-probability is None
+    when the column has no tokens or any token lacks one (a remote server that provides none): a mean over some
+    tokens only would not compare with the other columns."""
+    tokens = result.get("tokens", [])
+    lps = [t.get("logprob") for t in tokens]
+    missing = any(lp is None for lp in lps)
+    mean = None if missing else mean_logprob([float(lp) for lp in lps])
     timings = result.get("timings", {})
-    return {"tokens": len(lps), "tokens_per_s": float(timings.get("tokens_per_s", 0.0)),
+    return {"tokens": len(tokens), "tokens_per_s": float(timings.get("tokens_per_s", 0.0)),
             "ttft_s": float(timings.get("ttft_s", 0.0)), "mean_logprob": mean,
-            "perplexity": math.exp(-mean) if mean is not None else None}
+            "perplexity": math.exp(-mean) if mean is not None else None, "logprobs_missing": missing}
 
 
 def stats_text(stats: dict[str, Any]) -> str:
@@ -173,6 +177,8 @@ def stats_text(stats: dict[str, Any]) -> str:
     parts = [f"{stats['tokens']} tok", f"{stats['tokens_per_s']:.1f} tok/s", f"TTFT {stats['ttft_s']:.2f} s"]
     if stats.get("mean_logprob") is not None:
         parts.append(f"mean log p {stats['mean_logprob']:.2f} (ppl {stats['perplexity']:.1f})")
+    elif stats.get("logprobs_missing"):
+        parts.append("log p not provided by this server")
     return " · ".join(parts)
 
 

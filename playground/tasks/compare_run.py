@@ -1,19 +1,27 @@
-"""Running a comparison: every column one after another on the one device, models swapped through a ModelPool.
+"""Running a comparison: local columns one after another on the one device, models swapped through a ModelPool;
+remote columns (``remote:`` models, which need no device) at the same time, a few requests in flight.
 
-Shared by the CLI and the Compare tab's worker thread. Callbacks run on the calling (worker) thread.
+Shared by the CLI and the Compare tab's worker thread. Callbacks run on the calling (worker) thread for local
+columns and on short-lived ``engine-remote`` threads for remote ones, so they must be thread-safe (Qt signal
+emits are).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from playground.domain import GenerationResult, ProgressEvent, TokenEvent
-from playground.engine.generate import Cancel, generate
+from playground.engine.dispatch import load_model, run_generation
+from playground.engine.generate import Cancel
 from playground.engine.model_pool import ModelPool
 from playground.errors import KnownError
+from playground.remote import is_remote
 from playground.tasks.compare import resolve
+
+REMOTE_CONCURRENCY = 4  # remote columns in flight at once
 
 
 @dataclass(frozen=True)
@@ -39,26 +47,41 @@ def run_columns(pool: ModelPool, columns: list[dict[str, Any]], defaults: dict[s
                 on_token: Callable[[int, TokenEvent], None] = lambda i, e: None,
                 on_done: Callable[[ColumnOutcome], None] = lambda o: None,
                 on_progress: Callable[[ProgressEvent], None] = lambda e: None,
-                only: set[int] | None = None) -> list[ColumnOutcome]:
+                only: set[int] | None = None, concurrent_remote: bool = True) -> list[ColumnOutcome]:
     """Generate each column (or just those in ``only``); a failing column does not stop the others, a cancel
-    does (the running column keeps its partial output, the rest are reported as cancelled)."""
+    does (the running columns keep their partial output, the rest are reported as cancelled). Remote columns run
+    concurrently unless ``concurrent_remote`` is False. Returns the outcomes in column order."""
     cancel = cancel or Cancel()
-    outcomes = []
-    for i, column in enumerate(columns):
-        if only is not None and i not in only:
-            continue
-        model_id = str(column.get("model") or defaults.get("model") or "")
+    chosen = [i for i in range(len(columns)) if only is None or i in only]
+    model_of = {i: str(columns[i].get("model") or defaults.get("model") or "") for i in chosen}
+
+    def run_one(i: int, remote: bool) -> ColumnOutcome:
+        model_id = model_of[i]
         if cancel.is_set():
             outcome = ColumnOutcome(i, model_id, error="cancelled before it started")
         else:
             on_start(i, model_id)
             try:
-                model_id, request = resolve(column, defaults, source, prompt)
-                tm = pool.get(model_id, on_progress)
-                result = generate(tm, request, lambda e, i=i: on_token(i, e), cancel)
+                model_id, request = resolve(columns[i], defaults, source, prompt)
+                # Remote models hold nothing, so they skip the (single-threaded) pool.
+                tm = load_model(model_id, on_progress=on_progress) if remote else pool.get(model_id, on_progress)
+                result = run_generation(tm, request, lambda e, i=i: on_token(i, e), cancel)
                 outcome = ColumnOutcome(i, model_id, result=result, request=request)
             except (KnownError, ValueError) as exc:
                 outcome = ColumnOutcome(i, model_id, error=str(exc))
-        outcomes.append(outcome)
         on_done(outcome)
-    return outcomes
+        return outcome
+
+    remote = [i for i in chosen if is_remote(model_of[i])] if concurrent_remote else []
+    outcomes: dict[int, ColumnOutcome] = {}
+    if not remote:
+        return [run_one(i, is_remote(model_of[i])) for i in chosen]
+    with ThreadPoolExecutor(max_workers=min(REMOTE_CONCURRENCY, len(remote)),
+                            thread_name_prefix="engine-remote") as threads:
+        futures = {i: threads.submit(run_one, i, True) for i in remote}
+        for i in chosen:  # local columns meanwhile, one after another on this thread (the device's)
+            if i not in futures:
+                outcomes[i] = run_one(i, False)
+        for i, future in futures.items():
+            outcomes[i] = future.result()
+    return [outcomes[i] for i in chosen]

@@ -63,16 +63,21 @@ class SheetState:
 def answer_to_dict(answer: CellAnswer) -> dict[str, Any]:
     """One model cell: where, what, how sure, the alternatives at its least sure token and its tokens."""
     return {"row": answer.row, "column": answer.column, "value": answer.value, "raw": answer.raw,
-            "confidence": round(answer.confidence, 6),
+            "confidence": _round(answer.confidence),  # null: not provided by a remote server
             "top": [{"text": g.text, "probability": round(g.probability, 6)} for g in answer.top],
-            "tokens": [{"text": t.text, "probability": round(t.probability, 6)} for t in answer.tokens]}
+            "tokens": [{"text": t.text, "probability": _round(t.probability)} for t in answer.tokens]}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def table_to_dict(state: SheetState) -> dict[str, Any]:
     """The table with its marks: header, rows, instructions and which cells are model output (run inputs)."""
     marks: list[dict[str, Any]] = []
     for (r, c), answer in sorted(state.answers.items()):
-        mark = "unsure" if answer.confidence < state.threshold else "model"
+        unsure = answer.confidence is not None and answer.confidence < state.threshold
+        mark = "unsure" if unsure else "model"
         marks.append({**answer_to_dict(answer), "row": r, "column": c, "mark": mark})
     marks += [{"row": r, "column": c, "mark": "accepted"} for r, c in sorted(state.accepted - state.answers.keys())]
     marks.sort(key=lambda m: (m["row"], m["column"]))
@@ -121,8 +126,11 @@ def answer_from_dict(data: object, sheet: Sheet) -> CellAnswer | None:
     value = data["value"] if isinstance(data.get("value"), str) else sheet.rows[r][c]
     raw = data["raw"] if isinstance(data.get("raw"), str) else value
     top = tuple(Guess(t, p) for t, p in _probabilities(data.get("top")))
-    tokens = tuple(AnswerToken(t, p, ()) for t, p in _probabilities(data.get("tokens")))
-    return CellAnswer(0, r, c, raw, value, _fraction(data.get("confidence"), 0.0), tokens, top)
+    tokens = tuple(AnswerToken(t, p, ()) for t, p in _probabilities(data.get("tokens"), keep_null=True))
+    # A saved null confidence stays unknown (a remote server gave no logprobs); it does not become 0.
+    confidence = None if "confidence" in data and data["confidence"] is None else _fraction(data.get("confidence"),
+                                                                                           0.0)
+    return CellAnswer(0, r, c, raw, value, confidence, tokens, top)
 
 
 def points_from_list(data: object) -> list[EvalPoint]:
@@ -173,11 +181,12 @@ def _marks(data: object, sheet: Sheet) -> tuple[dict[tuple[int, int], CellAnswer
     return answers, accepted - answers.keys()
 
 
-def _probabilities(data: object) -> list[tuple[str, float]]:
+def _probabilities(data: object, keep_null: bool = False) -> list[tuple[str, Any]]:
     out = []
     for item in data if isinstance(data, list) else []:
         if isinstance(item, dict) and isinstance(item.get("text"), str):
-            out.append((item["text"], _fraction(item.get("probability"), 0.0)))
+            p = item.get("probability")
+            out.append((item["text"], None if keep_null and p is None else _fraction(p, 0.0)))
     return out
 
 

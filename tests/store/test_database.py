@@ -74,3 +74,15 @@ def test_a_newer_schema_is_refused_and_left_untouched(tmp_path):
         open_database(path)
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if ".backup-" in p.name or ".corrupt-" in p.name]
+
+
+def test_head_revision_constant_matches_the_newest_migration(tmp_path):
+    """open_database skips alembic when the file is at HEAD_REVISION; that constant must be alembic's head."""
+    from alembic.script import ScriptDirectory
+
+    from playground.store import db
+
+    assert ScriptDirectory.from_config(db._alembic_config()).get_current_head() == db.HEAD_REVISION
+    database = db.open_database(tmp_path / "p.db")
+    database.dispose()
+    assert db._current_revision(tmp_path / "p.db") == db.HEAD_REVISION

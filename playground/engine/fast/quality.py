@@ -1,0 +1,86 @@
+"""Quality checks for a faster precision: greedy answers on few-shot prompts and perplexity on a fixed text.
+
+A precision is acceptable when >= 95% of the answers equal the fp32 model's and perplexity stays within 2%.
+Used by ``bench/decode_speed.py`` and the embedded-model tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from playground.domain import GenerationRequest
+
+if TYPE_CHECKING:
+    from playground.engine.text import TextModel
+
+ANSWER_AGREEMENT_MIN = 0.95
+PERPLEXITY_TOLERANCE = 0.02
+
+_TASKS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], ...] = (
+    ("Country: {}\nCapital:", (("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi")),
+     ("Italy", "Canada", "Egypt", "Spain")),
+    ("Word: {}\nOpposite:", (("hot", "cold"), ("up", "down"), ("fast", "slow")),
+     ("big", "happy", "early", "light")),
+    ("Singular: {}\nPlural:", (("cat", "cats"), ("box", "boxes"), ("child", "children")),
+     ("mouse", "city", "dog", "foot")),
+    ("English: {}\nFrench:", (("cat", "chat"), ("house", "maison"), ("water", "eau")),
+     ("dog", "book", "bread", "sun")),
+    ("Animal: {}\nSound:", (("dog", "bark"), ("cat", "meow"), ("cow", "moo")),
+     ("duck", "lion", "sheep", "snake")),
+)
+
+
+def few_shot_prompts() -> list[str]:
+    """Twenty few-shot prompts (five tasks × four queries); each answer is the first line of the completion."""
+    prompts = []
+    for template, shots, queries in _TASKS:
+        examples = "".join(f"{template.format(q)} {a}\n\n" for q, a in shots)
+        prompts += [examples + template.format(query) for query in queries]
+    return prompts
+
+
+PERPLEXITY_TEXT = (
+    "Transfer learning starts from a model trained on a large amount of text and adapts it to a new task with "
+    "few examples. A language model predicts the next word from the words before it; trained on enough text, "
+    "it learns grammar, facts about the world and some reasoning. Prompting such a model with a handful of "
+    "examples, without changing its weights, is called few-shot learning. The examples are written one after "
+    "another, and the model continues the pattern for the last, unfinished one. Larger models follow the "
+    "pattern more reliably, and the same model can translate, answer questions or write code depending only on "
+    "the examples it is shown.")
+
+
+def greedy_answers(tm: TextModel, prompts: Iterable[str], max_new_tokens: int = 8) -> list[str]:
+    from playground.engine.generate import generate
+
+    answers = []
+    for prompt in prompts:
+        req = GenerationRequest(prompt=prompt, temperature=0, max_new_tokens=max_new_tokens, stop=("\n",),
+                                top_logprobs=0)
+        answers.append(generate(tm, req).first.text.strip())
+    return answers
+
+
+def perplexity(tm: TextModel, text: str = PERPLEXITY_TEXT, prefix_tokens: int = 8) -> float:
+    """Perplexity of ``text`` token by token through the model's decode path (the path a precision changes):
+    the first ``prefix_tokens`` are prefilled, every later token is scored by a decode step."""
+    import torch
+
+    ids = list(tm.tokenizer(text)["input_ids"])
+    total = 0.0
+    with torch.inference_mode():
+        if tm.fast is not None:
+            logits = tm.fast.prefill(ids[:prefix_tokens])
+            for token in ids[prefix_tokens:]:
+                total -= float(torch.log_softmax(logits.float(), -1)[token])
+                logits = tm.fast.step(token)
+        else:
+            out = tm.model(torch.tensor([ids], device=tm.device)).logits[0].float()
+            logprobs = torch.log_softmax(out, -1)
+            total = -sum(float(logprobs[i - 1, ids[i]]) for i in range(prefix_tokens, len(ids)))
+    return math.exp(total / (len(ids) - prefix_tokens))
+
+
+def agreement(answers: list[str], reference: list[str]) -> float:
+    return sum(a == b for a, b in zip(answers, reference, strict=True)) / len(reference)

@@ -1,0 +1,379 @@
+"""An HTTP client for OpenAI-compatible servers: models, streamed completions and chats over SSE, images.
+
+- Timeouts: a connect timeout and a read timeout (the longest silence between two bytes, e.g. a long prefill).
+- Retries with exponential backoff on connection errors only, before any response: a request the server has
+  started answering is never sent twice (it may already be generating).
+- Every HTTP failure becomes a ``RemoteError`` subclass with one line that says what to do (401/403, 404, 429
+  with Retry-After, 5xx, malformed JSON, a stream that ended before ``[DONE]``). The API key is never in a
+  message, a repr or a log line: server text is scrubbed of it before it is shown.
+- Cancel closes the connection at once: each streamed request gets its own connection, whose socket is captured
+  through httpcore's trace hook, and a watcher shuts it down when the ``Cancel`` is set, so a blocked read returns
+  and the server sees the disconnect (it stops generating).
+- TLS is always verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from playground.engine.generate import Cancel
+from playground.errors import (
+    RemoteAuthError,
+    RemoteBadRequest,
+    RemoteError,
+    RemoteNotFound,
+    RemoteProtocolError,
+    RemoteRateLimited,
+    RemoteServerError,
+    RemoteTimeout,
+    RemoteUnreachable,
+)
+
+CONNECT_TIMEOUT_S = 10.0
+RETRIES = 3  # connection attempts after the first
+BACKOFF_S = 0.5  # first wait; doubled each retry (0.5, 1, 2 s)
+CANCEL_POLL_S = 0.05  # how soon a set Cancel closes the connection
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class ServerModel:
+    """One entry of the server's ``/v1/models``."""
+
+    id: str
+    owned_by: str = ""
+
+
+class _Cancelled(RemoteError):
+    """The request was cancelled (callers that pass a Cancel treat it as a quiet end)."""
+
+
+class RemoteClient:
+    """Talks to one server. Thread-safe: each call uses its own connection (concurrent compare columns share it)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, name: str = "", read_timeout: float = 120.0,
+                 connect_timeout: float = CONNECT_TIMEOUT_S, retries: int = RETRIES,
+                 backoff_s: float = BACKOFF_S) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.name = name or httpx.URL(self.base_url).host
+        self.read_timeout = read_timeout
+        self.connect_timeout = connect_timeout
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._key = api_key or None
+        self._ssl = ssl.create_default_context()  # verified; built once (loading CA certificates is slow)
+        try:
+            import certifi
+
+            self._ssl.load_verify_locations(certifi.where())
+        except (ImportError, OSError):
+            pass
+
+    def __repr__(self) -> str:  # never the key
+        return f"RemoteClient({self.name!r}, {self.base_url!r}, key={'set' if self._key else 'none'})"
+
+    # -- the API ---------------------------------------------------------------------------------------------------
+    def list_models(self, cancel: Cancel | None = None) -> list[ServerModel]:
+        """The server's ``/v1/models`` (ids in the server's order)."""
+        data = self.get_json("/models", cancel)
+        items = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise RemoteProtocolError(f"{self.name}: /models answered without a model list")
+        out = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                out.append(ServerModel(item["id"], str(item.get("owned_by") or "")))
+        return out
+
+    def get_json(self, path: str, cancel: Cancel | None = None) -> Any:
+        """GET ``path``; the parsed JSON answer. Raises a RemoteError (a cancelled one says so)."""
+        with self._open("GET", path, None, cancel) as response:
+            return self._json_body(response, path)
+
+    def post_json(self, path: str, body: dict[str, Any], cancel: Cancel | None = None) -> Any:
+        """POST ``body``; the parsed JSON answer. Raises a RemoteError (or returns None when cancelled)."""
+        try:
+            with self._open("POST", path, body, cancel) as response:
+                return self._json_body(response, path)
+        except RemoteError:
+            if cancel is not None and cancel.is_set():
+                return None
+            raise
+
+    def stream(self, path: str, body: dict[str, Any], cancel: Cancel | None = None) -> Iterator[dict[str, Any]]:
+        """POST ``body`` with ``stream: true``; yield each SSE event's JSON until ``data: [DONE]``.
+
+        Ends quietly when ``cancel`` is set (the connection is closed at once). Raises RemoteProtocolError when the
+        stream ends without ``[DONE]`` (truncated) or carries malformed JSON, RemoteServerError for an error event.
+        A server that ignores ``stream`` and answers with one JSON object yields that object.
+        """
+        cancel = cancel or Cancel()
+        try:
+            with self._open("POST", path, {**body, "stream": True}, cancel) as response:
+                if "json" in response.headers.get("content-type", ""):
+                    yield self._json_body(response, path)
+                    return
+                yield from self._sse(response, path, cancel)
+        except _Cancelled:
+            return
+
+    # -- requests ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _open(self, method: str, path: str, body: dict[str, Any] | None,
+              cancel: Cancel | None) -> Iterator[httpx.Response]:
+        """A response with a 2xx status (others raise), on its own connection that ``cancel`` shuts down."""
+        headers = {"Accept": "text/event-stream, application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        sockets: list[socket.socket] = []
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event == "connection.connect_tcp.complete":
+                stream = info.get("return_value")
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if sock is not None:
+                    sockets.append(sock)
+
+        timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+        url = self.base_url + path
+        watch = _CancelWatch(cancel, lambda: _shutdown(sockets)) if cancel is not None else None
+        try:
+            with httpx.Client(verify=self._ssl, timeout=timeout, follow_redirects=False,
+                              limits=httpx.Limits(max_keepalive_connections=0)) as http:
+                request = http.build_request(method, url, json=body, headers=headers, extensions={"trace": trace})
+                response = self._send(http, request, cancel)
+                try:
+                    if response.status_code >= 300:
+                        response.read()
+                        raise self._status_error(response, path, body)
+                    yield response
+                except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    if cancel is not None and cancel.is_set():
+                        raise _Cancelled("cancelled") from exc
+                    raise self._transport_error(exc, url, midway=True) from exc
+                finally:
+                    response.close()
+        finally:
+            if watch is not None:
+                watch.stop()
+
+    def _send(self, http: httpx.Client, request: httpx.Request, cancel: Cancel | None) -> httpx.Response:
+        """Send, retrying with backoff while no connection can be made (nothing reached the server)."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled("cancelled")
+            try:
+                return http.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled("cancelled") from exc
+                if _is_tls_failure(exc) or attempt == self.retries:
+                    raise self._transport_error(exc, str(request.url), midway=False) from exc
+                if _wait(delay, cancel):
+                    raise _Cancelled("cancelled") from exc
+                delay *= 2
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled("cancelled") from exc
+                raise self._transport_error(exc, str(request.url), midway=False) from exc
+        raise AssertionError("unreachable")
+
+    # -- answers -----------------------------------------------------------------------------------------------
+    def _json_body(self, response: httpx.Response, path: str) -> Any:
+        response.read()
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RemoteProtocolError(f"{self.name}: {path} answered with malformed JSON "
+                                      f"({self._scrub(response.text[:80])!r})") from exc
+
+    def _sse(self, response: httpx.Response, path: str, cancel: Cancel) -> Iterator[dict[str, Any]]:
+        """Server-sent events: ``data:`` lines joined until a blank line; comments and other fields ignored."""
+        data: list[str] = []
+        lines = response.iter_lines()
+        while True:
+            try:
+                line = next(lines, None)
+            except (httpx.TimeoutException, httpx.TransportError):
+                if cancel.is_set():
+                    return
+                raise
+            if cancel.is_set():
+                return
+            if line is None or line == "":
+                if data:
+                    text = "\n".join(data)
+                    data = []
+                    if text.strip() == "[DONE]":
+                        return
+                    yield self._event(text, path)
+                if line is None:
+                    raise RemoteProtocolError(f"{self.name}: the stream from {path} ended before [DONE] (truncated: "
+                                              "the server stopped or the connection dropped)")
+                continue
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+
+    def _event(self, text: str, path: str) -> dict[str, Any]:
+        try:
+            event = json.loads(text)
+        except ValueError as exc:
+            raise RemoteProtocolError(f"{self.name}: malformed JSON in the stream from {path} "
+                                      f"({self._scrub(text[:80])!r})") from exc
+        if not isinstance(event, dict):
+            raise RemoteProtocolError(f"{self.name}: unexpected event in the stream from {path}")
+        if event.get("error"):
+            raise RemoteServerError(f"{self.name}: the server reported an error mid-stream: "
+                                    f"{self._scrub(_error_text(event))}")
+        return event
+
+    # -- errors ------------------------------------------------------------------------------------------------
+    def _status_error(self, response: httpx.Response, path: str, body: dict[str, Any] | None) -> RemoteError:
+        status = response.status_code
+        detail = ""
+        try:
+            detail = _error_text(response.json())
+        except ValueError:
+            detail = response.text.strip()
+        detail = self._scrub(detail)
+        said = f": {detail}" if detail else ""
+        name = self.name
+        if status in (401, 403):
+            hint = "" if self._key else "; this endpoint has no API key set"
+            return RemoteAuthError(f"{name}: the server refused the API key ({status}){hint}")
+        if status == 404:
+            model = (body or {}).get("model")
+            what = f"no such model {model!r} or endpoint {path}" if model else f"no such endpoint {path}"
+            return RemoteNotFound(f"{name}: {what} (404{said})")
+        if status == 429:
+            retry = _retry_after(response.headers.get("retry-after"))
+            wait = f"; retry after {retry:g} s" if retry is not None else "; wait a little and retry"
+            return RemoteRateLimited(f"{name}: rate limited (429){wait}", retry)
+        if status in (400, 413, 422):
+            return RemoteBadRequest(f"{name}: the server rejected the request ({status}{said})")
+        if 300 <= status < 400:
+            where = response.headers.get("location", "?")
+            return RemoteError(f"{name}: the server redirects to {where}; use that URL as the base URL")
+        if status >= 500:
+            return RemoteServerError(f"{name}: server error ({status}{said})")
+        return RemoteError(f"{name}: unexpected answer {status} from {path}{said}")
+
+    def _transport_error(self, exc: Exception, url: str, midway: bool) -> RemoteError:
+        name = self.name
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+            return RemoteTimeout(f"{name}: no answer from {url} within {self.read_timeout:g} s (read timeout); the "
+                                 "server may be overloaded, or raise the endpoint's timeout")
+        if midway:
+            return RemoteProtocolError(f"{name}: the answer was cut off (truncated: {_reason(exc)})")
+        if _is_tls_failure(exc):
+            return RemoteUnreachable(f"{name}: the TLS certificate of {url} could not be verified ({_reason(exc)})")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return RemoteUnreachable(f"{name}: cannot connect to {url} (no answer within {self.connect_timeout:g} s, "
+                                     f"{self.retries + 1} tries); check the URL and that the server is running")
+        if isinstance(exc, httpx.ConnectError):
+            return RemoteUnreachable(f"{name}: cannot connect to {url} ({_reason(exc)}, {self.retries + 1} tries); "
+                                     "check the URL and that the server is running")
+        return RemoteError(f"{name}: request to {url} failed ({_reason(exc)})")
+
+    def _scrub(self, text: str) -> str:
+        """One line of server text, without the API key (some servers echo a wrong key back)."""
+        line = " ".join(str(text).split())[:MAX_ERROR_CHARS]
+        return line.replace(self._key, "***") if self._key else line
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+class _CancelWatch:
+    """Calls ``on_cancel`` once, within CANCEL_POLL_S, when ``cancel`` is set before ``stop()``.
+
+    Polling: ``Cancel`` (owned by the generation loop) has no callback hook, and a poll every 50 ms costs nothing.
+    """
+
+    def __init__(self, cancel: Cancel, on_cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
+        self._on_cancel = on_cancel
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="remote-cancel-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(CANCEL_POLL_S):
+            if self._cancel.is_set():
+                self._on_cancel()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _shutdown(sockets: list[socket.socket]) -> None:
+    """Shut the connection down: a read blocked in another thread returns at once (close() alone would not)."""
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _wait(seconds: float, cancel: Cancel | None) -> bool:
+    """Sleep ``seconds``; True when cancelled meanwhile."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if cancel is not None and cancel.is_set():
+            return True
+        time.sleep(min(left, CANCEL_POLL_S))
+    return bool(cancel is not None and cancel.is_set())
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())[:MAX_ERROR_CHARS]
+
+
+def _error_text(data: Any) -> str:
+    """The message of an OpenAI-style ``{"error": {"message"}}``, FastAPI's ``{"detail"}`` or a bare string."""
+    if isinstance(data, dict):
+        err = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(err, dict):
+            return str(err.get("message") or err)
+        if isinstance(err, list) and err:  # FastAPI validation errors
+            first = err[0]
+            if isinstance(first, dict):
+                loc = ".".join(str(x) for x in first.get("loc", []) if x != "body")
+                return f"{loc}: {first.get('msg', first)}" if loc else str(first.get("msg", first))
+            return str(first)
+        if err is not None:
+            return str(err)
+    return str(data)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,172 @@
+"""The lean decode path (playground.engine.fast): same numbers as transformers in fp32, close ones quantized,
+and every generation behaviour (n, seeds, context window, cache growth) intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground.domain import GenerationRequest
+from playground.engine.fast import llama as fast_llama
+from playground.engine.fast import quality
+from playground.engine.generate import generate
+from playground.engine.text import load_text_model
+from playground.errors import KnownError
+from tests.tiny import build_tiny_llama
+
+SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny64_dir(tmp_path_factory):
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny64"), context=600, **SHAPE)
+
+
+def load(folder, precision):
+    return load_text_model("tiny64", folder, device="cpu", dtype="float32", precision=precision)
+
+
+def reference_logits(tm, ids: list[int]) -> torch.Tensor:
+    with torch.inference_mode():
+        return tm.model(torch.tensor([ids])).logits[0].float()
+
+
+def run_fast(tm, ids: list[int], split: int) -> torch.Tensor:
+    """Prefill ids[:split], then decode the rest one by one: logits for positions split-1 … end-1."""
+    with torch.inference_mode():
+        rows = [tm.fast.prefill(ids[:split])]
+        rows += [tm.fast.step(t) for t in ids[split:]]
+    return torch.stack(rows)
+
+
+def test_fp32_fast_path_matches_transformers_across_prefill_chunks_and_cache_growth(tiny64_dir, monkeypatch):
+    monkeypatch.setattr(fast_llama, "PREFILL_CHUNK", 16)  # several prefill chunks
+    tm = load(tiny64_dir, "fp32")
+    assert tm.fast is not None and tm.precision == "fp32"
+    ids = list(torch.randint(0, 256, (300,), generator=torch.Generator().manual_seed(1)).tolist())
+    # 250 prompt tokens fit the first 256-slot cache; decoding past 256 makes it grow and keep its contents.
+    got = run_fast(tm, ids, 250)
+    assert tm.fast.capacity == 512
+    ref = reference_logits(tm, ids)[249:]
+    assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4), (got - ref).abs().max()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8", "int4"])
+def test_quantized_paths_compute_with_their_rounded_weights(tiny64_dir, precision):
+    """Decode at a lower precision equals fp32 transformers running the rounded weights (quality of the rounding
+    itself is the bench's job, on the real model)."""
+    tm = load(tiny64_dir, precision)
+    assert tm.precision.startswith(precision)
+    with torch.no_grad():
+        for layer, block in zip(tm.fast.layers, tm.model.model.layers, strict=True):
+            att, mlp = block.self_attn, block.mlp
+            qkv = layer.qkv.dequantized().split([att.q_proj.weight.shape[0], att.k_proj.weight.shape[0],
+                                                 att.v_proj.weight.shape[0]])
+            for lin, w in zip((att.q_proj, att.k_proj, att.v_proj), qkv, strict=True):
+                lin.weight.copy_(w)
+            att.o_proj.weight.copy_(layer.o.dequantized())
+            gate, up = layer.gate_up.dequantized().split(mlp.gate_proj.weight.shape[0])
+            mlp.gate_proj.weight.copy_(gate)
+            mlp.up_proj.weight.copy_(up)
+            mlp.down_proj.weight.copy_(layer.down.dequantized())
+    ids = list(range(40, 100))
+    got = run_fast(tm, ids, 30)
+    ref = reference_logits(tm, ids)[29:]
+    # Activations meet the weights in bf16 (stock kernels) or int8 (our kernel): small, bounded differences.
+    cos = torch.nn.functional.cosine_similarity(got, ref, dim=-1)
+    assert cos.min() > 0.995, cos.min()
+    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
+
+
+def test_generation_on_the_fast_path_reports_logprobs_of_its_own_distribution(tiny64_dir):
+    tm = load(tiny64_dir, "fp32")
+    result = generate(tm, GenerationRequest(prompt="hello", temperature=0, max_new_tokens=12))
+    ids = list(tm.tokenizer("hello")["input_ids"]) + [t.token_id for t in result.first.tokens]
+    logprobs = torch.log_softmax(reference_logits(tm, ids), dim=-1)
+    for i, token in enumerate(result.first.tokens):
+        expected = float(logprobs[len(ids) - len(result.first.tokens) - 1 + i, token.token_id])
+        assert token.logprob == pytest.approx(expected, abs=1e-4)
+        assert token.top[0].logprob >= token.logprob - 1e-6
+
+
+def test_n_completions_on_the_fast_path_match_single_runs(tiny64_dir):
+    """n completions rewind the static cache to the prompt; each must equal a run of its own with its seed."""
+    tm = load(tiny64_dir, "int4")
+    req = GenerationRequest(prompt="The cat", temperature=1.0, max_new_tokens=10, seed=7)
+    both = generate(tm, GenerationRequest(**{**req.__dict__, "n": 3}))
+    singles = [generate(tm, GenerationRequest(**{**req.__dict__, "seed": 7 + i})).first.text for i in range(3)]
+    assert [c.text for c in both.completions] == singles
+    assert len(set(singles)) > 1
+
+
+def test_fast_path_stops_at_the_context_window(tmp_path):
+    tm = load_text_model("ctx", build_tiny_llama(tmp_path / "m", context=40, **SHAPE), device="cpu",
+                         dtype="float32", precision="int8")
+    result = generate(tm, GenerationRequest(prompt="x" * 30, temperature=0, max_new_tokens=100))
+    assert len(result.first.tokens) <= 10
+
+
+def test_auto_keeps_small_models_on_transformers_and_bad_choices_are_explained(tiny64_dir, tmp_path, monkeypatch):
+    assert load(tiny64_dir, "auto").fast is None  # too small to gain from quantizing
+    monkeypatch.setenv("PLAYGROUND_PRECISION", "int8")
+    assert load(tiny64_dir, None).precision == "int8"
+    with pytest.raises(KnownError, match="Unknown precision"):
+        load(tiny64_dir, "int3")
+    odd = build_tiny_llama(tmp_path / "odd", hidden_size=40, intermediate_size=80, num_attention_heads=4,
+                           num_key_value_heads=2)
+    with pytest.raises(KnownError, match="multiple of 32"):
+        load_text_model("odd", odd, device="cpu", dtype="float32", precision="int4")
+
+
+@pytest.mark.embedded
+def test_embedded_model_defaults_to_int4_and_answers_like_fp32(embedded_model):
+    """The default precision must give the fp32 model's greedy answers (the bench checks 20 prompts)."""
+    assert embedded_model.precision.startswith("int4")
+    plain = load_text_model(embedded_model.id, Path(embedded_model.model.name_or_path), device="cpu",
+                            precision="fp32")
+    plain.fast = None  # transformers' own forward: the reference
+    prompts = quality.few_shot_prompts()[::4]  # one query per task; the bench runs all twenty
+    fast_answers = quality.greedy_answers(embedded_model, prompts)
+    assert quality.agreement(fast_answers, quality.greedy_answers(plain, prompts)) == 1.0
+    assert fast_answers[0] == "Rome"
+    ppl_fast, ppl_plain = quality.perplexity(embedded_model), quality.perplexity(plain)
+    assert abs(ppl_fast / ppl_plain - 1) < quality.PERPLEXITY_TOLERANCE
+
+
+def test_a_new_prompt_reuses_the_cached_source_but_never_decoded_positions(tiny64_dir):
+    """Change the prompt, keep the source: only the new tokens run, and the answer is what a fresh run gives."""
+    tm = load(tiny64_dir, "int8")
+    fresh = load(tiny64_dir, "int8")
+    source, first, second = list(range(30, 90)), [5, 6, 7], [8, 9]
+    with torch.inference_mode():
+        tm.fast.prefill(source + first)
+        decoded = [tm.fast.step(11)]  # a decoded token sits in the cache after the prompt
+        logits = tm.fast.prefill(source + second)
+        assert tm.fast.reused == len(source)
+        assert torch.allclose(logits, fresh.fast.prefill(source + second), atol=1e-5)
+        # The prompt now continues with the token decoded above: that position is recomputed, not reused.
+        tm.fast.prefill(source + first)
+        tm.fast.step(11)
+        again = tm.fast.prefill(source + first + [11, 12])
+        assert tm.fast.reused == len(source + first)
+        assert torch.allclose(again, fresh.fast.prefill(source + first + [11, 12]), atol=1e-5)
+    assert decoded[0].shape == logits.shape
+
+
+def test_quantized_weights_are_stored_and_a_damaged_store_is_redone(tiny64_dir, data_home):
+    from playground.engine.fast.store import store_path
+
+    first = load(tiny64_dir, "int4")
+    path = store_path(tiny64_dir, "int4")
+    assert path.is_file() and path.is_relative_to(data_home)
+    second = load(tiny64_dir, "int4")  # read back, not quantized again: same numbers
+    ids = list(range(50, 80))
+    assert torch.equal(run_fast(first, ids, 20), run_fast(second, ids, 20))
+    damaged = path.with_name("damaged")
+    damaged.write_bytes(path.read_bytes()[:100])  # cut short (a full disk, a copy from a crashed machine)
+    damaged.replace(path)  # a new file: the loaded layers still map the old one
+    third = load(tiny64_dir, "int4")
+    assert torch.allclose(run_fast(third, ids, 20), run_fast(second, ids, 20), atol=1e-4)
+    assert path.stat().st_size > 100  # rewritten

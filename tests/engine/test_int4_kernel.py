@@ -1,0 +1,251 @@
+"""The int4 GEMV kernel (playground/engine/fast): quantization, kernel and fallback results, torch.compile, fallbacks.
+
+The kernel builds once per session into a shared cache (``PLAYGROUND_KERNEL_CACHE``), not into the per-test data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground.engine.fast import int4_kernel as k
+
+SHAPES = [(576, 576), (1536, 576), (576, 1536), (1000, 576)]  # (N, K)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One build for the session (the conftest's shared cache: a second library with the same op names in one
+    process would abort); every test of this module sees the same cache folder."""
+    cache = os.environ.get(k.ENV_CACHE) or str(tmp_path_factory.getbasetemp() / "kernels")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(k.ENV_CACHE, cache)
+        mp.delenv(k.ENV_ENABLE, raising=False)
+        mp.delenv(k.ENV_ACTIVATIONS, raising=False)
+        yield Path(cache)
+
+
+@pytest.fixture
+def kernel() -> None:
+    """Skips when this machine cannot build or run the kernel (then only the fallback is tested)."""
+    if not k.available():
+        pytest.skip(f"int4 kernel unavailable: {k.unavailable_reason()}")
+    yield
+    k.set_isa("avx512")
+
+
+@pytest.fixture
+def fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(k.ENV_ENABLE, "0")
+
+
+def _weight(n: int, k_: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k_, generator=g) * 0.05
+    w[0, :32] = 0.25  # a constant group (scale 0 before the floor)
+    return w
+
+
+def _x(t: int, k_: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(t, k_, generator=torch.Generator().manual_seed(seed))
+
+
+def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((got.double() - ref).abs().max() / ref.abs().max()).item()
+
+
+def _ref(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
+    return x.double() @ k.dequantize(w).double().T
+
+
+def _ref_int8(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
+    """What the int8-activation mode computes: q * scale against quantized x, offset against exact group sums."""
+    qs = k._dequantize_rows(w, 0, w.n, offsets=False).double()
+    sums = x.double().reshape(x.shape[0], -1, k.GROUP).sum(-1)
+    return k.quantize_activations(x).double() @ qs.T + sums @ w.offsets.double().T
+
+
+# ---------------------------------------------------------------- quantization -------------------------------------
+
+
+def test_quantize_round_trip_within_half_a_step():
+    w = _weight(64, 256)
+    w[1, 32:64] = torch.linspace(-3, 5, 32)  # a wide group
+    w[2, 64:96] = 1e-9 * torch.arange(32)  # a group narrower than the smallest fp16 scale
+    q = k.quantize(w)
+    assert (q.n, q.k) == (64, 256)
+    assert q.qweight.dtype == torch.uint8 and q.qweight.shape == (64, 128)
+    assert q.scales.shape == q.offsets.shape == (64, 8)
+    assert bool((q.scales > 0).all())
+    deq = k.dequantize(q)
+    assert deq.dtype == torch.float32 and deq.shape == w.shape
+    err = (deq - w).abs().reshape(64, 8, 32)
+    bound = q.scales.float().unsqueeze(-1) / 2 * (1 + 1e-3) + 1e-6 * w.abs().reshape(64, 8, 32)
+    assert bool((err <= bound).all()), float((err - bound).max())
+    assert torch.equal(deq[0, :32], torch.full((32,), 0.25))  # a constant group comes back exactly
+
+
+def test_quantize_rejects_bad_shapes_and_huge_weights():
+    with pytest.raises(ValueError):
+        k.quantize(torch.randn(4, 48))
+    with pytest.raises(ValueError):
+        k.quantize(torch.full((2, 32), 1e6))
+
+
+def test_weight_to_and_tensors_round_trip():
+    q = k.quantize(_weight(8, 64))
+    again = k.Int4Weight.from_tensors(q.to("cpu").tensors())
+    assert (again.n, again.k) == (8, 64)
+    assert torch.equal(k.dequantize(again), k.dequantize(q))
+    assert q.nbytes == 8 * 32 + 2 * 8 * 2 * 2
+
+
+# ---------------------------------------------------------------- matmul ------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "scalar"])
+def test_kernel_matches_reference(kernel, isa: str):
+    taken = k.set_isa(isa).split()[0]
+    if taken != isa:
+        pytest.skip(f"this CPU has no {isa} path (takes {taken})")
+    for i, (n, k_) in enumerate(SHAPES):
+        w = k.quantize(_weight(n, k_, seed=i))
+        for t in (1, 3):
+            x = _x(t, k_, seed=10 * i + t)
+            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (isa, n, k_, t)
+            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
+
+
+def test_kernel_odd_sizes_and_many_rows(kernel):
+    """K with an odd number of groups, N not a multiple of the row blocks, T across several 8-row passes, 3-D x."""
+    for n, k_, t in [(37, 96, 9), (5, 32, 17), (70, 160, 8)]:
+        w = k.quantize(_weight(n, k_))
+        x = _x(t, k_)
+        assert k.matmul(x, w).shape == (t, n)
+        assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+        assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6
+    x3 = _x(6, 96).reshape(2, 3, 96)
+    w = k.quantize(_weight(37, 96))
+    assert _rel_err(k.matmul(x3, w).reshape(6, 37), _ref(x3.reshape(6, 96), w)) < 2e-6
+
+
+def test_kernel_splits_rows_over_threads(kernel):
+    """Built with OpenMP where torch uses it (else at::parallel_for would silently run on one thread)."""
+    if k._build_flags()[1]:
+        assert k.build_info()["isa"].endswith("openmp")
+    w = k.quantize(_weight(1000, 576))
+    x = _x(3, 576)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+        assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_int8_activations_stay_close_to_fp32(kernel):
+    w = k.quantize(_weight(576, 1536))
+    x = _x(1, 1536)
+    assert _rel_err(k.matmul(x, w, int8_activations=True), _ref(x, w)) < 3e-2
+
+
+def test_env_picks_int8_activations(kernel, monkeypatch: pytest.MonkeyPatch):
+    w = k.quantize(_weight(64, 128))
+    x = _x(2, 128)
+    monkeypatch.setenv(k.ENV_ACTIVATIONS, "int8")
+    assert torch.equal(k.matmul(x, w), k.matmul(x, w, int8_activations=True))
+    assert not torch.equal(k.matmul(x, w), k.matmul(x, w, int8_activations=False))
+
+
+def test_fallback_matches_reference(fallback):
+    assert not k.available()
+    for i, (n, k_) in enumerate(SHAPES):
+        w = k.quantize(_weight(n, k_, seed=i))
+        for t in (1, 3):
+            x = _x(t, k_, seed=10 * i + t)
+            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (n, k_, t)
+            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (n, k_, t)
+    # More rows than one fallback chunk (rows are dequantized ~1 MiB at a time).
+    w = k.quantize(_weight(600, 576))
+    x = _x(2, 576)
+    assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+
+
+def test_kernel_and_fallback_agree(kernel, monkeypatch: pytest.MonkeyPatch):
+    w = k.quantize(_weight(1000, 576))
+    x = _x(3, 576)
+    fast, fast8 = k.matmul(x, w), k.matmul(x, w, int8_activations=True)
+    monkeypatch.setenv(k.ENV_ENABLE, "0")
+    slow, slow8 = k.matmul(x, w), k.matmul(x, w, int8_activations=True)
+    assert _rel_err(fast, slow.double()) < 2e-6
+    assert _rel_err(fast8, slow8.double()) < 2e-6
+
+
+def test_matmul_under_torch_compile(kernel):
+    w = k.quantize(_weight(64, 128))
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(k.matmul(x, w)) * 2 + k.matmul(x, w, int8_activations=True)
+
+    x = _x(2, 128)
+    compiled = torch.compile(f, fullgraph=True, dynamic=False)  # inductor, as the app would
+    assert torch.allclose(compiled(x), f(x), rtol=1e-5, atol=1e-5)
+
+    graphs = []
+
+    def record(gm: torch.fx.GraphModule, inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    assert torch.allclose(torch.compile(f, backend=record, fullgraph=True)(x), f(x), rtol=1e-5, atol=1e-5)
+    calls = [n for n in graphs[0].graph.nodes if n.op == "call_function" and "int4_gemv" in str(n.target)]
+    assert len(graphs) == 1 and len(calls) == 2  # one graph, with the kernel (not the fallback) in it
+
+
+# ---------------------------------------------------------------- availability ------------------------------------
+
+
+def test_disabled_kernel_reports_why_and_matmul_still_works(fallback):
+    assert k.available() is False
+    assert k.ENV_ENABLE in (k.unavailable_reason() or "")
+    w = k.quantize(_weight(32, 64))
+    x = _x(1, 64)
+    assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+
+
+def test_missing_compiler_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv(k.ENV_CACHE, str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    k._reset_for_tests()
+    try:
+        assert k.available() is False
+        reason = k.unavailable_reason() or ""
+        assert "compiler" in reason or "AVX2" in reason or "CPUs" in reason, reason
+        w = k.quantize(_weight(32, 64))
+        x = _x(1, 64)
+        assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+    finally:
+        monkeypatch.undo()
+        k._reset_for_tests()  # the next test loads the shared cache's build again
+
+
+def test_second_process_loads_the_cached_build(kernel, kernel_cache: Path):
+    code = (
+        "import json\nfrom playground.engine.fast import int4_kernel as k\n"
+        "ok = k.available()\nprint(json.dumps(k.build_info()))"
+    )
+    env = dict(os.environ, **{k.ENV_CACHE: str(kernel_cache)})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    import json
+
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["loaded"] is True
+    assert info["build_s"] is None and info["load_s"] is not None and info["load_s"] < 5
