@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -122,7 +121,7 @@ def rss_probe(model: str, precision: str) -> None:
     folder = Registry().resolve(model).folder
     tm = load_text_model(model, folder, device="cpu", precision=precision)
     generate(tm, GenerationRequest(prompt="Hello", temperature=0, max_new_tokens=16))
-    print(json.dumps({"rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(json.dumps({"rss_bytes": peak_rss_bytes()}))
 
 
 def peak_rss(model: str, precision: str) -> int:
@@ -138,6 +137,16 @@ def kernel_info() -> dict:
         return {"loaded": False, "reason": "not built"}
     int4_kernel.available()
     return int4_kernel.build_info()
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry the parent's peak over
+    fork + exec)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def main() -> None:
@@ -199,9 +208,13 @@ def main() -> None:
         run(prompt, 8)  # warm-up
     rounds: dict[str, list[dict]] = {name: [] for name in runners}
     prefill: dict[str, list[float]] = {name: [] for name in runners}
+    # "Change the prompt, keep the source": TTFT of another prompt right after one with the same source text.
+    variant = preset.fields["source"] + preset.fields["prompt"].rstrip() + " and"
+    reuse: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, run in runners.items():
             rounds[name].append(run(prompt, args.tokens))
+            reuse[name].append(run(variant, 1)["ttft_s"])
             if name == "llama.cpp":
                 prefill[name].append(run(long_prompt, 1)["ttft_s"])
             else:
@@ -211,7 +224,8 @@ def main() -> None:
     for name, runs in rounds.items():
         rows[name] = {"decode_tok_s": statistics.median(r["tokens_per_s"] for r in runs),
                       "ttft_ms": 1000 * statistics.median(r["ttft_s"] for r in runs),
-                      "prefill_500_s": statistics.median(prefill[name]), "tokens": runs[-1]["tokens"]}
+                      "prefill_500_s": statistics.median(prefill[name]), "tokens": runs[-1]["tokens"],
+                      "ttft_same_source_ms": 1000 * statistics.median(reuse[name])}
         if name == "llama.cpp":
             rows[name]["rss_mb"] = runs[-1]["rss_bytes"] / 2**20
             rows[name]["load_s"] = llama.load_s
@@ -248,15 +262,16 @@ def main() -> None:
 
 def print_table(report: dict) -> None:
     base = report["baseline"]
-    print(f"\n| engine | decode tok/s | × {base} | TTFT ms | prefill {500} tok s | prefill × {base} | peak RSS MB "
-          "| answers = fp32 | ppl Δ |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| engine | decode tok/s | × {base} | TTFT ms | TTFT, same source ms | prefill 500 tok s "
+          f"| prefill × {base} | peak RSS MB | answers = fp32 | ppl Δ |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     ref_ppl = report["rows"]["transformers generate"].get("perplexity")
     for name, r in report["rows"].items():
         ppl = f"{r['perplexity'] / ref_ppl - 1:+.1%}" if ref_ppl and "perplexity" in r else "–"
         agree = f"{r['agreement']:.0%}" if "agreement" in r else "–"
         rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") else "–"
         print(f"| {name} | {r['decode_tok_s']:.1f} | {r[f'decode_vs_{base}']:.2f} | {r['ttft_ms']:.0f} | "
+              f"{r['ttft_same_source_ms']:.0f} | "
               f"{r['prefill_500_s']:.2f} | {r[f'prefill_vs_{base}']:.2f} | {rss} | {agree} | {ppl} |")
     k = report["int4_kernel"]
     print(f"\nint4 kernel: loaded={k.get('loaded')} isa={k.get('isa', '-')} build {k.get('build_s') or 0:.1f} s "

@@ -9,11 +9,20 @@ Usage: PYTHON worker.py MODEL.gguf THREADS
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
 from llama_cpp import Llama
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry the parent's peak over
+    fork + exec)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def main() -> None:
@@ -36,7 +45,7 @@ def main() -> None:
             if len(out) >= request["max_tokens"]:
                 break
         decode = (len(out) - 1) / (last - first) if len(out) > 1 and last > first else 0.0
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        rss = peak_rss_bytes()
         text = llm.detokenize(out).decode("utf-8", "replace")
         print(json.dumps({"ttft_s": first - start, "tokens_per_s": decode, "tokens": len(out),
                           "prompt_tokens": len(tokens), "rss_bytes": rss, "text": text}), flush=True)

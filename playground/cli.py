@@ -175,10 +175,17 @@ def _setup(args: argparse.Namespace) -> int:
 
     folder = ensure_embedded(_progress)
     print(f"embedded model ready in {folder}")
-    # Build the int4 kernel and quantize the embedded model now, so the app's first load does not wait for them.
+    # Build the int4 kernel and quantize the embedded model now, so the app's first load does not wait for them
+    # (skipped, without importing torch, when done for this model and kernel source already).
+    import hashlib
     import time
 
     from playground.engine.fast import int4_kernel
+
+    stamp = paths.data_dir() / "quantized" / ".prepared-embedded"
+    key = f"{folder}|{hashlib.sha256(int4_kernel._source_text().encode()).hexdigest()}"
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
+        return 0
     from playground.engine.text import load_text_model
 
     started = time.perf_counter()
@@ -186,6 +193,8 @@ def _setup(args: argparse.Namespace) -> int:
         print(f"int4 kernel unavailable ({int4_kernel.unavailable_reason()}); torch's stock int4 path is used")
     tm = load_text_model(EMBEDDED_ID, folder, device="cpu")
     print(f"embedded model prepared at {tm.precision} in {time.perf_counter() - started:.1f} s")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key, encoding="utf-8")
     return 0
 
 

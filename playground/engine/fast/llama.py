@@ -129,6 +129,7 @@ class FastLlama:
         self._tokens: list[int] = []  # the token at each cached position
         self._prefilled = 0  # positions [0, _prefilled) came from prefill (full precision): reusable
         self.reused = 0  # prompt tokens the last prefill found already cached
+        self._native: tuple | None = None  # cached arguments of the C++ decode step (() when not applicable)
 
     # -- cache -----------------------------------------------------------------------------------------------
     @property
@@ -191,9 +192,32 @@ class FastLlama:
         import torch
 
         self.reserve(self.length + 1)
-        hidden = self._forward(torch.tensor([token], device=self.device), decode=True)
+        native = self._native_args()
+        if native is not None:  # the whole layer stack in one C++ call (int4 kernel precisions)
+            pos = self.length
+            x = self.embed[token:token + 1].float()
+            hidden = torch.ops.playground.llama_decode_layers(
+                x, pos, self._cos[pos], self._sin_signed[pos], self._k, self._v,
+                *native)
+            self.length = pos + 1
+        else:
+            hidden = self._forward(torch.tensor([token], device=self.device), decode=True)
         self._tokens.append(token)
         return self._logits(hidden, decode=True)[0]
+
+    def _native_args(self) -> tuple | None:
+        """Arguments of the C++ decode step after the caches, or None when the layers are not int4-kernel."""
+        if self._native is None:
+            kinds = {lin.precision for layer in self.layers for lin in (layer.qkv, layer.o, layer.gate_up, layer.down)}
+            if len(kinds) != 1 or kinds.pop() not in ("int4-kernel", "int4-a8-kernel") or self.device.type != "cpu":
+                self._native = ()
+            else:
+                norms = [n for layer in self.layers for n in (layer.in_norm, layer.post_norm)]
+                weights = [t for layer in self.layers for lin in (layer.qkv, layer.o, layer.gate_up, layer.down)
+                           for t in (lin._w.qweight, lin._w.scales, lin._w.offsets)]
+                int8_x = self.layers[0].qkv.precision == "int4-a8-kernel"
+                self._native = (norms, weights, self.n_heads, self.n_kv, self.eps, int8_x)
+        return self._native or None
 
     def _forward(self, tokens: torch.Tensor, decode: bool) -> torch.Tensor:
         import torch

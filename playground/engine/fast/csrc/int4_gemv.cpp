@@ -30,6 +30,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/clone.h>
 #include <c10/util/Exception.h>
 #include <c10/util/Half.h>
 #include <torch/library.h>
@@ -590,6 +591,108 @@ std::string int4_gemv_set_isa(const std::string& isa) {
   return int4_gemv_isa();
 }
 
+// One decode step of a Llama-shaped model's layers with int4 weights (the fast path's default): the arithmetic of
+// FastLlama._forward for one token, with everything between the matmuls (RMSNorm, RoPE, the KV write, attention,
+// SiLU, residuals) as plain loops. Through ATen those small ops cost more than the matmuls (dispatch and a thread
+// hand-off each, tens of microseconds, ~20 per layer). Writes this position's keys/values into the caches.
+//   x [1, D]; cos/sin_signed [hd] (sin with its first half negated); k_cache/v_cache [layers, kv, capacity, hd];
+//   norms: per layer (input norm, post-attention norm); weights: per layer qkv, o, gate_up, down, each as
+//   (qweight, scales, offsets). Returns x after the last layer (the final norm and head stay in Python).
+void rms_norm_into(const float* x, const float* w, float* out, int64_t n, double eps) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float r = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * r * w[i];
+}
+
+void rope_in_place(float* v, const float* cos, const float* sin_signed, int64_t hd) {
+  const int64_t half = hd / 2;
+  for (int64_t j = 0; j < half; ++j) {
+    const float a = v[j], b = v[j + half];
+    v[j] = a * cos[j] + b * sin_signed[j];
+    v[j + half] = b * cos[j + half] + a * sin_signed[j + half];
+  }
+}
+
+at::Tensor llama_decode_layers(const at::Tensor& x_in, int64_t pos, const at::Tensor& cos_t,
+                               const at::Tensor& sin_t, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                               at::TensorList norms, at::TensorList weights, int64_t n_heads, int64_t n_kv,
+                               double eps, bool int8_x) {
+  const int64_t layers = k_cache.size(0), cap = k_cache.size(2), hd = k_cache.size(3), D = x_in.size(1);
+  TORCH_CHECK(x_in.dim() == 2 && x_in.size(0) == 1 && x_in.scalar_type() == at::kFloat,
+              "llama_decode_layers: x must be float32 [1, D]");
+  TORCH_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous() && k_cache.scalar_type() == at::kFloat &&
+                  v_cache.scalar_type() == at::kFloat && k_cache.size(1) == n_kv,
+              "llama_decode_layers: caches must be contiguous float32 [layers, kv, capacity, hd]");
+  TORCH_CHECK(static_cast<int64_t>(norms.size()) == 2 * layers && static_cast<int64_t>(weights.size()) == 12 * layers,
+              "llama_decode_layers: expected 2 norms and 12 weight tensors per layer");
+  TORCH_CHECK(pos >= 0 && pos < cap, "llama_decode_layers: position outside the cache");
+  TORCH_CHECK(n_kv > 0 && n_heads % n_kv == 0 && hd % 2 == 0, "llama_decode_layers: bad head counts");
+  const at::Tensor cs = cos_t.contiguous().to(at::kFloat), sn = sin_t.contiguous().to(at::kFloat);
+  TORCH_CHECK(cs.numel() == hd && sn.numel() == hd, "llama_decode_layers: cos/sin must hold head_dim values");
+  const float* cosp = cs.data_ptr<float>();
+  const float* sinp = sn.data_ptr<float>();
+  const int64_t q_width = n_heads * hd, kv_width = n_kv * hd, group = n_heads / n_kv, len = pos + 1;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  at::Tensor x = x_in.contiguous().clone();
+  at::Tensor h = at::empty({1, D}, x.options());
+  at::Tensor attn = at::empty({1, q_width}, x.options());
+  float* xp = x.data_ptr<float>();
+  float* hp = h.data_ptr<float>();
+  float* ap = attn.data_ptr<float>();
+  for (int64_t i = 0; i < layers; ++i) {
+    const at::Tensor* w = &weights[12 * i];
+    rms_norm_into(xp, norms[2 * i].data_ptr<float>(), hp, D, eps);
+    at::Tensor qkv = int4_gemv(h, w[0], w[1], w[2], int8_x);
+    float* qkvp = qkv.data_ptr<float>();
+    for (int64_t head = 0; head < n_heads + n_kv; ++head) rope_in_place(qkvp + head * hd, cosp, sinp, hd);
+    float* kbase = k_cache.data_ptr<float>() + i * n_kv * cap * hd;
+    float* vbase = v_cache.data_ptr<float>() + i * n_kv * cap * hd;
+    for (int64_t g = 0; g < n_kv; ++g) {
+      std::copy_n(qkvp + q_width + g * hd, hd, kbase + (g * cap + pos) * hd);
+      std::copy_n(qkvp + q_width + kv_width + g * hd, hd, vbase + (g * cap + pos) * hd);
+    }
+    // Attention, one query head per task; GQA by indexing the shared kv head.
+    const int64_t grain = len * hd > (1 << 14) ? 1 : n_heads;
+    at::parallel_for(0, n_heads, grain, [&](int64_t begin, int64_t end) {
+      std::vector<float> scores(static_cast<size_t>(len));
+      for (int64_t head = begin; head < end; ++head) {
+        const float* q = qkvp + head * hd;
+        const float* keys = kbase + (head / group) * cap * hd;
+        const float* values = vbase + (head / group) * cap * hd;
+        float top = -INFINITY;
+        for (int64_t t = 0; t < len; ++t) {
+          float dot = 0.f;
+          for (int64_t d = 0; d < hd; ++d) dot += q[d] * keys[t * hd + d];
+          scores[t] = dot * scale;
+          top = std::max(top, scores[t]);
+        }
+        float total = 0.f;
+        for (int64_t t = 0; t < len; ++t) total += (scores[t] = std::exp(scores[t] - top));
+        float* out = ap + head * hd;
+        std::fill_n(out, hd, 0.f);
+        for (int64_t t = 0; t < len; ++t) {
+          const float p = scores[t] / total;
+          for (int64_t d = 0; d < hd; ++d) out[d] += p * values[t * hd + d];
+        }
+      }
+    });
+    const at::Tensor o = int4_gemv(attn, w[3], w[4], w[5], int8_x);
+    const float* op = o.data_ptr<float>();
+    for (int64_t d = 0; d < D; ++d) xp[d] += op[d];
+    rms_norm_into(xp, norms[2 * i + 1].data_ptr<float>(), hp, D, eps);
+    at::Tensor gu = int4_gemv(h, w[6], w[7], w[8], int8_x);
+    const int64_t inter = gu.size(1) / 2;
+    float* gp = gu.data_ptr<float>();
+    for (int64_t j = 0; j < inter; ++j) gp[j] = gp[j] / (1.f + std::exp(-gp[j])) * gp[inter + j];
+    const at::Tensor down = int4_gemv(gu.narrow(1, 0, inter), w[9], w[10], w[11], int8_x);
+    const float* dp = down.data_ptr<float>();
+    for (int64_t d = 0; d < D; ++d) xp[d] += dp[d];
+  }
+  return x;
+}
+
 }  // namespace
 
 // A fragment, so other playground::* ops can live in other libraries.
@@ -597,6 +700,11 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("int4_gemv(Tensor x, Tensor qweight, Tensor scales, Tensor offsets, bool int8_x=False) -> Tensor");
   m.def("int4_gemv_isa() -> str", &int4_gemv_isa);
   m.def("int4_gemv_set_isa(str isa) -> str", &int4_gemv_set_isa);
+  m.def("llama_decode_layers(Tensor x, int pos, Tensor cos, Tensor sin, Tensor(a!) k_cache, Tensor(b!) v_cache, "
+        "Tensor[] norms, Tensor[] weights, int n_heads, int n_kv, float eps, bool int8_x) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(playground, CPU, m) { m.impl("int4_gemv", &int4_gemv); }
+TORCH_LIBRARY_IMPL(playground, CPU, m) {
+  m.impl("int4_gemv", &int4_gemv);
+  m.impl("llama_decode_layers", &llama_decode_layers);
+}
