@@ -21,8 +21,8 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--device", default=argparse.SUPPRESS, help="auto | cpu | cuda | cuda:1 | mps")
     common.add_argument("--dtype", default=argparse.SUPPRESS, help="auto | float32 | float16 | bfloat16")
     common.add_argument("--precision", default=argparse.SUPPRESS,
-                        help="decode weights on the CPU: auto (int4 for models of 50M+ parameters) | fp32 | bf16 | "
-                             "int8 | int4 (default: $PLAYGROUND_PRECISION or auto)")
+                        help="decode weights on the CPU: auto (int4-a8 for models of 50M+ parameters) | fp32 | bf16 | "
+                             "int8 | int4 | int4-a8 (default: $PLAYGROUND_PRECISION or auto)")
     return common
 
 
@@ -181,12 +181,14 @@ def _setup(args: argparse.Namespace) -> int:
     import time
 
     from playground.engine.fast import int4_kernel
+    from playground.engine.text import AUTO_PRECISION, default_precision
 
     stamp = paths.data_dir() / "quantized" / ".prepared-embedded"
-    key = f"{folder}|{hashlib.sha256(int4_kernel._source_text().encode()).hexdigest()}"
+    source_hash = hashlib.sha256(int4_kernel._source_text().encode()).hexdigest()
+    key = f"{folder}|{source_hash}|{default_precision()}|{AUTO_PRECISION}"
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
         return 0
-    from playground.engine.text import load_text_model
+    from playground.engine.text import load_text_model  # noqa: I001 - torch loads only when there is work
 
     started = time.perf_counter()
     if not int4_kernel.available():

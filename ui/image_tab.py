@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -44,8 +43,13 @@ DEMO_NOTE = ("<b>Demo model</b> (trained in code, 64×64): it knows circles, squ
              "e.g. “a blue square on a yellow background”. Load a Stable Diffusion folder, .safetensors file or "
              "Hugging Face id for real images.")
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def qimage_of(rgb: np.ndarray) -> QImage:
+    import numpy as np  # not at import time: the window shows before numpy loads
+
     """A QImage copy of a uint8 (h, w, 3) array."""
     rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
     h, w = rgb.shape[:2]

@@ -48,11 +48,15 @@ from ui.sheet_tab import SheetTab
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
 PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
 
+# Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
+# stretches of ~0.2 s; started at once, it would hold up the first paint).
+AFTER_FIRST_PAINT_MS = 150
 # (value, menu label, tooltip) for Model ▸ Precision; measured by bench/decode_speed.py on the embedded model.
 PRECISION_CHOICES = (
-    ("auto", "Auto (int4 for models of 50M+ parameters)", "The fastest precision that keeps fp32's answers"),
-    ("int4", "int4 weights", "4-bit weights in groups of 32, fp32 activations: same answers as fp32 (bench)"),
-    ("int4-a8", "int4 weights, int8 activations", "Fastest; perplexity about +3% on the embedded model"),
+    ("auto", "Auto (int4 + int8 activations for models of 50M+ parameters)",
+     "The fastest precision that keeps fp32's answers (bench/decode_speed.py)"),
+    ("int4", "int4 weights", "4-bit weights in groups of 32, fp32 activations: closest to fp32 of the int4 options"),
+    ("int4-a8", "int4 weights, int8 activations", "Fastest: 0.99x llama.cpp on the embedded model"),
     ("int8", "int8 weights", "8-bit weights"),
     ("bf16", "bf16 weights", "Half the bytes of fp32"),
     ("fp32", "fp32 (full precision)", "The model's own weights"),
@@ -154,11 +158,13 @@ class MainWindow(QMainWindow):
         self.remote_models.listed.connect(self._on_remote_listed)
         self._remote_ids: list[str] = []
         self.endpoints_dialog: EndpointsDialog | None = None
-        self.refresh_models(select=EMBEDDED_ID)
+        # The Hugging Face cache scan (and its imports) waits until the window is on screen.
+        self.refresh_models(select=EMBEDDED_ID, include_hf_cache=False)
+        QTimer.singleShot(AFTER_FIRST_PAINT_MS, self.refresh_models)
         self.remote_models.refresh()
         if autoload:
             # After the first paint: the window shows at once, torch loads behind it.
-            QTimer.singleShot(0, lambda: self.bridge.load(self.current_model()))
+            QTimer.singleShot(AFTER_FIRST_PAINT_MS, lambda: self.bridge.load(self.current_model()))
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -314,11 +320,11 @@ class MainWindow(QMainWindow):
     def current_model(self) -> str:
         return self.model_picker.currentData() or EMBEDDED_ID
 
-    def refresh_models(self, select: str | None = None) -> None:
+    def refresh_models(self, select: str | None = None, include_hf_cache: bool = True) -> None:
         keep = select or self.current_model()
         self.model_picker.clear()
         ids = []
-        for info in self.registry.list():
+        for info in self.registry.list(include_hf_cache=include_hf_cache):
             if info.kind != "text":
                 continue
             note = "" if info.ready else " (prepared on first use)"

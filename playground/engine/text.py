@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 # Below this size a model is bound by Python overhead, not by reading weights: quantizing it gains nothing.
 AUTO_QUANTIZE_MIN_PARAMS = 50_000_000
+# The fastest precision that keeps fp32's answers on the embedded model (bench/decode_speed.py: 20/20 few-shot
+# answers, perplexity +0.2%): int4 weights, activations rounded to int8 per group of 32.
+AUTO_PRECISION = "int4-a8"
 
 
 @dataclass
@@ -150,7 +153,7 @@ def _fast_path(model: Any, dev: torch.device, dt: torch.dtype, precision: str | 
         big = sum(p.numel() for p in model.parameters()) >= AUTO_QUANTIZE_MIN_PARAMS
         if dev.type != "cpu" or dt != torch.float32 or reason or not big or not _int4_shapes_ok(model):
             return None, plain
-        wanted = "int4"
+        wanted = AUTO_PRECISION
     if dev.type != "cpu":
         if wanted in ("int8", "int4", "int4-a8"):
             raise KnownError(f"{wanted} runs on the CPU only; on {dev.type} use bf16 or fp32 (--device cpu for "
