@@ -79,10 +79,15 @@ def test_window_visible_within_a_second(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, tmp_path):
+    from playground.store.db import open_database
+    from playground.store.repository import SessionStore
+
+    # The embedded model (and its stored int4 weights) from the real data dir; the sessions in a temporary one.
+    store = SessionStore(open_database(tmp_path / "sessions.db"))
     paths.set_data_dir(embedded_home())
     runner = EngineRunner()
-    win = MainWindow(runner, autoload=False)
+    win = MainWindow(runner, autoload=False, store=store)
     qtbot.addWidget(win)
     win.show()
     yield win
