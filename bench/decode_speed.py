@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import peak_rss_bytes  # noqa: E402
 from playground.domain import GenerationRequest  # noqa: E402
 from playground.engine.fast import quality  # noqa: E402
 from playground.engine.generate import generate  # noqa: E402
@@ -137,16 +138,6 @@ def kernel_info() -> dict:
         return {"loaded": False, "reason": "not built"}
     int4_kernel.available()
     return int4_kernel.build_info()
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry the parent's peak over
-    fork + exec)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def main() -> None:

@@ -13,16 +13,7 @@ import sys
 import time
 
 from llama_cpp import Llama
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry the parent's peak over
-    fork + exec)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from memory import peak_rss_bytes  # bench/memory.py: this script's folder is on sys.path
 
 
 def main() -> None:
