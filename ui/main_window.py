@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from playground import preferences
 from playground.domain import GenerationResult, ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
@@ -40,6 +39,7 @@ from ui.endpoints_dialog import EndpointsDialog
 from ui.image_tab import ImageTab
 from ui.layout_tab import LayoutTab
 from ui.params_panel import ParamsPanel
+from ui.precision_menu import PrecisionMenu
 from ui.prompt_tab import PromptTab
 from ui.remote_models import RemoteModels
 from ui.sessions_panel import SessionsPanel
@@ -51,16 +51,7 @@ PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or
 # Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
 # stretches of ~0.2 s; started at once, it would hold up the first paint).
 AFTER_FIRST_PAINT_MS = 150
-# (value, menu label, tooltip) for Model ▸ Precision; measured by bench/decode_speed.py on the embedded model.
-PRECISION_CHOICES = (
-    ("auto", "Auto (int4 + int8 activations for models of 50M+ parameters)",
-     "The fastest precision that keeps fp32's answers (bench/decode_speed.py)"),
-    ("int4", "int4 weights", "4-bit weights in groups of 32, fp32 activations: closest to fp32 of the int4 options"),
-    ("int4-a8", "int4 weights, int8 activations", "Fastest: 0.99x llama.cpp on the embedded model"),
-    ("int8", "int8 weights", "8-bit weights"),
-    ("bf16", "bf16 weights", "Half the bytes of fp32"),
-    ("fp32", "fp32 (full precision)", "The model's own weights"),
-)
+
 
 
 class MainWindow(QMainWindow):
@@ -176,43 +167,15 @@ class MainWindow(QMainWindow):
         file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
         for action in file_menu.actions()[:4]:
             action.setEnabled(self.store is not None)
-        self._build_precision_menu(self.menuBar().addMenu("&Model"))
-
-    def _build_precision_menu(self, model_menu: QMenu) -> None:
-        """Model ▸ Precision: what local models decode at on the CPU (kept in preferences; changing it reloads)."""
-        from playground.engine.text import default_precision, set_default_precision
-
-        saved = preferences.get("precision")
-        try:
-            if saved:
-                set_default_precision(saved)
-        except KnownError:
-            saved = None
-        saved = saved or default_precision()
-        menu = model_menu.addMenu("&Precision (CPU)")
-        menu.setToolTipsVisible(True)
-        group = QActionGroup(self)
-        self.precision_actions: dict[str, QAction] = {}
-        for value, label, tip in PRECISION_CHOICES:
-            action = menu.addAction(label)
-            action.setCheckable(True)
-            action.setChecked(value == saved)
-            action.setToolTip(tip)
-            action.triggered.connect(lambda _=False, v=value: self.set_precision(v))
-            group.addAction(action)
-            self.precision_actions[value] = action
+        self.precision_menu = PrecisionMenu(self.menuBar().addMenu("&Model"), self)
+        self.precision_menu.chosen.connect(self.set_precision)
+        self.precision_actions = self.precision_menu.actions_by_value
 
     def set_precision(self, value: str) -> None:
         """Use ``value`` for local models from now on; the current model reloads at it."""
-        from playground.engine.text import default_precision, set_default_precision
-
-        if value == default_precision():
-            return
-        set_default_precision(value)
-        preferences.put("precision", value)
-        self.precision_actions[value].setChecked(True)
-        self.statusBar().showMessage(f"Precision {value}: reloading {self.current_model()}", 10000)
-        self.bridge.load(self.current_model())
+        if self.precision_menu.choose(value):
+            self.statusBar().showMessage(f"Precision {value}: reloading {self.current_model()}", 10000)
+            self.bridge.load(self.current_model())
 
     # -- sessions --------------------------------------------------------------------------------------------
     def _build_sessions(self) -> None:
