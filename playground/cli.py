@@ -177,15 +177,13 @@ def _setup(args: argparse.Namespace) -> int:
     print(f"embedded model ready in {folder}")
     # Build the int4 kernel and quantize the embedded model now, so the app's first load does not wait for them
     # (skipped, without importing torch, when done for this model and kernel source already).
-    import hashlib
     import time
 
     from playground.engine.fast import int4_kernel
     from playground.engine.text import AUTO_PRECISION, default_precision
 
     stamp = paths.data_dir() / "quantized" / ".prepared-embedded"
-    source_hash = hashlib.sha256(int4_kernel._source_text().encode()).hexdigest()
-    key = f"{folder}|{source_hash}|{default_precision()}|{AUTO_PRECISION}"
+    key = f"{folder}|{int4_kernel.source_digest()}|{default_precision()}|{AUTO_PRECISION}"
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
         return 0
     from playground.engine.text import load_text_model  # noqa: I001 - torch loads only when there is work

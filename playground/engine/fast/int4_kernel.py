@@ -176,6 +176,11 @@ def _source_text() -> str:
     return resources.files(__package__).joinpath("csrc", "int4_gemv.cpp").read_text(encoding="utf-8")
 
 
+def source_digest() -> str:
+    """sha256 of the kernel's C++ source: what a prepared build or stored int4 weights were made from."""
+    return hashlib.sha256(_source_text().encode()).hexdigest()
+
+
 def _cache_root() -> Path:
     override = os.environ.get(ENV_CACHE)
     if override:

@@ -21,7 +21,9 @@ FOLDER = "quantized"
 
 def store_path(model_folder: Path, precision: str) -> Path:
     """Where this model's weights at ``precision`` are kept: keyed by the weight files' names, sizes and times."""
-    h = hashlib.sha256(f"{FORMAT}|{precision}|{model_folder.resolve()}|{_kernel_tag()}".encode())
+    # Only int4 depends on the kernel's build (asking for it builds the kernel, which int8/bf16 never need).
+    tag = _kernel_tag() if precision.startswith("int4") else ""
+    h = hashlib.sha256(f"{FORMAT}|{precision}|{model_folder.resolve()}|{tag}".encode())
     for f in sorted(model_folder.glob("*.safetensors")):
         st = f.stat()
         h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
