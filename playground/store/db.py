@@ -79,11 +79,7 @@ def _looks_corrupt(path: Path) -> str | None:
         if f.read(16) != SQLITE_MAGIC:
             return "it is not an SQLite database"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            row = conn.execute("PRAGMA quick_check").fetchone()
-        finally:
-            conn.close()
+        row = _read_only_row(path, "PRAGMA quick_check")
     except sqlite3.DatabaseError as exc:
         return f"SQLite cannot read it ({exc})"
     if not row or row[0] != "ok":
@@ -115,16 +111,21 @@ def _backup(path: Path, revision: str) -> Path:
     return target
 
 
+def _read_only_row(path: Path, sql: str) -> tuple | None:
+    """The first row of ``sql`` on the file opened read-only (plain sqlite3, before SQLAlchemy touches it)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return conn.execute(sql).fetchone()
+    finally:
+        conn.close()
+
+
 def _current_revision(path: Path) -> str | None:
     """The schema revision stamped in the file, read with plain sqlite3; None when absent or unreadable."""
     if not path.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        finally:
-            conn.close()
+        row = _read_only_row(path, "SELECT version_num FROM alembic_version")
     except sqlite3.Error:
         return None
     return row[0] if row else None

@@ -98,6 +98,22 @@ class Peer:
         self.thread.join(5)
 
 
+class CancelAfter:
+    """An event callback that records events and sets its Cancel once ``count`` have arrived (mid-stream)."""
+
+    def __init__(self, count: int) -> None:
+        from playground.engine.generate import Cancel
+
+        self.count = count
+        self.cancel = Cancel()
+        self.seen: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        self.seen.append(event)
+        if len(self.seen) == self.count:
+            self.cancel.set()
+
+
 def completion_chunk(text: str, logprobs: Any = None, finish: str | None = None) -> dict[str, Any]:
     return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "m",
             "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish}]}

@@ -27,7 +27,7 @@ from playground.errors import (
 from playground.remote.backend import generate_remote, load_remote_model
 from playground.remote.client import RemoteClient
 from tests.remote.conftest import add_endpoint, env_without_keyring
-from tests.remote.peers import Peer, completion_chunk
+from tests.remote.peers import CancelAfter, Peer, completion_chunk
 
 PROMPT = "Country: France\nCapital:"
 
@@ -76,13 +76,8 @@ def test_chat_goes_to_the_chat_endpoint(remote_model_id, served) -> None:
 
 def test_cancel_mid_stream_closes_it_and_the_server_stops(remote_model_id, served) -> None:
     rm = load_remote_model(remote_model_id)
-    cancel = Cancel()
-    seen = []
-
-    def on_event(event) -> None:  # noqa: ANN001
-        seen.append(event)
-        if len(seen) == 3:
-            cancel.set()
+    on_event = CancelAfter(3)
+    cancel = on_event.cancel
 
     request = GenerationRequest(prompt=PROMPT, max_new_tokens=3500, temperature=0)
     started = time.perf_counter()

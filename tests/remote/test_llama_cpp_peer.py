@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from playground.domain import FinishReason, GenerationRequest
-from playground.engine.generate import Cancel
 from playground.models.embedded import ENV_GGUF, GGUF_NAME
 from playground.remote.backend import generate_remote, list_remote_models, load_remote_model
 from tests.conftest import embedded_home
 from tests.remote.conftest import add_endpoint
+from tests.remote.peers import CancelAfter
 
 pytestmark = pytest.mark.llama_cpp
 
@@ -131,13 +131,8 @@ def test_chat_with_logprobs(llama_model) -> None:
 
 def test_stream_cancel_keeps_the_partial_text_and_the_server_serves_on(llama_model) -> None:
     rm = load_remote_model(llama_model)
-    cancel = Cancel()
-    seen = []
-
-    def on_event(event) -> None:  # noqa: ANN001
-        seen.append(event)
-        if len(seen) == 3:
-            cancel.set()
+    on_event = CancelAfter(3)
+    cancel, seen = on_event.cancel, on_event.seen
 
     started = time.perf_counter()
     result = generate_remote(rm, GenerationRequest(prompt="Once upon a time", max_new_tokens=400, temperature=0.8,
