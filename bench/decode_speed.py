@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.memory import peak_rss_bytes  # noqa: E402
-from playground.domain import GenerationRequest  # noqa: E402
+from playground.domain.text import GenerationRequest  # noqa: E402
 from playground.engine.fast import quality  # noqa: E402
 from playground.engine.generate import generate  # noqa: E402
 from playground.engine.text import load_text_model  # noqa: E402

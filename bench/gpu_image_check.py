@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
+from playground.domain.image import ImageRequest
 from playground.engine.image import generate, load_image_model
-from playground.image_domain import ImageRequest
 from playground.models.demo_image import DEMO_IMAGE_ID, demo_image_folder
 
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.fill import SheetFiller
 from playground.engine.generate import generate
 from playground.engine.text import load_text_model

@@ -20,9 +20,9 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 
 from playground import paths
-from playground.engine.runner import EngineRunner
+from playground.runtime.runner import EngineRunner
 from tests.conftest import embedded_home
-from ui.main_window import MainWindow
+from ui.shell.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ui_responsiveness.json"
@@ -67,7 +67,7 @@ def test_window_visible_within_a_second(tmp_path):
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "ui.app"], cwd=ROOT, env=env, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "ui.shell.app"], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=120)
         assert "window shown" in proc.stderr, proc.stderr[-2000:]
         shown_after = float(proc.stderr.split("window shown after ")[1].split(" s")[0])

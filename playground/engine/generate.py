@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from playground.domain import (
+from playground.domain.text import (
     Alternative,
     Completion,
     FinishReason,

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from playground.domain import ProgressEvent
+from playground.domain.image import MAX_BATCH, ImageRequest, ImageResult, StepEvent
+from playground.domain.text import ProgressEvent
 from playground.engine import image_schedulers
 from playground.engine.generate import Cancel
 from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
-from playground.image_domain import MAX_BATCH, ImageRequest, ImageResult, StepEvent
 from playground.models.demo_image import DEMO_IMAGE_ID, demo_image_folder, playground_meta
 from playground.remote import is_remote
 

@@ -3,7 +3,7 @@
 Sources: the embedded default, the Hugging Face cache, folders and GGUF files the user added (kept in
 ``models.json`` in the data dir), any Hugging Face id, resolved through the cache, and the default models of
 remote endpoints (``remote:<endpoint>/<model>``, listed without asking the server; they load through
-``playground.engine.dispatch``, not from files).
+``playground.runtime.dispatch``, not from files).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playground import paths
-from playground.domain import ModelInfo, ProgressEvent
+from playground.domain.text import ModelInfo, ProgressEvent
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
@@ -154,7 +154,7 @@ class Registry:
 
 def _remote_defaults() -> list[ModelInfo]:
     """Each endpoint's default model (no network: the server's full list comes from list_remote_models)."""
-    from playground.remote.endpoints import EndpointStore
+    from playground.models.endpoints import EndpointStore
 
     return [ModelInfo(id=remote_id(e.name, e.model), kind="text", source="remote", path=e.base_url)
             for e in EndpointStore().list() if e.model]

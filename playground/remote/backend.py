@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain import (
+from playground.domain.text import (
     Alternative,
     Completion,
     FinishReason,
@@ -30,9 +30,9 @@ from playground.domain import (
 from playground.engine.generate import Cancel
 from playground.engine.stream import StopAssembler
 from playground.errors import KnownError, RemoteNotFound, RemoteProtocolError
+from playground.models.endpoints import Endpoint, EndpointStore
 from playground.remote import remote_id, split_remote_id
 from playground.remote.client import RemoteClient, ServerModel
-from playground.remote.endpoints import Endpoint, EndpointStore
 
 EventFn = Callable[[TokenEvent], None]
 MAX_TOP_LOGPROBS = 20  # vLLM's and SGLang's default ceiling; OpenAI's is 5 (servers clip or refuse above theirs)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.fill import AnswerToken, CellAnswer, CellFn, FillResult, guesses
 from playground.engine.generate import Cancel
 from playground.remote.backend import RemoteTextModel, generate_remote

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from playground.domain import GenerationResult, TokenEvent
+from playground.domain.text import GenerationResult, TokenEvent
 from playground.engine.generate import Cancel
 from playground.remote.wire import (
     ApiError,

@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
 from playground.errors import ContextOverflow, KnownError, OutOfMemory
 
 MAX_N = 16

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from playground.domain import Alternative, Completion, GenerationRequest, GenerationResult, TokenEvent
+from playground.domain.text import Alternative, Completion, GenerationRequest, GenerationResult, TokenEvent
 
 RUN_STATUSES = ("done", "cancelled", "failed")
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 6
 # column key -> type; "max_tokens" is accepted as the CLI's spelling of max_new_tokens

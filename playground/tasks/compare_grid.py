@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from playground.image_domain import ImageRequest
+from playground.domain.image import ImageRequest
 
 AXES = ("seed", "guidance", "steps", "scheduler", "model")
 MAX_PER_AXIS = 8

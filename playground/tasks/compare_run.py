@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain import GenerationResult, ProgressEvent, TokenEvent
-from playground.engine.dispatch import load_model, run_generation
+from playground.domain.text import GenerationResult, ProgressEvent, TokenEvent
 from playground.engine.generate import Cancel
-from playground.engine.model_pool import ModelPool
 from playground.errors import KnownError
 from playground.remote import is_remote
+from playground.runtime.dispatch import load_model, run_generation
+from playground.runtime.model_pool import ModelPool
 from playground.tasks.compare import resolve
 
 REMOTE_CONCURRENCY = 4  # remote columns in flight at once

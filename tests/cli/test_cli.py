@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from playground.cli import main
+from playground.cli.main import main
 
 
 def test_complete_json_shape(tiny_model_dir, capsys):
@@ -77,6 +77,6 @@ def test_no_display_gives_a_clear_message_instead_of_a_qt_abort():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}}
-    proc = subprocess.run([sys.executable, "-m", "ui.app"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "ui.shell.app"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: no display found")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from playground.cli import main
+from playground.cli.main import main
 
 
 def test_complete_records_runs_in_a_named_session_and_lists_it(tiny_model_dir, tmp_path, capsys):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from playground import compare_cli
+from playground.cli import compare as compare_cli
 
 
 def _main(argv):
@@ -34,7 +34,7 @@ def test_compare_json_one_column_per_spec(tiny_model_dir, tiny_model_dir_b, caps
 
 
 def test_compare_sweep_seeded_and_session(tiny_model_dir, capsys):
-    from playground.sessions_cli import open_store
+    from playground.cli.sessions import open_store
 
     args = ["compare", "--model", str(tiny_model_dir), "--prompt", "abc", "--max-tokens", "8", "--seed", "3",
             "--sweep", "temperature=0,1.5", "--json", "--session", "cmp"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from playground.domain import FinishReason
+from playground.domain.text import FinishReason
 from playground.engine.generate import Cancel
-from playground.engine.model_pool import ModelPool, model_bytes
+from playground.runtime.model_pool import ModelPool, model_bytes
 from playground.tasks.compare import (
     column_label,
     column_stats,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.engine.model_pool import ModelPool
+from playground.runtime.model_pool import ModelPool
 from playground.tasks.compare import diff_words
 from playground.tasks.compare_run import run_columns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.image_domain import ImageRequest
+from playground.domain.image import ImageRequest
 from playground.tasks.compare_grid import grid_png, make_plan
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ui.compare_tab import CompareTab
-from ui.params_panel import ParamsPanel
+from ui.common.params_panel import ParamsPanel
+from ui.compare.tab import CompareTab
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.fast import llama as fast_llama
 from playground.engine.fast import quality
 from playground.engine.generate import generate

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from playground.domain import FinishReason, GenerationRequest
+from playground.domain.text import FinishReason, GenerationRequest
 from playground.engine.generate import Cancel, generate
 from playground.errors import ContextOverflow
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from playground import paths
-from playground.engine.runner import EngineRunner
 from playground.errors import ModelNotFound, UnsupportedModel
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.registry import Registry
+from playground.runtime.runner import EngineRunner
 
 
 def test_embedded_model_is_listed_first_and_not_ready_in_a_fresh_data_dir():
@@ -75,7 +75,7 @@ def test_a_path_resolves_without_registering(tiny_model_dir):
 def test_runner_loads_generates_and_swaps_models(tiny_model_dir, tmp_path):
     import shutil
 
-    from playground.domain import GenerationRequest
+    from playground.domain.text import GenerationRequest
 
     other = shutil.copytree(tiny_model_dir, tmp_path / "other")
     runner = EngineRunner(device="cpu")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from playground.domain.image import ImageRequest
 from playground.engine.image import generate
-from playground.image_domain import ImageRequest
 from playground.tasks import shapes
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from playground import image_cli
-from playground.cli import _common
+from playground.cli import image as image_cli
+from playground.cli.main import _common
 from playground.tasks.image_meta import read_settings
 
 

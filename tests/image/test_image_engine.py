@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from playground.domain.image import ImageRequest
 from playground.engine.generate import Cancel
 from playground.engine.image import generate, load_image_model
 from playground.errors import KnownError, UnsupportedModel
-from playground.image_domain import ImageRequest
 
 STEPS = 3
 

@@ -12,8 +12,8 @@ from PySide6.QtGui import QDropEvent
 
 from playground import paths
 from playground.tasks.image_meta import png_bytes, read_settings
-from ui.image_tab import ImageTab
-from ui.image_worker import ImageWorker
+from ui.image.tab import ImageTab
+from ui.image.worker import ImageWorker
 
 TIMEOUT = 30_000
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from playground.domain import FinishReason, GenerationRequest
+from playground.domain.text import FinishReason, GenerationRequest
 from playground.engine.generate import generate
 from playground.tasks.presets import load_presets
 from tests.conftest import embedded_home

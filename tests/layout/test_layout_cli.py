@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from playground.cli import main
+from playground.cli.main import main
 
 
 def test_layout_json_shape_and_out_file(tmp_path, capsys):

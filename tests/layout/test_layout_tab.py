@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.scripted import ScriptedRunner
-from ui.main_window import MainWindow
+from tests.common.scripted import ScriptedRunner
+from ui.shell.main_window import MainWindow
 
 PAGE = ["<html><body>", "\n<h1 style='color:#cc0000'>Welcome</h1>", "\n<button>Subscribe</button>",
         "\n</body></html>"]

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtWebEngineCore import QWebEnginePage
 
-from ui.html_preview import HtmlPreview
+from ui.common.html_preview import HtmlPreview
 
 
 class Listener:

@@ -23,7 +23,8 @@ def test_self_test_passes_from_source(tmp_path: Path) -> None:
         pytest.skip(f"the embedded model is not converted in {cached} (run `playground setup`)")
     env = {**os.environ, "HOME": str(tmp_path)}  # the self-test makes its own data dir; nothing lands in ~
     env.pop("PLAYGROUND_HOME", None)
-    proc = subprocess.run([sys.executable, "-m", "ui.self_test", "--embedded-model", str(cached)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "ui.shell.self_test", "--embedded-model", str(cached)],
+                          cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr[-3000:]

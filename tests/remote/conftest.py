@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.remote.endpoints import ENV_NO_KEYRING
+from playground.models.endpoints import ENV_NO_KEYRING
 
 SERVED_CONTEXT = 4096
 SERVED_NAME = "tiny-long"
@@ -48,8 +48,8 @@ class Served:
 
 
 def _serve(model_dir: Path, home: Path, api_key: str | None) -> Iterator[Served]:
-    from playground.engine.runner import EngineRunner
     from playground.remote.server import PlaygroundServer, ServeApp
+    from playground.runtime.runner import EngineRunner
 
     with pytest.MonkeyPatch.context() as mp:  # the registry reads its data dir when created
         mp.setenv("PLAYGROUND_HOME", str(home))
@@ -78,8 +78,8 @@ def served_with_key(long_tiny_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 def add_endpoint(name: str, url: str, model: str = "", api_key: str | None = None, timeout_s: float = 30.0) -> str:
     """Save an endpoint in this test's data dir; return the remote id of ``model`` on it."""
+    from playground.models.endpoints import Endpoint, EndpointStore
     from playground.remote import remote_id
-    from playground.remote.endpoints import Endpoint, EndpointStore
 
     EndpointStore().save(Endpoint(name, url, model, timeout_s), api_key=api_key)
     return remote_id(name, model)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from playground.domain import FinishReason, GenerationRequest
+from playground.domain.text import FinishReason, GenerationRequest
 from playground.engine.generate import Cancel, generate
 from playground.errors import (
     RemoteAuthError,

@@ -8,10 +8,11 @@ import stat
 
 import pytest
 
-from playground import cli, paths
+from playground import paths
+from playground.cli import main as cli
 from playground.errors import KnownError
+from playground.models.endpoints import ENV_NO_KEYRING, KEEP, Endpoint, EndpointStore, normalise_url, usable_keyring
 from playground.remote import is_remote, split_remote_id
-from playground.remote.endpoints import ENV_NO_KEYRING, KEEP, Endpoint, EndpointStore, normalise_url, usable_keyring
 
 SECRET = "sk-live-0123456789abcdef"
 

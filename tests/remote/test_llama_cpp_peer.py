@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from playground.domain import FinishReason, GenerationRequest
+from playground.domain.text import FinishReason, GenerationRequest
 from playground.models.embedded import ENV_GGUF, GGUF_NAME
 from playground.remote.backend import generate_remote, list_remote_models, load_remote_model
 from tests.conftest import embedded_home
@@ -145,7 +145,7 @@ def test_stream_cancel_keeps_the_partial_text_and_the_server_serves_on(llama_mod
 
 
 def test_sheet_fill_with_confidences(llama_model) -> None:
-    from playground.engine.dispatch import load_model, sheet_filler
+    from playground.runtime.dispatch import load_model, sheet_filler
     from playground.tasks.sheet import Sheet, fill_prompts
 
     sheet = Sheet(["Country", "Capital"], [["Italy", "Rome"], ["France", "Paris"], ["Japan", "Tokyo"],

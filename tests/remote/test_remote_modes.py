@@ -10,14 +10,14 @@ import threading
 
 import pytest
 
-from playground import cli
-from playground.domain import GenerationRequest
-from playground.engine.dispatch import load_model, sheet_filler
+from playground.cli import main as cli
+from playground.domain.image import ImageRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.fill import SheetFiller
-from playground.engine.model_pool import ModelPool
-from playground.engine.runner import EngineRunner
 from playground.errors import RemoteNotFound
-from playground.image_domain import ImageRequest
+from playground.runtime.dispatch import load_model, sheet_filler
+from playground.runtime.model_pool import ModelPool
+from playground.runtime.runner import EngineRunner
 from playground.tasks.compare_run import run_columns
 from playground.tasks.sheet import fill_prompts, to_csv
 from tests.remote.conftest import add_endpoint

@@ -10,14 +10,14 @@ import pytest
 from PySide6.QtWidgets import QLineEdit
 
 from playground import paths
-from playground.engine.runner import EngineRunner
-from playground.remote.endpoints import EndpointStore
+from playground.models.endpoints import EndpointStore
+from playground.runtime.runner import EngineRunner
 from tests.remote.conftest import add_endpoint
 from tests.remote.peers import Peer, completion_chunk
 from tests.sheet.conftest import capitals
-from ui.main_window import MainWindow
-from ui.params_panel import ParamsPanel
-from ui.token_view import NO_PROBABILITY, NOT_PROVIDED, alternatives_html
+from ui.common.params_panel import ParamsPanel
+from ui.common.token_view import NO_PROBABILITY, NOT_PROVIDED, alternatives_html
+from ui.shell.main_window import MainWindow
 
 PROMPT = "Country: France\nCapital:"
 
@@ -117,7 +117,7 @@ def test_a_server_without_logprobs_shows_not_provided(qtbot, window) -> None:
 
 
 def test_sheet_tab_fills_with_a_remote_model(qtbot, remote_model_id) -> None:
-    from ui.sheet_tab import SheetTab
+    from ui.sheet.tab import SheetTab
 
     params = ParamsPanel()
     params.max_tokens.setValue(4)
@@ -136,7 +136,7 @@ def test_sheet_tab_fills_with_a_remote_model(qtbot, remote_model_id) -> None:
 
 def test_sheet_cell_without_confidence_says_so() -> None:
     from playground.engine.fill import AnswerToken, CellAnswer
-    from ui.sheet_model import answer_tooltip, is_unsure
+    from ui.sheet.table_model import answer_tooltip, is_unsure
 
     answer = CellAnswer(0, 1, 1, "Paris", "Paris", None, (AnswerToken(" Paris", None, ()),), ())
     text = answer_tooltip(answer, 0.5)
@@ -145,7 +145,7 @@ def test_sheet_cell_without_confidence_says_so() -> None:
 
 
 def test_compare_tab_runs_remote_columns(qtbot, remote_model_id, long_tiny_dir) -> None:
-    from ui.compare_tab import CompareTab
+    from ui.compare.tab import CompareTab
 
     params = ParamsPanel()
     params.max_tokens.setValue(5)

@@ -7,7 +7,7 @@ import math
 import openai
 import pytest
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.generate import generate
 
 PROMPT = "Country: France\nCapital:"
@@ -85,7 +85,7 @@ def test_openai_style_errors(client, served, served_with_key) -> None:
 def test_serve_cli_says_when_the_port_is_taken_or_the_model_missing(long_tiny_dir, capsys) -> None:
     import socket
 
-    from playground import cli
+    from playground.cli import main as cli
     from playground.remote.server import is_loopback
 
     with socket.socket() as taken:

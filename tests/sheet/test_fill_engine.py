@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.fill import SheetFiller
 from playground.engine.generate import Cancel, generate
 from playground.tasks.sheet import Sheet, fill_prompts

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from playground import cli, sheet_cli
+from playground.cli import main as cli
+from playground.cli import sheet as sheet_cli
 from playground.errors import KnownError
 from playground.tasks.sheet import read_csv, to_csv
 from tests.sheet.conftest import capitals

@@ -11,10 +11,10 @@ from PySide6.QtCore import Qt
 from playground.store.db import open_database
 from playground.store.repository import SessionStore
 from playground.tasks.sheet import Sheet
+from tests.common.scripted import ScriptedRunner
 from tests.sheet.conftest import capitals
 from tests.sheet.test_sheet_tab import fill, type_into
-from tests.ui.scripted import ScriptedRunner
-from ui.main_window import MainWindow
+from ui.shell.main_window import MainWindow
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def open_window(qtbot, monkeypatch, tiny512):
     def loader(model_id, on_progress):
         return dataclasses.replace(tiny512, id=model_id)  # a copy: the tab unloads its model on close
 
-    monkeypatch.setattr("ui.sheet_worker.default_loader", lambda *args, **kwargs: loader)
-    monkeypatch.setattr("ui.sheet_tab.MAX_CELL_TOKENS", 6)  # short answers: the tiny model rambles
+    monkeypatch.setattr("ui.sheet.worker.default_loader", lambda *args, **kwargs: loader)
+    monkeypatch.setattr("ui.sheet.tab.MAX_CELL_TOKENS", 6)  # short answers: the tiny model rambles
 
     def make():
         window = MainWindow(ScriptedRunner([" a"]), autoload=False)

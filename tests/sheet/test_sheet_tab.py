@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, read_csv, to_csv
 from tests.sheet.conftest import capitals
-from ui.params_panel import ParamsPanel
-from ui.sheet_tab import SheetTab
+from ui.common.params_panel import ParamsPanel
+from ui.sheet.tab import SheetTab
 
 
 @pytest.fixture

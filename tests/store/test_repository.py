@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 from playground.engine.generate import generate
 from playground.store.records import Run, run_from_result, token_events
 from playground.store.repository import SessionNotFound

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from playground.domain import GenerationRequest
+from playground.domain.text import GenerationRequest
 
 if TYPE_CHECKING:
     from playground.engine.text import TextModel

@@ -1,0 +1,1 @@
+"""The headless `playground` command: main.py builds the parser, one module per command group."""

@@ -1,0 +1,51 @@
+"""``playground layout "DESCRIPTION"``: a page from a description, headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from playground.domain.text import GenerationRequest
+from playground.tasks.layout_html import build_prompt, clean, load_examples
+
+NO_REPEAT_NGRAM = 10
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("layout", parents=[common], help="describe a page, get its HTML")
+    p.add_argument("description")
+    p.add_argument("--model", default=None, help="model id (default: the embedded model)")
+    p.add_argument("--out", type=Path, help="write the HTML to this file")
+    p.add_argument("--max-tokens", type=int, default=400)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", action="store_true", help='print {"html", "valid", "model", "timings"}')
+
+
+def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
+    from playground.models.embedded import EMBEDDED_ID
+    from playground.runtime.runner import EngineRunner
+
+    prompt = build_prompt(args.description, load_examples())
+    request = GenerationRequest(prompt=prompt.text, messages=prompt.messages, stop=prompt.stop,
+                                max_new_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
+                                no_repeat_ngram=NO_REPEAT_NGRAM)
+    request.validate()
+    runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+    try:
+        result = runner.generate(args.model or EMBEDDED_ID, request, on_progress=progress).result()
+    finally:
+        runner.shutdown()
+    page = clean(result.first.text)
+    if args.out:
+        args.out.write_text(page.html, encoding="utf-8")
+    if args.json:
+        print(json.dumps({"html": page.html, "valid": page.valid, "model": result.model,
+                          "timings": result.first.timings.as_dict()}, ensure_ascii=False))
+    elif not args.out:
+        print(page.html)
+    if not page.valid:
+        print(f"[playground] not valid HTML as written, repaired: {'; '.join(page.problems)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,126 @@
+"""``playground serve`` (our model as an OpenAI-compatible server) and ``playground endpoints`` (remote servers).
+
+Wired into ``playground.cli`` with ``add_parsers(sub, common)``; ``run_serve`` and ``run_endpoints`` execute them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from playground.errors import KnownError
+
+ENV_SERVE_KEY = "PLAYGROUND_SERVE_API_KEY"  # keeps the key out of the process list
+DEFAULT_PORT = 8000
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("serve", parents=[common], help="serve a model as an OpenAI-compatible API (/v1/...)")
+    s.add_argument("--model", default=None, help="model id (default: the embedded model)")
+    s.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    s.add_argument("--api-key", default=os.environ.get(ENV_SERVE_KEY),
+                   help=f"require 'Authorization: Bearer KEY' (or set ${ENV_SERVE_KEY})")
+
+    e = sub.add_parser("endpoints", parents=[common], help="OpenAI-compatible servers to use as remote:NAME/MODEL")
+    esub = e.add_subparsers(dest="endpoints_command", required=True)
+    add = esub.add_parser("add", parents=[common], help="add (or update) an endpoint")
+    add.add_argument("name", help="short name: models become remote:NAME/MODEL")
+    add.add_argument("url", help="base URL, e.g. http://127.0.0.1:8000/v1")
+    add.add_argument("--model", default="", help="default model (remote:NAME alone uses it)")
+    add.add_argument("--api-key-stdin", action="store_true", help="read the API key from standard input")
+    add.add_argument("--timeout", type=float, default=None, help="read timeout in seconds (default 120)")
+    lst = esub.add_parser("list", parents=[common], help="the saved endpoints (keys are never shown)")
+    lst.add_argument("--json", action="store_true")
+    rm = esub.add_parser("remove", parents=[common], help="forget an endpoint and delete its key")
+    rm.add_argument("name")
+    models = esub.add_parser("models", parents=[common], help="ask an endpoint's server for its models")
+    models.add_argument("name")
+    models.add_argument("--json", action="store_true")
+
+
+# -- serve ----------------------------------------------------------------------------------------------------------
+def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
+    from playground.models.embedded import EMBEDDED_ID
+    from playground.remote.server import PlaygroundServer, ServeApp, is_loopback
+    from playground.runtime.runner import EngineRunner
+
+    host = args.host or "127.0.0.1"
+    if not 0 <= args.port <= 65535:
+        raise ValueError("--port must be between 0 and 65535")
+    if not is_loopback(host):
+        guard = "it requires the API key" if args.api_key else "anyone who can reach it can use it (no --api-key)"
+        print(f"[playground] warning: listening on {host}, not only this machine: {guard}", file=sys.stderr)
+    model_id = args.model or EMBEDDED_ID
+    runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
+    try:
+        try:  # bind before loading: a taken port is said at once, not after the model loads
+            server = PlaygroundServer(ServeApp(runner, model_id, args.api_key), host, args.port)
+        except OSError as exc:
+            raise KnownError(f"Cannot listen on {host}:{args.port} ({exc.strerror or exc}); pick another --port "
+                             "or --host") from exc
+        try:
+            info = runner.load(model_id, progress).result()
+            print(f"[playground] serving {server.app.name} ({info.device}) at {server.url} — OpenAI-compatible; "
+                  "Ctrl+C stops", file=sys.stderr, flush=True)
+            print(server.url, flush=True)  # alone on stdout, for scripts
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("[playground] stopping", file=sys.stderr)
+        finally:
+            server.stop()
+    finally:
+        runner.shutdown()
+    return 0
+
+
+# -- endpoints ------------------------------------------------------------------------------------------------------
+def run_endpoints(args: argparse.Namespace) -> int:
+    from playground.models.endpoints import DEFAULT_TIMEOUT_S, KEEP, Endpoint, EndpointStore
+
+    store = EndpointStore()
+    command = args.endpoints_command
+    if command == "add":
+        key = KEEP
+        if args.api_key_stdin:
+            key = sys.stdin.readline().strip()
+            if not key:
+                raise KnownError("--api-key-stdin: no key on standard input")
+        existing = next((e for e in store.list() if e.name == args.name.strip()), None)
+        timeout = args.timeout if args.timeout is not None else (existing.timeout_s if existing else
+                                                                DEFAULT_TIMEOUT_S)
+        saved = store.save(Endpoint(args.name, args.url, args.model, timeout), api_key=key)
+        where = {"keyring": "key in the OS keyring", "file": "key in a private file (0600)"}.get(saved.key_store,
+                                                                                               "no API key")
+        print(f"{'updated' if existing else 'added'} {saved.name}: {saved.base_url} ({where})")
+        return 0
+    if command == "remove":
+        store.remove(args.name)
+        print(f"removed {args.name}")
+        return 0
+    if command == "models":
+        from playground.remote import remote_id
+        from playground.remote.backend import client_for
+
+        endpoint = store.get(args.name)
+        listed = client_for(endpoint, store).list_models()
+        if args.json:
+            print(json.dumps([{"id": remote_id(endpoint.name, m.id), "model": m.id, "owned_by": m.owned_by}
+                              for m in listed], ensure_ascii=False))
+        else:
+            for m in listed:
+                print(remote_id(endpoint.name, m.id))
+        return 0
+    endpoints = store.list()
+    if args.json:
+        print(json.dumps([e.as_dict() for e in endpoints], ensure_ascii=False))
+        return 0
+    if not endpoints:
+        print("no endpoints; add one with: playground endpoints add NAME URL [--model M] [--api-key-stdin]")
+    for e in endpoints:
+        key = {"keyring": "key: keyring", "file": "key: file"}.get(e.key_store, "no key")
+        model = f"remote:{e.name}/{e.model}" if e.model else f"remote:{e.name}/MODEL"
+        print(f"{e.name:16} {e.base_url:40} {model:40} {key}")
+    return 0

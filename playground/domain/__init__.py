@@ -1,0 +1,1 @@
+"""Frozen dataclasses that cross threads and layers: requests, events, results, Cancel."""

@@ -1,0 +1,1 @@
+"""Runs engines: local-or-remote dispatch, the one-device runner, the model pool."""

@@ -1,0 +1,62 @@
+"""One entry point for every text model, local or remote: load it, generate with it, fill sheet cells with it.
+
+Local ids resolve through the registry and load with transformers; ``remote:<endpoint>/<model>`` ids become a
+RemoteTextModel that talks to an OpenAI-compatible server. Callers (runner, compare pool, sheet worker, CLI) hold
+whatever ``load_model`` returns and pass it back here, so they never branch on the kind themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from playground.domain.text import GenerationRequest, GenerationResult, ProgressEvent, TokenEvent
+from playground.engine.generate import Cancel, generate
+from playground.remote import is_remote
+
+if TYPE_CHECKING:
+    from playground.models.registry import Registry
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+def is_remote_model(model: Any) -> bool:
+    """True for a loaded RemoteTextModel."""
+    return bool(getattr(model, "remote", False))
+
+
+def load_model(model_id: str, device: str | None = None, dtype: str | None = None,
+               on_progress: ProgressFn = lambda e: None, registry: Registry | None = None) -> Any:
+    """A TextModel (local: fetched or converted first when needed) or a RemoteTextModel (its server asked once)."""
+    if is_remote(model_id):
+        from playground.remote.backend import load_remote_model
+
+        on_progress(ProgressEvent(f"Connecting to {model_id}", None))
+        return load_remote_model(model_id)
+    from playground.engine.text import load_text_model
+    from playground.models.registry import Registry
+
+    resolved = (registry or Registry()).resolve(model_id, on_progress)
+    on_progress(ProgressEvent(f"Loading {model_id}", None))
+    return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress)
+
+
+def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[TokenEvent], None] = lambda e: None,
+                   cancel: Cancel | None = None) -> GenerationResult:
+    """``generate`` on a local model, ``generate_remote`` on a remote one; the same events and result either way."""
+    if is_remote_model(model):
+        from playground.remote.backend import generate_remote
+
+        return generate_remote(model, request, on_event, cancel)
+    return generate(model, request, on_event, cancel)
+
+
+def sheet_filler(model: Any, batch_size: int, max_new_tokens: int, top: int = 5) -> Any:
+    """A SheetFiller (batched on the device) or a RemoteSheetFiller (a few requests in flight): same ``fill``."""
+    if is_remote_model(model):
+        from playground.remote.fill import RemoteSheetFiller
+
+        return RemoteSheetFiller(model, concurrency=min(batch_size, 4), max_new_tokens=max_new_tokens, top=top)
+    from playground.engine.fill import SheetFiller
+
+    return SheetFiller(model, batch_size=batch_size, max_new_tokens=max_new_tokens, top=top)

@@ -1,0 +1,137 @@
+"""The output pane: streamed text, optionally coloured by each token's probability, top-5 on hover."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QTextEdit, QToolTip, QWidget
+
+from playground.domain.text import Alternative, TokenEvent
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    event: TokenEvent
+
+
+def probability_colour(p: float) -> QColor:
+    """Red (unlikely) through yellow to green (likely), light enough to read black text on."""
+    p = max(0.0, min(1.0, p))
+    hue = 120.0 * p / 360.0  # 0 = red, 1/3 = green
+    return QColor.fromHslF(hue, 0.75, 0.82)
+
+
+NOT_PROVIDED = "not provided by this server"
+NO_PROBABILITY = QColor("#e4e4e4")  # a token whose probability the (remote) server did not send
+
+
+def _is_chosen(alt: Alternative, event: TokenEvent) -> bool:
+    # Remote servers send texts, not ids (-1): match those by text.
+    return alt.token_id == event.token_id if event.token_id >= 0 and alt.token_id >= 0 else alt.text == event.text
+
+
+def alternatives_html(event: TokenEvent) -> str:
+    """The hover table: the chosen token and the model's top alternatives with percentages."""
+    if event.logprob is None:
+        return f"<b>{html.escape(repr(event.text))}</b> &nbsp; probability {NOT_PROVIDED}"
+    rows = []
+    for alt in event.top:
+        mark = "<b>" if _is_chosen(alt, event) else ""
+        end = "</b>" if mark else ""
+        rows.append(f"<tr><td>{mark}{html.escape(repr(alt.text))}{end}</td>"
+                    f"<td align='right'>{mark}{math.exp(alt.logprob):.1%}{end}</td></tr>")
+    head = (f"<b>{html.escape(repr(event.text))}</b> &nbsp; p = {math.exp(event.logprob):.1%} "
+            f"(log p = {event.logprob:.2f})")
+    if not event.top:
+        return f"{head}<br>alternatives {NOT_PROVIDED}"
+    return f"{head}<table cellspacing='4'>{''.join(rows)}</table>"
+
+
+class OutputView(QTextEdit):
+    """Read-only, rich-text output that knows which characters each token produced."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setMouseTracking(True)
+        self.viewport().installEventFilter(self)
+        self._spans: list[_Span] = []
+        self._show_probabilities = False
+        self.setPlaceholderText("The completion appears here as it is generated.")
+
+    # -- content ---------------------------------------------------------------------------------------
+    def clear_output(self) -> None:
+        self._spans.clear()
+        self.clear()
+
+    def append_plain(self, text: str) -> None:
+        """Text that is not a token (a separator between completions)."""
+        cursor = self._end_cursor()
+        cursor.insertText(text, QTextCharFormat())
+
+    def append_tokens(self, events: list[TokenEvent]) -> None:
+        cursor = self._end_cursor()
+        for event in events:
+            start = cursor.position()
+            cursor.insertText(event.text, self._format(event))
+            self._spans.append(_Span(start, cursor.position(), event))
+        self.ensureCursorVisible()
+
+    @property
+    def tokens(self) -> list[TokenEvent]:
+        return [s.event for s in self._spans]
+
+    def set_show_probabilities(self, on: bool) -> None:
+        """Re-colour every token already shown (and those to come)."""
+        self._show_probabilities = on
+        cursor = QTextCursor(self.document())
+        for span in self._spans:
+            cursor.setPosition(span.start)
+            cursor.setPosition(span.end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.setCharFormat(self._format(span.event))
+
+    def show_probabilities(self) -> bool:
+        return self._show_probabilities
+
+    def token_at(self, position: int) -> TokenEvent | None:
+        for span in self._spans:
+            if span.start <= position < span.end:
+                return span.event
+        return None
+
+    def background_at(self, position: int) -> QColor:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(position + 1)
+        return cursor.charFormat().background().color()
+
+    # -- hover -----------------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.viewport() and event.type() == QEvent.Type.ToolTip:
+            pos = event.pos()
+            token = self.token_at(self.cursorForPosition(pos).position())
+            if token is not None:
+                QToolTip.showText(event.globalPos(), alternatives_html(token), self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _format(self, event: TokenEvent) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        if self._show_probabilities:
+            fmt.setBackground(NO_PROBABILITY if event.logprob is None else probability_colour(math.exp(event.logprob)))
+        else:
+            fmt.setBackground(Qt.GlobalColor.transparent)
+        return fmt
+
+    def _end_cursor(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        return cursor

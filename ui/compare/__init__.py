@@ -1,0 +1,1 @@
+"""The Compare tab: text columns, image X/Y grid, layout variants."""

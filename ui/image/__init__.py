@@ -1,0 +1,1 @@
+"""The Image tab: text-to-image with live preview and gallery."""

@@ -1,0 +1,466 @@
+"""The Text-to-image tab: prompt + settings, Generate / Stop, a live denoising preview, a gallery of results.
+
+Runs on its own worker thread (ui/image/worker.py). Finished images are written as PNGs carrying their settings
+(A1111 "parameters") under the data dir's images/, and each run is reported on ``run_ended`` like the other tabs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from playground import paths
+from playground.domain.image import MAX_BATCH, MAX_SIDE, ImageRequest, ImageResult, StepEvent
+from playground.engine.image_schedulers import SCHEDULERS
+from playground.errors import KnownError
+from playground.models.demo_image import DEMO_IMAGE_ID
+from playground.store.records import Run
+from playground.tasks.image_meta import png_bytes, read_settings, store_png
+from ui.image.gallery import ImageGallery
+from ui.image.worker import ImageWorker
+
+PREVIEW_SIDE = 384
+DEMO_NOTE = ("<b>Demo model</b> (trained in code, 64×64): it knows circles, squares and triangles in 8 colours, "
+             "e.g. “a blue square on a yellow background”. Load a Stable Diffusion folder, .safetensors file or "
+             "Hugging Face id for real images.")
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def qimage_of(rgb: np.ndarray) -> QImage:
+    import numpy as np  # not at import time: the window shows before numpy loads
+
+    """A QImage copy of a uint8 (h, w, 3) array."""
+    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ImageTab(QWidget):
+    mode = "image"
+    changed = Signal()
+    run_ended = Signal(object)  # store Run
+    images_ready = Signal(list)  # the gallery entries of a finished run
+
+    def __init__(self, params: Any = None, parent: QWidget | None = None, worker: ImageWorker | None = None) -> None:
+        super().__init__(parent)
+        self.params = params  # the shared text ParamsPanel: unused, image settings live in this tab
+        self.worker = worker or ImageWorker()
+        self.worker.setParent(self)
+        self.worker.step.connect(self._on_engine_step)
+        self.worker.finished.connect(self._on_engine_finished)
+        self.worker.failed.connect(self._on_engine_failed)
+        self.worker.status.connect(self._on_engine_status)
+        self.worker.loaded.connect(self._on_engine_loaded)
+        self._running = False
+        self._request: ImageRequest | None = None
+        self._model_id = DEMO_IMAGE_ID
+        self.setAcceptDrops(True)
+
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.addItem(DEMO_IMAGE_ID)
+        self.model.setToolTip("demo-shapes, a diffusers folder, a .safetensors checkpoint, a Hugging Face id, or "
+                              "remote:ENDPOINT/MODEL on a server that offers /v1/images/generations")
+        self.model.currentTextChanged.connect(self._on_model_text_changed)
+        self.demo_note = QLabel(DEMO_NOTE)
+        self.demo_note.setWordWrap(True)
+        self.demo_note.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border-radius: 4px;")
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("a blue square on a yellow background")
+        self.prompt.setTabChangesFocus(True)
+        self.prompt.setMaximumHeight(90)
+        self.negative = QLineEdit()
+        self.negative.setPlaceholderText("negative prompt (what to avoid)")
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 500)
+        self.steps.setSpecialValueText("model default")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(-0.5, 50.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setValue(-0.5)
+        self.guidance.setSpecialValueText("model default")
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setValue(-1)
+        self.seed.setSpecialValueText("random")
+        self.width_box = QSpinBox()
+        self.height_box = QSpinBox()
+        for box in (self.width_box, self.height_box):
+            box.setRange(0, MAX_SIDE)
+            box.setSingleStep(8)
+            box.setSpecialValueText("model default")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, MAX_BATCH)
+        self.scheduler = QComboBox()
+        self.scheduler.addItems(["default", *SCHEDULERS])
+        self.generate_button = QPushButton("Generate  (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generate)
+        self.stop_button = QPushButton("Stop  (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m steps")
+        self.progress.setValue(0)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
+        self.error.hide()
+        self.preview = QLabel("Generated images appear here.\nDrop a PNG to load its settings.")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(256, 256)
+        self.preview.setStyleSheet("background: #202020; color: #aaaaaa;")
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.gallery = ImageGallery()
+        self.gallery.restore_requested.connect(self._on_gallery_restore)
+        self.gallery.selected.connect(self._on_gallery_selected)
+        self.gallery.changed.connect(self.changed)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(QLabel("<b>Model</b>"))
+        lv.addWidget(self.model)
+        lv.addWidget(self.demo_note)
+        lv.addWidget(QLabel("<b>Prompt</b>"))
+        lv.addWidget(self.prompt)
+        lv.addWidget(self.negative)
+        form = QFormLayout()
+        form.addRow("Steps", self.steps)
+        form.addRow("Guidance (CFG)", self.guidance)
+        form.addRow("Seed", self.seed)
+        form.addRow("Width", self.width_box)
+        form.addRow("Height", self.height_box)
+        form.addRow("Batch", self.batch)
+        form.addRow("Scheduler", self.scheduler)
+        lv.addLayout(form)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.stop_button)
+        lv.addLayout(buttons)
+        lv.addWidget(self.progress)
+        lv.addWidget(self.status)
+        lv.addWidget(self.error)
+        lv.addStretch(1)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tv = QVBoxLayout(top)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.addWidget(self.preview, 1)
+        tv.addWidget(self.caption)
+        right.addWidget(top)
+        right.addWidget(self.gallery)
+        right.setSizes([450, 220])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([330, 700])
+        QVBoxLayout(self).addWidget(split)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.prompt.textChanged.connect(self.changed)
+        self.negative.textChanged.connect(self.changed)
+
+    # -- generating --------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def request(self) -> ImageRequest:
+        """The settings as a frozen request (taken on the GUI thread; the worker never reads widgets)."""
+        return ImageRequest(
+            prompt=self.prompt.toPlainText().strip(), negative_prompt=self.negative.text().strip(),
+            steps=self.steps.value() or None, guidance=None if self.guidance.value() < 0 else self.guidance.value(),
+            seed=None if self.seed.value() < 0 else self.seed.value(), width=self.width_box.value() or None,
+            height=self.height_box.value() or None, batch=self.batch.value(), scheduler=self.scheduler.currentText())
+
+    @Slot()
+    def generate(self) -> None:
+        if self._running:
+            return
+        request = self.request()
+        try:
+            request.validate()
+        except ValueError as exc:
+            self._show_error(str(exc)[:1].upper() + str(exc)[1:])
+            return
+        self._request = request
+        self._model_id = self.model.currentText().strip() or DEMO_IMAGE_ID
+        self.error.hide()
+        self.progress.setRange(0, request.steps or 1)
+        self.progress.setValue(0)
+        self.status.setText("starting…")
+        self._set_running(True)
+        self.worker.generate(self._model_id, request)
+
+    @Slot()
+    def stop(self) -> None:
+        if self._running:
+            self.worker.stop()
+            self.status.setText("stopping…")
+
+    @Slot(object)
+    def _on_engine_step(self, event: StepEvent) -> None:
+        if not self._running:
+            return
+        self.progress.setRange(0, event.total)
+        self.progress.setValue(event.step)
+        if event.preview is not None:
+            self._show_image(qimage_of(event.preview), smooth=False)
+        self.status.setText(f"step {event.step} of {event.total} · {event.elapsed_s:.1f} s")
+
+    @Slot(object)
+    def _on_engine_finished(self, result: ImageResult) -> None:
+        self._set_running(False)
+        request = self._request
+        assert request is not None
+        entries = []
+        if not result.cancelled:
+            root = paths.data_dir()
+            for image, seed in zip(result.images, result.seeds, strict=True):
+                settings = {**result.settings, "seed": seed}
+                ref = store_png(png_bytes(image, settings), root)
+                entries.append({**ref, "settings": settings})
+            for entry in reversed(entries):  # newest first, the batch in seed order, the first one selected
+                self.gallery.add(entry)
+            if entries:
+                self._show_entry(entries[0])
+            per = result.timings.get("s_per_step", 0.0)
+            self.status.setText(f"{len(entries)} image(s) · seed {result.seed} · {per:.3f} s/step on {result.device}")
+        else:
+            self.status.setText("stopped: nothing saved")
+        self.run_ended.emit(Run(
+            mode="image", model_id=result.model, params=_params_of(result.settings, result.seed),
+            inputs={"prompt": request.prompt, "negative_prompt": request.negative_prompt},
+            outputs={"images": [{"path": e["path"], "sha256": e["sha256"]} for e in entries],
+                     "seeds": list(result.seeds) if entries else [], "device": result.device},
+            timings=dict(result.timings), status="cancelled" if result.cancelled else "done"))
+        if entries:
+            self.images_ready.emit(entries)
+            self.changed.emit()
+
+    @Slot(str, bool)
+    def _on_engine_failed(self, message: str, is_bug: bool) -> None:
+        was_running = self._running
+        self._set_running(False)
+        if is_bug:
+            print(message, file=sys.stderr)
+        first = message.splitlines()[0] if message else "failed"
+        self._show_error(("Internal error: " if is_bug else "") + first)
+        self.status.clear()
+        if was_running and self._request is not None:
+            self.run_ended.emit(Run(mode="image", model_id=self._model_id, params=_params_of({}, self._request.seed),
+                                    inputs={"prompt": self._request.prompt,
+                                            "negative_prompt": self._request.negative_prompt},
+                                    status="failed", error=first))
+
+    @Slot(str)
+    def _on_engine_status(self, text: str) -> None:
+        if self._running:
+            self.status.setText(text)
+
+    @Slot(object)
+    def _on_engine_loaded(self, model: Any) -> None:
+        self.demo_note.setVisible(bool(getattr(model, "demo", False)))
+        d = getattr(model, "defaults", {})
+        self.steps.setSpecialValueText(f"model default ({d.get('steps', '?')})")
+        self.guidance.setSpecialValueText(f"model default ({d.get('guidance', '?')})")
+        for box, key in ((self.width_box, "width"), (self.height_box, "height")):
+            box.setSpecialValueText(f"model default ({d.get(key, '?')})")
+
+    def set_remote_models(self, model_ids: list[str]) -> None:
+        """Offer these remote image models in the picker (after the local ones; the current text stays)."""
+        current = self.model.currentText()
+        self.model.blockSignals(True)
+        for i in range(self.model.count() - 1, -1, -1):
+            if self.model.itemText(i).startswith("remote:"):
+                self.model.removeItem(i)
+        for model_id in model_ids:
+            self.model.addItem(model_id)
+        self.model.setCurrentText(current)
+        self.model.blockSignals(False)
+
+    @Slot(str)
+    def _on_model_text_changed(self, text: str) -> None:
+        self.demo_note.setVisible(text.strip() == DEMO_IMAGE_ID)
+        self.changed.emit()
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.generate_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.model.setEnabled(not running)
+
+    # -- showing and restoring ---------------------------------------------------------------------------------
+    def _show_image(self, image: QImage, smooth: bool = True) -> None:
+        mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+        side = min(PREVIEW_SIDE, max(self.preview.width(), 64), max(self.preview.height(), 64))
+        if image.width() <= 128:  # the demo's 64×64 images: blow up with visible pixels, not blur
+            mode = Qt.TransformationMode.FastTransformation
+        self.preview.setPixmap(QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode))
+
+    def _show_entry(self, entry: dict[str, Any]) -> None:
+        image = QImage(str(ImageGallery.file_of(entry)))
+        if not image.isNull():
+            self._show_image(image)
+        s = entry.get("settings", {})
+        self.caption.setText(f"{s.get('prompt', '')} — seed {s.get('seed', '?')}, {s.get('steps', '?')} steps, "
+                             f"CFG {s.get('guidance', '?')}, {s.get('scheduler', '')}, {s.get('model', '')}")
+
+    @Slot(dict)
+    def _on_gallery_selected(self, entry: dict[str, Any]) -> None:
+        self._show_entry(entry)
+
+    @Slot(dict)
+    def _on_gallery_restore(self, settings: dict[str, Any]) -> None:
+        self.apply_settings(settings)
+
+    def apply_settings(self, s: dict[str, Any]) -> None:
+        """Put settings (from the gallery, a run or a PNG's "parameters") back into the controls."""
+        if "prompt" in s:
+            self.prompt.setPlainText(str(s["prompt"]))
+        if "negative_prompt" in s:
+            self.negative.setText(str(s.get("negative_prompt") or ""))
+        if isinstance(s.get("steps"), int):
+            self.steps.setValue(s["steps"])
+        if isinstance(s.get("guidance"), int | float):
+            self.guidance.setValue(float(s["guidance"]))
+        if isinstance(s.get("seed"), int):
+            self.seed.setValue(s["seed"] if s["seed"] <= self.seed.maximum() else -1)
+        if isinstance(s.get("width"), int) and isinstance(s.get("height"), int):
+            self.width_box.setValue(s["width"])
+            self.height_box.setValue(s["height"])
+        if isinstance(s.get("batch"), int):
+            self.batch.setValue(s["batch"])
+        sched = str(s.get("scheduler", ""))
+        index = self.scheduler.findText(sched)
+        self.scheduler.setCurrentIndex(index if index >= 0 else 0)
+        if s.get("model"):
+            self.model.setCurrentText(str(s["model"]))
+        self.changed.emit()
+
+    def load_png_settings(self, path: str | Path) -> bool:
+        """Apply the settings stored in a PNG; False (with a message) when it holds none."""
+        try:
+            settings = read_settings(Path(path))
+        except KnownError as exc:
+            self._show_error(str(exc))
+            return False
+        if settings is None:
+            self._show_error(f"{Path(path).name} carries no generation settings")
+            return False
+        self.error.hide()
+        self.apply_settings(settings)
+        image = QImage(str(path))
+        if not image.isNull():
+            self._show_image(image)
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if any(u.toLocalFile().lower().endswith(".png") for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".png"):
+                self.load_png_settings(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    # -- sessions ----------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        r = self.request()
+        return {"prompt": r.prompt, "negative_prompt": r.negative_prompt, "steps": r.steps, "guidance": r.guidance,
+                "seed": r.seed, "width": r.width, "height": r.height, "batch": r.batch, "scheduler": r.scheduler,
+                "model": self.model.currentText(), "gallery": self.gallery.entries()}
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        self.prompt.setPlainText(str(draft.get("prompt", "")))
+        self.negative.setText(str(draft.get("negative_prompt", "")))
+        self.steps.setValue(draft["steps"] if isinstance(draft.get("steps"), int) else 0)
+        g = draft.get("guidance")
+        self.guidance.setValue(float(g) if isinstance(g, int | float) else -0.5)
+        self.seed.setValue(draft["seed"] if isinstance(draft.get("seed"), int) else -1)
+        self.width_box.setValue(draft["width"] if isinstance(draft.get("width"), int) else 0)
+        self.height_box.setValue(draft["height"] if isinstance(draft.get("height"), int) else 0)
+        self.batch.setValue(draft["batch"] if isinstance(draft.get("batch"), int) else 1)
+        index = self.scheduler.findText(str(draft.get("scheduler", "default")))
+        self.scheduler.setCurrentIndex(max(index, 0))
+        self.model.setCurrentText(str(draft.get("model") or DEMO_IMAGE_ID))
+        gallery = draft.get("gallery")
+        self.gallery.set_entries(gallery if isinstance(gallery, list) else [])
+        if not self.gallery.entries() and last_run is not None:
+            self._add_run_images(last_run)
+        self.error.hide()
+        self.status.clear()
+        entries = self.gallery.entries()
+        if entries:
+            self._show_entry(entries[-1])
+        else:
+            self.preview.clear()
+            self.caption.clear()
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its settings in the controls, its images in the gallery."""
+        self.apply_settings({**run.params, **run.inputs, "model": run.model_id})
+        entries = self._add_run_images(run)
+        if entries:
+            self._show_entry(entries[0])
+        if run.error:
+            self._show_error(run.error)
+
+    def _add_run_images(self, run: Run) -> list[dict[str, Any]]:
+        seeds = run.outputs.get("seeds") or []
+        entries = []
+        for i, ref in enumerate(run.outputs.get("images") or []):
+            if not isinstance(ref, dict) or not ref.get("path"):
+                continue
+            settings = {**run.params, **run.inputs, "model": run.model_id}
+            if i < len(seeds):
+                settings["seed"] = seeds[i]
+            entries.append({"path": ref["path"], "sha256": ref.get("sha256", ""), "settings": settings})
+        for e in reversed(entries):
+            self.gallery.add(e, select=False)
+        return entries
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
+
+
+def _params_of(settings: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    keys = ("steps", "guidance", "width", "height", "batch", "scheduler")
+    return {**{k: settings[k] for k in keys if k in settings}, "seed": seed}

@@ -1,0 +1,1 @@
+"""The Layout → HTML tab: description to HTML, sandboxed preview, versions."""

@@ -1,0 +1,430 @@
+"""The Layout → HTML tab: describe a page, watch the HTML stream in and render beside its source, iterate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from playground import paths
+from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.store.records import Run
+from playground.tasks.layout_html import Example, Versions, build_prompt, clean, load_examples
+from ui.common.bridge import EngineBridge, GenerationJob
+from ui.common.html_highlighter import HtmlHighlighter
+from ui.common.html_preview import HtmlPreview
+from ui.common.params_panel import ParamsPanel
+from ui.common.widgets import banner, preset_combo
+from ui.layout.examples import ExamplesEditor
+
+RENDER_MS = 400  # re-render the partial page at most this often while streaming
+NO_REPEAT_NGRAM = 10  # small models loop on CSS ("border-style: solid; border-style: ...")
+
+
+def _presets() -> list[dict[str, str]]:
+    try:
+        data = json.loads((paths.assets_dir() / "layout" / "examples.json").read_text(encoding="utf-8"))
+        return [p for p in data.get("presets", []) if isinstance(p, dict) and "description" in p]
+    except (OSError, ValueError):
+        return []
+
+
+class LayoutTab(QWidget):
+    mode = "layout"
+    changed = Signal()
+    run_ended = Signal(object)  # store Run
+    page_ready = Signal(str)  # the cleaned HTML of a finished generation
+
+    def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.params = params
+        self.model_id = model_id
+        self.versions = Versions()
+        self._job: GenerationJob | None = None
+        self._raw = ""
+        self._request_info: dict[str, Any] = {}
+        self._request: GenerationRequest | None = None
+        self._render_timer = QTimer(self, interval=RENDER_MS)
+        self._render_timer.timeout.connect(self._render_partial)
+        self._last_rendered = ""
+
+        self._presets = _presets()
+        self.presets = preset_combo([p.get("name", p["description"][:40]) for p in self._presets])
+        self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.presets.setMinimumContentsLength(12)
+        self.presets.activated.connect(self._on_preset_activated)
+        self.description = QPlainTextEdit()
+        self.description.setPlaceholderText("Describe the page: “a blue button that says Subscribe under a large "
+                                            "heading Welcome”")
+        self.description.setTabChangesFocus(True)
+        self.instruction = QLineEdit()
+        self.instruction.setPlaceholderText("Then change it: “make the button red” (Enter)")
+        self.instruction.returnPressed.connect(self.apply_change)
+        self.examples = ExamplesEditor()
+        self.examples.set_examples(_safe_examples())
+        self.generate_button = QPushButton("Generate  (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generate)
+        self.change_button = QPushButton("Apply change")
+        self.change_button.clicked.connect(self.apply_change)
+        self.stop_button = QPushButton("Stop  (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(16, 4096)
+        self.max_tokens.setValue(400)
+        self.max_tokens.setPrefix("max tokens ")
+
+        self.source = QPlainTextEdit()
+        self.source.setReadOnly(True)
+        self.source.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self._highlighter = HtmlHighlighter(self.source.document())
+        self.preview = HtmlPreview()
+        self.javascript = QCheckBox("JavaScript")
+        self.javascript.setToolTip("Off by default. Even on, the page has no network, disk or storage access")
+        self.javascript.toggled.connect(self._on_javascript_toggled)
+        self.back_button = QPushButton("◀")
+        self.back_button.setToolTip("Previous version (Alt+Left)")
+        self.back_button.clicked.connect(self.undo)
+        self.forward_button = QPushButton("▶")
+        self.forward_button.setToolTip("Next version (Alt+Right)")
+        self.forward_button.clicked.connect(self.redo)
+        self.version_label = QLabel("no page yet")
+        self.validity = QLabel()
+        self.validity.setWordWrap(True)
+        export = QPushButton("Export…")
+        export.setToolTip("Save the page as a .html file")
+        export.clicked.connect(self._on_export_clicked)
+        copy = QPushButton("Copy")
+        copy.setToolTip("Copy the HTML source")
+        copy.clicked.connect(self.copy_source)
+        shot = QPushButton("PNG…")
+        shot.setToolTip("Save a screenshot of the preview")
+        shot.clicked.connect(self._on_screenshot_clicked)
+        self.stats = QLabel()
+        self.error = banner("error")
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.presets)
+        inputs = QTabWidget()
+        describe = QWidget()
+        dv = QVBoxLayout(describe)
+        dv.addWidget(self.description, 1)
+        dv.addWidget(QLabel("<b>Iterate</b>"))
+        dv.addWidget(self.instruction)
+        inputs.addTab(describe, "Description")
+        inputs.addTab(self.examples, "Examples (few-shot)")
+        lv.addWidget(inputs, 1)
+        buttons = QGridLayout()
+        buttons.addWidget(self.generate_button, 0, 0, 1, 2)
+        buttons.addWidget(self.change_button, 1, 0)
+        buttons.addWidget(self.stop_button, 1, 1)
+        lv.addLayout(buttons)
+        lv.addWidget(self.max_tokens)
+        lv.addWidget(self.error)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        for w in (self.back_button, self.version_label, self.forward_button):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        for w in (self.javascript, export, copy, shot):
+            bar.addWidget(w)
+        rv.addLayout(bar)
+        panes = QSplitter(Qt.Orientation.Horizontal)
+        panes.addWidget(self.source)
+        panes.addWidget(self.preview)
+        panes.setSizes([400, 500])
+        rv.addWidget(panes, 1)
+        status = QHBoxLayout()
+        status.addWidget(self.validity, 1)
+        status.addWidget(self.stats)
+        rv.addLayout(status)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([300, 900])
+        left.setMinimumWidth(220)
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence("Alt+Left"), self, self.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence("Alt+Right"), self, self.redo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.description.textChanged.connect(self.changed)
+        self.instruction.textChanged.connect(self.changed)
+        self.examples.changed.connect(self.changed)
+        self._update_versions()
+
+    # -- generating --------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    @Slot()
+    def generate(self) -> None:
+        """A new page from the description."""
+        description = self.description.toPlainText().strip()
+        if not description:
+            self._show_error("Describe the page first")
+            return
+        self._start(description, None, None)
+
+    @Slot()
+    def apply_change(self) -> None:
+        """Edit the current page with the follow-up instruction instead of starting over."""
+        instruction = self.instruction.text().strip()
+        if not instruction:
+            self._show_error("Type a change to make, e.g. “make the button red”")
+            return
+        if self.versions.current is None:
+            self._show_error("Generate a page first, then change it")
+            return
+        self._start(self.description.toPlainText().strip(), self.versions.current, instruction)
+
+    def _start(self, description: str, base_html: str | None, instruction: str | None) -> None:
+        if self.running:
+            return
+        if self.bridge.generating:
+            self._show_error("Another run is in progress; wait for it or stop it first")
+            return
+        prompt = build_prompt(description, self.examples.examples(), base_html, instruction)
+        values = self.params.values()
+        self._request = GenerationRequest(
+            prompt=prompt.text, messages=prompt.messages, stop=prompt.stop, max_new_tokens=self.max_tokens.value(),
+            temperature=values["temperature"], top_p=values["top_p"], top_k=values["top_k"], seed=values["seed"],
+            no_repeat_ngram=NO_REPEAT_NGRAM)
+        self._request_info = {"description": description, "instruction": instruction or "",
+                              "base_html": base_html or "", "examples": len(self.examples.examples())}
+        self.error.hide()
+        self._raw = ""
+        self._last_rendered = ""
+        self.source.clear()
+        self.validity.setText("generating…")
+        self._set_running(True)
+        self._job = self.bridge.generate(self.model_id(), self._request, self._on_engine_token,
+                                         self._on_engine_finished, self._on_engine_failed)
+
+    @Slot()
+    def stop(self) -> None:
+        if self._job is not None:
+            self._job.stop()
+
+    @Slot(object)
+    def _on_engine_token(self, event: TokenEvent) -> None:
+        if self.running:
+            self._raw += event.text
+
+    @Slot()
+    def _render_partial(self) -> None:
+        if self._raw == self.source.toPlainText():
+            return
+        self.source.setPlainText(self._raw)
+        partial = clean(self._raw).html
+        if partial and partial != self._last_rendered:
+            self._last_rendered = partial
+            self.preview.show_html(partial)
+
+    @Slot(object)
+    def _on_engine_finished(self, result: GenerationResult) -> None:
+        self._set_running(False)
+        completion = result.first
+        page = clean(self._raw)
+        cancelled = completion.finish_reason == FinishReason.CANCELLED
+        if page.html:
+            self.versions.add(page.html)
+            self._show_current()
+        else:
+            self.source.setPlainText(self._raw)
+        self._show_validity(page.valid, page.problems, cancelled)
+        self.stats.setText(f"{len(completion.tokens)} tokens · {completion.timings.tokens_per_s:.1f} tok/s"
+                           + (" · chat template" if result.chat else " · few-shot text"))
+        self.run_ended.emit(Run(
+            mode="layout", model_id=result.model, params=self._params(result.seed), inputs=self._request_info,
+            outputs={"html": page.html, "valid": page.valid, "problems": list(page.problems), "raw": self._raw},
+            timings=completion.timings.as_dict(), status="cancelled" if cancelled else "done"))
+        if page.html:
+            self.page_ready.emit(page.html)
+
+    @Slot(str, bool)
+    def _on_engine_failed(self, message: str, is_bug: bool) -> None:
+        self._set_running(False)
+        if is_bug:
+            print(message, file=sys.stderr)
+        first = message.splitlines()[0]
+        self._show_error(("Internal error: " if is_bug else "") + first)
+        self.validity.clear()
+        self.run_ended.emit(Run(mode="layout", model_id=self.model_id(), params=self._params(None),
+                                inputs=self._request_info, status="failed", error=first))
+
+    def _params(self, seed: int | None) -> dict[str, Any]:
+        req = self._request
+        assert req is not None
+        return {"max_new_tokens": req.max_new_tokens, "temperature": req.temperature, "top_p": req.top_p,
+                "top_k": req.top_k, "seed": seed if seed is not None else req.seed,
+                "no_repeat_ngram": req.no_repeat_ngram}
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self._job = None
+            self._render_timer.stop()
+        else:
+            self._render_timer.start()
+        for w in (self.generate_button, self.change_button):
+            w.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    # -- versions and output -----------------------------------------------------------------------------------
+    @Slot()
+    def undo(self) -> None:
+        if not self.running and self.versions.undo() is not None:
+            self._show_current()
+            self.changed.emit()
+
+    @Slot()
+    def redo(self) -> None:
+        if not self.running and self.versions.redo() is not None:
+            self._show_current()
+            self.changed.emit()
+
+    def _show_current(self) -> None:
+        html = self.versions.current or ""
+        self.source.setPlainText(html)
+        self._last_rendered = html
+        self.preview.show_html(html)
+        self._update_versions()
+
+    def _update_versions(self) -> None:
+        n, i = len(self.versions.items), self.versions.index
+        self.version_label.setText(f"version {i + 1} of {n}" if n else "no page yet")
+        self.version_label.setToolTip("Every version is kept; Alt+Left / Alt+Right move between them")
+        self.back_button.setEnabled(i > 0)
+        self.forward_button.setEnabled(0 <= i < n - 1)
+
+    def _show_validity(self, valid: bool, problems: tuple[str, ...], cancelled: bool) -> None:
+        if valid:
+            text, colour = "✔ valid HTML", "#1d7a2e"
+        else:
+            text, colour = "⚠ not valid HTML as written, repaired: " + "; ".join(problems), "#9a6700"
+        if cancelled:
+            text = "stopped · " + text
+        self.validity.setText(text)
+        self.validity.setStyleSheet(f"color: {colour};")
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    @Slot(bool)
+    def _on_javascript_toggled(self, on: bool) -> None:
+        self.preview.set_javascript(on)
+        if self.versions.current:
+            self.preview.show_html(self.versions.current)
+
+    def copy_source(self) -> None:
+        QGuiApplication.clipboard().setText(self.versions.current or "")
+
+    def export_html(self, path: str | Path) -> None:
+        Path(path).write_text(self.versions.current or "", encoding="utf-8")
+
+    def save_screenshot(self, path: str | Path) -> bool:
+        return self.preview.grab_image().save(str(path))
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export page", "page.html", "HTML (*.html)")
+        if path:
+            self.export_html(path)
+
+    def _on_screenshot_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save preview", "page.png", "PNG (*.png)")
+        if path and not self.save_screenshot(path):
+            self._show_error(f"Could not write {path}")
+
+    @Slot(int)
+    def _on_preset_activated(self, index: int) -> None:
+        if index > 0:
+            self.description.setPlainText(self._presets[index - 1]["description"])
+        self.presets.setCurrentIndex(0)
+
+    # -- sessions ----------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        return {"description": self.description.toPlainText(), "instruction": self.instruction.text(),
+                "examples": [{"description": e.description, "html": e.html} for e in self.examples.examples()],
+                "versions": self.versions.to_dict(), "javascript": self.javascript.isChecked(),
+                "max_tokens": self.max_tokens.value()}
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        self.description.setPlainText(str(draft.get("description", "")))
+        self.instruction.setText(str(draft.get("instruction", "")))
+        examples = draft.get("examples")
+        if isinstance(examples, list) and examples:
+            self.examples.set_examples([Example(str(e.get("description", "")), str(e.get("html", "")))
+                                        for e in examples if isinstance(e, dict)])
+        else:
+            self.examples.set_examples(_safe_examples())
+        self.versions = Versions.from_dict(draft.get("versions"))
+        if not self.versions.items and last_run is not None and last_run.outputs.get("html"):
+            self.versions.add(str(last_run.outputs["html"]))
+        if isinstance(draft.get("max_tokens"), int):
+            self.max_tokens.setValue(draft["max_tokens"])
+        self.javascript.setChecked(bool(draft.get("javascript", False)))
+        self.error.hide()
+        self.validity.clear()
+        if self.versions.current is not None:
+            self._show_current()
+        else:
+            self.source.clear()
+            self.preview.show_html("")
+            self._update_versions()
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its description in the editor, its page as the newest version."""
+        self.description.setPlainText(str(run.inputs.get("description", "")))
+        self.instruction.setText(str(run.inputs.get("instruction", "")))
+        if run.outputs.get("html"):
+            self.versions.add(str(run.outputs["html"]))
+            self._show_current()
+        if run.error:
+            self._show_error(run.error)
+
+    def shutdown(self) -> None:
+        self.stop()
+        self._render_timer.stop()
+        self.preview.dispose()
+
+
+def _safe_examples() -> list[Example]:
+    try:
+        return load_examples()
+    except (OSError, ValueError, KeyError):
+        return []

@@ -1,0 +1,1 @@
+"""The Prompt tab: source text + prompt, streamed completion with token probabilities."""

@@ -1,0 +1,268 @@
+"""The few-shot Prompt tab: source text + prompt in, a streamed completion with token probabilities out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.store.records import Run, run_from_result, token_events
+from playground.tasks.presets import Preset, load_presets
+from ui.common.bridge import EngineBridge, GenerationJob
+from ui.common.params_panel import ParamsPanel
+from ui.common.token_view import OutputView
+from ui.common.widgets import banner, hint_label, preset_combo
+
+REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
+
+
+def _editor(placeholder: str) -> QPlainTextEdit:
+    editor = QPlainTextEdit()
+    editor.setPlaceholderText(placeholder)
+    editor.setTabChangesFocus(True)
+    return editor
+
+
+class PromptTab(QWidget):
+    mode = "prompt"
+    run_finished = Signal(object)  # GenerationResult, after the last token is on screen
+    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
+    changed = Signal()  # the user edited an input: time to save a draft
+
+    def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.params = params
+        self.model_id = model_id
+        self._running = False
+        self._pending: list[TokenEvent] = []
+        self._completion = 0
+        self._request: GenerationRequest | None = None
+        self._job: GenerationJob | None = None
+        self._flush_timer = QTimer(self, interval=REPAINT_MS)
+        self._flush_timer.timeout.connect(self._flush)
+
+        self._presets: list[Preset] = load_presets("prompt")
+        self.presets = preset_combo([p.name for p in self._presets])
+        self.presets.activated.connect(self._on_preset_activated)
+        self.preset_note = hint_label()
+
+        self.source = _editor("Source text: examples the model should continue from (kept when you change the "
+                              "prompt)")
+        self.prompt = _editor("Prompt: appended directly after the source text, nothing in between")
+        self.output = OutputView()
+        self.show_probs = QCheckBox("Show probabilities")
+        self.show_probs.setToolTip("Colour each token by its probability; hover a token for the top-5 alternatives")
+        self.show_probs.toggled.connect(self.output.set_show_probabilities)
+        self.run_button = QPushButton("Run  (Ctrl+Enter)")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop  (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.stats = QLabel()
+        self.error = banner("error")
+
+        top = QHBoxLayout()
+        top.addWidget(self.presets)
+        top.addWidget(self.preset_note, 1)
+        inputs = QSplitter(Qt.Orientation.Vertical)
+        inputs.addWidget(self._labelled("Source text", self.source))
+        inputs.addWidget(self._labelled("Prompt", self.prompt))
+        inputs.addWidget(self._labelled("Completion", self.output))
+        inputs.setSizes([260, 90, 260])
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.show_probs)
+        buttons.addStretch(1)
+        buttons.addWidget(self.stats)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(inputs, 1)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.run,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+        self.source.textChanged.connect(self.changed)
+        self.prompt.textChanged.connect(self.changed)
+
+    @staticmethod
+    def _labelled(title: str, widget: QWidget) -> QWidget:
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel(f"<b>{title}</b>"))
+        lay.addWidget(widget)
+        return box
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def request(self) -> GenerationRequest:
+        """A frozen snapshot of the editors and parameters."""
+        return GenerationRequest(source=self.source.toPlainText(), prompt=self.prompt.toPlainText(),
+                                 **self.params.values())
+
+    @Slot()
+    def run(self) -> None:
+        if self._running:
+            return
+        request = self.request()
+        try:
+            request.validate()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        if not request.text:
+            self._show_error("Type a source text or a prompt first")
+            return
+        if self.bridge.generating:
+            self._show_error("Another run is in progress; wait for it or stop it first")
+            return
+        self.error.hide()
+        self.output.clear_output()
+        self.stats.setText("generating…")
+        self._completion = 0
+        self._request = request
+        self._set_running(True)
+        self._job = self.bridge.generate(self.model_id(), request, self._on_engine_token,
+                                         self._on_engine_finished, self._on_engine_failed)
+
+    @Slot()
+    def stop(self) -> None:
+        if self._running and self._job is not None:
+            self.stats.setText("stopping…")
+            self._job.stop()
+
+    def load_preset(self, preset: Preset) -> None:
+        self.source.setPlainText(preset.fields.get("source", ""))
+        self.prompt.setPlainText(preset.fields.get("prompt", ""))
+        self.params.apply(preset.params)
+        self.preset_note.setText(preset.description)
+
+    # -- engine events -------------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_engine_token(self, event: TokenEvent) -> None:
+        if self._running:
+            self._pending.append(event)
+
+    @Slot()
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        for event in batch:
+            if event.completion != self._completion:
+                self._completion = event.completion
+                self.output.append_plain(f"\n\n── completion {event.completion + 1} ──\n")
+            self.output.append_tokens([event])
+
+    @Slot(object)
+    def _on_engine_finished(self, result: GenerationResult) -> None:
+        if not self._running:
+            return
+        self._flush()
+        self._set_running(False)
+        c = result.first
+        tokens = sum(len(x.tokens) for x in result.completions)
+        self.stats.setText(f"{c.finish_reason} · {tokens} token{'s' * (tokens != 1)} · "
+                           f"{c.timings.tokens_per_s:.1f} tok/s · "
+                           f"first token {c.timings.ttft_s:.2f} s · seed {result.seed}")
+        if self._request is not None:
+            status = "cancelled" if c.finish_reason == FinishReason.CANCELLED else "done"
+            self.run_ended.emit(run_from_result(self._request, result, status))
+        self.run_finished.emit(result)
+
+    @Slot(str, bool)
+    def _on_engine_failed(self, message: str, is_bug: bool) -> None:
+        if not self._running:
+            return
+        self._flush()
+        self._set_running(False)
+        self.stats.setText("failed")
+        if is_bug:
+            print(message, file=sys.stderr)
+            self._show_error("Internal error: " + message.splitlines()[0], details=message)
+        else:
+            self._show_error(message)
+        if self._request is not None:
+            self.run_ended.emit(run_from_result(self._request, None, "failed", message.splitlines()[0],
+                                                self.model_id()))
+
+    def _show_error(self, message: str, details: str = "") -> None:
+        self.error.setText(message)
+        self.error.setToolTip(details)
+        self.error.show()
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.run_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        if running:
+            self._flush_timer.start()
+        else:
+            self._flush_timer.stop()
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        """The editors and parameters, as saved in the session's draft."""
+        params = self.params.values()
+        params["stop"] = list(params["stop"])
+        return {"source": self.source.toPlainText(), "prompt": self.prompt.toPlainText(), "params": params}
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        """Open a session: its draft in the editors, its last run's output below."""
+        self.source.setPlainText(str(draft.get("source", "")))
+        self.prompt.setPlainText(str(draft.get("prompt", "")))
+        if isinstance(draft.get("params"), dict):
+            self.params.apply(draft["params"])
+        self._show_output(last_run)
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its inputs and parameters in the editors (to change the prompt, keep the
+        source) and its output with probabilities."""
+        self.source.setPlainText(str(run.inputs.get("source", "")))
+        self.prompt.setPlainText(str(run.inputs.get("prompt", "")))
+        self.params.apply(run.params)
+        self._show_output(run)
+
+    def _show_output(self, run: Run | None) -> None:
+        self.output.clear_output()
+        self.error.hide()
+        self.stats.clear()
+        if run is None:
+            return
+        self._completion = 0
+        for event in token_events(run):
+            if event.completion != self._completion:
+                self._completion = event.completion
+                self.output.append_plain(f"\n\n── completion {event.completion + 1} ──\n")
+            self.output.append_tokens([event])
+        if run.error:
+            self._show_error(run.error)
+        self.stats.setText(f"{run.status} · {run.model_id} · saved run")
+
+    @Slot(int)
+    def _on_preset_activated(self, index: int) -> None:
+        if index > 0:
+            self.load_preset(self._presets[index - 1])
+        self.presets.setCurrentIndex(0)

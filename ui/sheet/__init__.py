@@ -1,0 +1,1 @@
+"""The Sheet tab: grid, fill with confidences, evaluate accuracy against k examples."""

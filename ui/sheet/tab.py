@@ -1,0 +1,440 @@
+"""The Sheet tab: a grid whose empty cells the model fills from the complete rows, with a confidence per cell,
+and an evaluation that plots few-shot accuracy against the number of example rows k.
+
+The tab puts together the table editor (``ui.sheet.grid``) and the evaluation panel (``ui.sheet.eval_panel``),
+runs fills and evaluations on its worker (``ui.sheet.worker``), and saves itself into sessions: a draft of the
+whole sheet (``playground.tasks.sheet_state``), and a run record per fill or evaluation
+(``playground.tasks.sheet_runs``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from playground.engine.fill import CONFIDENCE_HELP, DEFAULT_BATCH, CellAnswer, FillResult
+from playground.errors import KnownError
+from playground.store.records import Run
+from playground.tasks.presets import Preset, load_presets
+from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts, is_numeric_column
+from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
+from playground.tasks.sheet_runs import SheetJob
+from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
+from ui.common.params_panel import ParamsPanel
+from ui.common.widgets import banner, hint_label, preset_combo
+from ui.sheet.eval_panel import SheetEvalPanel
+from ui.sheet.grid import SheetGrid, action_button
+from ui.sheet.table_model import is_unsure
+from ui.sheet.worker import Loader, SheetWorker
+
+MAX_CELL_TOKENS = 32  # a cell is a short value; the panel's max tokens is capped here
+COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second during a fill
+
+
+class SheetTab(QWidget):
+    mode = "sheet"
+    fill_finished = Signal(object)  # FillResult, after its cells are on screen
+    eval_finished = Signal(object)  # list[EvalPoint], after the chart is drawn
+    message = Signal(str)  # one line for the status bar
+    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
+    changed = Signal()  # the user edited the sheet: time to save a draft
+
+    def __init__(self, params: ParamsPanel, model_id: Callable[[], str], loader: Loader | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.params = params
+        self.model_id = model_id
+        self.worker = SheetWorker(loader, self)
+        self._job: SheetJob | None = None  # the running fill or evaluation
+        self._job_ids = itertools.count(1)
+        self._restoring = False
+        self.setAcceptDrops(True)
+
+        # -- top: presets and notices
+        self._presets: list[Preset] = load_presets("sheet")
+        self.presets = preset_combo([p.name for p in self._presets])
+        self.presets.activated.connect(self._on_preset_activated)
+        self.preset_note = hint_label()
+        self.notice = banner("notice")
+        self.error = banner("error")
+
+        # -- the parts, and their widgets under the names callers and tests know
+        self.grid = SheetGrid()
+        self.eval_panel = SheetEvalPanel()
+        self.model, self.view = self.grid.model, self.grid.view
+        g, e = self.grid, self.eval_panel
+        self.import_button, self.export_button = g.import_button, g.export_button
+        self.add_row_button, self.remove_row_button = g.add_row_button, g.remove_row_button
+        self.add_column_button, self.remove_column_button = g.add_column_button, g.remove_column_button
+        self.accept_button, self.clear_button, self.legend = g.accept_button, g.clear_button, g.legend
+        self.eval_column, self.shots, self.tolerance = e.eval_column, e.shots, e.tolerance
+        self.metric_box, self.eval_button, self.clear_chart_button = e.metric_box, e.eval_button, e.clear_chart_button
+        self.chart, self.numbers = e.chart, e.numbers
+
+        # -- filling
+        self.fill_button = action_button("Fill  (Ctrl+Enter)", "Complete every empty cell from the complete rows",
+                                         self.fill)
+        self.fill_button.setDefault(True)
+        self.stop_button = action_button("Stop  (Esc)", "Stop after the current step; filled cells stay", self.stop)
+        self.stop_button.setEnabled(False)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setDecimals(2)
+        self.threshold.setValue(self.model.threshold)
+        self.threshold.setPrefix("unsure below ")
+        self.threshold.setToolTip("Model cells with a confidence under this are shown as unsure (hatched, '?') "
+                                  "and exported empty. " + CONFIDENCE_HELP)
+        self.threshold.valueChanged.connect(self._on_threshold_changed)
+        self.stats = QLabel()
+        self.stats.setToolTip(CONFIDENCE_HELP)
+        self.counts = QLabel()
+        self._counts_timer = QTimer(self, interval=COUNTS_MS, singleShot=True)
+        self._counts_timer.timeout.connect(self._update_counts)
+
+        # -- layout
+        top = QHBoxLayout()
+        top.addWidget(self.presets)
+        top.addWidget(self.preset_note, 1)
+        fill_row = QHBoxLayout()
+        fill_row.addWidget(self.fill_button)
+        fill_row.addWidget(self.stop_button)
+        fill_row.addWidget(self.threshold)
+        fill_row.addWidget(self.stats, 1)
+        self.stats.setMinimumWidth(0)
+        self.stats.setWordWrap(True)
+        fill_row.addWidget(self.counts)
+        sheet_box = QWidget()
+        sheet_lay = QVBoxLayout(sheet_box)
+        sheet_lay.setContentsMargins(0, 0, 0, 0)
+        sheet_lay.addWidget(self.grid, 1)
+        sheet_lay.addLayout(fill_row)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(sheet_box)
+        splitter.addWidget(self.eval_panel)
+        splitter.setSizes([430, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.error)
+        layout.addWidget(splitter, 1)
+
+        shortcuts = [("Ctrl+Return", self.fill), ("Ctrl+Enter", self.fill), (Qt.Key.Key_Escape, self.stop),
+                     (QKeySequence.StandardKey.Paste, g.paste_clipboard),
+                     (QKeySequence.StandardKey.Copy, g.copy_selection),
+                     (Qt.Key.Key_Delete, g.clear_cells), (Qt.Key.Key_Backspace, g.clear_cells)]
+        for keys, slot in shortcuts:
+            QShortcut(QKeySequence(keys), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+        self.worker.cell.connect(self._on_worker_cell)
+        self.worker.finished.connect(self._on_worker_finished)
+        self.worker.failed.connect(self._on_worker_failed)
+        self.worker.status.connect(self._on_worker_status)
+        g.message.connect(self.message)
+        g.problem.connect(self._show_error)
+        g.replaced.connect(self._on_grid_replaced)
+        e.problem.connect(self._show_error)
+        e.changed.connect(self._on_user_changed)
+        e.eval_button.clicked.connect(self.evaluate)
+        self.model.changed.connect(self._on_model_changed)
+        for sig in (self.model.modelReset, self.model.columnsInserted, self.model.columnsRemoved,
+                    self.model.headerDataChanged):
+            sig.connect(self._refresh_columns)
+        self._refresh_columns()
+        self._update_counts()
+
+    # -- the table and the chart -----------------------------------------------------------------------------
+    def set_sheet(self, sheet: Sheet, warnings: tuple[str, ...] = ()) -> None:
+        """Replace the grid's content (a preset, an import, a paste with a header)."""
+        self.grid.set_sheet(sheet, warnings)
+
+    def load_preset(self, preset: Preset) -> None:
+        f = preset.fields
+        self.set_sheet(Sheet(list(f.get("columns", [])), [list(r) for r in f.get("rows", [])],
+                             dict(f.get("instructions", {}))))
+        if "threshold" in preset.params:
+            self.threshold.setValue(float(preset.params["threshold"]))
+        self.preset_note.setText(preset.description)
+
+    def import_csv(self, path: str | Path) -> bool:
+        """Load a CSV/TSV file into the grid; a problem is shown in the tab. Return whether it loaded."""
+        return self.grid.import_csv(path)
+
+    def export_csv(self, path: str | Path) -> bool:
+        """Write the grid as UTF-8 CSV (unsure cells empty); return whether it was written."""
+        return self.grid.export_csv(path)
+
+    def paste_text(self, text: str) -> None:
+        """Paste tab-separated text into the grid (see ``SheetGrid.paste_text``)."""
+        self.grid.paste_text(text)
+
+    def select(self, row: int, column: int) -> None:
+        """Make (row, column) the current and only selected cell."""
+        self.grid.select(row, column)
+
+    def save_numbers(self, path: str | Path) -> bool:
+        """Write the chart's numbers (model, k, n, exact, normalised, numeric) as CSV."""
+        return self.eval_panel.save_numbers(path)
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+    @Slot()
+    def fill(self) -> None:
+        """Complete every empty cell (in rows with something known) on the worker."""
+        if self._job is not None:
+            return
+        sheet = self.model.prompt_sheet()
+        try:
+            prompts = fill_prompts(sheet, self.model.empty_cells())
+        except KnownError as exc:
+            self._show_error(str(exc))
+            return
+        if not prompts:
+            self._show_error("No empty cell to fill: clear a cell, or add a row with a value in it")
+            return
+        self.error.hide()
+        numeric = [c for c in range(len(sheet.columns)) if is_numeric_column([r[c] for r in sheet.rows])]
+        max_tokens = self._max_tokens()
+        job = self._start("fill", self.model_id(), len(prompts), {
+            "threshold": self.threshold.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH,
+            "max_examples": DEFAULT_MAX_EXAMPLES})
+        self.model.set_pending({(p.row, p.column) for p in prompts})
+        self.stats.setText(f"filling 0 / {len(prompts):,}…")
+        self.worker.fill(job.tag, job.model_id, prompts, numeric, max_tokens, DEFAULT_BATCH)
+
+    @Slot()
+    def evaluate(self) -> None:
+        """Measure accuracy on the chosen column for each k with the current model; adds its line to the chart."""
+        if self._job is not None:
+            return
+        try:
+            plan = self.eval_panel.plan(self.model.prompt_sheet())
+        except KnownError as exc:
+            self._show_error(str(exc))
+            return
+        self.error.hide()
+        self._show_notice(plan.notes)
+        max_tokens = self._max_tokens()
+        job = self._start("eval", self.model_id(), len(plan.cases), {
+            "column": plan.column_name, "shots": list(plan.shots), "max_queries": DEFAULT_QUERIES,
+            "tolerance": self.tolerance.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH}, plan)
+        self.stats.setText(f"evaluating 0 / {len(plan.cases)}…")
+        self.worker.fill(job.tag, job.model_id, plan.prompts, [plan.column] if plan.numeric else [], max_tokens,
+                         DEFAULT_BATCH)
+
+    @Slot()
+    def stop(self) -> None:
+        if self._job is not None:
+            self.stats.setText("stopping…")
+            self.worker.stop()
+
+    def shutdown(self) -> None:
+        """Stop a running fill and join the sheet's engine thread (MainWindow.closeEvent calls this)."""
+        self.worker.shutdown()
+
+    def _start(self, kind: str, model_id: str, total: int, params: dict[str, Any],
+               plan: EvalPlan | None = None) -> SheetJob:
+        self._job = SheetJob(kind, f"{kind}-{next(self._job_ids)}", model_id, table_to_dict(self.model.snapshot()),
+                             params, total, plan)
+        self._set_running(True)
+        return self._job
+
+    # -- worker events (GUI thread) ----------------------------------------------------------------------------
+    @Slot(str, object)
+    def _on_worker_cell(self, tag: str, answer: CellAnswer) -> None:
+        job = self._job
+        if job is None or tag != job.tag:
+            return
+        job.answers.append(answer)
+        if job.kind == "fill":
+            self.model.set_answer(answer)
+            self.stats.setText(f"filling {len(job.answers):,} / {job.total:,}…")
+        else:
+            self.stats.setText(f"evaluating {len(job.answers)} / {job.total}…")
+
+    @Slot(str, object)
+    def _on_worker_finished(self, tag: str, result: FillResult) -> None:
+        job = self._end(tag)
+        if job is None:
+            return
+        answered = sum(a is not None for a in result.answers)
+        stopped = "stopped: " if result.cancelled else ""
+        rate = f" · {answered / result.seconds:.1f} cells/s" if result.seconds > 0 and answered else ""
+        if job.kind == "fill":
+            unsure = sum(1 for a in result.answers if a is not None and is_unsure(a, self.model.threshold))
+            self.stats.setText(f"{stopped}filled {answered:,} of {len(result.answers):,} cells in "
+                               f"{result.seconds:.1f} s{rate} · {unsure} unsure")
+            self.run_ended.emit(job.finished(result))
+            self.fill_finished.emit(result)
+            return
+        plan = job.plan
+        assert plan is not None
+        values = [None if a is None else a.value for a in result.answers]
+        points = self.eval_panel.show_scores(plan, job.model_id, values)
+        self.stats.setText(f"{stopped}evaluated {answered} answers on {plan.column_name!r} in "
+                           f"{result.seconds:.1f} s{rate}")
+        job.params["tolerance"] = self.tolerance.value()  # the one the scores used
+        self.run_ended.emit(job.finished(result, points))
+        self.eval_finished.emit(points)
+
+    @Slot(str, str, bool)
+    def _on_worker_failed(self, tag: str, message: str, is_bug: bool) -> None:
+        job = self._end(tag)
+        if job is None:
+            return
+        self.stats.setText("failed")
+        if is_bug:
+            print(message, file=sys.stderr)
+            self._show_error("Internal error: " + message.splitlines()[0], details=message)
+        else:
+            self._show_error(message)
+        self.run_ended.emit(job.failed(message.splitlines()[0]))
+
+    def _end(self, tag: str) -> SheetJob | None:
+        """The running job if ``tag`` is its, now ended; None for events of a job the tab has let go."""
+        job = self._job
+        if job is None or tag != job.tag:
+            return None
+        self.model.set_pending(set())  # before unlocking: clearing the marks is no user edit
+        self._job = None
+        self._set_running(False)
+        return job
+
+    @Slot(str)
+    def _on_worker_status(self, stage: str) -> None:
+        if self._job is not None:
+            self.stats.setText(stage + "…")
+        self.message.emit(stage)
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def draft(self) -> dict[str, Any]:
+        """The whole sheet as saved in the session's draft: table, marks, threshold, evaluation and chart."""
+        state = self.model.snapshot()
+        state.threshold = self.threshold.value()
+        self.eval_panel.save_into(state)
+        return sheet_to_dict(state)
+
+    def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
+        """Open a session: its draft sheet (an empty draft is a new, empty sheet)."""
+        self._abandon_job()
+        self._load(sheet_from_dict(draft))
+        if last_run is not None:
+            self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
+
+    def show_run(self, run: Run) -> None:
+        """Re-open a past run: its table, with the cells it filled (a fill) or its chart (an evaluation)."""
+        self._abandon_job()
+        state = state_of_run(run)
+        if run.inputs.get("kind") != "eval":
+            self.eval_panel.save_into(state)  # a fill leaves the chart as it is
+        self._load(state)
+        if run.error:
+            self._show_error(run.error)
+        self.stats.setText(f"{run.status} · {run.model_id} · saved run")
+
+    def _load(self, state: SheetState) -> None:
+        with self._quietly():
+            self.model.load(state)
+            self.threshold.setValue(state.threshold)
+            self.model.set_threshold(self.threshold.value())
+            self.eval_panel.load_from(state)
+        for label in (self.notice, self.error):
+            label.hide()
+        self.preset_note.clear()
+        self.stats.clear()
+        self._update_counts()
+
+    def _abandon_job(self) -> None:
+        """Another sheet is about to be shown: stop the running job and drop whatever it still sends."""
+        if self._job is not None:
+            self.worker.stop()
+            self._end(self._job.tag)
+            self.message.emit("Stopped the running sheet job: another sheet was opened")
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        self._restoring = True
+        try:
+            yield
+        finally:
+            self._restoring = False
+
+    @Slot()
+    def _on_user_changed(self) -> None:
+        if not self._restoring:
+            self.changed.emit()
+
+    @Slot()
+    def _on_model_changed(self) -> None:
+        self._counts_timer.start()
+        if self._job is None:  # the model writing cells is no edit; its run record saves the draft
+            self._on_user_changed()
+
+    # -- widgets -----------------------------------------------------------------------------------------------
+    @Slot(float)
+    def _on_threshold_changed(self, value: float) -> None:
+        self.model.set_threshold(value)
+        self._on_user_changed()
+
+    @Slot(int)
+    def _on_preset_activated(self, index: int) -> None:
+        if index > 0:
+            self.load_preset(self._presets[index - 1])
+        self.presets.setCurrentIndex(0)
+
+    @Slot(object)
+    def _on_grid_replaced(self, warnings: tuple[str, ...]) -> None:
+        self._show_notice(warnings)
+        self.error.hide()
+
+    # -- drag and drop -----------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if self._job is None and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.import_csv(files[0])
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _max_tokens(self) -> int:
+        return max(1, min(MAX_CELL_TOKENS, int(self.params.values()["max_new_tokens"])))
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self.fill_button, self.eval_button, self.presets):
+            w.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.grid.set_locked(running)  # rows keep their indices while the model writes into them
+
+    @Slot()
+    def _refresh_columns(self) -> None:
+        self.eval_panel.set_columns(self.model.columns)
+
+    @Slot()
+    def _update_counts(self) -> None:
+        m = self.model
+        states = [m.state(r, c) for r in range(len(m.cells)) for c in range(len(m.columns))]
+        typed = sum(1 for row in m.cells for c in row if c.value and c.answer is None)
+        self.counts.setText(f"{len(m.cells):,} rows · {typed:,} typed · {states.count('model')} model · "
+                            f"{states.count('unsure')} unsure")
+
+    def _show_notice(self, lines: tuple[str, ...]) -> None:
+        self.notice.setText("\n".join(lines))
+        self.notice.setVisible(bool(lines))
+
+    @Slot(str)
+    def _show_error(self, message: str, details: str = "") -> None:
+        self.error.setText(message)
+        self.error.setToolTip(details)
+        self.error.show()

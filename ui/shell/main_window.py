@@ -1,0 +1,440 @@
+"""The main window: a tab per mode, a model picker, the parameters panel and a status bar."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from playground.domain.text import GenerationResult, ProgressEvent
+from playground.errors import KnownError
+from playground.models.embedded import EMBEDDED_ID
+from playground.models.endpoints import EndpointStore
+from playground.models.registry import Registry
+from playground.remote import is_remote, looks_like_image_model, split_remote_id
+from playground.store.db import open_database
+from playground.store.records import Run
+from playground.store.repository import SessionStore
+from playground.store.transfer import export_markdown, export_session, import_session
+from playground.sysinfo import human_bytes, rss_bytes
+from ui.common.bridge import EngineBridge, Runner
+from ui.common.params_panel import ParamsPanel
+from ui.common.remote_models import RemoteModels
+from ui.compare.tab import CompareTab
+from ui.image.tab import ImageTab
+from ui.layout.tab import LayoutTab
+from ui.prompt.tab import PromptTab
+from ui.sheet.tab import SheetTab
+from ui.shell.endpoints_dialog import EndpointsDialog
+from ui.shell.precision_menu import PrecisionMenu
+from ui.shell.sessions_panel import SessionsPanel
+
+DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
+PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
+
+# Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
+# stretches of ~0.2 s; started at once, it would hold up the first paint).
+AFTER_FIRST_PAINT_MS = 150
+
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, runner: Runner, registry: Registry | None = None, autoload: bool = True,
+                 store: SessionStore | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Playground")
+        self.resize(1280, 820)
+        self.registry = registry or Registry()
+        self.bridge = EngineBridge(runner, self)
+        notices: list[str] = []
+        if store is None:
+            store, notices = _open_store()
+        self.store = store
+
+        self.model_picker = QComboBox()
+        self.model_picker.setMinimumContentsLength(28)
+        self.model_picker.setToolTip("The model every run uses; it loads in the background")
+        self.model_picker.activated.connect(self._on_model_picked)
+        add_button = QToolButton()
+        add_button.setText("Add model…")
+        add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(add_button)
+        menu.addAction("Model folder (safetensors)…", self._add_folder)
+        menu.addAction("GGUF file…", self._add_gguf)
+        menu.addSeparator()
+        menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", self.open_endpoints)
+        add_button.setMenu(menu)
+        toolbar = self.addToolBar("Model")
+        toolbar.setMovable(False)
+        toolbar.addWidget(QLabel(" Model: "))
+        toolbar.addWidget(self.model_picker)
+        toolbar.addWidget(add_button)
+
+        self.params = ParamsPanel()
+        dock = self.params_dock = QDockWidget("Parameters", self)
+        dock.setObjectName("params")
+        dock.setWidget(self.params)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+
+        self.tabs = QTabWidget()
+        self.prompt_tab = PromptTab(self.bridge, self.params, self.current_model)
+        self.tabs.addTab(self.prompt_tab, "Prompt")
+        self.layout_tab = LayoutTab(self.bridge, self.params, self.current_model)
+        self.tabs.addTab(self.layout_tab, "Layout → HTML")
+        self.sheet_tab = SheetTab(self.params, self.current_model)
+        self.sheet_tab.message.connect(self._on_tab_message)
+        self.tabs.addTab(self.sheet_tab, "Sheet")
+        self.image_tab = ImageTab(self.params)
+        self.tabs.addTab(self.image_tab, "Image")
+        self.compare_tab = CompareTab(self.params, self.current_model)
+        self.tabs.addTab(self.compare_tab, "Compare")
+        self.compare_tab.open_image_settings.connect(self._on_open_image_settings)
+        self.setCentralWidget(self.tabs)
+        # Text sampling parameters mean nothing to the Image tab, which has its own controls.
+        self.tabs.currentChanged.connect(
+            lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() is not self.image_tab))
+        # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
+        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab]
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.device_label = QLabel("device: –")
+        self.model_label = QLabel("model: not loaded")
+        self.speed_label = QLabel("– tok/s")
+        self.memory_label = QLabel()
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.progress)
+        for label in (self.device_label, self.model_label, self.speed_label, self.memory_label):
+            bar.addPermanentWidget(label)
+        self._memory_timer = QTimer(self, interval=2000)
+        self._memory_timer.timeout.connect(self._update_memory)
+        self._memory_timer.start()
+        self._update_memory()
+
+        self.sessions: SessionsPanel | None = None
+        self._draft_timer = QTimer(self, singleShot=True, interval=DRAFT_DEBOUNCE_MS)
+        self._draft_timer.timeout.connect(self.save_drafts)
+        self._build_menu()
+        if self.store is not None:
+            self._build_sessions()
+        for notice in notices:
+            self.statusBar().showMessage(notice, 30000)
+
+        self.bridge.progress.connect(self._on_engine_progress)
+        self.bridge.loaded.connect(self._on_engine_loaded)
+        self.bridge.failed.connect(self._on_engine_failed)
+        self.bridge.finished.connect(self._on_engine_finished)
+        self.bridge.busy_changed.connect(self._on_engine_busy)
+        # Remote endpoints' model lists arrive from a worker thread; the pickers fill in when they do.
+        self.remote_models = RemoteModels(self)
+        self.remote_models.listed.connect(self._on_remote_listed)
+        self._remote_ids: list[str] = []
+        self.endpoints_dialog: EndpointsDialog | None = None
+        # The Hugging Face cache scan (and its imports) waits until the window is on screen.
+        self.refresh_models(select=EMBEDDED_ID, include_hf_cache=False)
+        QTimer.singleShot(AFTER_FIRST_PAINT_MS, self.refresh_models)
+        self.remote_models.refresh()
+        if autoload:
+            # After the first paint: the window shows at once, torch loads behind it.
+            QTimer.singleShot(AFTER_FIRST_PAINT_MS, lambda: self.bridge.load(self.current_model()))
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("&New session", QKeySequence.StandardKey.New, self._new_session)
+        file_menu.addAction("&Import session…", self._import_session)
+        file_menu.addAction("&Export session as JSON…", self._export_json)
+        file_menu.addAction("Export session as &Markdown…", self._export_markdown)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        for action in file_menu.actions()[:4]:
+            action.setEnabled(self.store is not None)
+        self.precision_menu = PrecisionMenu(self.menuBar().addMenu("&Model"), self)
+        self.precision_menu.chosen.connect(self.set_precision)
+        self.precision_actions = self.precision_menu.actions_by_value
+
+    def set_precision(self, value: str) -> None:
+        """Use ``value`` for local models from now on; the current model reloads at it."""
+        if self.precision_menu.choose(value):
+            self.statusBar().showMessage(f"Precision {value}: reloading {self.current_model()}", 10000)
+            self.bridge.load(self.current_model())
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def _build_sessions(self) -> None:
+        assert self.store is not None
+        self.store.purge_deleted(older_than=PURGE_AFTER)
+        self.sessions = SessionsPanel(self.store)
+        dock = QDockWidget("Sessions", self)
+        dock.setObjectName("sessions")
+        dock.setWidget(self.sessions)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.sessions.about_to_switch.connect(self.save_drafts)
+        self.sessions.session_opened.connect(self._on_session_opened)
+        self.sessions.run_opened.connect(self._on_run_opened)
+        for tab in self.session_tabs:
+            tab.run_ended.connect(self._on_run_ended)
+            tab.changed.connect(self._draft_timer.start)
+        self.params.changed.connect(self._draft_timer.start)
+        existing = self.store.list()
+        self.sessions.select(existing[0].id if existing else self.store.create("First session").id)
+
+    @property
+    def current_session(self) -> int | None:
+        return self.sessions.current_id if self.sessions else None
+
+    @Slot()
+    def save_drafts(self) -> None:
+        """Save every tab's editors into the current session (debounced while typing; flushed on switch/quit)."""
+        self._draft_timer.stop()
+        if self.store is None or self.current_session is None or self._restoring:
+            return
+        try:
+            for tab in self.session_tabs:
+                self.store.save_draft(self.current_session, tab.mode, tab.draft())
+        except (KnownError, SQLAlchemyError) as exc:
+            self.statusBar().showMessage(f"Could not save the draft: {exc}", 10000)
+
+    _restoring = False
+
+    @Slot(int)
+    def _on_session_opened(self, session_id: int) -> None:
+        assert self.store is not None
+        self._restoring = True
+        try:
+            draft = self.store.draft(session_id)
+            for tab in self.session_tabs:
+                tab.restore(draft.get(tab.mode, {}), self.store.last_run(session_id, tab.mode))
+            self.setWindowTitle(f"{self.store.get(session_id).name} — Playground")
+        finally:
+            self._restoring = False
+        self._draft_timer.stop()
+
+    @Slot(object)
+    def _on_run_opened(self, run: Run) -> None:
+        for tab in self.session_tabs:
+            if tab.mode == run.mode:
+                self.tabs.setCurrentWidget(tab)
+                tab.show_run(run)
+                self._draft_timer.start()
+
+    @Slot(object)
+    def _on_run_ended(self, run: Run) -> None:
+        if self.store is None or self.current_session is None:
+            return
+        try:
+            self.store.add_run(self.current_session, run)
+        except (KnownError, SQLAlchemyError) as exc:
+            self.statusBar().showMessage(f"Could not save the run: {exc}", 15000)
+            return
+        self.save_drafts()
+        if self.sessions:
+            self.sessions.refresh()
+
+    def _new_session(self) -> None:
+        if self.sessions:
+            self.sessions.new_session()
+
+    def _import_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a session", filter="Session exports (*.json)")
+        if path and self.store and self.sessions:
+            try:
+                info = import_session(self.store, Path(path))
+            except KnownError as exc:
+                QMessageBox.warning(self, "Import failed", str(exc))
+                return
+            self.sessions.select(info.id)
+            self.statusBar().showMessage(f"Imported {info.name} ({info.run_count} runs)", 8000)
+
+    def _export_json(self) -> None:
+        if self.store and self.current_session is not None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export session", "session.json", "JSON (*.json)")
+            if path:
+                self.save_drafts()
+                written = export_session(self.store, self.current_session, Path(path))
+                self.statusBar().showMessage(f"Exported to {written}", 8000)
+
+    def _export_markdown(self) -> None:
+        if self.store and self.current_session is not None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "session.md", "Markdown (*.md)")
+            if path:
+                Path(path).write_text(export_markdown(self.store, self.current_session), encoding="utf-8")
+                self.statusBar().showMessage(f"Exported to {path}", 8000)
+
+    # -- models ----------------------------------------------------------------------------------------------
+    def current_model(self) -> str:
+        return self.model_picker.currentData() or EMBEDDED_ID
+
+    def refresh_models(self, select: str | None = None, include_hf_cache: bool = True) -> None:
+        keep = select or self.current_model()
+        self.model_picker.clear()
+        ids = []
+        for info in self.registry.list(include_hf_cache=include_hf_cache):
+            if info.kind != "text":
+                continue
+            note = "" if info.ready else " (prepared on first use)"
+            size = f" · {human_bytes(info.size_bytes)}" if info.size_bytes else ""
+            self.model_picker.addItem(f"{info.id} · {info.source}{size}{note}", info.id)
+            ids.append(info.id)
+        for model_id in self._remote_ids:  # what the servers listed, beyond each endpoint's default
+            if model_id not in ids and not looks_like_image_model(model_id):
+                self.model_picker.addItem(f"{model_id} · remote", model_id)
+                ids.append(model_id)
+        index = self.model_picker.findData(keep)
+        if index < 0 and is_remote(keep) and split_remote_id(keep)[0] in {e.name for e in EndpointStore().list()}:
+            # Its server did not list it this time (down for a moment?): keep it rather than switch silently.
+            self.model_picker.addItem(f"{keep} · remote", keep)
+            ids.append(keep)
+            index = self.model_picker.count() - 1
+        self.model_picker.setCurrentIndex(max(index, 0))
+        self.compare_tab.set_model_choices(ids)
+
+    # -- remote endpoints ----------------------------------------------------------------------------------------
+    @Slot()
+    def open_endpoints(self) -> EndpointsDialog:
+        """Show the Endpoints dialog (not modal: the window keeps working while a connection is tested)."""
+        if self.endpoints_dialog is None:
+            self.endpoints_dialog = EndpointsDialog(parent=self)
+            self.endpoints_dialog.changed.connect(self._on_endpoints_changed)
+        self.endpoints_dialog.show()
+        self.endpoints_dialog.raise_()
+        return self.endpoints_dialog
+
+    @Slot()
+    def _on_endpoints_changed(self) -> None:
+        self.refresh_models()
+        self.remote_models.refresh()
+
+    @Slot(object)
+    def _on_remote_listed(self, listing: object) -> None:
+        """Every endpoint's models (or why not): text ones go to the pickers, image ones to the Image tab."""
+        if not isinstance(listing, dict):
+            self.statusBar().showMessage(f"Endpoints: {listing}", 15000)
+            return
+        ids: list[str] = []
+        for name, models in listing.items():
+            if isinstance(models, list):
+                ids += models
+            else:
+                self.statusBar().showMessage(f"Endpoint {name}: {models}", 15000)
+        self._remote_ids = ids
+        self.refresh_models()
+        self.image_tab.set_remote_models([m for m in ids if looks_like_image_model(m)])
+
+    @Slot(int)
+    def _on_model_picked(self, _index: int) -> None:
+        self.bridge.load(self.current_model())
+
+    def _add_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a model folder")
+        if path:
+            self.add_model(path)
+
+    def _add_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF file", filter="GGUF models (*.gguf)")
+        if path:
+            self.add_model(path)
+
+    def add_model(self, path: str) -> None:
+        try:
+            info = self.registry.add(path)
+        except KnownError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return
+        self.refresh_models(select=info.id)
+        self.bridge.load(info.id)
+
+    # -- engine events ---------------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_engine_progress(self, event: ProgressEvent) -> None:
+        self.progress.show()
+        if event.fraction is None:
+            self.progress.setRange(0, 0)  # busy indicator
+        else:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(int(event.fraction * 100))
+        self.progress.setFormat("%p%")  # the stage itself is the status message beside it
+        self.progress.setToolTip(event.stage)
+        self.statusBar().showMessage(event.stage)
+
+    @Slot(object)
+    def _on_engine_loaded(self, info: object) -> None:
+        remote = info.dtype == "remote"
+        self.device_label.setText(f"device: {info.device}" if remote else f"device: {info.device} ({info.dtype})")
+        self.model_label.setText(f"model: {info.model_id}")
+        self.statusBar().showMessage(f"Loaded {info.model_id} in {info.load_s:.1f} s", 5000)
+        self.refresh_models()
+
+    @Slot(object)
+    def _on_engine_finished(self, result: GenerationResult) -> None:
+        self.model_label.setText(f"model: {result.model}")
+        self.device_label.setText(f"device: {result.device}")
+        self.speed_label.setText(f"{result.first.timings.tokens_per_s:.1f} tok/s")
+
+    @Slot(str, bool)
+    def _on_engine_failed(self, message: str, _is_bug: bool) -> None:
+        self.statusBar().showMessage(message.splitlines()[0], 15000)
+        self.progress.hide()
+
+    @Slot(bool)
+    def _on_engine_busy(self, busy: bool) -> None:
+        if not busy:
+            self.progress.hide()
+
+    @Slot(dict)
+    def _on_open_image_settings(self, settings: dict) -> None:
+        """A compare-grid cell clicked: its settings go to the Image tab, which comes to the front."""
+        self.image_tab.apply_settings(settings)
+        self.tabs.setCurrentWidget(self.image_tab)
+
+    @Slot(str)
+    def _on_tab_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    @Slot()
+    def _update_memory(self) -> None:
+        self.memory_label.setText(f"memory: {human_bytes(rss_bytes())}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self._memory_timer.stop()
+        self.remote_models.shutdown()
+        if self.endpoints_dialog is not None:
+            self.endpoints_dialog.close()
+        self.save_drafts()
+        self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
+        self.sheet_tab.shutdown()
+        self.layout_tab.shutdown()
+        self.image_tab.shutdown()
+        self.compare_tab.shutdown()
+        if self.store is not None:
+            self.store.db.dispose()
+        super().closeEvent(event)
+
+
+def _open_store() -> tuple[SessionStore | None, list[str]]:
+    """The sessions store in the data dir, or None (with the reason) when it cannot be used."""
+    try:
+        db = open_database()
+    except KnownError as exc:
+        return None, [f"Sessions are off: {exc}"]
+    except SQLAlchemyError as exc:
+        return None, [f"Sessions are off: the database could not be opened ({exc})"]
+    return SessionStore(db), db.notices
