@@ -14,13 +14,14 @@ import time
 
 import torch
 
+from playground.domain.sheet import clean_answer
 from playground.domain.text import GenerationRequest
 from playground.engine.fill import SheetFiller
 from playground.engine.generate import generate
 from playground.engine.text import load_text_model
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.registry import Registry
-from playground.tasks.sheet import Sheet, clean_answer, fill_prompts
+from playground.tasks.sheet import Sheet, fill_prompts
 
 EXAMPLES = [("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"), ("Canada", "Ottawa"),
             ("Brazil", "Brasília"), ("Australia", "Canberra"), ("Egypt", "Cairo"), ("Norway", "Oslo")]

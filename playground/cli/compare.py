@@ -42,7 +42,7 @@ def columns_of(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
-    from playground.engine.generate import Cancel
+    from playground.domain.jobs import Cancel
     from playground.models.embedded import EMBEDDED_ID
     from playground.runtime.model_pool import ModelPool, default_loader
     from playground.tasks.compare_run import run_columns

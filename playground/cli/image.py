@@ -28,9 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
-    from playground.engine.generate import Cancel
-    from playground.engine.image import ImageRunner
+    from playground.domain.jobs import Cancel
     from playground.models.demo_image import DEMO_IMAGE_ID
+    from playground.runtime.image_runner import ImageRunner
     from playground.tasks.image_meta import png_bytes
 
     if (args.width is None) != (args.height is None):

@@ -16,7 +16,8 @@ from playground.cli import remote as remote_cli
 from playground.cli import sessions as sessions_cli
 from playground.cli import sheet as sheet_cli
 from playground.cli.options import add_generation_options, sampling, source_and_prompt
-from playground.domain.text import GenerationRequest, ProgressEvent
+from playground.domain.jobs import ProgressEvent
+from playground.domain.text import GenerationRequest
 from playground.errors import KnownError
 
 
@@ -116,7 +117,7 @@ def _progress(event: ProgressEvent) -> None:
 
 
 def _complete(args: argparse.Namespace) -> int:
-    from playground.engine.generate import Cancel
+    from playground.domain.jobs import Cancel
     from playground.models.embedded import EMBEDDED_ID
     from playground.runtime.runner import EngineRunner
     from playground.store.records import run_from_result

@@ -101,7 +101,7 @@ def run_endpoints(args: argparse.Namespace) -> int:
         print(f"removed {args.name}")
         return 0
     if command == "models":
-        from playground.remote import remote_id
+        from playground.domain.models import remote_id
         from playground.remote.backend import client_for
 
         endpoint = store.get(args.name)

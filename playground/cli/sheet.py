@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
+from playground.domain.sheet import is_numeric_column
 from playground.errors import KnownError
-from playground.tasks.sheet import Sheet, fill_prompts, is_numeric_column, read_csv, to_csv, write_csv
+from playground.tasks.sheet import Sheet, fill_prompts, read_csv, to_csv, write_csv
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, DEFAULT_TOLERANCE, parse_shots, plan_eval, score
 
 if TYPE_CHECKING:
-    from playground.engine.fill import CellAnswer
+    from playground.domain.sheet import CellAnswer
     from playground.engine.text import TextModel
 
 
@@ -93,8 +94,8 @@ def load_model(model_id: str, device: str | None = None, dtype: str | None = Non
 
 
 def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
+    from playground.domain.jobs import Cancel
     from playground.engine.fill import DEFAULT_MAX_NEW_TOKENS
-    from playground.engine.generate import Cancel
     from playground.models.embedded import EMBEDDED_ID
     from playground.runtime.dispatch import sheet_filler
 

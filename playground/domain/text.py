@@ -81,14 +81,6 @@ class TokenEvent:
 
 
 @dataclass(frozen=True)
-class ProgressEvent:
-    """Loading or conversion progress; ``fraction`` is None when the amount of work is unknown."""
-
-    stage: str
-    fraction: float | None = None
-
-
-@dataclass(frozen=True)
 class Timings:
     load_s: float = 0.0
     ttft_s: float = 0.0  # from the call to the first token (prefill included)
@@ -134,19 +126,3 @@ class GenerationResult:
             ],
             "timings": c.timings.as_dict(),
         }
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A registry entry."""
-
-    id: str
-    kind: str  # "text" | "image"
-    source: str  # "embedded" | "hf-cache" | "folder" | "gguf" | "remote"
-    path: str | None = None
-    size_bytes: int = 0
-    ready: bool = True  # False when the embedded model still needs its first-run conversion
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "source": self.source, "path": self.path,
-                "size_bytes": self.size_bytes, "ready": self.ready}

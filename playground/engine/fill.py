@@ -20,71 +20,30 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from playground.domain.jobs import Cancel
+from playground.domain.sheet import (
+    AnswerToken,
+    CellAnswer,
+    CellFn,
+    CellPrompt,
+    FillResult,
+    Guess,
+    clean_answer,
+    guesses,
+)
 from playground.engine.device import free_memory
-from playground.engine.generate import ANCHOR_TOKENS, Cancel, cache_kwarg
+from playground.engine.generate import ANCHOR_TOKENS, cache_kwarg
 from playground.errors import ContextOverflow, OutOfMemory
-from playground.tasks.sheet import CellPrompt, clean_answer
 
 if TYPE_CHECKING:
     from playground.engine.text import TextModel
 
-CONFIDENCE_HELP = ("Confidence = the product of the probabilities of the answer's tokens (greedy decoding, up to "
-                   "the end of the line): the chance the model gives to writing exactly this answer. An empty "
-                   "answer gets 0.")
 DEFAULT_BATCH = 8
 DEFAULT_MAX_NEW_TOKENS = 24  # a cell value is a few words or a number
 
-
-@dataclass(frozen=True)
-class AnswerToken:
-    text: str
-    probability: float | None  # None: a remote server that gave no logprobs
-    top: tuple[tuple[str, float], ...]  # (token text, probability), most likely first
-
-
-@dataclass(frozen=True)
-class Guess:
-    """An alternative the model considered: the answer up to its least sure token, with another token there."""
-
-    text: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class CellAnswer:
-    """The model's value for one cell, with how sure it was."""
-
-    index: int  # position in the prompts given to ``SheetFiller.fill``
-    row: int
-    column: int
-    raw: str  # the completion's first line as generated
-    value: str  # ``raw`` cleaned (trailing text dropped; for numeric columns only the number)
-    confidence: float | None  # in [0, 1]; see CONFIDENCE_HELP. None: not provided by a remote server
-    tokens: tuple[AnswerToken, ...]
-    top: tuple[Guess, ...]  # alternatives at the least sure token, the chosen one first
-
-    def to_json(self, column_name: str | None = None) -> dict[str, Any]:
-        """The CLI's ``sheet fill --json`` shape for one cell."""
-        return {"row": self.row, "column": column_name if column_name is not None else self.column,
-                "value": self.value,
-                "confidence": None if self.confidence is None else round(self.confidence, 6),
-                "top": [{"text": g.text, "probability": round(g.probability, 6)} for g in self.top]}
-
-
-@dataclass(frozen=True)
-class FillResult:
-    model: str
-    answers: tuple[CellAnswer | None, ...]  # aligned with the prompts; None where stopped before the cell
-    cancelled: bool
-    seconds: float
-    prompt_tokens: int  # tokens actually run through the model (shared prefixes counted once)
-
-
-CellFn = Callable[[CellAnswer], None]
 
 
 class SheetFiller:
@@ -275,21 +234,6 @@ class _Decoding:
 
     def _guesses(self) -> tuple[Guess, ...]:
         return guesses(self.tokens, self.logprobs)
-
-
-def guesses(tokens: Sequence[AnswerToken], logprobs: Sequence[float]) -> tuple[Guess, ...]:
-    """The top tokens at the answer's least sure position, each appended to the answer before it."""
-    if not tokens:
-        return ()
-    weakest = min(range(len(tokens)), key=lambda i: tokens[i].probability or 0.0)
-    head = "".join(t.text for t in tokens[:weakest])
-    head_lp = sum(logprobs[:weakest])
-    out = []
-    for text, p in tokens[weakest].top:
-        tail = text.split("\n", 1)[0]
-        mark = "" if "\n" in text or weakest == len(tokens) - 1 else "…"
-        out.append(Guess((head + tail).strip() + mark, math.exp(head_lp) * p))
-    return tuple(out)
 
 
 def _groups(prompts: Sequence[CellPrompt]) -> list[list[int]]:

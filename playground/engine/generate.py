@@ -10,12 +10,13 @@ import copy
 import functools
 import inspect
 import random
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from playground.domain.jobs import Cancel
+from playground.domain.stream import StopAssembler
 from playground.domain.text import (
     Alternative,
     Completion,
@@ -27,7 +28,6 @@ from playground.domain.text import (
 )
 from playground.engine.device import free_memory
 from playground.engine.sampling import NgramBan, pick_token
-from playground.engine.stream import StopAssembler
 from playground.errors import ContextOverflow, KnownError, OutOfMemory
 
 if TYPE_CHECKING:
@@ -37,19 +37,6 @@ if TYPE_CHECKING:
 
 EventFn = Callable[[TokenEvent], None]
 ANCHOR_TOKENS = 4  # prompt tokens decoded with the output so word-initial spaces come out right
-
-
-class Cancel:
-    """A cancel flag shared between the UI thread and the engine; checked once per token."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
 
 
 def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e: None,

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.image import MAX_BATCH, ImageRequest, ImageResult, StepEvent
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import Cancel, ProgressEvent
 from playground.engine import image_schedulers
-from playground.engine.generate import Cancel
 from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
 from playground.models.demo_image import DEMO_IMAGE_ID, demo_image_folder, playground_meta
-from playground.remote import is_remote
 
 if TYPE_CHECKING:
     import torch
@@ -146,11 +142,7 @@ def load_image_model(model_id: str, source: Path | None = None, device: str | No
                      single_file_config: str | None = None) -> ImageModel:
     """Load a text-to-image pipeline: a diffusers folder (``from_pretrained``) or one checkpoint file
     (``from_single_file``; safetensors only unless ``allow_pickle``). fp16/bf16 on CUDA, fp32 on CPU.
-    A ``remote:`` id gives a RemoteImageModel (``/v1/images/generations`` on that endpoint)."""
-    if is_remote(model_id):
-        from playground.remote.images import load_remote_image_model
-
-        return load_remote_image_model(model_id)  # type: ignore[return-value] - generate() dispatches on it
+    (``runtime.dispatch.load_image_model`` also takes ``remote:`` ids.)"""
     import torch
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -281,10 +273,6 @@ def generate(model: ImageModel, req: ImageRequest, on_event: StepFn = lambda e: 
              cancel: Cancel | None = None) -> ImageResult:
     """Run ``req`` on ``model``; a StepEvent with a preview after every denoising step. Same seed and settings
     give the same images (noise drawn on the CPU). Cancelled: returns no images, ``cancelled=True``."""
-    if getattr(model, "remote", False):
-        from playground.remote.images import generate_remote_image
-
-        return generate_remote_image(model, req, on_event, cancel)  # type: ignore[arg-type]
     import torch
 
     from playground.engine.device import free_memory
@@ -384,45 +372,3 @@ def _fit_memory(model: ImageModel, width: int, height: int, batch: int) -> None:
     else:
         model.pipe.disable_attention_slicing()
         model.pipe.vae.disable_tiling()
-
-
-class ImageModels:
-    """Keeps one image model loaded (by id); loading another frees the first. Use from one thread."""
-
-    def __init__(self, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False) -> None:
-        self.device, self.dtype, self.allow_pickle = device, dtype, allow_pickle
-        self.model: ImageModel | None = None
-
-    def get(self, model_id: str, on_progress: ProgressFn = lambda e: None) -> ImageModel:
-        if self.model is None or self.model.id != model_id:
-            self.unload()
-            self.model = load_image_model(model_id, device=self.device, dtype=self.dtype,
-                                          allow_pickle=self.allow_pickle, on_progress=on_progress)
-        return self.model
-
-    def unload(self) -> None:
-        if self.model is not None:
-            self.model.unload()
-            self.model = None
-
-
-class ImageRunner:
-    """One worker thread for image jobs (the device does one at a time): ``generate() -> Future[ImageResult]``."""
-
-    def __init__(self, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False,
-                 thread_name_prefix: str = "engine-image") -> None:
-        self.models = ImageModels(device, dtype, allow_pickle)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name_prefix)
-        self._lock = threading.Lock()
-
-    def generate(self, model_id: str, request: ImageRequest, on_event: StepFn = lambda e: None,
-                 cancel: Cancel | None = None, on_progress: ProgressFn = lambda e: None) -> Future[ImageResult]:
-        def job() -> ImageResult:
-            return generate(self.models.get(model_id, on_progress), request, on_event, cancel)
-
-        return self._pool.submit(job)
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
-        if wait:
-            self.models.unload()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 from playground.engine.device import choose_device, choose_dtype, free_memory
 from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
 

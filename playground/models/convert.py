@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 from playground.errors import UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from playground import paths
-from playground.domain.text import ModelInfo
+from playground.domain.models import ModelInfo
 
 DEMO_IMAGE_ID = "demo-shapes"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playground import paths
 from playground.bundle import bundled_gguf
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 from playground.errors import ModelNotFound
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
 

@@ -9,7 +9,6 @@ to ``secrets/<name>.key`` in the data dir, created 0600 inside a 0700 folder. ``
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from playground import paths
+from playground import jsonfile, paths
 from playground.errors import KnownError
 
 ENDPOINTS_FILE = "endpoints.json"
@@ -111,17 +110,6 @@ def _key_file(name: str) -> Path:
     return _secrets_dir() / f"{name}.key"
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by the owner only (0600 from creation, never briefly wider)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class EndpointStore:
     """The saved endpoints and their keys. Cheap to create; reads the file on every call (the UI and the CLI may
     both change it)."""
@@ -194,7 +182,7 @@ class EndpointStore:
                 return "keyring"
             except Exception:  # noqa: BLE001, S110 - a locked or refusing keyring: fall back to the private file
                 pass
-        _write_private(_key_file(name), key)
+        jsonfile.write_atomic(_key_file(name), key, private=True)
         return "file"
 
     def _delete_key(self, name: str) -> None:
@@ -206,20 +194,12 @@ class EndpointStore:
             (paths.data_dir() / SECRETS_DIR / f"{name}.key").unlink()
 
     def _load(self) -> list[dict[str, Any]]:
-        if not self._file.is_file():
-            return []
-        try:
-            data = json.loads(self._file.read_text(encoding="utf-8"))
-            return [d for d in data.get("endpoints", []) if isinstance(d, dict) and "name" in d]
-        except (OSError, ValueError, AttributeError):
-            # A damaged list must not stop the app; keep it aside for the user and start empty.
-            self._file.replace(self._file.with_suffix(".json.damaged"))
-            return []
+        entries = jsonfile.load_object(self._file).get("endpoints")
+        return [d for d in entries if isinstance(d, dict) and isinstance(d.get("name"), str)] \
+            if isinstance(entries, list) else []
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
-        tmp = self._file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"endpoints": entries}, indent=2), encoding="utf-8")
-        tmp.replace(self._file)
+        jsonfile.save(self._file, {"endpoints": entries})
 
     @staticmethod
     def _from_dict(d: dict[str, Any]) -> Endpoint | None:

@@ -9,17 +9,16 @@ remote endpoints (``remote:<endpoint>/<model>``, listed without asking the serve
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from playground import paths
-from playground.domain.text import ModelInfo, ProgressEvent
+from playground import jsonfile, paths
+from playground.domain.jobs import ProgressEvent
+from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
-from playground.remote import is_remote, remote_id
 
 USER_MODELS_FILE = "models.json"
 
@@ -101,20 +100,13 @@ class Registry:
         self._save_user_entries(kept)
 
     def _load_user_entries(self) -> list[dict[str, str]]:
-        if not self._file.is_file():
-            return []
-        try:
-            data = json.loads(self._file.read_text(encoding="utf-8"))
-            return [e for e in data.get("models", []) if {"id", "source", "path"} <= e.keys()]
-        except (OSError, ValueError, AttributeError):
-            # A damaged list must not stop the app; keep it aside for the user and start empty.
-            self._file.replace(self._file.with_suffix(".json.damaged"))
-            return []
+        entries = jsonfile.load_object(self._file).get("models")
+        keys = ("id", "source", "path")
+        return [e for e in entries if isinstance(e, dict) and all(isinstance(e.get(k), str) for k in keys)] \
+            if isinstance(entries, list) else []
 
     def _save_user_entries(self, entries: list[dict[str, str]]) -> None:
-        tmp = self._file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"models": entries}, indent=2), encoding="utf-8")
-        tmp.replace(self._file)
+        jsonfile.save(self._file, {"models": entries})
 
     # -- resolving -----------------------------------------------------------------------------------------
     def resolve(self, model_id: str, on_progress: ProgressFn = lambda e: None) -> ResolvedModel:

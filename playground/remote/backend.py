@@ -18,6 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from playground.domain.jobs import Cancel
+from playground.domain.models import remote_id, split_remote_id
+from playground.domain.stream import StopAssembler
 from playground.domain.text import (
     Alternative,
     Completion,
@@ -27,11 +30,8 @@ from playground.domain.text import (
     Timings,
     TokenEvent,
 )
-from playground.engine.generate import Cancel
-from playground.engine.stream import StopAssembler
 from playground.errors import KnownError, RemoteNotFound, RemoteProtocolError
 from playground.models.endpoints import Endpoint, EndpointStore
-from playground.remote import remote_id, split_remote_id
 from playground.remote.client import RemoteClient, ServerModel
 
 EventFn = Callable[[TokenEvent], None]

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel
 from playground.errors import (
     RemoteAuthError,
     RemoteBadRequest,

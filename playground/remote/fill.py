@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from playground.domain.jobs import Cancel
+from playground.domain.sheet import AnswerToken, CellAnswer, CellFn, CellPrompt, FillResult, clean_answer, guesses
 from playground.domain.text import GenerationRequest
-from playground.engine.fill import AnswerToken, CellAnswer, CellFn, FillResult, guesses
-from playground.engine.generate import Cancel
 from playground.remote.backend import RemoteTextModel, generate_remote
-from playground.tasks.sheet import CellPrompt, clean_answer
 
 DEFAULT_CONCURRENCY = 4
 

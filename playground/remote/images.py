@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel
+from playground.domain.models import looks_like_image_model, split_remote_id  # noqa: F401 - re-exported
 from playground.errors import KnownError, RemoteNotFound, RemoteProtocolError
 from playground.models.endpoints import Endpoint, EndpointStore
-from playground.remote import looks_like_image_model, split_remote_id  # noqa: F401 - re-exported
 from playground.remote.backend import client_for
 from playground.remote.client import RemoteClient
 

@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import GenerationResult, TokenEvent
-from playground.engine.generate import Cancel
 from playground.remote.wire import (
     ApiError,
     ParsedRequest,

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from playground.domain.text import GenerationRequest, GenerationResult, ProgressEvent, TokenEvent
-from playground.engine.generate import Cancel, generate
-from playground.remote import is_remote
+from playground.domain.image import ImageRequest, ImageResult, StepEvent
+from playground.domain.jobs import Cancel, ProgressEvent
+from playground.domain.models import is_remote
+from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
+from playground.engine.generate import generate
 
 if TYPE_CHECKING:
     from playground.models.registry import Registry
@@ -60,3 +62,28 @@ def sheet_filler(model: Any, batch_size: int, max_new_tokens: int, top: int = 5)
     from playground.engine.fill import SheetFiller
 
     return SheetFiller(model, batch_size=batch_size, max_new_tokens=max_new_tokens, top=top)
+
+
+def load_image_model(model_id: str, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False,
+                     on_progress: ProgressFn = lambda e: None, **kwargs: Any) -> Any:
+    """An ImageModel (a local diffusers pipeline) or a RemoteImageModel (``/v1/images/generations``)."""
+    if is_remote(model_id):
+        from playground.remote.images import load_remote_image_model
+
+        return load_remote_image_model(model_id)
+    from playground.engine.image import load_image_model as load_local
+
+    return load_local(model_id, device=device, dtype=dtype, allow_pickle=allow_pickle, on_progress=on_progress,
+                      **kwargs)
+
+
+def generate_image(model: Any, request: ImageRequest, on_event: Callable[[StepEvent], None] = lambda e: None,
+                   cancel: Cancel | None = None) -> ImageResult:
+    """The image engine's ``generate`` on a local model, ``generate_remote_image`` on a remote one."""
+    if is_remote_model(model):
+        from playground.remote.images import generate_remote_image
+
+        return generate_remote_image(model, request, on_event, cancel)
+    from playground.engine.image import generate
+
+    return generate(model, request, on_event, cancel)

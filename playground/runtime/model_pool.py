@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 
 ProgressFn = Callable[[ProgressEvent], None]
 Loader = Callable[[str, ProgressFn], Any]  # -> TextModel

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from playground.domain.text import GenerationRequest, GenerationResult, ProgressEvent, TokenEvent
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel, ProgressEvent
+from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
 from playground.models.registry import Registry
 from playground.runtime.dispatch import load_model, run_generation
 

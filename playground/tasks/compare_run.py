@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from playground.domain.text import GenerationResult, ProgressEvent, TokenEvent
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel, ProgressEvent
+from playground.domain.models import is_remote
+from playground.domain.text import GenerationResult, TokenEvent
 from playground.errors import KnownError
-from playground.remote import is_remote
 from playground.runtime.dispatch import load_model, run_generation
 from playground.runtime.model_pool import ModelPool
 from playground.tasks.compare import resolve

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.domain.sheet import CellPrompt
 from playground.errors import KnownError
 
 MAX_ROWS = 100_000  # a paste or file beyond this is refused with a message rather than freezing the grid
@@ -169,29 +167,6 @@ def _sniff_delimiter(text: str) -> str:
     return ";" if first.count(";") > first.count(",") else ","
 
 
-# -- prompts -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CellPrompt:
-    """One cell to complete: ``prefix`` (example blocks, shared by its group) + ``query`` (the target row).
-
-    ``examples`` holds the prefix's blocks one by one, so the engine can drop the oldest when the context
-    window is short; ``prefix == "".join(examples)``.
-    """
-
-    row: int
-    column: int
-    examples: tuple[str, ...]
-    query: str
-
-    @property
-    def prefix(self) -> str:
-        return "".join(self.examples)
-
-    @property
-    def text(self) -> str:
-        return self.prefix + self.query
-
-
 def _block(sheet: Sheet, values: list[str], known: tuple[int, ...], target: int, answer: str | None) -> str:
     lines = [f"{sheet.label(c)}: {values[c].strip()}" for c in known]
     tail = f" {answer.strip()}\n\n" if answer is not None else ""
@@ -231,93 +206,3 @@ def fill_prompts(sheet: Sheet, targets: list[tuple[int, int]] | None = None,
     return [cell_prompt(sheet, r, c, examples) for r, c in targets]
 
 
-# -- answers -------------------------------------------------------------------------------------------------
-_SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "mio": 1e6, "billion": 1e9, "bn": 1e9,
-           "b": 1e9, "trillion": 1e12, "tn": 1e12, "%": 1.0, "percent": 1.0}
-_NUMBER = re.compile(
-    r"^[~≈]?\s*(?P<sign>[-+−]?)\s*[$€£¥]?\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
-    r"(?:\s*(?P<scale>thousand|million|billion|trillion|mio|mn|bn|tn|percent|%|[kmb])\b|\s*(?P<pct>%))?",
-    re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Number:
-    """A number read from an answer: ``mantissa`` as written (commas dropped), ``scale`` from its unit word."""
-
-    mantissa: float
-    scale: float = 1.0
-    text: str = ""  # the matched text, e.g. "10.31 million"
-
-    @property
-    def value(self) -> float:
-        return self.mantissa * self.scale
-
-
-def parse_number(text: str) -> Number | None:
-    """Read a leading number ("1,234.5", "$3", "10.31 million", "12%", "~4k"); None when the text is no number."""
-    m = _NUMBER.match(text.strip())
-    if not m:
-        return None
-    mantissa = float(m.group("num").replace(",", ""))
-    if m.group("sign") in ("-", "−"):
-        mantissa = -mantissa
-    scale_word = (m.group("scale") or m.group("pct") or "").lower()
-    return Number(mantissa, _SCALES.get(scale_word, 1.0), m.group(0).strip())
-
-
-def is_numeric_column(values: list[str]) -> bool:
-    """True when every non-empty value (and at least one) is a number with nothing but a unit after it."""
-    seen = False
-    for v in values:
-        v = v.strip()
-        if not v:
-            continue
-        n = parse_number(v)
-        if n is None or n.text != v:
-            return False
-        seen = True
-    return seen
-
-
-def clean_answer(raw: str, numeric: bool = False) -> str:
-    """The cell value in a completion: its first line, trimmed; for a numeric column only the number.
-
-    Trailing text goes: "10.31 million people (2020)" -> "10.31 million"; "Paris." -> "Paris".
-    """
-    line = raw.strip().split("\n", 1)[0].strip()
-    if numeric:
-        n = parse_number(line)
-        if n is not None:
-            return n.text
-    return line.rstrip(" .;,").strip()
-
-
-def normalise(text: str) -> str:
-    """Case-, accent-, punctuation- and article-insensitive form used for the "normalised match" score."""
-    text = unicodedata.normalize("NFKD", text.strip().casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    n = parse_number(text)
-    if n is not None and n.text == text:
-        return repr(n.value)  # "1,000" == "1000" == "1 thousand"
-    text = re.sub(r"[^\w\s]", " ", text)
-    words = [w for w in text.split() if w not in ("the", "a", "an")]
-    return " ".join(words)
-
-
-def numbers_match(answer: str, truth: str, tolerance: float) -> bool | None:
-    """Whether two numbers agree within ``tolerance`` (relative); None when ``truth`` is not a number.
-
-    A unit word on only one side is read both ways: "10.31 million" matches a column of plain millions
-    ("10.31") as well as of plain counts ("10310000").
-    """
-    t = parse_number(truth)
-    if t is None:
-        return None
-    a = parse_number(answer)
-    if a is None:
-        return False
-    for x in {a.value, a.mantissa}:
-        for y in {t.value, t.mantissa}:
-            if math.isclose(x, y, rel_tol=tolerance, abs_tol=1e-9):
-                return True
-    return False

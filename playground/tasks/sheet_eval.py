@@ -13,8 +13,9 @@ import io
 import random
 from dataclasses import dataclass
 
+from playground.domain.sheet import CellPrompt, is_numeric_column, normalise, numbers_match
 from playground.errors import KnownError
-from playground.tasks.sheet import CellPrompt, Sheet, cell_prompt, is_numeric_column, normalise, numbers_match
+from playground.tasks.sheet import Sheet, cell_prompt
 
 DEFAULT_SHOTS = (0, 1, 2, 4, 8)
 DEFAULT_QUERIES = 24  # per k: enough for a readable curve, few enough to finish in seconds on a CPU

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.engine.fill import CellAnswer, FillResult
+from playground.domain.sheet import CellAnswer, FillResult
 from playground.store.records import Run
 from playground.tasks.sheet_eval import EvalPlan, EvalPoint
 from playground.tasks.sheet_state import answer_to_dict

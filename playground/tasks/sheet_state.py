@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from playground.engine.fill import AnswerToken, CellAnswer, Guess
+from playground.domain.sheet import AnswerToken, CellAnswer, Guess
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
 from playground.tasks.sheet_eval import DEFAULT_SHOTS, DEFAULT_TOLERANCE, EvalPoint
 

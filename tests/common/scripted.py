@@ -6,6 +6,7 @@ import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import (
     Alternative,
     Completion,
@@ -15,7 +16,6 @@ from playground.domain.text import (
     Timings,
     TokenEvent,
 )
-from playground.engine.generate import Cancel
 from playground.runtime.runner import LoadedInfo
 
 

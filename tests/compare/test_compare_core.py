@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import FinishReason
-from playground.engine.generate import Cancel
 from playground.runtime.model_pool import ModelPool, model_bytes
 from playground.tasks.compare import (
     column_label,

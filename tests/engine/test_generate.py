@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import FinishReason, GenerationRequest
-from playground.engine.generate import Cancel, generate
+from playground.engine.generate import generate
 from playground.errors import ContextOverflow
 
 PROMPT = "The quick brown fox"

@@ -57,7 +57,7 @@ def test_add_refuses_what_is_not_a_model(tmp_path):
 def test_damaged_registry_file_is_set_aside(tmp_path):
     (paths.data_dir() / "models.json").write_text("{not json")
     assert [m.id for m in Registry().list(include_hf_cache=False)] == [EMBEDDED_ID, "demo-shapes"]
-    assert (paths.data_dir() / "models.json.damaged").exists()
+    assert list(paths.data_dir().glob("models.json.damaged-*"))
 
 
 def test_unknown_ids_and_offline_hub_ids_fail_clearly():

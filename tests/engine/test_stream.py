@@ -1,6 +1,6 @@
 """Stop-sequence hold-back: nothing that might be the start of a stop is shown early."""
 
-from playground.engine.stream import StopAssembler
+from playground.domain.stream import StopAssembler
 
 
 def push_all(assembler, pieces):

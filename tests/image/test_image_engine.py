@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from playground.domain.image import ImageRequest
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel
 from playground.engine.image import generate, load_image_model
 from playground.errors import KnownError, UnsupportedModel
 

@@ -78,8 +78,8 @@ def served_with_key(long_tiny_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 def add_endpoint(name: str, url: str, model: str = "", api_key: str | None = None, timeout_s: float = 30.0) -> str:
     """Save an endpoint in this test's data dir; return the remote id of ``model`` on it."""
+    from playground.domain.models import remote_id
     from playground.models.endpoints import Endpoint, EndpointStore
-    from playground.remote import remote_id
 
     EndpointStore().save(Endpoint(name, url, model, timeout_s), api_key=api_key)
     return remote_id(name, model)

@@ -102,7 +102,7 @@ class CancelAfter:
     """An event callback that records events and sets its Cancel once ``count`` have arrived (mid-stream)."""
 
     def __init__(self, count: int) -> None:
-        from playground.engine.generate import Cancel
+        from playground.domain.jobs import Cancel
 
         self.count = count
         self.cancel = Cancel()

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import FinishReason, GenerationRequest
-from playground.engine.generate import Cancel, generate
+from playground.engine.generate import generate
 from playground.errors import (
     RemoteAuthError,
     RemoteNotFound,

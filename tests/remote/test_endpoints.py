@@ -10,9 +10,9 @@ import pytest
 
 from playground import paths
 from playground.cli import main as cli
+from playground.domain.models import is_remote, split_remote_id
 from playground.errors import KnownError
 from playground.models.endpoints import ENV_NO_KEYRING, KEEP, Endpoint, EndpointStore, normalise_url, usable_keyring
-from playground.remote import is_remote, split_remote_id
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -114,4 +114,4 @@ def test_cli_add_list_remove_never_prints_the_key(capsys, monkeypatch) -> None:
 def test_a_damaged_endpoints_file_is_kept_aside() -> None:
     (paths.data_dir() / "endpoints.json").write_text("{oops")
     assert EndpointStore().list() == []
-    assert (paths.data_dir() / "endpoints.json.damaged").is_file()
+    assert len(list(paths.data_dir().glob("endpoints.json.damaged-*"))) == 1

@@ -119,7 +119,8 @@ def _png_b64() -> str:
 
 
 def test_images_where_the_server_offers_them(remote_model_id) -> None:
-    from playground.engine.image import generate, load_image_model
+    from playground.runtime.dispatch import generate_image as generate
+    from playground.runtime.dispatch import load_image_model
 
     def images(handler, body) -> None:  # noqa: ANN001
         handler.send_json(200, {"created": 0, "data": [{"b64_json": _png_b64()} for _ in range(body["n"])]})

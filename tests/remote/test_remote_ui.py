@@ -135,7 +135,7 @@ def test_sheet_tab_fills_with_a_remote_model(qtbot, remote_model_id) -> None:
 
 
 def test_sheet_cell_without_confidence_says_so() -> None:
-    from playground.engine.fill import AnswerToken, CellAnswer
+    from playground.domain.sheet import AnswerToken, CellAnswer
     from ui.sheet.table_model import answer_tooltip, is_unsure
 
     answer = CellAnswer(0, 1, 1, "Paris", "Paris", None, (AnswerToken(" Paris", None, ()),), ())

@@ -7,9 +7,10 @@ import math
 
 import pytest
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import GenerationRequest
 from playground.engine.fill import SheetFiller
-from playground.engine.generate import Cancel, generate
+from playground.engine.generate import generate
 from playground.tasks.sheet import Sheet, fill_prompts
 from tests.sheet.conftest import capitals
 

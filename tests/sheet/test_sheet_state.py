@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from playground.engine.fill import AnswerToken, CellAnswer, FillResult, Guess
+from playground.domain.sheet import AnswerToken, CellAnswer, FillResult, Guess
 from playground.store.records import Run
 from playground.tasks.sheet import Sheet
 from playground.tasks.sheet_eval import EvalPoint

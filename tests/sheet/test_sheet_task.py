@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from playground.domain.sheet import clean_answer, is_numeric_column, normalise, numbers_match, parse_number
 from playground.errors import KnownError
 from playground.tasks.presets import load_presets
-from playground.tasks.sheet import (
-    Sheet,
-    clean_answer,
-    fill_prompts,
-    is_numeric_column,
-    normalise,
-    numbers_match,
-    parse_number,
-    parse_table,
-    read_csv,
-    to_csv,
-)
+from playground.tasks.sheet import Sheet, fill_prompts, parse_table, read_csv, to_csv
 from playground.tasks.sheet_eval import parse_shots, plan_eval, points_to_csv, score
 from tests.sheet.conftest import capitals
 

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from playground.domain.jobs import Cancel
 from playground.domain.text import GenerationRequest
-from playground.engine.generate import Cancel
 from ui.common.model_worker import describe_failure
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from playground.domain.text import ProgressEvent
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel, ProgressEvent
 from playground.errors import KnownError
 
 Loader = Callable[[str, Callable[[ProgressEvent], None]], Any]

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from playground.engine.generate import Cancel
+from playground.domain.jobs import Cancel
 from playground.runtime.model_pool import Loader, ModelPool
 from playground.tasks.compare_run import ColumnOutcome, run_columns
 from ui.common.model_worker import describe_failure

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from playground.domain.image import ImageRequest, ImageResult
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 from ui.common.model_worker import ModelWorker, describe_failure
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ Loader = Callable[[str, Callable[[ProgressEvent], None]], "ImageModel"]
 def default_loader(device: str | None = None, dtype: str | None = None) -> Loader:
     """Load through the image engine (the demo model, a folder/file, the registry or the HF cache)."""
     def load(model_id: str, on_progress: Callable[[ProgressEvent], None]) -> ImageModel:
-        from playground.engine.image import load_image_model
+        from playground.runtime.dispatch import load_image_model
 
         return load_image_model(model_id, device=device, dtype=dtype, on_progress=on_progress)
 
@@ -49,12 +49,12 @@ class ImageWorker(ModelWorker):
 
     def generate(self, model_id: str, request: ImageRequest) -> Future:
         """Run ``request``; steps arrive on ``step``, then ``finished`` (or ``failed``)."""
-        from playground.engine.image import generate
+        from playground.runtime.dispatch import generate_image
 
         cancel = self._new_cancel()
 
         def job() -> ImageResult:
-            return generate(self._ensure(model_id), request, self.step.emit, cancel)
+            return generate_image(self._ensure(model_id), request, self.step.emit, cancel)
 
         future = self._pool.submit(job)
         future.add_done_callback(self._done)

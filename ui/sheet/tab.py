@@ -20,11 +20,12 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from playground.engine.fill import CONFIDENCE_HELP, DEFAULT_BATCH, CellAnswer, FillResult
+from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult, is_numeric_column
+from playground.engine.fill import DEFAULT_BATCH
 from playground.errors import KnownError
 from playground.store.records import Run
 from playground.tasks.presets import Preset, load_presets
-from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts, is_numeric_column
+from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
 from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from playground.engine.fill import CONFIDENCE_HELP, CellAnswer
+from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
 from playground.tasks.sheet_state import DEFAULT_THRESHOLD, SheetState, empty_sheet
 from ui.common.token_view import NO_PROBABILITY, NOT_PROVIDED, probability_colour

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from playground.domain.text import ProgressEvent
-from playground.tasks.sheet import CellPrompt
+from playground.domain.jobs import ProgressEvent
+from playground.domain.sheet import CellPrompt
 from ui.common.model_worker import ModelWorker, describe_failure
 
 if TYPE_CHECKING:
-    from playground.engine.fill import FillResult
+    from playground.domain.sheet import FillResult
     from playground.engine.text import TextModel
 
 Loader = Callable[[str, Callable[[ProgressEvent], None]], "TextModel"]

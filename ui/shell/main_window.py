@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from playground.domain.text import GenerationResult, ProgressEvent
+from playground.domain.jobs import ProgressEvent
+from playground.domain.models import is_remote, looks_like_image_model, split_remote_id
+from playground.domain.text import GenerationResult
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.endpoints import EndpointStore
 from playground.models.registry import Registry
-from playground.remote import is_remote, looks_like_image_model, split_remote_id
 from playground.store.db import open_database
 from playground.store.records import Run
 from playground.store.repository import SessionStore

@@ -187,8 +187,8 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
         import numpy as np
 
         from playground.domain.image import ImageRequest
-        from playground.engine.image import ImageRunner
         from playground.models.demo_image import DEMO_IMAGE_ID
+        from playground.runtime.image_runner import ImageRunner
 
         runner = ImageRunner(device="cpu", thread_name_prefix="engine-self-test")
         try:

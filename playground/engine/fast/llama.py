@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from playground.domain.text import ProgressEvent
+from playground.domain.jobs import ProgressEvent
 from playground.engine.fast.quant import QLinear
 
 if TYPE_CHECKING:
