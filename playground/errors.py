@@ -9,6 +9,14 @@ class KnownError(Exception):
     """A user or environment problem (missing model, bad file, prompt too long) with a readable message."""
 
 
+class ParameterError(KnownError):
+    """A setting out of range or malformed (temperature -1, ``top_p=z``, a bad column spec): the message names it.
+
+    Only these, never a bare ``ValueError``, are shown as the user's mistake: a ValueError from inside the engine
+    is a bug and is shown as one.
+    """
+
+
 class ModelNotFound(KnownError):
     """The model id, folder or file does not resolve to a loadable model."""
 

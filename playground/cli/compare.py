@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from playground.cli.options import add_generation_options, sampling, source_and_prompt
+from playground.errors import ParameterError
 from playground.tasks.compare import MAX_COLUMNS, parse_column, parse_values, sweep
 
 
@@ -31,13 +32,13 @@ def columns_of(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.sweep:
         key, sep, values = args.sweep.partition("=")
         if not sep:
-            raise ValueError('--sweep must look like KEY=V1,V2 (e.g. "temperature=0,1")')
+            raise ParameterError('--sweep must look like KEY=V1,V2 (e.g. "temperature=0,1")')
         base = columns.pop(0) if len(columns) == 1 else {}
         columns += sweep(base, key.strip(), parse_values(key.strip(), values))
     if not columns:
-        raise ValueError("give at least one --column or a --sweep")
+        raise ParameterError("give at least one --column or a --sweep")
     if len(columns) > MAX_COLUMNS:
-        raise ValueError(f"at most {MAX_COLUMNS} columns")
+        raise ParameterError(f"at most {MAX_COLUMNS} columns")
     return columns
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from playground.domain.image import ImageRequest
+from playground.errors import ParameterError
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     from playground.tasks.image_meta import png_bytes
 
     if (args.width is None) != (args.height is None):
-        raise ValueError("give both --width and --height, or neither")
+        raise ParameterError("give both --width and --height, or neither")
     request = ImageRequest(prompt=args.prompt, negative_prompt=args.negative, steps=args.steps, guidance=args.guidance,
                            seed=args.seed, width=args.width, height=args.height, batch=args.batch,
                            scheduler=args.scheduler)

@@ -18,7 +18,7 @@ from playground.cli import sheet as sheet_cli
 from playground.cli.options import add_generation_options, sampling, source_and_prompt
 from playground.domain.jobs import ProgressEvent
 from playground.domain.text import GenerationRequest
-from playground.errors import KnownError
+from playground.errors import KnownError, ParameterError
 
 
 def _common() -> argparse.ArgumentParser:
@@ -91,12 +91,12 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
                     "compare": lambda a: compare_cli.run(a, _progress),
                     "serve": lambda a: remote_cli.run_serve(a, _progress), "endpoints": remote_cli.run_endpoints}
         return handlers[args.command](args)
+    except ParameterError as exc:  # a parameter out of range: a usage error, like argparse's
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KnownError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # a parameter out of range
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from playground.errors import KnownError
+from playground.errors import KnownError, ParameterError
 
 ENV_SERVE_KEY = "PLAYGROUND_SERVE_API_KEY"  # keeps the key out of the process list
 DEFAULT_PORT = 8000
@@ -49,7 +49,7 @@ def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the 
 
     host = args.host or "127.0.0.1"
     if not 0 <= args.port <= 65535:
-        raise ValueError("--port must be between 0 and 65535")
+        raise ParameterError("--port must be between 0 and 65535")
     if not is_loopback(host):
         guard = "it requires the API key" if args.api_key else "anyone who can reach it can use it (no --api-key)"
         print(f"[playground] warning: listening on {host}, not only this machine: {guard}", file=sys.stderr)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.errors import ParameterError
+
 MAX_SIDE = 2048
 MAX_BATCH = 16
 
@@ -29,18 +31,18 @@ class ImageRequest:
     def validate(self) -> None:
         """Raise ValueError naming the first parameter out of range (sizes are checked against the model later)."""
         if not self.prompt.strip():
-            raise ValueError("type a prompt first")
+            raise ParameterError("type a prompt first")
         if self.steps is not None and not 1 <= self.steps <= 500:
-            raise ValueError("steps must be between 1 and 500")
+            raise ParameterError("steps must be between 1 and 500")
         if self.guidance is not None and not 0 <= self.guidance <= 50:
-            raise ValueError("guidance must be between 0 and 50")
+            raise ParameterError("guidance must be between 0 and 50")
         if not 1 <= self.batch <= MAX_BATCH:
-            raise ValueError(f"batch size must be between 1 and {MAX_BATCH}")
+            raise ParameterError(f"batch size must be between 1 and {MAX_BATCH}")
         if self.seed is not None and not 0 <= self.seed < 2**32:
-            raise ValueError("seed must be between 0 and 4294967295")
+            raise ParameterError("seed must be between 0 and 4294967295")
         for name, side in (("width", self.width), ("height", self.height)):
             if side is not None and (side < 8 or side > MAX_SIDE or side % 8):
-                raise ValueError(f"{name} must be a multiple of 8 between 8 and {MAX_SIDE}")
+                raise ParameterError(f"{name} must be a multiple of 8 between 8 and {MAX_SIDE}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from playground.errors import ParameterError
+
 
 class FinishReason(StrEnum):
     STOP = "stop"  # end-of-sequence token or a stop sequence
@@ -42,21 +44,21 @@ class GenerationRequest:
     def validate(self) -> None:
         """Raise ValueError naming the first parameter out of range."""
         if self.max_new_tokens < 1:
-            raise ValueError("max new tokens must be at least 1")
+            raise ParameterError("max new tokens must be at least 1")
         if self.temperature < 0:
-            raise ValueError("temperature must be 0 (greedy) or more")
+            raise ParameterError("temperature must be 0 (greedy) or more")
         if not 0 < self.top_p <= 1:
-            raise ValueError("top-p must be in (0, 1]")
+            raise ParameterError("top-p must be in (0, 1]")
         if self.top_k < 0:
-            raise ValueError("top-k must be 0 (off) or more")
+            raise ParameterError("top-k must be 0 (off) or more")
         if self.repetition_penalty <= 0:
-            raise ValueError("repetition penalty must be positive")
+            raise ParameterError("repetition penalty must be positive")
         if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
-            raise ValueError("no-repeat n-gram size must be 0 (off) or at least 2")
+            raise ParameterError("no-repeat n-gram size must be 0 (off) or at least 2")
         if self.n < 1:
-            raise ValueError("n must be at least 1")
+            raise ParameterError("n must be at least 1")
         if any(s == "" for s in self.stop):
-            raise ValueError("stop sequences must not be empty")
+            raise ParameterError("stop sequences must not be empty")
 
 
 @dataclass(frozen=True)

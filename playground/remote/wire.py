@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
-from playground.errors import ContextOverflow, KnownError, OutOfMemory
+from playground.errors import ContextOverflow, KnownError, OutOfMemory, ParameterError
 
 MAX_N = 16
 MAX_LOGPROBS = 20
@@ -217,7 +217,7 @@ def api_error(exc: BaseException) -> ApiError:
         return ApiError(400, str(exc), code="context_length_exceeded")
     if isinstance(exc, OutOfMemory):
         return ApiError(503, str(exc), "server_error")
-    if isinstance(exc, ValueError):
+    if isinstance(exc, ParameterError):
         return ApiError(400, str(exc))
     if isinstance(exc, KnownError):
         return ApiError(500, str(exc), "server_error")

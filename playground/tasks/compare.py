@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.domain.text import GenerationRequest
+from playground.errors import ParameterError
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 6
 # column key -> type; "max_tokens" is accepted as the CLI's spelling of max_new_tokens
@@ -39,7 +40,7 @@ def _convert(key: str, raw: Any) -> Any:
     try:
         return kind(raw) if kind is not int else int(str(raw).strip())
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{key}={raw!r} is not a valid {kind.__name__}") from exc
+        raise ParameterError(f"{key}={raw!r} is not a valid {kind.__name__}") from exc
 
 
 def normalise(column: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def normalise(column: dict[str, Any]) -> dict[str, Any]:
     for key, value in column.items():
         key = ALIASES.get(key.strip(), key.strip())
         if key not in KEY_TYPES:
-            raise ValueError(f"unknown column key {key!r}; use one of {', '.join(KEY_TYPES)}")
+            raise ParameterError(f"unknown column key {key!r}; use one of {', '.join(KEY_TYPES)}")
         out[key] = _convert(key, value)
     return out
 
@@ -61,7 +62,7 @@ def parse_column(text: str) -> dict[str, Any]:
             continue
         key, sep, value = part.partition("=")
         if not sep:
-            raise ValueError(f"column setting {part.strip()!r} must look like key=value")
+            raise ParameterError(f"column setting {part.strip()!r} must look like key=value")
         pairs[key.strip()] = value.strip()
     return normalise(pairs)
 
@@ -92,7 +93,7 @@ def resolve(column: dict[str, Any], defaults: dict[str, Any], source: str, promp
     merged = {**normalise({k: v for k, v in defaults.items() if k in KEY_TYPES}), **normalise(column)}
     model = str(merged.get("model") or "")
     if not model:
-        raise ValueError("every column needs a model (model=ID)")
+        raise ParameterError("every column needs a model (model=ID)")
     kwargs = {k: merged[k] for k in REQUEST_KEYS if k in merged}
     request = GenerationRequest(prompt=prompt, source=source, n=1, top_logprobs=top_logprobs, **kwargs)
     request.validate()
@@ -104,10 +105,10 @@ def parse_values(key: str, text: str) -> list[Any]:
     """``"0, 0.5, 1"`` -> typed values for ``key`` (models are comma-separated ids)."""
     key = ALIASES.get(key, key)
     if key not in SWEEP_KEYS:
-        raise ValueError(f"cannot sweep {key!r}; pick one of {', '.join(SWEEP_KEYS)}")
+        raise ParameterError(f"cannot sweep {key!r}; pick one of {', '.join(SWEEP_KEYS)}")
     values = [_convert(key, v.strip()) for v in text.split(",") if v.strip()]
     if not values:
-        raise ValueError(f"type the values of {key} to compare, e.g. 0, 0.5, 1")
+        raise ParameterError(f"type the values of {key} to compare, e.g. 0, 0.5, 1")
     return values
 
 
@@ -115,7 +116,7 @@ def sweep(base: dict[str, Any], key: str, values: list[Any]) -> list[dict[str, A
     """One column per value: ``base`` with ``key`` set to it (at most MAX_COLUMNS)."""
     key = ALIASES.get(key, key)
     if len(values) > MAX_COLUMNS:
-        raise ValueError(f"at most {MAX_COLUMNS} columns; got {len(values)} values")
+        raise ParameterError(f"at most {MAX_COLUMNS} columns; got {len(values)} values")
     return [{**base, key: value} for value in values]
 
 

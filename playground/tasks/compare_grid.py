@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.domain.image import ImageRequest
+from playground.errors import ParameterError
 
 AXES = ("seed", "guidance", "steps", "scheduler", "model")
 MAX_PER_AXIS = 8
@@ -18,7 +19,7 @@ _TYPES = {"seed": int, "guidance": float, "steps": int, "scheduler": str, "model
 def parse_axis(axis: str, text: str) -> list[Any]:
     """``"1, 2, 3"`` -> typed values for ``axis`` (empty text = a single unnamed value)."""
     if axis not in AXES:
-        raise ValueError(f"an axis is one of {', '.join(AXES)}; not {axis!r}")
+        raise ParameterError(f"an axis is one of {', '.join(AXES)}; not {axis!r}")
     values = []
     for raw in (v.strip() for v in text.split(",")):
         if not raw:
@@ -26,9 +27,9 @@ def parse_axis(axis: str, text: str) -> list[Any]:
         try:
             values.append(_TYPES[axis](raw))
         except ValueError as exc:
-            raise ValueError(f"{axis} value {raw!r} is not a {_TYPES[axis].__name__}") from exc
+            raise ParameterError(f"{axis} value {raw!r} is not a {_TYPES[axis].__name__}") from exc
     if len(values) > MAX_PER_AXIS:
-        raise ValueError(f"at most {MAX_PER_AXIS} values per axis")
+        raise ParameterError(f"at most {MAX_PER_AXIS} values per axis")
     return values
 
 
@@ -93,7 +94,7 @@ class GridPlan:
 def make_plan(base: ImageRequest, model: str, x_axis: str, x_text: str, y_axis: str, y_text: str) -> GridPlan:
     """Validate and build a plan; raises ValueError naming what is wrong."""
     if x_axis == y_axis and x_text.strip() and y_text.strip():
-        raise ValueError("pick two different settings for X and Y")
+        raise ParameterError("pick two different settings for X and Y")
     plan = GridPlan(base, model, x_axis, tuple(parse_axis(x_axis, x_text)), y_axis, tuple(parse_axis(y_axis, y_text)))
     for cell in plan.cells():
         cell.request.validate()

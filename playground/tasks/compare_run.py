@@ -67,7 +67,7 @@ def run_columns(pool: ModelPool, columns: list[dict[str, Any]], defaults: dict[s
                 tm = load_model(model_id, on_progress=on_progress) if remote else pool.get(model_id, on_progress)
                 result = run_generation(tm, request, lambda e, i=i: on_token(i, e), cancel)
                 outcome = ColumnOutcome(i, model_id, result=result, request=request)
-            except (KnownError, ValueError) as exc:
+            except KnownError as exc:
                 outcome = ColumnOutcome(i, model_id, error=str(exc))
         on_done(outcome)
         return outcome

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from playground.cli import compare as compare_cli
+from playground.errors import ParameterError
 
 
 def _main(argv):
@@ -55,5 +56,5 @@ def test_compare_sweep_seeded_and_session(tiny_model_dir, capsys):
 
 
 def test_compare_rejects_a_bad_column(tiny_model_dir):
-    with pytest.raises(ValueError, match="unknown column key"):
+    with pytest.raises(ParameterError, match="unknown column key"):
         _main(["compare", "--prompt", "x", "--column", "modle=x"])

@@ -6,6 +6,7 @@ import pytest
 
 from playground.domain.jobs import Cancel
 from playground.domain.text import FinishReason
+from playground.errors import ParameterError
 from playground.runtime.model_pool import ModelPool, model_bytes
 from playground.tasks.compare import (
     column_label,
@@ -25,9 +26,9 @@ def test_column_spec_parses_types_and_round_trips():
     col = parse_column("model=org/m, temperature=0.7,seed=3,max_tokens=12,stop=\\n\\n|END")
     assert col == {"model": "org/m", "temperature": 0.7, "seed": 3, "max_new_tokens": 12, "stop": ("\n\n", "END")}
     assert parse_column(format_column(col)) == col
-    with pytest.raises(ValueError, match="unknown column key 'temprature'"):
+    with pytest.raises(ParameterError, match="unknown column key 'temprature'"):
         parse_column("temprature=1")
-    with pytest.raises(ValueError, match="temperature='hot'"):
+    with pytest.raises(ParameterError, match="temperature='hot'"):
         parse_column("temperature=hot")
 
 
@@ -35,7 +36,7 @@ def test_column_keys_override_defaults():
     defaults = {"model": "a", "temperature": 0.7, "max_new_tokens": 20, "seed": None}
     model, req = resolve({"temperature": 0.0, "seed": 4}, defaults, "src ", "prompt")
     assert (model, req.temperature, req.max_new_tokens, req.seed, req.text) == ("a", 0.0, 20, 4, "src prompt")
-    with pytest.raises(ValueError, match="top-p"):
+    with pytest.raises(ParameterError, match="top-p"):
         resolve({"top_p": 0}, defaults, "", "p")
     assert column_label({"model": "org/small", "temperature": 0.0}, defaults) == "small · temperature=0.0"
 
@@ -45,9 +46,9 @@ def test_sweep_makes_one_column_per_value():
     assert [c["temperature"] for c in cols] == [0.0, 0.5, 1.0]
     assert all(c["model"] == "m" and c["seed"] == 1 for c in cols)
     assert [c["model"] for c in sweep({}, "model", parse_values("model", "a, b"))] == ["a", "b"]
-    with pytest.raises(ValueError, match="cannot sweep"):
+    with pytest.raises(ParameterError, match="cannot sweep"):
         parse_values("stop", "x")
-    with pytest.raises(ValueError, match="at most 6"):
+    with pytest.raises(ParameterError, match="at most 6"):
         sweep({}, "seed", list(range(7)))
 
 

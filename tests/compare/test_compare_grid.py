@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from playground.domain.image import ImageRequest
+from playground.errors import ParameterError
 from playground.tasks.compare_grid import grid_png, make_plan
 
 
@@ -16,9 +17,9 @@ def test_plan_crosses_rows_and_columns():
         (0, 0, 1, 1.0), (0, 1, 2, 1.0), (0, 2, 3, 1.0), (1, 0, 1, 5.0)]
     assert plan.labels() == (["seed=1", "seed=2", "seed=3"], ["guidance=1.0", "guidance=5.0"])
     assert cells[4].settings()["seed"] == 2 and cells[4].settings()["model"] == "demo"
-    with pytest.raises(ValueError, match="two different"):
+    with pytest.raises(ParameterError, match="two different"):
         make_plan(ImageRequest("x"), "demo", "seed", "1", "seed", "2")
-    with pytest.raises(ValueError, match="steps value 'many'"):
+    with pytest.raises(ParameterError, match="steps value 'many'"):
         make_plan(ImageRequest("x"), "demo", "steps", "many", "seed", "")
     model_plan = make_plan(ImageRequest("x"), "demo", "model", "a, b", "seed", "")
     assert [c.model for c in model_plan.cells()] == ["a", "b"]

@@ -10,7 +10,7 @@ import torch
 from playground.domain.jobs import Cancel
 from playground.domain.text import FinishReason, GenerationRequest
 from playground.engine.generate import generate
-from playground.errors import ContextOverflow
+from playground.errors import ContextOverflow, ParameterError
 
 PROMPT = "The quick brown fox"
 
@@ -131,5 +131,5 @@ def test_timings_are_reported(tiny_model):
 
 
 def test_bad_parameters_are_refused(tiny_model):
-    with pytest.raises(ValueError, match="top-p"):
+    with pytest.raises(ParameterError, match="top-p"):
         generate(tiny_model, GenerationRequest(prompt="a", top_p=0))

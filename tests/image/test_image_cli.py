@@ -9,6 +9,7 @@ import pytest
 
 from playground.cli import image as image_cli
 from playground.cli.main import _common
+from playground.errors import ParameterError
 from playground.tasks.image_meta import read_settings
 
 
@@ -41,5 +42,5 @@ def test_image_batch_files(tiny_sd_dir, tmp_path, capsys):
 
 
 def test_width_without_height(tmp_path):
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(ParameterError, match="both"):
         run_cli(["image", "x", "--out", str(tmp_path / "a.png"), "--width", "64"])

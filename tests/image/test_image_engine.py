@@ -11,7 +11,7 @@ import pytest
 from playground.domain.image import ImageRequest
 from playground.domain.jobs import Cancel
 from playground.engine.image import generate, load_image_model
-from playground.errors import KnownError, UnsupportedModel
+from playground.errors import KnownError, ParameterError, UnsupportedModel
 
 STEPS = 3
 
@@ -79,7 +79,7 @@ def test_batch_seeds(tiny_sd):
 
 
 def test_sizes_validated(tiny_sd):
-    with pytest.raises(ValueError, match="multiple of 8"):
+    with pytest.raises(ParameterError, match="multiple of 8"):
         generate(tiny_sd, req(width=60))
     with pytest.raises(KnownError, match="does not fit"):
         generate(tiny_sd, req(width=1024, height=1024))

@@ -20,7 +20,7 @@ Loader = Callable[[str, Callable[[ProgressEvent], None]], Any]
 
 def describe_failure(exc: BaseException) -> tuple[str, bool]:
     """(message, is_bug): one line for a problem the user can act on, the traceback for a bug."""
-    if isinstance(exc, KnownError | ValueError):
+    if isinstance(exc, KnownError):
         return str(exc), False
     text = "".join(traceback.format_exception(exc))
     return f"{type(exc).__name__}: {exc}\n\n{text}", True

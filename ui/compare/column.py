@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from playground.domain.text import TokenEvent
+from playground.errors import ParameterError
 from playground.tasks.compare import WordDiff, format_column, parse_column
 from ui.common.token_view import OutputView
 
@@ -92,7 +93,7 @@ class CompareColumn(QFrame):
 
     # -- the spec ----------------------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
-        """The column's own keys (raises ValueError when the settings line is malformed)."""
+        """The column's own keys (raises ParameterError when the settings line is malformed)."""
         spec = parse_column(self.settings.text())
         spec.pop("model", None)
         model = self.model.text().strip()
@@ -117,7 +118,7 @@ class CompareColumn(QFrame):
         try:
             self.spec()
             self.problem.hide()
-        except ValueError as exc:
+        except ParameterError as exc:
             self.problem.setText(str(exc))
             self.problem.show()
         self.changed.emit()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
+from playground.errors import ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan
@@ -117,7 +118,7 @@ class ImageGridView(QWidget):
         try:
             self.plan = make_plan(base, self.model.text().strip() or DEMO_IMAGE_ID, self.x_axis.currentText(),
                                   self.x_values.text(), self.y_axis.currentText(), self.y_values.text())
-        except ValueError as exc:
+        except ParameterError as exc:
             self.error.setText(str(exc)[:1].upper() + str(exc)[1:])
             self.error.show()
             return

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from playground.errors import ParameterError
 from playground.store.records import Run
 from playground.tasks.compare import format_column, parse_column
 from playground.tasks.compare_run import ColumnOutcome
@@ -90,7 +91,7 @@ class LayoutVariantsView(QWidget):
         description = self.description.text().strip()
         try:
             specs = [parse_column(v.settings.text()) for v in self.variants]
-        except ValueError as exc:
+        except ParameterError as exc:
             self.error.setText(str(exc))
             self.error.show()
             return

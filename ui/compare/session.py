@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.text import Alternative, TokenEvent
+from playground.errors import ParameterError
 from playground.store.records import Run, optional_float
 from playground.tasks.compare import MIN_COLUMNS, SWEEP_KEYS, column_stats, stats_text
 
@@ -17,7 +18,7 @@ def draft(tab: CompareTab) -> dict[str, Any]:
     for column in tab.columns:
         try:
             specs.append({k: list(v) if isinstance(v, tuple) else v for k, v in column.spec().items()})
-        except ValueError:
+        except ParameterError:
             specs.append({})
     return {"source": tab.source.toPlainText(), "prompt": tab.prompt.toPlainText(), "columns": specs,
             "reference": tab.reference_index(), "probabilities": tab.probabilities.isChecked(),

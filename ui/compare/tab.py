@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from playground.domain.text import TokenEvent
+from playground.errors import ParameterError
 from playground.runtime.model_pool import Loader, PoolState, default_budget_bytes
 from playground.store.records import Run
 from playground.tasks.compare import (
@@ -215,7 +216,7 @@ class CompareTab(QWidget):
     def _on_duplicate_requested(self, column: CompareColumn) -> None:
         try:
             self.add_column(column.spec(), after=column)
-        except ValueError as exc:
+        except ParameterError as exc:
             self._show_error(str(exc))
 
     @Slot(object)
@@ -248,7 +249,7 @@ class CompareTab(QWidget):
         for i, column in enumerate(self.columns):
             try:
                 column.set_title(f"{i + 1}. {column_label(column.spec(), defaults)}")
-            except ValueError:
+            except ParameterError:
                 column.set_title(f"{i + 1}. (fix the settings)")
 
     @Slot()
@@ -258,7 +259,7 @@ class CompareTab(QWidget):
         try:
             base = self.columns[0].spec() if self.columns else {}
             specs = sweep(base, key, parse_values(key, self.sweep_values.text()))
-        except ValueError as exc:
+        except ParameterError as exc:
             self._show_error(str(exc))
             return
         if len(specs) < MIN_COLUMNS:
@@ -289,7 +290,7 @@ class CompareTab(QWidget):
             return
         try:
             specs = self.specs()
-        except ValueError as exc:
+        except ParameterError as exc:
             self._show_error(str(exc))
             return
         prompt = self.prompt.toPlainText()

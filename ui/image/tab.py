@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from playground import paths
 from playground.domain.image import MAX_BATCH, MAX_SIDE, ImageRequest, ImageResult, StepEvent
 from playground.engine.image_schedulers import SCHEDULERS
-from playground.errors import KnownError
+from playground.errors import KnownError, ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.image_meta import png_bytes, read_settings, store_png
@@ -210,7 +210,7 @@ class ImageTab(QWidget):
         request = self.request()
         try:
             request.validate()
-        except ValueError as exc:
+        except ParameterError as exc:
             self._show_error(str(exc)[:1].upper() + str(exc)[1:])
             return
         self._request = request

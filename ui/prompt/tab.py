@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.errors import ParameterError
 from playground.store.records import Run, run_from_result, token_events
 from playground.tasks.presets import Preset, load_presets
 from ui.common.bridge import EngineBridge, GenerationJob
@@ -129,7 +130,7 @@ class PromptTab(QWidget):
         request = self.request()
         try:
             request.validate()
-        except ValueError as exc:
+        except ParameterError as exc:
             self._show_error(str(exc))
             return
         if not request.text:

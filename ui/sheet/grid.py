@@ -152,7 +152,7 @@ class SheetGrid(QWidget):
                 current = self.view.currentIndex()  # no current cell: the rows go below the last one
                 at = (current.row(), current.column()) if current.isValid() else (self.model.rowCount(), 0)
                 rows, _ = self.model.paste(text, *at)
-        except (KnownError, ValueError) as exc:
+        except KnownError as exc:
             self.problem.emit(str(exc))
             return
         self.message.emit(f"Pasted {rows:,} rows")
