@@ -47,16 +47,6 @@ def choose_dtype(device: torch.device, preference: str | None = None) -> torch.d
     return torch.float32
 
 
-def memory_in_use(device: torch.device) -> int:
-    """Bytes allocated on an accelerator; 0 on CPU (the UI shows process RSS there)."""
-    import torch
-
-    if device.type == "cuda":
-        return int(torch.cuda.memory_allocated(device))
-    if device.type == "mps":
-        return int(torch.mps.current_allocated_memory())
-    return 0
-
 
 def free_memory(device: torch.device) -> None:
     import gc

@@ -35,7 +35,3 @@ def playground_meta(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def is_demo(model_id: str) -> bool:
-    return model_id == DEMO_IMAGE_ID

@@ -32,10 +32,6 @@ def embedded_dir() -> Path:
     return paths.models_dir() / EMBEDDED_ID
 
 
-def is_ready() -> bool:
-    return is_converted(embedded_dir())
-
-
 def ensure_embedded(on_progress: ProgressFn = lambda e: None) -> Path:
     """Return the converted embedded model folder, downloading and converting it on first use."""
     folder = embedded_dir()

@@ -97,9 +97,6 @@ class OutputView(QTextEdit):
             cursor.setPosition(span.end, QTextCursor.MoveMode.KeepAnchor)
             cursor.setCharFormat(self._format(span.event))
 
-    def show_probabilities(self) -> bool:
-        return self._show_probabilities
-
     def token_at(self, position: int) -> TokenEvent | None:
         for span in self._spans:
             if span.start <= position < span.end:

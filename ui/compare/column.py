@@ -179,11 +179,6 @@ class CompareColumn(QFrame):
         text = self.text()
         return [text[a:b] for a, b in self._diff.spans] if self._diff else []
 
-    def is_marked(self, position: int) -> bool:
-        cursor = QTextCursor(self.output.document())
-        cursor.setPosition(position + 1)
-        return cursor.charFormat().underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline
-
     def set_confident(self, on: bool) -> None:
         self.title.setToolTip("highest mean token log-probability" if on else "")
         text = self.title.text().removesuffix("  ★")

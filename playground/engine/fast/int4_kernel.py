@@ -147,27 +147,8 @@ _state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load
 _fake_registered = False
 
 
-_env_keys: dict[str, Any] = {}
-
-
-def _getenv(name: str) -> str | None:
-    """``os.environ.get`` in ~0.2 us instead of ~1 us (matmul reads two variables per call): os.environ keeps its
-    encoded dict ``_data`` in sync; any other mapping goes the ordinary way."""
-    data = getattr(os.environ, "_data", None)
-    if isinstance(data, dict):
-        try:
-            key = _env_keys.get(name)
-            if key is None:
-                key = _env_keys[name] = os.environ.encodekey(name)  # type: ignore[attr-defined]
-            value = data.get(key)
-            return None if value is None else os.environ.decodevalue(value)  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            pass
-    return os.environ.get(name)
-
-
 def _env_disabled() -> bool:
-    return (_getenv(ENV_ENABLE) or "").strip().lower() in ("0", "false", "no", "off")
+    return (os.environ.get(ENV_ENABLE) or "").strip().lower() in ("0", "false", "no", "off")
 
 
 def _source_text() -> str:
@@ -389,14 +370,14 @@ def _reset_for_tests() -> None:
 
 def _use_kernel() -> bool:
     """Marked ``assume_constant_result`` (below): evaluated once per torch.compile trace."""
-    if _getenv(ENV_ENABLE) is not None and _env_disabled():
+    if os.environ.get(ENV_ENABLE) is not None and _env_disabled():
         return False
     return _state["loaded"] is True or _ensure_loaded()
 
 
 def _int8_default() -> bool:
     """``$PLAYGROUND_INT4_ACTIVATIONS`` (int8 or fp32); a trace-time constant to torch.compile like ``_use_kernel``."""
-    return (_getenv(ENV_ACTIVATIONS) or "fp32").strip().lower() == "int8"
+    return (os.environ.get(ENV_ACTIVATIONS) or "fp32").strip().lower() == "int8"
 
 
 # matmul's kernel-or-fallback and activation choices are trace-time constants to torch.compile (no graph break).

@@ -163,9 +163,6 @@ class FastLlama:
         del self._tokens[length:]
         self._prefilled = min(self._prefilled, length)
 
-    def cache_bytes(self) -> int:
-        return 0 if self._k is None else int(self._k.nbytes + self._v.nbytes)
-
     # -- forward ---------------------------------------------------------------------------------------------
     def prefill(self, ids: list[int], reuse: bool = True) -> torch.Tensor:
         """Run the prompt (after any prefix already cached); return the last position's logits (fp32 [vocab])."""
