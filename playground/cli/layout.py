@@ -7,10 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from playground.domain.text import GenerationRequest
 from playground.tasks.layout_html import build_prompt, clean, load_examples
-
-NO_REPEAT_NGRAM = 10
+from playground.tasks.layout_run import MAX_NEW_TOKENS, TEMPERATURE, layout_request
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -18,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("description")
     p.add_argument("--model", default=None, help="model id (default: the embedded model)")
     p.add_argument("--out", type=Path, help="write the HTML to this file")
-    p.add_argument("--max-tokens", type=int, default=400)
-    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-tokens", type=int, default=MAX_NEW_TOKENS)
+    p.add_argument("--temperature", type=float, default=TEMPERATURE)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true", help='print {"html", "valid", "model", "timings"}')
 
@@ -29,9 +27,7 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     from playground.runtime.runner import EngineRunner
 
     prompt = build_prompt(args.description, load_examples())
-    request = GenerationRequest(prompt=prompt.text, messages=prompt.messages, stop=prompt.stop,
-                                max_new_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
-                                no_repeat_ngram=NO_REPEAT_NGRAM)
+    request = layout_request(prompt, max_new_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     request.validate()
     runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:

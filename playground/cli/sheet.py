@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playground.domain.jobs import ProgressEvent
-from playground.domain.sheet import is_numeric_column
 from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, fill_prompts, read_csv, to_csv, write_csv
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, DEFAULT_TOLERANCE, parse_shots, plan_eval, score
@@ -102,7 +101,7 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
     prompts = fill_prompts(sheet)
     if not prompts:
         print("[playground] no empty cells to fill", file=sys.stderr)
-    numeric = [c for c in range(len(sheet.columns)) if is_numeric_column([r[c] for r in sheet.rows])]
+    numeric = sheet.numeric_columns()
     answers: list[CellAnswer] = []
     if prompts:
         tm = load_model(args.model or EMBEDDED_ID, getattr(args, "device", None), getattr(args, "dtype", None))

@@ -28,6 +28,12 @@ class ImageRequest:
     batch: int = 1
     scheduler: str = "default"  # a name from playground.engine.image_schedulers.SCHEDULERS, or "default"
 
+    def settings(self) -> dict[str, Any]:
+        """The request as the settings dict the Image tab, PNG metadata and Compare's grid exchange."""
+        return {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "steps": self.steps,
+                "guidance": self.guidance, "seed": self.seed, "width": self.width, "height": self.height,
+                "batch": self.batch, "scheduler": self.scheduler}
+
     def validate(self) -> None:
         """Raise ValueError naming the first parameter out of range (sizes are checked against the model later)."""
         if not self.prompt.strip():

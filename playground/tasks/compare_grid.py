@@ -42,10 +42,7 @@ class GridCell:
 
     def settings(self) -> dict[str, Any]:
         """What the Image tab's ``apply_settings`` takes to reproduce this cell."""
-        r = self.request
-        return {"prompt": r.prompt, "negative_prompt": r.negative_prompt, "steps": r.steps, "guidance": r.guidance,
-                "seed": r.seed, "width": r.width, "height": r.height, "batch": 1, "scheduler": r.scheduler,
-                "model": self.model}
+        return {**self.request.settings(), "batch": 1, "model": self.model}
 
 
 @dataclass(frozen=True)
@@ -83,12 +80,9 @@ class GridPlan:
                 [f"{self.y_axis}={v}" for v in self.y_values] or [""])
 
     def to_dict(self) -> dict[str, Any]:
-        b = self.base
+        base = {k: v for k, v in self.base.settings().items() if k != "batch"}
         return {"model": self.model, "x_axis": self.x_axis, "x_values": list(self.x_values), "y_axis": self.y_axis,
-                "y_values": list(self.y_values),
-                "base": {"prompt": b.prompt, "negative_prompt": b.negative_prompt, "steps": b.steps,
-                         "guidance": b.guidance, "seed": b.seed, "width": b.width, "height": b.height,
-                         "scheduler": b.scheduler}}
+                "y_values": list(self.y_values), "base": base}
 
 
 def make_plan(base: ImageRequest, model: str, x_axis: str, x_text: str, y_axis: str, y_text: str) -> GridPlan:

@@ -21,7 +21,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playground.domain.sheet import CellPrompt
+from playground.domain.sheet import CellPrompt, is_numeric_column
 from playground.errors import KnownError
 
 MAX_ROWS = 100_000  # a paste or file beyond this is refused with a message rather than freezing the grid
@@ -50,6 +50,10 @@ class Sheet:
 
     def is_complete(self, row: int) -> bool:
         return all(v.strip() for v in self.rows[row])
+
+    def numeric_columns(self) -> list[int]:
+        """The columns whose known values are all numbers: their answers are cleaned to the number alone."""
+        return [c for c in range(len(self.columns)) if is_numeric_column([r[c] for r in self.rows])]
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,18 @@ def test_run_all_fills_columns_with_stats_diff_and_saves_a_run(qtbot, tab, tmp_p
     tab.grab().save(str(tmp_path / "compare.png"))
 
 
+def test_clicking_run_all_runs_every_column(qtbot, tab):
+    """The button, not only Ctrl+Enter: its clicked(bool) once reached run_all's column list and raised."""
+    from PySide6.QtCore import Qt
+
+    tab.show()
+    tab.prompt.setPlainText("The cat")
+    with qtbot.waitSignal(tab.run_ended, timeout=30_000) as blocker:
+        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].status == "done"
+    assert all(column.text() for column in tab.columns)
+
+
 def test_duplicate_sweep_and_session_round_trip(qtbot, tab, tiny_model_dir):
     tab.columns[0].settings.setText("temperature=0.3,seed=4")
     tab.columns[0].duplicate_requested.emit(tab.columns[0])

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from playground.domain.jobs import Cancel
 from playground.domain.text import GenerationRequest
-from ui.common.model_worker import describe_failure
+from ui.common.worker import describe_failure
 
 
 class Runner(Protocol):

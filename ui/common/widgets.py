@@ -32,6 +32,7 @@ def banner(kind: str = "error") -> QLabel:
     """A hidden, selectable message strip for errors or notices; show it with setText + show."""
     label = QLabel()
     label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote user and model text: "<div>" stays visible
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setStyleSheet(BANNER_STYLES[kind])
     label.hide()

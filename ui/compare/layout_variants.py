@@ -21,10 +21,9 @@ from playground.store.records import Run
 from playground.tasks.compare import format_column, parse_column
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.layout_html import build_prompt, clean, load_examples
+from playground.tasks.layout_run import layout_settings
 from ui.common.html_preview import HtmlPreview
 from ui.common.widgets import banner
-
-NO_REPEAT_NGRAM = 10
 
 
 class LayoutVariant(QWidget):
@@ -101,8 +100,7 @@ class LayoutVariantsView(QWidget):
             return
         self.error.hide()
         prompt = build_prompt(description, _examples())
-        defaults = {**self.tab.defaults(), "max_new_tokens": 400, "no_repeat_ngram": NO_REPEAT_NGRAM,
-                    "stop": prompt.stop}
+        defaults = {**self.tab.defaults(), **layout_settings(prompt)}
         self._specs, self._description = specs, description
         self._running = True
         self.run_button.setEnabled(False)

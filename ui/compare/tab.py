@@ -3,12 +3,10 @@ diverge and which is most confident; an image X/Y grid and layout variants as su
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,8 +41,9 @@ from playground.tasks.compare import (
 )
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
+from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import banner, hint_label
+from ui.common.widgets import hint_label
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
 from ui.compare.image_grid import ImageGridView
@@ -54,10 +53,8 @@ from ui.compare.worker import CompareWorker
 FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
 
-class CompareTab(QWidget):
+class CompareTab(ModeTab):
     mode = "compare"
-    changed = Signal()
-    run_ended = Signal(object)  # store Run
     open_image_settings = Signal(dict)  # a grid cell's settings, for the Image tab's apply_settings
 
     def __init__(self, params: ParamsPanel, model_id: Callable[[], str], parent: QWidget | None = None,
@@ -77,7 +74,6 @@ class CompareTab(QWidget):
         self.worker.status.connect(self._on_status)
         self.columns: list[CompareColumn] = []
         self._model_choices: list[str] = []  # offered while typing a column's model (local and remote ids)
-        self._running = False
         self._run_inputs: dict[str, Any] = {}
         self._pending: dict[int, list[TokenEvent]] = {}
         self._flush = QTimer(self, interval=FLUSH_MS)
@@ -87,13 +83,8 @@ class CompareTab(QWidget):
         self.source.setPlaceholderText("Source text (optional): comes before the prompt, the same for every column")
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Prompt: every column completes source + prompt")
-        self.run_button = QPushButton("Run all  (Ctrl+Enter)")
-        self.run_button.clicked.connect(self.run_all)
-        self.stop_button = QPushButton("Stop  (Esc)")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.stop)
         self.add_button = QPushButton("+ Column")
-        self.add_button.clicked.connect(lambda: self.add_column({}))
+        self.add_button.clicked.connect(lambda _checked=False: self.add_column({}))
         self.probabilities = QCheckBox("Probability colours")
         self.probabilities.toggled.connect(self._on_probabilities_toggled)
         self.sweep_key = QComboBox()
@@ -103,7 +94,7 @@ class CompareTab(QWidget):
         self.sweep_values.returnPressed.connect(self.make_sweep)
         sweep_button = QPushButton("Sweep → columns")
         sweep_button.setToolTip("Replace the columns: the first column with the parameter set to each value")
-        sweep_button.clicked.connect(self.make_sweep)
+        sweep_button.clicked.connect(lambda _checked=False: self.make_sweep())
         self.budget = QSpinBox()
         self.budget.setRange(1, 1_000_000)
         self.budget.setSuffix(" MB")
@@ -113,8 +104,11 @@ class CompareTab(QWidget):
         self.budget.editingFinished.connect(self._on_budget_edited)
         self.memory = QLabel()
         self.status = QLabel()
-        self.error = banner("error")
 
+        text_view = QWidget()
+        # Ctrl+Enter runs what the visible view shows (text columns here; the grid and variants bind their own).
+        self.run_button, self.stop_button = self.run_buttons("Run all", self.run_all, self.stop, run_keys_on=text_view)
+        self.also_disabled_while_running(self.add_button)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.source)
         top.addWidget(self.prompt)
@@ -137,7 +131,6 @@ class CompareTab(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._strip)
-        text_view = QWidget()
         tv = QVBoxLayout(text_view)
         tv.addWidget(top)
         tv.addLayout(bar)
@@ -163,18 +156,13 @@ class CompareTab(QWidget):
         layout.addWidget(self.views)
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), text_view, self.run_all,
-                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.set_columns([{"temperature": 0.0}, {"temperature": 1.0}])
         self._on_pool_changed(self.worker.pool.state())
 
     # -- columns -----------------------------------------------------------------------------------------------
     def add_column(self, spec: dict[str, Any], after: CompareColumn | None = None) -> CompareColumn | None:
         if len(self.columns) >= MAX_COLUMNS:
-            self._show_error(f"At most {MAX_COLUMNS} columns")
+            self.show_error(f"At most {MAX_COLUMNS} columns")
             return None
         column = CompareColumn(spec)
         column.set_model_choices(self._model_choices)
@@ -217,12 +205,12 @@ class CompareTab(QWidget):
         try:
             self.add_column(column.spec(), after=column)
         except ParameterError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
 
     @Slot(object)
     def _on_remove_requested(self, column: CompareColumn) -> None:
-        if self._running or len(self.columns) <= MIN_COLUMNS:
-            self._show_error(f"A comparison needs at least {MIN_COLUMNS} columns")
+        if self.running or len(self.columns) <= MIN_COLUMNS:
+            self.show_error(f"A comparison needs at least {MIN_COLUMNS} columns")
             return
         was_reference = column.reference.isChecked()
         self._remove(column)
@@ -260,11 +248,11 @@ class CompareTab(QWidget):
             base = self.columns[0].spec() if self.columns else {}
             specs = sweep(base, key, parse_values(key, self.sweep_values.text()))
         except ParameterError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         if len(specs) < MIN_COLUMNS:
             specs.append(dict(specs[0]))
-        self.error.hide()
+        self.clear_error()
         self.set_columns(specs)
 
     def set_model_choices(self, model_ids: list[str]) -> None:
@@ -274,10 +262,6 @@ class CompareTab(QWidget):
             column.set_model_choices(self._model_choices)
 
     # -- running -----------------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._running
-
     def defaults(self) -> dict[str, Any]:
         values = dict(self.params.values())
         values.pop("n", None)
@@ -286,25 +270,25 @@ class CompareTab(QWidget):
     @Slot()
     def run_all(self, only: set[int] | None = None) -> None:
         """Generate every column (or only those in ``only``, keeping the others' outputs)."""
-        if self._running or self.layouts.running:
+        if self.running or self.layouts.running:
             return
         try:
             specs = self.specs()
         except ParameterError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         prompt = self.prompt.toPlainText()
         source = self.source.toPlainText()
         if not (prompt or source).strip():
-            self._show_error("Type a prompt first")
+            self.show_error("Type a prompt first")
             return
         defaults = self.defaults()
         self._run_inputs = {"source": source, "prompt": prompt, "specs": specs, "defaults": defaults}
-        self.error.hide()
+        self.clear_error()
         for i, column in enumerate(self.columns):
             if only is None or i in only:
                 column.mark_waiting()
-        self._set_running(True)
+        self.set_running(True)
         self.worker.run(specs, defaults, source, prompt, only)
 
     def rerun_column(self, index: int) -> None:
@@ -319,19 +303,19 @@ class CompareTab(QWidget):
     @Slot()
     def stop(self) -> None:
         """Stop the running comparison (text columns or layout variants); finished outputs stay."""
-        if self._running or self.layouts.running:
+        if self.running or self.layouts.running:
             self.worker.stop()
             self.status.setText("stopping…")
 
     @Slot(int, str)
     def _on_column_started(self, index: int, model: str) -> None:
-        if self._running and index < len(self.columns):  # not running: a layout-variants job
+        if self.running and index < len(self.columns):  # not running: a layout-variants job
             self.columns[index].start()
             self.status.setText(f"column {index + 1}: {model}")
 
     @Slot(int, object)
     def _on_token(self, index: int, event: TokenEvent) -> None:
-        if self._running:
+        if self.running:
             self._pending.setdefault(index, []).append(event)
 
     @Slot()
@@ -344,7 +328,7 @@ class CompareTab(QWidget):
     @Slot(object)
     def _on_column_done(self, outcome: ColumnOutcome) -> None:
         self._flush_tokens()
-        if not self._running or outcome.index >= len(self.columns):
+        if not self.running or outcome.index >= len(self.columns):
             return
         result = outcome.to_json()
         column = self.columns[outcome.index]
@@ -353,10 +337,10 @@ class CompareTab(QWidget):
 
     @Slot(bool)
     def _on_all_done(self, cancelled: bool) -> None:
-        if not self._running:
+        if not self.running:
             return
         self._flush_tokens()
-        self._set_running(False)
+        self.set_running(False)
         self.status.setText("stopped" if cancelled else "done")
         inputs = self._run_inputs
         results = [c.result for c in self.columns]
@@ -367,9 +351,7 @@ class CompareTab(QWidget):
 
     @Slot(str, bool)
     def _on_failed(self, message: str, is_bug: bool) -> None:
-        if is_bug:
-            print(message, file=sys.stderr)
-        self._show_error(("Internal error: " if is_bug else "") + message.splitlines()[0])
+        self.show_failure(message, is_bug)
 
     def update_diffs(self) -> None:
         """Underline where each finished column departs from the reference; star the most confident."""
@@ -385,15 +367,11 @@ class CompareTab(QWidget):
         for i, column in enumerate(self.columns):
             column.set_confident(i == best)
 
-    def _set_running(self, running: bool) -> None:
-        self._running = running
+    def _on_running_changed(self, running: bool) -> None:
         if running:
             self._flush.start()
         else:
             self._flush.stop()
-        self.run_button.setEnabled(not running)
-        self.add_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
 
     @Slot(object)
     def _on_pool_changed(self, state: PoolState) -> None:
@@ -411,10 +389,6 @@ class CompareTab(QWidget):
     def _on_probabilities_toggled(self, on: bool) -> None:
         for column in self.columns:
             column.set_show_probabilities(on)
-
-    def _show_error(self, message: str) -> None:
-        self.error.setText(message)
-        self.error.show()
 
     # -- sessions (ui/compare/session.py) -----------------------------------------------------------------
     def draft(self) -> dict[str, Any]:

@@ -6,12 +6,11 @@ Runs on its own worker thread (ui/image/worker.py). Finished images are written 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -34,7 +32,9 @@ from playground.engine.image_schedulers import SCHEDULERS
 from playground.errors import KnownError, ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
-from playground.tasks.image_meta import png_bytes, read_settings, store_png
+from playground.tasks.image_meta import read_settings
+from playground.tasks.image_runs import failed_image_run, image_run, save_images
+from ui.common.mode_tab import ModeTab
 from ui.image.gallery import ImageGallery
 from ui.image.worker import ImageWorker
 
@@ -56,10 +56,8 @@ def qimage_of(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class ImageTab(QWidget):
+class ImageTab(ModeTab):
     mode = "image"
-    changed = Signal()
-    run_ended = Signal(object)  # store Run
     images_ready = Signal(list)  # the gallery entries of a finished run
 
     def __init__(self, params: Any = None, parent: QWidget | None = None, worker: ImageWorker | None = None) -> None:
@@ -72,7 +70,6 @@ class ImageTab(QWidget):
         self.worker.failed.connect(self._on_engine_failed)
         self.worker.status.connect(self._on_engine_status)
         self.worker.loaded.connect(self._on_engine_loaded)
-        self._running = False
         self._request: ImageRequest | None = None
         self._model_id = DEMO_IMAGE_ID
         self.setAcceptDrops(True)
@@ -114,21 +111,14 @@ class ImageTab(QWidget):
         self.batch.setRange(1, MAX_BATCH)
         self.scheduler = QComboBox()
         self.scheduler.addItems(["default", *SCHEDULERS])
-        self.generate_button = QPushButton("Generate  (Ctrl+Enter)")
-        self.generate_button.clicked.connect(self.generate)
-        self.stop_button = QPushButton("Stop  (Esc)")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.stop)
+        self.generate_button, self.stop_button = self.run_buttons("Generate", self.generate, self.stop)
+        self.also_disabled_while_running(self.model)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("%v / %m steps")
         self.progress.setValue(0)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;")
-        self.error.hide()
         self.preview = QLabel("Generated images appear here.\nDrop a PNG to load its settings.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(256, 256)
@@ -183,18 +173,10 @@ class ImageTab(QWidget):
         split.setSizes([330, 700])
         QVBoxLayout(self).addWidget(split)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.generate, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.prompt.textChanged.connect(self.changed)
         self.negative.textChanged.connect(self.changed)
 
     # -- generating --------------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._running
-
     def request(self) -> ImageRequest:
         """The settings as a frozen request (taken on the GUI thread; the worker never reads widgets)."""
         return ImageRequest(
@@ -205,32 +187,32 @@ class ImageTab(QWidget):
 
     @Slot()
     def generate(self) -> None:
-        if self._running:
+        if self.running:
             return
         request = self.request()
         try:
             request.validate()
         except ParameterError as exc:
-            self._show_error(str(exc)[:1].upper() + str(exc)[1:])
+            self.show_error(str(exc))
             return
         self._request = request
         self._model_id = self.model.currentText().strip() or DEMO_IMAGE_ID
-        self.error.hide()
+        self.clear_error()
         self.progress.setRange(0, request.steps or 1)
         self.progress.setValue(0)
         self.status.setText("starting…")
-        self._set_running(True)
+        self.set_running(True)
         self.worker.generate(self._model_id, request)
 
     @Slot()
     def stop(self) -> None:
-        if self._running:
+        if self.running:
             self.worker.stop()
             self.status.setText("stopping…")
 
     @Slot(object)
     def _on_engine_step(self, event: StepEvent) -> None:
-        if not self._running:
+        if not self.running:
             return
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
@@ -240,16 +222,12 @@ class ImageTab(QWidget):
 
     @Slot(object)
     def _on_engine_finished(self, result: ImageResult) -> None:
-        self._set_running(False)
+        self.set_running(False)
         request = self._request
         assert request is not None
         entries = []
         if not result.cancelled:
-            root = paths.data_dir()
-            for image, seed in zip(result.images, result.seeds, strict=True):
-                settings = {**result.settings, "seed": seed}
-                ref = store_png(png_bytes(image, settings), root)
-                entries.append({**ref, "settings": settings})
+            entries = save_images(result, paths.data_dir())
             for entry in reversed(entries):  # newest first, the batch in seed order, the first one selected
                 self.gallery.add(entry)
             if entries:
@@ -258,34 +236,23 @@ class ImageTab(QWidget):
             self.status.setText(f"{len(entries)} image(s) · seed {result.seed} · {per:.3f} s/step on {result.device}")
         else:
             self.status.setText("stopped: nothing saved")
-        self.run_ended.emit(Run(
-            mode="image", model_id=result.model, params=_params_of(result.settings, result.seed),
-            inputs={"prompt": request.prompt, "negative_prompt": request.negative_prompt},
-            outputs={"images": [{"path": e["path"], "sha256": e["sha256"]} for e in entries],
-                     "seeds": list(result.seeds) if entries else [], "device": result.device},
-            timings=dict(result.timings), status="cancelled" if result.cancelled else "done"))
+        self.run_ended.emit(image_run(request, result, entries))
         if entries:
             self.images_ready.emit(entries)
             self.changed.emit()
 
     @Slot(str, bool)
     def _on_engine_failed(self, message: str, is_bug: bool) -> None:
-        was_running = self._running
-        self._set_running(False)
-        if is_bug:
-            print(message, file=sys.stderr)
-        first = message.splitlines()[0] if message else "failed"
-        self._show_error(("Internal error: " if is_bug else "") + first)
+        was_running = self.running
+        self.set_running(False)
+        first = self.show_failure(message, is_bug)
         self.status.clear()
         if was_running and self._request is not None:
-            self.run_ended.emit(Run(mode="image", model_id=self._model_id, params=_params_of({}, self._request.seed),
-                                    inputs={"prompt": self._request.prompt,
-                                            "negative_prompt": self._request.negative_prompt},
-                                    status="failed", error=first))
+            self.run_ended.emit(failed_image_run(self._request, self._model_id, first))
 
     @Slot(str)
     def _on_engine_status(self, text: str) -> None:
-        if self._running:
+        if self.running:
             self.status.setText(text)
 
     @Slot(object)
@@ -313,12 +280,6 @@ class ImageTab(QWidget):
     def _on_model_text_changed(self, text: str) -> None:
         self.demo_note.setVisible(text.strip() == DEMO_IMAGE_ID)
         self.changed.emit()
-
-    def _set_running(self, running: bool) -> None:
-        self._running = running
-        self.generate_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
-        self.model.setEnabled(not running)
 
     # -- showing and restoring ---------------------------------------------------------------------------------
     def _show_image(self, image: QImage, smooth: bool = True) -> None:
@@ -373,12 +334,12 @@ class ImageTab(QWidget):
         try:
             settings = read_settings(Path(path))
         except KnownError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return False
         if settings is None:
-            self._show_error(f"{Path(path).name} carries no generation settings")
+            self.show_error(f"{Path(path).name} carries no generation settings")
             return False
-        self.error.hide()
+        self.clear_error()
         self.apply_settings(settings)
         image = QImage(str(path))
         if not image.isNull():
@@ -396,10 +357,6 @@ class ImageTab(QWidget):
                 self.load_png_settings(url.toLocalFile())
                 event.acceptProposedAction()
                 return
-
-    def _show_error(self, message: str) -> None:
-        self.error.setText(message)
-        self.error.show()
 
     # -- sessions ----------------------------------------------------------------------------------------------
     def draft(self) -> dict[str, Any]:
@@ -425,7 +382,7 @@ class ImageTab(QWidget):
         self.gallery.set_entries(gallery if isinstance(gallery, list) else [])
         if not self.gallery.entries() and last_run is not None:
             self._add_run_images(last_run)
-        self.error.hide()
+        self.clear_error()
         self.status.clear()
         entries = self.gallery.entries()
         if entries:
@@ -441,7 +398,7 @@ class ImageTab(QWidget):
         if entries:
             self._show_entry(entries[0])
         if run.error:
-            self._show_error(run.error)
+            self.show_error(run.error)
 
     def _add_run_images(self, run: Run) -> list[dict[str, Any]]:
         seeds = run.outputs.get("seeds") or []
@@ -460,7 +417,3 @@ class ImageTab(QWidget):
     def shutdown(self) -> None:
         self.worker.shutdown()
 
-
-def _params_of(settings: dict[str, Any], seed: int | None) -> dict[str, Any]:
-    keys = ("steps", "guidance", "width", "height", "batch", "scheduler")
-    return {**{k: settings[k] for k in keys if k in settings}, "seed": seed}

@@ -1,7 +1,6 @@
 """The Image tab's own engine thread: keeps one pipeline loaded and runs image jobs off the GUI thread.
 
-Same seam as ``ui/sheet/worker.py``: a one-thread pool; the worker only emits signals, which reach GUI-thread
-``@Slot`` methods of the tab.
+The worker base (ui/common/worker.py) runs the jobs and relays their outcome to the GUI thread after the last step.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from playground.domain.image import ImageRequest, ImageResult
 from playground.domain.jobs import ProgressEvent
-from ui.common.model_worker import ModelWorker, describe_failure
+from ui.common.worker import ModelWorker
 
 if TYPE_CHECKING:
     from playground.engine.image import ImageModel
@@ -43,39 +42,18 @@ class ImageWorker(ModelWorker):
 
     def load(self, model_id: str) -> Future:
         """Load ``model_id`` now (so the tab can show its defaults before the first run)."""
-        future = self._pool.submit(self._ensure, model_id)
-        future.add_done_callback(self._load_done)
-        return future
+        return self.submit(lambda: self._ensure(model_id), None, self.failed.emit)
 
     def generate(self, model_id: str, request: ImageRequest) -> Future:
         """Run ``request``; steps arrive on ``step``, then ``finished`` (or ``failed``)."""
         from playground.runtime.dispatch import generate_image
 
-        cancel = self._new_cancel()
+        cancel = self.new_cancel()
 
         def job() -> ImageResult:
             return generate_image(self._ensure(model_id), request, self.step.emit, cancel)
 
-        future = self._pool.submit(job)
-        future.add_done_callback(self._done)
-        return future
-
-    def _load_done(self, f: Future) -> None:  # worker thread: only emit signals
-        if not f.cancelled() and f.exception() is not None:
-            self._report(f.exception())
-
-    def _done(self, f: Future) -> None:  # worker thread: only emit signals
-        if f.cancelled():
-            self.failed.emit("Cancelled before it started", False)
-            return
-        exc = f.exception()
-        if exc is None:
-            self.finished.emit(f.result())
-        else:
-            self._report(exc)
-
-    def _report(self, exc: BaseException) -> None:
-        self.failed.emit(*describe_failure(exc))
+        return self.submit(job, self.finished.emit, self.failed.emit)
 
     def _on_model_loaded(self, model: ImageModel) -> None:
         self.loaded.emit(model)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,16 @@ from playground import paths
 from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
 from playground.store.records import Run
 from playground.tasks.layout_html import Example, Versions, build_prompt, clean, load_examples
+from playground.tasks.layout_run import MAX_NEW_TOKENS, layout_request, layout_run
 from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.html_highlighter import HtmlHighlighter
 from ui.common.html_preview import HtmlPreview
+from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import banner, preset_combo
+from ui.common.widgets import preset_combo
 from ui.layout.examples import ExamplesEditor
 
 RENDER_MS = 400  # re-render the partial page at most this often while streaming
-NO_REPEAT_NGRAM = 10  # small models loop on CSS ("border-style: solid; border-style: ...")
 
 
 def _presets() -> list[dict[str, str]]:
@@ -50,10 +50,8 @@ def _presets() -> list[dict[str, str]]:
         return []
 
 
-class LayoutTab(QWidget):
+class LayoutTab(ModeTab):
     mode = "layout"
-    changed = Signal()
-    run_ended = Signal(object)  # store Run
     page_ready = Signal(str)  # the cleaned HTML of a finished generation
 
     def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
@@ -85,16 +83,13 @@ class LayoutTab(QWidget):
         self.instruction.returnPressed.connect(self.apply_change)
         self.examples = ExamplesEditor()
         self.examples.set_examples(_safe_examples())
-        self.generate_button = QPushButton("Generate  (Ctrl+Enter)")
-        self.generate_button.clicked.connect(self.generate)
+        self.generate_button, self.stop_button = self.run_buttons("Generate", self.generate, self.stop)
         self.change_button = QPushButton("Apply change")
-        self.change_button.clicked.connect(self.apply_change)
-        self.stop_button = QPushButton("Stop  (Esc)")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.stop)
+        self.change_button.clicked.connect(lambda _checked=False: self.apply_change())
+        self.also_disabled_while_running(self.change_button)
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(16, 4096)
-        self.max_tokens.setValue(400)
+        self.max_tokens.setValue(MAX_NEW_TOKENS)
         self.max_tokens.setPrefix("max tokens ")
 
         self.source = QPlainTextEdit()
@@ -124,7 +119,6 @@ class LayoutTab(QWidget):
         shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
         self.stats = QLabel()
-        self.error = banner("error")
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -175,10 +169,6 @@ class LayoutTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.generate, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Alt+Left"), self, self.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Alt+Right"), self, self.redo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.description.textChanged.connect(self.changed)
@@ -187,16 +177,12 @@ class LayoutTab(QWidget):
         self._update_versions()
 
     # -- generating --------------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._job is not None
-
     @Slot()
     def generate(self) -> None:
         """A new page from the description."""
         description = self.description.toPlainText().strip()
         if not description:
-            self._show_error("Describe the page first")
+            self.show_error("Describe the page first")
             return
         self._start(description, None, None)
 
@@ -205,10 +191,10 @@ class LayoutTab(QWidget):
         """Edit the current page with the follow-up instruction instead of starting over."""
         instruction = self.instruction.text().strip()
         if not instruction:
-            self._show_error("Type a change to make, e.g. “make the button red”")
+            self.show_error("Type a change to make, e.g. “make the button red”")
             return
         if self.versions.current is None:
-            self._show_error("Generate a page first, then change it")
+            self.show_error("Generate a page first, then change it")
             return
         self._start(self.description.toPlainText().strip(), self.versions.current, instruction)
 
@@ -216,22 +202,21 @@ class LayoutTab(QWidget):
         if self.running:
             return
         if self.bridge.generating:
-            self._show_error("Another run is in progress; wait for it or stop it first")
+            self.show_error("Another run is in progress; wait for it or stop it first")
             return
         prompt = build_prompt(description, self.examples.examples(), base_html, instruction)
         values = self.params.values()
-        self._request = GenerationRequest(
-            prompt=prompt.text, messages=prompt.messages, stop=prompt.stop, max_new_tokens=self.max_tokens.value(),
-            temperature=values["temperature"], top_p=values["top_p"], top_k=values["top_k"], seed=values["seed"],
-            no_repeat_ngram=NO_REPEAT_NGRAM)
+        self._request = layout_request(prompt, max_new_tokens=self.max_tokens.value(),
+                                       temperature=values["temperature"], top_p=values["top_p"],
+                                       top_k=values["top_k"], seed=values["seed"])
         self._request_info = {"description": description, "instruction": instruction or "",
                               "base_html": base_html or "", "examples": len(self.examples.examples())}
-        self.error.hide()
+        self.clear_error()
         self._raw = ""
         self._last_rendered = ""
         self.source.clear()
         self.validity.setText("generating…")
-        self._set_running(True)
+        self.set_running(True)
         self._job = self.bridge.generate(self.model_id(), self._request, self._on_engine_token,
                                          self._on_engine_finished, self._on_engine_failed)
 
@@ -257,7 +242,7 @@ class LayoutTab(QWidget):
 
     @Slot(object)
     def _on_engine_finished(self, result: GenerationResult) -> None:
-        self._set_running(False)
+        self.set_running(False)
         completion = result.first
         page = clean(self._raw)
         cancelled = completion.finish_reason == FinishReason.CANCELLED
@@ -269,40 +254,25 @@ class LayoutTab(QWidget):
         self._show_validity(page.valid, page.problems, cancelled)
         self.stats.setText(f"{len(completion.tokens)} tokens · {completion.timings.tokens_per_s:.1f} tok/s"
                            + (" · chat template" if result.chat else " · few-shot text"))
-        self.run_ended.emit(Run(
-            mode="layout", model_id=result.model, params=self._params(result.seed), inputs=self._request_info,
-            outputs={"html": page.html, "valid": page.valid, "problems": list(page.problems), "raw": self._raw},
-            timings=completion.timings.as_dict(), status="cancelled" if cancelled else "done"))
+        assert self._request is not None
+        self.run_ended.emit(layout_run(self._request, self._request_info, result, result.model, self._raw, cancelled))
         if page.html:
             self.page_ready.emit(page.html)
 
     @Slot(str, bool)
     def _on_engine_failed(self, message: str, is_bug: bool) -> None:
-        self._set_running(False)
-        if is_bug:
-            print(message, file=sys.stderr)
-        first = message.splitlines()[0]
-        self._show_error(("Internal error: " if is_bug else "") + first)
+        self.set_running(False)
+        first = self.show_failure(message, is_bug)
         self.validity.clear()
-        self.run_ended.emit(Run(mode="layout", model_id=self.model_id(), params=self._params(None),
-                                inputs=self._request_info, status="failed", error=first))
+        if self._request is not None:
+            self.run_ended.emit(layout_run(self._request, self._request_info, None, self.model_id(), error=first))
 
-    def _params(self, seed: int | None) -> dict[str, Any]:
-        req = self._request
-        assert req is not None
-        return {"max_new_tokens": req.max_new_tokens, "temperature": req.temperature, "top_p": req.top_p,
-                "top_k": req.top_k, "seed": seed if seed is not None else req.seed,
-                "no_repeat_ngram": req.no_repeat_ngram}
-
-    def _set_running(self, running: bool) -> None:
+    def _on_running_changed(self, running: bool) -> None:
         if not running:
             self._job = None
             self._render_timer.stop()
         else:
             self._render_timer.start()
-        for w in (self.generate_button, self.change_button):
-            w.setEnabled(not running)
-        self.stop_button.setEnabled(running)
 
     # -- versions and output -----------------------------------------------------------------------------------
     @Slot()
@@ -341,10 +311,6 @@ class LayoutTab(QWidget):
         self.validity.setText(text)
         self.validity.setStyleSheet(f"color: {colour};")
 
-    def _show_error(self, message: str) -> None:
-        self.error.setText(message)
-        self.error.show()
-
     @Slot(bool)
     def _on_javascript_toggled(self, on: bool) -> None:
         self.preview.set_javascript(on)
@@ -368,7 +334,7 @@ class LayoutTab(QWidget):
     def _on_screenshot_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save preview", "page.png", "PNG (*.png)")
         if path and not self.save_screenshot(path):
-            self._show_error(f"Could not write {path}")
+            self.show_error(f"Could not write {path}")
 
     @Slot(int)
     def _on_preset_activated(self, index: int) -> None:
@@ -398,7 +364,7 @@ class LayoutTab(QWidget):
         if isinstance(draft.get("max_tokens"), int):
             self.max_tokens.setValue(draft["max_tokens"])
         self.javascript.setChecked(bool(draft.get("javascript", False)))
-        self.error.hide()
+        self.clear_error()
         self.validity.clear()
         if self.versions.current is not None:
             self._show_current()
@@ -415,7 +381,7 @@ class LayoutTab(QWidget):
             self.versions.add(str(run.outputs["html"]))
             self._show_current()
         if run.error:
-            self._show_error(run.error)
+            self.show_error(run.error)
 
     def shutdown(self) -> None:
         self.stop()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -24,9 +21,10 @@ from playground.errors import ParameterError
 from playground.store.records import Run, run_from_result, token_events
 from playground.tasks.presets import Preset, load_presets
 from ui.common.bridge import EngineBridge, GenerationJob
+from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
 from ui.common.token_view import OutputView
-from ui.common.widgets import banner, hint_label, preset_combo
+from ui.common.widgets import hint_label, preset_combo
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
@@ -38,11 +36,9 @@ def _editor(placeholder: str) -> QPlainTextEdit:
     return editor
 
 
-class PromptTab(QWidget):
+class PromptTab(ModeTab):
     mode = "prompt"
     run_finished = Signal(object)  # GenerationResult, after the last token is on screen
-    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
-    changed = Signal()  # the user edited an input: time to save a draft
 
     def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
                  parent: QWidget | None = None) -> None:
@@ -50,7 +46,6 @@ class PromptTab(QWidget):
         self.bridge = bridge
         self.params = params
         self.model_id = model_id
-        self._running = False
         self._pending: list[TokenEvent] = []
         self._completion = 0
         self._request: GenerationRequest | None = None
@@ -70,14 +65,9 @@ class PromptTab(QWidget):
         self.show_probs = QCheckBox("Show probabilities")
         self.show_probs.setToolTip("Colour each token by its probability; hover a token for the top-5 alternatives")
         self.show_probs.toggled.connect(self.output.set_show_probabilities)
-        self.run_button = QPushButton("Run  (Ctrl+Enter)")
+        self.run_button, self.stop_button = self.run_buttons("Run", self.run, self.stop)
         self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run)
-        self.stop_button = QPushButton("Stop  (Esc)")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.stop)
         self.stats = QLabel()
-        self.error = banner("error")
 
         top = QHBoxLayout()
         top.addWidget(self.presets)
@@ -99,12 +89,6 @@ class PromptTab(QWidget):
         layout.addWidget(self.error)
         layout.addLayout(buttons)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.run,
-                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
 
@@ -125,32 +109,32 @@ class PromptTab(QWidget):
 
     @Slot()
     def run(self) -> None:
-        if self._running:
+        if self.running:
             return
         request = self.request()
         try:
             request.validate()
         except ParameterError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         if not request.text:
-            self._show_error("Type a source text or a prompt first")
+            self.show_error("Type a source text or a prompt first")
             return
         if self.bridge.generating:
-            self._show_error("Another run is in progress; wait for it or stop it first")
+            self.show_error("Another run is in progress; wait for it or stop it first")
             return
-        self.error.hide()
+        self.clear_error()
         self.output.clear_output()
         self.stats.setText("generating…")
         self._completion = 0
         self._request = request
-        self._set_running(True)
+        self.set_running(True)
         self._job = self.bridge.generate(self.model_id(), request, self._on_engine_token,
                                          self._on_engine_finished, self._on_engine_failed)
 
     @Slot()
     def stop(self) -> None:
-        if self._running and self._job is not None:
+        if self.running and self._job is not None:
             self.stats.setText("stopping…")
             self._job.stop()
 
@@ -163,7 +147,7 @@ class PromptTab(QWidget):
     # -- engine events -------------------------------------------------------------------------------------
     @Slot(object)
     def _on_engine_token(self, event: TokenEvent) -> None:
-        if self._running:
+        if self.running:
             self._pending.append(event)
 
     @Slot()
@@ -179,10 +163,10 @@ class PromptTab(QWidget):
 
     @Slot(object)
     def _on_engine_finished(self, result: GenerationResult) -> None:
-        if not self._running:
+        if not self.running:
             return
         self._flush()
-        self._set_running(False)
+        self.set_running(False)
         c = result.first
         tokens = sum(len(x.tokens) for x in result.completions)
         self.stats.setText(f"{c.finish_reason} · {tokens} token{'s' * (tokens != 1)} · "
@@ -195,29 +179,16 @@ class PromptTab(QWidget):
 
     @Slot(str, bool)
     def _on_engine_failed(self, message: str, is_bug: bool) -> None:
-        if not self._running:
+        if not self.running:
             return
         self._flush()
-        self._set_running(False)
+        self.set_running(False)
         self.stats.setText("failed")
-        if is_bug:
-            print(message, file=sys.stderr)
-            self._show_error("Internal error: " + message.splitlines()[0], details=message)
-        else:
-            self._show_error(message)
+        first = self.show_failure(message, is_bug)
         if self._request is not None:
-            self.run_ended.emit(run_from_result(self._request, None, "failed", message.splitlines()[0],
-                                                self.model_id()))
+            self.run_ended.emit(run_from_result(self._request, None, "failed", first, self.model_id()))
 
-    def _show_error(self, message: str, details: str = "") -> None:
-        self.error.setText(message)
-        self.error.setToolTip(details)
-        self.error.show()
-
-    def _set_running(self, running: bool) -> None:
-        self._running = running
-        self.run_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+    def _on_running_changed(self, running: bool) -> None:
         if running:
             self._flush_timer.start()
         else:
@@ -248,7 +219,7 @@ class PromptTab(QWidget):
 
     def _show_output(self, run: Run | None) -> None:
         self.output.clear_output()
-        self.error.hide()
+        self.clear_error()
         self.stats.clear()
         if run is None:
             return
@@ -259,7 +230,7 @@ class PromptTab(QWidget):
                 self.output.append_plain(f"\n\n── completion {event.completion + 1} ──\n")
             self.output.append_tokens([event])
         if run.error:
-            self._show_error(run.error)
+            self.show_error(run.error)
         self.stats.setText(f"{run.status} · {run.model_id} · saved run")
 
     @Slot(int)

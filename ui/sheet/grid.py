@@ -38,8 +38,8 @@ def action_button(text: str, tip: str, slot: Callable[[], None] | None = None) -
     """A push button with a tooltip, connected to ``slot`` when one is given."""
     button = QPushButton(text)
     button.setToolTip(tip)
-    if slot is not None:
-        button.clicked.connect(slot)
+    if slot is not None:  # clicked(bool) must not reach a slot that takes no flag
+        button.clicked.connect(lambda _checked=False: slot())
     return button
 
 

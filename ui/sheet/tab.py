@@ -10,7 +10,6 @@ whole sheet (``playground.tasks.sheet_state``), and a run record per fill or eva
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult, is_numeric_column
+from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult
 from playground.engine.fill import DEFAULT_BATCH
 from playground.errors import KnownError
 from playground.store.records import Run
@@ -29,10 +28,11 @@ from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
 from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
+from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
 from ui.common.widgets import banner, hint_label, preset_combo
 from ui.sheet.eval_panel import SheetEvalPanel
-from ui.sheet.grid import SheetGrid, action_button
+from ui.sheet.grid import SheetGrid
 from ui.sheet.table_model import is_unsure
 from ui.sheet.worker import Loader, SheetWorker
 
@@ -40,13 +40,11 @@ MAX_CELL_TOKENS = 32  # a cell is a short value; the panel's max tokens is cappe
 COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second during a fill
 
 
-class SheetTab(QWidget):
+class SheetTab(ModeTab):
     mode = "sheet"
     fill_finished = Signal(object)  # FillResult, after its cells are on screen
     eval_finished = Signal(object)  # list[EvalPoint], after the chart is drawn
     message = Signal(str)  # one line for the status bar
-    run_ended = Signal(object)  # a store Run record (done, cancelled or failed), for the session
-    changed = Signal()  # the user edited the sheet: time to save a draft
 
     def __init__(self, params: ParamsPanel, model_id: Callable[[], str], loader: Loader | None = None,
                  parent: QWidget | None = None) -> None:
@@ -65,7 +63,6 @@ class SheetTab(QWidget):
         self.presets.activated.connect(self._on_preset_activated)
         self.preset_note = hint_label()
         self.notice = banner("notice")
-        self.error = banner("error")
 
         # -- the parts, and their widgets under the names callers and tests know
         self.grid = SheetGrid()
@@ -81,11 +78,11 @@ class SheetTab(QWidget):
         self.chart, self.numbers = e.chart, e.numbers
 
         # -- filling
-        self.fill_button = action_button("Fill  (Ctrl+Enter)", "Complete every empty cell from the complete rows",
-                                         self.fill)
+        self.fill_button, self.stop_button = self.run_buttons("Fill", self.fill, self.stop)
+        self.fill_button.setToolTip("Complete every empty cell from the complete rows")
         self.fill_button.setDefault(True)
-        self.stop_button = action_button("Stop  (Esc)", "Stop after the current step; filled cells stay", self.stop)
-        self.stop_button.setEnabled(False)
+        self.stop_button.setToolTip("Stop after the current step; filled cells stay")
+        self.also_disabled_while_running(self.eval_button, self.presets)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setSingleStep(0.05)
@@ -128,8 +125,7 @@ class SheetTab(QWidget):
         layout.addWidget(self.error)
         layout.addWidget(splitter, 1)
 
-        shortcuts = [("Ctrl+Return", self.fill), ("Ctrl+Enter", self.fill), (Qt.Key.Key_Escape, self.stop),
-                     (QKeySequence.StandardKey.Paste, g.paste_clipboard),
+        shortcuts = [(QKeySequence.StandardKey.Paste, g.paste_clipboard),
                      (QKeySequence.StandardKey.Copy, g.copy_selection),
                      (Qt.Key.Key_Delete, g.clear_cells), (Qt.Key.Key_Backspace, g.clear_cells)]
         for keys, slot in shortcuts:
@@ -140,11 +136,11 @@ class SheetTab(QWidget):
         self.worker.failed.connect(self._on_worker_failed)
         self.worker.status.connect(self._on_worker_status)
         g.message.connect(self.message)
-        g.problem.connect(self._show_error)
+        g.problem.connect(self.show_error)
         g.replaced.connect(self._on_grid_replaced)
-        e.problem.connect(self._show_error)
+        e.problem.connect(self.show_error)
         e.changed.connect(self._on_user_changed)
-        e.eval_button.clicked.connect(self.evaluate)
+        e.eval_button.clicked.connect(lambda _checked=False: self.evaluate())
         self.model.changed.connect(self._on_model_changed)
         for sig in (self.model.modelReset, self.model.columnsInserted, self.model.columnsRemoved,
                     self.model.headerDataChanged):
@@ -195,13 +191,13 @@ class SheetTab(QWidget):
         try:
             prompts = fill_prompts(sheet, self.model.empty_cells())
         except KnownError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
         if not prompts:
-            self._show_error("No empty cell to fill: clear a cell, or add a row with a value in it")
+            self.show_error("No empty cell to fill: clear a cell, or add a row with a value in it")
             return
-        self.error.hide()
-        numeric = [c for c in range(len(sheet.columns)) if is_numeric_column([r[c] for r in sheet.rows])]
+        self.clear_error()
+        numeric = sheet.numeric_columns()
         max_tokens = self._max_tokens()
         job = self._start("fill", self.model_id(), len(prompts), {
             "threshold": self.threshold.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH,
@@ -218,9 +214,9 @@ class SheetTab(QWidget):
         try:
             plan = self.eval_panel.plan(self.model.prompt_sheet())
         except KnownError as exc:
-            self._show_error(str(exc))
+            self.show_error(str(exc))
             return
-        self.error.hide()
+        self.clear_error()
         self._show_notice(plan.notes)
         max_tokens = self._max_tokens()
         job = self._start("eval", self.model_id(), len(plan.cases), {
@@ -244,7 +240,7 @@ class SheetTab(QWidget):
                plan: EvalPlan | None = None) -> SheetJob:
         self._job = SheetJob(kind, f"{kind}-{next(self._job_ids)}", model_id, table_to_dict(self.model.snapshot()),
                              params, total, plan)
-        self._set_running(True)
+        self.set_running(True)
         return self._job
 
     # -- worker events (GUI thread) ----------------------------------------------------------------------------
@@ -291,12 +287,7 @@ class SheetTab(QWidget):
         if job is None:
             return
         self.stats.setText("failed")
-        if is_bug:
-            print(message, file=sys.stderr)
-            self._show_error("Internal error: " + message.splitlines()[0], details=message)
-        else:
-            self._show_error(message)
-        self.run_ended.emit(job.failed(message.splitlines()[0]))
+        self.run_ended.emit(job.failed(self.show_failure(message, is_bug)))
 
     def _end(self, tag: str) -> SheetJob | None:
         """The running job if ``tag`` is its, now ended; None for events of a job the tab has let go."""
@@ -305,7 +296,7 @@ class SheetTab(QWidget):
             return None
         self.model.set_pending(set())  # before unlocking: clearing the marks is no user edit
         self._job = None
-        self._set_running(False)
+        self.set_running(False)
         return job
 
     @Slot(str)
@@ -337,7 +328,7 @@ class SheetTab(QWidget):
             self.eval_panel.save_into(state)  # a fill leaves the chart as it is
         self._load(state)
         if run.error:
-            self._show_error(run.error)
+            self.show_error(run.error)
         self.stats.setText(f"{run.status} · {run.model_id} · saved run")
 
     def _load(self, state: SheetState) -> None:
@@ -393,7 +384,7 @@ class SheetTab(QWidget):
     @Slot(object)
     def _on_grid_replaced(self, warnings: tuple[str, ...]) -> None:
         self._show_notice(warnings)
-        self.error.hide()
+        self.clear_error()
 
     # -- drag and drop -----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -412,10 +403,7 @@ class SheetTab(QWidget):
     def _max_tokens(self) -> int:
         return max(1, min(MAX_CELL_TOKENS, int(self.params.values()["max_new_tokens"])))
 
-    def _set_running(self, running: bool) -> None:
-        for w in (self.fill_button, self.eval_button, self.presets):
-            w.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+    def _on_running_changed(self, running: bool) -> None:
         self.grid.set_locked(running)  # rows keep their indices while the model writes into them
 
     @Slot()
@@ -433,9 +421,3 @@ class SheetTab(QWidget):
     def _show_notice(self, lines: tuple[str, ...]) -> None:
         self.notice.setText("\n".join(lines))
         self.notice.setVisible(bool(lines))
-
-    @Slot(str)
-    def _show_error(self, message: str, details: str = "") -> None:
-        self.error.setText(message)
-        self.error.setToolTip(details)
-        self.error.show()

@@ -1,8 +1,7 @@
 """The Sheet tab's own engine thread: loads a model (cached by id) and runs SheetFiller jobs off the GUI thread.
 
-Same seam as ``ui/common/bridge.py``: futures on a one-thread pool; the worker only emits signals, and the signals
-reach GUI-thread ``@Slot`` methods of the tab. A job is a tag ("fill" or "eval") so the tab knows which run
-an answer belongs to.
+The worker base (ui/common/worker.py) runs the jobs and relays each outcome to the GUI thread after its last cell.
+A job is a tag ("fill" or "eval") so the tab knows which run an answer belongs to.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from playground.domain.jobs import ProgressEvent
 from playground.domain.sheet import CellPrompt
-from ui.common.model_worker import ModelWorker, describe_failure
+from ui.common.worker import ModelWorker
 
 if TYPE_CHECKING:
     from playground.domain.sheet import FillResult
@@ -47,7 +46,7 @@ class SheetWorker(ModelWorker):
     def fill(self, tag: str, model_id: str, prompts: Sequence[CellPrompt], numeric_columns: Sequence[int],
              max_new_tokens: int, batch_size: int = 8) -> Future:
         """Complete ``prompts`` with ``model_id`` on the worker; answers arrive on ``cell``, then ``finished``."""
-        cancel = self._new_cancel()
+        cancel = self.new_cancel()
         prompts = list(prompts)
 
         def job() -> FillResult:
@@ -56,16 +55,5 @@ class SheetWorker(ModelWorker):
             filler = sheet_filler(self._ensure(model_id), batch_size, max_new_tokens)
             return filler.fill(prompts, lambda a: self.cell.emit(tag, a), cancel, numeric_columns)
 
-        future = self._pool.submit(job)
-        future.add_done_callback(lambda f: self._done(tag, f))
-        return future
-
-    def _done(self, tag: str, f: Future) -> None:  # runs on the worker thread: only emit signals here
-        if f.cancelled():
-            self.failed.emit(tag, "Cancelled before it started", False)
-            return
-        exc = f.exception()
-        if exc is None:
-            self.finished.emit(tag, f.result())
-        else:
-            self.failed.emit(tag, *describe_failure(exc))
+        return self.submit(job, lambda result: self.finished.emit(tag, result),
+                           lambda message, is_bug: self.failed.emit(tag, message, is_bug))
