@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence
@@ -14,7 +13,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QProgressBar,
     QTabWidget,
     QToolButton,
@@ -29,10 +27,8 @@ from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.endpoints import EndpointStore
 from playground.models.registry import Registry
-from playground.store.db import open_database
 from playground.store.records import Run
 from playground.store.repository import SessionStore
-from playground.store.transfer import export_markdown, export_session, import_session
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.common.bridge import EngineBridge, Runner
 from ui.common.params_panel import ParamsPanel
@@ -42,6 +38,7 @@ from ui.image.tab import ImageTab
 from ui.layout.tab import LayoutTab
 from ui.prompt.tab import PromptTab
 from ui.sheet.tab import SheetTab
+from ui.shell import session_files
 from ui.shell.endpoints_dialog import EndpointsDialog
 from ui.shell.precision_menu import PrecisionMenu
 from ui.shell.sessions_panel import SessionsPanel
@@ -65,7 +62,7 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(runner, self)
         notices: list[str] = []
         if store is None:
-            store, notices = _open_store()
+            store, notices = session_files.open_store()
         self.store = store
 
         self.model_picker = QComboBox()
@@ -255,30 +252,13 @@ class MainWindow(QMainWindow):
             self.sessions.new_session()
 
     def _import_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a session", filter="Session exports (*.json)")
-        if path and self.store and self.sessions:
-            try:
-                info = import_session(self.store, Path(path))
-            except KnownError as exc:
-                QMessageBox.warning(self, "Import failed", str(exc))
-                return
-            self.sessions.select(info.id)
-            self.statusBar().showMessage(f"Imported {info.name} ({info.run_count} runs)", 8000)
+        session_files.import_dialog(self)
 
     def _export_json(self) -> None:
-        if self.store and self.current_session is not None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export session", "session.json", "JSON (*.json)")
-            if path:
-                self.save_drafts()
-                written = export_session(self.store, self.current_session, Path(path))
-                self.statusBar().showMessage(f"Exported to {written}", 8000)
+        session_files.export_json_dialog(self)
 
     def _export_markdown(self) -> None:
-        if self.store and self.current_session is not None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export as Markdown", "session.md", "Markdown (*.md)")
-            if path:
-                Path(path).write_text(export_markdown(self.store, self.current_session), encoding="utf-8")
-                self.statusBar().showMessage(f"Exported to {path}", 8000)
+        session_files.export_markdown_dialog(self)
 
     # -- models ----------------------------------------------------------------------------------------------
     def current_model(self) -> str:
@@ -428,14 +408,3 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)
-
-
-def _open_store() -> tuple[SessionStore | None, list[str]]:
-    """The sessions store in the data dir, or None (with the reason) when it cannot be used."""
-    try:
-        db = open_database()
-    except KnownError as exc:
-        return None, [f"Sessions are off: {exc}"]
-    except SQLAlchemyError as exc:
-        return None, [f"Sessions are off: the database could not be opened ({exc})"]
-    return SessionStore(db), db.notices
