@@ -6,6 +6,7 @@ connected here always run on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -108,7 +109,11 @@ class EngineBridge(QObject):
             self.busy_changed.emit(True)
         # Always relayed through the event queue, even when the future is already done here: its result must
         # arrive after every token the worker queued before it.
-        future.add_done_callback(lambda f: self._future_done.emit(f, (done_signals, fail_signals)))
+        future.add_done_callback(lambda f: self._relay(f, (done_signals, fail_signals)))
+
+    def _relay(self, f: Future, signals: tuple[list[Any], list[Any]]) -> None:
+        with contextlib.suppress(RuntimeError):  # the window is gone: no one left to tell
+            self._future_done.emit(f, signals)
 
     @Slot(object, object)
     def _on_future_done(self, f: Future, signals: tuple[list[Any], list[Any]]) -> None:

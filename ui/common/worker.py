@@ -8,6 +8,7 @@ The worker only emits signals; they reach GUI-thread ``@Slot`` methods of the ta
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,8 +48,12 @@ class Worker(QObject):
         """Run ``job`` on the worker thread; ``on_result(result)`` or ``on_failure(message, is_bug)`` follows on the
         GUI thread, after everything the job emitted. A job cancelled before it started fails with a message."""
         future = self._pool.submit(job)
-        future.add_done_callback(lambda f: self._relay.emit(f, on_result, on_failure))
+        future.add_done_callback(lambda f: self._relay_outcome(f, on_result, on_failure))
         return future
+
+    def _relay_outcome(self, f: Future, on_result: Outcome | None, on_failure: Failure | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the tab (and this worker) was deleted while the job ran
+            self._relay.emit(f, on_result, on_failure)
 
     @Slot(object, object, object)
     def _on_relay(self, f: Future, on_result: Outcome | None, on_failure: Failure | None) -> None:
