@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QPushButton, QWidget
 
+from playground.errors import ParameterError
 from playground.store.records import Run
 from ui.common.widgets import banner
 
@@ -79,6 +80,15 @@ class ModeTab(QWidget):
 
     def _on_running_changed(self, running: bool) -> None:
         """Hook: timers, status lines."""
+
+    def valid(self, request: Any) -> bool:
+        """True when ``request.validate()`` passes; else its message is shown and False returned."""
+        try:
+            request.validate()
+        except ParameterError as exc:
+            self.show_error(str(exc))
+            return False
+        return True
 
     # -- messages ----------------------------------------------------------------------------------------------
     def show_error(self, message: str, details: str = "") -> None:

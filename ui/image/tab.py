@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from playground import paths
 from playground.domain.image import MAX_BATCH, MAX_SIDE, ImageRequest, ImageResult, StepEvent
 from playground.engine.image_schedulers import SCHEDULERS
-from playground.errors import KnownError, ParameterError
+from playground.errors import KnownError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.image_meta import read_settings
@@ -190,10 +190,7 @@ class ImageTab(ModeTab):
         if self.running:
             return
         request = self.request()
-        try:
-            request.validate()
-        except ParameterError as exc:
-            self.show_error(str(exc))
+        if not self.valid(request):
             return
         self._request = request
         self._model_id = self.model.currentText().strip() or DEMO_IMAGE_ID

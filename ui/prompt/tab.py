@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
 )
 
 from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
-from playground.errors import ParameterError
 from playground.store.records import Run, run_from_result, token_events
 from playground.tasks.presets import Preset, load_presets
 from ui.common.bridge import EngineBridge, GenerationJob
@@ -112,10 +111,7 @@ class PromptTab(ModeTab):
         if self.running:
             return
         request = self.request()
-        try:
-            request.validate()
-        except ParameterError as exc:
-            self.show_error(str(exc))
+        if not self.valid(request):
             return
         if not request.text:
             self.show_error("Type a source text or a prompt first")
