@@ -5,25 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
-
-def _qt_environment() -> None:
-    # QtWebEngine refuses to start as root without this; harmless otherwise.
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-    # Chromium's own logging (dbus, GPU probing) is noise in a user's terminal.
-    os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--log-level=3")
-
-
-def _no_display() -> bool:
-    """True on Linux with no X11/Wayland display and no explicit Qt platform: Qt would abort."""
-    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+from ui.shell.qt_env import no_display, qt_environment
 
 
 def run_app(device: str | None = None, dtype: str | None = None, argv: list[str] | None = None) -> int:
     """Open the main window on the embedded model; return the exit code."""
-    _qt_environment()
-    if _no_display():
+    qt_environment()
+    if no_display():
         print("error: no display found (DISPLAY is unset); run it on a desktop, under Xvfb, or use the "
               "headless commands: playground --help", file=sys.stderr)
         return 1

@@ -90,9 +90,9 @@ def run_self_test(embedded_model: Path | None = None, keep_data: bool = False) -
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline is part of what is tested
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from ui.shell.app import _qt_environment
+    from ui.shell.qt_env import qt_environment
 
-    _qt_environment()
+    qt_environment()
     root = bundle.bundle_dir()
     gguf = bundle.bundled_gguf()
     if gguf is not None:
