@@ -1,1 +1,1 @@
-"""Frozen dataclasses that cross threads and layers: requests, events, results, Cancel."""
+"""Frozen dataclasses and pure functions every layer shares: requests, events, results, Cancel, cells."""

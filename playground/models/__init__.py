@@ -1,1 +1,1 @@
-"""Model registry and the embedded default model."""
+"""The model registry: embedded default, user-added folders and GGUF files, HF cache, remote endpoints."""

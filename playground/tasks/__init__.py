@@ -1,1 +1,1 @@
-"""Per-mode prompt building and presets."""
+"""Per mode: prompt building, parsing, presets, and each mode's request and run record."""

@@ -1,1 +1,1 @@
-"""Compiled CPU kernels (built on first use with torch's C++ extension machinery, with stock-torch fallbacks)."""
+"""The CPU fast path: quantized weights, the compiled int4 kernel and the lean decode step."""

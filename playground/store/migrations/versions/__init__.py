@@ -1,0 +1,1 @@
+"""Alembic revisions of the sessions database, oldest first."""
