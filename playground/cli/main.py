@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from playground import __version__, paths
 from playground.cli import compare as compare_cli
+from playground.cli import complete as complete_cli
 from playground.cli import image as image_cli
 from playground.cli import layout as layout_cli
+from playground.cli import models as models_cli
 from playground.cli import remote as remote_cli
 from playground.cli import sessions as sessions_cli
 from playground.cli import sheet as sheet_cli
-from playground.cli.options import add_generation_options, sampling, source_and_prompt
-from playground.domain.jobs import ProgressEvent
-from playground.domain.text import GenerationRequest
+from playground.cli.progress import progress
 from playground.errors import KnownError, ParameterError
 
 
@@ -42,20 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smoke-test this install offscreen in a temporary data dir and exit")
     sub = parser.add_subparsers(dest="command")
 
-    c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")
-    add_generation_options(c, "model id, or remote:ENDPOINT/MODEL (default: the embedded model)")
-    c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
-    c.add_argument("--session", metavar="NAME", help="record the run in this session (created if missing)")
-
-    m = sub.add_parser("models", parents=[common], help="list the model registry")
-    m.add_argument("--json", action="store_true")
-    msub = m.add_subparsers(dest="models_command")
-    add = msub.add_parser("add", parents=[common], help="register a model folder or a .gguf file")
-    add.add_argument("path", type=Path)
-    rm = msub.add_parser("remove", parents=[common], help="forget a user-added model")
-    rm.add_argument("id")
-
-    sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
+    complete_cli.add_parser(sub, common)
+    models_cli.add_parsers(sub, common)
     sessions_cli.add_parser(sub, common)
     sheet_cli.add_parser(sub, common)
     layout_cli.add_parser(sub, common)
@@ -85,11 +71,12 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
             return 2
         return open_window(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
-        handlers = {"complete": _complete, "models": _models, "setup": _setup, "sessions": sessions_cli.run,
-                    "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, _progress),
-                    "image": lambda a: image_cli.run(a, _progress),
-                    "compare": lambda a: compare_cli.run(a, _progress),
-                    "serve": lambda a: remote_cli.run_serve(a, _progress), "endpoints": remote_cli.run_endpoints}
+        handlers = {"complete": complete_cli.run, "models": models_cli.run_models, "setup": models_cli.run_setup,
+                    "sessions": sessions_cli.run,
+                    "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, progress),
+                    "image": lambda a: image_cli.run(a, progress),
+                    "compare": lambda a: compare_cli.run(a, progress),
+                    "serve": lambda a: remote_cli.run_serve(a, progress), "endpoints": remote_cli.run_endpoints}
         return handlers[args.command](args)
     except ParameterError as exc:  # a parameter out of range: a usage error, like argparse's
         print(f"error: {exc}", file=sys.stderr)
@@ -100,109 +87,6 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-
-
-_last_progress: tuple[str, int] = ("", -1)
-
-
-def _progress(event: ProgressEvent) -> None:
-    """Progress on stderr: one line per stage and per 25% step, so logs stay short."""
-    global _last_progress
-    step = -1 if event.fraction is None else int(event.fraction * 4)
-    if (event.stage, step) == _last_progress:
-        return
-    _last_progress = (event.stage, step)
-    pct = f" {event.fraction:4.0%}" if event.fraction is not None else ""
-    print(f"[playground]{pct} {event.stage}", file=sys.stderr, flush=True)
-
-
-def _complete(args: argparse.Namespace) -> int:
-    from playground.domain.jobs import Cancel
-    from playground.models.embedded import EMBEDDED_ID
-    from playground.runtime.runner import EngineRunner
-    from playground.store.records import run_from_result
-
-    source, prompt = source_and_prompt(args)
-    request = GenerationRequest(source=source, prompt=prompt, **sampling(args))
-    request.validate()
-    runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
-    cancel = Cancel()
-
-    def stream(event) -> None:  # noqa: ANN001 - a TokenEvent
-        sys.stdout.write(event.text)
-        sys.stdout.flush()
-
-    model_id = args.model or EMBEDDED_ID
-    try:
-        future = runner.generate(model_id, request, (lambda e: None) if args.json else stream, cancel, _progress)
-        result = future.result()
-    except KeyboardInterrupt:
-        cancel.set()
-        result = future.result()
-    except KnownError as exc:
-        if args.session:
-            sessions_cli.record(args.session, run_from_result(request, None, "failed", str(exc), model_id))
-        raise
-    finally:
-        runner.shutdown()
-    if args.session:
-        status = "cancelled" if result.first.finish_reason == "cancelled" else "done"
-        sessions_cli.record(args.session, run_from_result(request, result, status))
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
-    else:
-        print()
-    return 0
-
-
-def _models(args: argparse.Namespace) -> int:
-    from playground.models.registry import Registry
-
-    registry = Registry()
-    if args.models_command == "add":
-        info = registry.add(args.path)
-        print(f"added {info.id} ({info.source}, {info.path})")
-        return 0
-    if args.models_command == "remove":
-        registry.remove(args.id)
-        print(f"removed {args.id}")
-        return 0
-    models = registry.list()
-    if args.json:
-        print(json.dumps([m.as_dict() for m in models], ensure_ascii=False))
-        return 0
-    for m in models:
-        state = "" if m.ready else "  (converted on first use)"
-        print(f"{m.id:40} {m.kind:6} {m.source:9} {m.size_bytes / 1e6:9.1f} MB{state}")
-    return 0
-
-
-def _setup(args: argparse.Namespace) -> int:
-    from playground.models.embedded import EMBEDDED_ID, ensure_embedded
-
-    folder = ensure_embedded(_progress)
-    print(f"embedded model ready in {folder}")
-    # Build the int4 kernel and quantize the embedded model now, so the app's first load does not wait for them
-    # (skipped, without importing torch, when done for this model and kernel source already).
-    import time
-
-    from playground.engine.fast import int4_kernel
-    from playground.engine.text import AUTO_PRECISION, default_precision
-
-    stamp = paths.data_dir() / "quantized" / ".prepared-embedded"
-    key = f"{folder}|{int4_kernel.source_digest()}|{default_precision()}|{AUTO_PRECISION}"
-    if stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
-        return 0
-    from playground.engine.text import load_text_model  # noqa: I001 - torch loads only when there is work
-
-    started = time.perf_counter()
-    if not int4_kernel.available():
-        print(f"int4 kernel unavailable ({int4_kernel.unavailable_reason()}); torch's stock int4 path is used")
-    tm = load_text_model(EMBEDDED_ID, folder, device="cpu")
-    print(f"embedded model prepared at {tm.precision} in {time.perf_counter() - started:.1f} s")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(key, encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":

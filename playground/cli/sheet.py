@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playground.domain.jobs import ProgressEvent
+from playground.cli.progress import progress
 from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, fill_prompts, read_csv, to_csv, write_csv
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, DEFAULT_TOLERANCE, parse_shots, plan_eval, score
@@ -80,16 +80,12 @@ def _load(path: Path, instructions: list[str]) -> Sheet:
     return sheet
 
 
-def _progress(event: ProgressEvent) -> None:
-    print(f"[playground] {event.stage}", file=sys.stderr, flush=True)
-
-
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None) -> TextModel:
     """Resolve ``model_id`` through the registry (fetching or converting it first if needed) and load it; a
     ``remote:`` id gives a RemoteTextModel."""
     from playground.runtime.dispatch import load_model as load
 
-    return load(model_id, device, dtype, _progress)
+    return load(model_id, device, dtype, progress)
 
 
 def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
