@@ -16,7 +16,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     msub = m.add_subparsers(dest="models_command")
     add = msub.add_parser("add", parents=[common], help="register a model folder or a .gguf file")
     add.add_argument("path", type=Path)
-    rm = msub.add_parser("remove", parents=[common], help="forget a user-added model")
+    rm = msub.add_parser("remove", parents=[common], help="forget a user-added model, or delete a fine-tuned adapter")
     rm.add_argument("id")
     sub.add_parser("setup", parents=[common], help="fetch and convert the embedded model now")
 

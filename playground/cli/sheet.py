@@ -1,4 +1,6 @@
-"""``playground sheet fill|eval``: the Sheet mode headless, on the same filler the app uses.
+"""``playground sheet fill|eval|transfer|train``: the Sheet mode headless, on the same filler the app uses.
+
+``transfer`` and ``train`` (fine-tuning) live in ``playground.cli.sheet_transfer``.
 
 Wired into ``playground.cli`` with ``add_parser(sub, common)`` and dispatched to ``run(args)``.
 """
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playground.cli import sheet_transfer
 from playground.cli.progress import progress
 from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, fill_prompts, read_csv, to_csv, write_csv
@@ -45,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     e.add_argument("--seed", type=int, default=0, help="seed of the row shuffle (default 0)")
     _model_args(e, repeat=True)
     e.add_argument("--json", action="store_true", help='print {"column", "points": [...], "notes": [...]}')
+    sheet_transfer.add_parsers(ssub, common, _model_args)
     return s
 
 
@@ -64,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     sheet = _load(args.file, args.instruction)
     if args.sheet_command == "fill":
         return _fill(args, sheet)
+    if args.sheet_command in sheet_transfer.COMMANDS:
+        return sheet_transfer.run(args, sheet, load_model)
     return _eval(args, sheet)
 
 

@@ -76,11 +76,13 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
 
 def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
                     allow_pickle: bool = False, precision: str | None = None,
-                    on_progress: Callable[[ProgressEvent], None] = lambda e: None) -> TextModel:
+                    on_progress: Callable[[ProgressEvent], None] = lambda e: None,
+                    adapter: Path | None = None) -> TextModel:
     """Load tokenizer and weights from ``folder`` onto the chosen device; return a ready TextModel.
 
     ``precision`` (auto | fp32 | bf16 | int8 | int4; default: $PLAYGROUND_PRECISION, else auto) picks the decode
-    path on the CPU; see ``playground.engine.fast``."""
+    path on the CPU; see ``playground.engine.fast``. ``adapter``: a LoRA adapter folder, merged into the weights
+    before the fast path is built (``playground.engine.lora``)."""
     check_folder(folder, allow_pickle)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -108,6 +110,11 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UnsupportedModel(f"Could not load {model_id}: {first_line}") from exc
+    if adapter is not None:  # fine-tuned variant (BASE+name): merged now, so every path below runs it
+        from playground.engine.lora import merge_adapter
+
+        on_progress(ProgressEvent(f"Applying the adapter of {model_id}", None))
+        model = merge_adapter(model, adapter, model_id)
     requested = resolve_precision(precision)
     fast, chosen = _fast_path(model, dev, dt, requested, on_progress)
     return TextModel(

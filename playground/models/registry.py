@@ -3,7 +3,8 @@
 Sources: the embedded default, the Hugging Face cache, folders and GGUF files the user added (kept in
 ``models.json`` in the data dir), any Hugging Face id, resolved through the cache, and the default models of
 remote endpoints (``remote:<endpoint>/<model>``, listed without asking the server; they load through
-``playground.runtime.dispatch``, not from files).
+``playground.runtime.dispatch``, not from files). LoRA adapters (``BASE+name``, ``playground.models.adapters``) are
+listed right after their base and resolve to the base's folder plus the adapter's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from playground import jsonfile, paths
 from playground.domain.jobs import ProgressEvent
 from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
-from playground.models import demo_image, embedded
+from playground.models import adapters, demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
 
 USER_MODELS_FILE = "models.json"
@@ -27,6 +28,7 @@ USER_MODELS_FILE = "models.json"
 class ResolvedModel:
     info: ModelInfo
     folder: Path  # a loadable folder (converted when the source was a GGUF file)
+    adapter: Path | None = None  # a LoRA adapter folder to merge into it (a ``BASE+name`` id)
 
 
 def folder_size(path: Path) -> int:
@@ -52,7 +54,7 @@ class Registry:
         models += _remote_defaults()
         if include_hf_cache:
             models += _hf_cache_models()
-        return models
+        return _with_adapters(models)
 
     def _embedded_info(self) -> ModelInfo:
         folder = embedded.embedded_dir()
@@ -93,6 +95,10 @@ class Registry:
         return self._user_info(entry)
 
     def remove(self, model_id: str) -> None:
+        """Forget a user-added model, or delete a fine-tuned adapter (``BASE+name``: its files are the app's)."""
+        if adapters.find(model_id) is not None:
+            adapters.delete(model_id)
+            return
         entries = self._load_user_entries()
         kept = [e for e in entries if e["id"] != model_id]
         if len(kept) == len(entries):
@@ -113,6 +119,10 @@ class Registry:
         """Return a loadable folder for ``model_id``: a registered id, a path, or a Hugging Face id."""
         if is_remote(model_id):
             raise UnsupportedModel(f"{model_id} is served by a remote endpoint: it has no files here")
+        adapter = adapters.find(model_id)
+        if adapter is not None:
+            base = self.resolve(adapter.base, on_progress)
+            return ResolvedModel(_adapter_info(adapter), base.folder, adapter.folder)
         if model_id == embedded.EMBEDDED_ID:
             folder = embedded.ensure_embedded(on_progress)
             return ResolvedModel(self._embedded_info(), folder)
@@ -142,6 +152,20 @@ class Registry:
         if info.source == "gguf":
             return ResolvedModel(info, _converted_gguf(path, on_progress))
         return ResolvedModel(info, path)
+
+
+def _adapter_info(adapter: adapters.AdapterInfo) -> ModelInfo:
+    return ModelInfo(id=adapter.id, kind="text", source="adapter", path=str(adapter.folder),
+                     size_bytes=adapter.size_bytes())
+
+
+def _with_adapters(models: list[ModelInfo]) -> list[ModelInfo]:
+    """``models`` with each saved adapter right after its base (at the end when the base is not listed)."""
+    out = list(models)
+    for adapter in reversed(adapters.list_adapters()):
+        at = next((i for i, m in enumerate(out) if m.id == adapter.base), None)
+        out.insert(len(out) if at is None else at + 1, _adapter_info(adapter))
+    return out
 
 
 def _remote_defaults() -> list[ModelInfo]:

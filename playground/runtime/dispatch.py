@@ -40,7 +40,7 @@ def load_model(model_id: str, device: str | None = None, dtype: str | None = Non
 
     resolved = (registry or Registry()).resolve(model_id, on_progress)
     on_progress(ProgressEvent(f"Loading {model_id}", None))
-    return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress)
+    return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress, adapter=resolved.adapter)
 
 
 def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[TokenEvent], None] = lambda e: None,

@@ -67,7 +67,8 @@ def export_session(store: SessionStore, session_id: int, out: Path) -> Path:
 
 
 def export_markdown(store: SessionStore, session_id: int) -> str:
-    """The session's text runs as Markdown: inputs, then each completion."""
+    """The session's text runs as Markdown: inputs, then each completion; then the Sheet's accuracy charts as
+    tables (evaluations, few-shot vs LoRA)."""
     info = store.get(session_id)
     lines = [f"# {info.name}", "", f"Exported {datetime.now():%Y-%m-%d %H:%M}", ""]
     for run in store.runs(session_id, mode="prompt"):
@@ -83,7 +84,34 @@ def export_markdown(store: SessionStore, session_id: int) -> str:
                       comp.get("text", ""), "```", ""]
         if run.error:
             lines += [f"**Error:** {run.error}", ""]
+    for run in store.runs(session_id, mode="sheet"):
+        lines += _chart_markdown(run)
     return "\n".join(lines)
+
+
+def _chart_markdown(run: Run) -> list[str]:
+    """A Sheet evaluation or few-shot vs LoRA run as a table of its points (fills and trainings are left out)."""
+    points = run.outputs.get("points") if isinstance(run.outputs, dict) else None
+    if run.inputs.get("kind") not in ("eval", "transfer") or not isinstance(points, list):
+        return []
+    when = f"{run.created_at:%Y-%m-%d %H:%M:%S}" if run.created_at else ""
+    lines = [f"## Run {run.id} · {run.model_id} · {run.status} · {when}", "", f"*{run.title(200)}*", ""]
+    transfer = run.inputs.get("kind") == "transfer"
+    head = ["method" if transfer else "model", "k", "n", "exact", "normalised", "numeric"] + (
+        ["train s"] if transfer else [])
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in points:
+        if not isinstance(p, dict):
+            continue
+        cells = [p.get("model", ""), p.get("k", ""), p.get("n", "")]
+        cells += [f"{v:.0%}" if isinstance(v, int | float) else "–" for v in
+                  (p.get("exact"), p.get("normalised"), p.get("numeric"))]
+        if transfer:
+            cells.append(p.get("train_s", ""))
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if run.error:
+        lines += ["", f"**Error:** {run.error}"]
+    return [*lines, ""]
 
 
 # -- import --------------------------------------------------------------------------------------------------

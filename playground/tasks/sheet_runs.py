@@ -16,19 +16,20 @@ from playground.domain.sheet import CellAnswer, FillResult
 from playground.store.records import Run
 from playground.tasks.sheet_eval import EvalPlan, EvalPoint
 from playground.tasks.sheet_state import answer_to_dict
+from playground.tasks.sheet_transfer import TransferPlan, train_run, transfer_run
 
 
 @dataclass
 class SheetJob:
     """One fill or evaluation in flight."""
 
-    kind: str  # "fill" | "eval"
+    kind: str  # "fill" | "eval" | "transfer" (few-shot vs LoRA) | "train" (an adapter); see ``sheet_transfer``
     tag: str  # the worker's name for it: events of another job are not this one's
     model_id: str
     table: dict[str, Any]  # the table as the job started (``table_to_dict``)
     params: dict[str, Any]
     total: int  # cells to fill, or evaluation questions
-    plan: EvalPlan | None = None  # an evaluation's plan
+    plan: EvalPlan | TransferPlan | None = None  # an evaluation's plan
     answers: list[CellAnswer] = field(default_factory=list)  # as they arrive
     started: float = field(default_factory=time.perf_counter)
 
@@ -44,6 +45,12 @@ class SheetJob:
         seconds = time.perf_counter() - self.started
         if self.kind == "fill":
             return fill_run(self.table, self.model_id, self.params, self.answers, seconds, "failed", error)
+        if self.kind == "transfer":
+            return transfer_run(self.table, self.model_id, self.params, self._column(), [], seconds, "failed",
+                                error)
+        if self.kind == "train":
+            return train_run(self.table, self.model_id, self.params, str(self.params.get("column", "")), None,
+                             seconds, "failed", error)
         return eval_run(self.table, self.model_id, self.params, self._column(), [], seconds, "failed", error)
 
     def _column(self) -> str:

@@ -219,17 +219,19 @@ def _fraction(value: object, default: float) -> float:
 
 
 def state_of_run(run: Run) -> SheetState:
-    """The sheet a past run shows: its input table, plus the filled cells (a fill) or the chart (an evaluation)."""
+    """The sheet a past run shows: its input table, plus the filled cells (a fill) or the chart (an evaluation or
+    a few-shot vs LoRA comparison)."""
     inputs = run.inputs if isinstance(run.inputs, dict) else {}
     outputs = run.outputs if isinstance(run.outputs, dict) else {}
     params = run.params if isinstance(run.params, dict) else {}
     state = sheet_from_dict(inputs.get("sheet"))
     state.threshold = _fraction(params.get("threshold"), state.threshold)
-    if inputs.get("kind") == "eval":
+    if inputs.get("kind") in ("eval", "transfer"):  # transfer: one line per method (few-shot, LoRA, both)
         column = _text(outputs.get("column"))
         state.points = points_from_list(outputs.get("points"))
         state.eval_column = column or state.eval_column
-        state.chart_title = f"Accuracy on {column!r}" if column else ""
+        what = "Few-shot vs LoRA" if inputs.get("kind") == "transfer" else "Accuracy"
+        state.chart_title = f"{what} on {column!r}" if column else ""
         shots = params.get("shots")
         if isinstance(shots, list) and shots and all(_int(k) is not None for k in shots):
             state.shots = ",".join(str(k) for k in shots)

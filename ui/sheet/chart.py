@@ -9,10 +9,18 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from playground.tasks.sheet_eval import EvalPoint
+from playground.tasks.sheet_transfer import LABELS as TRANSFER_LINES
 
 # Colour-blind-safe (Okabe-Ito), in the order models are added.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 METRICS = {"normalised": "normalised match", "exact": "exact match", "numeric": "numeric within tolerance"}
+
+
+def x_axis_label(models: list[str]) -> str:
+    """What k counts: example rows in the prompt, or (a few-shot vs LoRA chart) rows in the prompt or trained on."""
+    if models and set(models) <= set(TRANSFER_LINES.values()):
+        return "example rows k: in the prompt (few-shot) or trained on (LoRA)"
+    return "example rows in the prompt (k)"
 
 
 def metric_value(point: EvalPoint, metric: str) -> float | None:
@@ -124,7 +132,7 @@ class AccuracyChart(QWidget):
             painter.drawText(QRectF(x - 30, plot.bottom() + 5, 60, metrics.height()), Qt.AlignmentFlag.AlignHCenter,
                              str(k))
         painter.drawText(QRectF(plot.left(), plot.bottom() + 5 + metrics.height(), plot.width(), metrics.height()),
-                         Qt.AlignmentFlag.AlignHCenter, "example rows in the prompt (k)")
+                         Qt.AlignmentFlag.AlignHCenter, x_axis_label(list(series)))
         painter.save()
         painter.translate(12, plot.center().y())
         painter.rotate(-90)

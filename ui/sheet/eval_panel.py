@@ -91,6 +91,7 @@ class SheetEvalPanel(QWidget):
         eval_row.addWidget(self.eval_button)
         eval_row.addStretch(1)
         save_row = QHBoxLayout()  # a second row, so the tab fits a 1280-pixel-wide window
+        self.tools_row = save_row  # its left end takes the fine-tune controls (ui.sheet.transfer)
         save_row.addStretch(1)
         save_row.addWidget(self.save_png_button)
         save_row.addWidget(self.save_csv_button)
@@ -122,6 +123,17 @@ class SheetEvalPanel(QWidget):
         self.chart.set_points(model, points, title=f"Accuracy on {plan.column_name!r}")
         self._show_numbers()
         return points
+
+    def show_lines(self, points: list[EvalPoint], title: str, metric: str) -> None:
+        """Show exactly ``points`` (one line per ``model`` name) under ``title``, scored by ``metric``."""
+        self.points = list(points)
+        self.metric_box.setCurrentIndex(max(0, self.metric_box.findData(metric)))
+        self.chart.clear()
+        for line in dict.fromkeys(p.model for p in self.points):
+            self.chart.set_points(line, [p for p in self.points if p.model == line])
+        self.chart.title = title
+        self.chart.update()
+        self._show_numbers()
 
     @Slot()
     def clear_chart(self) -> None:

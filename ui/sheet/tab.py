@@ -34,6 +34,7 @@ from ui.common.widgets import banner, hint_label, preset_combo
 from ui.sheet.eval_panel import SheetEvalPanel
 from ui.sheet.grid import SheetGrid
 from ui.sheet.table_model import is_unsure
+from ui.sheet.transfer import SheetTransfer
 from ui.sheet.worker import Loader, SheetWorker
 
 MAX_CELL_TOKENS = 32  # a cell is a short value; the panel's max tokens is capped here
@@ -76,6 +77,7 @@ class SheetTab(ModeTab):
         self.eval_column, self.shots, self.tolerance = e.eval_column, e.shots, e.tolerance
         self.metric_box, self.eval_button, self.clear_chart_button = e.metric_box, e.eval_button, e.clear_chart_button
         self.chart, self.numbers = e.chart, e.numbers
+        self.transfer = SheetTransfer(self)  # the Fine-tune (LoRA) option: few-shot vs LoRA, saved adapters
 
         # -- filling
         self.fill_button, self.stop_button = self.run_buttons("Fill", self.fill, self.stop)
@@ -208,8 +210,12 @@ class SheetTab(ModeTab):
 
     @Slot()
     def evaluate(self) -> None:
-        """Measure accuracy on the chosen column for each k with the current model; adds its line to the chart."""
+        """Measure accuracy on the chosen column for each k with the current model; adds its line to the chart.
+        With Fine-tune (LoRA) checked: few-shot vs LoRA at each k instead (``ui.sheet.transfer``)."""
         if self._job is not None:
+            return
+        if self.transfer.wanted():
+            self.transfer.start()
             return
         try:
             plan = self.eval_panel.plan(self.model.prompt_sheet())
@@ -324,7 +330,7 @@ class SheetTab(ModeTab):
         """Re-open a past run: its table, with the cells it filled (a fill) or its chart (an evaluation)."""
         self._abandon_job()
         state = state_of_run(run)
-        if run.inputs.get("kind") != "eval":
+        if run.inputs.get("kind") not in ("eval", "transfer"):
             self.eval_panel.save_into(state)  # a fill leaves the chart as it is
         self._load(state)
         if run.error:

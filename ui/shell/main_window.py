@@ -39,6 +39,7 @@ from ui.layout.tab import LayoutTab
 from ui.prompt.tab import PromptTab
 from ui.sheet.tab import SheetTab
 from ui.shell import session_files
+from ui.shell.adapters_dialog import AdaptersDialog
 from ui.shell.endpoints_dialog import EndpointsDialog
 from ui.shell.precision_menu import PrecisionMenu
 from ui.shell.sessions_panel import SessionsPanel
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         menu.addAction("GGUF file…", self._add_gguf)
         menu.addSeparator()
         menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", self.open_endpoints)
+        menu.addAction("Fine-tuned adapters…", self.open_adapters)
         add_button.setMenu(menu)
         toolbar = self.addToolBar("Model")
         toolbar.setMovable(False)
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.layout_tab, "Layout → HTML")
         self.sheet_tab = SheetTab(self.params, self.current_model)
         self.sheet_tab.message.connect(self._on_tab_message)
+        self.sheet_tab.transfer.adapter_saved.connect(self._on_adapters_changed)
         self.tabs.addTab(self.sheet_tab, "Sheet")
         self.image_tab = ImageTab(self.params)
         self.tabs.addTab(self.image_tab, "Image")
@@ -147,6 +150,7 @@ class MainWindow(QMainWindow):
         self.remote_models.listed.connect(self._on_remote_listed)
         self._remote_ids: list[str] = []
         self.endpoints_dialog: EndpointsDialog | None = None
+        self.adapters_dialog: AdaptersDialog | None = None
         # The Hugging Face cache scan (and its imports) waits until the window is on screen.
         self.refresh_models(select=EMBEDDED_ID, include_hf_cache=False)
         QTimer.singleShot(AFTER_FIRST_PAINT_MS, self.refresh_models)
@@ -300,6 +304,23 @@ class MainWindow(QMainWindow):
         return self.endpoints_dialog
 
     @Slot()
+    def open_adapters(self) -> AdaptersDialog:
+        """Show the fine-tuned adapters (BASE+name models) with a Delete button."""
+        if self.adapters_dialog is None:
+            self.adapters_dialog = AdaptersDialog(parent=self)
+            self.adapters_dialog.changed.connect(self._on_adapters_changed)
+        self.adapters_dialog.refresh()
+        self.adapters_dialog.show()
+        self.adapters_dialog.raise_()
+        return self.adapters_dialog
+
+    @Slot()
+    def _on_adapters_changed(self) -> None:
+        self.refresh_models()
+        if self.adapters_dialog is not None and self.adapters_dialog.isVisible():
+            self.adapters_dialog.refresh()
+
+    @Slot()
     def _on_endpoints_changed(self) -> None:
         self.refresh_models()
         self.remote_models.refresh()
@@ -399,6 +420,8 @@ class MainWindow(QMainWindow):
         self.remote_models.shutdown()
         if self.endpoints_dialog is not None:
             self.endpoints_dialog.close()
+        if self.adapters_dialog is not None:
+            self.adapters_dialog.close()
         self.save_drafts()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
         self.sheet_tab.shutdown()
