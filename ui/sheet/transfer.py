@@ -8,6 +8,7 @@ buttons, run records), and draws the points as they come. Qt-free work: ``playgr
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -68,7 +69,9 @@ class SheetTransfer(QObject):
 
     def __init__(self, tab: SheetTab) -> None:
         super().__init__(tab)
-        self.tab = tab
+        # Weak: a tab <-> controller cycle would leave the tab to the garbage collector, which may run on the
+        # worker thread, and a widget freed there crashes Qt (shiboken defers its deletion to the GUI thread).
+        self._tab = weakref.ref(tab)
         self.controls = TransferControls()
         tab.eval_panel.tools_row.insertWidget(0, self.controls)
         tab.also_disabled_while_running(self.controls.save_button, self.controls.fine_tune)
@@ -79,6 +82,12 @@ class SheetTransfer(QObject):
         tab.worker.points.connect(self._on_worker_points)
         tab.worker.done.connect(self._on_worker_done)
         tab.worker.failed.connect(self._on_worker_failed)
+
+    @property
+    def tab(self) -> SheetTab:
+        tab = self._tab()
+        assert tab is not None, "the controller lives as the tab's child"
+        return tab
 
     def wanted(self) -> bool:
         """True when Evaluate should compare with fine-tuning."""
