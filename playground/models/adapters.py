@@ -115,7 +115,13 @@ def delete(model_id: str) -> None:
     aside = info.folder.with_name(f"{_TEMP_PREFIX}deleted-{uuid.uuid4().hex[:8]}")
     os.replace(info.folder, aside)  # gone from listings at once, even if removing the files takes a while
     shutil.rmtree(aside, ignore_errors=True)
-    for stale in (paths.data_dir() / "quantized").glob(f"{info.folder.name}-*.safetensors"):
+    _drop_quantized(info.folder)
+
+
+def _drop_quantized(folder: Path) -> None:
+    """Remove the fast path's quantized copies of an adapter's merged weights (``engine/fast/store.py`` names them
+    after the folder the merged model came from)."""
+    for stale in (paths.data_dir() / "quantized").glob(f"{folder.name}-*.safetensors"):
         with contextlib.suppress(OSError):
             stale.unlink()
 
@@ -139,6 +145,7 @@ def publish(temp: Path, base: str, name: str, meta: dict[str, Any]) -> AdapterIn
     os.replace(temp, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+        _drop_quantized(target)  # they hold the replaced adapter's weights
     info = read(target)
     assert info is not None, "a published adapter has weights, config and metadata"
     return info

@@ -121,7 +121,11 @@ class Registry:
             raise UnsupportedModel(f"{model_id} is served by a remote endpoint: it has no files here")
         adapter = adapters.find(model_id)
         if adapter is not None:
-            base = self.resolve(adapter.base, on_progress)
+            try:
+                base = self.resolve(adapter.base, on_progress)
+            except ModelNotFound as exc:
+                raise ModelNotFound(f"{model_id} is an adapter of {adapter.base!r}, which is not available: "
+                                    f"{exc}") from exc
             return ResolvedModel(_adapter_info(adapter), base.folder, adapter.folder)
         if model_id == embedded.EMBEDDED_ID:
             folder = embedded.ensure_embedded(on_progress)
