@@ -23,6 +23,15 @@ def x_axis_label(models: list[str]) -> str:
     return "example rows in the prompt (k)"
 
 
+def line_pen(model: str, colour: QColor) -> QPen:
+    """Solid, except the fine-tuned lines of a few-shot vs LoRA chart: dashed, so a line they cover still shows
+    (at k = 0 all three coincide)."""
+    pen = QPen(colour, 2.2)
+    if model in (TRANSFER_LINES["lora"], TRANSFER_LINES["lora+few-shot"]):
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
 def metric_value(point: EvalPoint, metric: str) -> float | None:
     """The point's score for ``metric`` ("exact" | "normalised" | "numeric"); None when it does not apply."""
     return getattr(point, metric)
@@ -141,9 +150,9 @@ class AccuracyChart(QWidget):
         painter.restore()
 
         # One line with markers per model.
-        for n, pts in enumerate(series.values()):
+        for n, (model, pts) in enumerate(series.items()):
             colour = QColor(PALETTE[n % len(PALETTE)])
-            painter.setPen(QPen(colour, 2.2))
+            painter.setPen(line_pen(model, colour))
             coords = [QPointF(x_of(k), y_of(v)) for k, v in pts]
             for a, b in zip(coords, coords[1:], strict=False):
                 painter.drawLine(a, b)
@@ -163,7 +172,7 @@ class AccuracyChart(QWidget):
         for n, model in enumerate(series):
             colour = QColor(PALETTE[n % len(PALETTE)])
             y = box.top() + 3 + row_h * n + row_h / 2
-            painter.setPen(QPen(colour, 2.2))
+            painter.setPen(line_pen(model, colour))
             painter.drawLine(QPointF(box.left() + 6, y), QPointF(box.left() + 24, y))
             painter.setPen(QColor("#202020"))
             painter.drawText(QRectF(box.left() + 30, y - row_h / 2, width - 30, row_h),
