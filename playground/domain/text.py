@@ -5,11 +5,33 @@ Requests are snapshots taken on the main thread; the worker never reads widgets.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from playground.errors import ParameterError
+
+MIN_TEMPERATURE = 0.01  # below this (but above 0) softmax(logits / t) overflows: 0 means greedy
+MAX_LOGIT_BIAS = 100.0  # OpenAI's range for logit_bias values
+CONSTRAINT_KINDS = ("json_schema", "json_object", "regex", "choice", "lark")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What the output must match, applied as a mask over the vocabulary at every step (``engine/constrain.py``).
+
+    ``kind``: json_schema (``spec`` = the schema as JSON text), json_object (any JSON object; ``spec`` unused),
+    regex (``spec`` = the pattern, matched whole), choice (``spec`` = a JSON list of strings: exactly one of them),
+    lark (``spec`` = an llguidance Lark grammar; tool calls use it).
+    """
+
+    kind: str
+    spec: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONSTRAINT_KINDS:
+            raise ParameterError(f"unknown constraint {self.kind!r}; use one of {', '.join(CONSTRAINT_KINDS)}")
 
 
 class FinishReason(StrEnum):
@@ -36,23 +58,47 @@ class GenerationRequest:
     top_logprobs: int = 5
     # Chat turns ({"role", "content"}); a model with a chat template gets these instead of source + prompt.
     messages: tuple[dict[str, str], ...] | None = None
+    # OpenAI's penalties over the tokens generated so far: logit -= frequency * count + presence * (count > 0).
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit), each in [-100, 100]
+    prompt_ids: tuple[int, ...] | None = None  # token ids given directly (serve's token prompts): replace the text
+    constraint: Constraint | None = None
+    # False: a prompt + max_new_tokens past the model's context is an error (serve); True: decode stops at the end.
+    cap_to_context: bool = True
 
     @property
     def text(self) -> str:
         return self.source + self.prompt
 
     def validate(self) -> None:
-        """Raise ValueError naming the first parameter out of range."""
+        """Raise ParameterError naming the first parameter out of range (NaN and infinities included)."""
+        numbers = {"temperature": self.temperature, "top-p": self.top_p, "repetition penalty":
+                   self.repetition_penalty, "presence penalty": self.presence_penalty,
+                   "frequency penalty": self.frequency_penalty}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ParameterError(f"{name} must be a finite number")
         if self.max_new_tokens < 1:
             raise ParameterError("max new tokens must be at least 1")
         if self.temperature < 0:
             raise ParameterError("temperature must be 0 (greedy) or more")
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            raise ParameterError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE:g}")
         if not 0 < self.top_p <= 1:
             raise ParameterError("top-p must be in (0, 1]")
         if self.top_k < 0:
             raise ParameterError("top-k must be 0 (off) or more")
         if self.repetition_penalty <= 0:
             raise ParameterError("repetition penalty must be positive")
+        for name in ("presence", "frequency"):
+            if not -2 <= getattr(self, f"{name}_penalty") <= 2:
+                raise ParameterError(f"{name} penalty must be between -2 and 2")
+        for token, bias in self.logit_bias:
+            if token < 0 or not math.isfinite(bias) or abs(bias) > MAX_LOGIT_BIAS:
+                raise ParameterError(f"logit bias of token {token} must be between -100 and 100")
+        if self.prompt_ids is not None and (not self.prompt_ids or min(self.prompt_ids) < 0):
+            raise ParameterError("token prompts must be non-empty lists of token ids")
         if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
             raise ParameterError("no-repeat n-gram size must be 0 (off) or at least 2")
         if self.n < 1:
@@ -80,6 +126,12 @@ class TokenEvent:
     # server did not provide it (shown as "not provided by this server", never guessed)
     logprob: float | None
     top: tuple[Alternative, ...]
+    # The token's own bytes (a token ending inside a character has text "" but not zero bytes); None: unknown.
+    raw: bytes | None = None
+
+    @property
+    def token_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else self.text.encode()
 
 
 @dataclass(frozen=True)
@@ -99,6 +151,11 @@ class Completion:
     finish_reason: FinishReason
     tokens: tuple[TokenEvent, ...]
     timings: Timings
+    generated: int = -1  # tokens the model produced (a stop sequence's tokens are not in ``tokens``); -1: unknown
+
+    @property
+    def token_count(self) -> int:
+        return self.generated if self.generated >= 0 else len(self.tokens)
 
 
 @dataclass(frozen=True)

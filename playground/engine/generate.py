@@ -28,7 +28,8 @@ from playground.domain.text import (
 )
 from playground.engine.device import free_memory
 from playground.engine.sampling import NgramBan, pick_token
-from playground.errors import ContextOverflow, KnownError, OutOfMemory
+from playground.engine.token_bytes import token_bytes
+from playground.errors import ContextOverflow, KnownError, OutOfMemory, ParameterError
 
 if TYPE_CHECKING:
     import torch
@@ -47,13 +48,18 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
     req.validate()
     cancel = cancel or Cancel()
     seed = req.seed if req.seed is not None else random.randrange(2**31)
-    chat = bool(req.messages) and tm.has_chat_template
-    prompt_ids = _encode_chat(tm, req.messages) if chat else _encode(tm, req.text)
+    chat = bool(req.messages) and tm.has_chat_template and req.prompt_ids is None
+    prompt_ids = prompt_tokens(tm, req)
     budget = tm.context_length - len(prompt_ids)
     if budget <= 0:
         raise ContextOverflow(
             f"The prompt is {len(prompt_ids)} tokens but {tm.id} reads at most {tm.context_length}; "
             "shorten the source text or the prompt")
+    if not req.cap_to_context and req.max_new_tokens > budget:
+        raise ContextOverflow(
+            f"{tm.id} reads at most {tm.context_length} tokens, but {len(prompt_ids) + req.max_new_tokens} were "
+            f"asked for ({len(prompt_ids)} in the prompt, {req.max_new_tokens} to generate); lower max tokens or "
+            "shorten the prompt")
     completions = []
     try:
         with torch.inference_mode():
@@ -72,6 +78,19 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
                           "Lower max tokens or n, or use a smaller model") from exc
     return GenerationResult(model=tm.id, completions=tuple(completions), seed=seed,
                             prompt_tokens=len(prompt_ids), device=str(tm.device), chat=chat)
+
+
+def prompt_tokens(tm: TextModel, req: GenerationRequest) -> list[int]:
+    """The token ids the model reads for ``req``: its token prompt, its chat turns through the model's template,
+    or source + prompt."""
+    if req.prompt_ids is not None:
+        vocab = int(getattr(tm.model.config, "vocab_size", 0) or len(tm.tokenizer))
+        if max(req.prompt_ids) >= vocab:
+            raise ParameterError(f"token ids must be between 0 and {vocab - 1}")
+        return list(req.prompt_ids)
+    if req.messages and tm.has_chat_template:
+        return _encode_chat(tm, req.messages)
+    return _encode(tm, req.text)
 
 
 def _encode(tm: TextModel, text: str) -> list[int]:
@@ -136,10 +155,14 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
     emitted: list[TokenEvent] = []
     first_at = last_at = 0.0
     finish = FinishReason.LENGTH
+    counts = torch.zeros(logits.numel()) if req.presence_penalty or req.frequency_penalty else None
+    mask = _token_mask(tm, req, logits.numel())
 
     def emit(batch: list) -> None:
         for tok, text in batch:
-            event = TokenEvent(index, len(emitted), text, tok.token_id, tok.logprob, tok.top)
+            # A token cut by a stop sequence keeps only the bytes of the text it kept.
+            raw = token_bytes(tm.tokenizer, tok.token_id) if tok.end - tok.start == len(text) else None
+            event = TokenEvent(index, len(emitted), text, tok.token_id, tok.logprob, tok.top, raw)
             emitted.append(event)
             on_event(event)
 
@@ -147,19 +170,27 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
         if cancel.is_set():
             finish = FinishReason.CANCELLED
             break
+        if mask is not None and mask.done:  # the constrained output is complete
+            finish = FinishReason.STOP
+            break
         if step > 0:
             logits = step_fn(generated[-1])
-        token = pick_token(logits, req, seen, generator, ngrams.banned(generated))
+        allowed = mask.allowed() if mask is not None else None
+        token = pick_token(logits, req, seen, generator, ngrams.banned(generated), counts, allowed)
         last_at = time.perf_counter()
         if step == 0:
             first_at = last_at
         if token in tm.eos_ids:
             finish = FinishReason.STOP
             break
+        if mask is not None:
+            mask.advance(token)
         logprobs = torch.log_softmax(logits, dim=0)
         top = _alternatives(tm, logprobs, req.top_logprobs)
         generated.append(token)
         ngrams.update(generated)
+        if counts is not None:
+            counts[token] += 1
         if req.repetition_penalty != 1.0:
             seen = torch.cat([seen, torch.tensor([token])])
         new_text = detok.push(token)
@@ -174,7 +205,17 @@ def _decode(tm: TextModel, req: GenerationRequest, index: int, seed: int, prompt
         load_s=tm.load_s,
         ttft_s=(first_at - started) if first_at else 0.0,
         tokens_per_s=decode_tokens / (last_at - first_at) if decode_tokens > 0 and last_at > first_at else 0.0)
-    return Completion(text=assembler.text, finish_reason=finish, tokens=tuple(emitted), timings=timings)
+    return Completion(text=assembler.text, finish_reason=finish, tokens=tuple(emitted), timings=timings,
+                      generated=len(generated))
+
+
+def _token_mask(tm: TextModel, req: GenerationRequest, vocab: int) -> Any:
+    """The constraint's per-step mask (``engine/constrain.py``), or None when the output is free."""
+    if req.constraint is None:
+        return None
+    from playground.engine.constrain import TokenMask
+
+    return TokenMask(req.constraint, tm.tokenizer, tm.eos_ids, vocab)
 
 
 @functools.cache

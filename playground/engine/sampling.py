@@ -25,6 +25,21 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return logits.scatter(0, seen, picked)
 
 
+def apply_penalties(logits: torch.Tensor, counts: torch.Tensor | None, req: GenerationRequest) -> torch.Tensor:
+    """OpenAI's penalties and ``logit_bias``: ``logit[j] += bias[j] - frequency * count[j] - presence * (count[j] >
+    0)``, where ``count`` is how often token j was generated so far in this completion (the prompt does not
+    count, as in OpenAI's and vLLM's definition)."""
+    import torch
+
+    if req.logit_bias:
+        ids = torch.tensor([t for t, _ in req.logit_bias if t < logits.numel()], dtype=torch.long)
+        bias = torch.tensor([b for t, b in req.logit_bias if t < logits.numel()], dtype=logits.dtype)
+        logits = logits.index_add(0, ids, bias)
+    if counts is not None and (req.presence_penalty or req.frequency_penalty):
+        logits = logits - req.frequency_penalty * counts - req.presence_penalty * (counts > 0).to(logits.dtype)
+    return logits
+
+
 class NgramBan:
     """Tokens that would repeat an n-gram already in the generated text (HF's no_repeat_ngram_size, but over
     the completion only, so copying patterns from few-shot examples stays allowed)."""
@@ -44,13 +59,21 @@ class NgramBan:
 
 
 def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
-               generator: torch.Generator, banned: list[int] | None = None) -> int:
-    """Sample (or take the argmax when temperature is 0) from fp32 CPU ``logits`` of shape (vocab,)."""
+               generator: torch.Generator, banned: list[int] | None = None, counts: torch.Tensor | None = None,
+               allowed: torch.Tensor | None = None) -> int:
+    """Sample (or take the argmax when temperature is 0) from fp32 CPU ``logits`` of shape (vocab,). ``counts``:
+    generated-token counts (vocab,) for the presence/frequency penalties; ``allowed``: a bool mask (vocab,) of the
+    tokens a constraint permits (applied last, so no penalty can bring a forbidden token back)."""
     import torch
 
     logits = apply_repetition_penalty(logits, seen, req.repetition_penalty)
+    logits = apply_penalties(logits, counts, req)
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
     if banned:
-        logits = logits.index_fill(0, torch.tensor(banned), float("-inf"))
+        kept = logits.index_fill(0, torch.tensor(banned), float("-inf"))
+        if allowed is None or bool(torch.isfinite(kept).any()):  # the ban never leaves a constraint no way out
+            logits = kept
     if req.temperature == 0:
         return int(torch.argmax(logits))
     logits = logits / req.temperature
