@@ -23,6 +23,11 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
     s.add_argument("--api-key", default=os.environ.get(ENV_SERVE_KEY),
                    help=f"require 'Authorization: Bearer KEY' (or set ${ENV_SERVE_KEY})")
+    s.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let browser pages from ORIGIN call it (http://localhost:* and http://127.0.0.1:* always "
+                        "may; '*' for any); repeatable")
+    s.add_argument("--max-queue", type=int, default=None,
+                   help="requests running or waiting at once before new ones get 503 (default 64)")
 
     e = sub.add_parser("endpoints", parents=[common], help="OpenAI-compatible servers to use as remote:NAME/MODEL")
     esub = e.add_subparsers(dest="endpoints_command", required=True)
@@ -48,8 +53,18 @@ def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the 
     from playground.runtime.runner import EngineRunner
 
     host = args.host or "127.0.0.1"
+    from playground.remote.cors import check_origin
+    from playground.remote.scheduler import DEFAULT_MAX_QUEUE
+
     if not 0 <= args.port <= 65535:
         raise ParameterError("--port must be between 0 and 65535")
+    max_queue = DEFAULT_MAX_QUEUE if args.max_queue is None else args.max_queue
+    if not 1 <= max_queue <= 10_000:
+        raise ParameterError("--max-queue must be between 1 and 10000")
+    try:
+        origins = tuple(check_origin(o) for o in args.cors_origin)
+    except ValueError as exc:
+        raise ParameterError(f"--cors-origin: {exc}") from exc
     if not is_loopback(host):
         guard = "it requires the API key" if args.api_key else "anyone who can reach it can use it (no --api-key)"
         print(f"[playground] warning: listening on {host}, not only this machine: {guard}", file=sys.stderr)
@@ -57,7 +72,8 @@ def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the 
     runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
         try:  # bind before loading: a taken port is said at once, not after the model loads
-            server = PlaygroundServer(ServeApp(runner, model_id, args.api_key), host, args.port)
+            app = ServeApp(runner, model_id, args.api_key, cors_origins=origins, max_queue=max_queue)
+            server = PlaygroundServer(app, host, args.port)
         except OSError as exc:
             raise KnownError(f"Cannot listen on {host}:{args.port} ({exc.strerror or exc}); pick another --port "
                              "or --host") from exc

@@ -1,10 +1,12 @@
 """``playground serve``: the loaded model as an OpenAI-compatible server (``/v1/models``, ``/v1/completions``,
-``/v1/chat/completions``), streaming over SSE, with token logprobs and top alternatives.
+``/v1/chat/completions``, ``/health``), streaming over SSE, with token logprobs and top alternatives.
 
-Stdlib only (``http.server``): one thread per connection, one EngineRunner behind them all, so requests queue on
-the one device. A client that disconnects (mid-stream, or while its request waits in the queue) cancels its
-generation. Request parsing and response shapes live in ``wire.py``. The API key, when set,
-is compared in constant time and never logged.
+Stdlib only (``http.server``): one thread per connection (at most MAX_CONNECTIONS, each closed after IDLE_TIMEOUT_S
+of silence), a listen backlog for bursts of clients, one EngineRunner behind them all (``scheduler.py`` bounds the
+queue). A client that disconnects (mid-stream, or while its request waits) cancels its generation. Parsing lives in
+``wire.py``, the work of one request in ``serve_run.py``. The API key, when set, is compared in constant time and
+never logged; request lines are logged without their query strings. Browsers on http://localhost:* and
+http://127.0.0.1:* (and ``--cors-origin`` origins) may call it (CORS).
 """
 
 from __future__ import annotations
@@ -17,30 +19,25 @@ import socket
 import sys
 import threading
 import time
-import traceback
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from playground.domain.jobs import Cancel
-from playground.domain.text import GenerationResult, TokenEvent
-from playground.remote.wire import (
-    ApiError,
-    ParsedRequest,
-    api_error,
-    chat_logprobs,
-    completion_logprobs,
-    finish_reason,
-    parse_chat,
-    parse_completion,
-    usage_of,
-)
+from playground.remote import serve_run
+from playground.remote.api_error import ApiError, api_error
+from playground.remote.cors import CorsPolicy
+from playground.remote.scheduler import DEFAULT_MAX_QUEUE, Scheduler
+from playground.remote.wire import parse_chat, parse_completion
 
 MAX_BODY = 8 * 2**20
 POLL_S = 0.1  # how often a waiting request checks that its client is still there
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LISTEN_BACKLOG = 128  # socketserver's default of 5 resets connections in a burst of 20 clients
+IDLE_TIMEOUT_S = 30.0  # a connection silent this long (between requests, or mid-request) is closed
+MAX_CONNECTIONS = 256
+ROUTES = ("/v1/models", "/v1/completions", "/v1/chat/completions", "/health")
 
 
 def served_name(model_id: str) -> str:
@@ -59,17 +56,20 @@ def is_loopback(host: str) -> bool:
 
 
 class ServeApp:
-    """What the handler threads share: the runner (one device queue), the served model id, the key."""
+    """What the handler threads share: the scheduler (one device queue), the served model id, the key, CORS."""
 
     def __init__(self, runner: Any, model_id: str, api_key: str | None = None,
-                 log: Callable[[str], None] | None = None, name: str | None = None) -> None:
+                 log: Callable[[str], None] | None = None, name: str | None = None,
+                 cors_origins: tuple[str, ...] = (), max_queue: int = DEFAULT_MAX_QUEUE) -> None:
         self.runner = runner
         self.model_id = model_id  # what the runner loads
         self.name = name or served_name(model_id)  # what clients see and send as "model"
         self.api_key = api_key or None
         self.created = int(time.time())
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-        self.finished: list[GenerationResult] = []  # last few results (tests check a disconnect cancelled one)
+        self.scheduler = Scheduler(runner, model_id, max_queue)
+        self.cors = CorsPolicy(cors_origins)
+        self.finished: list[Any] = []  # the last few GenerationResults (tests check a disconnect cancelled one)
 
     def model_object(self) -> dict[str, Any]:
         return {"id": self.name, "object": "model", "created": self.created, "owned_by": "playground"}
@@ -86,22 +86,60 @@ class ServeApp:
         if self.api_key is None:
             return True
         scheme, _, token = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+        try:
+            return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+        except UnicodeEncodeError:
+            return False
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], app: ServeApp) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
         self.app = app
+        self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.acquire(blocking=False):  # full: answer at once rather than leave it hanging
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or times out is normal; anything else is logged once, without a flood."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        self.app.log(f"[playground] error handling a request from {client_address[0]}: {type(exc).__name__}: {exc}")
+
+
+def _refuse_busy(sock: socket.socket) -> None:
+    body = json.dumps(ApiError(503, "too many connections; retry in a few seconds", "server_error",
+                               code="server_busy").body()).encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Retry-After: 2\r\nConnection: close\r\n\r\n").encode()
+    try:
+        sock.settimeout(1.0)
+        sock.sendall(head + body)
+    except OSError:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "playground-serve"
+    timeout = IDLE_TIMEOUT_S
     server: _Server
 
     # -- plumbing ------------------------------------------------------------------------------------------------
@@ -109,40 +147,62 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # one line per request is written by _log (the request line only: never headers, so never the key)
 
     def _log(self, status: int, started: float) -> None:
-        self.server.app.log(f"[playground] {self.client_address[0]} {self.command} {self.path} {status} "
+        path = self.path.split("?", 1)[0]  # a query string may carry a secret (?api_key=...): never logged
+        self.server.app.log(f"[playground] {self.client_address[0]} {self.command} {path} {status} "
                             f"{time.perf_counter() - started:.2f}s")
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
+    def _headers(self, status: int, content_type: str, length: int | None,
+                 extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", content_type)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for key, value in self.server.app.cors.headers(self.headers.get("Origin")).items():
+            self.send_header(key, value)
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
         self.end_headers()
+
+    def send_json(self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self._headers(status, "application/json", len(data), extra)
         self.wfile.write(data)
 
     def _send_error(self, err: ApiError) -> None:
+        extra = dict(err.headers)
         if err.status == 401:
-            self.send_response(401)
-            data = json.dumps(err.body()).encode()
-            self.send_header("WWW-Authenticate", "Bearer")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            return
-        self._send_json(err.status, err.body())
+            extra["WWW-Authenticate"] = "Bearer"
+        if err.status >= 500 or err.status == 413:
+            self.close_connection = True
+        self.send_json(err.status, err.body(), extra)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own errors (bad request line, unsupported method, headers too long) as JSON, not HTML."""
+        self.close_connection = True
+        try:
+            text = message or self.responses.get(code, ("error",))[0]
+            self.send_json(code, ApiError(code, text).body())
+        except OSError:
+            pass
 
     def _body(self) -> dict[str, Any]:
+        header = self.headers.get("Content-Length")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = int(header) if header is not None else 0
         except ValueError as exc:
             raise ApiError(400, "bad Content-Length") from exc
+        if length < 0:
+            self.close_connection = True
+            raise ApiError(400, "bad Content-Length (negative)")
         if length > MAX_BODY:
             self.close_connection = True
             raise ApiError(413, f"the request body is over {MAX_BODY // 2**20} MB")
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            self.close_connection = True
+            raise ApiError(400, "the request body ended before Content-Length bytes")
         try:
-            body = json.loads(raw or b"null")
+            body = json.loads(raw or b"null", parse_constant=_no_constant)
         except ValueError as exc:
             raise ApiError(400, "We could not parse the JSON body of your request") from exc
         if not isinstance(body, dict):
@@ -159,57 +219,91 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes --------------------------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._route(lambda: self._get())
+        self._route(self._get)
 
     def do_POST(self) -> None:  # noqa: N802
-        self._route(lambda: self._post())
+        self._route(self._post)
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - CORS preflight: no key needed (browsers never send one here)
+        started = time.perf_counter()
+        origin = self.headers.get("Origin")
+        if origin and not self.server.app.cors.allowed(origin):
+            self.send_json(403, ApiError(403, f"origin {origin} is not allowed (serve --cors-origin adds one)").body())
+            self._log(403, started)
+            return
+        extra = self.server.app.cors.preflight(self.headers.get("Access-Control-Request-Headers"))
+        self._headers(204, "text/plain", 0, {"Allow": "GET, POST, OPTIONS", **extra})
+        self._log(204, started)
+
+    def _not_allowed(self) -> None:
+        self._drain()
+        self._route(lambda: self._refuse_method())
+
+    def _refuse_method(self) -> int:
+        raise ApiError(405, f"method {self.command} is not allowed; this server answers GET and POST",
+                       code="method_not_allowed", headers={"Allow": "GET, POST, OPTIONS"})
+
+    do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._route(self._refuse_method)
 
     def _route(self, handler: Callable[[], int]) -> None:
         started = time.perf_counter()
         status = 500
         try:
-            if not self.server.app.authorised(self.headers.get("Authorization")):
+            if not self.server.app.authorised(self.headers.get("Authorization")) and not self._public():
                 if self.command == "POST":
                     self._drain()
                 raise ApiError(401, "Incorrect API key provided", code="invalid_api_key")
             status = handler()
         except ApiError as err:
             status = err.status
-            self._send_error(err)
-        except (BrokenPipeError, ConnectionResetError):
+            self._reply_error(err)
+        except (ConnectionError, TimeoutError):
             status = 499  # the client went away
             self.close_connection = True
-        except Exception:  # noqa: BLE001 - a bug: answer 500, keep serving, print the traceback
-            traceback.print_exc()
+        except Exception as exc:  # noqa: BLE001 - a bug: answer 500, keep serving, log it once
             status = 500
-            try:
-                self._send_error(ApiError(500, "internal server error", "server_error"))
-            except OSError:
-                self.close_connection = True
+            self._reply_error(api_error(exc))
         self._log(status, started)
+
+    def _reply_error(self, err: ApiError) -> None:
+        try:
+            self._send_error(err)
+        except OSError:
+            self.close_connection = True
+
+    def _public(self) -> bool:
+        return self.command == "GET" and self.path.split("?", 1)[0].rstrip("/") == "/health"
 
     def _drain(self) -> None:
         try:
             length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
-            if length:
+            if length > 0:
                 self.rfile.read(length)
+            elif length < 0:
+                self.close_connection = True
         except (ValueError, OSError):
             self.close_connection = True
 
     def _get(self) -> int:
         app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/health":
+            self.send_json(200, {"status": "ok", "model": app.name, "in_queue": app.scheduler.in_system})
+            return 200
         if path == "/v1/models":
-            self._send_json(200, {"object": "list", "data": [app.model_object()]})
+            self.send_json(200, {"object": "list", "data": [app.model_object()]})
             return 200
         if path.startswith("/v1/models/"):
             if path.removeprefix("/v1/models/") in (app.name, app.model_id):
-                self._send_json(200, app.model_object())
+                self.send_json(200, app.model_object())
                 return 200
             raise ApiError(404, f"The model '{path.removeprefix('/v1/models/')}' does not exist",
                            code="model_not_found")
-        raise ApiError(404, f"Unknown endpoint GET {path or '/'}; this server offers /v1/models, /v1/completions "
-                       "and /v1/chat/completions", code="not_found")
+        raise ApiError(404, f"Unknown endpoint GET {path or '/'}; this server offers {', '.join(ROUTES)}",
+                       code="not_found")
 
     def _post(self) -> int:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -218,156 +312,64 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, f"Unknown endpoint POST {path}; this server offers /v1/completions and "
                            "/v1/chat/completions", code="not_found")
         body = self._body()
-        self.server.app.check_model(body)
-        parsed = parse_chat(body) if path == "/v1/chat/completions" else parse_completion(body)
-        try:
-            parsed.request.validate()
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from exc
-        return self._generate(parsed)
-
-    # -- generation ----------------------------------------------------------------------------------------------
-    def _generate(self, parsed: ParsedRequest) -> int:
         app = self.server.app
+        app.check_model(body)
+        parsed = parse_chat(body) if path == "/v1/chat/completions" else parse_completion(body)
+        for request in parsed.requests:
+            request.validate()
+        if parsed.request.constraint is not None:
+            from playground.engine.constrain import check
+
+            check(parsed.request.constraint)  # a malformed schema or regex is a 400 now, not after queueing
         cancel = Cancel()
-        events: queue.Queue[TokenEvent] = queue.Queue()
-        future: Future[GenerationResult] = app.runner.generate(app.model_id, parsed.request, events.put, cancel)
-        stream = _Stream(self, parsed) if parsed.stream else None
-        while not future.done() or not events.empty():
+        with app.scheduler.admit(cancel):
+            status = serve_run.run(parsed, app, self, cancel)
+        if status == 499:
+            self.close_connection = True
+        return status
+
+    # -- what serve_run needs (serve_run.Waiter) -----------------------------------------------------------------
+    def wait(self, future: Future, events: queue.Queue | None = None,
+             on_event: Callable[[Any], None] | None = None, cancel: Cancel | None = None) -> Any:
+        """``future``'s result, passing each queued event to ``on_event`` meanwhile; cancels the work when the
+        client leaves (waiting in the queue, in a long prefill, or mid-stream)."""
+        while True:
+            done = future.done()
             try:
-                event = events.get(timeout=POLL_S)
+                event = events.get(timeout=POLL_S) if events is not None else None
             except queue.Empty:
-                if not future.done() and self._client_gone():
-                    cancel.set()  # the client left while waiting (in the queue, or in a long prefill)
+                event = None
+            if event is not None and on_event is not None:
+                try:
+                    on_event(event)
+                except OSError:
+                    if cancel is not None:
+                        cancel.set()  # the client hung up mid-stream: stop generating for nobody
                     self.close_connection = True
                 continue
-            if stream is not None:
+            if done and (events is None or events.empty()):
+                return future.result()
+            if events is None:
                 try:
-                    stream.token(event)
-                except OSError:
-                    cancel.set()  # the client hung up mid-stream: stop generating for nobody
-                    self.close_connection = True
-        result = self._result(future, stream)
-        if result is None:
-            return 500 if stream is None else 200
-        app.finished.append(result)
-        del app.finished[:-8]
-        if cancel.is_set():
-            return 499
-        if stream is not None:
-            stream.finish(result)
-            return 200
-        self._send_json(200, self._whole(parsed, result))
-        return 200
+                    return future.result(timeout=POLL_S)
+                except TimeoutError:
+                    pass
+            if cancel is not None and not cancel.is_set() and self._client_gone():
+                cancel.set()
+                self.close_connection = True
 
-    def _result(self, future: Future[GenerationResult], stream: _Stream | None) -> GenerationResult | None:
-        """The result; a failure is answered here (a JSON error, or an error event when streaming began)."""
-        try:
-            return future.result()
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the client as an error body
-            err = api_error(exc)
-            if stream is not None and stream.started:
-                stream.fail(err)
-                return None
-            raise err from exc
+    def start_stream(self) -> None:
+        self._headers(200, "text/event-stream; charset=utf-8", None,
+                      {"Cache-Control": "no-cache", "Connection": "close"})  # the stream's end closes it
+        self.close_connection = True
 
-    def _whole(self, parsed: ParsedRequest, result: GenerationResult) -> dict[str, Any]:
-        model = self.server.app.name
-        choices = []
-        for i, c in enumerate(result.completions):
-            events = list(c.tokens)
-            if parsed.chat:
-                choices.append({"index": i, "message": {"role": "assistant", "content": c.text},
-                                "logprobs": chat_logprobs(events, parsed.logprobs) if parsed.logprobs is not None
-                                else None, "finish_reason": finish_reason(c.finish_reason)})
-            else:
-                choices.append({"index": i, "text": parsed.echo + c.text,
-                                "logprobs": completion_logprobs(events) if parsed.logprobs is not None else None,
-                                "finish_reason": finish_reason(c.finish_reason)})
-        kind = "chat.completion" if parsed.chat else "text_completion"
-        prefix = "chatcmpl" if parsed.chat else "cmpl"
-        return {"id": f"{prefix}-{uuid.uuid4().hex[:24]}", "object": kind, "created": int(time.time()),
-                "model": model, "choices": choices, "usage": usage_of(result)}
+    def write(self, text: str) -> None:
+        self.wfile.write(text.encode())
+        self.wfile.flush()
 
 
-class _Stream:
-    """SSE output of one request: headers on the first token (so an early failure can still be a 4xx/5xx)."""
-
-    def __init__(self, handler: _Handler, parsed: ParsedRequest) -> None:
-        self.h = handler
-        self.parsed = parsed
-        self.started = False
-        self.chat = parsed.chat
-        self.id = f"{'chatcmpl' if parsed.chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
-        self.created = int(time.time())
-        self.offsets: dict[int, int] = {}
-        self.roles_sent: set[int] = set()
-
-    def _start(self) -> None:
-        if self.started:
-            return
-        self.started = True
-        h = self.h
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        h.send_header("Cache-Control", "no-cache")
-        h.send_header("Connection", "close")  # the end of the stream is the end of the connection
-        h.end_headers()
-        h.close_connection = True
-        if self.parsed.echo:
-            self._send([{"index": i, "text": self.parsed.echo, "logprobs": None, "finish_reason": None}
-                        for i in range(self.parsed.request.n)])
-
-    def _send(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> None:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
-                                 "created": self.created, "model": self.h.server.app.name, "choices": choices}
-        if usage is not None:
-            chunk["usage"] = usage
-        self._write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n")
-
-    def _write(self, text: str) -> None:
-        self.h.wfile.write(text.encode())
-        self.h.wfile.flush()
-
-    def token(self, e: TokenEvent) -> None:
-        self._start()
-        k = self.parsed.logprobs
-        if self.chat:
-            if e.completion not in self.roles_sent:
-                self.roles_sent.add(e.completion)
-                self._send([{"index": e.completion, "delta": {"role": "assistant", "content": ""},
-                             "logprobs": None, "finish_reason": None}])
-            self._send([{"index": e.completion, "delta": {"content": e.text},
-                         "logprobs": chat_logprobs([e], k) if k is not None else None, "finish_reason": None}])
-            return
-        offset = self.offsets.get(e.completion, len(self.parsed.echo))
-        self.offsets[e.completion] = offset + len(e.text)
-        self._send([{"index": e.completion, "text": e.text,
-                     "logprobs": completion_logprobs([e], offset) if k is not None else None,
-                     "finish_reason": None}])
-
-    def finish(self, result: GenerationResult) -> None:
-        self._start()
-        for i, c in enumerate(result.completions):
-            if self.chat:
-                if i not in self.roles_sent:
-                    self._send([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                                 "finish_reason": None}])
-                self._send([{"index": i, "delta": {}, "logprobs": None,
-                             "finish_reason": finish_reason(c.finish_reason)}])
-            else:
-                self._send([{"index": i, "text": "", "logprobs": None,
-                             "finish_reason": finish_reason(c.finish_reason)}])
-        if self.parsed.include_usage:
-            self._send([], usage_of(result))
-        self._write("data: [DONE]\n\n")
-
-    def fail(self, err: ApiError) -> None:
-        """An error after the stream began: an error event, and no [DONE] (clients see the stream as failed)."""
-        try:
-            self._write(f"data: {json.dumps(err.body())}\n\n")
-        except OSError:
-            pass
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # json.loads accepts NaN and Infinity unless told otherwise
 
 
 class PlaygroundServer:
@@ -400,10 +402,15 @@ class PlaygroundServer:
         self._served = True
         self.httpd.serve_forever(poll_interval=0.2)
 
-    def stop(self) -> None:
-        """Stop accepting, close the listening socket (requests in flight end with their connections)."""
+    def stop(self, grace_s: float = 3.0) -> None:
+        """Stop accepting, answer every admitted request "shutting down" (503, or an error event mid-stream), give
+        them ``grace_s`` to say so, and close the listening socket."""
+        self.app.scheduler.close()
         if self._served:
             self.httpd.shutdown()
+        deadline = time.monotonic() + grace_s
+        while self.app.scheduler.in_system and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(5)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
 from playground.domain.jobs import Cancel, ProgressEvent
 from playground.domain.models import is_remote
+from playground.domain.score import ScoreItem, ScoreResult
 from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
 from playground.engine.generate import generate
 
@@ -51,6 +52,17 @@ def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[T
 
         return generate_remote(model, request, on_event, cancel)
     return generate(model, request, on_event, cancel)
+
+
+def run_score(model: Any, items: list[ScoreItem], top_logprobs: int = 0) -> list[ScoreResult]:
+    """Token log-probabilities of texts: ``score_batch`` locally, ``echo`` + ``logprobs`` on a remote server."""
+    if is_remote_model(model):
+        from playground.remote.backend import score_remote
+
+        return score_remote(model, items, top_logprobs)
+    from playground.engine.score import score_batch
+
+    return score_batch(model, items, top_logprobs)
 
 
 def sheet_filler(model: Any, batch_size: int, max_new_tokens: int, top: int = 5) -> Any:

@@ -7,14 +7,15 @@ goes through the same queue: ``playground serve`` and the Prompt tab see one mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from playground.domain.jobs import Cancel, ProgressEvent
+from playground.domain.score import ScoreItem, ScoreResult
 from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
 from playground.models.registry import Registry
-from playground.runtime.dispatch import load_model, run_generation
+from playground.runtime.dispatch import load_model, run_generation, run_score
 
 ProgressFn = Callable[[ProgressEvent], None]
 TokenFn = Callable[[TokenEvent], None]
@@ -49,8 +50,19 @@ class EngineRunner:
                  on_progress: ProgressFn = lambda e: None) -> Future[GenerationResult]:
         """Generate with ``model_id``, loading it first when another model (or none) is loaded."""
         def job() -> GenerationResult:
+            if cancel is not None and cancel.is_set():  # cancelled while queued: nothing to run
+                return GenerationResult(model=model_id, completions=(), seed=0, prompt_tokens=0)
             self._ensure_loaded(model_id, on_progress)
             return run_generation(self._model, request, on_token, cancel)
+
+        return self._pool.submit(job)
+
+    def score(self, model_id: str, items: Sequence[ScoreItem], top_logprobs: int = 0,
+              on_progress: ProgressFn = lambda e: None) -> Future[list[ScoreResult]]:
+        """Score ``items`` with ``model_id`` (``engine/score.py``): each token's log-probability, in order."""
+        def job() -> list[ScoreResult]:
+            self._ensure_loaded(model_id, on_progress)
+            return run_score(self._model, list(items), top_logprobs)
 
         return self._pool.submit(job)
 
