@@ -78,3 +78,8 @@ class RemoteProtocolError(RemoteError):
     def __init__(self, message: str, partial: object = None) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class RemoteDeadline(RemoteProtocolError):
+    """The answer did not finish within the request's overall deadline (a server sending a byte now and then
+    defeats the read timeout); ``partial`` holds what arrived."""

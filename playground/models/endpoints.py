@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from playground import jsonfile, paths
 from playground.errors import KnownError
@@ -56,10 +56,27 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise KnownError(f"{url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000/v1")
-    if parts.username or parts.password:
+    if parts.username or parts.password or secret_in_query(url):
         raise KnownError("Put the API key in the key field, not in the URL")
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+_SECRET_PARAM = re.compile(r"key|token|secret|passw|auth|sig|credential", re.IGNORECASE)
+
+
+def secret_in_query(url: str) -> bool:
+    """True when a query parameter of ``url`` looks like a credential (``?api_key=``, ``?access_token=`` …)."""
+    return any(_SECRET_PARAM.search(name) for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def without_secret_query(url: str) -> str:
+    """``url`` with its query string dropped when it carries a credential (an endpoints.json from before it was
+    refused): the key is then never printed, stored again or sent."""
+    if not secret_in_query(url):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def check_name(name: str) -> str:
@@ -205,6 +222,8 @@ class EndpointStore:
     def _from_dict(d: dict[str, Any]) -> Endpoint | None:
         try:
             known = {k: d[k] for k in asdict(Endpoint("", "")) if k in d}
+            if isinstance(known.get("base_url"), str):
+                known["base_url"] = without_secret_query(known["base_url"])
             return Endpoint(**{**known, "timeout_s": float(known.get("timeout_s", DEFAULT_TIMEOUT_S))})
         except (TypeError, ValueError):
             return None

@@ -11,6 +11,7 @@ same hold-back as the local loop. Token ids are unknown over the wire: they are 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import time
@@ -20,21 +21,24 @@ from typing import Any
 
 from playground.domain.jobs import Cancel
 from playground.domain.models import remote_id, split_remote_id
+from playground.domain.score import ScoredToken, ScoreItem, ScoreResult
 from playground.domain.stream import StopAssembler
 from playground.domain.text import (
     Alternative,
     Completion,
+    Constraint,
     FinishReason,
     GenerationRequest,
     GenerationResult,
     Timings,
     TokenEvent,
 )
-from playground.errors import KnownError, RemoteNotFound, RemoteProtocolError
+from playground.errors import KnownError, RemoteBadRequest, RemoteNotFound, RemoteProtocolError
 from playground.models.endpoints import Endpoint, EndpointStore
 from playground.remote.client import RemoteClient, ServerModel
 
 EventFn = Callable[[TokenEvent], None]
+PER_TOKEN_DEADLINE_S = 2.0  # a request's overall deadline: twice the read timeout + this per token asked for
 MAX_TOP_LOGPROBS = 20  # vLLM's and SGLang's default ceiling; OpenAI's is 5 (servers clip or refuse above theirs)
 NOT_PROVIDED = "not provided by this server"
 UNKNOWN_ID = -1
@@ -109,8 +113,8 @@ def generate_remote(rm: RemoteTextModel, req: GenerationRequest, on_event: Event
     req.validate()
     cancel = cancel or Cancel()
     seed = req.seed if req.seed is not None else random.randrange(2**31)
-    chat = bool(req.messages)
-    if not chat and not req.text:
+    chat = bool(req.messages) and req.prompt_ids is None
+    if not chat and not req.text and req.prompt_ids is None:
         raise KnownError("Nothing to complete: type a source text or a prompt")
     completions: list[Completion] = []
     usage: dict[str, int] = {}
@@ -121,8 +125,9 @@ def generate_remote(rm: RemoteTextModel, req: GenerationRequest, on_event: Event
 
     for i in range(req.n):
         run = _Stream(rm, req, i, on_event)
+        deadline = 2 * rm.client.read_timeout + PER_TOKEN_DEADLINE_S * req.max_new_tokens
         try:
-            run.consume(rm.client.stream(*_request(rm, req, seed + i, chat), cancel), usage)
+            run.consume(rm.client.stream(*_request(rm, req, seed + i, chat), cancel, deadline), usage)
         except RemoteProtocolError as exc:
             completions.append(run.completion(FinishReason.CANCELLED))
             exc.partial = result()
@@ -146,13 +151,71 @@ def _request(rm: RemoteTextModel, req: GenerationRequest, seed: int, chat: bool)
     # apply (llama.cpp's are top_k 40 and repeat_penalty 1.1).
     if req.top_k > 0:
         body["top_k"] = req.top_k
+    if req.presence_penalty:
+        body["presence_penalty"] = req.presence_penalty
+    if req.frequency_penalty:
+        body["frequency_penalty"] = req.frequency_penalty
+    if req.logit_bias:  # token ids are the server's: meaningful when it serves the same tokenizer
+        body["logit_bias"] = {str(t): b for t, b in req.logit_bias}
+    if req.constraint is not None:
+        body.update(constraint_fields(req.constraint))
     if req.repetition_penalty != 1.0:
         body["repetition_penalty"] = body["repeat_penalty"] = req.repetition_penalty
     if chat:
         body.update(messages=[dict(m) for m in req.messages or ()], logprobs=True, top_logprobs=k)
         return "/chat/completions", body
-    body.update(prompt=req.text, logprobs=k)
+    body.update(prompt=list(req.prompt_ids) if req.prompt_ids is not None else req.text, logprobs=k)
     return "/completions", body
+
+
+def constraint_fields(constraint: Constraint) -> dict[str, Any]:
+    """The request fields that ask a server for constrained output. JSON (schema or any object) goes as OpenAI's
+    ``response_format``, which vLLM, SGLang, llama.cpp's server, Ollama and ``playground serve`` honour; regex,
+    choice and grammar go as vLLM's ``structured_outputs`` (vLLM >= 0.10 and ``playground serve``; other servers
+    ignore it and answer unconstrained)."""
+    if constraint.kind == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    if constraint.kind == "json_schema":
+        schema = json.loads(constraint.spec)
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "output", "schema": schema, "strict": True}}}
+    key = {"regex": "regex", "choice": "choice", "lark": "grammar"}[constraint.kind]
+    value: Any = json.loads(constraint.spec) if constraint.kind == "choice" else constraint.spec
+    return {"structured_outputs": {key: value}}
+
+
+def score_remote(rm: RemoteTextModel, items: list[ScoreItem], top_logprobs: int = 0) -> list[ScoreResult]:
+    """Token log-probabilities of texts from the server, by ``echo`` + ``logprobs`` with ``max_tokens: 0`` on
+    ``/v1/completions`` (vLLM and ``playground serve`` answer it; llama.cpp's server and Ollama do not: the error
+    says so)."""
+    out = []
+    for item in items:
+        prompt: Any = list(item.ids) if item.ids is not None else item.text + item.continuation
+        body = {"model": rm.model_name, "prompt": prompt, "echo": True, "max_tokens": 0,
+                "logprobs": max(top_logprobs, 1)}
+        try:
+            data = rm.client.post_json("/completions", body)
+        except RemoteBadRequest as exc:
+            raise RemoteBadRequest(f"{exc} — scoring needs a server that answers echo with logprobs "
+                                   "(vLLM, playground serve)") from exc
+        choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
+        lp = choice.get("logprobs") if isinstance(choice, dict) else None
+        if not isinstance(lp, dict) or not isinstance(lp.get("tokens"), list):
+            raise RemoteProtocolError(f"{rm.endpoint.name}: the server answered echo without prompt logprobs; "
+                                      "scoring needs vLLM or playground serve")
+        tokens, at, start = [], 0, None
+        for text, value, top in zip(lp["tokens"], lp.get("token_logprobs") or [], lp.get("top_logprobs") or [],
+                                    strict=False):
+            if start is None and item.continuation and at >= len(item.text):
+                start = len(tokens)
+            alts = _top_from_dict(top, top_logprobs) if top_logprobs else ()
+            best = max((a.logprob for a in _top_from_dict(top, 1)), default=None)
+            lp_value = _number(value)
+            greedy = lp_value is not None and best is not None and lp_value >= best - 1e-6
+            tokens.append(ScoredToken(str(text), UNKNOWN_ID, lp_value, alts, greedy, str(text).encode()))
+            at += len(str(text))
+        out.append(ScoreResult(rm.id, tuple(tokens), len(tokens) if start is None else start, len(tokens)))
+    return out
 
 
 class _Stream:
@@ -176,6 +239,10 @@ class _Stream:
                     if not isinstance(choice, dict):
                         raise RemoteProtocolError(f"{self.rm.endpoint.name}: malformed choice in the stream")
                     for text, logprob, top in _pieces(choice, self.req.top_logprobs):
+                        if self.pieces >= self.req.max_new_tokens:
+                            # A server that goes on past max_tokens (or never ends): stop listening.
+                            self.finish = FinishReason.LENGTH
+                            return
                         self._push(text, logprob, top)
                     reason = choice.get("finish_reason")
                     if reason and self.finish is None:

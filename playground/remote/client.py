@@ -1,6 +1,8 @@
 """An HTTP client for OpenAI-compatible servers: models, streamed completions and chats over SSE, images.
 
-- Timeouts: a connect timeout and a read timeout (the longest silence between two bytes, e.g. a long prefill).
+- Timeouts: a connect timeout, a read timeout (the longest silence between two bytes, e.g. a long prefill) and an
+  overall deadline per request (a server dripping a byte now and then defeats the read timeout): past it the
+  connection is closed and RemoteDeadline says so. Lines and bodies are read with a size cap (``sse.py``).
 - Retries with exponential backoff on connection errors only, before any response: a request the server has
   started answering is never sent twice (it may already be generating).
 - Every HTTP failure becomes a ``RemoteError`` subclass with one line that says what to do (401/403, 404, 429
@@ -30,6 +32,7 @@ from playground.domain.jobs import Cancel
 from playground.errors import (
     RemoteAuthError,
     RemoteBadRequest,
+    RemoteDeadline,
     RemoteError,
     RemoteNotFound,
     RemoteProtocolError,
@@ -38,12 +41,14 @@ from playground.errors import (
     RemoteTimeout,
     RemoteUnreachable,
 )
+from playground.remote import sse
 
 CONNECT_TIMEOUT_S = 10.0
 RETRIES = 3  # connection attempts after the first
 BACKOFF_S = 0.5  # first wait; doubled each retry (0.5, 1, 2 s)
 CANCEL_POLL_S = 0.05  # how soon a set Cancel closes the connection
 MAX_ERROR_CHARS = 300
+MAX_ERROR_BODY = 2**20  # an error answer is read up to this much
 
 
 @dataclass(frozen=True)
@@ -97,21 +102,24 @@ class RemoteClient:
 
     def get_json(self, path: str, cancel: Cancel | None = None) -> Any:
         """GET ``path``; the parsed JSON answer. Raises a RemoteError (a cancelled one says so)."""
-        with self._open("GET", path, None, cancel) as response:
+        with self._open("GET", path, None, cancel, self._default_deadline()) as response:
             return self._json_body(response, path)
 
-    def post_json(self, path: str, body: dict[str, Any], cancel: Cancel | None = None) -> Any:
+    def post_json(self, path: str, body: dict[str, Any], cancel: Cancel | None = None,
+                  deadline_s: float | None = None) -> Any:
         """POST ``body``; the parsed JSON answer. Raises a RemoteError (or returns None when cancelled)."""
         try:
-            with self._open("POST", path, body, cancel) as response:
+            with self._open("POST", path, body, cancel, deadline_s or self._default_deadline()) as response:
                 return self._json_body(response, path)
         except RemoteError:
             if cancel is not None and cancel.is_set():
                 return None
             raise
 
-    def stream(self, path: str, body: dict[str, Any], cancel: Cancel | None = None) -> Iterator[dict[str, Any]]:
-        """POST ``body`` with ``stream: true``; yield each SSE event's JSON until ``data: [DONE]``.
+    def stream(self, path: str, body: dict[str, Any], cancel: Cancel | None = None,
+               deadline_s: float | None = None) -> Iterator[dict[str, Any]]:
+        """POST ``body`` with ``stream: true``; yield each SSE event's JSON until ``data: [DONE]``. Past
+        ``deadline_s`` (default: twice the read timeout) the connection is closed and RemoteDeadline raised.
 
         Ends quietly when ``cancel`` is set (the connection is closed at once). Raises RemoteProtocolError when the
         stream ends without ``[DONE]`` (truncated) or carries malformed JSON, RemoteServerError for an error event.
@@ -119,7 +127,8 @@ class RemoteClient:
         """
         cancel = cancel or Cancel()
         try:
-            with self._open("POST", path, {**body, "stream": True}, cancel) as response:
+            with self._open("POST", path, {**body, "stream": True}, cancel,
+                            deadline_s or self._default_deadline()) as response:
                 if "json" in response.headers.get("content-type", ""):
                     yield self._json_body(response, path)
                     return
@@ -128,10 +137,14 @@ class RemoteClient:
             return
 
     # -- requests ----------------------------------------------------------------------------------------------
+    def _default_deadline(self) -> float:
+        return 2 * self.read_timeout
+
     @contextlib.contextmanager
-    def _open(self, method: str, path: str, body: dict[str, Any] | None,
-              cancel: Cancel | None) -> Iterator[httpx.Response]:
-        """A response with a 2xx status (others raise), on its own connection that ``cancel`` shuts down."""
+    def _open(self, method: str, path: str, body: dict[str, Any] | None, cancel: Cancel | None,
+              deadline_s: float) -> Iterator[httpx.Response]:
+        """A response with a 2xx status (others raise), on its own connection that ``cancel`` (or the deadline)
+        shuts down."""
         headers = {"Accept": "text/event-stream, application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -146,7 +159,7 @@ class RemoteClient:
 
         timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
         url = self.base_url + path
-        watch = _CancelWatch(cancel, lambda: _shutdown(sockets)) if cancel is not None else None
+        watch = _CancelWatch(cancel or Cancel(), lambda: _shutdown(sockets), deadline_s)
         try:
             with httpx.Client(verify=self._ssl, timeout=timeout, follow_redirects=False,
                               limits=httpx.Limits(max_keepalive_connections=0)) as http:
@@ -154,18 +167,27 @@ class RemoteClient:
                 response = self._send(http, request, cancel)
                 try:
                     if response.status_code >= 300:
-                        response.read()
-                        raise self._status_error(response, path, body)
+                        raw = sse.body(response, self.name, path, MAX_ERROR_BODY)
+                        raise self._status_error(response, raw, path, body)
                     yield response
+                except RemoteProtocolError as exc:  # an end of stream caused by the deadline's hang-up
+                    if watch.expired and not isinstance(exc, RemoteDeadline):
+                        raise self._deadline_error(deadline_s, path) from exc
+                    raise
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    if watch.expired:
+                        raise self._deadline_error(deadline_s, path) from exc
                     if cancel is not None and cancel.is_set():
                         raise _Cancelled("cancelled") from exc
                     raise self._transport_error(exc, url, midway=True) from exc
                 finally:
                     response.close()
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            if watch.expired:
+                raise self._deadline_error(deadline_s, path) from exc
+            raise
         finally:
-            if watch is not None:
-                watch.stop()
+            watch.stop()
 
     def _send(self, http: httpx.Client, request: httpx.Request, cancel: Cancel | None) -> httpx.Response:
         """Send, retrying with backoff while no connection can be made (nothing reached the server)."""
@@ -191,17 +213,22 @@ class RemoteClient:
 
     # -- answers -----------------------------------------------------------------------------------------------
     def _json_body(self, response: httpx.Response, path: str) -> Any:
-        response.read()
+        raw = sse.body(response, self.name, path)
         try:
-            return response.json()
+            return json.loads(raw)
         except ValueError as exc:
+            text = raw[:80].decode("utf-8", errors="replace")
             raise RemoteProtocolError(f"{self.name}: {path} answered with malformed JSON "
-                                      f"({self._scrub(response.text[:80])!r})") from exc
+                                      f"({self._scrub(text)!r})") from exc
+
+    def _deadline_error(self, deadline_s: float, path: str) -> RemoteDeadline:
+        return RemoteDeadline(f"{self.name}: the answer from {path} did not finish within {deadline_s:g} s (overall "
+                              "deadline; the server is too slow or stalled); the text received so far is kept")
 
     def _sse(self, response: httpx.Response, path: str, cancel: Cancel) -> Iterator[dict[str, Any]]:
         """Server-sent events: ``data:`` lines joined until a blank line; comments and other fields ignored."""
         data: list[str] = []
-        lines = response.iter_lines()
+        lines = sse.lines(response, self.name, path)
         while True:
             try:
                 line = next(lines, None)
@@ -239,13 +266,14 @@ class RemoteClient:
         return event
 
     # -- errors ------------------------------------------------------------------------------------------------
-    def _status_error(self, response: httpx.Response, path: str, body: dict[str, Any] | None) -> RemoteError:
+    def _status_error(self, response: httpx.Response, raw: bytes, path: str,
+                      body: dict[str, Any] | None) -> RemoteError:
         status = response.status_code
-        detail = ""
+        text = raw.decode("utf-8", errors="replace")
         try:
-            detail = _error_text(response.json())
+            detail = _error_text(json.loads(text))
         except ValueError:
-            detail = response.text.strip()
+            detail = text.strip()
         detail = self._scrub(detail)
         said = f": {detail}" if detail else ""
         name = self.name
@@ -294,21 +322,26 @@ class RemoteClient:
 
 # -- helpers -------------------------------------------------------------------------------------------------------
 class _CancelWatch:
-    """Calls ``on_cancel`` once, within CANCEL_POLL_S, when ``cancel`` is set before ``stop()``.
+    """Calls ``on_cancel`` once, within CANCEL_POLL_S, when ``cancel`` is set or ``deadline_s`` has passed
+    (``expired`` then) before ``stop()``.
 
     Polling: ``Cancel`` (owned by the generation loop) has no callback hook, and a poll every 50 ms costs nothing.
     """
 
-    def __init__(self, cancel: Cancel, on_cancel: Callable[[], None]) -> None:
+    def __init__(self, cancel: Cancel, on_cancel: Callable[[], None], deadline_s: float) -> None:
         self._cancel = cancel
         self._on_cancel = on_cancel
+        self._deadline = time.monotonic() + deadline_s
+        self.expired = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="remote-cancel-watch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(CANCEL_POLL_S):
-            if self._cancel.is_set():
+            if time.monotonic() > self._deadline:
+                self.expired = True
+            if self._cancel.is_set() or self.expired:
                 self._on_cancel()
                 return
 
