@@ -6,7 +6,7 @@ Requests are snapshots taken on the main thread; the worker never reads widgets.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -127,7 +127,7 @@ class TokenEvent:
     logprob: float | None
     top: tuple[Alternative, ...]
     # The token's own bytes (a token ending inside a character has text "" but not zero bytes); None: unknown.
-    raw: bytes | None = None
+    raw: bytes | None = field(default=None, compare=False)  # not stored: runs read back compare equal
 
     @property
     def token_bytes(self) -> bytes:
@@ -151,7 +151,7 @@ class Completion:
     finish_reason: FinishReason
     tokens: tuple[TokenEvent, ...]
     timings: Timings
-    generated: int = -1  # tokens the model produced (a stop sequence's tokens are not in ``tokens``); -1: unknown
+    generated: int = field(default=-1, compare=False)  # tokens the model produced (a stop sequence's tokens are not in ``tokens``); -1: unknown
 
     @property
     def token_count(self) -> int:

@@ -317,10 +317,8 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = parse_chat(body) if path == "/v1/chat/completions" else parse_completion(body)
         for request in parsed.requests:
             request.validate()
-        if parsed.request.constraint is not None:
-            from playground.engine.constrain import check
-
-            check(parsed.request.constraint)  # a malformed schema or regex is a 400 now, not after queueing
+        if parsed.request.constraint is not None:  # a malformed schema or regex is a 400 now, not after queueing
+            app.runner.check_constraint(parsed.request.constraint)
         cancel = Cancel()
         with app.scheduler.admit(cancel):
             status = serve_run.run(parsed, app, self, cancel)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from playground.domain.jobs import Cancel, ProgressEvent
 from playground.domain.score import ScoreItem, ScoreResult
-from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
+from playground.domain.text import Constraint, GenerationRequest, GenerationResult, TokenEvent
 from playground.models.registry import Registry
 from playground.runtime.dispatch import load_model, run_generation, run_score
 
@@ -65,6 +65,13 @@ class EngineRunner:
             return run_score(self._model, list(items), top_logprobs)
 
         return self._pool.submit(job)
+
+    @staticmethod
+    def check_constraint(constraint: Constraint) -> None:
+        """Raise ParameterError when ``constraint`` cannot compile (checked on the caller's thread, not queued)."""
+        from playground.engine.constrain import check
+
+        check(constraint)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
