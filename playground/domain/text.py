@@ -151,7 +151,8 @@ class Completion:
     finish_reason: FinishReason
     tokens: tuple[TokenEvent, ...]
     timings: Timings
-    generated: int = field(default=-1, compare=False)  # tokens the model produced (a stop sequence's tokens are not in ``tokens``); -1: unknown
+    # Tokens the model produced (a stop sequence's tokens are not in ``tokens``); -1: unknown.
+    generated: int = field(default=-1, compare=False)
 
     @property
     def token_count(self) -> int:

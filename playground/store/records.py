@@ -73,6 +73,10 @@ def run_from_result(request: GenerationRequest, result: GenerationResult | None,
     params = {"max_new_tokens": request.max_new_tokens, "temperature": request.temperature,
               "top_p": request.top_p, "top_k": request.top_k, "repetition_penalty": request.repetition_penalty,
               "stop": list(request.stop), "seed": request.seed, "n": request.n}
+    if request.presence_penalty or request.frequency_penalty:
+        params.update(presence_penalty=request.presence_penalty, frequency_penalty=request.frequency_penalty)
+    if request.constraint is not None:
+        params["constraint"] = {"kind": request.constraint.kind, "spec": request.constraint.spec}
     outputs: dict[str, Any] = {}
     timings: dict[str, Any] = {}
     if result is not None:

@@ -26,6 +26,13 @@ class Runner(Protocol):
     def shutdown(self, wait: bool = True) -> None: ...
 
 
+class ScoreJob(QObject):
+    """The outcome of one scoring (``runner.score``): a list of ScoreResults, or a failure."""
+
+    finished = Signal(object)  # list[ScoreResult]
+    failed = Signal(str, bool)
+
+
 class GenerationJob(QObject):
     """The signals of one generation, so each tab hears only its own tokens and results."""
 
@@ -92,6 +99,18 @@ class EngineBridge(QObject):
         self._active = job
         future = self.runner.generate(model_id, request, job.token.emit, job.cancel, self.progress.emit)
         self._track(future, [job.finished, self.finished], [job.failed, self.failed])
+        return job
+
+    def score(self, model_id: str, items: list[Any], top_logprobs: int, on_finished: Any,
+              on_failed: Any) -> ScoreJob:
+        """Score texts on the device (queued after any running generation); the outcome reaches the slots."""
+        job = ScoreJob(self)
+        job.finished.connect(on_finished)
+        job.failed.connect(on_failed)
+        for signal in (job.finished, job.failed):
+            signal.connect(job.deleteLater)
+        self._track(self.runner.score(model_id, items, top_logprobs, self.progress.emit), [job.finished],
+                    [job.failed, self.failed])
         return job
 
     def stop(self) -> None:

@@ -56,6 +56,15 @@ class ParamsPanel(QWidget):
         self.top_k = _int(0, 1000, 0)
         self.top_k.setSpecialValueText("off")
         self.repetition_penalty = _double(0.5, 2.0, 0.05, 1.0)
+        self.repetition_penalty.setToolTip("Above 1: tokens already in the prompt or the output get less likely "
+                                           "(their logits are divided by it)")
+        self.presence_penalty = _double(-2.0, 2.0, 0.1, 0.0)
+        self.presence_penalty.setToolTip("Subtracted once from the logit of every token the output already holds "
+                                         "(OpenAI's presence penalty): above 0 favours new tokens and topics; "
+                                         "below 0, repeats")
+        self.frequency_penalty = _double(-2.0, 2.0, 0.1, 0.0)
+        self.frequency_penalty.setToolTip("Subtracted from a token's logit once per time the output already holds it "
+                                          "(OpenAI's frequency penalty): above 0 breaks loops; below 0, repeats")
         self.stop = QLineEdit()
         self.stop.setPlaceholderText(r"e.g. \n\n, END")
         self.stop.setToolTip(r"Comma-separated; \n is a newline. The stop text itself is not shown.")
@@ -69,11 +78,13 @@ class ParamsPanel(QWidget):
         form.addRow("Top-p", self.top_p)
         form.addRow("Top-k", self.top_k)
         form.addRow("Repetition penalty", self.repetition_penalty)
+        form.addRow("Presence penalty", self.presence_penalty)
+        form.addRow("Frequency penalty", self.frequency_penalty)
         form.addRow("Stop sequences", self.stop)
         form.addRow("Seed", self.seed)
         form.addRow("Completions (n)", self.n)
-        for box in (self.max_tokens, self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.seed,
-                    self.n):
+        for box in (self.max_tokens, self.temperature, self.top_p, self.top_k, self.repetition_penalty,
+                    self.presence_penalty, self.frequency_penalty, self.seed, self.n):
             box.valueChanged.connect(self.changed)
         self.stop.textChanged.connect(self.changed)
 
@@ -85,6 +96,8 @@ class ParamsPanel(QWidget):
             "top_p": round(self.top_p.value(), 4),
             "top_k": self.top_k.value(),
             "repetition_penalty": round(self.repetition_penalty.value(), 4),
+            "presence_penalty": round(self.presence_penalty.value(), 4),
+            "frequency_penalty": round(self.frequency_penalty.value(), 4),
             "stop": parse_stops(self.stop.text()),
             "seed": None if seed < 0 else seed,
             "n": self.n.value(),
@@ -94,7 +107,7 @@ class ParamsPanel(QWidget):
         """Set the controls from a preset or a saved run; unknown keys are ignored."""
         if "max_new_tokens" in params:
             self.max_tokens.setValue(int(params["max_new_tokens"]))
-        for key in ("temperature", "top_p", "repetition_penalty"):
+        for key in ("temperature", "top_p", "repetition_penalty", "presence_penalty", "frequency_penalty"):
             if key in params:
                 getattr(self, key).setValue(float(params[key]))
         if "top_k" in params:

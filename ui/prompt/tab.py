@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.domain.score import ScoreItem, ScoreResult
+from playground.domain.text import Constraint, FinishReason, GenerationRequest, GenerationResult, TokenEvent
+from playground.errors import ParameterError
 from playground.store.records import Run, run_from_result, token_events
+from playground.tasks.constraints import (
+    PROMPT_KINDS,
+    constraint_from,
+    constraint_from_dict,
+    prompt_text_of,
+)
 from playground.tasks.presets import Preset, load_presets
 from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.mode_tab import ModeTab
@@ -26,6 +38,9 @@ from ui.common.token_view import OutputView
 from ui.common.widgets import hint_label, preset_combo
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
+SCORE_TOP = 5
+CONSTRAINT_HINTS = {"": "", "json_schema": '{"type": "object", "properties": {"answer": {"type": "string"}}}',
+                    "regex": "[0-9]{1,3}", "choice": "yes, no, maybe"}
 
 
 def _editor(placeholder: str) -> QPlainTextEdit:
@@ -66,6 +81,21 @@ class PromptTab(ModeTab):
         self.show_probs.toggled.connect(self.output.set_show_probabilities)
         self.run_button, self.stop_button = self.run_buttons("Run", self.run, self.stop)
         self.run_button.setDefault(True)
+        self.score_button = QPushButton("Score prompt")
+        self.score_button.setToolTip("How likely the model finds the source text + prompt, token by token (nothing "
+                                     "is generated): each token coloured by its probability, the alternatives on "
+                                     "hover")
+        self.score_button.clicked.connect(self.score)
+        self.also_disabled_while_running(self.score_button)
+        self.constrain_kind = QComboBox()
+        for label, kind in PROMPT_KINDS.items():
+            self.constrain_kind.addItem(label, kind)
+        self.constrain_kind.setToolTip("Constrain output: only tokens that keep the output matching are allowed at "
+                                       "each step (a JSON schema, a regex matched whole, or one of a list)")
+        self.constrain_text = QLineEdit()
+        self.constrain_text.setEnabled(False)
+        self.constrain_kind.currentIndexChanged.connect(self._on_constrain_kind_changed)
+        self.constrain_text.textChanged.connect(self.changed)
         self.stats = QLabel()
 
         top = QHBoxLayout()
@@ -76,15 +106,21 @@ class PromptTab(ModeTab):
         inputs.addWidget(self._labelled("Prompt", self.prompt))
         inputs.addWidget(self._labelled("Completion", self.output))
         inputs.setSizes([260, 90, 260])
+        constrain = QHBoxLayout()
+        constrain.addWidget(QLabel("Constrain output"))
+        constrain.addWidget(self.constrain_kind)
+        constrain.addWidget(self.constrain_text, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.score_button)
         buttons.addWidget(self.show_probs)
         buttons.addStretch(1)
         buttons.addWidget(self.stats)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(inputs, 1)
+        layout.addLayout(constrain)
         layout.addWidget(self.error)
         layout.addLayout(buttons)
 
@@ -101,16 +137,24 @@ class PromptTab(ModeTab):
         return box
 
     # -- actions -------------------------------------------------------------------------------------------
+    def constraint(self) -> Constraint | None:
+        """The "Constrain output" controls as a Constraint (ParameterError when what is typed is malformed)."""
+        return constraint_from(self.constrain_kind.currentData(), self.constrain_text.text())
+
     def request(self) -> GenerationRequest:
-        """A frozen snapshot of the editors and parameters."""
+        """A frozen snapshot of the editors, parameters and output constraint."""
         return GenerationRequest(source=self.source.toPlainText(), prompt=self.prompt.toPlainText(),
-                                 **self.params.values())
+                                 constraint=self.constraint(), **self.params.values())
 
     @Slot()
     def run(self) -> None:
         if self.running:
             return
-        request = self.request()
+        try:
+            request = self.request()
+        except ParameterError as exc:
+            self.show_error(str(exc))
+            return
         if not self.valid(request):
             return
         if not request.text:
@@ -127,6 +171,50 @@ class PromptTab(ModeTab):
         self.set_running(True)
         self._job = self.bridge.generate(self.model_id(), request, self._on_engine_token,
                                          self._on_engine_finished, self._on_engine_failed)
+
+    @Slot()
+    def score(self) -> None:
+        """Score source + prompt: the prompt's own token probabilities in the output view, coloured."""
+        if self.running:
+            return
+        text = self.source.toPlainText() + self.prompt.toPlainText()
+        if not text:
+            self.show_error("Type a source text or a prompt to score")
+            return
+        self.clear_error()
+        self.output.clear_output()
+        self.stats.setText("scoring…")
+        self._request = None
+        self.set_running(True)
+        self.bridge.score(self.model_id(), [ScoreItem(text)], SCORE_TOP, self._on_score_finished,
+                          self._on_score_failed)
+
+    @Slot(object)
+    def _on_score_finished(self, results: list[ScoreResult]) -> None:
+        self.set_running(False)
+        result = results[0]
+        events = [TokenEvent(0, i, t.text, t.token_id, t.logprob, t.top, t.raw) for i, t in enumerate(result.tokens)]
+        self.output.append_tokens(events)
+        self.show_probs.setChecked(True)
+        scored = [t.logprob for t in result.tokens if t.logprob is not None]
+        mean = sum(scored) / len(scored) if scored else 0.0
+        surprising = min(result.tokens[1:], key=lambda t: t.logprob or 0.0, default=None)
+        least = f" · least expected {surprising.text!r}" if surprising is not None else ""
+        self.stats.setText(f"prompt scored · {result.prompt_tokens} tokens · mean log-prob {mean:.2f} · "
+                           f"perplexity {math.exp(-mean):.1f}{least}")
+
+    @Slot(str, bool)
+    def _on_score_failed(self, message: str, is_bug: bool) -> None:
+        self.set_running(False)
+        self.stats.setText("scoring failed")
+        self.show_failure(message, is_bug)
+
+    @Slot(int)
+    def _on_constrain_kind_changed(self, index: int) -> None:
+        kind = self.constrain_kind.currentData()
+        self.constrain_text.setEnabled(bool(kind))
+        self.constrain_text.setPlaceholderText(f"e.g. {CONSTRAINT_HINTS[kind]}" if kind else "")
+        self.changed.emit()
 
     @Slot()
     def stop(self) -> None:
@@ -195,7 +283,9 @@ class PromptTab(ModeTab):
         """The editors and parameters, as saved in the session's draft."""
         params = self.params.values()
         params["stop"] = list(params["stop"])
-        return {"source": self.source.toPlainText(), "prompt": self.prompt.toPlainText(), "params": params}
+        constraint = {"kind": self.constrain_kind.currentData(), "text": self.constrain_text.text()}
+        return {"source": self.source.toPlainText(), "prompt": self.prompt.toPlainText(), "params": params,
+                "constraint": constraint}
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
         """Open a session: its draft in the editors, its last run's output below."""
@@ -203,7 +293,15 @@ class PromptTab(ModeTab):
         self.prompt.setPlainText(str(draft.get("prompt", "")))
         if isinstance(draft.get("params"), dict):
             self.params.apply(draft["params"])
+        saved = draft.get("constraint")
+        if isinstance(saved, dict):
+            self._set_constraint(str(saved.get("kind") or ""), str(saved.get("text") or ""))
         self._show_output(last_run)
+
+    def _set_constraint(self, kind: str, text: str) -> None:
+        index = self.constrain_kind.findData(kind)
+        self.constrain_kind.setCurrentIndex(max(0, index))
+        self.constrain_text.setText(text if index > 0 else "")
 
     def show_run(self, run: Run) -> None:
         """Re-open a past run: its inputs and parameters in the editors (to change the prompt, keep the
@@ -211,6 +309,7 @@ class PromptTab(ModeTab):
         self.source.setPlainText(str(run.inputs.get("source", "")))
         self.prompt.setPlainText(str(run.inputs.get("prompt", "")))
         self.params.apply(run.params)
+        self._set_constraint(*prompt_text_of(constraint_from_dict(run.params.get("constraint"))))
         self._show_output(run)
 
     def _show_output(self, run: Run | None) -> None:
