@@ -20,9 +20,11 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult
+from playground.domain.text import Constraint
 from playground.engine.fill import DEFAULT_BATCH
 from playground.errors import KnownError
 from playground.store.records import Run
+from playground.tasks.constraints import column_constraint
 from playground.tasks.presets import Preset, load_presets
 from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
@@ -31,6 +33,7 @@ from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_d
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
 from ui.common.widgets import banner, hint_label, preset_combo
+from ui.sheet.column_types import ColumnTypes
 from ui.sheet.eval_panel import SheetEvalPanel
 from ui.sheet.grid import SheetGrid
 from ui.sheet.table_model import is_unsure
@@ -94,6 +97,8 @@ class SheetTab(ModeTab):
         self.threshold.setToolTip("Model cells with a confidence under this are shown as unsure (hatched, '?') "
                                   "and exported empty. " + CONFIDENCE_HELP)
         self.threshold.valueChanged.connect(self._on_threshold_changed)
+        self.column_types = ColumnTypes()
+        self.column_types.changed.connect(self._on_user_changed)
         self.stats = QLabel()
         self.stats.setToolTip(CONFIDENCE_HELP)
         self.counts = QLabel()
@@ -108,6 +113,7 @@ class SheetTab(ModeTab):
         fill_row.addWidget(self.fill_button)
         fill_row.addWidget(self.stop_button)
         fill_row.addWidget(self.threshold)
+        fill_row.addWidget(self.column_types)
         fill_row.addWidget(self.stats, 1)
         self.stats.setMinimumWidth(0)
         self.stats.setWordWrap(True)
@@ -198,15 +204,32 @@ class SheetTab(ModeTab):
         if not prompts:
             self.show_error("No empty cell to fill: clear a cell, or add a row with a value in it")
             return
+        try:
+            constraints = self._constraints(sheet)
+        except KnownError as exc:
+            self.show_error(str(exc))
+            return
         self.clear_error()
-        numeric = sheet.numeric_columns()
+        typed_numbers = {c for c in constraints if self.column_types.types().get(sheet.columns[c]) == "number"}
+        numeric = sorted(set(sheet.numeric_columns()) | typed_numbers)
         max_tokens = self._max_tokens()
         job = self._start("fill", self.model_id(), len(prompts), {
             "threshold": self.threshold.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH,
             "max_examples": DEFAULT_MAX_EXAMPLES})
         self.model.set_pending({(p.row, p.column) for p in prompts})
         self.stats.setText(f"filling 0 / {len(prompts):,}…")
-        self.worker.fill(job.tag, job.model_id, prompts, numeric, max_tokens, DEFAULT_BATCH)
+        self.worker.fill(job.tag, job.model_id, prompts, numeric, max_tokens, DEFAULT_BATCH, constraints)
+
+    def _constraints(self, sheet: Sheet) -> dict[int, Constraint]:
+        """Column index -> the constraint of its type (typed columns only)."""
+        out = {}
+        for name, kind in self.column_types.types().items():
+            if name in sheet.columns:
+                c = sheet.columns.index(name)
+                constraint = column_constraint(kind, [row[c] for row in sheet.rows])
+                if constraint is not None:
+                    out[c] = constraint
+        return out
 
     @Slot()
     def evaluate(self) -> None:
@@ -317,12 +340,14 @@ class SheetTab(ModeTab):
         state = self.model.snapshot()
         state.threshold = self.threshold.value()
         self.eval_panel.save_into(state)
-        return sheet_to_dict(state)
+        return {**sheet_to_dict(state), "column_types": self.column_types.types()}
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
         """Open a session: its draft sheet (an empty draft is a new, empty sheet)."""
         self._abandon_job()
         self._load(sheet_from_dict(draft))
+        types = draft.get("column_types")
+        self.column_types.set_types(types if isinstance(types, dict) else {})
         if last_run is not None:
             self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
 
@@ -415,6 +440,7 @@ class SheetTab(ModeTab):
     @Slot()
     def _refresh_columns(self) -> None:
         self.eval_panel.set_columns(self.model.columns)
+        self.column_types.set_columns(list(self.model.columns))
 
     @Slot()
     def _update_counts(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -51,15 +51,21 @@ class SheetWorker(ModelWorker):
         super().__init__(loader or default_loader(), "engine-sheet", parent)
 
     def fill(self, tag: str, model_id: str, prompts: Sequence[CellPrompt], numeric_columns: Sequence[int],
-             max_new_tokens: int, batch_size: int = 8) -> Future:
-        """Complete ``prompts`` with ``model_id`` on the worker; answers arrive on ``cell``, then ``finished``."""
+             max_new_tokens: int, batch_size: int = 8, constraints: dict[int, Any] | None = None) -> Future:
+        """Complete ``prompts`` with ``model_id`` on the worker; answers arrive on ``cell``, then ``finished``.
+        ``constraints``: column -> Constraint for typed columns (their cells are generated under it)."""
         cancel = self.new_cancel()
         prompts = list(prompts)
 
         def job() -> FillResult:
             from playground.runtime.dispatch import sheet_filler
 
-            filler = sheet_filler(self._ensure(model_id), batch_size, max_new_tokens)
+            model = self._ensure(model_id)
+            filler = sheet_filler(model, batch_size, max_new_tokens)
+            if constraints:
+                from playground.runtime.typed_fill import TypedFiller
+
+                filler = TypedFiller(model, filler, constraints, max_new_tokens)
             return filler.fill(prompts, lambda a: self.cell.emit(tag, a), cancel, numeric_columns)
 
         return self.submit(job, lambda result: self.finished.emit(tag, result),
