@@ -168,6 +168,7 @@ def test_clients_hanging_up_mid_stream_leave_no_traceback(own, capfd) -> None:
 def test_an_idle_connection_is_closed(long_tiny_dir, tmp_path, monkeypatch) -> None:
     from playground.remote import server as server_module
 
+    assert server_module._Handler.timeout == server_module.IDLE_TIMEOUT_S <= 60  # before: None (wait forever)
     monkeypatch.setattr(server_module._Handler, "timeout", 0.5)
     served = _start(long_tiny_dir, tmp_path, monkeypatch)
     try:
