@@ -10,6 +10,7 @@ from playground import __version__, paths
 from playground.cli import compare as compare_cli
 from playground.cli import complete as complete_cli
 from playground.cli import image as image_cli
+from playground.cli import inspect as inspect_cli
 from playground.cli import layout as layout_cli
 from playground.cli import models as models_cli
 from playground.cli import remote as remote_cli
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     layout_cli.add_parser(sub, common)
     image_cli.add_parser(sub, common)
     compare_cli.add_parser(sub, common)
+    inspect_cli.add_parsers(sub, common)
     remote_cli.add_parsers(sub, common)
     return parser
 
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None, open_window: Callable[..., int] | None =
                     "sheet": sheet_cli.run, "layout": lambda a: layout_cli.run(a, progress),
                     "image": lambda a: image_cli.run(a, progress),
                     "compare": lambda a: compare_cli.run(a, progress),
+                    "inspect": lambda a: inspect_cli.run_inspect(a, progress),
+                    "probe": lambda a: inspect_cli.run_probe(a, progress),
                     "serve": lambda a: remote_cli.run_serve(a, progress), "endpoints": remote_cli.run_endpoints}
         return handlers[args.command](args)
     except ParameterError as exc:  # a parameter out of range: a usage error, like argparse's

@@ -1,0 +1,88 @@
+"""Load a model for inspection: transformers with eager attention (the only implementation that returns the
+attention weights), from the same folder the engine loads; and find its blocks, final norm and output head."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playground.engine.device import choose_device, choose_dtype, free_memory
+from playground.engine.text import TextModel, check_folder
+from playground.errors import OutOfMemory, UnsupportedModel
+
+# Where transformers keeps a causal LM's blocks and final norm, by family (llama/qwen/mistral/gemma/phi: model.*,
+# gpt2: transformer.*, gpt-neox: gpt_neox.*).
+_BLOCKS = ("layers", "h", "blocks")
+_NORMS = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
+
+
+@dataclass(frozen=True)
+class DecoderParts:
+    blocks: list[Any]  # the transformer blocks, first to last
+    final_norm: Any  # applied to the last block's output before the head
+    head: Any  # hidden state -> vocabulary logits
+    softcap: float | None  # Gemma 2's final logit soft-capping, applied after the head
+
+
+def decoder_parts(model: Any) -> DecoderParts:
+    """The pieces the logit lens needs; UnsupportedModel when this architecture keeps them elsewhere."""
+    base = model.base_model
+    blocks = next((getattr(base, n) for n in _BLOCKS if hasattr(base, n)), None)
+    norm = next((getattr(base, n) for n in _NORMS if hasattr(base, n)), None)
+    head = model.get_output_embeddings()
+    if blocks is None or norm is None or head is None:
+        raise UnsupportedModel(f"{type(model).__name__}: cannot find its blocks, final norm and output head, which "
+                               "the inspector reads")
+    return DecoderParts(list(blocks), norm, head, getattr(model.config, "final_logit_softcapping", None))
+
+
+def load_inspect_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
+                       allow_pickle: bool = False) -> TextModel:
+    """``folder``'s model with eager attention and no fast path (fp32 on the CPU), as a TextModel."""
+    check_folder(folder, allow_pickle)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    dev = choose_device(device)
+    dt = choose_dtype(dev, dtype)
+    started = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=dt, attn_implementation="eager", trust_remote_code=False,
+            use_safetensors=None if allow_pickle else True)
+        model.to(dev)
+        model.eval()
+    except torch.OutOfMemoryError as exc:
+        free_memory(dev)
+        raise OutOfMemory(f"Not enough memory on {dev} to load {model_id} for inspection") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UnsupportedModel(f"Could not load {model_id} for inspection: {first_line}") from exc
+    decoder_parts(model)  # fail now, not at the first lens
+    return TextModel(id=model_id, model=model, tokenizer=tokenizer, device=dev, dtype=dt,
+                     load_s=time.perf_counter() - started, context_length=_context_length(model.config),
+                     eos_ids=_eos_ids(model, tokenizer), fast=None, precision="eager", requested_precision="eager")
+
+
+def _context_length(config: Any) -> int:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048  # undeclared: inspection is bounded by its memory budget long before this
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """Where a greedy continuation stops: the generation config's end-of-sequence ids and the tokenizer's."""
+    ids: set[int] = set()
+    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return frozenset(ids)

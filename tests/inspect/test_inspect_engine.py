@@ -1,0 +1,189 @@
+"""The inspector's numbers against transformers' own, on tiny random models (a llama and a GPT-2, built here) and
+on the embedded SmolLM2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from playground.domain.inspect import InspectRequest
+from playground.domain.jobs import Cancel
+from playground.domain.text import GenerationRequest
+from playground.engine.generate import generate
+from playground.engine.inspect import attention as attention_mod
+from playground.engine.inspect.attention import inspect, max_tokens
+from playground.engine.inspect.lens import lens, token_probability
+from playground.engine.inspect.model import load_inspect_model
+from playground.engine.inspect.score import score, score_batch
+from playground.errors import ContextOverflow, ParameterError
+
+SOURCE = "Country: France\nCapital: Paris\n\n"
+PROMPT = "Country: Italy\nCapital:"
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_inspect_model("tiny-llama", tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tests.tiny import byte_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    torch.manual_seed(1)
+    config = GPT2Config(vocab_size=257, n_positions=96, n_embd=32, n_layer=3, n_head=4, eos_token_id=256,
+                        bos_token_id=256, initializer_range=0.3)
+    GPT2LMHeadModel(config).save_pretrained(str(folder))
+    byte_tokenizer().save_pretrained(str(folder))
+    return load_inspect_model("tiny-gpt2", folder, device="cpu")
+
+
+def reference(folder, ids):
+    """transformers' own eager forward with output_attentions, on a separately loaded copy."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), attn_implementation="eager", dtype=torch.float32)
+    with torch.inference_mode():
+        return model(torch.tensor([ids]), output_attentions=True)
+
+
+def check_causal_rows(att):
+    t = att.shape[-1]
+    np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)  # every query's weights are a distribution
+    upper = np.triu(np.ones((t, t), dtype=bool), k=1)
+    assert np.all(att[..., upper] == 0.0)  # no token sees a later one
+    assert np.all(att >= 0)
+
+
+@pytest.mark.parametrize("model_name", ["tiny", "tiny_gpt2"])
+def test_attention_is_causal_and_equals_transformers_output_attentions(model_name, request):
+    tm = request.getfixturevalue(model_name)
+    insp = inspect(tm, InspectRequest(prompt=PROMPT, source=SOURCE))
+    cfg = tm.model.config
+    t = len(SOURCE + PROMPT)  # the byte tokenizer: one token per byte, no special tokens added
+    assert insp.attention.shape == (cfg.num_hidden_layers, cfg.num_attention_heads, t, t)
+    assert insp.attention.dtype == np.float32
+    check_causal_rows(insp.attention)
+    ref = reference(tm.model.name_or_path, list(insp.token_ids))
+    expected = torch.stack([a[0] for a in ref.attentions]).numpy()
+    np.testing.assert_allclose(insp.attention, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_name", ["tiny", "tiny_gpt2"])
+def test_lens_last_layer_is_the_models_own_next_token_distribution(model_name, request):
+    tm = request.getfixturevalue(model_name)
+    insp = inspect(tm, InspectRequest(prompt=PROMPT, source=SOURCE))
+    t = len(insp)
+    assert sorted(insp.lens) == list(range(t - 12, t))  # the first view's positions: the last 12
+    everywhere = lens(tm, insp.hidden, range(t))
+    probs = torch.softmax(reference(tm.model.name_or_path, list(insp.token_ids)).logits[0], dim=-1)
+    for pos in range(t):
+        layers = everywhere[pos]
+        assert [entry.layer for entry in layers] == list(range(tm.model.config.num_hidden_layers + 1))
+        final = layers[-1].top
+        values, ids = torch.topk(probs[pos], 5)
+        assert [p.token_id for p in final] == ids.tolist()
+        np.testing.assert_allclose([p.prob for p in final], values.numpy(), rtol=1e-4, atol=1e-6)
+        # the first view's entries are the same computation
+        if pos in insp.lens:
+            assert insp.lens[pos] == layers
+    # the tracked probability of one token, per layer, agrees with the top list at the last layer
+    top_id = everywhere[t - 1][-1].top[0].token_id
+    per_layer = token_probability(tm, insp.hidden, t - 1, top_id)
+    assert len(per_layer) == tm.model.config.num_hidden_layers + 1
+    assert per_layer[-1] == pytest.approx(everywhere[t - 1][-1].top[0].prob, rel=1e-5)
+
+
+def test_tokens_spell_the_text_and_mark_source_prompt_and_completion(tiny):
+    insp = inspect(tiny, InspectRequest(prompt=PROMPT, source=SOURCE, completion=" Rome"))
+    assert "".join(insp.tokens) == SOURCE + PROMPT + " Rome"
+    assert insp.source_tokens == len(SOURCE) and insp.prompt_tokens == len(SOURCE + PROMPT)
+    assert insp.generated == 0
+
+
+def test_new_tokens_are_the_greedy_continuation(tiny, tiny_model):
+    insp = inspect(tiny, InspectRequest(prompt=PROMPT, new_tokens=6))
+    expected = generate(tiny_model, GenerationRequest(prompt=PROMPT, temperature=0, max_new_tokens=6))
+    gen = [t.token_id for t in expected.first.tokens]
+    assert insp.generated == len(gen) and list(insp.token_ids[-len(gen):]) == gen
+    assert "".join(insp.tokens[-len(gen):]) == expected.first.text
+    assert insp.attention.shape[-1] == len(PROMPT) + len(gen)
+    check_causal_rows(insp.attention)
+
+
+def test_a_text_beyond_the_budget_is_refused_with_a_message(tiny, monkeypatch):
+    with pytest.raises(ContextOverflow, match="tokens"):
+        inspect(tiny, InspectRequest(prompt="x" * (tiny.context_length + 1)))
+    monkeypatch.setattr(attention_mod, "ATTENTION_BUDGET_BYTES", 4 * 2 * 4 * 20 * 20)  # 20 tokens on 2x4 heads
+    assert max_tokens(tiny) == 20
+    with pytest.raises(ContextOverflow, match="memory budget allows 20"):
+        inspect(tiny, InspectRequest(prompt="y" * 21))
+    with pytest.raises(ParameterError):
+        inspect(tiny, InspectRequest(prompt=""))
+
+
+def test_a_cancelled_inspection_stops_before_its_forward_pass(tiny):
+    cancel = Cancel()
+    cancel.set()
+    with pytest.raises(attention_mod.Cancelled):
+        inspect(tiny, InspectRequest(prompt=PROMPT, new_tokens=4), cancel=cancel)
+
+
+@pytest.mark.parametrize("model_name", ["tiny", "tiny_gpt2"])
+def test_scores_equal_a_forward_pass_over_the_full_string(model_name, request):
+    tm = request.getfixturevalue(model_name)
+    pairs = [("The nurse was a", " man"), ("The nurse was a", " woman"), ("A much longer doctor text was a", " man"),
+             ("x", " y z")]
+    batched = score_batch(tm, pairs, batch_size=3)  # mixed lengths: padding in play
+    for (text, cont), got in zip(pairs, batched, strict=True):
+        ids = tm.tokenizer(text + cont)["input_ids"]
+        n = len(tm.tokenizer(cont, add_special_tokens=False)["input_ids"])
+        with torch.inference_mode():
+            logprobs = torch.log_softmax(tm.model(torch.tensor([ids])).logits[0].float(), dim=-1)
+        expected = [float(logprobs[p - 1, ids[p]]) for p in range(len(ids) - n, len(ids))]
+        assert got == pytest.approx(expected, abs=1e-5)
+        assert score(tm, text, cont) == pytest.approx(got, abs=1e-5)
+    with pytest.raises(ParameterError):
+        score(tm, "x", "")
+
+
+# -- the embedded model ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def embedded_inspect():
+    from playground import paths
+    from playground.models.embedded import EMBEDDED_ID, ensure_embedded
+    from tests.conftest import embedded_home
+
+    paths.set_data_dir(embedded_home())
+    try:
+        return load_inspect_model(EMBEDDED_ID, ensure_embedded(), device="cpu")
+    finally:
+        paths.set_data_dir(None)
+
+
+@pytest.mark.embedded
+def test_embedded_attention_lens_and_scores_agree_with_transformers(embedded_inspect):
+    tm = embedded_inspect
+    insp = inspect(tm, InspectRequest(prompt=PROMPT, source=SOURCE))
+    assert insp.attention.shape[:2] == (30, 9)
+    check_causal_rows(insp.attention)
+    ref = reference(tm.model.name_or_path, list(insp.token_ids))
+    np.testing.assert_allclose(insp.attention, torch.stack([a[0] for a in ref.attentions]).numpy(), atol=1e-5)
+    final = insp.lens[len(insp) - 1][-1].top
+    probs = torch.softmax(ref.logits[0, -1], dim=-1)
+    assert final[0].text == " Rome"  # the few-shot answer, at the last layer
+    assert final[0].prob == pytest.approx(float(probs.max()), rel=1e-4)
+    # early layers do not know it yet: the answer appears somewhere in the network
+    rome = final[0].token_id
+    per_layer = token_probability(tm, insp.hidden, len(insp) - 1, rome)
+    assert per_layer[0] < 0.01 < per_layer[-1]
+    got = score_batch(tm, [(PROMPT, " Rome"), (PROMPT, " Paris")])
+    ids = tm.tokenizer(PROMPT + " Rome")["input_ids"]
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(tm.model(torch.tensor([ids])).logits[0], dim=-1)
+    assert got[0] == pytest.approx([float(logprobs[-2, ids[-1]])], abs=1e-4)
+    assert sum(got[0]) > sum(got[1])
