@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -20,7 +21,7 @@ from playground.store.repository import SessionStore
 
 FORMAT = "playground-session"
 VERSION = 1
-MODES = ("prompt", "layout", "sheet", "image", "compare")
+MODES = ("prompt", "layout", "sheet", "image", "compare", "inspect")
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_STRING = 5 * 1024 * 1024
 MAX_RUNS = 100_000
@@ -68,7 +69,7 @@ def export_session(store: SessionStore, session_id: int, out: Path) -> Path:
 
 def export_markdown(store: SessionStore, session_id: int) -> str:
     """The session's text runs as Markdown: inputs, then each completion; then the Sheet's accuracy charts as
-    tables (evaluations, few-shot vs LoRA)."""
+    tables (evaluations, few-shot vs LoRA); then its inspections and probes."""
     info = store.get(session_id)
     lines = [f"# {info.name}", "", f"Exported {datetime.now():%Y-%m-%d %H:%M}", ""]
     for run in store.runs(session_id, mode="prompt"):
@@ -86,6 +87,8 @@ def export_markdown(store: SessionStore, session_id: int) -> str:
             lines += [f"**Error:** {run.error}", ""]
     for run in store.runs(session_id, mode="sheet"):
         lines += _chart_markdown(run)
+    for run in store.runs(session_id, mode="inspect"):
+        lines += _inspect_markdown(run)
     return "\n".join(lines)
 
 
@@ -112,6 +115,36 @@ def _chart_markdown(run: Run) -> list[str]:
     if run.error:
         lines += ["", f"**Error:** {run.error}"]
     return [*lines, ""]
+
+
+def _inspect_markdown(run: Run) -> list[str]:
+    """An inspection: its text and each layer's top guess at the last position; a probe: its table."""
+    when = f"{run.created_at:%Y-%m-%d %H:%M:%S}" if run.created_at else ""
+    if run.inputs.get("kind") == "probe":
+        lines = [f"## Probe {run.id} · {run.model_id} · {run.status} · {when}", "",
+                 f"Template: `{run.inputs.get('template', '')}`", "",
+                 "| value | continuation | log P | P |", "|---|---|---|---|"]
+        for row in run.outputs.get("rows", []):
+            logprob = float(row.get("logprob", 0.0))
+            value = str(row.get("value", "")).replace("|", "\\|")
+            lines.append(f"| {value} | `{row.get('continuation', '')!r}` | {logprob:.3f} | "
+                         f"{math.exp(logprob):.2%} |")
+        return [*lines, *(["", f"**Error:** {run.error}"] if run.error else []), ""]
+    lines = [f"## Inspection {run.id} · {run.model_id} · {run.status} · {when}", ""]
+    text = "".join(str(run.inputs.get(k, "")) for k in ("source", "prompt", "completion"))
+    lines += ["```text", text, "```", ""]
+    tokens = run.outputs.get("tokens", [])
+    lens = run.outputs.get("last_lens", [])
+    if tokens:
+        lines += [f"{len(tokens)} tokens, {run.outputs.get('layers')} layers × {run.outputs.get('heads')} heads. "
+                  f"What each layer predicts after the last token ({tokens[-1]!r}):", ""]
+        for entry in lens:
+            top = (entry.get("top") or [{}])[0]
+            lines.append(f"- layer {entry.get('layer')}: `{top.get('text', '')!r}` {float(top.get('prob', 0)):.1%}")
+        lines.append("")
+    if run.error:
+        lines += [f"**Error:** {run.error}", ""]
+    return lines
 
 
 # -- import --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.domain.inspect import Inspection, InspectRequest, Lens, LensLayer
+from playground.domain.inspect import Inspection, InspectRequest, Lens, LensLayer, Prediction
 from playground.store.records import Run
 
 JSON_DECIMALS = 6  # attention weights in --json: plenty for a plot, a third of the text of full floats
@@ -18,6 +18,12 @@ def lens_json(layers: tuple[LensLayer, ...]) -> list[dict[str, Any]]:
     """One position's lens: ``[{"layer", "top": [{"text", "prob"}]}]``."""
     return [{"layer": entry.layer, "top": [{"text": p.text, "prob": p.prob} for p in entry.top]}
             for entry in layers]
+
+
+def lens_from_json(data: list[Any]) -> tuple[LensLayer, ...]:
+    """A position's lens as ``lens_json`` wrote it (token ids are not kept: -1)."""
+    return tuple(LensLayer(int(e["layer"]), tuple(Prediction(str(p["text"]), -1, float(p["prob"])) for p in e["top"]))
+                 for e in data if isinstance(e, dict) and e.get("top"))
 
 
 def inspect_json(insp: Inspection, lens: Lens) -> dict[str, Any]:
@@ -52,13 +58,18 @@ def inspect_run(request: InspectRequest, insp: Inspection | None, model_id: str,
                timings={"seconds": round(insp.seconds, 3)}, status=status, error=error)
 
 
+def same_token(p: Prediction) -> tuple[int, str]:
+    """What identifies a predicted token, also in a saved run (whose ids are -1)."""
+    return p.token_id, p.text
+
+
 def settles_at(layers: tuple[LensLayer, ...]) -> int:
     """The first layer from which every later layer's top guess is the final answer: where it "becomes" the
     answer."""
-    final = layers[-1].top[0].token_id
+    final = same_token(layers[-1].top[0])
     layer = layers[-1].layer
     for entry in reversed(layers):
-        if entry.top[0].token_id != final:
+        if same_token(entry.top[0]) != final:
             break
         layer = entry.layer
     return layer

@@ -78,7 +78,7 @@ def test_lens_last_layer_is_the_models_own_next_token_distribution(model_name, r
     tm = request.getfixturevalue(model_name)
     insp = inspect(tm, InspectRequest(prompt=PROMPT, source=SOURCE))
     t = len(insp)
-    assert sorted(insp.lens) == list(range(t - 12, t))  # the first view's positions: the last 12
+    assert sorted(insp.lens) == list(range(t - attention_mod.FIRST_LENS, t))  # the first view: the last ones
     everywhere = lens(tm, insp.hidden, range(t))
     probs = torch.softmax(reference(tm.model.name_or_path, list(insp.token_ids)).logits[0], dim=-1)
     for pos in range(t):

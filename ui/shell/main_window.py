@@ -35,6 +35,7 @@ from ui.common.params_panel import ParamsPanel
 from ui.common.remote_models import RemoteModels
 from ui.compare.tab import CompareTab
 from ui.image.tab import ImageTab
+from ui.inspect.tab import InspectTab, prompt_tab_inputs
 from ui.layout.tab import LayoutTab
 from ui.prompt.tab import PromptTab
 from ui.sheet.tab import SheetTab
@@ -107,12 +108,15 @@ class MainWindow(QMainWindow):
         self.compare_tab = CompareTab(self.params, self.current_model)
         self.tabs.addTab(self.compare_tab, "Compare")
         self.compare_tab.open_image_settings.connect(self._on_open_image_settings)
+        self.inspect_tab = InspectTab(self.current_model, lambda: prompt_tab_inputs(self.prompt_tab))
+        self.tabs.addTab(self.inspect_tab, "Inspect")
         self.setCentralWidget(self.tabs)
         # Text sampling parameters mean nothing to the Image tab, which has its own controls.
         self.tabs.currentChanged.connect(
-            lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() is not self.image_tab))
+            lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() not in (self.image_tab, self.inspect_tab)))
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
-        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab]
+        self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab,
+                             self.inspect_tab]
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -428,6 +432,7 @@ class MainWindow(QMainWindow):
         self.layout_tab.shutdown()
         self.image_tab.shutdown()
         self.compare_tab.shutdown()
+        self.inspect_tab.shutdown()
         if self.store is not None:
             self.store.db.dispose()
         super().closeEvent(event)

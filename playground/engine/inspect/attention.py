@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from playground.engine.text import TextModel
 
 ATTENTION_BUDGET_BYTES = 1 << 30  # 1 GiB of weights: ~1000 tokens on a 30-layer, 9-head model
-FIRST_LENS = 12  # positions whose layer-by-layer predictions come with the first view (the last ones)
+FIRST_LENS = 10  # positions whose layer-by-layer predictions come with the first view (the last ones)
 
 
 class Cancelled(KnownError):
