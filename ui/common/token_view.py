@@ -6,7 +6,7 @@ import html
 import math
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextEdit, QToolTip, QWidget
 
@@ -55,6 +55,8 @@ def alternatives_html(event: TokenEvent) -> str:
 
 class OutputView(QTextEdit):
     """Read-only, rich-text output that knows which characters each token produced."""
+
+    token_clicked = Signal(object, QPoint)  # TokenEvent, global position: a click on a token (not a selection)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +120,11 @@ class OutputView(QTextEdit):
             else:
                 QToolTip.hideText()
             return True
+        if (watched is self.viewport() and event.type() == QEvent.Type.MouseButtonRelease
+                and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection()):
+            token = self.token_at(self.cursorForPosition(event.position().toPoint()).position())
+            if token is not None:
+                self.token_clicked.emit(token, event.globalPosition().toPoint())
         return super().eventFilter(watched, event)
 
     def _format(self, event: TokenEvent) -> QTextCharFormat:

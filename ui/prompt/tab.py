@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from playground.domain.score import ScoreItem, ScoreResult
 from playground.domain.text import Constraint, FinishReason, GenerationRequest, GenerationResult, TokenEvent
 from playground.errors import ParameterError
 from playground.store.records import Run, run_from_result, token_events
+from playground.tasks.branching import Fork, with_node
 from playground.tasks.constraints import (
     PROMPT_KINDS,
     constraint_from,
@@ -36,6 +38,7 @@ from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
 from ui.common.token_view import OutputView
 from ui.common.widgets import hint_label, preset_combo
+from ui.prompt.branches import BranchPanel, beside
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 SCORE_TOP = 5
@@ -64,6 +67,7 @@ class PromptTab(ModeTab):
         self._completion = 0
         self._request: GenerationRequest | None = None
         self._job: GenerationJob | None = None
+        self._fork: Fork | None = None  # the branch being generated, if the run is one
         self._flush_timer = QTimer(self, interval=REPAINT_MS)
         self._flush_timer.timeout.connect(self._flush)
 
@@ -79,6 +83,10 @@ class PromptTab(ModeTab):
         self.show_probs = QCheckBox("Show probabilities")
         self.show_probs.setToolTip("Colour each token by its probability; hover a token for the top-5 alternatives")
         self.show_probs.toggled.connect(self.output.set_show_probabilities)
+        self.branches = BranchPanel()  # click a token, pick an alternative: a branch continues from it
+        self.output.token_clicked.connect(self._on_token_clicked)
+        self.branches.fork_requested.connect(self._on_fork_requested)
+        self.branches.node_chosen.connect(lambda run: self._show_output(run, tree=False))
         self.run_button, self.stop_button = self.run_buttons("Run", self.run, self.stop)
         self.run_button.setDefault(True)
         self.score_button = QPushButton("Score prompt")
@@ -104,7 +112,7 @@ class PromptTab(ModeTab):
         inputs = QSplitter(Qt.Orientation.Vertical)
         inputs.addWidget(self._labelled("Source text", self.source))
         inputs.addWidget(self._labelled("Prompt", self.prompt))
-        inputs.addWidget(self._labelled("Completion", self.output))
+        inputs.addWidget(self._labelled("Completion", beside(self.output, self.branches)))
         inputs.setSizes([260, 90, 260])
         constrain = QHBoxLayout()
         constrain.addWidget(QLabel("Constrain output"))
@@ -160,6 +168,10 @@ class PromptTab(ModeTab):
         if not request.text:
             self.show_error("Type a source text or a prompt first")
             return
+        self._start(request, None)
+
+    def _start(self, request: GenerationRequest, fork: Fork | None) -> None:
+        """Generate ``request``; a branch shows its prefix and chosen alternative first."""
         if self.bridge.generating:
             self.show_error("Another run is in progress; wait for it or stop it first")
             return
@@ -167,10 +179,23 @@ class PromptTab(ModeTab):
         self.output.clear_output()
         self.stats.setText("generating…")
         self._completion = 0
-        self._request = request
+        self._request, self._fork = request, fork
+        if fork is not None:
+            self.output.append_tokens(fork.lead())
         self.set_running(True)
         self._job = self.bridge.generate(self.model_id(), request, self._on_engine_token,
                                          self._on_engine_finished, self._on_engine_failed)
+
+    @Slot(object, object)
+    def _on_token_clicked(self, event: TokenEvent, at: object) -> None:
+        if not self.running:
+            self.branches.offer(self.output.tokens, event, at)
+
+    @Slot(object, bool)
+    def _on_fork_requested(self, fork: Fork, greedy: bool) -> None:
+        request = fork.request(self.params.values(), greedy)
+        if not self.running and self.valid(request):
+            self._start(request, fork)
 
     @Slot()
     def score(self) -> None:
@@ -183,6 +208,7 @@ class PromptTab(ModeTab):
             return
         self.clear_error()
         self.output.clear_output()
+        self.branches.deselect()  # the prompt's own tokens are not a completion to branch from
         self.stats.setText("scoring…")
         self._request = None
         self.set_running(True)
@@ -243,6 +269,8 @@ class PromptTab(ModeTab):
             if event.completion != self._completion:
                 self._completion = event.completion
                 self.output.append_plain(f"\n\n── completion {event.completion + 1} ──\n")
+            if self._fork is not None:  # after the prefix and the alternative already on show
+                event = dataclasses.replace(event, index=event.index + self._fork.at + 1)
             self.output.append_tokens([event])
 
     @Slot(object)
@@ -258,8 +286,18 @@ class PromptTab(ModeTab):
                            f"first token {c.timings.ttft_s:.2f} s · seed {result.seed}")
         if self._request is not None:
             status = "cancelled" if c.finish_reason == FinishReason.CANCELLED else "done"
-            self.run_ended.emit(run_from_result(self._request, result, status))
+            self._record(run_from_result(self._request, result, status) if self._fork is None
+                         else self._fork.record(self._request, result, status))
         self.run_finished.emit(result)
+
+    def _record(self, run: Run) -> None:
+        """Save the run (a node of the branch tree: a new root, or a branch of the one on show)."""
+        if self._fork is None:
+            run = with_node(run)
+            self.branches.set_root(run)
+        else:
+            self.branches.add_branch(run)
+        self.run_ended.emit(run)
 
     @Slot(str, bool)
     def _on_engine_failed(self, message: str, is_bug: bool) -> None:
@@ -270,7 +308,8 @@ class PromptTab(ModeTab):
         self.stats.setText("failed")
         first = self.show_failure(message, is_bug)
         if self._request is not None:
-            self.run_ended.emit(run_from_result(self._request, None, "failed", first, self.model_id()))
+            self._record(run_from_result(self._request, None, "failed", first, self.model_id()) if self._fork is None
+                         else self._fork.record(self._request, None, "failed", first, self.model_id()))
 
     def _on_running_changed(self, running: bool) -> None:
         if running:
@@ -312,7 +351,9 @@ class PromptTab(ModeTab):
         self._set_constraint(*prompt_text_of(constraint_from_dict(run.params.get("constraint"))))
         self._show_output(run)
 
-    def _show_output(self, run: Run | None) -> None:
+    def _show_output(self, run: Run | None, tree: bool = True) -> None:
+        if tree:
+            self.branches.show_tree_of(run)
         self.output.clear_output()
         self.clear_error()
         self.stats.clear()
