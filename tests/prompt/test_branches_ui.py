@@ -4,8 +4,9 @@ every branch as a saved run, and it all comes back with the session."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QHelpEvent, QTextCursor
+from PySide6.QtWidgets import QToolTip
 
 from tests.common.scripted import ScriptedRunner
 from tests.prompt.test_prompt_tab import type_inputs
@@ -117,11 +118,16 @@ def test_clicking_an_alternative_forks_and_the_tree_keeps_every_branch(qtbot, wi
     assert tab.branches.tree.currentItem().text(0).startswith("@2 ' other'")
 
 
-def test_no_menu_while_running_or_for_a_token_without_alternatives(qtbot, window):
+def test_the_hover_says_click_to_branch_and_no_menu_for_a_token_without_alternatives(qtbot, window):
     tab = window.prompt_tab
     type_inputs(qtbot, tab, source=SOURCE, prompt=PROMPT)
     with qtbot.waitSignal(tab.run_finished, timeout=5000):
         tab.run_button.click()
+    pos = token_point(tab.output, 1)
+    hover = QHelpEvent(QEvent.Type.ToolTip, pos, tab.output.viewport().mapToGlobal(pos))
+    tab.output.eventFilter(tab.output.viewport(), hover)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    assert "Click to branch" in QToolTip.text()
     event = tab.output.tokens[1]
     assert tab.branches.offer(tab.output.tokens, event.__class__(**{**event.__dict__, "top": ()})) is None
     menu = tab.branches.offer(tab.output.tokens, event)

@@ -66,6 +66,7 @@ class OutputView(QTextEdit):
         self.viewport().installEventFilter(self)
         self._spans: list[_Span] = []
         self._show_probabilities = False
+        self.click_hint = ""  # added under the hover table when a click on a token does something
         self.setPlaceholderText("The completion appears here as it is generated.")
 
     # -- content ---------------------------------------------------------------------------------------
@@ -116,7 +117,8 @@ class OutputView(QTextEdit):
             pos = event.pos()
             token = self.token_at(self.cursorForPosition(pos).position())
             if token is not None:
-                QToolTip.showText(event.globalPos(), alternatives_html(token), self.viewport())
+                hint = f"<br><i>{html.escape(self.click_hint)}</i>" if self.click_hint and token.top else ""
+                QToolTip.showText(event.globalPos(), alternatives_html(token) + hint, self.viewport())
             else:
                 QToolTip.hideText()
             return True

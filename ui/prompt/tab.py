@@ -85,6 +85,7 @@ class PromptTab(ModeTab):
         self.show_probs.toggled.connect(self.output.set_show_probabilities)
         self.branches = BranchPanel()  # click a token, pick an alternative: a branch continues from it
         self.output.token_clicked.connect(self._on_token_clicked)
+        self.output.click_hint = "Click to branch: continue with one of the alternatives"
         self.branches.fork_requested.connect(self._on_fork_requested)
         self.branches.node_chosen.connect(lambda run: self._show_output(run, tree=False))
         self.run_button, self.stop_button = self.run_buttons("Run", self.run, self.stop)
