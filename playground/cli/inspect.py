@@ -74,15 +74,14 @@ def run_inspect(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - th
 def run_probe(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
     import math
 
-    from playground.engine.inspect.score import score_batch
-    from playground.tasks.probe import probe_json, run_probe
+    from playground.tasks.probe import engine_scorer, probe_json, run_probe
 
     request = ProbeRequest(args.template, parse_values(args.values), parse_continuations(args.continuations))
     request.validate()
     tm = _load(args, progress)
     started = time.perf_counter()
     try:
-        rows = run_probe(request, lambda pairs: score_batch(tm, pairs))
+        rows = run_probe(request, engine_scorer(tm))
     finally:
         tm.unload()
     if args.json:

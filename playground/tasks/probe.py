@@ -70,6 +70,19 @@ class ProbeRequest:
         return [(self.text_for(v), c) for v in self.values for c in self.continuations]
 
 
+def engine_scorer(model: Any) -> Scorer:
+    """``model``'s scoring (``engine/score.py``, batched; a remote model's echo): each continuation's per-token
+    log-probabilities after its text."""
+    def score(pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+        from playground.domain.score import ScoreItem
+        from playground.runtime.dispatch import run_score
+
+        results = run_score(model, [ScoreItem(text, continuation) for text, continuation in pairs])
+        return [[t.logprob or 0.0 for t in r.continuation] for r in results]
+
+    return score
+
+
 def run_probe(request: ProbeRequest, scorer: Scorer) -> list[ProbeRow]:
     """Score every continuation after every filled template; one row each, value-major."""
     request.validate()

@@ -15,8 +15,8 @@ from playground.engine.inspect import attention as attention_mod
 from playground.engine.inspect.attention import inspect, max_tokens
 from playground.engine.inspect.lens import lens, token_probability
 from playground.engine.inspect.model import load_inspect_model
-from playground.engine.inspect.score import score, score_batch
 from playground.errors import ContextOverflow, ParameterError
+from playground.tasks.probe import ProbeRequest, engine_scorer, run_probe
 
 SOURCE = "Country: France\nCapital: Paris\n\n"
 PROMPT = "Country: Italy\nCapital:"
@@ -136,21 +136,19 @@ def test_a_cancelled_inspection_stops_before_its_forward_pass(tiny):
 
 
 @pytest.mark.parametrize("model_name", ["tiny", "tiny_gpt2"])
-def test_scores_equal_a_forward_pass_over_the_full_string(model_name, request):
-    tm = request.getfixturevalue(model_name)
-    pairs = [("The nurse was a", " man"), ("The nurse was a", " woman"), ("A much longer doctor text was a", " man"),
-             ("x", " y z")]
-    batched = score_batch(tm, pairs, batch_size=3)  # mixed lengths: padding in play
-    for (text, cont), got in zip(pairs, batched, strict=True):
-        ids = tm.tokenizer(text + cont)["input_ids"]
-        n = len(tm.tokenizer(cont, add_special_tokens=False)["input_ids"])
+def test_probe_logprobs_equal_a_forward_pass_over_the_full_strings(model_name, request):
+    tm = request.getfixturevalue(model_name)  # the inspector's eager model, scored by the engine's score_batch
+    probe = ProbeRequest("The {job} was a", ("nurse", "much longer doctor text"), (" man", " y z"))
+    rows = run_probe(probe, engine_scorer(tm))  # mixed lengths in one batch: padding in play
+    assert [(r.value, r.continuation) for r in rows] == [(v, c) for v in probe.values for c in probe.continuations]
+    for row in rows:
+        text = probe.text_for(row.value)
+        ids = tm.tokenizer(text + row.continuation)["input_ids"]
+        n = len(tm.tokenizer(row.continuation, add_special_tokens=False)["input_ids"])
         with torch.inference_mode():
             logprobs = torch.log_softmax(tm.model(torch.tensor([ids])).logits[0].float(), dim=-1)
-        expected = [float(logprobs[p - 1, ids[p]]) for p in range(len(ids) - n, len(ids))]
-        assert got == pytest.approx(expected, abs=1e-5)
-        assert score(tm, text, cont) == pytest.approx(got, abs=1e-5)
-    with pytest.raises(ParameterError):
-        score(tm, "x", "")
+        expected = sum(float(logprobs[p - 1, ids[p]]) for p in range(len(ids) - n, len(ids)))
+        assert row.logprob == pytest.approx(expected, abs=1e-4)
 
 
 # -- the embedded model ----------------------------------------------------------------------------------------
@@ -183,9 +181,9 @@ def test_embedded_attention_lens_and_scores_agree_with_transformers(embedded_ins
     rome = final[0].token_id
     per_layer = token_probability(tm, insp.hidden, len(insp) - 1, rome)
     assert per_layer[0] < 0.01 < per_layer[-1]
-    got = score_batch(tm, [(PROMPT, " Rome"), (PROMPT, " Paris")])
+    rome, paris = run_probe(ProbeRequest("{c}", (PROMPT,), (" Rome", " Paris")), engine_scorer(tm))
     ids = tm.tokenizer(PROMPT + " Rome")["input_ids"]
     with torch.inference_mode():
         logprobs = torch.log_softmax(tm.model(torch.tensor([ids])).logits[0], dim=-1)
-    assert got[0] == pytest.approx([float(logprobs[-2, ids[-1]])], abs=1e-4)
-    assert sum(got[0]) > sum(got[1])
+    assert rome.logprob == pytest.approx(float(logprobs[-2, ids[-1]]), abs=1e-4)
+    assert rome.logprob > paris.logprob

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from playground.domain.inspect import Inspection, InspectRequest
 from playground.domain.jobs import ProgressEvent
-from playground.tasks.probe import ProbeRequest, run_probe
+from playground.tasks.probe import ProbeRequest, engine_scorer, run_probe
 from ui.common.worker import ModelWorker
 
 if TYPE_CHECKING:
@@ -66,11 +66,9 @@ class InspectWorker(ModelWorker):
 
     def probe(self, model_id: str, request: ProbeRequest) -> Future:
         def job() -> tuple:
-            from playground.engine.inspect.score import score_batch
-
             tm = self._ensure(model_id)
             started = time.perf_counter()
-            rows = run_probe(request, lambda pairs: score_batch(tm, pairs))
+            rows = run_probe(request, engine_scorer(tm))
             return request, rows, time.perf_counter() - started
 
         return self.submit(job, lambda result: self.probed.emit(*result),
