@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from playground.domain.inspect import ProbeRow
+from playground.domain.jobs import Cancel
 from playground.errors import ParameterError
 from playground.store.records import Run
 
 SLOT = re.compile(r"\{([^{}]*)\}")
 MAX_VALUES = 200
 MAX_CONTINUATIONS = 20
+CHUNK = 32  # pairs scored between checks of the stop flag (batched 8 at a time inside)
 # (text, continuation) pairs -> per-token logprobs of each continuation: the engine's scoring, batched.
 Scorer = Callable[[Sequence[tuple[str, str]]], list[list[float]]]
 
@@ -83,12 +85,20 @@ def engine_scorer(model: Any) -> Scorer:
     return score
 
 
-def run_probe(request: ProbeRequest, scorer: Scorer) -> list[ProbeRow]:
-    """Score every continuation after every filled template; one row each, value-major."""
+def run_probe(request: ProbeRequest, scorer: Scorer, cancel: Cancel | None = None,
+              chunk: int = CHUNK) -> list[ProbeRow]:
+    """Score every continuation after every filled template; one row each, value-major. ``cancel`` is checked
+    between chunks of pairs: a stopped probe returns the rows it has."""
     request.validate()
-    scores = scorer(request.pairs())
+    pairs = request.pairs()
     keys = [(v, c) for v in request.values for c in request.continuations]
-    return [ProbeRow(v, c, float(sum(s))) for (v, c), s in zip(keys, scores, strict=True)]
+    rows: list[ProbeRow] = []
+    for start in range(0, len(pairs), chunk):
+        if cancel is not None and cancel.is_set():
+            break
+        scores = scorer(pairs[start:start + chunk])
+        rows += [ProbeRow(v, c, float(sum(s))) for (v, c), s in zip(keys[start:start + chunk], scores, strict=True)]
+    return rows
 
 
 def shares(rows: Sequence[ProbeRow]) -> list[float]:

@@ -117,3 +117,19 @@ def test_probe_request_parsing_rows_csv_and_record():
     record = probe_run(ProbeRequest("The {o} was a", ("nurse", "pilot"), (" man", " woman")), rows, "m", 0.5)
     assert record.mode == "inspect" and record.inputs["kind"] == "probe" and rows_of(record) == rows
     assert record.title() == "Probe: The {o} was a"
+
+
+def test_a_stopped_probe_keeps_the_rows_it_scored():
+    from playground.domain.jobs import Cancel
+
+    cancel = Cancel()
+    calls = []
+
+    def scorer(pairs):
+        calls.append(len(pairs))
+        cancel.set()  # the user presses Stop during the first chunk
+        return [[-1.0] for _ in pairs]
+
+    request = ProbeRequest("The {o} was a", tuple(f"v{i}" for i in range(20)), (" a", " b"))
+    rows = run_probe(request, scorer, cancel, chunk=8)
+    assert calls == [8] and len(rows) == 8 and rows[7] == ProbeRow("v3", " b", -1.0)

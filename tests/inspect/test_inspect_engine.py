@@ -13,7 +13,7 @@ from playground.domain.text import GenerationRequest
 from playground.engine.generate import generate
 from playground.engine.inspect import attention as attention_mod
 from playground.engine.inspect.attention import inspect, max_tokens
-from playground.engine.inspect.lens import lens, token_probability
+from playground.engine.inspect.lens import layer_logits, lens
 from playground.engine.inspect.model import load_inspect_model
 from playground.errors import ContextOverflow, ParameterError
 from playground.tasks.probe import ProbeRequest, engine_scorer, run_probe
@@ -93,11 +93,6 @@ def test_lens_last_layer_is_the_models_own_next_token_distribution(model_name, r
             for first, again in zip(insp.lens[pos], layers, strict=True):
                 assert [p.token_id for p in first.top] == [p.token_id for p in again.top]
                 assert [p.prob for p in first.top] == pytest.approx([p.prob for p in again.top], rel=1e-5)
-    # the tracked probability of one token, per layer, agrees with the top list at the last layer
-    top_id = everywhere[t - 1][-1].top[0].token_id
-    per_layer = token_probability(tm, insp.hidden, t - 1, top_id)
-    assert len(per_layer) == tm.model.config.num_hidden_layers + 1
-    assert per_layer[-1] == pytest.approx(everywhere[t - 1][-1].top[0].prob, rel=1e-5)
 
 
 def test_tokens_spell_the_text_and_mark_source_prompt_and_completion(tiny):
@@ -179,7 +174,7 @@ def test_embedded_attention_lens_and_scores_agree_with_transformers(embedded_ins
     assert final[0].prob == pytest.approx(float(probs.max()), rel=1e-4)
     # early layers do not know it yet: the answer appears somewhere in the network
     rome = final[0].token_id
-    per_layer = token_probability(tm, insp.hidden, len(insp) - 1, rome)
+    per_layer = torch.softmax(layer_logits(tm, insp.hidden, [len(insp) - 1]), dim=-1)[:, 0, rome].tolist()
     assert per_layer[0] < 0.01 < per_layer[-1]
     rome, paris = run_probe(ProbeRequest("{c}", (PROMPT,), (" Rome", " Paris")), engine_scorer(tm))
     ids = tm.tokenizer(PROMPT + " Rome")["input_ids"]

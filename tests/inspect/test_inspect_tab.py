@@ -174,6 +174,21 @@ def test_probe_table_chart_and_exports(qtbot, make_tab, tmp_path):
     assert image.width() > 300 and image.pixelColor(image.width() // 2, image.height() // 2).isValid()
 
 
+def test_stop_ends_a_long_probe_with_the_rows_so_far(qtbot, make_tab):
+    tab = make_tab()
+    qtbot.waitUntil(lambda: tab.loads == ["tiny"], timeout=10000)
+    tab.probe.values.setText(", ".join(f"v{i}" for i in range(200)))
+    tab.probe.continuations.setText(",".join(f" c{i}" for i in range(20)))  # 4,000 scores
+    with qtbot.waitSignal(tab.run_ended, timeout=60000) as blocker:
+        tab.probe.run_button.click()
+        qtbot.wait(200)
+        tab.stop_button.click()
+    run = blocker.args[0]
+    assert run.status == "cancelled" and len(run.outputs.get("rows", [])) < 4000
+    assert tab.probe.table.rowCount() == len({r["value"] for r in run.outputs.get("rows", [])})
+    assert "stopped" in tab.status.text() and not tab.running
+
+
 def test_bad_inputs_are_named_and_nothing_runs(qtbot, make_tab):
     tab = make_tab()
     tab.run_button.click()

@@ -240,8 +240,10 @@ class InspectTab(ModeTab):
         self.set_running(False)
         self._job = ""
         self.probe.show_rows(rows, request.template)
-        self.status.setText(f"Probe: {len(rows)} scores in {seconds:.2f} s · {self.model_id()}")
-        self.run_ended.emit(probe_run(request, rows, self.model_id(), seconds))
+        stopped = self._stopping and len(rows) < len(request.values) * len(request.continuations)
+        self.status.setText(f"Probe{' (stopped)' if stopped else ''}: {len(rows)} scores in {seconds:.2f} s · "
+                            f"{self.model_id()}")
+        self.run_ended.emit(probe_run(request, rows, self.model_id(), seconds, "cancelled" if stopped else "done"))
 
     @Slot(str, str, bool)
     def _on_failed(self, job: str, message: str, is_bug: bool) -> None:

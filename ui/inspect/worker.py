@@ -65,10 +65,12 @@ class InspectWorker(ModelWorker):
                            lambda m, bug: self.failed.emit("lens", m, bug))
 
     def probe(self, model_id: str, request: ProbeRequest) -> Future:
+        cancel = self.new_cancel()
+
         def job() -> tuple:
             tm = self._ensure(model_id)
             started = time.perf_counter()
-            rows = run_probe(request, engine_scorer(tm))
+            rows = run_probe(request, engine_scorer(tm), cancel)
             return request, rows, time.perf_counter() - started
 
         return self.submit(job, lambda result: self.probed.emit(*result),

@@ -55,10 +55,3 @@ def lens(tm: TextModel, hidden: Any, positions: Sequence[int], top: int = TOP) -
                 for layer in range(len(values)))
     return out
 
-
-def token_probability(tm: TextModel, hidden: Any, position: int, token_id: int) -> list[float]:
-    """P(``token_id``) at ``position`` as each layer sees it (layer 0 first): where does the answer appear?"""
-    import torch
-
-    probs = torch.softmax(layer_logits(tm, hidden, [position]), dim=-1)
-    return probs[:, 0, token_id].cpu().tolist()
