@@ -11,6 +11,10 @@ with an attention mask that hides the pads and explicit position ids that skip t
 what it would see alone. Decoding is greedy, stops at the end of the line, and drops finished rows from the
 batch. Qt-free: the UI runs it on its own worker thread.
 
+On the fast path (``tm.fast``: the fused runner at the model's precision) the prefix is prefilled once into slot 0
+and forked into one cache slot per cell; each cell's query runs on top of it, and the cells of a batch decode
+together, one ``step`` over all their slots per token (the kernels read each weight once for the whole batch).
+
 Confidence of an answer = the product of its tokens' probabilities, i.e. ``exp(sum of logprobs)`` of the greedy
 answer up to (not including) the newline, under the model's own distribution.
 """
@@ -101,8 +105,17 @@ class SheetFiller:
         if len(prefix_ids) + longest + 1 > tm.context_length:
             raise ContextOverflow(f"A row's prompt is {longest} tokens but {tm.id} reads at most "
                                   f"{tm.context_length}; shorten the cells or use fewer columns")
-        prefix_cache = self._prefill(prefix_ids) if prefix_ids else None
         counted[0] += len(prefix_ids)
+        if tm.fast is not None:
+            for start in range(0, len(group), self.batch_size):
+                if cancel.is_set():
+                    return
+                chunk = list(range(start, min(start + self.batch_size, len(group))))
+                counted[0] += sum(len(queries[i]) for i in chunk)
+                self._run_batch_fast([group[i] for i in chunk], [indices[i] for i in chunk],
+                                     [queries[i] for i in chunk], prefix_ids, answers, on_cell, cancel, numeric)
+            return
+        prefix_cache = self._prefill(prefix_ids) if prefix_ids else None
         for start in range(0, len(group), self.batch_size):
             if cancel.is_set():
                 return
@@ -183,6 +196,58 @@ class SheetFiller:
                            use_cache=True, **{kwarg: cache})
             logits = out.logits[:, -1].float().cpu()  # (B_active, vocab)
             next_pos = next_pos + 1
+
+    def _run_batch_fast(self, prompts: list[CellPrompt], indices: list[int], queries: list[list[int]],
+                        prefix_ids: list[int], answers: dict[int, CellAnswer], on_cell: CellFn, cancel: Cancel,
+                        numeric: frozenset[int]) -> None:
+        """The batch on the fast runner: slot 0 holds the prefix, slot 1 + j the j-th cell."""
+        import torch
+
+        fast = self.tm.fast
+        if prefix_ids:
+            fast.prefill(0, prefix_ids)
+        rows = []
+        for j, q in enumerate(queries):
+            if prefix_ids:
+                fast.fork(0, 1 + j, len(prefix_ids))
+            rows.append(fast.prefill(1 + j, prefix_ids + q))
+        logits = torch.stack(rows)  # (B, vocab)
+        active = list(range(len(prompts)))  # batch rows still decoding
+        state = [_Decoding(self.tm, q) for q in queries]
+        for step in range(self.max_new_tokens):
+            if cancel.is_set():
+                return
+            tokens = self._push_step(logits, active, state, prompts, indices, answers, on_cell, numeric,
+                                     last=step == self.max_new_tokens - 1)
+            if not tokens:
+                return
+            active = [i for i, _ in tokens]
+            logits = fast.step([t for _, t in tokens], [1 + i for i in active])
+
+    def _push_step(self, logits: Any, active: list[int], state: list[_Decoding], prompts: list[CellPrompt],
+                   indices: list[int], answers: dict[int, CellAnswer], on_cell: CellFn, numeric: frozenset[int],
+                   last: bool) -> list[tuple[int, int]]:
+        """Greedy tokens for the active rows; finished cells are answered. Returns (row, token) still going."""
+        import torch
+
+        tm = self.tm
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B_active, vocab)
+        tokens = torch.argmax(logprobs, dim=-1).tolist()
+        top_lp, top_ids = torch.topk(logprobs, self.top, dim=-1) if self.top else (None, None)
+        going = []
+        for j, i in enumerate(active):
+            top = () if top_ids is None else tuple(
+                (tm.tokenizer.decode([t]), math.exp(v))
+                for t, v in zip(top_ids[j].tolist(), top_lp[j].tolist(), strict=True))
+            done = state[i].push(tokens[j], float(logprobs[j, tokens[j]]), top)
+            if done or last:
+                p = prompts[i]
+                answer = state[i].answer(indices[i], p.row, p.column, p.column in numeric)
+                answers[indices[i]] = answer
+                on_cell(answer)
+            else:
+                going.append((i, tokens[j]))
+        return going
 
     def _encode(self, text: str, special: bool) -> list[int]:
         return list(self.tm.tokenizer(text, add_special_tokens=special)["input_ids"])

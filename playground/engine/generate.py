@@ -115,10 +115,10 @@ def _steppers(tm: TextModel, prompt_ids: list[int], n: int) -> Iterator[tuple[St
     """Prefill the prompt once, then yield a fresh (step function, first logits) per completion."""
     if tm.fast is not None:
         # The fast path's static cache rewinds to the prompt: positions before it are never overwritten.
-        logits = tm.fast.prefill(prompt_ids).cpu()
+        logits = tm.fast.prefill(0, prompt_ids).cpu()
         while True:
-            tm.fast.rewind(len(prompt_ids))
-            yield (lambda token: tm.fast.step(token).cpu()), logits
+            tm.fast.rewind(len(prompt_ids), 0)
+            yield (lambda token: tm.fast.step([token], [0])[0].cpu()), logits
     import torch
     from transformers import DynamicCache
 

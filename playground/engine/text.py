@@ -1,4 +1,10 @@
-"""Load a causal language model folder (safetensors) with transformers, never with remote code."""
+"""Load a causal language model folder (safetensors) onto the best path for it, never with remote code.
+
+The path (``playground.engine.fast.select``): the fused runner for the common decoder families on the CPU (built
+straight from the weight files: no transformers model, no full-precision copy once quantized), the generic
+quantized path for other decoders, or transformers' own forward (GPUs, small models, the reference).
+``TextModel.path`` and ``describe()`` say which one runs, at which precision.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,19 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine.device import choose_device, choose_dtype, free_memory
+from playground.engine.fast.select import AUTO_PRECISION  # noqa: F401 - re-exported (cli setup)
 from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
 
 if TYPE_CHECKING:
     import torch
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-# Below this size a model is bound by Python overhead, not by reading weights: quantizing it gains nothing.
-AUTO_QUANTIZE_MIN_PARAMS = 50_000_000
-# The fastest precision that keeps fp32's answers on the embedded model (bench/decode_speed.py: 20/20 few-shot
-# answers, perplexity +0.2%): int4 weights, activations rounded to int8 per group of 32.
-AUTO_PRECISION = "int4-a8"
 
 
 @dataclass
@@ -30,16 +32,51 @@ class TextModel:
     """A loaded model and everything the generation loop needs about it."""
 
     id: str
-    model: Any  # transformers PreTrainedModel
+    hf_model: Any  # transformers PreTrainedModel; None on the fused path until something asks for ``model``
     tokenizer: Any
     device: torch.device
     dtype: torch.dtype
     load_s: float
     context_length: int
     eos_ids: frozenset[int]
-    fast: Any = None  # a FastLlama running prefill/decode, or None for transformers' own forward
-    precision: str = "fp32"  # what decode runs at: fp32 | bf16 | int8 | int4 (+ "-kernel"/"-stock")
+    fast: Any = None  # a DecoderRunner / GenericRunner running prefill and decode, or None (transformers)
+    precision: str = "fp32"  # what the weights run at: fp32 | bf16 | int8 | int4 | int4-a8
     requested_precision: str = "auto"  # what the loader was asked for (a change of preference reloads)
+    path_reason: str = ""  # why not a faster path, when there is one
+    vocab_size: int = 0
+    model_loader: Callable[[], Any] | None = field(default=None, repr=False)  # loads ``hf_model`` on demand
+
+    @property
+    def model(self) -> Any:
+        """transformers' module for this model (LoRA training, the reference forward): on the fused path it is
+        loaded on first use (seconds, and full-precision memory), never for generation itself."""
+        if self.hf_model is None and self.model_loader is not None:
+            self.hf_model = self.model_loader()
+        return self.hf_model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self.hf_model = value
+        if value is None:
+            self.model_loader = None
+
+    @property
+    def path(self) -> str:
+        """fused (the one-call C++ decode step) | python (the fast runner's torch step: fp32/bf16, or no compiled
+        kernels) | generic | transformers."""
+        if self.fast is None:
+            return "transformers"
+        return self.fast.path
+
+    def describe(self) -> str:
+        """One line for the status bar and --self-test: precision, path and the kernels' code path."""
+        text = f"{self.precision} · {self.path}"
+        if self.fast is not None and self.precision not in ("fp32", "bf16"):
+            from playground.engine.fast import kernels
+
+            info = kernels.build_info()
+            text += f" · kernels {info['isa']}" if info.get("loaded") else f" · no kernels ({info.get('reason')})"
+        return text
 
     @property
     def has_chat_template(self) -> bool:
@@ -77,16 +114,20 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
 def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
                     allow_pickle: bool = False, precision: str | None = None,
                     on_progress: Callable[[ProgressEvent], None] = lambda e: None,
-                    adapter: Path | None = None) -> TextModel:
-    """Load tokenizer and weights from ``folder`` onto the chosen device; return a ready TextModel.
+                    adapter: Path | None = None, path: str = "auto") -> TextModel:
+    """Load tokenizer and weights from ``folder`` onto the best path (``path`` forces one: fused | generic |
+    transformers); return a ready TextModel.
 
-    ``precision`` (auto | fp32 | bf16 | int8 | int4; default: $PLAYGROUND_PRECISION, else auto) picks the decode
-    path on the CPU; see ``playground.engine.fast``. ``adapter``: a LoRA adapter folder, merged into the weights
-    before the fast path is built (``playground.engine.lora``)."""
+    ``precision`` (auto | fp32 | bf16 | int8 | int4 | int4-a8; default: $PLAYGROUND_PRECISION, else auto) picks
+    what the weights run at on the CPU; see ``playground.engine.fast``. ``adapter``: a LoRA adapter folder, merged
+    into the weights before any path is built (``playground.engine.lora``)."""
     check_folder(folder, allow_pickle)
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from playground.engine.fast import select
+    from playground.engine.fast.weights import SafetensorsTensors
 
     hf_logging.disable_progress_bar()
 
@@ -97,31 +138,91 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
     except (ValueError, KeyError) as exc:
         raise UnsupportedModel(f"{folder.name}: unsupported model type ({exc})") from exc
+    requested = resolve_precision(precision)
+    plain = str(dt).removeprefix("torch.").replace("float32", "fp32").replace("bfloat16", "bf16")
+    try:
+        tensors = SafetensorsTensors(folder)
+    except Exception as exc:  # noqa: BLE001 - a damaged header (struct, JSON, OS errors): cannot load this
+        raise UnsupportedModel(f"Could not load {model_id}: unreadable weights ({exc})") from exc
+    chosen = select.plan(config, dev.type, plain, requested, tensors.numel(), path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(folder), config=config, dtype=dt, trust_remote_code=False,
-            use_safetensors=None if allow_pickle else True)
-        model.to(dev)
-        model.eval()
+        model = fast = None
+        loader = None
+        if adapter is not None or chosen.path != "fused":
+            model_dt = torch.float32 if chosen.path != "transformers" else dt
+            model = _transformers_model(folder, config, dev, model_dt, allow_pickle)
+            if adapter is not None:  # fine-tuned variant (BASE+name): merged now, so every path runs it
+                from playground.engine.lora import merge_adapter
+
+                on_progress(ProgressEvent(f"Applying the adapter of {model_id}", None))
+                model = merge_adapter(model, adapter, model_id)
+        if chosen.path == "fused":
+            if model is not None:  # merged weights: built from them (not stored: they are this variant's)
+                fast = _fused(model_id, None, config, dict(model.state_dict()), chosen.precision, on_progress)
+                model = None
+            else:
+                fast = _fused(model_id, folder, config, tensors, chosen.precision, on_progress)
+            # Features that need transformers' own module (LoRA training, its forward as a reference) load
+            # it on first use: the fused path itself never holds a full-precision copy.
+            loader = _lazy_transformers(folder, config, dev, allow_pickle, adapter, model_id)
+        elif chosen.path == "generic":
+            from playground.engine.fast.generic import GenericRunner
+
+            on_progress(ProgressEvent(f"Quantizing to {chosen.precision}", None))
+            fast = GenericRunner(model, chosen.precision)
     except torch.OutOfMemoryError as exc:
         free_memory(dev)
         raise OutOfMemory(f"Not enough memory on {dev} to load {model_id}; try a smaller model or CPU") from exc
+    except KnownError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UnsupportedModel(f"Could not load {model_id}: {first_line}") from exc
-    if adapter is not None:  # fine-tuned variant (BASE+name): merged now, so every path below runs it
-        from playground.engine.lora import merge_adapter
-
-        on_progress(ProgressEvent(f"Applying the adapter of {model_id}", None))
-        model = merge_adapter(model, adapter, model_id)
-    requested = resolve_precision(precision)
-    fast, chosen = _fast_path(model, dev, dt, requested, on_progress)
+    context = _context_length(config, tokenizer)
+    if fast is not None:
+        context = min(context, fast.max_positions)
     return TextModel(
-        id=model_id, model=model, tokenizer=tokenizer, device=dev, dtype=dt,
-        load_s=time.perf_counter() - started,
-        context_length=_context_length(config, tokenizer),
-        eos_ids=_eos_ids(model, tokenizer), fast=fast, precision=chosen, requested_precision=requested)
+        id=model_id, hf_model=model, tokenizer=tokenizer, device=dev,
+        dtype=torch.float32 if fast is not None else dt, load_s=time.perf_counter() - started,
+        context_length=context, eos_ids=_eos_ids(folder, model, tokenizer), fast=fast,
+        precision=chosen.precision, requested_precision=requested, path_reason=chosen.reason,
+        vocab_size=int(getattr(config, "vocab_size", 0) or len(tokenizer)), model_loader=loader)
+
+
+def _fused(model_id: str, folder: Path | None, config: Any, tensors: Any, precision: str,
+           on_progress: Callable[[ProgressEvent], None]) -> Any:
+    from playground.engine.fast.runner import DecoderRunner
+    from playground.engine.fast.store import store_path
+
+    store = store_path(folder, precision) if precision != "fp32" and folder is not None else None
+    return DecoderRunner.from_tensors(config, tensors, precision, store, on_progress)
+
+
+def _lazy_transformers(folder: Path, config: Any, dev: torch.device, allow_pickle: bool, adapter: Path | None,
+                       model_id: str) -> Callable[[], Any]:
+    def load() -> Any:
+        import torch
+
+        model = _transformers_model(folder, config, dev, torch.float32, allow_pickle)
+        if adapter is not None:
+            from playground.engine.lora import merge_adapter
+
+            model = merge_adapter(model, adapter, model_id)
+        return model
+
+    return load
+
+
+def _transformers_model(folder: Path, config: Any, dev: torch.device, dt: torch.dtype, allow_pickle: bool) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), config=config, dtype=dt, trust_remote_code=False,
+        use_safetensors=None if allow_pickle else True)
+    model.to(dev)
+    model.eval()
+    return model
 
 
 _default_precision: str | None = None  # set by --precision / the Model menu; else $PLAYGROUND_PRECISION, else auto
@@ -146,44 +247,6 @@ def resolve_precision(precision: str | None) -> str:
     return value
 
 
-def _fast_path(model: Any, dev: torch.device, dt: torch.dtype, precision: str | None,
-               on_progress: Callable[[ProgressEvent], None]) -> tuple[Any, str]:
-    """Build the lean decode path when asked for (or, for ``auto``, when it pays off); return (fast, precision)."""
-    import torch
-
-    from playground.engine.fast.llama import FastLlama, unsupported_reason
-
-    wanted = resolve_precision(precision)
-    plain = str(dt).removeprefix("torch.").replace("float32", "fp32").replace("bfloat16", "bf16")
-    reason = unsupported_reason(model)
-    if wanted == "auto":
-        big = sum(p.numel() for p in model.parameters()) >= AUTO_QUANTIZE_MIN_PARAMS
-        if dev.type != "cpu" or dt != torch.float32 or reason or not big or not _int4_shapes_ok(model):
-            return None, plain
-        wanted = AUTO_PRECISION
-    if dev.type != "cpu":
-        if wanted in ("int8", "int4", "int4-a8"):
-            raise KnownError(f"{wanted} runs on the CPU only; on {dev.type} use bf16 or fp32 (--device cpu for "
-                             f"{wanted})")
-        return None, plain
-    if reason:
-        raise KnownError(f"Precision {wanted} needs the fast path, but {reason}; use precision auto")
-    if wanted.startswith("int4") and not _int4_shapes_ok(model):
-        raise KnownError("int4 needs every layer's input size to be a multiple of 32; use int8")
-    if dt != torch.float32:
-        raise KnownError(f"Precision {wanted} quantizes from float32 weights; load with dtype auto or float32")
-    from playground.engine.fast.store import store_path
-
-    folder = Path(getattr(model, "name_or_path", "") or ".")
-    store = store_path(folder, wanted) if folder.is_dir() and wanted != "fp32" else None
-    fast = FastLlama(model, wanted, store, on_progress)
-    return fast, fast.layers[0].qkv.precision if fast.layers else wanted
-
-
-def _int4_shapes_ok(model: Any) -> bool:
-    cfg = model.config
-    return cfg.hidden_size % 32 == 0 and cfg.intermediate_size % 32 == 0
-
 def _context_length(config: Any, tokenizer: Any) -> int:
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, name, None)
@@ -195,9 +258,16 @@ def _context_length(config: Any, tokenizer: Any) -> int:
     raise KnownError("The model does not declare its context length")
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+def _eos_ids(folder: Path, model: Any, tokenizer: Any) -> frozenset[int]:
     ids: set[int] = set()
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    gen = getattr(model, "generation_config", None)
+    if gen is None and (folder / "generation_config.json").is_file():
+        try:
+            gen_eos = json.loads((folder / "generation_config.json").read_text(encoding="utf-8")).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            gen_eos = None
+    else:
+        gen_eos = getattr(gen, "eos_token_id", None)
     for value in (gen_eos, tokenizer.eos_token_id):
         if isinstance(value, int):
             ids.add(value)

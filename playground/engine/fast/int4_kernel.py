@@ -1,43 +1,39 @@
-"""Weight-only int4 matmul for CPU decode: a C++ SIMD kernel built on first use, with a stock-torch fallback.
+"""Int4 weights (group 32, asymmetric) and their matmul: the compiled kernels when loaded, else stock torch.
 
-Quantization: asymmetric, per group of ``GROUP`` (32) weights along K: ``w ≈ q * scale + offset`` with q in 0..15,
-``offset`` the group's min and ``scale = (max - min) / 15`` (at least ``MIN_SCALE``), both stored as fp16 (5 bits
-per weight in all instead of 6 with fp32: decode is bound by weight bytes). Packed layout (what the kernel reads):
-``qweight`` uint8 [N, K/2], per row group-major, byte j of group g holds q[32g + j] in its low nibble and
-q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32].
+Quantization: per group of ``GROUP`` (32) weights along K: ``w ≈ q * scale + offset`` with q in 0..15, ``offset``
+the group's min and ``scale = (max - min) / 15`` (at least ``MIN_SCALE``), both stored as fp16 (5 bits per weight
+in all: decode is bound by weight bytes). Packed layout (what the kernels read, and what GGUF's Q4_0 / Q4_1 / Q4_K
+repack into): ``qweight`` uint8 [N, K/2], per row group-major, byte j of group g holds q[32g + j] in its low nibble
+and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32].
 
-The kernel (``csrc/int4_gemv.cpp``, op ``torch.ops.playground.int4_gemv``) reads each weight once per call for
-up to 8 rows of x, splits rows over torch's thread pool, and picks AVX-512 / AVX2 / scalar code at run time.
-Activations, per call (``matmul(..., int8_activations=)``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
-- fp32 (default): x stays fp32, so results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative);
-- int8: x quantized per group of 32 to int8 (like llama.cpp's q8), integer dot products (VNNI where the CPU has
-  it): less compute, ~1e-2 relative error on random data (``quantize_activations`` shows what it multiplies by).
+``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
+more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never a full-precision copy of the
+weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
+- fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative);
+- int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
+  (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
+  multiplies by); prefill runs its GEMM in bf16 where the CPU has AVX512-BF16 (else fp32).
 
-Build: torch's C++ extension machinery (ninja + the C++ compiler), the first time ``available()`` or ``matmul`` is
-called, into ``paths.data_dir() / "kernels" / int4_gemv-<hash of source, flags, torch, Python>``
-(``$PLAYGROUND_KERNEL_CACHE`` overrides the folder); later processes load that library directly (milliseconds).
-Concurrent builds are serialised by torch's lock file in the build folder.
-
-Fallback (no compiler or ninja, failed build, non-x86 CPU, ``PLAYGROUND_INT4_KERNEL=0``, non-fp32 or non-CPU x):
-stock torch, dequantizing a chunk of rows at a time (about 1 MiB of fp32) into ``F.linear``; it computes the same
-activation mode as the kernel would, so the two agree up to float rounding.
-
-Environment: ``PLAYGROUND_INT4_KERNEL=0`` forces the fallback (read at every call); ``PLAYGROUND_INT4_ACTIVATIONS``
-(fp32 or int8); ``PLAYGROUND_KERNEL_CACHE`` sets the build folder; ``PLAYGROUND_KERNEL_VERBOSE=1`` shows the
-compiler output. Under ``torch.compile`` the kernel-or-fallback and activation choices are fixed at trace time.
+Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of
+rows at a time into ``F.linear``, computing the same activation mode (fp32 prefill), so they agree up to rounding.
+Under ``torch.compile`` the kernel-or-fallback and activation choices are fixed at trace time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
-import sys
-import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from playground.engine.fast import kernels
+from playground.engine.fast.kernel_build import ENV_CACHE, ENV_VERBOSE, source_digest  # noqa: F401 - re-exported
+from playground.engine.fast.kernels import (  # noqa: F401 - the kernel API, re-exported
+    ENV_ENABLE,
+    available,
+    build_info,
+    set_isa,
+    unavailable_reason,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -45,16 +41,9 @@ if TYPE_CHECKING:
 GROUP = 32
 MIN_SCALE = 2.0**-24  # a constant group's scale (fp16's smallest), so quantize never divides by zero
 MAX_ABS = 65000.0  # fp16 scales and offsets: larger weights are refused
-ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
-ENV_CACHE = "PLAYGROUND_KERNEL_CACHE"
-ENV_VERBOSE = "PLAYGROUND_KERNEL_VERBOSE"
 ENV_ACTIVATIONS = "PLAYGROUND_INT4_ACTIVATIONS"
-OP_NAME = "playground::int4_gemv"
-
-_CFLAGS = ["-O3", "-fno-math-errno"]  # AVX2/FMA via target attributes, chosen at run time
+KIND = 1  # the int4 weight kind in the ops' segment lists (int8 is 2)
 _FALLBACK_CHUNK = 1 << 18  # weights dequantized at a time by the fallback (1 MiB of fp32)
-_STALE_LOCK_S = 600  # a build lock older than this was left by a killed build
-_PRUNE_AFTER_S = 14 * 24 * 3600  # other versions' builds unused this long are deleted after a build
 
 
 @dataclass
@@ -75,10 +64,22 @@ class Int4Weight:
         """The payload by name (state_dict-style)."""
         return {"qweight": self.qweight, "scales": self.scales, "offsets": self.offsets}
 
+    def segment(self) -> list[torch.Tensor]:
+        """The tensors in the order the ops take them."""
+        return [self.qweight, self.scales, self.offsets]
+
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int4Weight:
         q = tensors["qweight"]
         return cls(int(q.shape[0]), int(q.shape[1]) * 2, q, tensors["scales"], tensors["offsets"])
+
+    @classmethod
+    def concat(cls, parts: list[Int4Weight]) -> Int4Weight:
+        """Rows of several weights with the same K, stacked (a fused QKV or gate/up)."""
+        import torch
+
+        return cls(sum(p.n for p in parts), parts[0].k, *(torch.cat([getattr(p, name) for p in parts])
+                                                          for name in ("qweight", "scales", "offsets")))
 
     @property
     def nbytes(self) -> int:
@@ -140,229 +141,10 @@ def dequantize(w: Int4Weight) -> torch.Tensor:
     return _dequantize_rows(w, 0, w.n)
 
 
-# ---------------------------------------------------------------- build and load -----------------------------------
-
-_lock = threading.Lock()
-_state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None, "op": None}
-_fake_registered = False
-
-
-def _env_disabled() -> bool:
-    return (os.environ.get(ENV_ENABLE) or "").strip().lower() in ("0", "false", "no", "off")
-
-
-def _source_text() -> str:
-    from importlib import resources
-
-    return resources.files(__package__).joinpath("csrc", "int4_gemv.cpp").read_text(encoding="utf-8")
-
-
-def source_digest() -> str:
-    """sha256 of the kernel's C++ source: what a prepared build or stored int4 weights were made from."""
-    return hashlib.sha256(_source_text().encode()).hexdigest()
-
-
-def _cache_root() -> Path:
-    override = os.environ.get(ENV_CACHE)
-    if override:
-        return Path(override).expanduser()
-    from playground import paths
-
-    return paths.data_dir() / "kernels"
-
-
-def _first_error_line(message: str) -> str:
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    for line in lines:
-        if "error" in line.lower() and not line.startswith("Error building extension"):
-            return line[:300]
-    return lines[0][:300] if lines else "unknown error"
-
-
-def _build_flags() -> tuple[list[str], list[str]]:
-    """Compiler and linker flags. at::parallel_for is header code: without -fopenmp its ``#pragma omp parallel``
-    is ignored and the kernel runs on one thread. With GCC on Linux, -fopenmp links ``libgomp.so.1``, which
-    resolves to the libgomp torch already loaded (same soname), so there is one OpenMP thread pool; clang would
-    bring its own runtime, so it (and other platforms) builds without and runs single-threaded."""
-    import shutil
-
-    import torch
-
-    compiler = shutil.which(os.environ.get("CXX", "c++").split()[0]) or ""
-    gcc = "clang" not in os.path.basename(os.path.realpath(compiler)) if compiler else False
-    if sys.platform.startswith("linux") and gcc and "parallel backend: OpenMP" in torch.__config__.parallel_info():
-        return [*_CFLAGS, "-fopenmp"], ["-fopenmp"]
-    return list(_CFLAGS), []
-
-
-def _load() -> tuple[bool, str | None]:
-    """Load the cached kernel, building it first if needed. Returns (ok, reason when not)."""
-    import torch
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False, f"no int4 kernel for {platform.machine()} CPUs (x86-64 with AVX2 only)"
-    capability = torch.backends.cpu.get_cpu_capability()
-    if capability not in ("AVX2", "AVX512"):
-        return False, f"CPU lacks AVX2/FMA (torch reports {capability})"
-    try:
-        source = _source_text()
-    except OSError as exc:
-        return False, f"kernel source missing: {exc}"
-
-    cflags, ldflags = _build_flags()
-    key_text = "\n".join([source, " ".join(cflags + ldflags), torch.__version__, sys.version.split()[0], sys.platform])
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    name = f"playground_int4_{key}"
-    build_dir = _cache_root() / f"int4_gemv-{key}"
-    library = build_dir / f"{name}{'.pyd' if sys.platform == 'win32' else '.so'}"
-    done = build_dir / "built.ok"  # written after a successful build, so a half-written library is never loaded
-
-    start = time.perf_counter()
-    if library.exists() and done.exists():
-        try:
-            torch.ops.load_library(str(library))
-        except Exception as exc:  # a corrupt cache: fall through and rebuild
-            done.unlink(missing_ok=True)
-            _state["cache_error"] = _first_error_line(str(exc))
-        else:
-            _state.update(load_s=time.perf_counter() - start, library=str(library))
-            try:
-                os.utime(done)  # "last used", for _prune_old_builds
-            except OSError:
-                pass
-            return True, None
-
-    import shutil
-
-    compiler = os.environ.get("CXX", "c++").split()[0]
-    if not shutil.which(compiler):
-        return False, f"no C++ compiler ({compiler}) on PATH"
-    if not shutil.which("ninja"):
-        # The ``ninja`` wheel puts its binary next to the interpreter; a venv used without activating it
-        # (scripts/run calls .venv/bin/python) does not have that folder on PATH.
-        venv_bin = str(Path(sys.executable).parent)
-        if shutil.which("ninja", path=venv_bin):
-            os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-        else:
-            return False, "ninja (needed by torch's C++ extension builder) not on PATH"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    lock = build_dir / "lock"  # torch's FileBaton: a second process waits for the first one's build
-    try:
-        if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_S:
-            lock.unlink(missing_ok=True)
-    except OSError:
-        pass
-    src = build_dir / "int4_gemv.cpp"
-    if not src.exists() or src.read_text(encoding="utf-8") != source:
-        tmp = build_dir / f"int4_gemv.cpp.{os.getpid()}.tmp"
-        tmp.write_text(source, encoding="utf-8")
-        os.replace(tmp, src)
-    try:
-        import contextlib
-        import io
-
-        from torch.utils import cpp_extension
-
-        verbose = os.environ.get(ENV_VERBOSE, "") not in ("", "0")
-        sink = io.StringIO()
-        quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
-        with quiet:
-            cpp_extension.load(name=name, sources=[str(src)], extra_cflags=cflags, extra_ldflags=ldflags,
-                               build_directory=str(build_dir), is_python_module=False, verbose=verbose)
-    except Exception as exc:
-        return False, f"kernel build failed: {_first_error_line(str(exc))}"
-    done.write_text(f"{torch.__version__}\n", encoding="utf-8")
-    _state.update(build_s=time.perf_counter() - start, library=str(library))
-    _prune_old_builds(build_dir)
-    return True, None
-
-
-def _prune_old_builds(keep: Path) -> None:
-    """Delete other versions' build folders (a new source, torch or Python) not loaded for ``_PRUNE_AFTER_S``."""
-    import shutil
-
-    now = time.time()
-    for other in keep.parent.glob("int4_gemv-*"):
-        if other == keep or not other.is_dir():
-            continue
-        try:
-            marker = other / "built.ok"
-            last_used = (marker if marker.exists() else other).stat().st_mtime
-            if now - last_used > _PRUNE_AFTER_S:
-                shutil.rmtree(other, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _register_fake() -> None:
-    global _fake_registered
-    if _fake_registered:
-        return
-    import torch
-
-    @torch.library.register_fake(OP_NAME)
-    def _(x, qweight, scales, offsets, int8_x=False):
-        return x.new_empty((x.shape[0], qweight.shape[0]))
-
-    _fake_registered = True
-
-
-def _ensure_loaded() -> bool:
-    with _lock:
-        if _state["loaded"] is None:
-            try:
-                ok, reason = _load()
-                if ok:
-                    _register_fake()
-                    import torch
-
-                    _state["op"] = torch.ops.playground.int4_gemv.default
-            except Exception as exc:  # never raise from available()
-                ok, reason = False, f"kernel load failed: {_first_error_line(str(exc))}"
-            _state.update(loaded=ok, reason=reason)
-        return bool(_state["loaded"])
-
-
-def available() -> bool:
-    """True when the compiled kernel is loaded (builds it on the first call, then cached on disk); never raises."""
-    if _env_disabled():
-        return False
-    return _ensure_loaded()
-
-
-def unavailable_reason() -> str | None:
-    """Why the kernel is not used (disabled, no compiler, the build error's first line), or None when it is."""
-    if _env_disabled():
-        return f"disabled by {ENV_ENABLE}={os.environ.get(ENV_ENABLE)}"
-    if _ensure_loaded():
-        return None
-    return _state["reason"]
-
-
-def build_info() -> dict[str, Any]:
-    """For the bench and the UI: whether it loaded, build or cache-load seconds, the library path, the code path."""
-    info = {k: _state[k] for k in ("loaded", "reason", "build_s", "load_s", "library")}
-    if _state["loaded"]:
-        import torch
-
-        info["isa"] = torch.ops.playground.int4_gemv_isa()
-    return info
-
-
-def set_isa(isa: str) -> str:
-    """Cap the kernel's code path at "avx512", "avx2" or "scalar" (tests, benches); returns the paths now taken
-    ("<fp32 path> <int8 path>", e.g. "avx512 avx512-vnni")."""
-    import torch
-
-    if not _ensure_loaded():
-        raise RuntimeError(f"int4 kernel unavailable: {_state['reason']}")
-    return torch.ops.playground.int4_gemv_set_isa(isa)
-
-
-def _reset_for_tests() -> None:
-    """Forget the load state (the library itself stays loaded in this process)."""
-    with _lock:
-        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None)
+def dequantize_rows(w: Int4Weight, ids: torch.Tensor) -> torch.Tensor:
+    """fp32 rows ``ids`` of the weight (an embedding lookup from a quantized table)."""
+    sub = Int4Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids], w.offsets[ids])
+    return dequantize(sub)
 
 
 # ---------------------------------------------------------------- matmul ------------------------------------------
@@ -370,9 +152,9 @@ def _reset_for_tests() -> None:
 
 def _use_kernel() -> bool:
     """Marked ``assume_constant_result`` (below): evaluated once per torch.compile trace."""
-    if os.environ.get(ENV_ENABLE) is not None and _env_disabled():
+    if os.environ.get(ENV_ENABLE) is not None and kernels.env_disabled():
         return False
-    return _state["loaded"] is True or _ensure_loaded()
+    return kernels.loaded()
 
 
 def _int8_default() -> bool:
@@ -406,13 +188,13 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
     import torch.nn.functional as F
 
     rows = max(1, _FALLBACK_CHUNK // w.k)
-    if not int8_x:
-        if rows >= w.n:
-            return F.linear(x, _dequantize_rows(w, 0, w.n, x.dtype))
-        parts = [F.linear(x, _dequantize_rows(w, i, min(w.n, i + rows), x.dtype)) for i in range(0, w.n, rows)]
-        return torch.cat(parts, dim=-1)
+    x2 = x.reshape(-1, w.k)
+    if not int8_x or x2.shape[0] >= GEMM_MIN_T:  # prefill (and the fp32 mode): x as is
+        parts = [F.linear(x2, _dequantize_rows(w, i, min(w.n, i + rows), x.dtype)) for i in range(0, w.n, rows)]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+        return out.reshape(*x.shape[:-1], w.n)
     # int8 mode, as the kernel computes it: scale * sum(q * x8) with quantized x, offset * sum(x) with exact x.
-    x2 = x.reshape(-1, w.k).float()
+    x2 = x2.float()
     xq = quantize_activations(x2)
     sums = x2.reshape(x2.shape[0], -1, GROUP).sum(dim=-1)  # [T, G]
     parts = []
@@ -423,23 +205,29 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
     return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
 
 
-def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = None) -> torch.Tensor:
+GEMM_MIN_T = 16  # rows of x from which the kernel runs a tiled GEMM (csrc/ops.h kGemmMinT)
+
+
+def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = None,
+           prefill: bool = False) -> torch.Tensor:
     """``x @ dequantize(w).T`` for x [..., K] fp32 (usually [T, K]); the kernel when available, else the fallback.
 
-    ``int8_activations`` (default ``$PLAYGROUND_INT4_ACTIVATIONS == "int8"``, else False) quantizes x per group of
-    32 to int8 first (``quantize_activations``): about 2x less compute, ~1e-3 relative error. Both the kernel and
-    the fallback compute the chosen mode, so they agree up to float rounding.
+    ``int8_activations`` (default ``$PLAYGROUND_INT4_ACTIVATIONS == "int8"``, else False): the reduced-precision
+    mode (int8 x in decode, bf16 GEMM in prefill where the CPU has it); see the module docstring. ``prefill``:
+    the GEMM whatever the number of rows, so a prompt position computes the same however the prompt is split.
     Works inside ``torch.compile(fullgraph=True)``: the kernel-or-fallback choice is made once at trace time.
     """
     import torch
 
     int8_x = _int8_default() if int8_activations is None else bool(int8_activations)
     if _use_kernel() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
-        op = _state["op"]  # torch.ops.playground.int4_gemv.default, looked up once
-        if x.dim() == 2:
-            return op(x, w.qweight, w.scales, w.offsets, int8_x)
-        out = op(x.reshape(-1, x.shape[-1]), w.qweight, w.scales, w.offsets, int8_x)
-        return out.reshape(*x.shape[:-1], w.n)
+        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_x, int8_x, prefill)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
     if x.shape[-1] != w.k:
         raise ValueError(f"matmul: x has K={x.shape[-1]}, the weight {w.k}")
-    return _fallback(x, w, int8_x)
+    return _fallback(x, w, int8_x and not prefill)
+
+
+def _reset_for_tests() -> None:
+    kernels.reset_for_tests()

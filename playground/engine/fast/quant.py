@@ -1,23 +1,24 @@
-"""Weight-only quantized linear layers for the decode step, and the precisions a user can pick.
+"""Linear layers at the precision a user picks, and the precisions.
 
 Decode reads every weight once per token, so on a CPU its speed is set by bytes of weights and by how fast the
 matmul kernel turns them into products. Precisions:
 
-- ``fp32``: the model's own weights (no copy).
+- ``fp32``: the model's own weights.
 - ``bf16``: weights in bfloat16 (half the bytes; mainly for GPUs).
-- ``int8``: per-row int8 weights (torch's ``_weight_int8pack_mm``).
-- ``int4``: per-group (32) asymmetric 4-bit weights; our compiled kernel (``int4_kernel``) when it is available, else
-  torch's stock ``_weight_int4pack_mm_for_cpu``. Group 32 keeps quality (perplexity +~1%); group 64 does not.
-- ``int4-a8``: the same weights, with activations rounded per group to int8 so the kernel multiplies integers
-  (llama.cpp's Q4 x Q8 scheme): faster at batch 1, slightly less exact.
+- ``int8``: symmetric int8 per group of 32 with fp16 scales (GGUF's Q8_0 layout, ``int8_kernel``), fp32 x.
+- ``int4``: asymmetric group-32 4-bit weights (``int4_kernel``), fp32 activations. Group 32 keeps quality
+  (perplexity +~1%); group 64 does not.
+- ``int4-a8``: the same weights, with activations rounded per group to int8 in decode so the kernels multiply
+  integers (llama.cpp's Q4 x Q8 scheme) and a bf16 GEMM in prefill where the CPU has AVX512-BF16: the fastest.
 
 The tied embedding / LM head is never 4-bit (its values are not on a 4-bit grid): int8 for int8 and int4.
-Torch's stock quantized kernels are only fast with bf16 inputs, so activations are cast to bf16 at their inputs only;
-everything else (norms, attention, residuals) stays fp32.
+A GGUF file's weights keep the format they were stored in (int4 or int8 after repacking); the precision then
+picks the activations (``-a8`` or fp32).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,126 +26,191 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "int4", "int4-a8")
 GROUP = 32
-STOCK_INT4_INNER_K_TILES = 2
-
-
-def int4_backend() -> str:
-    """'kernel' when our compiled int4 kernel is loaded, else 'stock'."""
-    try:
-        from playground.engine.fast import int4_kernel
-    except ImportError:
-        return "stock"
-    return "kernel" if int4_kernel.available() else "stock"
 
 
 def resolved_precision(precision: str, device_type: str = "cpu") -> str:
-    """What ``QLinear`` stores for ``precision`` here: "int4" becomes "int4-kernel" or "int4-stock"."""
-    if not precision.startswith("int4"):
-        return precision
-    if device_type == "cpu" and int4_backend() == "kernel":
-        return f"{precision}-kernel"
-    return "int4-stock"
+    """What ``QLinear`` stores for ``precision`` (the same name: the int4 format no longer depends on the kernel)."""
+    return precision
+
+
+def weight_format(precision: str) -> str:
+    """The stored format of a precision: fp32, bf16, int8 or int4."""
+    return "int4" if precision.startswith("int4") else "int8" if precision.startswith("int8") else precision
+
+
+def reduced_activations(precision: str) -> bool:
+    return precision.endswith("-a8")
+
+
+@dataclass
+class Int8Group:
+    """Symmetric int8 per group of 32 (``w = q * scale``): qweight int8 [n, k], scales fp16 [n, k/32]."""
+
+    n: int
+    k: int
+    qweight: torch.Tensor
+    scales: torch.Tensor
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"qweight": self.qweight, "scales": self.scales}
+
+    def segment(self) -> list[torch.Tensor]:
+        return [self.qweight, self.scales]
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int8Group:
+        q = tensors["qweight"]
+        return cls(int(q.shape[0]), int(q.shape[1]), q, tensors["scales"])
+
+    @classmethod
+    def concat(cls, parts: list[Any]) -> Int8Group:
+        import torch
+
+        return cls(sum(int(p.qweight.shape[0]) for p in parts), int(parts[0].qweight.shape[1]),
+                   torch.cat([p.qweight for p in parts]), torch.cat([p.scales for p in parts]))
+
+
+def is_int4(w: Any) -> bool:
+    return hasattr(w, "offsets") and hasattr(w, "qweight")
+
+
+def is_int8(w: Any) -> bool:
+    return hasattr(w, "qweight") and hasattr(w, "scales") and not hasattr(w, "offsets")
 
 
 class QLinear:
-    """``y = x @ W.T`` for x fp32 [T, K] → fp32 [T, N], with W stored at one precision."""
+    """``y = x @ W.T`` for x fp32 [T, K] → fp32 [T, N], with W stored at one precision (no bias: the runner adds
+    biases itself)."""
 
     def __init__(self, weight: torch.Tensor, precision: str) -> None:
         import torch
 
         self.precision = precision
-        self.n, self.k = weight.shape
-        self._w: Any = None
-        self._scales: Any = None
-        if precision == "fp32":
-            self._w = weight.float()
-        elif precision == "bf16":
+        self.n, self.k = (int(s) for s in weight.shape)
+        fmt = weight_format(precision)
+        if fmt == "fp32":
+            self._w: Any = weight.float()
+        elif fmt == "bf16":
             self._w = weight.to(torch.bfloat16)
-        elif precision == "int8":
-            self._w, self._scales = quantize_int8(weight)
-        elif precision in ("int4", "int4-a8"):
-            self.precision = resolved_precision(precision, weight.device.type)
-            if self.precision.endswith("-kernel"):
-                from playground.engine.fast import int4_kernel
+        elif fmt == "int8":
+            from playground.engine.fast import int8_kernel
 
-                self._w = int4_kernel.quantize(weight.float())
-            else:
-                self._w, self._scales = quantize_int4_stock(weight.float())
+            self._w = Int8Group(self.n, self.k, *int8_kernel.quantize(weight))
+        elif fmt == "int4":
+            from playground.engine.fast import int4_kernel
+
+            self._w = int4_kernel.quantize(weight.float())
         else:
             raise ValueError(f"unknown precision {precision!r}")
 
+    @classmethod
+    def wrap(cls, weight: Any, precision: str) -> QLinear:
+        """A layer around an already quantized weight (``Int4Weight``, an int8 holder with qweight/scales) or a
+        float tensor (quantized now to ``precision``'s format)."""
+        if not (is_int4(weight) or is_int8(weight)):
+            return cls(weight, precision)
+        lin = cls.__new__(cls)
+        fmt = "int4" if is_int4(weight) else "int8"
+        lin.precision = fmt + ("-a8" if reduced_activations(precision) else "")
+        lin.n, lin.k = int(weight.qweight.shape[0]), int(weight.k if fmt == "int4" else weight.qweight.shape[1])
+        lin._w = weight
+        return lin
+
+    @property
+    def format(self) -> str:
+        return weight_format(self.precision)
+
+    @property
+    def weight(self) -> Any:
+        """What this layer multiplies by: a float tensor, an ``Int4Weight`` or an ``Int8Group``."""
+        return self._w
+
     def state(self) -> dict[str, torch.Tensor]:
         """The stored tensors by name (saved by ``store.py`` so the next load skips quantizing)."""
-        if self.precision.endswith("-kernel"):
+        if self.format in ("int4", "int8"):
             return dict(self._w.tensors())
-        state = {"w": self._w}
-        if self._scales is not None:
-            state["scales"] = self._scales
-        return state
+        return {"w": self._w}
 
     @classmethod
     def restore(cls, precision: str, n: int, k: int, state: dict[str, torch.Tensor]) -> QLinear:
-        """A layer from ``state()`` saved at the resolved ``precision`` (e.g. "int4-kernel")."""
+        """A layer from ``state()`` saved at ``precision``."""
         lin = cls.__new__(cls)
         lin.precision, lin.n, lin.k = precision, n, k
-        if precision.endswith("-kernel"):
+        fmt = weight_format(precision)
+        if fmt == "int4":
             from playground.engine.fast import int4_kernel
 
-            lin._w, lin._scales = int4_kernel.Int4Weight.from_tensors(state), None
+            lin._w = int4_kernel.Int4Weight.from_tensors(state)
+        elif fmt == "int8":
+            lin._w = Int8Group.from_tensors(state)
         else:
-            lin._w, lin._scales = state["w"], state.get("scales")
+            lin._w = state["w"]
         return lin
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, prefill: bool = False) -> torch.Tensor:
+        """``prefill``: the kernels' GEMM for any number of rows (see int4_kernel.matmul)."""
         import torch
 
-        p = self.precision
-        if p == "fp32":
+        fmt, a8 = self.format, reduced_activations(self.precision)
+        if fmt == "fp32":
             return torch.mm(x, self._w.t())
-        if p == "bf16":
+        if fmt == "bf16":
             return torch.mm(x.to(torch.bfloat16), self._w.t()).float()
-        if p == "int8":
-            return torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self._w, self._scales).float()
-        if p in ("int4-kernel", "int4-a8-kernel"):
+        if fmt == "int8":
+            from playground.engine.fast import int8_kernel
+
+            return int8_kernel.matmul(x, self._w.qweight, self._w.scales, int8_activations=a8, prefill=prefill)
+        from playground.engine.fast import int4_kernel
+
+        return int4_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """fp32 rows ``ids`` of the weight (an embedding lookup from a tied, quantized head)."""
+        fmt = self.format
+        if fmt == "int4":
             from playground.engine.fast import int4_kernel
 
-            return int4_kernel.matmul(x, self._w, int8_activations=p == "int4-a8-kernel")
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(torch.bfloat16), self._w, GROUP, self._scales).float()
+            return int4_kernel.dequantize_rows(self._w, ids)
+        if fmt == "int8":
+            from playground.engine.fast import int8_kernel
+
+            return int8_kernel.dequantize(self._w.qweight[ids], self._w.scales[ids])
+        return self._w[ids].float()
 
     def dequantized(self) -> torch.Tensor:
-        """The fp32 [N, K] weights this layer effectively multiplies by (x = identity reads them out)."""
+        """The fp32 [N, K] weights this layer effectively multiplies by."""
         import torch
 
-        return self(torch.eye(self.k, device=self._device())).t().contiguous()
+        return self.rows(torch.arange(self.n))
 
-    def _device(self) -> torch.device:
-        w = self._w
-        return w.device if hasattr(w, "device") else next(v for v in vars(w).values() if hasattr(v, "device")).device
+    def kernel_segment(self) -> tuple[int, list[torch.Tensor]] | None:
+        """(kind, tensors) as the C++ ops take them, or None for float weights."""
+        if self.format == "int4":
+            return 1, self._w.segment()
+        if self.format == "int8":
+            return 2, [self._w.qweight, self._w.scales]
+        return None
 
     def nbytes(self) -> int:
         return sum(int(t.nbytes) for t in self.state().values())
 
 
-def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric per-row int8: w ≈ q * scale; returns (q int8 [N, K], scale bf16 [N])."""
+def concat(linears: list[QLinear]) -> QLinear:
+    """One layer holding the rows of ``linears`` (same format and K): a fused QKV or gate/up."""
     import torch
 
-    w = weight.float()
-    scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12)
-    q = torch.clamp(torch.round(w / scale[:, None]), -127, 127).to(torch.int8)
-    return q.contiguous(), scale.to(torch.bfloat16)
+    first = linears[0]
+    if len(linears) == 1:
+        return first
+    lin = QLinear.__new__(QLinear)
+    lin.precision, lin.n, lin.k = first.precision, sum(x.n for x in linears), first.k
+    ws = [x.weight for x in linears]
+    if first.format == "int4":
+        from playground.engine.fast.int4_kernel import Int4Weight
 
-
-def quantize_int4_stock(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Asymmetric group-32 4-bit in torch's CPU int4pack layout: w ≈ (q - 8) * scale + zero."""
-    import torch
-
-    n, k = weight.shape
-    groups = weight.view(n, k // GROUP, GROUP)
-    low, high = groups.amin(dim=-1), groups.amax(dim=-1)
-    scale = ((high - low) / 15).clamp(min=1e-8)
-    q = torch.clamp(torch.round((groups - low[..., None]) / scale[..., None]), 0, 15).to(torch.int32).view(n, k)
-    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), STOCK_INT4_INNER_K_TILES)
-    zero = low + 8 * scale  # the kernel computes (q - 8) * scale + zero
-    scales_and_zeros = torch.stack([scale, zero], dim=-1).transpose(0, 1).contiguous().to(torch.bfloat16)
-    return packed, scales_and_zeros
+        lin._w = Int4Weight.concat(ws)
+    elif first.format == "int8":
+        lin._w = Int8Group.concat(ws)
+    else:
+        lin._w = torch.cat(ws)
+    return lin

@@ -1,0 +1,277 @@
+// CPU detection, fp16 conversion, activation preparation and weight dequantization (see kernels.h).
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace pg {
+
+const Cpu& cpu() {
+  static const Cpu c = [] {
+    Cpu r;
+#if PG_X86
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");  // F16C comes with these
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    r.isa = avx512 ? kAvx512 : avx2 ? kAvx2 : kScalar;
+    r.int8_dot = avx2 ? 1 : 0;
+#if PG_HAVE_AVXVNNI
+    if (avx2 && __builtin_cpu_supports("avxvnni")) r.int8_dot = 2;
+#endif
+    if (avx512 && __builtin_cpu_supports("avx512vnni")) r.int8_dot = 3;
+#if (!defined(__clang__) && __GNUC__ >= 10) || (defined(__clang__) && __clang_major__ >= 11)
+    r.bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+#endif
+#endif
+    return r;
+  }();
+  return c;
+}
+
+namespace {
+std::atomic<int> g_isa_cap{kAvx512};
+const char* const kIsaNames[] = {"scalar", "avx2", "avx512"};
+}  // namespace
+
+int active_isa() { return std::min(cpu().isa, g_isa_cap.load(std::memory_order_relaxed)); }
+void set_isa_cap(int isa) { g_isa_cap.store(isa); }
+const char* isa_name(int isa) { return kIsaNames[isa]; }
+
+const char* int8_dot_name(int isa) {
+  if (isa == kScalar) return "scalar";
+  const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
+  return dot == 3 ? "avx512-vnni" : dot == 2 ? "avx-vnni" : "avx2";
+}
+
+// ---------------------------------------------------------------- fp16 ---------------------------------------------
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400));
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
+    }
+  } else {
+    bits = sign | (exp + 112) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+static uint16_t float_to_half_scalar(float f) {  // round to nearest even
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  const uint32_t abs = x & 0x7fffffff;
+  if (abs >= 0x7f800000) return static_cast<uint16_t>(sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 : 0));
+  if (abs >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // overflow
+  if (abs < 0x38800000) {  // subnormal or zero in fp16
+    float a;
+    std::memcpy(&a, &abs, 4);
+    return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a * 16777216.f)));
+  }
+  const uint32_t mant_odd = (abs >> 13) & 1;
+  const uint32_t rounded = abs + 0xfff + mant_odd;
+  return static_cast<uint16_t>(sign | ((rounded - 0x38000000) >> 13));
+}
+
+#if PG_X86
+PG_TARGET_AVX2 static void halves_to_floats_avx2(const uint16_t* s, float* d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
+  }
+  for (; i < n; ++i) d[i] = _cvtsh_ss(s[i]);
+}
+
+PG_TARGET_AVX2 static void floats_to_halves_avx2(const float* s, uint16_t* d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  for (; i < n; ++i) d[i] = _cvtss_sh(s[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
+void halves_to_floats(int isa, const uint16_t* src, float* dst, int64_t n) {
+#if PG_X86
+  if (isa >= kAvx2) return halves_to_floats_avx2(src, dst, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+void floats_to_halves(int isa, const float* src, uint16_t* dst, int64_t n) {
+#if PG_X86
+  if (isa >= kAvx2) return floats_to_halves_avx2(src, dst, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_half_scalar(src[i]);
+}
+
+// ---------------------------------------------------------------- activations --------------------------------------
+
+static void prepare_x_scalar(XPrep& p) {
+  for (int64_t t = 0; t < p.T; ++t) {
+    for (int64_t i = 0; i < p.G; ++i) {
+      const float* xg = p.x + t * p.K + i * kGroup;
+      float s = 0.f, amax = 0.f;
+      for (int64_t j = 0; j < kGroup; ++j) {
+        s += xg[j];
+        amax = std::max(amax, std::fabs(xg[j]));
+      }
+      p.sumx[t * p.Gp + i] = s;
+      if (!p.int8_x) continue;
+      const float inv = amax > 0.f ? 127.f / amax : 0.f;
+      p.xs[t * p.Gp + i] = amax / 127.f;
+      for (int64_t j = 0; j < kGroup; ++j) {
+        p.xq[t * p.K + i * kGroup + j] = static_cast<int8_t>(std::nearbyint(xg[j] * inv));
+      }
+    }
+  }
+}
+
+#if PG_X86
+PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t t = 0; t < p.T; ++t) {
+    for (int64_t i = 0; i < p.G; ++i) {
+      const float* xg = p.x + t * p.K + i * kGroup;
+      const __m256 v0 = _mm256_loadu_ps(xg), v1 = _mm256_loadu_ps(xg + 8);
+      const __m256 v2 = _mm256_loadu_ps(xg + 16), v3 = _mm256_loadu_ps(xg + 24);
+      p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3)));
+      if (!p.int8_x) continue;
+      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                     _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+      const float amax = hmax(m);
+      const float inv = amax > 0.f ? 127.f / amax : 0.f;
+      p.xs[t * p.Gp + i] = amax / 127.f;
+      const __m256 vi = _mm256_set1_ps(inv);
+      // vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round.
+      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vi)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vi));
+      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vi)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vi));
+      const __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
+      const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xq + t * p.K + i * kGroup), b);
+    }
+  }
+}
+#endif
+
+void prepare_x(int isa, XPrep& p) {
+#if PG_X86
+  if (isa >= kAvx2) return prepare_x_avx2(p);
+#endif
+  prepare_x_scalar(p);
+}
+
+// ---------------------------------------------------------------- dequantization -----------------------------------
+
+static uint16_t bf16_round(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((x >> 16) | 0x40);  // NaN stays NaN
+  return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+static void dequant_row_scalar(const QSeg& s, int64_t n, float* out) {
+  const int64_t G = s.K / kGroup;
+  for (int64_t g = 0; g < G; ++g) {
+    const float sc = half_to_float(s.scales[n * G + g]);
+    float* o = out + g * kGroup;
+    if (s.kind == kInt4) {
+      const float of = half_to_float(s.offsets[n * G + g]);
+      const uint8_t* b = s.q + n * (s.K / 2) + g * 16;
+      for (int j = 0; j < 16; ++j) {
+        o[j] = static_cast<float>(b[j] & 15) * sc + of;
+        o[j + 16] = static_cast<float>(b[j] >> 4) * sc + of;
+      }
+    } else {
+      const int8_t* q = reinterpret_cast<const int8_t*>(s.q) + n * s.K + g * kGroup;
+      for (int j = 0; j < kGroup; ++j) o[j] = static_cast<float>(q[j]) * sc;
+    }
+  }
+}
+
+#if PG_X86
+PG_TARGET_AVX512 static void dequant_row_avx512(const QSeg& s, int64_t n, float* out) {
+  const int64_t G = s.K / kGroup;
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t g = 0; g < G; ++g) {
+    const __m512 sc = _mm512_set1_ps(_cvtsh_ss(s.scales[n * G + g]));
+    float* o = out + g * kGroup;
+    if (s.kind == kInt4) {
+      const __m512 table = _mm512_fmadd_ps(iota, sc, _mm512_set1_ps(_cvtsh_ss(s.offsets[n * G + g])));
+      const __m512i b = _mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * (s.K / 2) + g * 16)));
+      _mm512_storeu_ps(o, _mm512_permutexvar_ps(b, table));
+      _mm512_storeu_ps(o + 16, _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), table));
+    } else {
+      const uint8_t* q = s.q + n * s.K + g * kGroup;
+      const __m512i lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+      const __m512i hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)));
+      _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), sc));
+      _mm512_storeu_ps(o + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), sc));
+    }
+  }
+}
+
+PG_TARGET_BF16 static void to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(reinterpret_cast<void*>(dst + i), (__m512i)v);
+  }
+  for (; i < n; ++i) dst[i] = bf16_round(src[i]);
+}
+#endif
+
+void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16) {
+  alignas(64) float row[4096];
+  const bool chunked = dst16 != nullptr;
+  for (int64_t n = n0; n < n1; ++n) {
+    // bf16: one row at a time through a small fp32 buffer (rows longer than it go straight to scalar rounding).
+    float* out = chunked ? (s.K <= 4096 ? row : nullptr) : dst32 + (n - n0) * s.K;
+    std::vector<float> big;
+    if (out == nullptr) {
+      big.resize(static_cast<size_t>(s.K));
+      out = big.data();
+    }
+#if PG_X86
+    if (isa >= kAvx512) {
+      dequant_row_avx512(s, n, out);
+    } else {
+      dequant_row_scalar(s, n, out);
+    }
+#else
+    dequant_row_scalar(s, n, out);
+#endif
+    if (!chunked) continue;
+    to_bf16(isa, out, dst16 + (n - n0) * s.K, s.K);
+  }
+}
+
+void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n) {
+#if PG_X86
+  if (isa >= kAvx512 && cpu().bf16) return to_bf16_avx512(src, dst, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_round(src[i]);
+}
+
+}  // namespace pg

@@ -1,0 +1,279 @@
+// Int4 weight rows against up to 8 rows of x per pass (see kernels.h for the layout), and seg_rows' dispatch.
+//
+//   fp32/avx512  one group of one row = 16 bytes -> 16 dword lanes (vpmovzxbd); a 16-entry table q*scale+offset is
+//                indexed by the low nibbles (vpermps reads an index's low 4 bits), then by the high ones (>> 4):
+//                each weight is dequantized by one permute and FMA'd into fp32 accumulators;
+//   fp32/avx2    nibbles -> int32 -> fp32 (vpmovzxbd, vcvtdq2ps); per group scale * sum(q x) + offset * sum(x);
+//   int8/*       a group's 16 bytes, broadcast to both halves of a ymm, shifted by 0 / 4 and masked: 32 nibbles
+//                as bytes in x's order; one vpdpbusd (AVX512-VNNI or AVX-VNNI), or vpmaddubsw + vpmaddwd (AVX2),
+//                gives 8 int32 partial sums, converted and FMA'd with scale * x_scale;
+//   scalar       the same sums in plain C++ (both modes).
+#include <algorithm>
+
+#include "kernels.h"
+#include "rows.h"
+#include "simd.h"
+
+namespace pg {
+
+void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  const XPrep& x = *a.x;
+  const int64_t G = x.G, Gp = x.Gp, K = x.K;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    const uint8_t* row = a.s->q + n * (K / 2);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const float* of = blk.of + (n - blk.n0) * G;
+    for (int64_t t = t0; t < t0 + tn; ++t) {
+      const float* sx = x.sumx + t * Gp;
+      float acc = 0.f;
+      for (int64_t g = 0; g < G; ++g) {
+        const uint8_t* b = row + g * 16;
+        float d = 0.f;
+        if (x.int8_x) {
+          const int8_t* xg = x.xq + t * K + g * kGroup;
+          int32_t s = 0;
+          for (int j = 0; j < 16; ++j) s += (b[j] & 15) * xg[j] + (b[j] >> 4) * xg[j + 16];
+          d = static_cast<float>(s) * x.xs[t * Gp + g];
+        } else {
+          const float* xg = x.x + t * K + g * kGroup;
+          for (int j = 0; j < 16; ++j) {
+            d += static_cast<float>(b[j] & 15) * xg[j] + static_cast<float>(b[j] >> 4) * xg[j + 16];
+          }
+        }
+        acc += sc[g] * d + of[g] * sx[g];
+      }
+      a.out[t * a.ldo + n] = acc;
+    }
+  }
+}
+
+#if PG_X86
+
+// ---------------------------------------------------------------- fp32 x, AVX2 + FMA ------------------------------
+
+template <int TT>
+PG_TARGET_AVX2 void int4_rows_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const __m256i mask = _mm256_set1_epi32(15);
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;
+  const float* x = xp.x + t0 * K;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const float* of = blk.of + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * (K / 2);
+    __m256 acc[TT];
+    for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* b = row + g * 16;
+      const __m256i b0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
+      const __m256i b1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)));
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_and_si256(b0, mask));  // q[0..7]
+      const __m256 w1 = _mm256_cvtepi32_ps(_mm256_and_si256(b1, mask));  // q[8..15]
+      const __m256 w2 = _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4));    // q[16..23]
+      const __m256 w3 = _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4));    // q[24..31]
+      const __m256 s = _mm256_broadcast_ss(sc + g);
+      for (int t = 0; t < TT; ++t) {
+        const float* xg = x + t * K + g * kGroup;
+        __m256 p = _mm256_mul_ps(w0, _mm256_loadu_ps(xg));
+        __m256 r = _mm256_mul_ps(w2, _mm256_loadu_ps(xg + 16));
+        p = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xg + 8), p);
+        r = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xg + 24), r);
+        acc[t] = _mm256_fmadd_ps(s, _mm256_add_ps(p, r), acc[t]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      pending.r[t][pending.count] = _mm256_add_ps(acc[t], dot8(_mm256_setzero_ps(), of, xp.sumx + (t0 + t) * Gp, Gp));
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+// ---------------------------------------------------------------- fp32 x, AVX-512 ---------------------------------
+
+template <int TT>
+PG_TARGET_AVX512 PG_INLINE void group_avx512(__m512 (&acc)[TT][2], const uint8_t* row, const float* sc,
+                                             const float* of, const float* x, int64_t K, int64_t g) {
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 table = _mm512_fmadd_ps(iota, _mm512_set1_ps(sc[g]), _mm512_set1_ps(of[g]));  // q * scale + offset
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16)));
+  const __m512 wlo = _mm512_permutexvar_ps(b, table);                        // q[0..15], dequantized
+  const __m512 whi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), table);  // q[16..31]
+  for (int t = 0; t < TT; ++t) {
+    const float* xg = x + t * K + g * kGroup;
+    acc[t][0] = _mm512_fmadd_ps(wlo, _mm512_loadu_ps(xg), acc[t][0]);
+    acc[t][1] = _mm512_fmadd_ps(whi, _mm512_loadu_ps(xg + 16), acc[t][1]);
+  }
+}
+
+template <int TT>
+PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  constexpr int U = TT <= 2 ? 2 : 1;  // groups in flight per step, so small T has enough independent FMA chains
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, K = xp.K;
+  const float* x = xp.x + t0 * K;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const float* of = blk.of + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * (K / 2);
+    __m512 acc[U][TT][2];
+    for (int u = 0; u < U; ++u)
+      for (int t = 0; t < TT; ++t) acc[u][t][0] = acc[u][t][1] = _mm512_setzero_ps();
+    int64_t g = 0;
+    for (; g + U <= G; g += U)
+      for (int u = 0; u < U; ++u) group_avx512<TT>(acc[u], row, sc, of, x, K, g + u);
+    for (; g < G; ++g) group_avx512<TT>(acc[0], row, sc, of, x, K, g);
+    for (int t = 0; t < TT; ++t) {
+      __m512 s = _mm512_add_ps(acc[0][t][0], acc[0][t][1]);
+      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, _mm512_add_ps(acc[u][t][0], acc[u][t][1]));
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(s), hi);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+// ---------------------------------------------------------------- int8 x ------------------------------------------
+// The same body for three dot-product instructions, each compiled for its own target.
+
+#define PG_DOT_AVX2(w, xv) _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1))
+#define PG_DOT_VNNI512(w, xv) _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv)
+#define PG_DOT_AVXVNNI(w, xv) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, xv)
+
+// One group g of one row into accumulator set U (two sets, so T=1 has two independent FMA chains).
+// Low half of w: the low nibbles (q[0..15]), high half: the high ones (q[16..31]), as bytes in x's order.
+#define PG_INT4_INT8_GROUP(DOT, U, g)                                                                              \
+  {                                                                                                                \
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + (g) * 16));                           \
+    const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b), shift), low4);            \
+    for (int t = 0; t < TT; ++t) {                                                                                 \
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + (g) * kGroup));          \
+      const __m256i p = DOT(w, xv);                                                                                \
+      acc[t][U] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(d + t * Gp + (g)), acc[t][U]);        \
+    }                                                                                                              \
+  }
+
+#define PG_DEFINE_INT4_INT8(NAME, TARGET, DOT)                                                                     \
+  template <int TT>                                                                                                \
+  TARGET void NAME(const Args& a, const Block& blk, int64_t t0, int64_t n1) {                                      \
+    const XPrep& xp = *a.x;                                                                                        \
+    const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);                                                         \
+    const __m256i low4 = _mm256_set1_epi8(15);                                                                     \
+    const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;                                                                  \
+    const int8_t* xq = xp.xq + t0 * K;                                                                             \
+    float* d = blk.scratch; /* [TT, Gp]: scale * x_scale */                                                        \
+    Pending<TT> pending;                                                                                           \
+    pending.first = blk.n0;                                                                                        \
+    for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
+      prefetch_row(a, n + a.prefetch_rows, K / 2);                                                                 \
+      const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
+      const float* of = blk.of + (n - blk.n0) * G;                                                                 \
+      const uint8_t* row = a.s->q + n * (K / 2);                                                                   \
+      for (int t = 0; t < TT; ++t) {                                                                               \
+        const float* xs = xp.xs + (t0 + t) * Gp;                                                                   \
+        for (int64_t g = 0; g < Gp; g += 8)                                                                        \
+          _mm256_storeu_ps(d + t * Gp + g, _mm256_mul_ps(_mm256_loadu_ps(sc + g), _mm256_loadu_ps(xs + g)));      \
+      }                                                                                                            \
+      __m256 acc[TT][2];                                                                                           \
+      for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();                                    \
+      int64_t g = 0;                                                                                               \
+      for (; g + 2 <= G; g += 2) {                                                                                 \
+        PG_INT4_INT8_GROUP(DOT, 0, g)                                                                              \
+        PG_INT4_INT8_GROUP(DOT, 1, g + 1)                                                                          \
+      }                                                                                                            \
+      if (g < G) {                                                                                                 \
+        PG_INT4_INT8_GROUP(DOT, 0, g)                                                                              \
+      }                                                                                                            \
+      for (int t = 0; t < TT; ++t)                                                                                 \
+        pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]),                            \
+                                                  dot8(_mm256_setzero_ps(), of, xp.sumx + (t0 + t) * Gp, Gp));     \
+      if (++pending.count == 8) flush(pending, a, t0);                                                             \
+    }                                                                                                              \
+    if (pending.count) flush(pending, a, t0);                                                                      \
+  }
+
+PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
+PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512)
+#if PG_HAVE_AVXVNNI
+PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
+#endif
+
+void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (!a.x->int8_x) {
+    if (isa == kAvx512) {
+      PG_DISPATCH_T(int4_rows_avx512, tn, a, blk, t0, n1)
+    } else {
+      PG_DISPATCH_T(int4_rows_avx2, tn, a, blk, t0, n1)
+    }
+    return;
+  }
+  const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
+  if (dot == 3) {
+    PG_DISPATCH_T(int4_rows_int8_vnni512, tn, a, blk, t0, n1)
+#if PG_HAVE_AVXVNNI
+  } else if (dot == 2) {
+    PG_DISPATCH_T(int4_rows_int8_avxvnni, tn, a, blk, t0, n1)
+#endif
+  } else {
+    PG_DISPATCH_T(int4_rows_int8_avx2, tn, a, blk, t0, n1)
+  }
+}
+
+#endif  // PG_X86
+
+// ---------------------------------------------------------------- dispatch ----------------------------------------
+
+int64_t seg_scratch_floats(int64_t G) {
+  const int64_t Gp = (G + 7) / 8 * 8;
+  return 2 * (kRowBlock * G + 8) + kMaxT * Gp;
+}
+
+void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
+              float* scratch) {
+  const int64_t G = xp.G;
+  const int64_t row_bytes = s.kind == kInt4 ? s.K / 2 : s.K;
+  Args a{&s, &xp, out, ldo, std::max<int64_t>(1, kPrefetchBytes / row_bytes)};
+  const int64_t params = kRowBlock * G + 8;
+  float* bsc = scratch;
+  float* bof = bsc + params;
+  for (int64_t b0 = n0; b0 < n1; b0 += kRowBlock) {
+    const int64_t b1 = std::min(n1, b0 + kRowBlock);
+    prefetch_params(a, b1, std::min(n1, b1 + kRowBlock));  // the next block's
+    halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);
+    std::fill_n(bsc + (b1 - b0) * G, 8, 0.f);
+    if (s.kind == kInt4) {
+      halves_to_floats(isa, s.offsets + b0 * G, bof, (b1 - b0) * G);
+      std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
+    }
+    const Block blk{bsc, bof, bof + params, b0};
+    for (int64_t t0 = 0; t0 < xp.T; t0 += kMaxT) {
+      const int64_t tn = std::min(kMaxT, xp.T - t0);
+      if (s.kind == kInt4) {
+#if PG_X86
+        if (isa != kScalar) {
+          int4_rows_simd(isa, a, blk, t0, tn, b1);
+          continue;
+        }
+#endif
+        int4_rows_scalar(a, blk, t0, tn, b1);
+      } else {
+#if PG_X86
+        if (isa != kScalar) {
+          int8_rows_simd(isa, a, blk, t0, tn, b1);
+          continue;
+        }
+#endif
+        int8_rows_scalar(a, blk, t0, tn, b1);
+      }
+    }
+  }
+}
+
+}  // namespace pg

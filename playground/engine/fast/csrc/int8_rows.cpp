@@ -1,0 +1,195 @@
+// Int8 weight rows (symmetric, per group of 32 with an fp16 scale: GGUF's Q8_0 / Q6_K repacked, or our int8
+// precision) against up to 8 rows of x per pass.
+//
+//   fp32/avx512  32 bytes -> two 16-lane int32 (vpmovsxbd) -> fp32, FMA'd with x; scale per group;
+//   fp32/avx2    the same with four 8-lane vectors;
+//   int8/*       llama.cpp's sign trick: |w| (unsigned) times x carrying w's sign (signed), so one vpdpbusd
+//                (or vpmaddubsw + vpmaddwd on AVX2) gives 8 int32 partial sums of a group; |x| <= 127 keeps
+//                vpmaddubsw's pairwise int16 sums from saturating (2 * 128 * 127 < 32768);
+//   scalar       the same sums in plain C++.
+#include <algorithm>
+
+#include "kernels.h"
+#include "rows.h"
+#include "simd.h"
+
+namespace pg {
+
+void int8_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  const XPrep& x = *a.x;
+  const int64_t G = x.G, Gp = x.Gp, K = x.K;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    const int8_t* row = reinterpret_cast<const int8_t*>(a.s->q) + n * K;
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    for (int64_t t = t0; t < t0 + tn; ++t) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < G; ++g) {
+        const int8_t* w = row + g * kGroup;
+        float d;
+        if (x.int8_x) {
+          const int8_t* xg = x.xq + t * K + g * kGroup;
+          int32_t s = 0;
+          for (int j = 0; j < kGroup; ++j) s += static_cast<int32_t>(w[j]) * xg[j];
+          d = static_cast<float>(s) * x.xs[t * Gp + g];
+        } else {
+          const float* xg = x.x + t * K + g * kGroup;
+          d = 0.f;
+          for (int j = 0; j < kGroup; ++j) d += static_cast<float>(w[j]) * xg[j];
+        }
+        acc += sc[g] * d;
+      }
+      a.out[t * a.ldo + n] = acc;
+    }
+  }
+}
+
+#if PG_X86
+
+template <int TT>
+PG_TARGET_AVX512 void int8_rows_avx512(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, K = xp.K;
+  const float* x = xp.x + t0 * K;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * K;
+    __m512 acc[TT];
+    for (int t = 0; t < TT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* b = row + g * kGroup;
+      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b))));
+      const __m512 w1 =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16))));
+      const __m512 s = _mm512_set1_ps(sc[g]);
+      for (int t = 0; t < TT; ++t) {
+        const float* xg = x + t * K + g * kGroup;
+        const __m512 p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xg + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xg)));
+        acc[t] = _mm512_fmadd_ps(s, p, acc[t]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(acc[t]), hi);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+template <int TT>
+PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, K = xp.K;
+  const float* x = xp.x + t0 * K;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * K;
+    __m256 acc[TT];
+    for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* b = row + g * kGroup;
+      __m256 w[4];
+      for (int i = 0; i < 4; ++i) {
+        w[i] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8 * i))));
+      }
+      const __m256 s = _mm256_broadcast_ss(sc + g);
+      for (int t = 0; t < TT; ++t) {
+        const float* xg = x + t * K + g * kGroup;
+        __m256 p = _mm256_mul_ps(w[0], _mm256_loadu_ps(xg));
+        __m256 r = _mm256_mul_ps(w[2], _mm256_loadu_ps(xg + 16));
+        p = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xg + 8), p);
+        r = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xg + 24), r);
+        acc[t] = _mm256_fmadd_ps(s, _mm256_add_ps(p, r), acc[t]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = acc[t];
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+#define PG_DOT8_AVX2(w, xv) _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1))
+#define PG_DOT8_VNNI512(w, xv) _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv)
+#define PG_DOT8_AVXVNNI(w, xv) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, xv)
+
+#define PG_INT8_INT8_GROUP(DOT, U, g)                                                                              \
+  {                                                                                                                \
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (g) * kGroup));                    \
+    const __m256i aw = _mm256_sign_epi8(w, w);                                                                     \
+    for (int t = 0; t < TT; ++t) {                                                                                 \
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + (g) * kGroup));          \
+      const __m256i p = DOT(aw, _mm256_sign_epi8(xv, w));                                                          \
+      acc[t][U] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(d + t * Gp + (g)), acc[t][U]);        \
+    }                                                                                                              \
+  }
+
+#define PG_DEFINE_INT8_INT8(NAME, TARGET, DOT)                                                                     \
+  template <int TT>                                                                                                \
+  TARGET void NAME(const Args& a, const Block& blk, int64_t t0, int64_t n1) {                                      \
+    const XPrep& xp = *a.x;                                                                                        \
+    const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;                                                                  \
+    const int8_t* xq = xp.xq + t0 * K;                                                                             \
+    float* d = blk.scratch;                                                                                        \
+    Pending<TT> pending;                                                                                           \
+    pending.first = blk.n0;                                                                                        \
+    for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
+      prefetch_row(a, n + a.prefetch_rows, K);                                                                     \
+      const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
+      const uint8_t* row = a.s->q + n * K;                                                                         \
+      for (int t = 0; t < TT; ++t) {                                                                               \
+        const float* xs = xp.xs + (t0 + t) * Gp;                                                                   \
+        for (int64_t g = 0; g < Gp; g += 8)                                                                        \
+          _mm256_storeu_ps(d + t * Gp + g, _mm256_mul_ps(_mm256_loadu_ps(sc + g), _mm256_loadu_ps(xs + g)));      \
+      }                                                                                                            \
+      __m256 acc[TT][2];                                                                                           \
+      for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();                                    \
+      int64_t g = 0;                                                                                               \
+      for (; g + 2 <= G; g += 2) {                                                                                 \
+        PG_INT8_INT8_GROUP(DOT, 0, g)                                                                              \
+        PG_INT8_INT8_GROUP(DOT, 1, g + 1)                                                                          \
+      }                                                                                                            \
+      if (g < G) {                                                                                                 \
+        PG_INT8_INT8_GROUP(DOT, 0, g)                                                                              \
+      }                                                                                                            \
+      for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = _mm256_add_ps(acc[t][0], acc[t][1]);             \
+      if (++pending.count == 8) flush(pending, a, t0);                                                             \
+    }                                                                                                              \
+    if (pending.count) flush(pending, a, t0);                                                                      \
+  }
+
+PG_DEFINE_INT8_INT8(int8_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT8_AVX2)
+PG_DEFINE_INT8_INT8(int8_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT8_VNNI512)
+#if PG_HAVE_AVXVNNI
+PG_DEFINE_INT8_INT8(int8_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT8_AVXVNNI)
+#endif
+
+void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (!a.x->int8_x) {
+    if (isa == kAvx512) {
+      PG_DISPATCH_T(int8_rows_avx512, tn, a, blk, t0, n1)
+    } else {
+      PG_DISPATCH_T(int8_rows_avx2, tn, a, blk, t0, n1)
+    }
+    return;
+  }
+  const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
+  if (dot == 3) {
+    PG_DISPATCH_T(int8_rows_int8_vnni512, tn, a, blk, t0, n1)
+#if PG_HAVE_AVXVNNI
+  } else if (dot == 2) {
+    PG_DISPATCH_T(int8_rows_int8_avxvnni, tn, a, blk, t0, n1)
+#endif
+  } else {
+    PG_DISPATCH_T(int8_rows_int8_avx2, tn, a, blk, t0, n1)
+  }
+}
+
+#endif  // PG_X86
+
+}  // namespace pg

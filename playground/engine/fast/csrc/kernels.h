@@ -1,0 +1,90 @@
+// Shared declarations of the CPU kernels behind playground/engine/fast (pure C++: no torch headers, so the kernel
+// files compile fast; the ops files wrap them for torch and split the work over its thread pool).
+//
+// Weight formats (group of 32 along K; see int4_kernel.py and int8_kernel.py):
+//   int4  qweight uint8 [N, K/2] (group g of a row: 16 bytes, byte j = q[32g+j] | q[32g+16+j] << 4),
+//         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15;
+//   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
+// Activation modes: fp32 (x as is) or int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's
+// q8; the int4 offset term uses the exact fp32 group sums of x).
+#pragma once
+
+#include <cstdint>
+
+namespace pg {
+
+constexpr int64_t kGroup = 32;
+constexpr int64_t kMaxT = 8;  // rows of x per pass over the weights
+
+enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+enum Kind { kInt4 = 1, kInt8 = 2 };
+
+struct Cpu {
+  int isa = kScalar;
+  int int8_dot = 0;  // 0 scalar, 1 avx2, 2 avx-vnni, 3 avx512-vnni
+  bool bf16 = false;  // AVX512-BF16 (fast bf16 GEMMs in oneDNN)
+};
+const Cpu& cpu();
+int active_isa();                     // the widest path allowed now (cpu().isa capped by set_isa_cap)
+void set_isa_cap(int isa);
+const char* isa_name(int isa);
+const char* int8_dot_name(int isa);
+
+// One quantized weight (or a row range of one).
+struct QSeg {
+  int kind = kInt4;
+  const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes)
+  const uint16_t* scales = nullptr;   // fp16 [N, G]
+  const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 only)
+  int64_t N = 0, K = 0;
+};
+
+// x [T, K] prepared once per call for every weight that multiplies it.
+struct XPrep {
+  const float* x = nullptr;
+  int64_t T = 0, K = 0, G = 0, Gp = 0;  // Gp: G rounded up to 8 (row stride of the per-group arrays, zero pad)
+  bool int8_x = false;
+  float* sumx = nullptr;  // [T, Gp] per-group sums of x
+  int8_t* xq = nullptr;   // [T, K] int8 mode
+  float* xs = nullptr;    // [T, Gp] int8 mode: x scales
+};
+// Fills sumx (and xq/xs in int8 mode); the arrays must hold T*Gp (T*K) zeroed entries.
+void prepare_x(int isa, XPrep& xp);
+// Floats of scratch seg_rows needs per thread for a weight of G groups.
+int64_t seg_scratch_floats(int64_t G);
+// out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of seg, all T rows of x (out points at column 0 of seg).
+void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
+              float* scratch);
+// Rows [n0, n1) of seg dequantized to fp32 [n1-n0, K], or to bf16 (uint16) when dst16 is set.
+void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16);
+// fp32 -> bf16, rounded to nearest even.
+void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n);
+
+float half_to_float(uint16_t h);
+void halves_to_floats(int isa, const uint16_t* src, float* dst, int64_t n);
+void floats_to_halves(int isa, const float* src, uint16_t* dst, int64_t n);
+
+// ---- attention over a KV cache, one decode position per row ----------------------------------------------------
+// Caches [slots, kv, cap, hd] (fp32, or fp16 as uint16). For row b: its query heads q[b] (n_heads * hd) attend to
+// keys lo..pos of its slot; the result goes to out[b] (n_heads * hd). One task = (row, kv head, key chunk).
+struct AttnArgs {
+  const float* q = nullptr;  // [B, n_heads, hd]
+  const void* k = nullptr;
+  const void* v = nullptr;
+  bool half = false;
+  int64_t cap = 0, hd = 0, n_heads = 0, n_kv = 0;
+  const int64_t* slots = nullptr;
+  const int64_t* lo = nullptr;   // first visible key per row
+  const int64_t* pos = nullptr;  // last visible key per row
+  float scale = 1.f, softcap = 0.f;
+  float* out = nullptr;  // [B, n_heads, hd]
+};
+constexpr int64_t kAttnChunk = 512;  // keys per task
+// Partial results of one task (chunk c of row b, kv head g): per q head of the group, max, sum and acc[hd].
+// part must hold group * (hd + 2) floats; scores group * kAttnChunk floats.
+void attn_chunk(int isa, const AttnArgs& a, int64_t b, int64_t g, int64_t k0, int64_t k1, float* part,
+                float* scores);
+// Combines the partials of a row's chunks into out.
+void attn_combine(const AttnArgs& a, int64_t b, int64_t g, const float* parts, int64_t n_chunks);
+
+}  // namespace pg

@@ -1,0 +1,221 @@
+// Quantized matmul ops for torch: playground::qlinear (int4/int8 segments, gemv or tiled GEMM), the older
+// playground::int4_gemv, the dequantization op, and the code-path report / cap.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/mm.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "ops.h"
+
+// BLAS from the MKL inside torch's CPU library (x86 Linux wheels export these); weak, so a torch without them
+// still loads this library and takes at::mm instead (fp32 only).
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc) __attribute__((weak));
+void cblas_gemm_bf16bf16f32(int layout, int ta, int tb, int m, int n, int k, float alpha, const uint16_t* a,
+                            int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
+}
+
+namespace pg {
+
+std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kinds, int64_t K, int64_t* n_total,
+                             size_t* used) {
+  std::vector<QSeg> segs;
+  size_t i = 0;
+  int64_t total = 0;
+  TORCH_CHECK(K % kGroup == 0, "qlinear: K must be a multiple of 32, got ", K);
+  const int64_t G = K / kGroup;
+  for (const int64_t kind : kinds) {
+    QSeg s;
+    s.kind = static_cast<int>(kind);
+    TORCH_CHECK(kind == kInt4 || kind == kInt8, "qlinear: unknown weight kind ", kind);
+    const size_t n = kind == kInt4 ? 3 : 2;
+    TORCH_CHECK(i + n <= weights.size(), "qlinear: too few weight tensors for the kinds given");
+    const at::Tensor& q = weights[i];
+    const at::Tensor& sc = weights[i + 1];
+    TORCH_CHECK(q.device().is_cpu() && q.dim() == 2 && q.is_contiguous(), "qlinear: weights must be contiguous CPU");
+    s.N = q.size(0);
+    s.K = K;
+    if (kind == kInt4) {
+      TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) * 2 == K, "qlinear: int4 qweight must be uint8 [N, K/2]");
+      const at::Tensor& of = weights[i + 2];
+      TORCH_CHECK(of.scalar_type() == at::kHalf && of.is_contiguous() && of.numel() == s.N * G,
+                  "qlinear: int4 offsets must be float16 [N, K/32]");
+      s.offsets = reinterpret_cast<const uint16_t*>(of.data_ptr());
+    } else {
+      TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
+    }
+    TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * G,
+                "qlinear: scales must be float16 [N, K/32]");
+    s.q = reinterpret_cast<const uint8_t*>(q.data_ptr());
+    s.scales = reinterpret_cast<const uint16_t*>(sc.data_ptr());
+    segs.push_back(s);
+    total += s.N;
+    i += n;
+  }
+  if (n_total) *n_total = total;
+  if (used) *used = i;
+  return segs;
+}
+
+void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
+                 float* out, int64_t ldo) {
+  const int64_t G = K / kGroup, Gp = (G + 7) / 8 * 8;
+  std::vector<float> sumx(static_cast<size_t>(T * Gp), 0.f), xs(int8_x ? static_cast<size_t>(T * Gp) : 0, 0.f);
+  std::vector<int8_t> xq(int8_x ? static_cast<size_t>(T * K) : 0);
+  XPrep xp{x, T, K, G, Gp, int8_x, sumx.data(), int8_x ? xq.data() : nullptr, int8_x ? xs.data() : nullptr};
+  prepare_x(isa, xp);
+  int64_t total = 0;
+  std::vector<int64_t> starts;
+  for (const QSeg& s : segs) {
+    starts.push_back(total);
+    total += s.N;
+  }
+  // Enough rows per task that a thread hand-off (a few microseconds) stays small next to the work.
+  const int64_t work_per_row = K * std::min<int64_t>(T, kMaxT);
+  const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 16) / work_per_row);
+  at::parallel_for(0, total, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(static_cast<size_t>(seg_scratch_floats(G)), 0.f);
+    for (size_t i = 0; i < segs.size(); ++i) {
+      const int64_t lo = std::max(begin, starts[i]), hi = std::min(end, starts[i] + segs[i].N);
+      if (lo < hi) seg_rows(isa, segs[i], xp, lo - starts[i], hi - starts[i], out + starts[i], ldo, scratch.data());
+    }
+  });
+}
+
+void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo) {
+  const int64_t T = x.size(0), K = x.size(1);
+  bf16 = bf16 && cpu().bf16 && isa == kAvx512 && cblas_gemm_bf16bf16f32 != nullptr;
+  at::Tensor xin = x;
+  if (bf16) {
+    xin = at::empty({T, K}, x.options().dtype(at::kShort));
+    const float* src = x.data_ptr<float>();
+    uint16_t* dst = reinterpret_cast<uint16_t*>(xin.data_ptr());
+    at::parallel_for(0, T, 16, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * K, dst + t * K, K);
+    });
+  }
+  // Tiles of ~2 MiB (bf16) / 4 MiB (fp32): large enough for BLAS to run at speed, small enough to stay in cache.
+  const int64_t rows = std::max<int64_t>(64, ((int64_t{1} << 20) / K) / 64 * 64);
+  std::vector<float> tile32(bf16 ? 0 : static_cast<size_t>(rows * K));
+  std::vector<uint16_t> tile16(bf16 ? static_cast<size_t>(rows * K) : 0);
+  int64_t col = 0;
+  for (const QSeg& s : segs) {
+    for (int64_t n0 = 0; n0 < s.N; n0 += rows) {
+      const int64_t r = std::min(rows, s.N - n0);
+      at::parallel_for(0, r, 16, [&](int64_t b, int64_t e) {
+        dequant_rows(isa, s, n0 + b, n0 + e, bf16 ? nullptr : tile32.data() + b * K,
+                     bf16 ? tile16.data() + b * K : nullptr);
+      });
+      float* c = out + col + n0;
+      const int m = static_cast<int>(T), n = static_cast<int>(r), k = static_cast<int>(K), ld = static_cast<int>(ldo);
+      if (bf16) {  // row-major: out[T, r] (ld ldo) = x[T, K] . tile[r, K]^T
+        cblas_gemm_bf16bf16f32(101, 111, 112, m, n, k, 1.f, reinterpret_cast<const uint16_t*>(xin.data_ptr()), k,
+                               tile16.data(), k, 0.f, c, ld);
+      } else if (sgemm_ != nullptr) {  // column-major: out^T [r, T] = tile^T' . x^T
+        const float one = 1.f, zero = 0.f;
+        sgemm_("T", "N", &n, &m, &k, &one, tile32.data(), &k, x.data_ptr<float>(), &k, &zero, c, &ld);
+      } else {
+        const at::Tensor w = at::from_blob(tile32.data(), {r, K}, x.options());
+        const at::Tensor y = at::mm(x, w.t());
+        for (int64_t t = 0; t < T; ++t) std::copy_n(y.data_ptr<float>() + t * r, r, c + t * ldo);
+      }
+    }
+    col += s.N;
+  }
+}
+
+}  // namespace pg
+
+namespace {
+
+at::Tensor qlinear(const at::Tensor& x, at::TensorList weights, at::IntArrayRef kinds, bool int8_x, bool bf16,
+                   bool gemm) {
+  TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 && x.scalar_type() == at::kFloat,
+              "qlinear: x must be float32 [T, K] on the CPU");
+  const at::Tensor xc = x.contiguous();
+  int64_t total = 0;
+  const auto segs = pg::parse_segs(weights, kinds, xc.size(1), &total);
+  at::Tensor out = at::empty({xc.size(0), total}, xc.options());
+  if (xc.size(0) == 0 || total == 0) return out;
+  const int isa = pg::active_isa();
+  if (xc.size(0) < pg::kGemmMinT && !gemm) {
+    pg::linear_gemv(isa, xc.data_ptr<float>(), xc.size(0), xc.size(1), segs, int8_x, out.data_ptr<float>(), total);
+  } else {
+    pg::linear_gemm(isa, xc, segs, bf16, out.data_ptr<float>(), total);
+  }
+  return out;
+}
+
+at::Tensor int4_gemv(const at::Tensor& x, const at::Tensor& qweight, const at::Tensor& scales,
+                     const at::Tensor& offsets, bool int8_x) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "int4_gemv: x must be float32 [T, K]");
+  TORCH_CHECK(qweight.dim() == 2 && qweight.size(1) * 2 == x.size(1), "int4_gemv: x has K=", x.size(1),
+              " but qweight holds ", qweight.size(1) * 2);
+  const at::Tensor ws[] = {qweight.contiguous(), scales.contiguous(), offsets.contiguous()};
+  const int64_t kinds[] = {pg::kInt4};
+  return qlinear(x, ws, kinds, int8_x, false, false);
+}
+
+at::Tensor dequantize(at::TensorList weights, at::IntArrayRef kinds, int64_t K) {
+  int64_t total = 0;
+  const auto segs = pg::parse_segs(weights, kinds, K, &total);
+  at::Tensor out = at::empty({total, K}, weights[0].options().dtype(at::kFloat));
+  int64_t row = 0;
+  for (const pg::QSeg& s : segs) {
+    pg::dequant_rows(pg::active_isa(), s, 0, s.N, out.data_ptr<float>() + row * K, nullptr);
+    row += s.N;
+  }
+  return out;
+}
+
+// Which code paths the kernels take: "<fp32 path> <int8 path> <threads>[ bf16]", e.g. "avx512 avx512-vnni openmp
+// bf16" ("single-thread" when built without OpenMP: at::parallel_for is header code that needs -fopenmp).
+std::string kernel_isa() {
+  const int isa = pg::active_isa();
+#ifdef _OPENMP
+  std::string s = std::string(pg::isa_name(isa)) + " " + pg::int8_dot_name(isa) + " openmp";
+#else
+  std::string s = std::string(pg::isa_name(isa)) + " " + pg::int8_dot_name(isa) + " single-thread";
+#endif
+  if (isa == pg::kAvx512 && pg::cpu().bf16) s += " bf16";
+  return s;
+}
+
+// Caps the code path at isa ("avx512", "avx2", "scalar"; for tests and benches); returns the paths now taken.
+std::string kernel_set_isa(const std::string& isa) {
+  int cap = -1;
+  for (int i = 0; i < 3; ++i)
+    if (isa == pg::isa_name(i)) cap = i;
+  TORCH_CHECK(cap >= 0, "int4_gemv_set_isa: unknown isa '", isa, "' (avx512, avx2 or scalar)");
+  pg::set_isa_cap(cap);
+  return kernel_isa();
+}
+
+}  // namespace
+
+// A fragment, so other playground::* ops can live in other libraries.
+TORCH_LIBRARY_FRAGMENT(playground, m) {
+  // gemm: the tiled GEMM whatever T is (prefill: a position's result must not depend on how many ran with it).
+  m.def("qlinear(Tensor x, Tensor[] weights, int[] kinds, bool int8_x=False, bool bf16=False, bool gemm=False) "
+        "-> Tensor");
+  m.def("qdequantize(Tensor[] weights, int[] kinds, int k) -> Tensor");
+  m.def("int4_gemv(Tensor x, Tensor qweight, Tensor scales, Tensor offsets, bool int8_x=False) -> Tensor");
+  m.def("int4_gemv_isa() -> str", &kernel_isa);
+  m.def("int4_gemv_set_isa(str isa) -> str", &kernel_set_isa);
+}
+
+TORCH_LIBRARY_IMPL(playground, CPU, m) {
+  m.impl("qlinear", &qlinear);
+  m.impl("qdequantize", &dequantize);
+  m.impl("int4_gemv", &int4_gemv);
+}

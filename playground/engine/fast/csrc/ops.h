@@ -1,0 +1,28 @@
+// Torch-side helpers shared by ops.cpp (the matmul ops) and decoder_step.cpp (the fused decode step).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+#include <vector>
+
+#include "kernels.h"
+
+namespace pg {
+
+constexpr int64_t kGemmMinT = 16;  // from this many rows of x on, dequantize tiles and run a BLAS GEMM
+
+// The segments of a (fused) linear: weights flat, int4 as (qweight, scales, offsets), int8 as (qweight, scales);
+// kinds[i] = kInt4 or kInt8. Checks shapes against K; returns them with their total rows in *n_total.
+std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kinds, int64_t K, int64_t* n_total,
+                             size_t* used = nullptr);
+
+// out[t, :] (row stride ldo) = x[t] @ [seg0; seg1; ...]^T for T rows of x (fp32, row-major [T, K]).
+// T <= kGemmMinT: the weights are read once for all rows, rows split over threads (the decode path).
+void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
+                 float* out, int64_t ldo);
+// Larger T: tiles of rows dequantized (fp32, or bf16 where the CPU has AVX512-BF16 and bf16 is asked for) and
+// multiplied by BLAS; no full-precision copy of the weights is ever made.
+void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo);
+
+}  // namespace pg

@@ -1,0 +1,95 @@
+// Internals shared by int4_rows.cpp and int8_rows.cpp: one pass over a block of weight rows.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace pg {
+
+constexpr int64_t kRowBlock = 32;         // weight rows per block (kept hot while the T-chunks loop over it)
+constexpr int64_t kPrefetchBytes = 4096;  // how far ahead of the current weight row to prefetch (none: ~40% slower)
+
+struct Args {
+  const QSeg* s;
+  const XPrep* x;
+  float* out;  // column 0 of the segment in row 0 of the output
+  int64_t ldo;
+  int64_t prefetch_rows;
+};
+
+// One block of rows: their scales (and int4 offsets) in fp32 ([rows, G] each, then 8 zeros: the SIMD loops over a
+// row's groups read up to Gp, the padded lanes being multiplied by the zero pad of sumx / xs), and scratch.
+struct Block {
+  const float* sc;
+  const float* of;
+  float* scratch;  // [kMaxT, Gp]
+  int64_t n0;
+};
+
+#define PG_DISPATCH_T(FN, tn, ...)           \
+  switch (tn) {                              \
+    case 1: FN<1>(__VA_ARGS__); break;       \
+    case 2: FN<2>(__VA_ARGS__); break;       \
+    case 3: FN<3>(__VA_ARGS__); break;       \
+    case 4: FN<4>(__VA_ARGS__); break;       \
+    case 5: FN<5>(__VA_ARGS__); break;       \
+    case 6: FN<6>(__VA_ARGS__); break;       \
+    case 7: FN<7>(__VA_ARGS__); break;       \
+    default: FN<8>(__VA_ARGS__); break;      \
+  }
+
+void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+void int8_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+
+#if PG_X86
+void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+
+PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
+  if (n >= a.s->N) return;
+  const char* q = reinterpret_cast<const char*>(a.s->q + n * row_bytes);
+  for (int64_t off = 0; off < row_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
+}
+
+inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
+  if (n1 <= n0) return;
+  const int64_t G = a.x->G;
+  const char* s = reinterpret_cast<const char*>(a.s->scales + n0 * G);
+  const char* o = reinterpret_cast<const char*>(a.s->offsets ? a.s->offsets + n0 * G : nullptr);
+  for (int64_t off = 0; off < (n1 - n0) * G * 2; off += 64) {
+    _mm_prefetch(s + off, _MM_HINT_T0);
+    if (o) _mm_prefetch(o + off, _MM_HINT_T0);
+  }
+}
+
+// Rows finish into pending[t][i] (8 lanes still to be summed); every 8 rows one reduce8 per t writes 8 outputs.
+template <int TT>
+struct Pending {
+  __m256 r[TT][8];
+  int count = 0;
+  int64_t first = 0;
+};
+
+template <int TT>
+PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
+  for (int t = 0; t < TT; ++t) {
+    float* out = a.out + (t0 + t) * a.ldo + p.first;
+    const __m256 v = reduce8(p.r[t]);
+    if (p.count == 8) {
+      _mm256_storeu_ps(out, v);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, v);
+      for (int i = 0; i < p.count; ++i) out[i] = tmp[i];
+    }
+  }
+  p.first += p.count;
+  p.count = 0;
+}
+#else
+inline void prefetch_params(const Args&, int64_t, int64_t) {}
+#endif
+
+}  // namespace pg

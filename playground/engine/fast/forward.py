@@ -1,0 +1,140 @@
+"""The runner's forward pass in torch: the reference the fused C++ step is tested against, the decode path where
+the C++ step does not apply (fp32, bf16, no compiler), and prefill (batched matmuls: Python costs nothing there).
+
+Shapes: hidden states are 2-D [T, D]; the cache is [layers, slots, kv heads, capacity, head dim] (fp32, or fp16
+for quantized precisions); rope tables are [capacity, rotary dim] with the sine's first half negated, so rope is
+one expression (``roll`` swaps the halves, the signed sine negates the first).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from playground.engine.fast.runner import DecoderRunner
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rot: int) -> torch.Tensor:
+    """x [T, heads, hd]; cos/sin [T, 1, rot]: rotate the first ``rot`` dims of each head (all of them usually)."""
+    import torch
+
+    if rot == x.shape[-1]:
+        return x * cos + x.roll(rot // 2, dims=-1) * sin
+    part = x[..., :rot]
+    return torch.cat([part * cos + part.roll(rot // 2, dims=-1) * sin, x[..., rot:]], dim=-1)
+
+
+def _act(x: torch.Tensor, kind: str) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.silu(x) if kind == "silu" else F.gelu(x, approximate="tanh")
+
+
+def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, prefill: bool):
+    """Queries, keys, values of layer i for hidden states h [T, D] at ``positions``: [T, heads, hd] each."""
+    import torch.nn.functional as F
+
+    a, layer = r.arch, r.weights.layers[i]
+    t, hd, nh, nkv = h.shape[0], a.head_dim, a.n_heads, a.n_kv
+    qkv = layer.qkv(h, prefill)
+    q = qkv[:, : nh * hd].view(t, nh, hd)
+    k = qkv[:, nh * hd: (nh + nkv) * hd].view(t, nkv, hd)
+    v = qkv[:, (nh + nkv) * hd:].view(t, nkv, hd)
+    if a.qk_norm:
+        q = F.rms_norm(q, (hd,), layer.q_norm, a.eps)
+        k = F.rms_norm(k, (hd,), layer.k_norm, a.eps)
+    cos, sin = r.rope[a.rope_kinds[i]]
+    cos, sin = cos[positions][:, None], sin[positions][:, None]
+    return _rope(q, cos, sin, a.rotary_dim), _rope(k, cos, sin, a.rotary_dim), v
+
+
+def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Tensor, prefill: bool) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    a, layer = r.arch, r.weights.layers[i]
+    dim = (a.dim,)
+    o = layer.o(attn, prefill)
+    if a.sandwich:
+        o = F.rms_norm(o, dim, layer.attn_out, a.eps)
+    x = x + o
+    h = F.rms_norm(x, dim, layer.mlp_in, a.eps)
+    gu = layer.gate_up(h, prefill)
+    inter = gu.shape[1] // 2
+    d = layer.down(_act(gu[:, :inter], a.act) * gu[:, inter:], prefill)
+    if a.sandwich:
+        d = F.rms_norm(d, dim, layer.mlp_out, a.eps)
+    return x + d
+
+
+def _attend(r: DecoderRunner, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+            mask: torch.Tensor | None) -> torch.Tensor:
+    """q [T, nh, hd] over keys/values [nkv, S, hd] (mask [T, S] bool, True = visible) -> [T, nh * hd]."""
+    import torch
+    import torch.nn.functional as F
+
+    a = r.arch
+    t = q.shape[0]
+    if not a.attn_softcap:
+        out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None], attn_mask=mask,
+                                             scale=a.attn_scale, enable_gqa=True)[0]
+        return out.transpose(0, 1).reshape(t, a.n_heads * a.head_dim)
+    group = a.n_heads // a.n_kv
+    qh = q.transpose(0, 1).reshape(a.n_kv, group * t, a.head_dim)
+    scores = (qh @ keys.transpose(1, 2) * a.attn_scale).view(a.n_heads, t, -1)  # [nh, T, S]
+    scores = torch.tanh(scores / a.attn_softcap) * a.attn_softcap
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).view(a.n_kv, group * t, -1)
+    return (probs @ values).view(a.n_heads, t, a.head_dim).transpose(0, 1).reshape(t, a.n_heads * a.head_dim)
+
+
+def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int) -> torch.Tensor:
+    """Run ``tokens`` [T] at positions start.. of ``slot`` (writing its cache); return hidden states [T, D]."""
+    import torch
+    import torch.nn.functional as F
+
+    a = r.arch
+    t = int(tokens.shape[0])
+    end = start + t
+    positions = torch.arange(start, end)
+    x = r.embed(tokens)
+    for i, layer in enumerate(r.weights.layers):
+        h = F.rms_norm(x, (a.dim,), layer.attn_in, a.eps)
+        q, k, v = _qkv(r, i, h, positions, True)
+        r.k[i, slot, :, start:end] = k.transpose(0, 1)
+        r.v[i, slot, :, start:end] = v.transpose(0, 1)
+        window = a.windows[i]
+        lo = max(0, start - window + 1) if window else 0
+        keys = r.k[i, slot, :, lo:end].float()
+        values = r.v[i, slot, :, lo:end].float()
+        key_pos = torch.arange(lo, end)
+        mask = key_pos[None] <= positions[:, None]  # causal; everything before ``start`` is visible
+        if window:
+            mask &= positions[:, None] - key_pos[None] < window
+        x = _mlp_and_residuals(r, i, x, _attend(r, q, keys, values, None if t == 1 and not window else mask), True)
+    return x
+
+
+def decode_step(r: DecoderRunner, tokens: torch.Tensor, slots: list[int], positions: list[int]) -> torch.Tensor:
+    """One token per row, row b in ``slots[b]`` at ``positions[b]``; return hidden states [B, D]."""
+    import torch
+    import torch.nn.functional as F
+
+    a = r.arch
+    b = int(tokens.shape[0])
+    pos = torch.tensor(positions)
+    x = r.embed(tokens)
+    for i, layer in enumerate(r.weights.layers):
+        h = F.rms_norm(x, (a.dim,), layer.attn_in, a.eps)
+        q, k, v = _qkv(r, i, h, pos, False)
+        rows = []
+        for j in range(b):
+            s, p = slots[j], positions[j]
+            r.k[i, s, :, p] = k[j]
+            r.v[i, s, :, p] = v[j]
+            lo = max(0, p - a.windows[i] + 1) if a.windows[i] else 0
+            rows.append(_attend(r, q[j:j + 1], r.k[i, s, :, lo:p + 1].float(), r.v[i, s, :, lo:p + 1].float(), None))
+        x = _mlp_and_residuals(r, i, x, torch.cat(rows), False)
+    return x

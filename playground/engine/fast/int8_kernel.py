@@ -1,0 +1,79 @@
+"""Int8 weights (symmetric, per group of 32 with an fp16 scale: ``w = q * scale``) and their matmul.
+
+The layout GGUF's Q8_0 (and Q6_K, re-quantized) load into and the ``int8`` precision quantizes to: ``qweight``
+int8 [N, K], ``scales`` fp16 [N, K/32]. The functions take the tensors themselves, so any holder of that layout
+(the GGUF loader's weight class, ``quant.Int8Group``) goes through the same kernels (``csrc/int8_rows.cpp``):
+fp32 activations (exact up to rounding) or int8 ones (llama.cpp's Q8_0 x Q8_0 scheme), a tiled GEMM for prefill.
+Fallback without the library: stock torch, a chunk of rows dequantized at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from playground.engine.fast import kernels
+
+if TYPE_CHECKING:
+    import torch
+
+GROUP = 32
+KIND = 2  # the int8 weight kind in the ops' segment lists
+MAX_ABS = 65000.0 * 127
+_FALLBACK_CHUNK = 1 << 18
+
+
+def quantize(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, K] (K a multiple of 32) -> (qweight int8 [N, K] in -127..127, scales fp16 [N, K/32]).
+
+    The scale is max|w| / 127 of the group, rounded up to fp16 (so no q leaves -127..127); q is chosen against
+    the stored scale: |w - q * scale| <= scale / 2."""
+    import torch
+
+    if weight.dim() != 2 or weight.shape[1] % GROUP:
+        raise ValueError(f"quantize wants [N, K] with K a multiple of {GROUP}, got {tuple(weight.shape)}")
+    n, k = (int(s) for s in weight.shape)
+    g = weight.detach().float().reshape(n, k // GROUP, GROUP)
+    amax = g.abs().amax(dim=-1)
+    if n * k and not (bool(torch.isfinite(amax).all()) and float(amax.max()) <= MAX_ABS):
+        raise ValueError("quantize: weights must be finite and fit fp16 scales")
+    scale = (amax / 127).clamp_min(2.0**-24)
+    half = scale.to(torch.float16)
+    half = torch.where(half.float() < scale, torch.nextafter(half, torch.full_like(half, float("inf"))), half)
+    q = torch.round(g / half.float().unsqueeze(-1)).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(n, k).contiguous(), half.contiguous()
+
+
+def dequantize(qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """The fp32 [N, K] weight."""
+    n, k = qweight.shape
+    return (qweight.float().reshape(n, k // GROUP, GROUP) * scales.float().unsqueeze(-1)).reshape(n, k)
+
+
+def quantize_activations(x: torch.Tensor) -> torch.Tensor:
+    """What the int8-activation mode multiplies by (the same rounding as int4_kernel.quantize_activations)."""
+    from playground.engine.fast.int4_kernel import quantize_activations as q
+
+    return q(x)
+
+
+def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
+           int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
+    """``x @ dequantize(qweight, scales).T`` for x [T, K] fp32; ``int8_activations``: the reduced-precision mode
+    (int8 x in decode, bf16 GEMM in prefill where the CPU has it); ``prefill``: the GEMM whatever T is."""
+    import torch
+    import torch.nn.functional as F
+
+    from playground.engine.fast.int4_kernel import GEMM_MIN_T
+
+    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and qweight.is_cpu:
+        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+        out = kernels.op("qlinear")(x2, [qweight, scales], [KIND], int8_activations, int8_activations, prefill)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], qweight.shape[0])
+    n, k = qweight.shape
+    x2 = x.reshape(-1, k).float()
+    if int8_activations and x2.shape[0] < GEMM_MIN_T and not prefill:
+        x2 = quantize_activations(x2)
+    rows = max(1, _FALLBACK_CHUNK // k)
+    parts = [F.linear(x2, dequantize(qweight[i:i + rows], scales[i:i + rows])) for i in range(0, n, rows)]
+    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    return out.reshape(*x.shape[:-1], n).to(x.dtype)

@@ -1,0 +1,152 @@
+"""The compiled kernel library, loaded once per process: whether it is in use, why not, and which code path.
+
+``available()`` builds (first launch) or loads (later ones) the library (``kernel_build``) and never raises;
+``unavailable_reason()`` says why it is not in use. Without it everything still runs on stock torch (the
+fallbacks in ``int4_kernel`` / ``int8_kernel`` and the Python decode step), several times slower; where a C++
+compiler exists the library is expected to build (``compiler_present()``; the test suite requires it).
+
+``PLAYGROUND_INT4_KERNEL=0`` turns the library off (read at every call).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from typing import Any
+
+ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None,
+                          "ops": None}
+
+
+def env_disabled() -> bool:
+    return (os.environ.get(ENV_ENABLE) or "").strip().lower() in ("0", "false", "no", "off")
+
+
+def _load() -> tuple[bool, str | None]:
+    import torch
+
+    from playground.engine.fast import kernel_build
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in ("AVX2", "AVX512"):
+        return False, f"CPU lacks AVX2/FMA (torch reports {capability})"
+    started = time.perf_counter()
+    try:
+        library, build_s = kernel_build.locate_or_build()
+        if build_s is None:
+            torch.ops.load_library(str(library))
+    except kernel_build.BuildError as exc:
+        return False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a library that does not load is reported, never raised
+        return False, f"kernel load failed: {kernel_build.first_error_line(str(exc))}"
+    _state.update(library=str(library), build_s=build_s,
+                  load_s=None if build_s is not None else time.perf_counter() - started)
+    return True, None
+
+
+def _ensure_loaded() -> bool:
+    with _lock:
+        if _state["loaded"] is None:
+            try:
+                ok, reason = _load()
+                if ok:
+                    _register_fakes()
+                    import torch
+
+                    ns = torch.ops.playground
+                    _state["ops"] = {"qlinear": ns.qlinear.default, "int4_gemv": ns.int4_gemv.default,
+                                     "decoder_step": ns.decoder_step.default}
+            except Exception as exc:  # noqa: BLE001 - never raise from available()
+                ok, reason = False, f"kernel load failed: {exc}"
+            _state.update(loaded=ok, reason=reason)
+        return bool(_state["loaded"])
+
+
+def available() -> bool:
+    """True when the compiled library is loaded (built on the first call, then cached on disk); never raises."""
+    if env_disabled():
+        return False
+    return _ensure_loaded()
+
+
+def loaded() -> bool:
+    """``available()`` without the environment check: marked constant for torch.compile (see int4_kernel)."""
+    return _state["loaded"] is True or _ensure_loaded()
+
+
+def op(name: str) -> Any:
+    return _state["ops"][name]
+
+
+def unavailable_reason() -> str | None:
+    """Why the library is not used (disabled, no compiler, the build error's first line), or None when it is."""
+    if env_disabled():
+        return f"disabled by {ENV_ENABLE}={os.environ.get(ENV_ENABLE)}"
+    if _ensure_loaded():
+        return None
+    return _state["reason"]
+
+
+def compiler_present() -> bool:
+    """A C++ compiler and ninja are here: the library is expected to build (a failure is a bug, not a fallback)."""
+    import sys
+    from pathlib import Path
+
+    compiler = os.environ.get("CXX", "c++").split()[0]
+    ninja = shutil.which("ninja") or shutil.which("ninja", path=str(Path(sys.executable).parent))
+    return bool(shutil.which(compiler) and ninja)
+
+
+def build_info() -> dict[str, Any]:
+    """For benches and the UI: whether it loaded, build or load seconds, the library path, the code path."""
+    info = {k: _state[k] for k in ("loaded", "reason", "build_s", "load_s", "library")}
+    if _state["loaded"]:
+        import torch
+
+        info["isa"] = torch.ops.playground.int4_gemv_isa()
+    return info
+
+
+def set_isa(isa: str) -> str:
+    """Cap the code path at "avx512", "avx2" or "scalar" (tests, benches); returns the paths now taken
+    ("<fp32 path> <int8 path> <threads>", e.g. "avx512 avx512-vnni openmp")."""
+    import torch
+
+    if not _ensure_loaded():
+        raise RuntimeError(f"kernel library unavailable: {_state['reason']}")
+    return torch.ops.playground.int4_gemv_set_isa(isa)
+
+
+def reset_for_tests() -> None:
+    """Forget the load state (the library itself stays loaded in this process)."""
+    with _lock:
+        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None, ops=None)
+
+
+_fakes_registered = False
+
+
+def _register_fakes() -> None:
+    global _fakes_registered
+    if _fakes_registered:
+        return
+    import torch
+
+    @torch.library.register_fake("playground::int4_gemv")
+    def _(x, qweight, scales, offsets, int8_x=False):
+        return x.new_empty((x.shape[0], qweight.shape[0]))
+
+    @torch.library.register_fake("playground::qlinear")
+    def _(x, weights, kinds, int8_x=False, bf16=False, gemm=False):
+        rows, i = 0, 0
+        for kind in kinds:
+            rows += weights[i].shape[0]
+            i += 3 if kind == 1 else 2
+        return x.new_empty((x.shape[0], rows))
+
+    _fakes_registered = True

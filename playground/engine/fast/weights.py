@@ -1,0 +1,257 @@
+"""The runner's weights, built from (config, tensors keyed by transformers' parameter names).
+
+``tensors`` may hold plain torch tensors (an HF safetensors folder, read lazily through ``SafetensorsTensors``,
+one layer at a time) or already quantized weights (a GGUF file: ``Int4Weight`` / int8 holders): both go through
+``build_weights``. Float weights are quantized to the precision asked for (and kept in ``store`` so the next load
+skips it); quantized ones keep their format. Fusing: q/k/v into one QKV group and gate/up into one, so a decode
+step reads x once per group; a group whose parts differ in format (GGUF mixes int4 and int8) keeps its parts as
+segments of one kernel call. No float copy of a quantized weight is ever kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playground.domain.jobs import ProgressEvent
+from playground.engine.fast.arch import Arch, Unsupported
+from playground.engine.fast.quant import QLinear, concat, is_int4, is_int8, weight_format
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class Group:
+    """One fused linear: segments (one per weight format present) and an optional fp32 bias."""
+
+    parts: list[QLinear]
+    bias: torch.Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return sum(p.n for p in self.parts)
+
+    def __call__(self, x: torch.Tensor, prefill: bool = False) -> torch.Tensor:
+        import torch
+
+        y = self.parts[0](x, prefill) if len(self.parts) == 1 else torch.cat([p(x, prefill) for p in self.parts], -1)
+        return y if self.bias is None else y + self.bias
+
+    def kernel_segments(self) -> list[tuple[int, list[torch.Tensor]]] | None:
+        segs = [p.kernel_segment() for p in self.parts]
+        return None if any(s is None for s in segs) else segs
+
+    def nbytes(self) -> int:
+        return sum(p.nbytes() for p in self.parts)
+
+
+@dataclass
+class LayerWeights:
+    attn_in: torch.Tensor  # RMSNorm weights as multiplied (Gemma's 1 + w already added), fp32
+    mlp_in: torch.Tensor
+    qkv: Group
+    o: Group
+    gate_up: Group
+    down: Group
+    attn_out: torch.Tensor | None = None  # Gemma 2/3 (sandwich)
+    mlp_out: torch.Tensor | None = None
+    q_norm: torch.Tensor | None = None  # Qwen3, Gemma 3
+    k_norm: torch.Tensor | None = None
+
+    def groups(self) -> tuple[Group, Group, Group, Group]:
+        return self.qkv, self.o, self.gate_up, self.down
+
+
+@dataclass
+class ModelWeights:
+    layers: list[LayerWeights]
+    final_norm: torch.Tensor
+    head: QLinear  # [vocab, D]
+    embed: QLinear  # the same object as head when the embedding is tied
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def nbytes(self) -> int:
+        """Bytes of weights a decode step reads (layers + head)."""
+        return sum(g.nbytes() for layer in self.layers for g in layer.groups()) + self.head.nbytes()
+
+
+_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I8": "int8", "U8": "uint8",
+           "I16": "int16", "I32": "int32", "I64": "int64", "BOOL": "bool"}
+
+
+class SafetensorsTensors(Mapping):
+    """The tensors of an HF folder's ``*.safetensors`` files by name, each read from its file when asked for.
+
+    Plain reads, not a memory map: mapped pages a load touches count in the process's peak resident memory
+    even after the weights are quantized and dropped; read this way, only the tensor being quantized does."""
+
+    def __init__(self, folder: Path) -> None:
+        import json
+        import struct
+
+        self._where: dict[str, tuple[Path, int, int, str, list[int]]] = {}
+        for path in sorted(folder.glob("*.safetensors")):
+            with open(path, "rb") as f:
+                (size,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(size))
+            for name, info in header.items():
+                if name == "__metadata__":
+                    continue
+                begin, end = info["data_offsets"]
+                self._where[name] = (path, 8 + size + begin, end - begin, info["dtype"], list(info["shape"]))
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        import torch
+
+        path, offset, nbytes, dtype, shape = self._where[name]
+        buf = torch.empty(nbytes, dtype=torch.uint8)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            if f.readinto(buf.numpy()) != nbytes:
+                raise OSError(f"{path.name}: {name} is cut short")
+        return buf.view(getattr(torch, _DTYPES[dtype])).reshape(shape)
+
+    def numel(self) -> int:
+        """Parameters in all files (from the headers only)."""
+        import math
+
+        return sum(math.prod(shape) for *_, shape in self._where.values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+def _norm(tensors: Mapping[str, Any], name: str, arch: Arch) -> torch.Tensor:
+    w = tensors[name].float()
+    return (1.0 + w) if arch.norm_plus_one else w.clone()
+
+
+def _fmt(w: Any) -> str:
+    return "int4" if is_int4(w) else "int8" if is_int8(w) else "float"
+
+
+def _float_rows(w: Any) -> torch.Tensor:
+    """A float weight as fp32 (a quantized one is never expanded here)."""
+    return w.float()
+
+
+def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store: Path | None = None,
+                  on_progress: Callable[[ProgressEvent], None] = lambda e: None) -> ModelWeights:
+    """The runner's weights for ``arch`` from HF-named ``tensors`` at ``precision`` (see the module docstring)."""
+    from playground.engine.fast import store as qstore
+
+    head_precision = _head_precision(precision)
+    names = [f"{i}.{g}" for i in range(arch.n_layers) for g in ("qkv", "o", "gate_up", "down")]
+    floats = not any(_fmt(v) != "float" for k, v in _linear_items(tensors))
+    if not arch.tied:
+        names.append("embed")
+    names.append("head")
+    wanted = {n: head_precision if n in ("head", "embed") else precision for n in names}
+    stored = qstore.load(store, wanted) if store is not None and floats and precision != "fp32" else None
+    linears: dict[str, QLinear] = {} if stored is None else stored
+    layers = []
+    for i in range(arch.n_layers):
+        if i % 4 == 0:
+            on_progress(ProgressEvent(f"Preparing layers at {precision}" +
+                                      (" (first load at this precision only)" if stored is None and floats
+                                       and precision != "fp32" else ""), i / arch.n_layers))
+        p = f"model.layers.{i}."
+        groups = {}
+        for group, parts in _layer_linears(arch, tensors, p).items():
+            name = f"{i}.{group}"
+            g = _group(parts, precision, linears.get(name), tensors)
+            groups[group] = g
+            if len(g.parts) == 1:
+                linears[name] = g.parts[0]
+        layers.append(LayerWeights(
+            attn_in=_norm(tensors, p + "input_layernorm.weight", arch),
+            mlp_in=_norm(tensors, p + ("pre_feedforward_layernorm.weight" if arch.sandwich
+                                       else "post_attention_layernorm.weight"), arch),
+            attn_out=_norm(tensors, p + "post_attention_layernorm.weight", arch) if arch.sandwich else None,
+            mlp_out=_norm(tensors, p + "post_feedforward_layernorm.weight", arch) if arch.sandwich else None,
+            q_norm=_norm(tensors, p + "self_attn.q_norm.weight", arch) if arch.qk_norm else None,
+            k_norm=_norm(tensors, p + "self_attn.k_norm.weight", arch) if arch.qk_norm else None,
+            **groups))
+    embed_w = tensors["model.embed_tokens.weight"]
+    head_w = embed_w if arch.tied or "lm_head.weight" not in tensors else tensors["lm_head.weight"]
+    head = linears.get("head") or QLinear.wrap(head_w, head_precision)
+    embed = head if arch.tied else (linears.get("embed") or QLinear.wrap(embed_w, head_precision))
+    if store is not None and floats and precision != "fp32" and stored is None:
+        keep = dict(linears)
+        keep["head"] = head
+        if not arch.tied:
+            keep["embed"] = embed
+        qstore.save(store, keep)
+    on_progress(ProgressEvent("Layers ready", 1.0))
+    return ModelWeights(layers, _norm(tensors, "model.norm.weight", arch), head, embed)
+
+
+def _head_precision(precision: str) -> str:
+    """The tied embedding is not on a 4-bit grid: the head is int8 whenever the layers are quantized."""
+    if precision in ("fp32", "bf16"):
+        return precision
+    return "int8-a8" if precision.endswith("-a8") else "int8"
+
+
+def _linear_items(tensors: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """A few linear weights, enough to tell a quantized source from a float one."""
+    for name in ("model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.qkv_proj.weight",
+                 "model.layers.0.mlp.down_proj.weight"):
+        if name in tensors:
+            yield name, tensors[name]
+
+
+def _layer_linears(arch: Arch, tensors: Mapping[str, Any], p: str) -> dict[str, list[tuple[str, Any]]]:
+    """Per group, its (bias name, weight) parts in output order."""
+    att, mlp = p + "self_attn.", p + "mlp."
+    if att + "qkv_proj.weight" in tensors:  # Phi-3: fused in the checkpoint
+        qkv = [(att + "qkv_proj", tensors[att + "qkv_proj.weight"])]
+    else:
+        qkv = [(att + f"{x}_proj", tensors[att + f"{x}_proj.weight"]) for x in "qkv"]
+    if mlp + "gate_up_proj.weight" in tensors:
+        gate_up = [(mlp + "gate_up_proj", tensors[mlp + "gate_up_proj.weight"])]
+    else:
+        gate_up = [(mlp + f"{x}_proj", tensors[mlp + f"{x}_proj.weight"]) for x in ("gate", "up")]
+    missing = [n for n in (att + "o_proj.weight", mlp + "down_proj.weight") if n not in tensors]
+    if missing:
+        raise Unsupported(f"the checkpoint lacks {missing[0]}")
+    return {"qkv": qkv, "o": [(att + "o_proj", tensors[att + "o_proj.weight"])], "gate_up": gate_up,
+            "down": [(mlp + "down_proj", tensors[mlp + "down_proj.weight"])]}
+
+
+def _group(parts: list[tuple[str, Any]], precision: str, stored: QLinear | None,
+           tensors: Mapping[str, Any]) -> Group:
+    import torch
+
+    biases = [tensors.get(name + ".bias") for name, _ in parts]
+    bias = None
+    if any(b is not None for b in biases):
+        sizes = [(_rows(w)) for _, w in parts]
+        bias = torch.cat([b.float() if b is not None else torch.zeros(n) for b, n in zip(biases, sizes, strict=True)])
+    if stored is not None:
+        return Group([stored], bias)
+    weights = [w for _, w in parts]
+    if all(_fmt(w) == "float" for w in weights):
+        # Fused before quantizing: the result is the same (groups run along rows), and it is one allocation.
+        fused = torch.cat([_float_rows(w) for w in weights]) if len(weights) > 1 else _float_rows(weights[0])
+        return Group([QLinear(fused, precision)], bias)
+    segments: list[QLinear] = []
+    for w in weights:  # runs of one format become one segment
+        lin = QLinear.wrap(w, precision)
+        if segments and segments[-1].format == lin.format and lin.format in ("int4", "int8"):
+            segments[-1] = concat([segments[-1], lin])
+        else:
+            segments.append(lin)
+    if any(s.format not in ("int4", "int8") for s in segments) and weight_format(precision) in ("int4", "int8"):
+        segments = [s if s.format in ("int4", "int8") else QLinear(s.weight, precision) for s in segments]
+    return Group(segments, bias)
+
+
+def _rows(w: Any) -> int:
+    return int(w.qweight.shape[0]) if hasattr(w, "qweight") else int(w.shape[0])
