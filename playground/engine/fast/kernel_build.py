@@ -202,13 +202,18 @@ def _stale(lock: Path) -> bool:
     if age > STALE_LOCK_S:
         return True
     if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return True  # the builder died
-        except PermissionError:
-            return False
+        return not _alive(owner["pid"])  # the builder died
     return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _build(root: Path, final: Path, key: str) -> Path:
@@ -245,10 +250,12 @@ def _build(root: Path, final: Path, key: str) -> Path:
 
 
 def first_error_line(message: str) -> str:
+    """The compiler's first "error:" line (else the first line mentioning an error, else the first line)."""
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    for line in lines:
-        if "error" in line.lower() and not line.startswith("Error building extension"):
-            return line[:300]
+    for test in (lambda x: "error:" in x.lower(), lambda x: "error" in x.lower()):
+        for line in lines:
+            if test(line) and not line.startswith("Error building extension"):
+                return line[:300]
     return lines[0][:300] if lines else "unknown error"
 
 
@@ -261,7 +268,12 @@ def _prune_old_builds(root: Path, keep: Path) -> None:
     """Delete other versions' build folders (a new source, torch or Python) not loaded for ``_PRUNE_AFTER_S``."""
     now = time.time()
     for other in [*root.glob("kernels-*"), *root.glob("int4_gemv-*")]:
-        if other == keep or not other.is_dir() or ".tmp-" in other.name:
+        if other == keep or not other.is_dir():
+            continue
+        if ".tmp-" in other.name:  # a build killed half-way: remove once its process is gone
+            pid = other.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(other, ignore_errors=True)
             continue
         with contextlib.suppress(OSError):
             marker = other / "manifest.json"

@@ -1,0 +1,102 @@
+"""Building and loading the kernel library survives what users' machines do to it: a truncated library is never
+loaded (it would die with SIGBUS), an interrupted build's lock does not hang the next launch, a build lands in place
+only when complete. And where a compiler exists, the library is there: the app's decode runs the fused step."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from playground.engine.fast import kernel_build, kernels
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def built() -> Path:
+    """The session's valid build folder (the conftest's shared cache)."""
+    if not kernels.available():
+        if kernels.compiler_present():
+            pytest.fail(f"the kernel library did not build although a compiler is present: "
+                        f"{kernels.unavailable_reason()}")
+        pytest.skip("no C++ compiler here")
+    return Path(kernels.build_info()["library"]).parent
+
+
+def test_a_compiler_means_the_library_is_in_use(built: Path):
+    info = kernels.build_info()
+    assert info["loaded"] is True and info["isa"].split()[0] in ("avx512", "avx2", "scalar")
+    key = kernel_build.build_key()
+    assert not list(built.parent.glob(f"kernels-{key}.tmp-*")), "a finished build leaves no temporary folder"
+    manifest = json.loads((built / "manifest.json").read_text())
+    library = Path(info["library"])
+    assert manifest["size"] == library.stat().st_size
+
+
+def test_a_truncated_library_is_refused_not_loaded(built: Path, tmp_path: Path):
+    key = kernel_build.build_key()
+    copy = tmp_path / "cache" / built.name
+    shutil.copytree(built, copy)
+    library = copy / kernel_build.library_name(key)
+    assert kernel_build.valid_library(copy, key) == library
+    library.write_bytes(library.read_bytes()[: library.stat().st_size // 3])  # a copy cut short
+    assert kernel_build.valid_library(copy, key) is None
+    # A fresh process pointed at the damaged cache, without a compiler to rebuild: it must report, not crash.
+    code = "from playground.engine.fast import kernels\nprint(kernels.available(), kernels.unavailable_reason())"
+    env = dict(os.environ, **{kernel_build.ENV_CACHE: str(tmp_path / "cache"), "CXX": str(tmp_path / "no-cxx")})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]  # SIGBUS would be -7
+    assert out.stdout.startswith("False") and "compiler" in out.stdout
+
+
+def test_a_dead_builders_lock_is_taken_over(tmp_path: Path):
+    lock = tmp_path / "kernels-x.lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    assert kernel_build._stale(lock)
+    assert not kernel_build._take_lock(lock) and not lock.exists()  # removed; the next try takes it
+    assert kernel_build._take_lock(lock) and json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not kernel_build._stale(lock)  # a live builder's lock is respected
+    old = time.time() - kernel_build.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    assert kernel_build._stale(lock)  # however alive, a lock this old was left behind
+
+
+def test_waiting_for_another_build_gives_up_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """torch's FileBaton waits forever on a lock; ours gives up after WAIT_S and says why (the fallback runs)."""
+    if not kernels.compiler_present():
+        pytest.skip("no C++ compiler here")
+    monkeypatch.setenv(kernel_build.ENV_CACHE, str(tmp_path))
+    monkeypatch.setattr(kernel_build, "WAIT_S", 1.0)
+    key = kernel_build.build_key()
+    import socket
+
+    (tmp_path / f"kernels-{key}.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    started = time.monotonic()
+    with pytest.raises(kernel_build.BuildError, match="timed out"):
+        kernel_build.locate_or_build()
+    assert time.monotonic() - started < 10
+
+
+def test_a_build_error_is_reported_with_the_compilers_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A source that does not compile: the reason names the error; nothing half-built is left in the cache."""
+    if not kernels.compiler_present():
+        pytest.skip("no C++ compiler here")
+    monkeypatch.setenv(kernel_build.ENV_CACHE, str(tmp_path))
+    texts = kernel_build.source_texts()
+    texts["common.cpp"] = texts["common.cpp"] + "\nthis is not C++;\n"
+    monkeypatch.setattr(kernel_build, "source_texts", lambda: texts)
+    monkeypatch.setattr(kernel_build, "SOURCES", ("common.cpp",))  # one file: a fast failure
+    with pytest.raises(kernel_build.BuildError, match="error:"):
+        kernel_build.locate_or_build()
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
