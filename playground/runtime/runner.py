@@ -27,9 +27,11 @@ class LoadedInfo:
 
     model_id: str
     device: str
-    dtype: str
+    dtype: str  # what the weights run at: the precision on a fast path (int4, int8, ...), else the torch dtype
     load_s: float
     context_length: int
+    path: str = ""  # fused | python | generic | transformers | remote
+    detail: str = ""  # one line: precision, path and the kernels' code path (TextModel.describe)
 
 
 class EngineRunner:
@@ -86,10 +88,18 @@ class EngineRunner:
                 self._model = None
             self._model = load_model(model_id, self._device, self._dtype, on_progress, self.registry)
             on_progress(ProgressEvent(f"Loaded {model_id}", 1.0))
+        return self.loaded_info()
+
+    def loaded_info(self) -> LoadedInfo | None:
+        """What is loaded now and how it runs (the status bar and --self-test show it); None when nothing is."""
         tm = self._model
-        # The status bar shows what decode really runs at: int4-kernel, int8, or the model's dtype.
+        if tm is None:
+            return None
+        # What decode really runs at: the fast path's precision, or the model's dtype.
         dtype = tm.precision if getattr(tm, "fast", None) is not None else str(tm.dtype).removeprefix("torch.")
-        return LoadedInfo(tm.id, str(tm.device), dtype, tm.load_s, tm.context_length)
+        path = getattr(tm, "path", "remote")
+        detail = tm.describe() if hasattr(tm, "describe") else dtype
+        return LoadedInfo(tm.id, str(tm.device), dtype, tm.load_s, tm.context_length, path, detail)
 
     def _precision_changed(self) -> bool:
         """True when the precision preference changed since the local model loaded (it reloads then)."""

@@ -100,3 +100,25 @@ def test_a_build_error_is_reported_with_the_compilers_line(tmp_path: Path, monke
     with pytest.raises(kernel_build.BuildError, match="error:"):
         kernel_build.locate_or_build()
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]
+
+
+def test_a_bundle_uses_its_prebuilt_library_only_when_it_matches(built: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    """packaging/playground.spec ships the build host's library under <bundle>/kernels/: used as is (no compiler
+    needed on the user's machine) when built from the same sources, torch and Python; never when damaged."""
+    from playground import bundle
+
+    shipped = tmp_path / "bundle" / "kernels" / built.name
+    shutil.copytree(built, shipped)
+    monkeypatch.setattr(bundle, "bundle_dir", lambda: tmp_path / "bundle")
+    library = kernel_build._bundled()
+    assert library is not None and library.parent == shipped
+    monkeypatch.setenv(kernel_build.ENV_CACHE, str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-cxx"))  # the user's machine: no compiler
+    assert kernel_build.locate_or_build() == (library, None)
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    (shipped / "manifest.json").write_text(json.dumps({**manifest, "torch": "0.0.1"}))  # built for another torch
+    assert kernel_build._bundled() is None
+    (shipped / "manifest.json").write_text(json.dumps(manifest))
+    library.write_bytes(library.read_bytes()[:1000])
+    assert kernel_build._bundled() is None

@@ -178,3 +178,17 @@ def test_window_appears_before_torch_is_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_status_bar_says_which_path_and_precision_a_model_runs_on(qtbot, make_window, tmp_path):
+    """A model on the fused fast path at int8: the status bar shows the precision and the path, not just "cpu"."""
+    from playground.engine.text import set_default_precision
+    from tests.tiny import build_tiny_llama
+
+    info = Registry().add(build_tiny_llama(tmp_path / "m64", hidden_size=64, intermediate_size=128))
+    set_default_precision("int8")
+    window = make_window(EngineRunner(device="cpu"))
+    with qtbot.waitSignal(window.bridge.loaded, timeout=60000):
+        window.bridge.load(info.id)
+    assert "(int8, fused)" in window.device_label.text()
+    assert "kernels" in window.device_label.toolTip()

@@ -53,8 +53,11 @@ def test_the_engine_reloads_a_loaded_model_at_the_new_precision(tiny_model_dir, 
     info = registry.add(folder)
     runner = EngineRunner(registry, device="cpu", dtype="float32")
     try:
-        assert runner.load(info.id).result(60).dtype == "float32"  # auto: a tiny model stays on transformers
+        first = runner.load(info.id).result(60)
+        assert first.dtype == "float32" and first.path == "transformers"  # auto: a tiny model stays there
         set_default_precision("int8")
-        assert runner.load(info.id).result(60).dtype == "int8"
+        loaded = runner.load(info.id).result(60)
+        # The status bar's facts: the precision and the path actually taken (the fused C++ step on the kernels).
+        assert loaded.dtype == "int8" and loaded.path == "fused" and "kernels" in loaded.detail
     finally:
         runner.shutdown()

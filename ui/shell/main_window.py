@@ -386,6 +386,10 @@ class MainWindow(QMainWindow):
     def _on_engine_loaded(self, info: object) -> None:
         remote = info.dtype == "remote"
         self.device_label.setText(f"device: {info.device}" if remote else f"device: {info.device} ({info.dtype})")
+        # Which engine path runs it (fused C++ step, generic, transformers) and the kernels' code path.
+        self.device_label.setToolTip("" if remote else f"{info.model_id}: {info.detail or info.dtype}")
+        if info.path and not remote:
+            self.device_label.setText(f"device: {info.device} ({info.dtype}, {info.path})")
         self.model_label.setText(f"model: {info.model_id}")
         self.statusBar().showMessage(f"Loaded {info.model_id} in {info.load_s:.1f} s", 5000)
         self.refresh_models()
@@ -393,7 +397,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_engine_finished(self, result: GenerationResult) -> None:
         self.model_label.setText(f"model: {result.model}")
-        self.device_label.setText(f"device: {result.device}")
+        if not self.device_label.text().startswith(f"device: {result.device}"):  # keep "(precision, path)"
+            self.device_label.setText(f"device: {result.device}")
         self.speed_label.setText(f"{result.first.timings.tokens_per_s:.1f} tok/s")
 
     @Slot(str, bool)

@@ -1,8 +1,10 @@
 """``playground --self-test``: a smoke test of a built bundle (or a source checkout), as qutebrowser does.
 
 Runs offscreen in a temporary data dir and checks, one line each with its time: the main window opens, a greedy
-few-shot completion on the embedded model answers " Rome", a small HTML page renders (the grab is not blank), the
-demo image model draws one image, and the run saved through the window's store reads back. In a frozen bundle it
+few-shot completion on the embedded model answers " Rome", the engine path and precision it ran on (the fused C++
+step on the compiled kernels wherever they can exist: a bundle ships them prebuilt, a checkout with a compiler
+builds them), a small HTML page renders (the grab is not blank), the demo image model draws one image, and the run
+saved through the window's store reads back. In a frozen bundle it
 also checks that nothing was written inside the bundle. Exit code 0 only if every check passed.
 """
 
@@ -159,6 +161,18 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
         state["answer"] = text
         return f"{text!r}, {result.first.timings.tokens_per_s:.1f} tok/s"
 
+    def engine_path() -> str:
+        from playground.engine.fast import kernels
+
+        info = state["window"].bridge.runner.loaded_info()
+        if info is None:
+            raise CheckFailed("no model is loaded")
+        expected = root is not None or kernels.compiler_present()  # a bundle ships the kernels; a compiler builds them
+        if expected and info.path != "fused":
+            raise CheckFailed(f"expected the fused C++ step on the compiled kernels, got {info.detail} "
+                              f"({kernels.unavailable_reason() or 'kernels loaded'})")
+        return info.detail
+
     def html() -> str:
         preview = state["preview"] = HtmlPreview()
         preview.resize(320, 200)
@@ -226,7 +240,8 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
 
     try:
         if report.check("window", open_window):
-            report.check("completion", completion)
+            if report.check("completion", completion):
+                report.check("engine path", engine_path)
             report.check("html", html)
             report.check("demo image", demo_image)
             report.check("session", session)

@@ -11,8 +11,9 @@ safe to share between processes and survive interruptions:
   or older than ``STALE_LOCK_S``, is taken over; waiting for another builder gives up after ``WAIT_S`` (torch's own
   ``FileBaton.wait()`` would wait forever on a killed build's lock).
 
-A bundle (PyInstaller) carries a prebuilt library under ``<bundle>/kernels/kernels-<key>/``; it is used when its
-key matches (same sources, torch and Python as the bundle itself).
+A bundle (PyInstaller) carries a prebuilt library under ``<bundle>/kernels/kernels-<key>/`` (packaging/
+playground.spec); it is used when its manifest matches the bundle's own sources, torch, Python and CPU
+architecture (the flags part of the key is not compared: the bundle's machine may have no compiler at all).
 
 Environment: ``PLAYGROUND_KERNEL_CACHE`` sets the cache folder; ``PLAYGROUND_KERNEL_VERBOSE=1`` shows the compiler.
 """
@@ -118,11 +119,31 @@ def valid_library(folder: Path, key: str) -> Path | None:
     return library
 
 
-def _bundled(key: str) -> Path | None:
+def _identity() -> dict[str, str]:
+    """What a library must have been built against to load here (besides its own flags)."""
+    import torch
+
+    return {"sources": source_digest(), "torch": torch.__version__, "python": sys.version.split()[0],
+            "platform": sys.platform, "machine": platform.machine()}
+
+
+def _bundled() -> Path | None:
     from playground import bundle
 
     root = bundle.bundle_dir()
-    return valid_library(root / "kernels" / f"kernels-{key}", key) if root is not None else None
+    if root is None:
+        return None
+    wanted = _identity()
+    for folder in sorted((root / "kernels").glob("kernels-*")):
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if all(manifest.get(k) == v for k, v in wanted.items()):
+            found = valid_library(folder, str(manifest.get("key")))
+            if found:
+                return found
+    return None
 
 
 def locate_or_build() -> tuple[Path, float | None]:
@@ -135,7 +156,7 @@ def locate_or_build() -> tuple[Path, float | None]:
         key = build_key()
     except OSError as exc:
         raise BuildError(f"kernel sources missing: {exc}") from exc
-    found = _bundled(key)
+    found = _bundled()
     if found:
         return found, None
     root = cache_root()
@@ -217,7 +238,6 @@ def _alive(pid: int) -> bool:
 
 
 def _build(root: Path, final: Path, key: str) -> Path:
-    import torch
     from torch.utils import cpp_extension
 
     tmp = root / f"kernels-{key}.tmp-{os.getpid()}"
@@ -239,8 +259,8 @@ def _build(root: Path, final: Path, key: str) -> Path:
         except Exception as exc:
             raise BuildError(f"kernel build failed: {first_error_line(str(exc))}") from exc
         library = tmp / library_name(key)
-        manifest = {"key": key, "size": library.stat().st_size, "sha256": _sha256(library),
-                    "torch": torch.__version__, "python": sys.version.split()[0], "built": time.time()}
+        manifest = {"key": key, "size": library.stat().st_size, "sha256": _sha256(library), **_identity(),
+                    "flags": " ".join(cflags + ldflags), "built": time.time()}
         (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)  # an invalid earlier build
         os.replace(tmp, final)
