@@ -45,7 +45,7 @@ def per_token_ms(tm, constraint: Constraint | None) -> tuple[float, list[int]]:
 
 
 def mask_ms(tm, constraint: Constraint, tokens: list[int]) -> float:
-    vocab = int(tm.model.config.vocab_size)
+    vocab = tm.vocab_size
     mask = TokenMask(constraint, tm.tokenizer, tm.eos_ids, vocab)
     started = time.perf_counter()
     for token in tokens:

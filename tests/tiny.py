@@ -35,3 +35,27 @@ def build_tiny_llama(folder: Path, context: int = 96, vocab_size: int = 257, **s
     LlamaForCausalLM(config).save_pretrained(str(folder))
     byte_tokenizer().save_pretrained(str(folder))
     return folder
+
+
+def rounded_transformers(tm, folder: Path):
+    """transformers' own model of a tiny llama ``folder`` whose weights are what ``tm``'s fast runner multiplies by
+    (dequantized): a quantized path should compute what this computes, up to its activations' rounding."""
+    import torch
+
+    from playground.engine.text import load_text_model
+
+    ref = load_text_model(tm.id, folder, device="cpu", dtype="float32", path="transformers")
+    with torch.no_grad():
+        for layer, block in zip(tm.fast.weights.layers, ref.model.model.layers, strict=True):
+            att, mlp = block.self_attn, block.mlp
+            sizes = [att.q_proj.weight.shape[0], att.k_proj.weight.shape[0], att.v_proj.weight.shape[0]]
+            for lin, w in zip((att.q_proj, att.k_proj, att.v_proj), layer.qkv.parts[0].dequantized().split(sizes),
+                              strict=True):
+                lin.weight.copy_(w)
+            att.o_proj.weight.copy_(layer.o.parts[0].dequantized())
+            gate, up = layer.gate_up.parts[0].dequantized().split(mlp.gate_proj.weight.shape[0])
+            mlp.gate_proj.weight.copy_(gate)
+            mlp.up_proj.weight.copy_(up)
+            mlp.down_proj.weight.copy_(layer.down.parts[0].dequantized())
+        ref.model.lm_head.weight.copy_(tm.fast.weights.head.dequantized())  # tied: the embedding too
+    return ref

@@ -84,7 +84,7 @@ def prompt_tokens(tm: TextModel, req: GenerationRequest) -> list[int]:
     """The token ids the model reads for ``req``: its token prompt, its chat turns through the model's template,
     or source + prompt."""
     if req.prompt_ids is not None:
-        vocab = int(getattr(tm.model.config, "vocab_size", 0) or len(tm.tokenizer))
+        vocab = tm.vocab_size or len(tm.tokenizer)
         if max(req.prompt_ids) >= vocab:
             raise ParameterError(f"token ids must be between 0 and {vocab - 1}")
         return list(req.prompt_ids)

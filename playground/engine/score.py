@@ -8,9 +8,10 @@ forward pass per text, with no sampling.
 joined (as lm-evaluation-harness does): the continuation's tokens are exactly the ones its likelihood is
 measured over. Token texts come from the tokenizer's offsets, so they concatenate to ``text + continuation``.
 
-On transformers' forward, texts are batched (right-padded, ``batch_size`` at a time); on the fast path
-(``FastLlama``) they run one by one with the prefill weights. Only ``chunk`` positions' full-vocabulary logits
-exist at once, so a long text costs hidden-size memory, not vocabulary-size memory, per position.
+On transformers' forward (and the generic path, whose module it is), texts are batched (right-padded,
+``batch_size`` at a time); on the fused runner they run one by one through its prefill. Only ``chunk``
+positions' full-vocabulary logits exist at once, so a long text costs hidden-size memory, not vocabulary-size
+memory, per position.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def score_batch(tm: TextModel, items: Sequence[ScoreItem], top_logprobs: int = 0
     rows: list[Any] = [None] * len(encoded)
     try:
         with torch.inference_mode():
-            if tm.fast is not None:
+            if tm.fast is not None and hasattr(tm.fast, "hidden_states"):
                 for i, enc in enumerate(encoded):
                     rows[i] = _fast_rows(tm, enc.ids, top_logprobs)
             else:
@@ -127,7 +128,7 @@ def _pieces(tm: TextModel, text: str, special: bool) -> tuple[list[int], list[st
 
 
 def _vocab_size(tm: TextModel) -> int:
-    return int(getattr(tm.model.config, "vocab_size", 0) or len(tm.tokenizer))
+    return tm.vocab_size or len(tm.tokenizer)
 
 
 # -- forward ---------------------------------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def _fast_rows(tm: TextModel, ids: list[int], k: int) -> tuple[torch.Tensor, ...
     def make(start: int, end: int) -> torch.Tensor:
         return hidden_logits(tm.fast, hidden[start:end])
 
-    return _rows_from_logits(make, ids, k, tm.fast.device)
+    return _rows_from_logits(make, ids, k, tm.device)
 
 
 def _batch_rows(tm: TextModel, batch: list[list[int]], k: int) -> list[tuple[torch.Tensor, ...]]:

@@ -13,7 +13,7 @@ from playground.engine.fast import runner as fast_runner
 from playground.engine.generate import generate
 from playground.engine.text import load_text_model
 from playground.errors import KnownError
-from tests.tiny import build_tiny_llama
+from tests.tiny import build_tiny_llama, rounded_transformers
 
 SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2}
 
@@ -47,7 +47,7 @@ def run_fast(tm, ids: list[int], split: int) -> torch.Tensor:
 def test_fp32_fast_path_matches_transformers_across_prefill_chunks_and_cache_growth(tiny64_dir, monkeypatch):
     monkeypatch.setattr(fast_runner, "PREFILL_CHUNK", 16)  # several prefill chunks
     tm = load(tiny64_dir, "fp32")
-    assert tm.fast is not None and tm.precision == "fp32" and tm.model is None
+    assert tm.fast is not None and tm.precision == "fp32" and tm.hf_model is None  # no transformers module
     assert tm.path == "python"  # fp32 decodes on the runner's torch step (the fused step is for kernel formats)
     ids = list(torch.randint(0, 256, (300,), generator=torch.Generator().manual_seed(1)).tolist())
     # 250 prompt tokens fit the first 256-position cache; decoding past 256 makes it grow and keep its contents.
@@ -65,20 +65,7 @@ def test_quantized_paths_compute_with_their_rounded_weights(tiny64_dir, precisio
     tm = load(tiny64_dir, precision)
     assert tm.precision == precision and tm.path == ("python" if precision == "bf16" else "fused")
     tm.fast.cache_dtype_name = "fp32"  # quantized precisions keep the KV cache in fp16: not what is compared here
-    ref_tm = transformers_of(tiny64_dir)
-    with torch.no_grad():
-        for layer, block in zip(tm.fast.weights.layers, ref_tm.model.model.layers, strict=True):
-            att, mlp = block.self_attn, block.mlp
-            qkv = layer.qkv.parts[0].dequantized().split([att.q_proj.weight.shape[0], att.k_proj.weight.shape[0],
-                                                          att.v_proj.weight.shape[0]])
-            for lin, w in zip((att.q_proj, att.k_proj, att.v_proj), qkv, strict=True):
-                lin.weight.copy_(w)
-            att.o_proj.weight.copy_(layer.o.parts[0].dequantized())
-            gate, up = layer.gate_up.parts[0].dequantized().split(mlp.gate_proj.weight.shape[0])
-            mlp.gate_proj.weight.copy_(gate)
-            mlp.up_proj.weight.copy_(up)
-            mlp.down_proj.weight.copy_(layer.down.parts[0].dequantized())
-        ref_tm.model.lm_head.weight.copy_(tm.fast.weights.head.dequantized())
+    ref_tm = rounded_transformers(tm, tiny64_dir)
     ids = list(range(40, 100))
     got = run_fast(tm, ids, 30)
     ref = reference_logits(ref_tm, ids)[29:]

@@ -17,7 +17,7 @@ from playground.engine.sampling import apply_penalties
 from playground.engine.score import score, score_batch
 from playground.engine.text import load_text_model
 from playground.errors import ContextOverflow, ParameterError
-from tests.tiny import build_tiny_llama
+from tests.tiny import build_tiny_llama, rounded_transformers
 
 SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2}
 TEXT = "The cat sat on the mat. "
@@ -37,13 +37,19 @@ def reference(tm, text: str) -> list[float]:
 
 @pytest.mark.parametrize("precision", [None, "fp32", "int4"])
 def test_scoring_is_the_models_own_distribution_on_every_path(tiny64_dir, precision) -> None:
+    """Scores are the distribution of the path that runs: transformers', the fp32 runner's, and the int4 runner's
+    (transformers on its rounded weights: the KV cache kept fp32 here, as fp32 does)."""
     tm = load_text_model("t", tiny64_dir, device="cpu", dtype="float32", precision=precision or "auto")
     assert (tm.fast is None) == (precision is None)
+    ref = tm
+    if precision == "int4":
+        tm.fast.cache_dtype_name = "fp32"
+        ref = rounded_transformers(tm, tiny64_dir)
     result = score(tm, TEXT * 3, " and more", top_logprobs=3)
     assert result.text == TEXT * 3 + " and more"
     assert result.tokens[0].logprob is None
     got = [t.logprob for t in result.tokens[1:]]
-    assert got == pytest.approx(reference(tm, TEXT * 3 + " and more"), abs=1e-4)  # prefill weights: full precision
+    assert got == pytest.approx(reference(ref, TEXT * 3 + " and more"), abs=1e-4)
     assert result.continuation_start == len(TEXT * 3) and result.continuation[0].text == " "
     assert result.continuation_logprob == pytest.approx(sum(got[-len(" and more"):]), abs=1e-4)
     for t in result.tokens[1:]:

@@ -1,5 +1,6 @@
 """Fine-tuning the real embedded SmolLM2-135M on a few sheet rows: the adapter answers held-out rows with no example
-in the prompt, and merged at load (the fast int4 path built on top) it gives the same answers."""
+in the prompt, and merged at load it gives the same answers (fp32 on the fused runner: exactly; the default int4
+path built on top: within its rounding, as the bench measures, here 3 of 4 at least)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def test_an_adapter_on_8_capitals_answers_zero_shot_and_reloads_merged(embedded_
     assert sum(v == cap for v, cap in zip(tuned, ASKED.values(), strict=True)) >= 3, tuned
 
     base_folder = Path(embedded_model.model.name_or_path)
+    exact = load_text_model(info.id, base_folder, device="cpu", adapter=info.folder, precision="fp32")
+    assert exact.fast is not None and [a.value for a in SheetFiller(exact).fill(asked).answers] == tuned
     merged = load_text_model(info.id, base_folder, device="cpu", adapter=info.folder)
-    assert merged.fast is not None  # int4 decode, quantized from the merged weights
-    assert [a.value for a in SheetFiller(merged).fill(asked).answers] == tuned
+    assert merged.path == "fused" and merged.precision == "int4"  # quantized from the merged weights
+    answers = [a.value for a in SheetFiller(merged).fill(asked).answers]
+    assert sum(a == b for a, b in zip(answers, tuned, strict=True)) >= 3, (answers, tuned)
     italy = generate(merged, GenerationRequest(prompt=asked[0].text, temperature=0, max_new_tokens=8, stop=("\n",)))
     assert italy.first.text.strip() == "Rome"

@@ -158,6 +158,19 @@ class DecoderRunner:
         s.last_logits = self.logits(last[-1:])[0]
         return s.last_logits.clone()
 
+    def hidden_states(self, slot: int, ids: list[int]) -> torch.Tensor:
+        """The last layer's output at every position of ``ids`` (fp32 [T, D], before the final norm), run from
+        position 0 of ``slot``; the slot is then not reusable by a later prefill (scoring, not generation)."""
+        import torch
+
+        self.ensure_slots(slot + 1)
+        self.rewind(0, slot)
+        self.reserve(len(ids))
+        tokens = torch.tensor(ids, dtype=torch.long)
+        parts = [forward.prefill_chunk(self, slot, tokens[start:start + PREFILL_CHUNK], start)
+                 for start in range(0, len(ids), PREFILL_CHUNK)]
+        return torch.cat(parts)
+
     def step(self, tokens: list[int], slots: list[int]) -> torch.Tensor:
         """Append tokens[b] to slot slots[b] (each slot once); return next-token logits [B, vocab]."""
         import torch
