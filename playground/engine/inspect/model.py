@@ -64,7 +64,7 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UnsupportedModel(f"Could not load {model_id} for inspection: {first_line}") from exc
     decoder_parts(model)  # fail now, not at the first lens
-    return TextModel(id=model_id, model=model, tokenizer=tokenizer, device=dev, dtype=dt,
+    return TextModel(id=model_id, hf_model=model, tokenizer=tokenizer, device=dev, dtype=dt,
                      load_s=time.perf_counter() - started, context_length=_context_length(model.config),
                      eos_ids=_eos_ids(model, tokenizer), fast=None, precision="eager", requested_precision="eager")
 
