@@ -49,7 +49,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 # -- serve ----------------------------------------------------------------------------------------------------------
 def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
     from playground.models.embedded import EMBEDDED_ID
-    from playground.remote.server import PlaygroundServer, ServeApp, is_loopback
+    from playground.remote.serve_app import ServeApp, is_loopback
+    from playground.remote.server import PlaygroundServer
     from playground.runtime.runner import EngineRunner
 
     host = args.host or "127.0.0.1"

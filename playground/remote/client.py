@@ -20,9 +20,7 @@ import contextlib
 import json
 import socket
 import ssl
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +40,12 @@ from playground.errors import (
     RemoteUnreachable,
 )
 from playground.remote import sse
+from playground.remote.cancel_watch import CancelWatch, shutdown_sockets, wait_or_cancel
+from playground.remote.error_text import MAX_ERROR_CHARS, error_text, is_tls_failure, reason, retry_after
 
 CONNECT_TIMEOUT_S = 10.0
 RETRIES = 3  # connection attempts after the first
 BACKOFF_S = 0.5  # first wait; doubled each retry (0.5, 1, 2 s)
-CANCEL_POLL_S = 0.05  # how soon a set Cancel closes the connection
-MAX_ERROR_CHARS = 300
 MAX_ERROR_BODY = 2**20  # an error answer is read up to this much
 
 
@@ -159,7 +157,7 @@ class RemoteClient:
 
         timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
         url = self.base_url + path
-        watch = _CancelWatch(cancel or Cancel(), lambda: _shutdown(sockets), deadline_s)
+        watch = CancelWatch(cancel or Cancel(), lambda: shutdown_sockets(sockets), deadline_s)
         try:
             with httpx.Client(verify=self._ssl, timeout=timeout, follow_redirects=False,
                               limits=httpx.Limits(max_keepalive_connections=0)) as http:
@@ -200,9 +198,9 @@ class RemoteClient:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if cancel is not None and cancel.is_set():
                     raise _Cancelled("cancelled") from exc
-                if _is_tls_failure(exc) or attempt == self.retries:
+                if is_tls_failure(exc) or attempt == self.retries:
                     raise self._transport_error(exc, str(request.url), midway=False) from exc
-                if _wait(delay, cancel):
+                if wait_or_cancel(delay, cancel):
                     raise _Cancelled("cancelled") from exc
                 delay *= 2
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -262,7 +260,7 @@ class RemoteClient:
             raise RemoteProtocolError(f"{self.name}: unexpected event in the stream from {path}")
         if event.get("error"):
             raise RemoteServerError(f"{self.name}: the server reported an error mid-stream: "
-                                    f"{self._scrub(_error_text(event))}")
+                                    f"{self._scrub(error_text(event))}")
         return event
 
     # -- errors ------------------------------------------------------------------------------------------------
@@ -271,7 +269,7 @@ class RemoteClient:
         status = response.status_code
         text = raw.decode("utf-8", errors="replace")
         try:
-            detail = _error_text(json.loads(text))
+            detail = error_text(json.loads(text))
         except ValueError:
             detail = text.strip()
         detail = self._scrub(detail)
@@ -285,7 +283,7 @@ class RemoteClient:
             what = f"no such model {model!r} or endpoint {path}" if model else f"no such endpoint {path}"
             return RemoteNotFound(f"{name}: {what} (404{said})")
         if status == 429:
-            retry = _retry_after(response.headers.get("retry-after"))
+            retry = retry_after(response.headers.get("retry-after"))
             wait = f"; retry after {retry:g} s" if retry is not None else "; wait a little and retry"
             return RemoteRateLimited(f"{name}: rate limited (429){wait}", retry)
         if status in (400, 413, 422):
@@ -303,110 +301,18 @@ class RemoteClient:
             return RemoteTimeout(f"{name}: no answer from {url} within {self.read_timeout:g} s (read timeout); the "
                                  "server may be overloaded, or raise the endpoint's timeout")
         if midway:
-            return RemoteProtocolError(f"{name}: the answer was cut off (truncated: {_reason(exc)})")
-        if _is_tls_failure(exc):
-            return RemoteUnreachable(f"{name}: the TLS certificate of {url} could not be verified ({_reason(exc)})")
+            return RemoteProtocolError(f"{name}: the answer was cut off (truncated: {reason(exc)})")
+        if is_tls_failure(exc):
+            return RemoteUnreachable(f"{name}: the TLS certificate of {url} could not be verified ({reason(exc)})")
         if isinstance(exc, httpx.ConnectTimeout):
             return RemoteUnreachable(f"{name}: cannot connect to {url} (no answer within {self.connect_timeout:g} s, "
                                      f"{self.retries + 1} tries); check the URL and that the server is running")
         if isinstance(exc, httpx.ConnectError):
-            return RemoteUnreachable(f"{name}: cannot connect to {url} ({_reason(exc)}, {self.retries + 1} tries); "
+            return RemoteUnreachable(f"{name}: cannot connect to {url} ({reason(exc)}, {self.retries + 1} tries); "
                                      "check the URL and that the server is running")
-        return RemoteError(f"{name}: request to {url} failed ({_reason(exc)})")
+        return RemoteError(f"{name}: request to {url} failed ({reason(exc)})")
 
     def _scrub(self, text: str) -> str:
         """One line of server text, without the API key (some servers echo a wrong key back)."""
         line = " ".join(str(text).split())[:MAX_ERROR_CHARS]
         return line.replace(self._key, "***") if self._key else line
-
-
-# -- helpers -------------------------------------------------------------------------------------------------------
-class _CancelWatch:
-    """Calls ``on_cancel`` once, within CANCEL_POLL_S, when ``cancel`` is set or ``deadline_s`` has passed
-    (``expired`` then) before ``stop()``.
-
-    Polling: ``Cancel`` (owned by the generation loop) has no callback hook, and a poll every 50 ms costs nothing.
-    """
-
-    def __init__(self, cancel: Cancel, on_cancel: Callable[[], None], deadline_s: float) -> None:
-        self._cancel = cancel
-        self._on_cancel = on_cancel
-        self._deadline = time.monotonic() + deadline_s
-        self.expired = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="remote-cancel-watch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(CANCEL_POLL_S):
-            if time.monotonic() > self._deadline:
-                self.expired = True
-            if self._cancel.is_set() or self.expired:
-                self._on_cancel()
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-
-
-def _shutdown(sockets: list[socket.socket]) -> None:
-    """Shut the connection down: a read blocked in another thread returns at once (close() alone would not)."""
-    for sock in sockets:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _wait(seconds: float, cancel: Cancel | None) -> bool:
-    """Sleep ``seconds``; True when cancelled meanwhile."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        if cancel is not None and cancel.is_set():
-            return True
-        time.sleep(min(left, CANCEL_POLL_S))
-    return bool(cancel is not None and cancel.is_set())
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())[:MAX_ERROR_CHARS]
-
-
-def _error_text(data: Any) -> str:
-    """The message of an OpenAI-style ``{"error": {"message"}}``, FastAPI's ``{"detail"}`` or a bare string."""
-    if isinstance(data, dict):
-        err = data.get("error", data.get("detail", data.get("message")))
-        if isinstance(err, dict):
-            return str(err.get("message") or err)
-        if isinstance(err, list) and err:  # FastAPI validation errors
-            first = err[0]
-            if isinstance(first, dict):
-                loc = ".".join(str(x) for x in first.get("loc", []) if x != "body")
-                return f"{loc}: {first.get('msg', first)}" if loc else str(first.get("msg", first))
-            return str(first)
-        if err is not None:
-            return str(err)
-    return str(data)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())

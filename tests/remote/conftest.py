@@ -48,7 +48,8 @@ class Served:
 
 
 def _serve(model_dir: Path, home: Path, api_key: str | None) -> Iterator[Served]:
-    from playground.remote.server import PlaygroundServer, ServeApp
+    from playground.remote.serve_app import ServeApp
+    from playground.remote.server import PlaygroundServer
     from playground.runtime.runner import EngineRunner
 
     with pytest.MonkeyPatch.context() as mp:  # the registry reads its data dir when created

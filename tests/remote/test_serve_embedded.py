@@ -50,7 +50,8 @@ CASES = [
 def embedded_url() -> Iterator[str]:
     from playground import paths
     from playground.models.embedded import EMBEDDED_ID
-    from playground.remote.server import PlaygroundServer, ServeApp
+    from playground.remote.serve_app import ServeApp
+    from playground.remote.server import PlaygroundServer
     from playground.runtime.runner import EngineRunner
 
     paths.set_data_dir(embedded_home())

@@ -23,7 +23,8 @@ class _Logged:
 
 
 def _start(long_tiny_dir, home, monkeypatch, **app_kwargs) -> _Logged:  # noqa: ANN001
-    from playground.remote.server import PlaygroundServer, ServeApp
+    from playground.remote.serve_app import ServeApp
+    from playground.remote.server import PlaygroundServer
     from playground.runtime.runner import EngineRunner
 
     monkeypatch.setenv("PLAYGROUND_HOME", str(home))

@@ -86,7 +86,7 @@ def test_serve_cli_says_when_the_port_is_taken_or_the_model_missing(long_tiny_di
     import socket
 
     from playground.cli import main as cli
-    from playground.remote.server import is_loopback
+    from playground.remote.serve_app import is_loopback
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
