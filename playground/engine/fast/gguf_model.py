@@ -1,0 +1,119 @@
+"""Load a GGUF file straight into the engine's formats: ``load_gguf(path) -> GgufModel``.
+
+``GgufModel.config`` is the Hugging Face config dict of the model's family (``gguf_config``), ``tensors`` maps HF
+parameter names (``model.layers.0.self_attn.q_proj.weight``, [out, in]) to ``Int4Weight`` (from Q4_0 / Q4_1 /
+Q4_K), ``Int8Weight`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q6_K) or a torch tensor (F32 / F16 / BF16, a view of the memory
+map unless the converter's changes had to be undone), and ``tokenizer`` is a transformers tokenizer built from
+the file's metadata (``gguf_tokenizer``). No fp32 copy of the model is made; ``to_transformers()`` makes one, for
+tests and for running a model the fast path does not cover.
+
+Anything the loader cannot take (another architecture, tensor type or tokenizer) raises ``UnsupportedModel``
+naming it: the caller falls back to transformers' own GGUF conversion.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from playground.domain.jobs import ProgressEvent
+from playground.engine.fast import gguf_config, gguf_repack
+from playground.engine.fast.gguf_read import GgufFile
+from playground.errors import UnsupportedModel
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class GgufModel:
+    path: Path
+    config: dict[str, Any]  # HF config dict (model_type, hidden_size, ..., rope_parameters)
+    tensors: dict[str, Any]  # HF parameter name -> Int4Weight | Int8Weight | torch.Tensor
+    tokenizer: Any  # transformers PreTrainedTokenizerFast (None when loaded with tokenizer=False)
+    source_types: dict[str, str] = field(default_factory=dict)  # HF name -> GGUF tensor type ("Q4_K", "F32", ...)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: read, tensors, tokenizer
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every parameter as an fp32 torch tensor (dequantized: the model's full fp32 size in memory)."""
+        return {name: gguf_repack.dequantize(w) for name, w in self.tensors.items()}
+
+    def to_transformers(self) -> Any:
+        """A transformers model (fp32, eval mode) built from ``config`` and the dequantized tensors."""
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers.initialization import no_init_weights
+
+        cfg = dict(self.config)
+        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        with no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+        if set(missing) - tied or unexpected:
+            raise UnsupportedModel(f"{self.path.name}: the {config.model_type} model lacks {sorted(unexpected)[:3]} "
+                                   f"or the file lacks {sorted(set(missing) - tied)[:3]}")
+        if tied:
+            model.tie_weights()
+        return model.eval()
+
+
+def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokenizer: bool = True) -> GgufModel:
+    """Read ``path`` into a GgufModel (see the module docstring); UnsupportedModel when the loader cannot."""
+    started = time.perf_counter()
+    path = Path(path)
+    on_progress(ProgressEvent(f"Reading {path.name}", 0.0))
+    gguf = GgufFile(path)
+    meta = gguf.metadata
+    arch = gguf_config.family(meta)
+    unsupported = sorted({t.type_name for t in gguf.tensors.values() if t.type_name not in gguf_repack.SUPPORTED})
+    if unsupported:
+        raise UnsupportedModel(f"{path.name} holds tensor types the GGUF loader does not read: {', '.join(unsupported)}"
+                               f" (supported: {', '.join(gguf_repack.SUPPORTED)})")
+    shapes = {name: t.shape for name, t in gguf.tensors.items()}
+    data = np.frombuffer(gguf.buffer(), dtype=np.uint8)  # the whole file, memory-mapped (no copy)
+
+    def raw(name: str) -> Any:
+        t = gguf.tensors[name]
+        return data[t.offset:t.offset + t.nbytes]
+
+    def config_tensor(name: str) -> Any:
+        if name not in gguf.tensors:
+            return None
+        return gguf_repack.dequantize(gguf_repack.repack(raw(name), gguf.tensors[name].type_name,
+                                                         gguf.tensors[name].shape)).numpy()
+
+    config = gguf_config.hf_config(meta, shapes, config_tensor)
+    read_s = time.perf_counter() - started
+    names = [n for n in gguf.tensors if n not in gguf_config.CONFIG_TENSORS]
+    mapped = {n: gguf_config.hf_name(n, arch) for n in names}  # raises before any work on an unknown tensor
+    total = sum(gguf.tensors[n].nbytes for n in names) or 1
+    done = 0
+    tensors: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for name in names:
+        info = gguf.tensors[name]
+        rows = gguf_config.undo_rows(name, arch, config, info.shape[0])
+        weight = gguf_repack.repack(raw(name), info.type_name, info.shape, rows)
+        shift = gguf_config.norm_shift(name, arch)
+        if shift:
+            weight = weight.float() + shift
+        tensors[mapped[name]] = weight
+        types[mapped[name]] = info.type_name
+        done += info.nbytes
+        on_progress(ProgressEvent(f"Loading {path.name}", 0.9 * done / total))
+    tensors_s = time.perf_counter() - started - read_s
+    tok = None
+    if tokenizer:
+        from playground.engine.fast.gguf_tokenizer import build_tokenizer
+
+        on_progress(ProgressEvent("Building the tokenizer", 0.95))
+        tok = build_tokenizer(meta)
+    timings = {"read_s": read_s, "tensors_s": tensors_s, "tokenizer_s": time.perf_counter() - started - read_s
+               - tensors_s}
+    on_progress(ProgressEvent(f"Loaded {path.name}", 1.0))
+    return GgufModel(path, config, tensors, tok, types, timings)
