@@ -156,32 +156,48 @@ def _rope(metadata: dict[str, Any], arch: str, theta: float, head_dim: int, conf
 
 
 def _llama3_rope(factors: np.ndarray, theta: float, head_dim: int) -> dict[str, Any]:
-    """Llama 3 RoPE parameters from llama.cpp's per-frequency factors. Between the two wavelength bounds
-    1/factor_i = (1 - s)/factor + s with s = (orig/wavelen - low) / (high - low): linear in 1/wavelen, so any
-    (orig, low, high) with the same slope and intercept gives the same frequencies; the published Llama 3
-    values (1, 4, 8192) are tried first, then solved for with low = 1."""
+    """Llama 3 RoPE parameters from llama.cpp's per-frequency factors (1, the factor, or a blend between).
+
+    With x = 1/wavelength, the blend is 1/f = (1 - s)/factor + s where s = A x + B is linear (A = orig / (high -
+    low), B = -low / (high - low)); frequencies with s >= 1 keep factor 1, those with s <= 0 get the full factor.
+    Only the resulting factors matter, so the published Llama 3 values (low 1, high 4, original context 8192)
+    are tried first; else a line through the blended points (and between the unblended groups when fewer than two
+    points are blended) is solved for, with low = 1, and checked to reproduce every factor."""
     factor = float(factors.max())
-    wavelen = 2 * math.pi * theta ** (np.arange(0, head_dim, 2) / head_dim)
+    x = 1 / (2 * math.pi * theta ** (np.arange(0, head_dim, 2) / head_dim))
 
     def factors_for(low: float, high: float, orig: float) -> np.ndarray:
-        s = (orig / wavelen - low) / (high - low)
-        blend = 1 / ((1 - s) / factor + s)
-        return np.where(wavelen < orig / high, 1.0, np.where(wavelen > orig / low, factor, blend))
+        s = (orig * x - low) / (high - low)
+        return np.where(s >= 1, 1.0, np.where(s <= 0, factor, 1 / ((1 - s) / factor + s)))
 
+    fail = UnsupportedModel("cannot recover the Llama 3 RoPE scaling from this file's rope_freqs tensor")
     params = (1.0, 4.0, 8192.0)
     if not np.allclose(factors_for(*params), factors, rtol=1e-4):
+        if factor <= 1:
+            raise fail
         mid = (factors > 1 + 1e-6) & (factors < factor - 1e-6)
-        if mid.sum() < 2:
-            raise UnsupportedModel("cannot recover the Llama 3 RoPE scaling from this file's rope_freqs tensor")
-        s = (1 / factors[mid] - 1 / factor) / (1 - 1 / factor)
-        slope, intercept = np.polyfit(1 / wavelen[mid], s, 1)  # s = slope / wavelen + intercept
-        high = 1 - 1 / intercept  # with low = 1: intercept = -1 / (high - 1), slope = orig / (high - 1)
+        s_mid = (1 / factors[mid] - 1 / factor) / (1 - 1 / factor)
+        x_full, x_one = x[factors >= factor - 1e-6], x[factors <= 1 + 1e-6]
+        lo = float(x_full.max()) if x_full.size else 0.0  # s must be <= 0 up to here ...
+        hi = float(x_one.min()) if x_one.size else float(x.max()) * 2  # ... and >= 1 from here
+        if mid.sum() >= 2:
+            slope, intercept = np.polyfit(x[mid], s_mid, 1)
+        elif mid.sum() == 1:
+            x0 = (lo + float(x[mid][0])) / 2  # s = 0 halfway to the blended point
+            slope = float(s_mid[0]) / (float(x[mid][0]) - x0)
+            intercept = -slope * x0
+        else:  # s from 0 to 1 across the middle third of the gap
+            slope = 3 / (hi - lo)
+            intercept = -slope * (lo + (hi - lo) / 3)
+        if intercept >= 0 or slope <= 0:
+            raise fail
+        high = 1 - 1 / intercept  # with low = 1: B = -1 / (high - 1), A = orig / (high - 1)
         params = (1.0, float(high), float(slope * (high - 1)))
-        if not np.allclose(factors_for(*params), factors, rtol=1e-3):
-            raise UnsupportedModel("cannot recover the Llama 3 RoPE scaling from this file's rope_freqs tensor")
+        if not np.allclose(factors_for(*params), factors, rtol=1e-4):
+            raise fail
     low, high, orig = params
     return {"rope_type": "llama3", "rope_theta": theta, "factor": factor, "low_freq_factor": low,
-            "high_freq_factor": high, "original_max_position_embeddings": int(round(orig))}
+            "high_freq_factor": high, "original_max_position_embeddings": orig}
 
 
 def _phi3(metadata: dict[str, Any], hidden: int, heads: int, theta: float, shapes: dict[str, tuple[int, ...]],
