@@ -89,14 +89,14 @@ def _llama3_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def write_gguf(model: Any, path: Path, quant: str = "F32") -> Path:
-    """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, Q8_0, Q4_0, ...)."""
+def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None) -> Path:
+    """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
+    K-quants as random blocks); ``arch`` overrides the architecture written."""
     import gguf
 
     cfg = model.config
     family = cfg.model_type
-    arch = ARCH[family]
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), arch or ARCH[family])
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
     w.add_context_length(cfg.max_position_embeddings)
@@ -123,7 +123,7 @@ def write_gguf(model: Any, path: Path, quant: str = "F32") -> Path:
     if family == "phi3":
         w.add_rope_scaling_orig_ctx_len(cfg.original_max_position_embeddings)
         w.add_sliding_window(cfg.sliding_window or 0)
-    _byte_vocab(w)
+    _byte_vocab(w, cfg.vocab_size)
     names = _COMMON if family in ("llama", "qwen2", "qwen3") else _GEMMA if family.startswith("gemma") else _PHI3
     if rope.get("rope_type") == "llama3":
         w.add_tensor("rope_freqs.weight", _llama3_factors(rope, head_dim))
@@ -155,28 +155,62 @@ def write_gguf(model: Any, path: Path, quant: str = "F32") -> Path:
     return path
 
 
+# Where each block type keeps its fp16 scale(s) (byte offsets), and the magnitude given to them in random blocks
+# so that the weights come out ~0.01-0.1, as in a real model.
+_HALVES = {"Q4_0": {0: 2e-2}, "Q4_1": {0: 1e-2, 2: -5e-2}, "Q5_0": {0: 1e-2}, "Q5_1": {0: 5e-3, 2: -5e-2},
+           "Q8_0": {0: 1e-3}, "Q4_K": {0: 2e-4, 2: 2e-4}, "Q5_K": {0: 1e-4, 2: 2e-4}, "Q6_K": {208: 3e-5},
+           "IQ4_NL": {0: 1e-3}}
+
+
+def random_blocks(rows: int, k: int, quant: str, seed: int = 0) -> np.ndarray:
+    """A [rows, bytes] uint8 tensor of ``quant`` blocks with random bits and small random fp16 scales (what no
+    Python quantizer writes for K-quants: their values need not come from a model, only be valid blocks)."""
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType[quant]
+    per, size = gguf.GGML_QUANT_SIZES[qtype]
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (rows, k // per, size), dtype=np.uint8)
+    for at, scale in _HALVES[quant].items():
+        half = (scale * rng.uniform(0.5, 1.0, (rows, k // per, 1))).astype(np.float16)
+        blocks[..., at:at + 2] = half.view(np.uint8)
+    return blocks.reshape(rows, -1)
+
+
 def _add(w: Any, name: str, data: np.ndarray, quant: str) -> None:
     import gguf
 
     if data.ndim < 2 or quant == "F32":
         w.add_tensor(name, data.astype(np.float32))
-    elif quant == "F16":
-        w.add_tensor(name, data.astype(np.float16))
-    else:
+    elif quant in ("F16", "BF16"):
         qtype = gguf.GGMLQuantizationType[quant]
         w.add_tensor(name, gguf.quantize(data, qtype), raw_dtype=qtype)
+    else:
+        qtype = gguf.GGMLQuantizationType[quant]
+        per = gguf.GGML_QUANT_SIZES[qtype][0]
+        if data.shape[1] % per:  # as llama.cpp's quantizer: a row that is not whole blocks takes Q8_0
+            qtype, quant = gguf.GGMLQuantizationType.Q8_0, "Q8_0"
+        if quant in _HALVES and quant not in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"):
+            # no Python quantizer for these: random blocks (the file, not the model, is the reference)
+            seed = sum(name.encode())
+            w.add_tensor(name, random_blocks(data.shape[0], data.shape[1], quant, seed), raw_dtype=qtype)
+        else:
+            w.add_tensor(name, gguf.quantize(data, qtype), raw_dtype=qtype)
 
 
-def _byte_vocab(w: Any) -> None:
-    """A byte-level BPE vocabulary: <pad>, <s>, </s> (control) and the 256 byte symbols, a few merges."""
+def _byte_vocab(w: Any, size: int) -> None:
+    """A byte-level BPE vocabulary: <pad>, <s>, </s> (control) and the 256 byte symbols, a few merges, padded to
+    the embedding's rows with unused ``[PADn]`` tokens (as the converter pads)."""
     from tokenizers import pre_tokenizers
 
     symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokens = ["<pad>", "<s>", "</s>", *symbols, "Ġt", "he", "Ġthe"]
+    used = len(tokens)
+    tokens += [f"[PAD{i}]" for i in range(size - used)]
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt2")
     w.add_token_list(tokens)
-    w.add_token_types([3, 3, 3] + [1] * (len(tokens) - 3))
+    w.add_token_types([3, 3, 3] + [1] * (used - 3) + [5] * (len(tokens) - used))
     w.add_token_merges(["Ġ t", "h e", "Ġt he"])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)

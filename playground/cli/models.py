@@ -28,6 +28,10 @@ def run_models(args: argparse.Namespace) -> int:
     if args.models_command == "add":
         info = registry.add(args.path)
         print(f"added {info.id} ({info.source}, {info.path})")
+        if info.source == "gguf":
+            from playground.engine.fast.gguf_model import describe_file
+
+            print(describe_file(info.path or ""))
         return 0
     if args.models_command == "remove":
         registry.remove(args.id)

@@ -8,7 +8,7 @@ import torch
 
 from playground.engine.fast.gguf_model import load_gguf
 from playground.engine.fast.int4_kernel import Int4Weight
-from playground.engine.fast.int8_weight import Int8Weight
+from playground.engine.fast.quant import Int8Group
 from tests.gguf_files import tiny_model, write_gguf
 
 FAMILIES = ["llama", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3"]
@@ -39,9 +39,9 @@ def test_family_round_trips_through_gguf(family, tmp_path):
         assert _rel(ours(IDS).logits, model(IDS).logits) < 1e-4
 
 
-@pytest.mark.parametrize(("family", "quant", "kind"), [("llama", "Q8_0", Int8Weight), ("llama", "Q4_0", Int4Weight),
+@pytest.mark.parametrize(("family", "quant", "kind"), [("llama", "Q8_0", Int8Group), ("llama", "Q4_0", Int4Weight),
                                                        ("gemma3_text", "Q4_1", Int4Weight),
-                                                       ("qwen2", "Q5_0", Int8Weight)])
+                                                       ("qwen2", "Q5_0", Int8Group)])
 def test_quantized_weights_load_as_engine_formats_with_their_exact_values(family, quant, kind, tmp_path):
     """The loader's tensors are the file's quantized values, undone permutations included: the model rebuilt from
     them equals the original with each weight replaced by gguf-py's dequantization of its blocks."""

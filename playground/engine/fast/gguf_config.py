@@ -197,7 +197,8 @@ def _llama3_rope(factors: np.ndarray, theta: float, head_dim: int) -> dict[str, 
             raise fail
     low, high, orig = params
     return {"rope_type": "llama3", "rope_theta": theta, "factor": factor, "low_freq_factor": low,
-            "high_freq_factor": high, "original_max_position_embeddings": orig}
+            "high_freq_factor": high,  # an integer context when the fit gives one (transformers checks the type)
+            "original_max_position_embeddings": int(round(orig)) if abs(orig - round(orig)) < 1e-3 else orig}
 
 
 def _phi3(metadata: dict[str, Any], hidden: int, heads: int, theta: float, shapes: dict[str, tuple[int, ...]],

@@ -16,8 +16,8 @@ is a run of blocks along ``in``:
   w = d * scale * (q - 32).
 
 Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
-the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Weight`` exactly; Q5_1,
-Q5_K and Q6_K -> ``Int8Weight`` re-quantized (the int8 scale of a group covers the largest value its blocks'
+the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Group`` exactly; Q5_1,
+Q5_K and Q6_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
 scales allow, so no weight is clipped); F32/F16/BF16 -> torch tensors viewing the file's memory map.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from playground.engine.fast.int4_kernel import Int4Weight
-from playground.engine.fast.int8_weight import Int8Weight
+from playground.engine.fast.quant import Int8Group
 from playground.errors import UnsupportedModel
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ FLOATS = ("F32", "F16", "BF16")
 SUPPORTED = (*FLOATS, *BLOCKS)
 CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
 
-Weight = Any  # Int4Weight | Int8Weight | torch.Tensor
+Weight = Any  # Int4Weight | Int8Group | torch.Tensor
 _U64 = np.uint64
 _M0F, _MF0 = _U64(0x0F0F0F0F0F0F0F0F), _U64(0xF0F0F0F0F0F0F0F0)
 _M01, _M03 = _U64(0x0101010101010101), _U64(0x0303030303030303)
@@ -86,7 +86,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), torch.from_numpy(offsets))
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
-    return Int8Weight(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
+    return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
 
 
 def dequantize(w: Weight) -> torch.Tensor:
@@ -98,8 +98,10 @@ def dequantize(w: Weight) -> torch.Tensor:
         q = np.concatenate([words & _M0F, (words >> _U64(4)) & _M0F], axis=-1).view(np.uint8)
         out = torch.addcmul(w.offsets.float().unsqueeze(-1), torch.from_numpy(q), w.scales.float().unsqueeze(-1))
         return out.reshape(w.n, w.k)
-    if isinstance(w, Int8Weight):
-        return w.dequantize()
+    if isinstance(w, Int8Group):
+        from playground.engine.fast.int8_kernel import dequantize as int8_dequantize
+
+        return int8_dequantize(w.qweight, w.scales)
     return w.float()
 
 
@@ -174,7 +176,7 @@ def _q4_k(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray)
     out[..., 1, :] = ((a >> _U64(4)) & _M0F) | (hi & _MF0)
 
 
-# ---------------------------------------------------------------- 5-, 6-, 8-bit -> Int8Weight ----------------------
+# ---------------------------------------------------------------- 5-, 6-, 8-bit -> Int8Group ----------------------
 
 
 def _q8_0(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
