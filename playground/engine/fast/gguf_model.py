@@ -13,6 +13,7 @@ naming it: the caller falls back to transformers' own GGUF conversion.
 
 from __future__ import annotations
 
+import mmap
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,8 +88,25 @@ class GgufTensors(Mapping):
         info = self._gguf.tensors[name]
         rows = gguf_config.undo_rows(name, self._arch, self._config, info.shape[0])
         weight = gguf_repack.repack(self.raw(name), info.type_name, info.shape, rows)
+        if info.type_name not in gguf_repack.FLOATS:
+            self._drop_pages(info.offset, info.nbytes)
         shift = gguf_config.norm_shift(name, self._arch)
         return weight.float() + shift if shift else weight
+
+    def _drop_pages(self, offset: int, nbytes: int) -> None:
+        """Let the kernel reclaim the file pages of a tensor that was copied out: else every page the load read
+        stays resident (and counts in the process's peak) until the map closes, besides the repacked copy. The
+        map is private and never written, so a page read again later comes back from the file unchanged."""
+        page = mmap.PAGESIZE
+        start, end = -(-offset // page) * page, (offset + nbytes) // page * page
+        if end > start and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self._gguf.buffer().madvise(mmap.MADV_DONTNEED, start, end - start)
+            except (OSError, ValueError):  # advice only
+                pass
+
+    def __contains__(self, hf: object) -> bool:  # Mapping's would repack the tensor to find out
+        return hf in self._by_hf
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_hf)
