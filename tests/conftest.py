@@ -45,6 +45,10 @@ def data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     yield home
     paths.set_data_dir(None)
     set_default_precision(None)  # a window or --precision sets it process-wide
+    if (home / "playground.db").is_file():  # whatever the test recorded, in any mode, must import back
+        from tests.store.reimport import assert_sessions_reimportable
+
+        assert_sessions_reimportable(home / "playground.db")
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -104,17 +105,22 @@ class ParamsPanel(QWidget):
         }
 
     def apply(self, params: dict[str, Any]) -> None:
-        """Set the controls from a preset or a saved run; unknown keys are ignored."""
-        if "max_new_tokens" in params:
-            self.max_tokens.setValue(int(params["max_new_tokens"]))
+        """Set the controls from a preset, a draft or a saved run; unknown keys, and values of the wrong type
+        (an imported file's ``"top_p": "z"``), are ignored."""
+        for key, box in (("max_new_tokens", self.max_tokens), ("top_k", self.top_k), ("n", self.n)):
+            if _is_number(params.get(key)):
+                box.setValue(int(min(max(params[key], box.minimum()), box.maximum())))
         for key in ("temperature", "top_p", "repetition_penalty", "presence_penalty", "frequency_penalty"):
-            if key in params:
-                getattr(self, key).setValue(float(params[key]))
-        if "top_k" in params:
-            self.top_k.setValue(int(params["top_k"]))
-        if "stop" in params:
-            self.stop.setText(format_stops(params["stop"]))
-        if "seed" in params:
-            self.seed.setValue(-1 if params["seed"] is None else int(params["seed"]))
-        if "n" in params:
-            self.n.setValue(int(params["n"]))
+            if _is_number(params.get(key)):
+                getattr(self, key).setValue(float(params[key]))  # QDoubleSpinBox clamps to its range
+        stop = params.get("stop")
+        if isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop):
+            self.stop.setText(format_stops(stop))
+        if "seed" in params and (params["seed"] is None or _is_number(params["seed"])):
+            seed = params["seed"]
+            self.seed.setValue(-1 if seed is None or not -1 <= seed < 2**31 else int(seed))
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not a string)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
