@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,6 @@ def cases(tmp_path: Path, tiny: str) -> dict[str, list[str]]:
         "timeout nan": ["endpoints", "add", "e", "http://127.0.0.1:9/v1", "--timeout", "nan"],
         "timeout inf": ["endpoints", "add", "e", "http://127.0.0.1:9/v1", "--timeout", "inf"],
         "timeout 1e-9": ["endpoints", "add", "e", "http://127.0.0.1:9/v1", "--timeout", "1e-9"],
-        "serve key not latin-1": ["serve", "--model", tiny, "--port", "0", "--api-key", "ключ"],
         "threshold nan": ["sheet", "fill", str(csv), "--threshold", "nan"],
         "threshold 2": ["sheet", "fill", str(csv), "--threshold", "2"],
         "empty --session": ["complete", "--model", tiny, "--prompt", "x", "--session", ""],
@@ -94,6 +94,13 @@ def test_a_non_latin1_api_key_is_refused_when_added(monkeypatch, capsys):
     assert main(["endpoints", "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
 
 
+def test_a_serve_key_no_client_could_send_is_refused(tiny_model_dir):
+    # In a process of its own: before the fix it served (forever) with a key no HTTP client can send.
+    proc = subprocess.run([sys.executable, "-m", "playground.cli", "serve", "--model", str(tiny_model_dir), "--port",
+                           "0", "--api-key", "ключ"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "printable ASCII" in proc.stderr
+
+
 def test_an_unwritable_out_is_said_before_the_fill(tmp_path, capsys):
     (tmp_path / "a-file").write_text("x")
     csv = tmp_path / "t.csv"
@@ -105,8 +112,11 @@ def test_an_unwritable_out_is_said_before_the_fill(tmp_path, capsys):
 
 
 def test_a_prompt_file_that_never_ends_is_refused(tmp_path):
+    def cap_memory() -> None:  # unbounded, the read grew to 8.9 GB in 24 s: stop it at 4 GB instead
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 1024**3, 4 * 1024**3))
+
     proc = subprocess.run([sys.executable, "-m", "playground.cli", "complete", "--prompt-file", "/dev/zero"],
-                          capture_output=True, text=True, timeout=60, env={**os.environ})
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap_memory)
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "over 16 MB" in proc.stderr
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from playground import paths
 from playground.cli.main import main
+from playground.errors import KnownError
 from playground.store import db as dbmod
-from playground.store.db import DatabaseUnavailable, open_database
+from playground.store.db import open_database
 from playground.store.repository import SessionStore
 
 # Holds the file the way another SQLite program can: an exclusive lock that even WAL readers cannot pass.
@@ -136,7 +137,7 @@ def test_a_database_without_its_tables_is_said_and_left_alone(saved_db, capsys):
     with sqlite3.connect(saved_db) as conn:
         conn.execute("DROP TABLE runs")
     before = saved_db.read_bytes()
-    with pytest.raises(DatabaseUnavailable, match="lacks its tables"):
+    with pytest.raises(KnownError, match="lacks its tables"):
         open_database(saved_db)
     assert main(["sessions", "list"]) == 1
     assert capsys.readouterr().err.startswith("error: ")

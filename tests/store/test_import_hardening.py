@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import resource
+import subprocess
+import sys
 
 import pytest
 
@@ -98,6 +100,10 @@ def test_export_refuses_a_file_import_could_not_read(store, tmp_path, monkeypatc
     assert not (tmp_path / "big.json").exists()
 
 
-def test_a_device_or_endless_file_is_not_read_whole(store):
-    with pytest.raises(ImportRejected, match="not a file"):
-        import_session(store, Path("/dev/zero"))
+def test_a_device_or_endless_file_is_not_read_whole():
+    def cap_memory() -> None:  # before the fix the read only ended when memory did
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 1024**3, 4 * 1024**3))
+
+    proc = subprocess.run([sys.executable, "-m", "playground.cli", "sessions", "import", "/dev/zero"],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap_memory)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "not a file" in proc.stderr
