@@ -169,7 +169,8 @@ def test_webrtc_udp_is_shut_for_the_whole_process(qtbot, listeners):
     view = QWebEngineView()
     qtbot.addWidget(view)
     view.show()
-    view.setHtml(f"""<script>var pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:127.0.0.1:{listeners.ports['stun']}"}}]}});
+    stun = f"stun:127.0.0.1:{listeners.ports['stun']}"
+    view.setHtml(f"""<script>var pc = new RTCPeerConnection({{iceServers: [{{urls: "{stun}"}}]}});
 pc.createDataChannel("x"); pc.createOffer().then(o => pc.setLocalDescription(o));
 setTimeout(() => {{ document.title = "done"; }}, 1500);</script>""")
     wait_done(qtbot, view.page())
