@@ -21,11 +21,12 @@ class ImportRejected(KnownError):
 
 
 TOKEN = {"text": str, "id": int, "logprob": (float, None),
-         "top": [{"text": str, "id": int, "logprob": (float, None)}]}
+         "top": [{"text": str, "id": int, "logprob": float}]}
 TIMINGS = {"load_s": (float, None), "ttft_s": (float, None), "tokens_per_s": (float, None)}
 COMPLETION = {"text": str, "finish_reason": str, "timings": TIMINGS, "tokens": [TOKEN]}
 SAMPLING = {"max_new_tokens": int, "temperature": float, "top_p": float, "top_k": int, "repetition_penalty": float,
-            "stop": [str], "seed": (int, None), "n": int, "no_repeat_ngram": int, "model": str}
+            "presence_penalty": float, "frequency_penalty": float, "stop": [str], "seed": (int, None), "n": int,
+            "no_repeat_ngram": int, "model": str, "constraint": (None, {"kind": str, "spec": str})}
 IMAGE_REF = {"path": str, "sha256": str}  # the exact shape is checked by transfer._check_image_ref
 IMAGE_SETTINGS = {"prompt": str, "negative_prompt": str, "steps": (int, None), "guidance": (float, None),
                   "width": (int, None), "height": (int, None), "batch": int, "scheduler": str, "seed": (int, None),
@@ -33,17 +34,22 @@ IMAGE_SETTINGS = {"prompt": str, "negative_prompt": str, "steps": (int, None), "
 COLUMN_RESULT = (None, {"model": str, "text": str, "finish_reason": str, "tokens": [TOKEN], "timings": TIMINGS,
                         "error": str})
 SHEET_TABLE = {"header": [str], "rows": [[ANY]], "instructions": {}}
+# a Sheet evaluation's or few-shot vs LoRA run's point on the chart (EvalPoint.as_dict + TransferPoint.as_dict)
+CHART_POINT = {"model": str, "k": int, "n": int, "exact": float, "normalised": float, "numeric": (float, None),
+               "method": str, "accuracy": float, "train_s": float}
+BRANCH = {"root": str, "parent": str, "at": int, "alternative": str, "prefix": str}
+LENS = [{"layer": int, "top": [{"text": str, "prob": float}]}]
 
 # mode -> field -> spec: what each mode's record builder writes (tasks/*_run*.py, store/records.py) and its tab reads.
 RUN_FIELDS: dict[str, dict[str, Any]] = {
-    "prompt": {"params": SAMPLING, "inputs": {"source": str, "prompt": str},
-               "outputs": {"completions": [COMPLETION], "prompt_tokens": int, "device": str}},
+    "prompt": {"params": SAMPLING, "inputs": {"source": str, "prompt": str, "branch": BRANCH},
+               "outputs": {"completions": [COMPLETION], "prompt_tokens": int, "device": str, "node": str}},
     "layout": {"params": SAMPLING,
                "inputs": {"description": str, "instruction": str, "base_html": str, "examples": int},
                "outputs": {"html": str, "valid": bool, "problems": [str], "raw": str}},
     "sheet": {"params": {"shots": [int], "threshold": float, "tolerance": float, "batch": int},
               "inputs": {"kind": str, "sheet": SHEET_TABLE, "description": str},
-              "outputs": {"cells": [{}], "column": str, "points": [{}]}},
+              "outputs": {"cells": [{}], "column": str, "points": [CHART_POINT], "adapter": (str, None)}},
     "image": {"params": IMAGE_SETTINGS, "inputs": {"prompt": str, "negative_prompt": str, "image_prompt": str},
               "outputs": {"images": [IMAGE_REF], "seeds": [int], "device": str}},
     "compare": {"params": SAMPLING,
@@ -51,6 +57,12 @@ RUN_FIELDS: dict[str, dict[str, Any]] = {
                            "columns": [{}], "grid": {"model": str, "x_axis": str, "y_axis": str, "x_values": [ANY],
                                                      "y_values": [ANY], "base": IMAGE_SETTINGS}},
                 "outputs": {"columns": [COLUMN_RESULT], "html": [str], "cells": [[int]]}},
+    "inspect": {"params": {"new_tokens": int},
+                "inputs": {"kind": str, "source": str, "prompt": str, "completion": str, "new_tokens": int,
+                           "template": str, "values": [str], "continuations": [str], "description": str},
+                "outputs": {"tokens": [str], "source_tokens": int, "prompt_tokens": int, "generated": int,
+                            "layers": int, "heads": int, "last_lens": LENS,
+                            "rows": [{"value": str, "continuation": str, "logprob": float}]}},
 }
 DRAFT = {"prompt": {"source": str, "prompt": str, "params": SAMPLING},
          "layout": {"description": str, "instruction": str, "examples": [{"description": str, "html": str}],
@@ -58,7 +70,9 @@ DRAFT = {"prompt": {"source": str, "prompt": str, "params": SAMPLING},
          "sheet": {}, "image": {**IMAGE_SETTINGS, "gallery": [{**IMAGE_REF, "settings": IMAGE_SETTINGS}]},
          "compare": {"source": str, "prompt": str, "columns": [{}], "reference": int, "probabilities": bool,
                      "sweep_key": str, "sweep_values": str, "budget_mb": int, "view": int, "image_grid": {},
-                     "layouts": {}}}
+                     "layouts": {}},
+         "inspect": {"source": str, "prompt": str, "completion": str, "new_tokens": int, "view": int, "layer": int,
+                     "head": (int, None), "probe": {"template": str, "values": [str], "continuations": [str]}}}
 
 
 def check(value: Any, spec: Any, where: str) -> None:
