@@ -60,8 +60,9 @@ class StallMeter:
         self._last = now
 
 
-def test_window_visible_within_a_second(tmp_path):
-    """Launch ``playground`` in a fresh process; the app prints when its window is first shown."""
+def test_time_from_launch_to_a_visible_window(tmp_path):
+    """Launch ``playground`` in a fresh process three times; the app prints when its window is first shown. Reports
+    the time (a figure, not a pass/fail goal: a busy machine would fail it for nothing)."""
     env = {**os.environ, "PLAYGROUND_HOME": str(embedded_home()), "QT_QPA_PLATFORM": "offscreen",
            "PLAYGROUND_STARTUP_PROBE": "1"}
     times = []

@@ -11,6 +11,7 @@ every frame before the page runs, while Chromium's WebRTC policy keeps UDP shut 
 from __future__ import annotations
 
 import re
+import time
 
 import shiboken6
 from PySide6.QtCore import QEventLoop, QTimer, QUrl, Signal, Slot
@@ -89,7 +90,8 @@ class HtmlPreview(QWidget):
         self.page = SandboxPage(self.profile, self.view)  # the view owns the page: deleted before the profile
         self.view.setPage(self.page)
         self.page.scripts().insert(guard_script())  # before any of the page's own scripts, in every frame
-        self.page.loadFinished.connect(self.loaded)
+        self.page.loadFinished.connect(self._on_load_finished)
+        self.rendered: bool | None = True  # the last render's outcome; None while one is under way
         self._harden(self.page.settings())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -119,22 +121,26 @@ class HtmlPreview(QWidget):
     def show_html(self, html: str) -> None:
         """Render ``html`` (truncated past the data: URL limit); ``loaded`` fires when done."""
         self.page.expect_load = True
+        self.rendered = None
         self.page.setHtml(neutralise_links(html[:MAX_HTML_CHARS]), QUrl("about:blank"))
 
+    @Slot(bool)
+    def _on_load_finished(self, ok: bool) -> None:
+        if not self.page.isLoading():  # a render replaced by a newer one ends too: only the newest one counts
+            self.rendered = ok
+        self.loaded.emit(ok)
+
     def wait_loaded(self, timeout_ms: int = 10_000) -> bool:
-        """Block (running the event loop) until the current render finishes; for screenshots and tests."""
-        loop = QEventLoop()
-        result = [False]
-
-        def done(ok: bool) -> None:
-            result[0] = ok
-            loop.quit()
-
-        self.page.loadFinished.connect(done)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        self.page.loadFinished.disconnect(done)
-        return result[0]
+        """Block (running the event loop) until the current render has finished, or return at once when it already
+        has; True when it loaded. For screenshots and tests."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.rendered is None and time.monotonic() < deadline:
+            loop = QEventLoop()
+            self.loaded.connect(loop.quit)
+            QTimer.singleShot(max(1, int((deadline - time.monotonic()) * 1000)), loop.quit)
+            loop.exec()
+            self.loaded.disconnect(loop.quit)
+        return bool(self.rendered)
 
     def grab_image(self) -> QImage:
         return self.view.grab().toImage()
