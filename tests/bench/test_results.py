@@ -13,7 +13,7 @@ from pathlib import Path
 from bench._results import write_result
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMED = re.compile(r"bench/results/[\w.-]+\.json")
+NAMED = re.compile(r"bench/results/[a-z][a-z0-9_]*\.json")
 
 
 def test_the_writer_records_machine_versions_command_and_commit(tmp_path, monkeypatch):
