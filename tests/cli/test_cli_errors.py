@@ -183,3 +183,19 @@ def test_a_run_that_fails_with_a_bug_is_still_recorded(tiny_model_dir, capsys, m
     assert main(["sessions", "export", "1", "--out", str(log.parent / "s.json")]) == 0
     (run,) = json.loads((log.parent / "s.json").read_text())["runs"]
     assert run["status"] == "failed" and "something nobody expected" in run["error"]
+
+
+def test_sessions_delete_removes_a_session_for_good_and_says_so_for_an_unknown_id(capsys):
+    db = open_database()
+    store = SessionStore(db)
+    bad = store.create("written before imports checked types")
+    store.add_run(bad.id, Run(mode="prompt", model_id="m", outputs={"completions": ["str", 5]}))
+    kept = store.create("kept")
+    db.dispose()
+    assert main(["sessions", "delete", str(bad.id)]) == 0
+    capsys.readouterr()
+    assert main(["sessions", "list", "--json"]) == 0
+    assert [s["name"] for s in json.loads(capsys.readouterr().out)] == ["kept"]
+    assert main(["sessions", "delete", str(bad.id)]) == 1
+    assert str(bad.id) in one_error_line(capsys)
+    assert kept.id != bad.id
