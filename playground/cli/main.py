@@ -118,9 +118,9 @@ def _run(argv: list[str] | None, open_window: Callable[..., int] | None) -> int:
         except KnownError as exc:
             raise ParameterError(str(exc)) from exc
     if args.command is None:
-        if open_window is None:
+        if open_window is None:  # `python -m playground.cli` alone: the commands, then why it stopped
             parser.print_help()
-            return 2
+            raise ParameterError("no command given (the app opens with `playground` alone)")
         return open_window(device=device, dtype=getattr(args, "dtype", None))
     handlers = {"complete": complete_cli.run, "models": models_cli.run_models, "setup": models_cli.run_setup,
                 "sessions": sessions_cli.run,

@@ -199,3 +199,12 @@ def test_sessions_delete_removes_a_session_for_good_and_says_so_for_an_unknown_i
     assert main(["sessions", "delete", str(bad.id)]) == 1
     assert str(bad.id) in one_error_line(capsys)
     assert kept.id != bad.id
+
+
+def test_no_command_is_one_error_line_after_the_help(capsys):
+    """Found by the CLI fuzz test: ``python -m playground.cli --dtype x`` printed the help and exited 2, silently."""
+    assert main(["--dtype", "float32"]) == 2
+    assert "no command given" in one_error_line(capsys)
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert "usage: playground" in captured.out and captured.err.startswith("error: no command given")
