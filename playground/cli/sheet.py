@@ -122,7 +122,9 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
             answers.append(a)
 
         try:
-            sheet_filler(tm, args.batch, DEFAULT_MAX_NEW_TOKENS).fill(prompts, on_cell, cancel, numeric)
+            result = sheet_filler(tm, args.batch, DEFAULT_MAX_NEW_TOKENS).fill(prompts, on_cell, cancel, numeric)
+            if result.engine:
+                print(f"[playground] filled on {result.engine} in {result.seconds:.1f} s", file=sys.stderr)
         except KeyboardInterrupt:
             cancel.set()
             print("[playground] interrupted: writing the cells filled so far", file=sys.stderr)

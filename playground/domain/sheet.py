@@ -83,6 +83,7 @@ class FillResult:
     cancelled: bool
     seconds: float
     prompt_tokens: int  # tokens actually run through the model (shared prefixes counted once)
+    engine: str = ""  # what ran the cells, e.g. "int4 · fused" (precision · path); "" when not known
 
 
 CellFn = Callable[[CellAnswer], None]

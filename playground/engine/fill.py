@@ -85,7 +85,8 @@ class SheetFiller:
                               "Fill fewer cells at once or use a smaller model") from exc
         ordered = tuple(answers.get(i) for i in range(len(prompts)))
         return FillResult(self.tm.id, ordered, cancelled=len(answers) < len(prompts),
-                          seconds=time.perf_counter() - started, prompt_tokens=counted[0])
+                          seconds=time.perf_counter() - started, prompt_tokens=counted[0],
+                          engine=f"{self.tm.precision} · {self.tm.path}")
 
     # -- one group: a shared prefix ----------------------------------------------------------------------------
     def _fill_group(self, group: list[CellPrompt], indices: list[int], answers: dict[int, CellAnswer],

@@ -81,3 +81,28 @@ def test_a_short_context_drops_the_oldest_examples(tiny_model):
     assert len(prompt.text) > tiny_model.context_length
     [answer] = SheetFiller(tiny_model, max_new_tokens=4).fill([prompt]).answers
     assert 0.0 <= answer.confidence <= 1.0
+
+
+@pytest.mark.parametrize("precision", ["int4", "fp32"])
+def test_fill_on_the_fast_path_batches_like_one_cell_at_a_time_and_says_so(tiny512_dir, precision):
+    """The Precision setting reaches the sheet: cells decode together through the runner's slots (the fused C++
+    step for int4, B rows per call), with the same greedy answers as one cell at a time and as the plain loop."""
+    from playground.engine.text import load_text_model
+
+    tm = load_text_model("tiny-512", tiny512_dir, device="cpu", dtype="float32", precision=precision)
+    assert tm.fast is not None
+    steps = []
+    real_step = tm.fast.step
+    tm.fast.step = lambda tokens, slots: steps.append(len(slots)) or real_step(tokens, slots)
+    prompts = fill_prompts(wide_sheet())
+    batched = SheetFiller(tm, batch_size=8, max_new_tokens=6).fill(prompts)
+    assert max(steps) > 1  # several cells per decode step
+    single = SheetFiller(tm, batch_size=1, max_new_tokens=6).fill(prompts)
+    assert [a.raw for a in batched.answers] == [a.raw for a in single.answers]
+    for a, b in zip(batched.answers, single.answers, strict=True):
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-3, abs=1e-9)
+    path = "fused" if precision == "int4" else "python"
+    assert batched.engine == f"{precision} · {path}" and tm.path == path
+    for prompt, answer in zip(prompts, batched.answers, strict=True):
+        req = GenerationRequest(prompt=prompt.text, temperature=0, max_new_tokens=6, stop=("\n",))
+        assert generate(tm, req).first.text.strip() == answer.raw

@@ -296,7 +296,8 @@ class SheetTab(ModeTab):
         if job.kind == "fill":
             unsure = sum(1 for a in result.answers if a is not None and is_unsure(a, self.model.threshold))
             self.stats.setText(f"{stopped}filled {answered:,} of {len(result.answers):,} cells in "
-                               f"{result.seconds:.1f} s{rate} · {unsure} unsure")
+                               f"{result.seconds:.1f} s{rate} · {unsure} unsure"
+                               + (f" · {result.engine}" if result.engine else ""))
             self.run_ended.emit(job.finished(result))
             self.fill_finished.emit(result)
             return
