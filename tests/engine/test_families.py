@@ -164,3 +164,31 @@ def test_fork_copies_a_prefix_into_another_slot(family):
         assert r.reused == 20
         fresh = DecoderRunner.from_tensors(config, tensors, "int8").prefill(0, IDS[:26])
     assert _rel(forked, fresh) < 1e-5, name
+
+
+@pytest.mark.parametrize("name", ["llama3.2", "gemma2", "qwen3"])
+def test_fused_step_equals_the_python_step_at_a_long_context(name):
+    """Past 1,000 tokens the C++ attention splits each row's keys into chunks of 512 over threads (flash-decoding,
+    SIMD dot products and exp) and merges them; two slots at different long positions decode in one call. It must
+    still equal the torch step (softmax over the whole context at once)."""
+    config, cls = _family(name)
+    config.max_position_embeddings = 2048
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    tensors = dict(cls(config).state_dict())
+    ids = torch.randint(3, 300, (1200,), generator=torch.Generator().manual_seed(2)).tolist()
+    fused = DecoderRunner.from_tensors(config, tensors, "int4")
+    python = DecoderRunner.from_tensors(config, tensors, "int4")
+    python.native_enabled = False
+    assert fused.path == "fused"
+    worst = 0.0
+    with torch.inference_mode():
+        for r in (fused, python):
+            r.prefill(0, ids[:1100])
+            r.prefill(1, ids[:700])
+        for i in range(4):
+            fused.k.copy_(python.k)
+            fused.v.copy_(python.v)
+            tokens, slots = [ids[1100 + i], ids[700 + i]], [0, 1]
+            worst = max(worst, _rel(fused.step(tokens, slots), python.step(tokens, slots)))
+    assert worst < 1e-5, (name, worst)
