@@ -5,7 +5,10 @@
     .venv/bin/python bench/decode_speed.py --llama-cpp build    # build llama-cpp-python first (~12 min, cached)
     .venv/bin/python bench/decode_speed.py --random --device cuda   # random SmolLM2-shape model (GPU checks)
 
-Writes bench/results/decode_speed.json and prints a Markdown table (the README quotes it).
+Each row is measured as it says: the "transformers generate" row's answers come from ``model.generate`` (compared
+with the reference like every other row), each precision's peak RSS is measured at that precision in its own
+process, perplexity runs over the whole varied text (~2,300 tokens, several genres; package data of
+playground/engine/fast/quality.py). Writes bench/results/decode_speed.json and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def prefill_seconds(tm, prompt: str) -> float:
     with torch.inference_mode():
         start = time.perf_counter()
         if tm.fast is not None:
-            tm.fast.prefill(ids)
+            tm.fast.prefill(0, ids, reuse=False)
         else:
             tm.model(torch.tensor([ids], device=tm.device), logits_to_keep=1)
         sync(tm)
@@ -132,12 +135,23 @@ def peak_rss(model: str, precision: str) -> int:
 
 
 def kernel_info() -> dict:
-    try:
-        from playground.engine.fast import int4_kernel
-    except ImportError:
-        return {"loaded": False, "reason": "not built"}
-    int4_kernel.available()
-    return int4_kernel.build_info()
+    from playground.engine.fast import kernels
+
+    kernels.available()
+    return kernels.build_info()
+
+
+def hf_greedy_answers(tm, prompts: list[str], max_new_tokens: int = 8) -> list[str]:
+    """The few-shot answers as transformers' own ``generate`` gives them (greedy; first line of the output)."""
+    answers = []
+    with torch.inference_mode():
+        for prompt in prompts:
+            ids = tm.tokenizer(prompt, return_tensors="pt")["input_ids"].to(tm.device)
+            out = tm.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tm.tokenizer.eos_token_id)
+            text = tm.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+            answers.append(text.split("\n", 1)[0].strip())
+    return answers
 
 
 def main() -> None:
@@ -222,14 +236,19 @@ def main() -> None:
             rows[name]["load_s"] = llama.load_s
     if cpu and not args.random:
         for name, (tm, load_s) in models.items():
-            rows[name]["rss_mb"] = peak_rss(args.model, tm.precision.split("-")[0]) / 2**20
+            rows[name]["rss_mb"] = peak_rss(args.model, tm.precision) / 2**20  # at this row's precision
             rows[name]["load_s"] = load_s
             rows[name]["weights_read_mb"] = tm.fast.quantized_bytes() / 2**20 if tm.fast else None
         rows["transformers generate"]["rss_mb"] = peak_rss(args.model, "fp32") / 2**20
     if not args.no_quality:
+        # The reference: transformers' fp32 forward through the app's generation loop (answers) and over the
+        # whole varied text at once (perplexity). The "transformers generate" row is measured against it too:
+        # its answers come from model.generate itself; its perplexity *is* the reference (no delta shown).
         ref_answers = quality.greedy_answers(reference, quality.few_shot_prompts())
         ref_ppl = quality.perplexity(reference)
-        rows["transformers generate"].update(agreement=1.0, perplexity=ref_ppl)
+        hf_answers = hf_greedy_answers(reference, quality.few_shot_prompts())
+        rows["transformers generate"].update(agreement=quality.agreement(hf_answers, ref_answers),
+                                             perplexity=ref_ppl, perplexity_is_reference=True)
         for name, (tm, _) in models.items():
             answers = quality.greedy_answers(tm, quality.few_shot_prompts())
             ppl = quality.perplexity(tm)
@@ -243,7 +262,12 @@ def main() -> None:
     for row in rows.values():
         row[f"decode_vs_{base_name}"] = row["decode_tok_s"] / base["decode_tok_s"]
         row[f"prefill_vs_{base_name}"] = base["prefill_500_s"] / row["prefill_500_s"]
+    n_ppl = len(reference.tokenizer(quality.varied_text())["input_ids"])
     report = {"model": args.model, "device": str(reference.device), "threads": threads, "prompt_tokens": n_prompt,
+              "perplexity_text_tokens": n_ppl, "command": " ".join(["python", *sys.argv]),
+              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                          "python": platform.python_version(), "torch": torch.__version__},
+              "engines": {name: tm.describe() for name, (tm, _) in models.items()},
               "new_tokens": args.tokens, "rounds": args.rounds, "int4_kernel": kernel_info(), "rows": rows,
               "baseline": base_name, "date": time.strftime("%Y-%m-%d")}
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -259,11 +283,15 @@ def print_table(report: dict) -> None:
     ref_ppl = report["rows"]["transformers generate"].get("perplexity")
     for name, r in report["rows"].items():
         ppl = f"{r['perplexity'] / ref_ppl - 1:+.1%}" if ref_ppl and "perplexity" in r else "–"
+        if r.get("perplexity_is_reference"):
+            ppl = f"{r['perplexity']:.2f} (reference)"
         agree = f"{r['agreement']:.0%}" if "agreement" in r else "–"
         rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") else "–"
         print(f"| {name} | {r['decode_tok_s']:.1f} | {r[f'decode_vs_{base}']:.2f} | {r['ttft_ms']:.0f} | "
               f"{r['ttft_same_source_ms']:.0f} | "
               f"{r['prefill_500_s']:.2f} | {r[f'prefill_vs_{base}']:.2f} | {rss} | {agree} | {ppl} |")
+    print(f"\nanswers: 20 few-shot prompts vs transformers' fp32 forward; perplexity over "
+          f"{report.get('perplexity_text_tokens')} tokens of varied text (playground/engine/fast/data/varied_text.txt)")
     k = report["int4_kernel"]
     print(f"\nint4 kernel: loaded={k.get('loaded')} isa={k.get('isa', '-')} build {k.get('build_s') or 0:.1f} s "
           f"(first launch), cached load {k.get('load_s') or 0:.2f} s; {k.get('reason') or ''}")

@@ -1,16 +1,27 @@
-"""Sheet fill speed: 50 empty cells filled batched with a shared prefix vs one by one, same model, same process.
+"""Sheet fill speed: 50 empty cells filled batched with a shared prefix vs one by one, on one loaded model.
 
-One-by-one is the naive path: the engine's ``generate`` on each cell's whole prompt (greedy, stop at newline),
-re-reading the example rows every time. The filler prefills the examples once and decodes cells in batches.
-Runs alternate so machine noise hits both; prints medians, the ratio, and whether the answers agree.
-Usage: .venv/bin/python bench/sheet_fill.py [--rounds 2] [--batch 8] [--model ID] [--threads N]
+Every side runs on the same TextModel, so on the same engine path and precision (printed, e.g. "int4 · fused"):
+- one-by-one, no reuse: the engine's ``generate`` on each cell's whole prompt (greedy, stop at newline), its cache
+  emptied before each cell, so the example rows are read every time (the naive baseline);
+- one-by-one, prefix reuse: the same, but the cache keeps the example rows between cells (what ``generate`` does
+  on the fast path when consecutive prompts share a prefix);
+- filler, batch 1: the examples prefilled once, one cell decoding at a time;
+- filler, batched: the examples prefilled once, ``--batch`` cells decoding together (one runner step per token).
+Runs alternate so machine noise hits all; prints medians, ratios against the naive baseline, and whether the
+answers agree. Writes bench/results/sheet_fill.json.
+Usage: .venv/bin/python bench/sheet_fill.py [--rounds 2] [--batch 8] [--model ID] [--precision P] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -34,11 +45,16 @@ ASKED = ["Italy", "Germany", "Spain", "Portugal", "Greece", "Poland", "Sweden", 
 MAX_NEW = 16
 
 
-def naive(tm, prompts) -> tuple[float, list[str]]:
-    """One cell at a time, the whole prompt each time."""
+RESULTS = Path(__file__).resolve().parent / "results" / "sheet_fill.json"
+
+
+def naive(tm, prompts, reuse: bool = False) -> tuple[float, list[str]]:
+    """One cell at a time, the whole prompt each time; ``reuse``: keep the cached example rows between cells."""
     start = time.perf_counter()
     out = []
     for p in prompts:
+        if tm.fast is not None and not reuse and tm.fast.n_slots:
+            tm.fast.rewind(0, 0)  # nothing cached: the prompt runs from its first token
         req = GenerationRequest(prompt=p.text, temperature=0, max_new_tokens=MAX_NEW, stop=("\n",), top_logprobs=5)
         out.append(clean_answer(generate(tm, req).first.text))
     return time.perf_counter() - start, out
@@ -56,35 +72,48 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--model", default=EMBEDDED_ID)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--precision", default=None, help="auto | fp32 | bf16 | int8 | int4 | int4-a8")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 on a busy machine: 2 threads on 1 free core stall each other)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    tm = load_text_model(args.model, Registry().resolve(args.model).folder, device=args.device)
+    tm = load_text_model(args.model, Registry().resolve(args.model).folder, device=args.device,
+                         precision=args.precision)
     sheet = Sheet(["Country", "Capital"], [list(e) for e in EXAMPLES] + [[c, ""] for c in ASKED])
     prompts = fill_prompts(sheet)
     prefix = len(tm.tokenizer(prompts[0].prefix)["input_ids"])
-    print(f"model {args.model} on {tm.device} ({tm.dtype}), {torch.get_num_threads()} threads, "
+    print(f"model {args.model} on {tm.device}, every side on {tm.precision} · {tm.path}, "
+          f"{torch.get_num_threads()} threads, "
           f"{len(prompts)} cells, {len(EXAMPLES)} example rows ({prefix} prefix tokens), batch {args.batch}")
     naive(tm, prompts[:2]), batched(tm, prompts[:4], args.batch)  # warm-up
-    times: dict[str, list[float]] = {"one-by-one": [], "batched": [], "prefix only (batch 1)": []}
+    sides = {"one-by-one, no reuse": lambda: naive(tm, prompts),
+             "one-by-one, prefix reuse": lambda: naive(tm, prompts, reuse=True),
+             "filler, batch 1": lambda: batched(tm, prompts, 1),
+             f"filler, batch {args.batch}": lambda: batched(tm, prompts, args.batch)}
+    times: dict[str, list[float]] = {name: [] for name in sides}
     answers: dict[str, list[str]] = {}
     for _ in range(args.rounds):
-        t, answers["one-by-one"] = naive(tm, prompts)
-        times["one-by-one"].append(t)
-        t, answers["batched"] = batched(tm, prompts, args.batch)
-        times["batched"].append(t)
-        t, _ = batched(tm, prompts, 1)
-        times["prefix only (batch 1)"].append(t)
+        for name, side in sides.items():
+            t, answers[name] = side()
+            times[name].append(t)
     med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["one-by-one, no reuse"]
+    rows = []
     for name, t in med.items():
-        print(f"{name:22} {t:6.2f} s   {len(prompts) / t:6.1f} cells/s")
-    same = sum(a == b for a, b in zip(answers["one-by-one"], answers["batched"], strict=True))
-    print(f"ratio one-by-one/batched: {med['one-by-one'] / med['batched']:.2f}x faster "
-          f"(prefix sharing alone: {med['one-by-one'] / med['prefix only (batch 1)']:.2f}x); "
-          f"same answers on {same}/{len(prompts)} cells")
+        same = sum(a == b for a, b in zip(answers["one-by-one, no reuse"], answers[name], strict=True))
+        rows.append({"side": name, "seconds": round(t, 3), "cells_per_s": round(len(prompts) / t, 2),
+                     "speedup_vs_naive": round(base / t, 2), "same_answers": same})
+        print(f"{name:26} {t:6.2f} s {len(prompts) / t:6.1f} cells/s  {base / t:5.2f}x  "
+              f"same answers {same}/{len(prompts)}")
+    result = {"bench": "sheet_fill", "command": " ".join(["python", *sys.argv]), "model": args.model,
+              "engine": f"{tm.precision} · {tm.path}", "cells": len(prompts), "prefix_tokens": prefix,
+              "rounds": args.rounds, "rows": rows, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                          "threads": torch.get_num_threads(), "torch": torch.__version__}}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
