@@ -72,6 +72,22 @@ def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[T
     return generate(model, request, on_event, cancel)
 
 
+def can_batch(model: Any) -> bool:
+    """Whether several generations on ``model`` can decode together (a local model on a fast runner)."""
+    return not is_remote_model(model) and getattr(model, "fast", None) is not None
+
+
+def run_generations(model: Any, requests: list[GenerationRequest],
+                    on_event: Callable[[int, TokenEvent], None] = lambda i, e: None,
+                    on_done: Callable[[int, GenerationResult | None, BaseException | None], None] =
+                    lambda i, r, e: None, cancel: Cancel | None = None) -> list[Any]:
+    """Several requests on one local fast-path model, their decode steps batched (``engine/lockstep.py``);
+    returns each request's GenerationResult or the exception it raised."""
+    from playground.engine.lockstep import generate_together
+
+    return generate_together(model, requests, on_event, on_done, cancel)
+
+
 def run_score(model: Any, items: list[ScoreItem], top_logprobs: int = 0) -> list[ScoreResult]:
     """Token log-probabilities of texts: ``score_batch`` locally, ``echo`` + ``logprobs`` on a remote server."""
     if is_remote_model(model):

@@ -1,9 +1,11 @@
 """Running a comparison: local columns one after another on the one device, models swapped through a ModelPool;
-remote columns (``remote:`` models, which need no device) at the same time, a few requests in flight.
+columns of one local model on a fast runner decode together (one batched step per token over their cache slots:
+``runtime.dispatch.run_generations``); remote columns (``remote:`` models, which need no device) at the same time,
+a few requests in flight.
 
 Shared by the CLI and the Compare tab's worker thread. Callbacks run on the calling (worker) thread for local
-columns and on short-lived ``engine-remote`` threads for remote ones, so they must be thread-safe (Qt signal
-emits are).
+columns, on short-lived ``engine-batch`` threads for columns decoding together and ``engine-remote`` threads for
+remote ones, so they must be thread-safe (Qt signal emits are).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from playground.domain.jobs import Cancel, ProgressEvent
 from playground.domain.models import is_remote
 from playground.domain.text import GenerationResult, TokenEvent
 from playground.errors import KnownError
-from playground.runtime.dispatch import load_model, run_generation
+from playground.runtime.dispatch import can_batch, load_model, run_generation, run_generations
 from playground.runtime.model_pool import ModelPool
 from playground.tasks.compare import resolve
 
@@ -72,16 +74,69 @@ def run_columns(pool: ModelPool, columns: list[dict[str, Any]], defaults: dict[s
         on_done(outcome)
         return outcome
 
+    def run_local(i: int) -> None:
+        if i in outcomes:
+            return
+        same = [j for j in chosen if model_of[j] == model_of[i] and not is_remote(model_of[j]) and j not in outcomes]
+        if len(same) > 1 and not cancel.is_set():
+            try:
+                tm = pool.get(model_of[i], on_progress)
+            except KnownError:
+                tm = None
+            if tm is not None and can_batch(tm):
+                outcomes.update(_run_together(tm, same, columns, defaults, source, prompt, cancel, on_start,
+                                              on_token, on_done))
+                return
+        outcomes[i] = run_one(i, False)
+
     remote = [i for i in chosen if is_remote(model_of[i])] if concurrent_remote else []
     outcomes: dict[int, ColumnOutcome] = {}
     if not remote:
-        return [run_one(i, is_remote(model_of[i])) for i in chosen]
+        for i in chosen:
+            if is_remote(model_of[i]):
+                outcomes[i] = run_one(i, True)
+            else:
+                run_local(i)
+        return [outcomes[i] for i in chosen]
     with ThreadPoolExecutor(max_workers=min(REMOTE_CONCURRENCY, len(remote)),
                             thread_name_prefix="engine-remote") as threads:
         futures = {i: threads.submit(run_one, i, True) for i in remote}
-        for i in chosen:  # local columns meanwhile, one after another on this thread (the device's)
+        for i in chosen:  # local columns meanwhile, one model after another on this thread (the device's)
             if i not in futures:
-                outcomes[i] = run_one(i, False)
+                run_local(i)
         for i, future in futures.items():
             outcomes[i] = future.result()
     return [outcomes[i] for i in chosen]
+
+
+def _run_together(tm: Any, indices: list[int], columns: list[dict[str, Any]], defaults: dict[str, Any],
+                  source: str, prompt: str, cancel: Cancel, on_start: Callable[[int, str], None],
+                  on_token: Callable[[int, TokenEvent], None],
+                  on_done: Callable[[ColumnOutcome], None]) -> dict[int, ColumnOutcome]:
+    """Columns ``indices`` of one loaded fast-path model, decoding together; outcomes by column index."""
+    outcomes: dict[int, ColumnOutcome] = {}
+    requests, ran = [], []
+    for i in indices:
+        on_start(i, tm.id)
+        try:
+            _, request = resolve(columns[i], defaults, source, prompt)
+        except KnownError as exc:
+            outcomes[i] = ColumnOutcome(i, tm.id, error=str(exc))
+            on_done(outcomes[i])
+            continue
+        requests.append(request)
+        ran.append(i)
+
+    def done(k: int, result: GenerationResult | None, error: BaseException | None) -> None:
+        i = ran[k]
+        if error is not None and not isinstance(error, KnownError):
+            return  # a bug: raised below, on the caller's thread
+        outcomes[i] = ColumnOutcome(i, tm.id, result=result, request=requests[k]) if error is None else \
+            ColumnOutcome(i, tm.id, error=str(error))
+        on_done(outcomes[i])
+
+    results = run_generations(tm, requests, lambda k, e: on_token(ran[k], e), done, cancel)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, KnownError):
+            raise r
+    return outcomes

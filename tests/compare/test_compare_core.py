@@ -122,3 +122,37 @@ def test_cancel_mid_comparison_keeps_partial_output(tiny_model_dir, path_loader)
     assert first.finish_reason == FinishReason.CANCELLED and len(first.tokens) == 3
     assert out[1].result is None and "cancelled" in out[1].error
     pool.unload_all()
+
+
+def test_columns_of_one_fast_path_model_decode_together_with_the_same_results(tiny_model_dir):
+    """Compare's columns of one model on the fast path (int4, fused step) decode in one batched step per token,
+    each in its own cache slot, and give what each column gives alone (greedy, seeded sampling, a stop)."""
+    from pathlib import Path
+
+    from playground.engine.text import load_text_model
+
+    loaded = []
+
+    def loader(model_id, on_progress):
+        tm = load_text_model(model_id, Path(model_id), device="cpu", dtype="float32", precision="int4")
+        widths = tm.widths = []
+        real_step = tm.fast.step
+        tm.fast.step = lambda tokens, slots: widths.append(len(slots)) or real_step(tokens, slots)
+        loaded.append(tm)
+        return tm
+
+    m = str(tiny_model_dir)
+    cols = [{"temperature": 0.0}, {"temperature": 1.0, "seed": 2}, {"temperature": 0.0, "stop": "e"},
+            {"top_p": 5.0}]
+    defaults = {"model": m, "max_new_tokens": 12}
+    pool = ModelPool(loader, budget_bytes=2**30)
+    tokens: dict[int, list[str]] = {}
+    together = run_columns(pool, cols, defaults, "", "hello", None,
+                           on_token=lambda i, e: tokens.setdefault(i, []).append(e.text))
+    assert loaded[0].path == "fused" and max(loaded[0].widths) == 3  # three valid columns per step
+    assert together[3].error and "top-p" in together[3].error
+    for i in range(3):
+        alone = run_columns(ModelPool(loader, budget_bytes=2**30), cols, defaults, "", "hello", only={i})[0]
+        assert together[i].result.first.text == alone.result.first.text
+        assert "".join(tokens[i]) == together[i].result.first.text
+    assert max(loaded[-1].widths) == 1  # a column alone: no batching

@@ -1,0 +1,74 @@
+"""The README's table of issue 17's goals, printed from the committed result files in bench/results/ (so every
+figure in it traces to a JSON with its command and machine). Usage: .venv/bin/python bench/readme_table.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def verdict(value: float | None, goal: float, bar: float | None = None, lower_is_better: bool = False) -> str:
+    if value is None:
+        return "not measured"
+    ok = value <= goal if lower_is_better else value >= goal
+    if ok:
+        return "met"
+    if bar is not None and (value <= bar if lower_is_better else value >= bar):
+        return "bar met, goal missed"
+    return "**missed**"
+
+
+def main() -> None:
+    vs, busy, speed = load("vs_llamacpp"), load("busy_decode"), load("decode_speed")
+    models = vs.get("models", {})
+    print("| goal (issue 17) | target | measured | verdict |\n|---|---|---|---|")
+
+    def per_model(label: str, key: str, goal: float, bar: float | None = None, lower: bool = False) -> None:
+        for name, row in models.items():
+            value = row["ratios"][key]
+            print(f"| {label}, {name} | {'≤' if lower else '≥'} {goal}× llama.cpp"
+                  f"{f' (bar {bar}×)' if bar else ''} | {value:.2f}× | {verdict(value, goal, bar, lower)} |")
+
+    per_model("decode", "decode", 1.0, 0.8)
+    per_model("prefill 512 tokens", "prefill_512", 1.5)
+    per_model("peak RSS", "peak_rss", 1.25, lower=True)
+    for name, row in models.items():
+        long = row.get("long_context", {}).get("8192")
+        if long:
+            print(f"| decode at 8k context, {name} | ≥ 0.9× llama.cpp | {long['ratio']:.2f}× "
+                  f"({long['ours']:.0f} vs {long['llama.cpp']:.0f} tok/s) | {verdict(long['ratio'], 0.9)} |")
+    print("| first load of a new GGUF | ≤ 2× llama.cpp's | not measured here: the GGUF loader (branch `gguf`) is not "
+          "on main; this bench reads GGUFs through transformers' conversion | not measured |")
+    for row in busy.get("rows", []):
+        if row["config"] == "playground default":
+            print(f"| decode with one busy competitor | ≥ 40% of quiet | {row['busy_over_quiet']:.0%} "
+                  f"({row['busy_tok_s']:.0f} vs {row['quiet_tok_s']:.0f} tok/s) | "
+                  f"{verdict(row['busy_over_quiet'], 0.40)} |")
+    ref = speed.get("rows", {}).get("transformers generate", {}).get("perplexity")
+    for name, row in speed.get("rows", {}).items():
+        if name.startswith("ours") and "agreement" in row and ref:
+            delta = row["perplexity"] / ref - 1
+            n = speed.get("perplexity_text_tokens")
+            print(f"| quality {name}, {speed.get('model')} | ≥ 19/20 answers = fp32; ppl within 1% over ≥ 2,000 "
+                  f"tokens | {round(row['agreement'] * 20)}/20; ppl {delta:+.1%} over {n} tokens | "
+                  f"{'met' if row.get('quality_ok') else '**missed**'} |")
+    for name, row in models.items():
+        print(f"\n{name}: {row['what']}; ours {row['ours_engine']}: decode {row['ours']['decode_tok_s']:.1f} vs "
+              f"{row['llama.cpp']['decode_tok_s']:.1f} tok/s, prefill 512 {row['ours']['prefill_512_s']:.2f} vs "
+              f"{row['llama.cpp']['prefill_512_s']:.2f} s, peak RSS {row['ours']['peak_rss_mb']:.0f} vs "
+              f"{row['llama.cpp']['peak_rss_mb']:.0f} MB", end="")
+        for n, lc in row.get("long_context", {}).items():
+            print(f"; decode at {n}: {lc['ours']:.0f} vs {lc['llama.cpp']:.0f} tok/s", end="")
+        print()
+
+
+if __name__ == "__main__":
+    main()

