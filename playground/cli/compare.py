@@ -71,9 +71,10 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
             print(f"\n[error: {outcome.error}]" if outcome.error else "\n", flush=True)
 
     try:
-        # Streamed text of columns running at once would interleave: remote columns run concurrently with --json.
+        # Streamed text of columns running at once would interleave: remote columns run concurrently, and local
+        # columns of one model decode together, with --json only.
         outcomes = run_columns(pool, columns, defaults, source, prompt, cancel, started, stream, done, progress,
-                               concurrent_remote=args.json)
+                               concurrent_remote=args.json, together=args.json)
     except KeyboardInterrupt:
         cancel.set()
         raise

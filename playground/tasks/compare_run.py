@@ -49,10 +49,12 @@ def run_columns(pool: ModelPool, columns: list[dict[str, Any]], defaults: dict[s
                 on_token: Callable[[int, TokenEvent], None] = lambda i, e: None,
                 on_done: Callable[[ColumnOutcome], None] = lambda o: None,
                 on_progress: Callable[[ProgressEvent], None] = lambda e: None,
-                only: set[int] | None = None, concurrent_remote: bool = True) -> list[ColumnOutcome]:
+                only: set[int] | None = None, concurrent_remote: bool = True,
+                together: bool = True) -> list[ColumnOutcome]:
     """Generate each column (or just those in ``only``); a failing column does not stop the others, a cancel
     does (the running columns keep their partial output, the rest are reported as cancelled). Remote columns run
-    concurrently unless ``concurrent_remote`` is False. Returns the outcomes in column order."""
+    concurrently unless ``concurrent_remote`` is False, local columns of one fast-path model decode together
+    unless ``together`` is False (their tokens interleave). Returns the outcomes in column order."""
     cancel = cancel or Cancel()
     chosen = [i for i in range(len(columns)) if only is None or i in only]
     model_of = {i: str(columns[i].get("model") or defaults.get("model") or "") for i in chosen}
@@ -78,7 +80,7 @@ def run_columns(pool: ModelPool, columns: list[dict[str, Any]], defaults: dict[s
         if i in outcomes:
             return
         same = [j for j in chosen if model_of[j] == model_of[i] and not is_remote(model_of[j]) and j not in outcomes]
-        if len(same) > 1 and not cancel.is_set():
+        if together and len(same) > 1 and not cancel.is_set():
             try:
                 tm = pool.get(model_of[i], on_progress)
             except KnownError:
