@@ -66,11 +66,13 @@ def hf_folder(gguf: Path) -> Path:
     print(f"converting {gguf.name} through transformers' gguf_file= (once)", flush=True)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     tmp = out.with_suffix(".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(tmp / "model.safetensors"))  # save_pretrained refuses a model read from a GGUF
+    # save_pretrained refuses a model read from a GGUF; every tensor its own copy (tied ones under both names)
+    save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+              str(tmp / "model.safetensors"))
     config = model.config.to_dict()
     config.pop("quantization_config", None)
     (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
