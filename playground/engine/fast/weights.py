@@ -178,10 +178,13 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
             q_norm=_norm(tensors, p + "self_attn.q_norm.weight", arch) if arch.qk_norm else None,
             k_norm=_norm(tensors, p + "self_attn.k_norm.weight", arch) if arch.qk_norm else None,
             **groups))
-    embed_w = tensors["model.embed_tokens.weight"]
-    head_w = embed_w if arch.tied or "lm_head.weight" not in tensors else tensors["lm_head.weight"]
-    head = linears.get("head") or QLinear.wrap(head_w, head_precision)
-    embed = head if arch.tied else (linears.get("embed") or QLinear.wrap(embed_w, head_precision))
+    # Read the float embedding only when no stored head / embedding replaces it (Gemma 3's is 0.7 GB in fp32).
+    head = linears.get("head")
+    if head is None:
+        own_head = not arch.tied and "lm_head.weight" in tensors
+        head = QLinear.wrap(tensors["lm_head.weight" if own_head else "model.embed_tokens.weight"], head_precision)
+    embed = head if arch.tied else (linears.get("embed")
+                                    or QLinear.wrap(tensors["model.embed_tokens.weight"], head_precision))
     note = None
     if store is not None and floats and precision != "fp32" and stored is None:
         keep = dict(linears)
