@@ -45,8 +45,13 @@ def main() -> None:
         if long:
             print(f"| decode at 8k context, {name} | ≥ 0.9× llama.cpp | {long['ratio']:.2f}× "
                   f"({long['ours']:.0f} vs {long['llama.cpp']:.0f} tok/s) | {verdict(long['ratio'], 0.9)} |")
-    print("| first load of a new GGUF | ≤ 2× llama.cpp's | not measured here: the GGUF loader (branch `gguf`) is not "
-          "on main; this bench reads GGUFs through transformers' conversion | not measured |")
+    gguf = load("gguf_load")  # bench/gguf_load.py (the GGUF loader's own bench)
+    for row in gguf.get("rows", []):
+        print(f"| first load of a new GGUF, {row['model']} | ≤ 2× llama.cpp's | {row['load_ratio']:.2f}× "
+              f"({row['ours_load_s']:.2f} vs {row['llama_cpp_load_s']:.2f} s; gguf_load.json) | "
+              f"{verdict(row['load_ratio'], 2.0, lower_is_better=True)} |")
+    if not gguf:
+        print("| first load of a new GGUF | ≤ 2× llama.cpp's | – | not measured |")
     for row in busy.get("rows", []):
         if row["config"] == "playground default":
             print(f"| decode with one busy competitor | ≥ 40% of quiet | {row['busy_over_quiet']:.0%} "
