@@ -210,7 +210,7 @@ class SheetFiller:
         for j, q in enumerate(queries):
             if prefix_ids:
                 fast.fork(0, 1 + j, len(prefix_ids))
-            rows.append(fast.prefill(1 + j, prefix_ids + q))
+            rows.append(fast.prefill(1 + j, prefix_ids + q, checkpoints=(len(prefix_ids),)))
         logits = torch.stack(rows)  # (B, vocab)
         active = list(range(len(prompts)))  # batch rows still decoding
         state = [_Decoding(self.tm, q) for q in queries]
