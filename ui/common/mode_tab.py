@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from playground.errors import ParameterError
 from playground.store.records import Run
-from ui.common.widgets import banner
+from ui.common.widgets import banner, plain_tip
 
 log = logging.getLogger("playground.ui")
 
@@ -94,7 +94,7 @@ class ModeTab(QWidget):
     def show_error(self, message: str, details: str = "") -> None:
         """One line the user can act on (``details`` in the tooltip)."""
         self.error.setText(message[:1].upper() + message[1:])
-        self.error.setToolTip(details)
+        self.error.setToolTip(plain_tip(details))  # a traceback holds "<module>"
         self.error.show()
 
     def show_failure(self, message: str, is_bug: bool) -> str:

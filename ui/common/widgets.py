@@ -1,8 +1,16 @@
-"""Small widgets every tab uses the same way: preset pickers, hint lines and message banners."""
+"""Small widgets every tab uses the same way: preset pickers, hint lines, message banners, plain-text labels.
+
+QLabel (and tooltips) guess: text that looks like HTML is rendered as HTML, so a model's "unclosed <div>, <p>"
+shows as "unclosed , ". Every label or tooltip that can show model or user text is plain (``plain_label``,
+``plain_tip``).
+"""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QLabel
 
 BANNER_STYLES = {
@@ -20,11 +28,26 @@ def preset_combo(names: list[str]) -> QComboBox:
     return combo
 
 
+def plain_label(text: str = "", wrap: bool = False, selectable: bool = False) -> QLabel:
+    """A label that shows its text as written ("<div>" stays visible), never as HTML."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    label.setWordWrap(wrap)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def plain_tip(text: str) -> str:
+    """A tooltip that shows ``text`` as written (tooltips guess rich text like labels); line breaks kept."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>" if text else ""
+
+
 def hint_label(text: str = "") -> QLabel:
     """Muted, wrapping help text."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet("color: palette(mid);")
+    label = plain_label(text, wrap=True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows the theme (a style sheet would not)
     return label
 
 

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QCompleter,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QRadioButton,
     QToolButton,
@@ -23,6 +22,7 @@ from playground.domain.text import TokenEvent
 from playground.errors import ParameterError
 from playground.tasks.compare import WordDiff, format_column, parse_column
 from ui.common.token_view import OutputView
+from ui.common.widgets import plain_label
 
 DIFF_COLOUR = QColor("#c0392b")
 
@@ -39,9 +39,8 @@ class CompareColumn(QFrame):
         self.setMinimumWidth(220)
         self.reference = QRadioButton("reference")
         self.reference.setToolTip("Other columns underline the words where they differ from this one")
-        self.title = QLabel()
+        self.title = plain_label(wrap=True)  # model ids and settings as typed
         self.title.setStyleSheet("font-weight: bold;")
-        self.title.setWordWrap(True)
         dup = QToolButton(text="Duplicate")
         dup.setToolTip("Duplicate this column (then change one thing)")
         dup.clicked.connect(lambda: self.duplicate_requested.emit(self))
@@ -60,12 +59,10 @@ class CompareColumn(QFrame):
                                  "top_k, max_new_tokens, repetition_penalty, seed, stop (a|b)")
         self.output = OutputView()
         self.output.setPlaceholderText("Run all to fill this column.")
-        self.stats = QLabel("not run")
-        self.stats.setWordWrap(True)
+        self.stats = plain_label("not run", wrap=True)
         self.stats.setMinimumHeight(2 * self.stats.fontMetrics().lineSpacing() + 4)
         self.stats.setStyleSheet("color: #444;")
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
+        self.problem = plain_label(wrap=True)
         self.problem.setStyleSheet("color: #8a1c13;")
         self.problem.hide()
 

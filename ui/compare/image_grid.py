@@ -26,7 +26,7 @@ from playground.errors import ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan
-from ui.common.widgets import banner
+from ui.common.widgets import banner, plain_label
 from ui.image.tab import qimage_of
 from ui.image.worker import ImageWorker
 
@@ -82,7 +82,7 @@ class ImageGridView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         export = QPushButton("Export PNG…")
         export.clicked.connect(self._on_export_clicked)
-        self.status = QLabel()
+        self.status = plain_label()
         self.error = banner("error")
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
@@ -140,9 +140,11 @@ class ImageGridView(QWidget):
         assert self.plan is not None
         cols, rows = self.plan.labels()
         for c, text in enumerate(cols):
-            self._grid.addWidget(QLabel(text, alignment=Qt.AlignmentFlag.AlignCenter), 0, c + 1)
+            label = plain_label(text)  # values as typed
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._grid.addWidget(label, 0, c + 1)
         for r, text in enumerate(rows):
-            self._grid.addWidget(QLabel(text), r + 1, 0)
+            self._grid.addWidget(plain_label(text), r + 1, 0)
             for c in range(len(cols)):
                 cell = GridCellLabel(r, c)
                 cell.clicked.connect(self._on_cell_clicked)

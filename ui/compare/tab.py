@@ -43,7 +43,7 @@ from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import hint_label
+from ui.common.widgets import hint_label, plain_label
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
 from ui.compare.image_grid import ImageGridView
@@ -102,8 +102,8 @@ class CompareTab(ModeTab):
         self.budget.setToolTip("Models for a comparison are loaded within this budget; the least recently used "
                                "is unloaded to make room")
         self.budget.editingFinished.connect(self._on_budget_edited)
-        self.memory = QLabel()
-        self.status = QLabel()
+        self.memory = plain_label(wrap=True)  # model ids
+        self.status = plain_label()
 
         text_view = QWidget()
         # Ctrl+Enter runs what the visible view shows (text columns here; the grid and variants bind their own).

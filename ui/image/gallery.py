@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from playground import paths
 from playground.tasks.image_meta import format_parameters
+from ui.common.widgets import plain_tip
 
 THUMB = 96
 MAX_ITEMS = 200
@@ -72,7 +73,7 @@ class ImageGallery(QWidget):
                                           Qt.TransformationMode.FastTransformation)))
         settings = entry.get("settings", {})
         item.setText(f"seed {settings.get('seed', '?')}")
-        item.setToolTip(format_parameters(settings))
+        item.setToolTip(plain_tip(format_parameters(settings)))
         self.list.insertItem(0, item)
         while self.list.count() > MAX_ITEMS:
             self.list.takeItem(self.list.count() - 1)

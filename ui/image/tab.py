@@ -35,6 +35,7 @@ from playground.store.records import Run
 from playground.tasks.image_meta import read_settings
 from playground.tasks.image_runs import failed_image_run, image_run, save_images
 from ui.common.mode_tab import ModeTab
+from ui.common.widgets import plain_label
 from ui.image.gallery import ImageGallery
 from ui.image.worker import ImageWorker
 
@@ -117,15 +118,12 @@ class ImageTab(ModeTab):
         self.progress.setTextVisible(True)
         self.progress.setFormat("%v / %m steps")
         self.progress.setValue(0)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = plain_label(wrap=True)
         self.preview = QLabel("Generated images appear here.\nDrop a PNG to load its settings.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(256, 256)
         self.preview.setStyleSheet("background: #202020; color: #aaaaaa;")
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
-        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption = plain_label(wrap=True, selectable=True)  # the prompt as typed
         self.gallery = ImageGallery()
         self.gallery.restore_requested.connect(self._on_gallery_restore)
         self.gallery.selected.connect(self._on_gallery_selected)

@@ -36,7 +36,7 @@ from ui.common.html_highlighter import HtmlHighlighter
 from ui.common.html_preview import HtmlPreview
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import preset_combo
+from ui.common.widgets import plain_label, preset_combo
 from ui.layout.examples import ExamplesEditor
 
 RENDER_MS = 400  # re-render the partial page at most this often while streaming
@@ -106,9 +106,8 @@ class LayoutTab(ModeTab):
         self.forward_button = QPushButton("▶")
         self.forward_button.setToolTip("Next version (Alt+Right)")
         self.forward_button.clicked.connect(self.redo)
-        self.version_label = QLabel("no page yet")
-        self.validity = QLabel()
-        self.validity.setWordWrap(True)
+        self.version_label = plain_label("no page yet")
+        self.validity = plain_label(wrap=True, selectable=True)  # quotes tag names: "unclosed <div>"
         export = QPushButton("Export…")
         export.setToolTip("Save the page as a .html file")
         export.clicked.connect(self._on_export_clicked)
@@ -118,7 +117,7 @@ class LayoutTab(ModeTab):
         shot = QPushButton("PNG…")
         shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
-        self.stats = QLabel()
+        self.stats = plain_label()
 
         left = QWidget()
         lv = QVBoxLayout(left)

@@ -37,7 +37,7 @@ from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
 from ui.common.token_view import OutputView
-from ui.common.widgets import hint_label, preset_combo
+from ui.common.widgets import hint_label, plain_label, preset_combo
 from ui.prompt.branches import BranchPanel, beside
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
@@ -105,7 +105,7 @@ class PromptTab(ModeTab):
         self.constrain_text.setEnabled(False)
         self.constrain_kind.currentIndexChanged.connect(self._on_constrain_kind_changed)
         self.constrain_text.textChanged.connect(self.changed)
-        self.stats = QLabel()
+        self.stats = plain_label()  # model ids as typed or as a server names them
 
         top = QHBoxLayout()
         top.addWidget(self.presets)

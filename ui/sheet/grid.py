@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -81,7 +81,7 @@ class SheetGrid(QWidget):
         self.clear_button = action_button("Clear", "Empty the selected cells (Delete)", self.clear_cells)
         self.legend = QLabel(LEGEND)
         self.legend.setWordWrap(True)
-        self.legend.setStyleSheet("color: palette(mid);")
+        self.legend.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         edit_row = QHBoxLayout()
         for w in (self.import_button, self.export_button, self.add_row_button, self.remove_row_button,

@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult
 from playground.domain.text import Constraint
@@ -32,7 +32,7 @@ from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import banner, hint_label, preset_combo
+from ui.common.widgets import banner, hint_label, plain_label, preset_combo
 from ui.sheet.column_types import ColumnTypes
 from ui.sheet.eval_panel import SheetEvalPanel
 from ui.sheet.grid import SheetGrid
@@ -99,9 +99,9 @@ class SheetTab(ModeTab):
         self.threshold.valueChanged.connect(self._on_threshold_changed)
         self.column_types = ColumnTypes()
         self.column_types.changed.connect(self._on_user_changed)
-        self.stats = QLabel()
+        self.stats = plain_label()  # quotes column names
         self.stats.setToolTip(CONFIDENCE_HELP)
-        self.counts = QLabel()
+        self.counts = plain_label()
         self._counts_timer = QTimer(self, interval=COUNTS_MS, singleShot=True)
         self._counts_timer.timeout.connect(self._update_counts)
 

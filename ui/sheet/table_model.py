@@ -18,6 +18,7 @@ from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
 from playground.tasks.sheet_state import DEFAULT_THRESHOLD, SheetState, empty_sheet
 from ui.common.token_view import NO_PROBABILITY, NOT_PROVIDED, probability_colour
+from ui.common.widgets import plain_tip
 
 AnswerRole = Qt.ItemDataRole.UserRole + 1  # the CellAnswer of a model cell, or None
 StateRole = Qt.ItemDataRole.UserRole + 2  # "typed" | "model" | "unsure" | "pending"
@@ -144,7 +145,7 @@ class SheetModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{name}\n({note})" if note else name
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{name}: {note}" if note else name) + " — double-click to rename; right-click for more"
+            return plain_tip((f"{name}: {note}" if note else name) + " — double-click to rename; right-click for more")
         return None
 
     # -- states ----------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from playground.sysinfo import human_bytes, rss_bytes
 from ui.common.bridge import EngineBridge, Runner
 from ui.common.params_panel import ParamsPanel
 from ui.common.remote_models import RemoteModels
+from ui.common.widgets import plain_label, plain_tip
 from ui.compare.tab import CompareTab
 from ui.image.tab import ImageTab
 from ui.inspect.tab import InspectTab, prompt_tab_inputs
@@ -122,8 +123,8 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.device_label = QLabel("device: –")
-        self.model_label = QLabel("model: not loaded")
+        self.device_label = plain_label("device: –")
+        self.model_label = plain_label("model: not loaded")
         self.speed_label = QLabel("– tok/s")
         self.memory_label = QLabel()
         bar = self.statusBar()
@@ -379,7 +380,7 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 100)
             self.progress.setValue(int(event.fraction * 100))
         self.progress.setFormat("%p%")  # the stage itself is the status message beside it
-        self.progress.setToolTip(event.stage)
+        self.progress.setToolTip(plain_tip(event.stage))
         self.statusBar().showMessage(event.stage)
 
     @Slot(object)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,7 +35,9 @@ def import_dialog(window: MainWindow) -> None:
         try:
             info = import_session(window.store, Path(path))
         except KnownError as exc:
-            QMessageBox.warning(window, "Import failed", str(exc))
+            box = QMessageBox(QMessageBox.Icon.Warning, "Import failed", str(exc), parent=window)
+            box.setTextFormat(Qt.TextFormat.PlainText)  # the message quotes the file's content
+            box.exec()
             return
         window.sessions.select(info.id)
         window.statusBar().showMessage(f"Imported {info.name} ({info.run_count} runs)", 8000)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from playground.store.records import Run, SessionInfo
 from playground.store.repository import SessionStore
+from ui.common.widgets import plain_label, plain_tip
 
 UNDO_SECONDS = 15
 
@@ -72,7 +73,7 @@ class SessionsPanel(QWidget):
         self.delete_button.setToolTip("Delete (undo is offered for a while)")
         self.delete_button.clicked.connect(self.delete_current)
 
-        self.undo_label = QLabel()
+        self.undo_label = plain_label(wrap=True)  # quotes the session's name
         self.undo_button = QPushButton("Undo")
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
@@ -112,7 +113,7 @@ class SessionsPanel(QWidget):
         for s in sessions:
             item = QListWidgetItem(f"{s.name}\n{local_time(s.updated_at)} · {s.run_count} runs")
             item.setData(Qt.ItemDataRole.UserRole, s.id)
-            item.setToolTip(s.name)
+            item.setToolTip(plain_tip(s.name))
             self.list.addItem(item)
             if s.id == self.current_id:
                 self.list.setCurrentItem(item)
@@ -129,7 +130,7 @@ class SessionsPanel(QWidget):
             item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id}\n{run.title(40)}"
                                    + (f"  →  {answer}" if answer else ""))
             item.setData(Qt.ItemDataRole.UserRole, run.id)
-            item.setToolTip(f"{run.model_id} · {when}" + (f"\n{run.error}" if run.error else ""))
+            item.setToolTip(plain_tip(f"{run.model_id} · {when}" + (f"\n{run.error}" if run.error else "")))
             self.history.addItem(item)
 
     def select(self, session_id: int) -> None:
