@@ -62,6 +62,7 @@ def texts_by_route(qtbot, tmp_path, capsys, model_id: str) -> dict[str, list[Tok
         window.refresh_models(select=model_id)
         assert window.current_model() == model_id
         window.params.apply(SETTINGS)
+        window.compare_tab.params.apply(SETTINGS)  # each tab has its own panel
         out[f"prompt tab, {launch}"] = prompt_tab_texts(qtbot, window)
         out[f"compare, {launch}"] = [compare_text(qtbot, window)]
         window.close()

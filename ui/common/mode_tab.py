@@ -18,12 +18,14 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from playground.errors import ParameterError
 from playground.store.records import Run
+from ui.common.params_panel import PanelSpec
 from ui.common.widgets import banner, plain_tip
 
 log = logging.getLogger("playground.ui")
 
 
 class ModeTab(QWidget):
+    params_spec: PanelSpec | None = None  # the parameters this tab uses and its defaults (None: no panel)
     mode = ""  # the run records' mode: prompt | layout | sheet | image | compare
     run_ended = Signal(object)  # a store Run (done, cancelled or failed), for the session
     changed = Signal()  # the user edited an input: time to save a draft

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QComboBox, QLabel
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+
+from ui.common.theme import status_colour
 
 BANNER_STYLES = {
     "error": "background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;",
@@ -37,6 +39,37 @@ def plain_label(text: str = "", wrap: bool = False, selectable: bool = False) ->
     if selectable:
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
+
+
+class StatusLabel(QLabel):
+    """A plain, wrapping verdict line coloured by its kind (ok, warn, bad), in colours of the current theme."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.kind = ""
+
+    def set_status(self, text: str, kind: str = "") -> None:
+        self.kind = kind
+        self.setText(text)
+        self._colour()
+
+    def _colour(self) -> None:
+        palette = QPalette()  # nothing set: every role inherited from the theme …
+        if self.kind:  # … but the verdict's colour
+            palette.setColor(QPalette.ColorRole.WindowText, status_colour(self.kind))
+        self.setPalette(palette)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and not getattr(self, "_recolouring", False):
+            self._recolouring = True  # setPalette below sends another PaletteChange
+            try:
+                self._colour()
+            finally:
+                self._recolouring = False
 
 
 def plain_tip(text: str) -> str:

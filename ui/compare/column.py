@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCompleter,
     QFrame,
@@ -21,10 +21,9 @@ from PySide6.QtWidgets import (
 from playground.domain.text import TokenEvent
 from playground.errors import ParameterError
 from playground.tasks.compare import WordDiff, format_column, parse_column
+from ui.common.theme import status_colour
 from ui.common.token_view import OutputView
-from ui.common.widgets import plain_label
-
-DIFF_COLOUR = QColor("#c0392b")
+from ui.common.widgets import StatusLabel, plain_label
 
 
 class CompareColumn(QFrame):
@@ -61,9 +60,8 @@ class CompareColumn(QFrame):
         self.output.setPlaceholderText("Run all to fill this column.")
         self.stats = plain_label("not run", wrap=True)
         self.stats.setMinimumHeight(2 * self.stats.fontMetrics().lineSpacing() + 4)
-        self.stats.setStyleSheet("color: #444;")
-        self.problem = plain_label(wrap=True)
-        self.problem.setStyleSheet("color: #8a1c13;")
+        self.stats.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.problem = StatusLabel()
         self.problem.hide()
 
         head = QHBoxLayout()  # the title gets its own line above, so it is never cut
@@ -116,7 +114,7 @@ class CompareColumn(QFrame):
             self.spec()
             self.problem.hide()
         except ParameterError as exc:
-            self.problem.setText(str(exc))
+            self.problem.set_status(str(exc), "bad")
             self.problem.show()
         self.changed.emit()
 
@@ -164,8 +162,9 @@ class CompareColumn(QFrame):
             return
         mark = QTextCharFormat()
         mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
-        mark.setUnderlineColor(DIFF_COLOUR)
-        mark.setForeground(DIFF_COLOUR)
+        colour = status_colour("bad")
+        mark.setUnderlineColor(colour)
+        mark.setForeground(colour)
         for start, end in diff.spans:
             cursor.setPosition(min(start, doc_len))
             cursor.setPosition(min(end, doc_len), QTextCursor.MoveMode.KeepAnchor)

@@ -75,6 +75,12 @@ class ImageGridView(QWidget):
         self.y_axis.setCurrentText("guidance")
         self.x_values = QLineEdit("1, 2, 3")
         self.y_values = QLineEdit("1, 4")
+        self.model.setToolTip("The image model of every cell (unless an axis is model)")
+        self.prompt.setToolTip("The prompt of every cell")
+        self.steps.setToolTip("Denoising steps of every cell (unless an axis is steps)")
+        for axis, values, name in ((self.x_axis, self.x_values, "column"), (self.y_axis, self.y_values, "row")):
+            axis.setToolTip(f"The setting that changes from {name} to {name}")
+            values.setToolTip(f"Its values, comma-separated: one {name} each (at most 8)")
         self.run_button = QPushButton("Run grid")
         self.run_button.clicked.connect(self.run_grid)
         self.stop_button = QPushButton("Stop")

@@ -24,7 +24,8 @@ def draft(tab: CompareTab) -> dict[str, Any]:
             "reference": tab.reference_index(), "probabilities": tab.probabilities.isChecked(),
             "sweep_key": tab.sweep_key.currentText(), "sweep_values": tab.sweep_values.text(),
             "budget_mb": tab.budget.value(), "image_grid": tab.image_grid.draft(),
-            "layouts": tab.layouts.draft(), "view": tab.views.currentIndex()}
+            "layouts": tab.layouts.draft(), "view": tab.views.currentIndex(),
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in tab.params.values().items()}}
 
 def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> None:
     tab.source.setPlainText(str(draft.get("source", "")))
@@ -33,6 +34,10 @@ def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> Non
     tab.set_columns(specs if len(specs) >= MIN_COLUMNS else [{"temperature": 0.0}, {"temperature": 1.0}],
                      int(draft.get("reference", 0) or 0))
     tab.probabilities.setChecked(bool(draft.get("probabilities", False)))
+    if isinstance(draft.get("params"), dict):
+        tab.params.apply(draft["params"], origin="as last used in this session")
+    else:
+        tab.params.reset()
     tab.sweep_key.setCurrentText(str(draft.get("sweep_key", SWEEP_KEYS[0])))
     tab.sweep_values.setText(str(draft.get("sweep_values", "")))
     if isinstance(draft.get("budget_mb"), int):

@@ -30,6 +30,7 @@ from playground.store.records import Run
 from playground.tasks.compare import (
     MAX_COLUMNS,
     MIN_COLUMNS,
+    REQUEST_KEYS,
     SWEEP_KEYS,
     column_label,
     column_stats,
@@ -42,7 +43,7 @@ from playground.tasks.compare import (
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
+from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
 from ui.common.widgets import hint_label, plain_label
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
@@ -55,6 +56,8 @@ FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
 class CompareTab(ModeTab):
     mode = "compare"
+    params_spec = PanelSpec("Compare", fields=tuple(k for k in FIELDS if k in REQUEST_KEYS),
+                            intro="The defaults of every column: a column's own key=value settings override them.")
     open_image_settings = Signal(dict)  # a grid cell's settings, for the Image tab's apply_settings
 
     def __init__(self, params: ParamsPanel, model_id: Callable[[], str], parent: QWidget | None = None,
@@ -110,6 +113,7 @@ class CompareTab(ModeTab):
         self.run_button, self.stop_button = self.run_buttons("Run all", self.run_all, self.stop, run_keys_on=text_view)
         self.also_disabled_while_running(self.add_button)
         top = QSplitter(Qt.Orientation.Horizontal)
+        top.setObjectName("compare_inputs")  # its sizes are remembered
         top.addWidget(self.source)
         top.addWidget(self.prompt)
         bar = QHBoxLayout()

@@ -112,6 +112,19 @@ class ImageTab(ModeTab):
         self.batch.setRange(1, MAX_BATCH)
         self.scheduler = QComboBox()
         self.scheduler.addItems(["default", *SCHEDULERS])
+        for widget, tip in (
+                (self.negative, "What the image should not show (classifier-free guidance steers away from it)"),
+                (self.steps, "Denoising steps: more is slower and usually cleaner; turbo models need 1–4 "
+                             "(model default: what the model was made for)"),
+                (self.guidance, "Classifier-free guidance (CFG): how strongly the image follows the prompt; high "
+                                "values over-saturate, turbo models use 0"),
+                (self.seed, "The starting noise: the same seed and settings give the same image (random = new "
+                            "each time; a batch uses seed, seed+1, …)"),
+                (self.width_box, "Image width in pixels, a multiple of 8 (model default: its native size)"),
+                (self.height_box, "Image height in pixels, a multiple of 8 (model default: its native size)"),
+                (self.batch, "Images per run, from consecutive seeds"),
+                (self.scheduler, "The sampler that removes the noise step by step; default is the model's own")):
+            widget.setToolTip(tip)
         self.generate_button, self.stop_button = self.run_buttons("Generate", self.generate, self.stop)
         self.also_disabled_while_running(self.model)
         self.progress = QProgressBar()
@@ -157,6 +170,7 @@ class ImageTab(ModeTab):
         lv.addStretch(1)
 
         right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("image_right")  # its sizes are remembered
         top = QWidget()
         tv = QVBoxLayout(top)
         tv.setContentsMargins(0, 0, 0, 0)
@@ -166,6 +180,7 @@ class ImageTab(ModeTab):
         right.addWidget(self.gallery)
         right.setSizes([450, 220])
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("image_split")
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([330, 700])

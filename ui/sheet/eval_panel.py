@@ -97,6 +97,7 @@ class SheetEvalPanel(QWidget):
         save_row.addWidget(self.save_csv_button)
         save_row.addWidget(self.clear_chart_button)
         chart_row = QSplitter(Qt.Orientation.Horizontal)
+        chart_row.setObjectName("sheet_chart")  # its sizes are remembered
         chart_row.addWidget(self.chart)
         chart_row.addWidget(self.numbers)
         chart_row.setStretchFactor(0, 1)

@@ -31,7 +31,7 @@ from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
 from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
+from ui.common.params_panel import PanelSpec, ParamsPanel
 from ui.common.widgets import banner, hint_label, plain_label, preset_combo
 from ui.sheet.column_types import ColumnTypes
 from ui.sheet.eval_panel import SheetEvalPanel
@@ -46,6 +46,11 @@ COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second
 
 class SheetTab(ModeTab):
     mode = "sheet"
+    params_spec = PanelSpec(
+        "Sheet", fields=("max_new_tokens",), defaults={"max_new_tokens": MAX_CELL_TOKENS},
+        limits={"max_new_tokens": (1, MAX_CELL_TOKENS)}, labels={"max_new_tokens": "Max tokens per cell"},
+        intro="Cells are filled greedily: each gets the model's most likely answer, the one its confidence "
+              "measures. Only the answer's length is set here.")
     fill_finished = Signal(object)  # FillResult, after its cells are on screen
     eval_finished = Signal(object)  # list[EvalPoint], after the chart is drawn
     message = Signal(str)  # one line for the status bar
@@ -124,6 +129,7 @@ class SheetTab(ModeTab):
         sheet_lay.addWidget(self.grid, 1)
         sheet_lay.addLayout(fill_row)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("sheet_split")  # its sizes are remembered
         splitter.addWidget(sheet_box)
         splitter.addWidget(self.eval_panel)
         splitter.setSizes([430, 300])
@@ -340,7 +346,8 @@ class SheetTab(ModeTab):
         state = self.model.snapshot()
         state.threshold = self.threshold.value()
         self.eval_panel.save_into(state)
-        return {**sheet_to_dict(state), "column_types": self.column_types.types()}
+        return {**sheet_to_dict(state), "column_types": self.column_types.types(),
+                "params": {"max_new_tokens": self._max_tokens()}}
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
         """Open a session: its draft sheet (an empty draft is a new, empty sheet)."""
@@ -348,6 +355,10 @@ class SheetTab(ModeTab):
         self._load(sheet_from_dict(draft))
         types = draft.get("column_types")
         self.column_types.set_types(types if isinstance(types, dict) else {})
+        if isinstance(draft.get("params"), dict):
+            self.params.apply(draft["params"], origin="as last used in this session")
+        else:
+            self.params.reset()
         if last_run is not None:
             self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
 
