@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QComboBox, QLabel, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QPalette, QResizeEvent
+from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QWidget
 
 from ui.common.theme import status_colour
 
@@ -24,6 +24,9 @@ BANNER_STYLES = {
 def preset_combo(names: list[str]) -> QComboBox:
     """A "Presets…" picker: item 0 is the prompt, item i is ``names[i - 1]``."""
     combo = QComboBox()
+    # As wide as "Presets…" plus a little, not as the longest name (the list itself shows names in full).
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(16)
     combo.addItem("Presets…")
     for name in names:
         combo.addItem(name)
@@ -70,6 +73,42 @@ class StatusLabel(QLabel):
                 self._colour()
             finally:
                 self._recolouring = False
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text that never widens its window: shortened with "…" when there is no room, the whole
+    text in the tooltip (a model path in the status bar once made the window grow after each run)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, minimum: int = 60) -> None:
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self._full = ""
+        self._minimum = minimum
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)  # shrinks to minimum
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        self._full = text
+        self.setToolTip(plain_tip(text) if text else "")
+        self._elide()
+        self.updateGeometry()
+
+    def text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 4, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(min(self._minimum, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(self.width(), 1))
+        super().setText(shown)
 
 
 def plain_tip(text: str) -> str:

@@ -35,7 +35,7 @@ class CompareColumn(QFrame):
     def __init__(self, spec: dict[str, Any] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(250)
         self.reference = QRadioButton("reference")
         self.reference.setToolTip("Other columns underline the words where they differ from this one")
         self.title = plain_label(wrap=True)  # model ids and settings as typed
@@ -52,6 +52,8 @@ class CompareColumn(QFrame):
         remove.clicked.connect(lambda: self.remove_requested.emit(self))
         self.model = QLineEdit()
         self.model.setPlaceholderText("model (empty: the window's model; remote:ENDPOINT/MODEL)")
+        self.model.setToolTip("This column's model: empty for the model picked at the top of the window, a model "
+                              "id or folder, or remote:ENDPOINT/MODEL")
         self.settings = QLineEdit()
         self.settings.setPlaceholderText("temperature=0.7,seed=3 (empty: the shared parameters)")
         self.settings.setToolTip("key=value pairs that override the shared parameters panel: temperature, top_p, "
@@ -65,11 +67,12 @@ class CompareColumn(QFrame):
         self.problem.hide()
 
         head = QHBoxLayout()  # the title gets its own line above, so it is never cut
+        head.setSpacing(2)
         head.addWidget(self.reference)
         head.addStretch(1)
-        head.addWidget(rerun)
-        head.addWidget(dup)
-        head.addWidget(remove)
+        for button in (rerun, dup, remove):
+            button.setAutoRaise(True)  # compact: the column keeps its width for the text
+            head.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)

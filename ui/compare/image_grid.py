@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,7 +25,8 @@ from playground.errors import ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan
-from ui.common.widgets import banner, plain_label
+from ui.common.flow_layout import flow_row
+from ui.common.widgets import ElidedLabel, banner, plain_label
 from ui.image.tab import qimage_of
 from ui.image.worker import ImageWorker
 
@@ -88,7 +88,7 @@ class ImageGridView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         export = QPushButton("Export PNG…")
         export.clicked.connect(self._on_export_clicked)
-        self.status = plain_label()
+        self.status = ElidedLabel()
         self.error = banner("error")
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
@@ -96,18 +96,17 @@ class ImageGridView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._grid_host)
 
-        row1 = QHBoxLayout()
-        for w in (QLabel("Model"), self.model, QLabel("Prompt"), self.prompt):
-            row1.addWidget(w)
-        row1.setStretch(3, 1)
-        row1.addWidget(self.steps)
-        row2 = QHBoxLayout()
-        for w in (QLabel("X"), self.x_axis, self.x_values, QLabel("Y"), self.y_axis, self.y_values,
-                  self.run_button, self.stop_button, export):
-            row2.addWidget(w)
+        self.model.setMinimumWidth(120)
+        self.prompt.setMinimumWidth(200)
+        for values in (self.x_values, self.y_values):
+            values.setMinimumWidth(90)
+        row1 = flow_row(QLabel("Model"), self.model, QLabel("Prompt"), self.prompt, self.steps,
+                        stretch=(self.prompt,))  # rows wrap in a narrow window
+        row2 = flow_row(QLabel("X"), self.x_axis, self.x_values, QLabel("Y"), self.y_axis, self.y_values,
+                        self.run_button, self.stop_button, export)
         layout = QVBoxLayout(self)
-        layout.addLayout(row1)
-        layout.addLayout(row2)
+        layout.addWidget(row1)
+        layout.addWidget(row2)
         layout.addWidget(self.error)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.status)

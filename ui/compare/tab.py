@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -42,13 +41,15 @@ from playground.tasks.compare import (
 )
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
+from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
-from ui.common.widgets import hint_label, plain_label
+from ui.common.widgets import ElidedLabel
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
 from ui.compare.image_grid import ImageGridView
 from ui.compare.layout_variants import LayoutVariantsView
+from ui.compare.strip import ColumnStrip
 from ui.compare.worker import CompareWorker
 
 FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
@@ -105,8 +106,8 @@ class CompareTab(ModeTab):
         self.budget.setToolTip("Models for a comparison are loaded within this budget; the least recently used "
                                "is unloaded to make room")
         self.budget.editingFinished.connect(self._on_budget_edited)
-        self.memory = plain_label(wrap=True)  # model ids
-        self.status = plain_label()
+        self.memory = ElidedLabel(minimum=120)  # model paths: shortened, never widening the window
+        self.status = ElidedLabel()
 
         text_view = QWidget()
         # Ctrl+Enter runs what the visible view shows (text columns here; the grid and variants bind their own).
@@ -116,36 +117,35 @@ class CompareTab(ModeTab):
         top.setObjectName("compare_inputs")  # its sizes are remembered
         top.addWidget(self.source)
         top.addWidget(self.prompt)
-        bar = QHBoxLayout()
-        for w in (self.run_button, self.stop_button, self.add_button, self.probabilities):
-            bar.addWidget(w)
-        bar.addSpacing(16)
-        bar.addWidget(QLabel("Sweep"))
-        bar.addWidget(self.sweep_key)
-        bar.addWidget(self.sweep_values, 1)
-        bar.addWidget(sweep_button)
+        self.sweep_values.setMinimumWidth(120)
+        bar = flow_row(self.run_button, self.stop_button, self.add_button, self.probabilities, QLabel("  Sweep"),
+                       self.sweep_key, self.sweep_values, sweep_button, stretch=(self.sweep_values,))
         mem = QHBoxLayout()
         mem.addWidget(QLabel("Model memory budget"))
         mem.addWidget(self.budget)
         mem.addWidget(self.memory, 1)
         mem.addWidget(self.status)
-        self._strip = QWidget()
-        self._strip_layout = QHBoxLayout(self._strip)
-        self._strip_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._strip)
-        tv = QVBoxLayout(text_view)
-        tv.addWidget(top)
-        tv.addLayout(bar)
-        tv.addWidget(hint_label("Each column overrides the shared parameters with its own key=value settings. "
-                                "Red wavy underlines mark words that differ from the reference column; ★ marks "
-                                "the most confident column (highest mean token log-probability)."))
-        tv.addWidget(scroll, 1)
-        tv.addLayout(mem)
-        tv.addWidget(self.error)
-        top.setMaximumHeight(90)
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = ColumnStrip()  # as tall as the view: a short window scrolls, never cuts off the footers
+        self._strip_layout = scroll.strip_layout
+        scroll.setToolTip("Columns override the Parameters panel with their own key=value settings. Wavy "
+                          "underlines: words that differ from the reference column; ★: the most confident column "
+                          "(highest mean token log-probability).")
+        lower = QWidget()
+        lv = QVBoxLayout(lower)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(bar)
+        lv.addWidget(scroll, 1)
+        lv.addLayout(mem)
+        lv.addWidget(self.error)
+        # The inputs above the columns, resizable (a splitter recomputes its own maximum: a cap on it is lost).
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("compare_text")  # its sizes are remembered
+        split.addWidget(top)
+        split.addWidget(lower)
+        split.setStretchFactor(1, 1)
+        split.setCollapsible(1, False)
+        split.setSizes([90, 600])
+        QVBoxLayout(text_view).addWidget(split)
 
         self.image_grid = ImageGridView(loader=image_loader)
         self.image_grid.open_image_settings.connect(self.open_image_settings)
@@ -160,6 +160,7 @@ class CompareTab(ModeTab):
         layout.addWidget(self.views)
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
+        params.changed.connect(self.relabel)
         self.set_columns([{"temperature": 0.0}, {"temperature": 1.0}])
         self._on_pool_changed(self.worker.pool.state())
 
@@ -235,6 +236,11 @@ class CompareTab(ModeTab):
                 if column.reference.isChecked() and column is not self.sender().parent():
                     column.reference.setChecked(False)
             self.update_diffs()
+
+    @Slot()
+    def relabel(self) -> None:
+        """Titles name each column's model and settings (the window's model and the panel fill in the rest)."""
+        self._relabel()
 
     def _relabel(self) -> None:
         defaults = self.defaults()

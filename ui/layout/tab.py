@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +32,7 @@ from playground.store.records import Run
 from playground.tasks.layout_html import Example, Versions, build_prompt, clean, load_examples
 from playground.tasks.layout_run import MAX_NEW_TOKENS, TEMPERATURE, layout_request, layout_run
 from ui.common.bridge import EngineBridge, GenerationJob
+from ui.common.flow_layout import flow_row
 from ui.common.html_highlighter import HtmlHighlighter
 from ui.common.html_preview import HtmlPreview
 from ui.common.mode_tab import ModeTab
@@ -103,21 +105,21 @@ class LayoutTab(ModeTab):
         self.javascript = QCheckBox("JavaScript")
         self.javascript.setToolTip("Off by default. Even on, the page has no network, disk or storage access")
         self.javascript.toggled.connect(self._on_javascript_toggled)
-        self.back_button = QPushButton("◀")
+        self.back_button = QToolButton(text="◀")
         self.back_button.setToolTip("Previous version (Alt+Left)")
         self.back_button.clicked.connect(self.undo)
-        self.forward_button = QPushButton("▶")
+        self.forward_button = QToolButton(text="▶")
         self.forward_button.setToolTip("Next version (Alt+Right)")
         self.forward_button.clicked.connect(self.redo)
         self.version_label = plain_label("no page yet")
         self.validity = StatusLabel()  # plain: it quotes tag names, "unclosed <div>"
-        export = QPushButton("Export…")
+        export = QToolButton(text="Export…")
         export.setToolTip("Save the page as a .html file")
         export.clicked.connect(self._on_export_clicked)
-        copy = QPushButton("Copy")
+        copy = QToolButton(text="Copy")
         copy.setToolTip("Copy the HTML source")
         copy.clicked.connect(self.copy_source)
-        shot = QPushButton("PNG…")
+        shot = QToolButton(text="PNG…")
         shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
         self.stats = plain_label()
@@ -145,13 +147,8 @@ class LayoutTab(ModeTab):
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        for w in (self.back_button, self.version_label, self.forward_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        for w in (self.javascript, export, copy, shot):
-            bar.addWidget(w)
-        rv.addLayout(bar)
+        rv.addWidget(flow_row(self.back_button, self.version_label, self.forward_button, self.javascript, export,
+                              copy, shot))
         panes = QSplitter(Qt.Orientation.Horizontal)
         panes.setObjectName("layout_panes")  # its sizes are remembered
         panes.addWidget(self.source)
@@ -168,7 +165,7 @@ class LayoutTab(ModeTab):
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([300, 900])
-        left.setMinimumWidth(220)
+        left.setMinimumWidth(180)
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

@@ -36,6 +36,7 @@ from playground.tasks.sheet_eval import (
     score,
 )
 from playground.tasks.sheet_state import SheetState
+from ui.common.flow_layout import flow_row
 from ui.sheet.chart import METRICS, AccuracyChart
 from ui.sheet.grid import action_button
 
@@ -81,16 +82,9 @@ class SheetEvalPanel(QWidget):
         self.numbers.verticalHeader().hide()
         self.numbers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
-        eval_row = QHBoxLayout()
-        eval_row.addWidget(QLabel("<b>Evaluate</b> column"))
-        eval_row.addWidget(self.eval_column)
-        eval_row.addWidget(QLabel("k ="))
-        eval_row.addWidget(self.shots)
-        eval_row.addWidget(self.tolerance)
-        eval_row.addWidget(self.metric_box)
-        eval_row.addWidget(self.eval_button)
-        eval_row.addStretch(1)
-        save_row = QHBoxLayout()  # a second row, so the tab fits a 1280-pixel-wide window
+        eval_row = flow_row(QLabel("<b>Evaluate</b> column"), self.eval_column, QLabel("k ="), self.shots,
+                            self.tolerance, self.metric_box, self.eval_button)  # wraps when narrow
+        save_row = QHBoxLayout()
         self.tools_row = save_row  # its left end takes the fine-tune controls (ui.sheet.transfer)
         save_row.addStretch(1)
         save_row.addWidget(self.save_png_button)
@@ -104,7 +98,7 @@ class SheetEvalPanel(QWidget):
         chart_row.setSizes([700, 420])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(eval_row)
+        layout.addWidget(eval_row)
         layout.addWidget(chart_row, 1)
         layout.addLayout(save_row)
 

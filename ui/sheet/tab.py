@@ -30,6 +30,7 @@ from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
 from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
+from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import PanelSpec, ParamsPanel
 from ui.common.widgets import banner, hint_label, plain_label, preset_combo
@@ -114,20 +115,16 @@ class SheetTab(ModeTab):
         top = QHBoxLayout()
         top.addWidget(self.presets)
         top.addWidget(self.preset_note, 1)
-        fill_row = QHBoxLayout()
-        fill_row.addWidget(self.fill_button)
-        fill_row.addWidget(self.stop_button)
-        fill_row.addWidget(self.threshold)
-        fill_row.addWidget(self.column_types)
-        fill_row.addWidget(self.stats, 1)
+        fill_row = flow_row(self.fill_button, self.stop_button, self.threshold, self.column_types,  # wraps
+                            self.counts)
         self.stats.setMinimumWidth(0)
         self.stats.setWordWrap(True)
-        fill_row.addWidget(self.counts)
         sheet_box = QWidget()
         sheet_lay = QVBoxLayout(sheet_box)
         sheet_lay.setContentsMargins(0, 0, 0, 0)
         sheet_lay.addWidget(self.grid, 1)
-        sheet_lay.addLayout(fill_row)
+        sheet_lay.addWidget(fill_row)
+        sheet_lay.addWidget(self.stats)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("sheet_split")  # its sizes are remembered
         splitter.addWidget(sheet_box)

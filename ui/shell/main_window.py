@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.compare_tab.open_image_settings.connect(self._on_open_image_settings)
         self.inspect_tab = InspectTab(self.current_model, lambda: prompt_tab_inputs(self.prompt_tab))
         self.tabs.addTab(self.inspect_tab, "Inspect")
+        self.model_picker.currentIndexChanged.connect(self.compare_tab.relabel)  # titles name the window's model
         self.setCentralWidget(self.tabs)
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
         self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab,

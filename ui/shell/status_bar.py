@@ -11,7 +11,7 @@ from playground.domain.jobs import ProgressEvent
 from playground.domain.text import GenerationResult
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.common.bridge import EngineBridge
-from ui.common.widgets import plain_label, plain_tip
+from ui.common.widgets import ElidedLabel, plain_tip
 
 MEMORY_MS = 2000
 
@@ -25,8 +25,8 @@ class EngineStatus(QObject):
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.device_label = plain_label("device: –")
-        self.model_label = plain_label("model: not loaded")  # model ids as typed or as a server names them
+        self.device_label = ElidedLabel("device: –")
+        self.model_label = ElidedLabel("model: not loaded", minimum=120)  # a long path never widens the window
         self.speed_label = QLabel("– tok/s")
         self.memory_label = QLabel()
         bar.addPermanentWidget(self.progress)
