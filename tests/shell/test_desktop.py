@@ -113,18 +113,19 @@ def test_help_menu_shortcuts_about_and_data_folder(qtbot, open_window, monkeypat
 
 def test_window_splitters_tab_and_show_probabilities_are_remembered(qtbot, open_window):
     window = open_window()
-    window.resize(795, 710)  # within the offscreen screen (800×800): restoreGeometry fits it to the screen
+    size = (window.minimumSizeHint().width(), 710)  # not the first-launch size (the 800×800 offscreen screen's)
+    window.resize(*size)
     splitter = window.findChild(QSplitter, "prompt_inputs")
     splitter.setSizes([100, 300, 200])
     sizes = splitter.sizes()
     window.prompt_tab.show_probs.setChecked(True)
-    window.tabs.setCurrentWidget(window.sheet_tab)
+    window.tabs.setCurrentWidget(window.layout_tab)
     window.close()
 
     again = open_window()
-    assert (again.width(), again.height()) == (795, 710)
-    assert again.tabs.currentWidget() is again.sheet_tab
-    assert again.params_dock.current() is again.sheet_tab.params
+    assert (again.width(), again.height()) == size
+    assert again.tabs.currentWidget() is again.layout_tab
+    assert again.params_dock.current() is again.layout_tab.params
     again.tabs.setCurrentWidget(again.prompt_tab)  # laid out at its real size once shown
     qtbot.wait(20)
     assert again.findChild(QSplitter, "prompt_inputs").sizes() == sizes

@@ -41,6 +41,8 @@ def test_every_tab_fits_1024_by_700_with_both_sidebars(qtbot, small_window):
         assert (window.width(), window.height()) == SMALL
         tab = window.tabs.currentWidget()
         assert tab.width() >= tab.minimumSizeHint().width()  # laid out, not clipped
+        assert window.sessions_dock.isVisible()
+        assert window.params_dock.isVisible() == (tab.params_spec is not None)  # beside the tab, when it has any
         if tab is window.prompt_tab:
             assert all(fully_visible(w) for w in (tab.run_button, tab.stop_button, tab.show_probs))
         if tab is window.layout_tab:
@@ -49,7 +51,6 @@ def test_every_tab_fits_1024_by_700_with_both_sidebars(qtbot, small_window):
             assert all(fully_visible(w) for w in (tab.fill_button, tab.import_button, tab.clear_button))
         if tab is window.image_tab:
             assert all(fully_visible(w) for w in (tab.generate_button, tab.stop_button, tab.progress))
-    assert window.sessions_dock.isVisible() and window.params_dock.isVisible()
 
 
 def test_a_compare_run_shows_its_footers_and_leaves_the_width_alone(qtbot, small_window, tiny_model_dir):

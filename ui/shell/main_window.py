@@ -27,6 +27,7 @@ from playground.models.registry import Registry
 from playground.store.records import Run
 from playground.store.repository import SessionStore
 from playground.sysinfo import human_bytes
+from ui.common import settings
 from ui.common.bridge import EngineBridge, Runner
 from ui.common.params_panel import ParamsPanel
 from ui.common.remote_models import RemoteModels
@@ -44,6 +45,7 @@ from ui.shell.params_dock import ParamsDock
 from ui.shell.sessions_panel import SessionsPanel
 from ui.shell.status_bar import EngineStatus
 
+LAST_SESSION = "sessions/last"
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
 PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
 
@@ -175,8 +177,10 @@ class MainWindow(QMainWindow):
             tab.changed.connect(self._draft_timer.start)
         for panel in self.params_dock.panels.values():
             panel.changed.connect(self._draft_timer.start)
-        existing = self.store.list()
-        self.sessions.select(existing[0].id if existing else self.store.create("First session").id)
+        existing = [s.id for s in self.store.list()]
+        last = settings.app_settings().value(LAST_SESSION)  # opening a session no longer makes it the newest
+        last = int(last) if str(last).isdigit() and int(last) in existing else None
+        self.sessions.select(last or (existing[0] if existing else self.store.create("First session").id))
 
     @property
     def current_session(self) -> int | None:
@@ -199,6 +203,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_session_opened(self, session_id: int) -> None:
         assert self.store is not None
+        settings.write(LAST_SESSION, session_id)  # the next launch opens it again
         self._restoring = True
         try:
             draft = self.store.draft(session_id)
