@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from playground import paths
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
 from playground.errors import ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
-from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan
+from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan, plan_from_dict
+from playground.tasks.image_runs import save_images
 from ui.common.flow_layout import flow_row
 from ui.common.widgets import ElidedLabel, banner, plain_label
 from ui.image.tab import qimage_of
@@ -63,6 +65,7 @@ class ImageGridView(QWidget):
         self._queue: list[GridCell] = []
         self._current: GridCell | None = None
         self.images: dict[tuple[int, int], Any] = {}  # (row, col) -> PIL image
+        self.files: dict[tuple[int, int], str] = {}  # (row, col) -> its PNG, relative to the data dir
         self.cells: dict[tuple[int, int], GridCellLabel] = {}
         self._stopped = False
 
@@ -141,6 +144,7 @@ class ImageGridView(QWidget):
             if item.widget():
                 item.widget().deleteLater()
         self.images.clear()
+        self.files.clear()
         self.cells.clear()
         assert self.plan is not None
         cols, rows = self.plan.labels()
@@ -179,6 +183,8 @@ class ImageGridView(QWidget):
         cell, self._current = self._current, None
         if cell is not None and result.images:
             self.images[(cell.row, cell.col)] = result.images[0]
+            # Kept as a PNG like the Image tab's, so a re-opened session shows the grid again.
+            self.files[(cell.row, cell.col)] = save_images(result, paths.data_dir())[0]["path"]
             self._set_cell((cell.row, cell.col), QPixmap.fromImage(qimage_of(_rgb(result.images[0]))))
         self._next()
 
@@ -203,7 +209,8 @@ class ImageGridView(QWidget):
         if self.plan is not None:
             self.run_ended.emit(Run(mode="compare", model_id=self.plan.model, inputs={
                 "kind": "image", "prompt": self.plan.base.prompt, "grid": self.plan.to_dict()},
-                outputs={"cells": [[r, c] for r, c in sorted(self.images)]},
+                outputs={"cells": [{"row": r, "col": c, "path": self.files[(r, c)]}
+                                   for r, c in sorted(self.files)]},
                 status="cancelled" if self._stopped else "done"))
 
     @Slot(int, int)
@@ -249,10 +256,35 @@ class ImageGridView(QWidget):
             self.steps.setValue(d["steps"])
 
     def show_run(self, run: Run) -> None:
+        """A saved grid: its settings in the controls and its images in the cells (from their PNG files)."""
+        from PIL import Image
+
         grid = run.inputs.get("grid") or {}
         self.restore({**grid, "prompt": grid.get("base", {}).get("prompt", ""),
                       "x_values": ", ".join(map(str, grid.get("x_values", []))),
                       "y_values": ", ".join(map(str, grid.get("y_values", [])))})
+        if self.running:
+            return
+        self.plan = plan_from_dict(grid)
+        self._build_cells()
+        missing = 0
+        for cell in run.outputs.get("cells") or []:
+            if not (isinstance(cell, dict) and (cell.get("row"), cell.get("col")) in self.cells and cell.get("path")):
+                continue  # an older run kept no files
+            key, file = (cell["row"], cell["col"]), paths.data_dir() / str(cell["path"])
+            try:
+                with Image.open(file) as image:
+                    self.images[key] = image.convert("RGB")
+            except OSError:
+                missing += 1
+                continue
+            self.files[key] = str(cell["path"])
+            self._set_cell(key, QPixmap.fromImage(qimage_of(_rgb(self.images[key]))))
+        for key, label in self.cells.items():
+            if key not in self.images:
+                label.setText("not run")
+        self.status.setText(f"{len(self.images)} of {len(self.cells)} cells · {run.status}"
+                            + (f" · {missing} image files missing" if missing else ""))
 
     def shutdown(self) -> None:
         self._stopped = True

@@ -47,8 +47,30 @@ def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> Non
     tab.layouts.restore(draft.get("layouts") or {})
     tab.views.setCurrentIndex(int(draft.get("view", 0) or 0))
     tab.error.hide()
-    if last_run is not None and last_run.inputs.get("kind", "text") == "text":
-        _show_outputs(tab, last_run)
+    # What the user last saw in each view: the last text comparison's columns (with their stats) and the last
+    # grid's images (the session's runs when the window gives them; else only the last run).
+    runs = tab.run_source() if tab.run_source is not None else [r for r in (last_run,) if r is not None]
+    text = next((r for r in reversed(runs) if r.inputs.get("kind", "text") == "text"), None)
+    grid = next((r for r in reversed(runs) if r.inputs.get("kind") == "image"), None)
+    if text is not None and [c.spec() for c in tab.columns if _valid(c)] == _specs(text):
+        _show_outputs(tab, text)
+    if grid is not None:
+        tab.image_grid.show_run(grid)
+        tab.image_grid.restore(draft.get("image_grid") or {})  # the draft's edits since, over the run's settings
+
+
+def _valid(column: Any) -> bool:
+    try:
+        column.spec()
+    except ParameterError:
+        return False
+    return True
+
+
+def _specs(run: Run) -> list[dict[str, Any]]:
+    """The run's column specs as ``CompareColumn.spec`` gives them (lists back to tuples)."""
+    return [{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
+            for c in run.inputs.get("columns", []) if isinstance(c, dict)]
 
 def show_run(tab: CompareTab, run: Run) -> None:
     """Re-open a past comparison: its inputs, columns and outputs (re-run it after changing a column)."""

@@ -67,6 +67,7 @@ class CompareTab(ModeTab):
         super().__init__(parent)
         self.params = params
         self.model_id = model_id
+        self.run_source: Callable[[], list[Run]] | None = None  # the session's compare runs (set by the window)
         self.worker = CompareWorker(text_loader, budget_bytes if budget_bytes is not None else default_budget_bytes(),
                                     self)
         self.worker.column_started.connect(self._on_column_started)

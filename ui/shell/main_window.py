@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self.sessions.session_opened.connect(self._on_session_opened)
         self.sessions.run_opened.connect(self._on_run_opened)
         self.prompt_tab.branches.run_source = lambda: self.store.runs(self.current_session, "prompt")
+        self.compare_tab.run_source = lambda: self.store.runs(self.current_session, "compare")
         for tab in self.session_tabs:
             tab.run_ended.connect(self._on_run_ended)
             tab.changed.connect(self._draft_timer.start)
