@@ -68,6 +68,8 @@ class SheetEvalPanel(QWidget):
             self.metric_box.addItem(text, key)
         self.metric_box.currentIndexChanged.connect(self._on_metric_changed)
         self.metric_box.activated.connect(self.changed)
+        self.metric_box.activated.connect(lambda _i: setattr(self, "metric_chosen", True))
+        self.metric_chosen = False  # picked by the user: an evaluation no longer switches it
         self.eval_button = action_button("Evaluate", f"Hide the column's values one row at a time (up to "
                                          f"{DEFAULT_QUERIES} rows per k) and ask the current model with k example "
                                          "rows")
@@ -111,9 +113,9 @@ class SheetEvalPanel(QWidget):
         """Score ``values`` (aligned with the plan's cases) and draw them as ``model``'s line; return the points."""
         points = score(plan, model, values, self.tolerance.value())
         self.points = [p for p in self.points if p.model != model] + points
-        if plan.numeric:
+        if plan.numeric and not self.metric_chosen:  # numbers: within tolerance, unless another was picked
             self.metric_box.setCurrentIndex(self.metric_box.findData("numeric"))
-        elif self.metric_box.currentData() == "numeric":
+        elif not plan.numeric and self.metric_box.currentData() == "numeric":  # no numbers to score
             self.metric_box.setCurrentIndex(self.metric_box.findData("normalised"))
         self.chart.set_points(model, points, title=f"Accuracy on {plan.column_name!r}")
         self._show_numbers()
