@@ -217,7 +217,8 @@ class ImageGridView(QWidget):
     def _on_cell_clicked(self, row: int, col: int) -> None:
         if self.plan is not None:
             cell = next(c for c in self.plan.cells() if (c.row, c.col) == (row, col))
-            self.open_image_settings.emit(cell.settings())
+            file = self.files.get((row, col))  # its image, for the Image tab's preview
+            self.open_image_settings.emit({**cell.settings(), **({"file": file} if file else {})})
 
     def grid_image(self) -> Any:
         """The labelled grid as one PIL image (empty cells outlined)."""

@@ -48,6 +48,13 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+def caption_of(s: dict[str, Any]) -> str:
+    """The line under the preview: prompt, negative prompt, and the settings that made the image."""
+    negative = f" — not: {s['negative_prompt']}" if s.get("negative_prompt") else ""
+    return (f"{s.get('prompt', '')}{negative} — seed {s.get('seed', '?')}, {s.get('steps', '?')} steps, "
+            f"CFG {s.get('guidance', '?')}, {s.get('scheduler', '')}, {s.get('model', '')}")
+
+
 def qimage_of(rgb: np.ndarray) -> QImage:
     import numpy as np  # not at import time: the window shows before numpy loads
 
@@ -129,8 +136,9 @@ class ImageTab(ModeTab):
         self.also_disabled_while_running(self.model)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m steps")
-        self.progress.setValue(0)
+        self._default_steps: int | None = None  # the loaded model's own, when the steps box says "model default"
+        self.steps.valueChanged.connect(self._idle_progress)
+        self._idle_progress()
         self.status = plain_label(wrap=True)
         self.preview = QLabel("Generated images appear here.\nDrop a PNG to load its settings.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -208,7 +216,8 @@ class ImageTab(ModeTab):
         self._request = request
         self._model_id = self.model.currentText().strip() or DEMO_IMAGE_ID
         self.clear_error()
-        self.progress.setRange(0, request.steps or 1)
+        self.progress.setRange(0, request.steps or self._default_steps or 0)  # 0..0: busy until the first step
+        self.progress.setFormat("%v / %m steps")
         self.progress.setValue(0)
         self.status.setText("starting…")
         self.set_running(True)
@@ -225,6 +234,7 @@ class ImageTab(ModeTab):
         if not self.running:
             return
         self.progress.setRange(0, event.total)
+        self.progress.setFormat("%v / %m steps")
         self.progress.setValue(event.step)
         if event.preview is not None:
             self._show_image(qimage_of(event.preview), smooth=False)
@@ -270,6 +280,8 @@ class ImageTab(ModeTab):
         self.demo_note.setVisible(bool(getattr(model, "demo", False)))
         d = getattr(model, "defaults", {})
         self.steps.setSpecialValueText(f"model default ({d.get('steps', '?')})")
+        self._default_steps = d.get("steps") if isinstance(d.get("steps"), int) else None
+        self._idle_progress()
         self.guidance.setSpecialValueText(f"model default ({d.get('guidance', '?')})")
         for box, key in ((self.width_box, "width"), (self.height_box, "height")):
             box.setSpecialValueText(f"model default ({d.get(key, '?')})")
@@ -299,13 +311,35 @@ class ImageTab(ModeTab):
             mode = Qt.TransformationMode.FastTransformation
         self.preview.setPixmap(QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode))
 
+    @Slot()
+    def _idle_progress(self) -> None:
+        """Before a run the bar counts the steps the next run will take (it said "0 / 100" with steps at 20)."""
+        if self.running:
+            return
+        steps = self.steps.value() or self._default_steps
+        self.progress.setRange(0, max(steps or 1, 1))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"0 / {steps} steps" if steps else "0 steps")
+
+    def open_cell(self, settings: dict[str, Any]) -> None:
+        """A Compare grid cell: its settings in the controls and its image in the preview (the previous image
+        stayed there, under settings it did not match), or an empty preview when the cell has none."""
+        self.apply_settings(settings)
+        file = settings.get("file")
+        image = QImage(str(paths.data_dir() / str(file))) if file else QImage()
+        if image.isNull():
+            self.preview.clear()
+            self.preview.setText("This cell's settings: Generate to make its image.")
+            self.caption.clear()
+        else:
+            self._show_image(image)
+            self.caption.setText(caption_of({**settings, "model": settings.get("model", "")}))
+
     def _show_entry(self, entry: dict[str, Any]) -> None:
         image = QImage(str(ImageGallery.file_of(entry)))
         if not image.isNull():
             self._show_image(image)
-        s = entry.get("settings", {})
-        self.caption.setText(f"{s.get('prompt', '')} — seed {s.get('seed', '?')}, {s.get('steps', '?')} steps, "
-                             f"CFG {s.get('guidance', '?')}, {s.get('scheduler', '')}, {s.get('model', '')}")
+        self.caption.setText(caption_of(entry.get("settings", {})))
 
     @Slot(dict)
     def _on_gallery_selected(self, entry: dict[str, Any]) -> None:

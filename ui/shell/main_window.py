@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
     @Slot(dict)
     def _on_open_image_settings(self, settings: dict) -> None:
         """A compare-grid cell clicked: its settings go to the Image tab, which comes to the front."""
-        self.image_tab.apply_settings(settings)
+        self.image_tab.open_cell(settings)
         self.tabs.setCurrentWidget(self.image_tab)
 
     @Slot(str)
