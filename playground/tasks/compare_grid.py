@@ -87,9 +87,10 @@ class GridPlan:
 
 def plan_from_dict(d: dict[str, Any]) -> GridPlan:
     """A plan as ``to_dict`` saved it in a run (unknown keys ignored)."""
-    fields = ("prompt", "negative_prompt", "steps", "guidance", "seed", "width", "height", "scheduler")
+    fields = ("negative_prompt", "steps", "guidance", "seed", "width", "height", "scheduler")
     base = d.get("base") if isinstance(d.get("base"), dict) else {}
-    request = ImageRequest(**{k: base[k] for k in fields if k in base and base[k] is not None})
+    request = ImageRequest(str(base.get("prompt") or ""),
+                           **{k: base[k] for k in fields if k in base and base[k] is not None})
     return GridPlan(request, str(d.get("model", "")), str(d.get("x_axis", "")), tuple(d.get("x_values") or ()),
                     str(d.get("y_axis", "")), tuple(d.get("y_values") or ()))
 

@@ -47,3 +47,40 @@ def test_opening_a_session_does_not_change_its_time_or_reorder_the_list(qtbot, w
     window.prompt_tab.prompt.setPlainText("beta, edited")  # a real edit still moves it to the top
     window.save_drafts()
     assert window.store.list()[0].id == window.current_session
+
+
+def test_switching_sessions_leaves_no_stale_text_and_history_entries_are_two_lines(qtbot, window):
+    from playground.store.records import Run
+
+    prompt, sheet, image = window.prompt_tab, window.sheet_tab, window.image_tab
+    prompt.presets.activated.emit(1)  # a preset picked: its hint shows
+    assert prompt.preset_note.text()
+    sheet.presets.activated.emit(1)
+    assert sheet.preset_note.text()
+    sheet.show_error("the sheet's error")
+    image.status.setText("step 7 of 20 · 3.1 s")
+    image.progress.setRange(0, 20)
+    image.progress.setValue(7)
+    window.store.add_run(window.current_session, Run(
+        mode="layout", model_id="m", inputs={"description": "a pricing page", "instruction": "make the header blue"},
+        outputs={"html": "<p>x</p>"}, status="done"))
+    window.sessions.refresh_history()
+    entry = window.sessions.history.item(0)
+    assert entry.text().count("\n") == 1 and "change: make the header blue" in entry.text()
+    assert not window.sessions.history.wordWrap()  # a narrow sidebar elides, never 3-4 lines an entry
+
+    window.sessions.new_session()
+    assert prompt.preset_note.text() == "" and sheet.preset_note.text() == ""
+    assert sheet.error.isHidden() and image.status.text() == ""
+    assert image.progress.value() == 0 and "7" not in image.progress.text()
+
+
+def test_the_image_form_does_not_move_when_the_demo_banner_hides(qtbot, window):
+    tab = window.image_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.demo_note.show()
+    qtbot.wait(20)
+    top = tab.prompt.mapTo(tab, tab.prompt.rect().topLeft()).y()
+    tab.demo_note.hide()
+    qtbot.wait(20)
+    assert tab.prompt.mapTo(tab, tab.prompt.rect().topLeft()).y() == top

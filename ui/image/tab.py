@@ -90,6 +90,9 @@ class ImageTab(ModeTab):
         self.model.currentTextChanged.connect(self._on_model_text_changed)
         self.demo_note = QLabel(DEMO_NOTE)
         self.demo_note.setWordWrap(True)
+        policy = self.demo_note.sizePolicy()  # hidden, it keeps its space: the form below never jumps
+        policy.setRetainSizeWhenHidden(True)
+        self.demo_note.setSizePolicy(policy)
         self.demo_note.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border-radius: 4px;")
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("a blue square on a yellow background")
@@ -428,6 +431,7 @@ class ImageTab(ModeTab):
             self._add_run_images(last_run)
         self.clear_error()
         self.status.clear()
+        self._idle_progress()  # no step counter left from the session before
         entries = self.gallery.entries()
         if entries:
             self._show_entry(entries[-1])

@@ -356,8 +356,10 @@ class SheetTab(ModeTab):
             self.params.apply(draft["params"], origin="as last used in this session")
         else:
             self.params.reset()
-        if last_run is not None:
-            self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
+        self.clear_error()  # nothing of the session left before stays on screen
+        self.preset_note.clear()
+        self.presets.setCurrentIndex(0)
+        self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}" if last_run is not None else "")
 
     def show_run(self, run: Run) -> None:
         """Re-open a past run: its table, with the cells it filled (a fill) or its chart (an evaluation)."""

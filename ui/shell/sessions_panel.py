@@ -84,7 +84,11 @@ class SessionsPanel(QWidget):
         self.history.itemActivated.connect(self._on_run_activated)
         for widget in (self.list, self.history):
             widget.setAlternatingRowColors(True)
-            widget.setWordWrap(True)
+            # Two lines an entry, whatever the sidebar's width (wrapped, a history entry took 3-4): long names and
+            # titles end in "…", the tooltip has them whole.
+            widget.setWordWrap(False)
+            widget.setTextElideMode(Qt.TextElideMode.ElideRight)
+            widget.setUniformItemSizes(True)
 
         buttons = QGridLayout()  # two rows keep the sidebar narrow
         for i, b in enumerate((self.new_button, self.rename_button, self.duplicate_button, self.delete_button)):
@@ -130,7 +134,8 @@ class SessionsPanel(QWidget):
             item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id}\n{run.title(40)}"
                                    + (f"  →  {answer}" if answer else ""))
             item.setData(Qt.ItemDataRole.UserRole, run.id)
-            item.setToolTip(plain_tip(f"{run.model_id} · {when}" + (f"\n{run.error}" if run.error else "")))
+            tip = f"{run.title(400)}\n{run.model_id} · {when}" + (f"\n{run.error}" if run.error else "")
+            item.setToolTip(plain_tip(tip))
             self.history.addItem(item)
 
     def select(self, session_id: int) -> None:
