@@ -29,13 +29,12 @@ from PySide6.QtWidgets import (
 from playground import paths
 from playground.domain.image import MAX_BATCH, MAX_SIDE, ImageRequest, ImageResult, StepEvent
 from playground.engine.image_schedulers import SCHEDULERS
-from playground.errors import KnownError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
-from playground.tasks.image_meta import read_settings
 from playground.tasks.image_runs import failed_image_run, image_run, save_images
 from ui.common.mode_tab import ModeTab
 from ui.common.widgets import plain_label
+from ui.image import session
 from ui.image.gallery import ImageGallery
 from ui.image.worker import ImageWorker
 
@@ -354,44 +353,11 @@ class ImageTab(ModeTab):
 
     def apply_settings(self, s: dict[str, Any]) -> None:
         """Put settings (from the gallery, a run or a PNG's "parameters") back into the controls."""
-        if "prompt" in s:
-            self.prompt.setPlainText(str(s["prompt"]))
-        if "negative_prompt" in s:
-            self.negative.setText(str(s.get("negative_prompt") or ""))
-        if isinstance(s.get("steps"), int):
-            self.steps.setValue(s["steps"])
-        if isinstance(s.get("guidance"), int | float):
-            self.guidance.setValue(float(s["guidance"]))
-        if isinstance(s.get("seed"), int):
-            self.seed.setValue(s["seed"] if s["seed"] <= self.seed.maximum() else -1)
-        if isinstance(s.get("width"), int) and isinstance(s.get("height"), int):
-            self.width_box.setValue(s["width"])
-            self.height_box.setValue(s["height"])
-        if isinstance(s.get("batch"), int):
-            self.batch.setValue(s["batch"])
-        sched = str(s.get("scheduler", ""))
-        index = self.scheduler.findText(sched)
-        self.scheduler.setCurrentIndex(index if index >= 0 else 0)
-        if s.get("model"):
-            self.model.setCurrentText(str(s["model"]))
-        self.changed.emit()
+        return session.apply_settings(self, s)
 
     def load_png_settings(self, path: str | Path) -> bool:
         """Apply the settings stored in a PNG; False (with a message) when it holds none."""
-        try:
-            settings = read_settings(Path(path))
-        except KnownError as exc:
-            self.show_error(str(exc))
-            return False
-        if settings is None:
-            self.show_error(f"{Path(path).name} carries no generation settings")
-            return False
-        self.clear_error()
-        self.apply_settings(settings)
-        image = QImage(str(path))
-        if not image.isNull():
-            self._show_image(image)
-        return True
+        return session.load_png_settings(self, path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
@@ -407,60 +373,17 @@ class ImageTab(ModeTab):
 
     # -- sessions ----------------------------------------------------------------------------------------------
     def draft(self) -> dict[str, Any]:
-        r = self.request()
-        return {"prompt": r.prompt, "negative_prompt": r.negative_prompt, "steps": r.steps, "guidance": r.guidance,
-                "seed": r.seed, "width": r.width, "height": r.height, "batch": r.batch, "scheduler": r.scheduler,
-                "model": self.model.currentText(), "gallery": self.gallery.entries()}
+        return session.draft(self)
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
-        self.prompt.setPlainText(str(draft.get("prompt", "")))
-        self.negative.setText(str(draft.get("negative_prompt", "")))
-        self.steps.setValue(draft["steps"] if isinstance(draft.get("steps"), int) else 0)
-        g = draft.get("guidance")
-        self.guidance.setValue(float(g) if isinstance(g, int | float) else -0.5)
-        self.seed.setValue(draft["seed"] if isinstance(draft.get("seed"), int) else -1)
-        self.width_box.setValue(draft["width"] if isinstance(draft.get("width"), int) else 0)
-        self.height_box.setValue(draft["height"] if isinstance(draft.get("height"), int) else 0)
-        self.batch.setValue(draft["batch"] if isinstance(draft.get("batch"), int) else 1)
-        index = self.scheduler.findText(str(draft.get("scheduler", "default")))
-        self.scheduler.setCurrentIndex(max(index, 0))
-        self.model.setCurrentText(str(draft.get("model") or DEMO_IMAGE_ID))
-        gallery = draft.get("gallery")
-        self.gallery.set_entries(gallery if isinstance(gallery, list) else [])
-        if not self.gallery.entries() and last_run is not None:
-            self._add_run_images(last_run)
-        self.clear_error()
-        self.status.clear()
-        self._idle_progress()  # no step counter left from the session before
-        entries = self.gallery.entries()
-        if entries:
-            self._show_entry(entries[-1])
-        else:
-            self.preview.clear()
-            self.caption.clear()
+        return session.restore(self, draft, last_run)
 
     def show_run(self, run: Run) -> None:
         """Re-open a past run: its settings in the controls, its images in the gallery."""
-        self.apply_settings({**run.params, **run.inputs, "model": run.model_id})
-        entries = self._add_run_images(run)
-        if entries:
-            self._show_entry(entries[0])
-        if run.error:
-            self.show_error(run.error)
+        return session.show_run(self, run)
 
     def _add_run_images(self, run: Run) -> list[dict[str, Any]]:
-        seeds = run.outputs.get("seeds") or []
-        entries = []
-        for i, ref in enumerate(run.outputs.get("images") or []):
-            if not isinstance(ref, dict) or not ref.get("path"):
-                continue
-            settings = {**run.params, **run.inputs, "model": run.model_id}
-            if i < len(seeds):
-                settings["seed"] = seeds[i]
-            entries.append({"path": ref["path"], "sha256": ref.get("sha256", ""), "settings": settings})
-        for e in reversed(entries):
-            self.gallery.add(e, select=False)
-        return entries
+        return session.add_run_images(self, run)
 
     def shutdown(self) -> None:
         self.worker.shutdown()
