@@ -33,11 +33,7 @@ from playground.tasks.compare import (
     SWEEP_KEYS,
     column_label,
     column_stats,
-    diff_words,
-    most_confident,
-    parse_values,
     stats_text,
-    sweep,
 )
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
@@ -45,6 +41,7 @@ from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
 from ui.common.widgets import ElidedLabel
+from ui.compare import column_tools
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
 from ui.compare.image_grid import ImageGridView
@@ -254,17 +251,7 @@ class CompareTab(ModeTab):
     @Slot()
     def make_sweep(self) -> None:
         """Replace the columns by the first column with the chosen parameter set to each value."""
-        key = self.sweep_key.currentText()
-        try:
-            base = self.columns[0].spec() if self.columns else {}
-            specs = sweep(base, key, parse_values(key, self.sweep_values.text()))
-        except ParameterError as exc:
-            self.show_error(str(exc))
-            return
-        if len(specs) < MIN_COLUMNS:
-            specs.append(dict(specs[0]))
-        self.clear_error()
-        self.set_columns(specs)
+        return column_tools.make_sweep(self)
 
     def set_model_choices(self, model_ids: list[str]) -> None:
         """The model ids every column's model field offers as you type (remote ones included)."""
@@ -366,17 +353,7 @@ class CompareTab(ModeTab):
 
     def update_diffs(self) -> None:
         """Underline where each finished column departs from the reference; star the most confident."""
-        ref_index = self.reference_index()
-        reference = self.columns[ref_index] if self.columns else None
-        for i, column in enumerate(self.columns):
-            ok = column.result is not None and "error" not in column.result
-            if i == ref_index or reference is None or reference.result is None or not ok:
-                column.apply_diff(None)
-            else:
-                column.apply_diff(diff_words(reference.text(), column.text()))
-        best = most_confident([c.result for c in self.columns])
-        for i, column in enumerate(self.columns):
-            column.set_confident(i == best)
+        return column_tools.update_diffs(self)
 
     def _on_running_changed(self, running: bool) -> None:
         if running:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
@@ -37,17 +35,16 @@ from ui.inspect.tab import InspectTab, prompt_tab_inputs
 from ui.layout.tab import LayoutTab
 from ui.prompt.tab import PromptTab
 from ui.sheet.tab import SheetTab
-from ui.shell import session_files, window_state
+from ui.shell import session_files, sessions_sidebar, window_state
 from ui.shell.adapters_dialog import AdaptersDialog
 from ui.shell.endpoints_dialog import EndpointsDialog
 from ui.shell.menus import build_menus
 from ui.shell.params_dock import ParamsDock
 from ui.shell.sessions_panel import SessionsPanel
+from ui.shell.sessions_sidebar import LAST_SESSION
 from ui.shell.status_bar import EngineStatus
 
-LAST_SESSION = "sessions/last"
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
-PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
 
 # Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
 # stretches of ~0.2 s; started at once, it would hold up the first paint).
@@ -159,29 +156,7 @@ class MainWindow(QMainWindow):
 
     # -- sessions --------------------------------------------------------------------------------------------
     def _build_sessions(self) -> None:
-        assert self.store is not None
-        self.store.purge_deleted(older_than=PURGE_AFTER)
-        self.sessions = SessionsPanel(self.store)
-        dock = self.sessions_dock = QDockWidget("Sessions", self)
-        dock.setObjectName("sessions")
-        dock.setWidget(self.sessions)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.sessions.about_to_switch.connect(self.save_drafts)
-        self.sessions.session_opened.connect(self._on_session_opened)
-        self.sessions.run_opened.connect(self._on_run_opened)
-        self.prompt_tab.branches.run_source = lambda: self.store.runs(self.current_session, "prompt")
-        self.compare_tab.run_source = lambda: self.store.runs(self.current_session, "compare")
-        for tab in self.session_tabs:
-            tab.run_ended.connect(self._on_run_ended)
-            tab.changed.connect(self._draft_timer.start)
-        for panel in self.params_dock.panels.values():
-            panel.changed.connect(self._draft_timer.start)
-        existing = [s.id for s in self.store.list()]
-        last = settings.app_settings().value(LAST_SESSION)  # opening a session no longer makes it the newest
-        last = int(last) if str(last).isdigit() and int(last) in existing else None
-        self.sessions.select(last or (existing[0] if existing else self.store.create("First session").id))
+        return sessions_sidebar.build_sessions(self)
 
     @property
     def current_session(self) -> int | None:
