@@ -38,7 +38,7 @@ from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
 from ui.common.token_view import OutputView
-from ui.common.widgets import hint_label, plain_label, preset_combo
+from ui.common.widgets import ElidedLabel, hint_label, preset_combo
 from ui.prompt.branches import BranchPanel, beside
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
@@ -111,7 +111,7 @@ class PromptTab(ModeTab):
         self.constrain_text.setEnabled(False)
         self.constrain_kind.currentIndexChanged.connect(self._on_constrain_kind_changed)
         self.constrain_text.textChanged.connect(self.changed)
-        self.stats = plain_label()  # model ids as typed or as a server names them
+        self.stats = ElidedLabel(minimum=80)  # model ids as typed: shortened, never widening the window
 
         top = QHBoxLayout()
         top.addWidget(self.presets)
@@ -131,8 +131,7 @@ class PromptTab(ModeTab):
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.score_button)
         buttons.addWidget(self.show_probs)
-        buttons.addStretch(1)
-        buttons.addWidget(self.stats)
+        buttons.addWidget(self.stats, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(inputs, 1)

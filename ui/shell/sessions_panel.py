@@ -89,6 +89,7 @@ class SessionsPanel(QWidget):
             widget.setWordWrap(False)
             widget.setTextElideMode(Qt.TextElideMode.ElideRight)
             widget.setUniformItemSizes(True)
+            widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
 
         buttons = QGridLayout()  # two rows keep the sidebar narrow
         for i, b in enumerate((self.new_button, self.rename_button, self.duplicate_button, self.delete_button)):
