@@ -10,8 +10,6 @@ Writes bench/results/grammar_overhead.json.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -20,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import write_result  # noqa: E402
+
 from playground import paths  # noqa: E402
 from playground.domain.text import Constraint, GenerationRequest  # noqa: E402
 from playground.engine.constrain import TokenMask  # noqa: E402
@@ -27,7 +27,6 @@ from playground.engine.generate import generate  # noqa: E402
 from playground.engine.text import load_text_model  # noqa: E402
 from playground.models import embedded  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "grammar_overhead.json"
 SCHEMA = {"type": "object", "properties": {
     "title": {"type": "string", "maxLength": 80}, "year": {"type": "integer", "minimum": 1800, "maximum": 2100},
     "genres": {"type": "array", "items": {"enum": ["drama", "comedy", "action", "horror", "romance"]}, "maxItems": 3},
@@ -69,9 +68,7 @@ def main() -> None:
     import llguidance
 
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "versions": {"llguidance": llguidance.__version__},
-        "command": "python bench/grammar_overhead.py", "model": embedded.EMBEDDED_ID, "precision": tm.precision,
+        "model": embedded.EMBEDDED_ID, "precision": tm.precision, "llguidance": llguidance.__version__,
         "vocab": int(tm.model.config.vocab_size), "constrained_tokens": len(tokens),
         "free_ms_per_token": round(statistics.median(free), 2),
         "json_schema_ms_per_token": round(statistics.median(constrained), 2),
@@ -81,9 +78,7 @@ def main() -> None:
     print(f"free {result['free_ms_per_token']} ms/token, JSON schema {result['json_schema_ms_per_token']} ms/token "
           f"({result['ratio_constrained_vs_free']}x); the mask alone {result['mask_alone_ms_per_token']} ms/token "
           f"({tm.precision}, vocabulary {result['vocab']})")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {write_result('grammar_overhead', result).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Prints a table and writes bench/results/inspect_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -25,7 +24,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results" / "inspect_speed.json"
+
+from _results import write_result  # noqa: E402 - bench/_results.py, beside this file
+
 GOAL_S = 2.0
 SHOTS = [("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"), ("Canada", "Ottawa"), ("Egypt", "Cairo"),
          ("Norway", "Oslo"), ("Peru", "Lima"), ("Chile", "Santiago"), ("India", "New Delhi"), ("Spain", "Madrid"),
@@ -56,9 +57,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    import PySide6
     import torch
-    import transformers
     from PySide6.QtWidgets import QApplication
 
     from playground import paths
@@ -125,19 +124,13 @@ def main() -> None:
           f"{'met' if med['first view'] <= GOAL_S else 'MISSED'}")
     print(f"loading the eager model once: {load_s:.2f} s (done when the tab opens); "
           f"cold first view (load + view): {load_s + med['first view']:.2f} s")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "command": "bench/inspect_speed.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu": cpu, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "system": platform.platform()},
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "PySide6": PySide6.__version__},
+    written = write_result("inspect_speed", {
         "model": EMBEDDED_ID, "tokens": n_tokens, "rounds": args.rounds, "goal_s": GOAL_S,
         "median_s": {k: round(v, 4) for k, v in med.items()}, "all_s": {k: [round(x, 4) for x in v]
                                                                          for k, v in rows.items()},
         "first_view_over_baseline": round(ratio, 2), "load_s": round(load_s, 3),
-        "goal_met": med["first view"] <= GOAL_S}, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+        "goal_met": med["first view"] <= GOAL_S})
+    print(f"wrote {written.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _results import write_result  # bench/_results.py, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve_load.json"
@@ -151,10 +151,7 @@ def main() -> None:
     proc, url = start_server()
     try:
         stream_once(url, 4, 0)  # warm-up
-        result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
-                              "httpx": httpx.__version__},
-                  "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                  "server_code": os.environ.get("PYTHONPATH") or str(ROOT)}
+        result: dict = {"server_code": os.environ.get("PYTHONPATH") or str(ROOT)}
         if not args.skip_throughput:
             result["throughput"] = throughput(url, 8, 48)
             t = result["throughput"]
@@ -169,9 +166,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {write_result(args.out.stem, result, args.out.parent)}")
 
 
 if __name__ == "__main__":

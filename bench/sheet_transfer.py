@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
+from _results import write_result  # bench/_results.py, beside this file
 
 from playground import paths
 from playground.engine.lora import LoraSettings, LoraTrainer
@@ -54,11 +51,8 @@ def main() -> None:
     tm = load_text_model(args.model, Registry().resolve(args.model).folder, device=args.device, precision="fp32")
     print(f"model {args.model} on {tm.device} ({tm.dtype}), {torch.get_num_threads()} threads, "
           f"load {tm.load_s:.1f} s; LoRA {settings.as_dict()}")
-    out: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": platform.machine(),
-                 "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "device": str(tm.device),
-                 "python": platform.python_version(), "torch": torch.__version__,
-                 "transformers": __import__("transformers").__version__, "peft": __import__("peft").__version__,
-                 "model": args.model, "settings": settings.as_dict(), "presets": {}, "training": []}
+    out: dict = {"device": str(tm.device), "model": args.model, "settings": settings.as_dict(), "presets": {},
+                 "training": []}
     baseline = 0.0  # the first preset's few-shot evaluation time
     for name, column in PRESETS.items():
         sheet = preset_sheet(name)
@@ -100,10 +94,7 @@ def main() -> None:
                                 "x_baseline": round(trained.seconds / baseline, 2),
                                 "first_loss": round(trained.losses[0], 3), "last_loss": round(trained.losses[-1], 3)})
     out["total_s"] = round(time.perf_counter() - started, 1)
-    target = Path(__file__).resolve().parent / "results" / "sheet_transfer.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"\nwrote {target} ({out['total_s']:.0f} s)")
+    print(f"\nwrote {write_result('sheet_transfer', out)} ({out['total_s']:.0f} s)")
 
 
 if __name__ == "__main__":

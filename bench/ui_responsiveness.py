@@ -9,7 +9,6 @@ bench/results/ui_responsiveness.json. A bench, not a test: it is never part of t
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _results import write_result  # bench/_results.py, beside this file
 from PySide6.QtCore import QElapsedTimer, QTimer
 
 from playground import paths
@@ -60,8 +60,9 @@ class StallMeter:
         self._last = now
 
 
-def test_window_visible_within_a_second(tmp_path):
-    """Launch ``playground`` in a fresh process; the app prints when its window is first shown."""
+def test_time_from_launch_to_a_visible_window(tmp_path):
+    """Launch ``playground`` in a fresh process three times; the app prints when its window is first shown. Reports
+    the time (a figure, not a pass/fail goal: a busy machine would fail it for nothing)."""
     env = {**os.environ, "PLAYGROUND_HOME": str(embedded_home()), "QT_QPA_PLATFORM": "offscreen",
            "PLAYGROUND_STARTUP_PROBE": "1"}
     times = []
@@ -116,5 +117,4 @@ def test_event_loop_never_stalls_while_loading_and_generating(qtbot, window):
     print("\n| phase | worst stall ms | p99 ms | gaps > 50 ms | ticks |\n|---|---|---|---|---|")
     for phase, r in results.items():
         print(f"| {phase} | {r['worst_ms']:.0f} | {r['p99_ms']:.0f} | {r['over_goal']} | {r['ticks']} |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(_report, indent=2))
+    write_result("ui_responsiveness", _report)

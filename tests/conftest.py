@@ -10,9 +10,10 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from ui.shell.qt_env import qt_environment  # noqa: E402 - Qt-free: only sets environment variables
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-if hasattr(os, "geteuid") and os.geteuid() == 0:
-    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")  # Chromium refuses root otherwise
+qt_environment()  # as the app does: root needs no Chromium sandbox; the preview's Chromium flags
 # QtWebEngine must be imported before the QApplication exists (pytest-qt creates it lazily).
 import PySide6.QtWebEngineWidgets  # noqa: E402, F401
 
@@ -45,6 +46,10 @@ def data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     yield home
     paths.set_data_dir(None)
     set_default_precision(None)  # a window or --precision sets it process-wide
+    if (home / "playground.db").is_file():  # whatever the test recorded, in any mode, must import back
+        from tests.store.reimport import assert_sessions_reimportable
+
+        assert_sessions_reimportable(home / "playground.db")
 
 
 @pytest.fixture(autouse=True)

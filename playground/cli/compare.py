@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from playground.cli.options import add_generation_options, sampling, source_and_prompt
+from playground.cli.sessions import session_name
 from playground.errors import ParameterError
 from playground.tasks.compare import MAX_COLUMNS, parse_column, parse_values, sweep
 
@@ -23,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--budget-mb", type=int, default=None,
                    help="memory for loaded models (default: half the RAM); least recently used are unloaded")
     p.add_argument("--json", action="store_true", help='print {"columns": [...]}, each in the complete --json shape')
-    p.add_argument("--session", metavar="NAME", help="record the comparison in this session (created if missing)")
+    p.add_argument("--session", metavar="NAME", type=session_name,
+                   help="record the comparison in this session (created if missing)")
 
 
 def columns_of(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -75,13 +77,23 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     except KeyboardInterrupt:
         cancel.set()
         raise
+    except Exception as exc:  # a bug: the comparison is still recorded as failed before the error is shown
+        if args.session is not None:
+            error = f"Internal error: {type(exc).__name__}: {exc}"
+            _record(args.session, run_record(source, prompt, columns, defaults,
+                                             [{"model": str(c.get("model") or defaults["model"]), "error": error}
+                                              for c in columns]))
+        raise
     finally:
         pool.unload_all()
-    if args.session:
-        from playground.cli import sessions as sessions_cli
-
-        sessions_cli.record(args.session, run_record(source, prompt, columns, defaults,
-                                                     [o.to_json() for o in outcomes]))
+    if args.session is not None:
+        _record(args.session, run_record(source, prompt, columns, defaults, [o.to_json() for o in outcomes]))
     if args.json:
         print(json.dumps({"columns": [o.to_json() for o in outcomes]}, ensure_ascii=False))
     return 1 if all(o.error for o in outcomes) else 0
+
+
+def _record(session: str, run) -> None:  # noqa: ANN001 - a store Run
+    from playground.cli import sessions as sessions_cli
+
+    sessions_cli.record(session, run)

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     c = sub.add_parser("complete", parents=[common], help="raw completion of source text + prompt")
     add_generation_options(c, "model id, or remote:ENDPOINT/MODEL (default: the embedded model)")
     c.add_argument("--json", action="store_true", help="print one JSON object with tokens and timings")
-    c.add_argument("--session", metavar="NAME", help="record the run in this session (created if missing)")
+    c.add_argument("--session", metavar="NAME", type=sessions_cli.session_name,
+                   help="record the run in this session (created if missing)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,13 +44,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         cancel.set()
         result = future.result()
-    except KnownError as exc:
-        if args.session:
-            sessions_cli.record(args.session, run_from_result(request, None, "failed", str(exc), model_id))
+    except Exception as exc:  # known or not (a bug), a failed run is recorded before the error is shown
+        if args.session is not None:
+            error = str(exc) if isinstance(exc, KnownError) else f"Internal error: {type(exc).__name__}: {exc}"
+            sessions_cli.record(args.session, run_from_result(request, None, "failed", error, model_id))
         raise
     finally:
         runner.shutdown()
-    if args.session:
+    if args.session is not None:
         status = "cancelled" if result.first.finish_reason == "cancelled" else "done"
         sessions_cli.record(args.session, run_from_result(request, result, status))
     if args.json:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from playground.cli.files import check_writable, write_file
+from playground.cli.options import finite_float
 from playground.domain.image import ImageRequest
 from playground.errors import ParameterError
 
@@ -18,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--model", default=None, help="model id, folder, .safetensors file or HF id (default: demo-shapes)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--guidance", type=float, default=None, help="CFG scale (0 or 1 = off)")
+    p.add_argument("--guidance", type=finite_float, default=None, help="CFG scale (0 or 1 = off)")
     p.add_argument("--negative", default="", help="negative prompt")
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
                            seed=args.seed, width=args.width, height=args.height, batch=args.batch,
                            scheduler=args.scheduler)
     request.validate()
+    check_writable(args.out)
     runner = ImageRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None),
                          allow_pickle=args.allow_pickle)
     cancel = Cancel()
@@ -57,8 +60,7 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     files = []
     for i, (image, seed) in enumerate(zip(result.images, result.seeds, strict=True)):
         path = out if len(result.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.png'}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png_bytes(image, {**result.settings, "seed": seed}))
+        write_file(path, png_bytes(image, {**result.settings, "seed": seed}))
         files.append(str(path))
     if args.json:
         print(json.dumps({"files": files, "seed": result.seed, "model": result.model, "timings": result.timings},

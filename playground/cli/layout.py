@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from playground.cli.files import check_writable, write_file
+from playground.cli.options import finite_float
 from playground.tasks.layout_html import build_prompt, clean, load_examples
 from playground.tasks.layout_run import MAX_NEW_TOKENS, TEMPERATURE, layout_request
 
@@ -17,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--model", default=None, help="model id (default: the embedded model)")
     p.add_argument("--out", type=Path, help="write the HTML to this file")
     p.add_argument("--max-tokens", type=int, default=MAX_NEW_TOKENS)
-    p.add_argument("--temperature", type=float, default=TEMPERATURE)
+    p.add_argument("--temperature", type=finite_float, default=TEMPERATURE)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--json", action="store_true", help='print {"html", "valid", "model", "timings"}')
 
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
     prompt = build_prompt(args.description, load_examples())
     request = layout_request(prompt, max_new_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     request.validate()
+    if args.out:
+        check_writable(args.out)
     runner = EngineRunner(device=getattr(args, "device", None), dtype=getattr(args, "dtype", None))
     try:
         result = runner.generate(args.model or EMBEDDED_ID, request, on_progress=progress).result()
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's 
         runner.shutdown()
     page = clean(result.first.text)
     if args.out:
-        args.out.write_text(page.html, encoding="utf-8")
+        write_file(args.out, page.html)
     if args.json:
         print(json.dumps({"html": page.html, "valid": page.valid, "model": result.model,
                           "timings": result.first.timings.as_dict()}, ensure_ascii=False))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from playground import paths
+from playground.cli.output import printable, to_json
 from playground.cli.progress import progress
 
 
@@ -27,7 +27,11 @@ def run_models(args: argparse.Namespace) -> int:
     registry = Registry()
     if args.models_command == "add":
         info = registry.add(args.path)
-        print(f"added {info.id} ({info.source}, {info.path})")
+        print(printable(f"added {info.id} ({info.source}, {info.path})"))
+        if info.source == "gguf":
+            from playground.engine.fast.gguf_model import describe_file
+
+            print(printable(describe_file(info.path or "")))
         return 0
     if args.models_command == "remove":
         registry.remove(args.id)
@@ -35,11 +39,11 @@ def run_models(args: argparse.Namespace) -> int:
         return 0
     models = registry.list()
     if args.json:
-        print(json.dumps([m.as_dict() for m in models], ensure_ascii=False))
+        print(to_json([m.as_dict() for m in models]))
         return 0
     for m in models:
         state = "" if m.ready else "  (converted on first use)"
-        print(f"{m.id:40} {m.kind:6} {m.source:9} {m.size_bytes / 1e6:9.1f} MB{state}")
+        print(printable(f"{m.id:40} {m.kind:6} {m.source:9} {m.size_bytes / 1e6:9.1f} MB{state}"))
     return 0
 
 

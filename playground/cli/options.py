@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
-from playground.errors import KnownError
+from playground.cli.files import read_text
 
 
 def add_generation_options(p: argparse.ArgumentParser, model_help: str) -> None:
@@ -17,19 +18,12 @@ def add_generation_options(p: argparse.ArgumentParser, model_help: str) -> None:
     group.add_argument("--prompt", help="prompt text")
     group.add_argument("--prompt-file", type=Path, help="file holding the prompt")
     p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--temperature", type=finite_float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-p", type=finite_float, default=1.0)
     p.add_argument("--top-k", type=int, default=0, help="0 = off")
-    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--repetition-penalty", type=finite_float, default=1.0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
-
-
-def read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnownError(f"Cannot read {what} file {path}: {exc}") from exc
 
 
 def source_and_prompt(args: argparse.Namespace) -> tuple[str, str]:
@@ -44,3 +38,22 @@ def sampling(args: argparse.Namespace) -> dict[str, Any]:
     return {"max_new_tokens": args.max_tokens, "temperature": args.temperature, "top_p": args.top_p,
             "top_k": args.top_k, "repetition_penalty": args.repetition_penalty, "seed": args.seed,
             "stop": tuple(args.stop)}
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number ("nan", "inf" and "1e999" are refused before anything loads)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number from 0 to 1."""
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 to 1")
+    return value

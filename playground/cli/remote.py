@@ -6,10 +6,10 @@ Wired into ``playground.cli`` with ``add_parsers(sub, common)``; ``run_serve`` a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from playground.cli.output import printable, to_json
 from playground.errors import KnownError, ParameterError
 
 ENV_SERVE_KEY = "PLAYGROUND_SERVE_API_KEY"  # keeps the key out of the process list
@@ -49,6 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 # -- serve ----------------------------------------------------------------------------------------------------------
 def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the CLI's progress printer
     from playground.models.embedded import EMBEDDED_ID
+    from playground.models.endpoints import check_key
     from playground.remote.serve_app import ServeApp, is_loopback
     from playground.remote.server import PlaygroundServer
     from playground.runtime.runner import EngineRunner
@@ -66,6 +67,8 @@ def run_serve(args: argparse.Namespace, progress) -> int:  # noqa: ANN001 - the 
         origins = tuple(check_origin(o) for o in args.cors_origin)
     except ValueError as exc:
         raise ParameterError(f"--cors-origin: {exc}") from exc
+    if args.api_key:
+        check_key(args.api_key)  # a key no client can send in a header would lock everyone out
     if not is_loopback(host):
         guard = "it requires the API key" if args.api_key else "anyone who can reach it can use it (no --api-key)"
         print(f"[playground] warning: listening on {host}, not only this machine: {guard}", file=sys.stderr)
@@ -124,20 +127,20 @@ def run_endpoints(args: argparse.Namespace) -> int:
         endpoint = store.get(args.name)
         listed = client_for(endpoint, store).list_models()
         if args.json:
-            print(json.dumps([{"id": remote_id(endpoint.name, m.id), "model": m.id, "owned_by": m.owned_by}
-                              for m in listed], ensure_ascii=False))
+            print(to_json([{"id": remote_id(endpoint.name, m.id), "model": m.id, "owned_by": m.owned_by}
+                           for m in listed]))
         else:
-            for m in listed:
-                print(remote_id(endpoint.name, m.id))
+            for m in listed:  # ids come from the server: escapes in them are shown, never sent to the terminal
+                print(printable(remote_id(endpoint.name, m.id)))
         return 0
     endpoints = store.list()
     if args.json:
-        print(json.dumps([e.as_dict() for e in endpoints], ensure_ascii=False))
+        print(to_json([e.as_dict() for e in endpoints]))
         return 0
     if not endpoints:
         print("no endpoints; add one with: playground endpoints add NAME URL [--model M] [--api-key-stdin]")
     for e in endpoints:
         key = {"keyring": "key: keyring", "file": "key: file"}.get(e.key_store, "no key")
         model = f"remote:{e.name}/{e.model}" if e.model else f"remote:{e.name}/MODEL"
-        print(f"{e.name:16} {e.base_url:40} {model:40} {key}")
+        print(printable(f"{e.name:16} {e.base_url:40} {model:40} {key}"))
     return 0

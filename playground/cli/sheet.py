@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playground.cli import sheet_transfer
+from playground.cli.files import check_writable
+from playground.cli.options import finite_float, fraction
+from playground.cli.output import printable
 from playground.cli.progress import progress
 from playground.errors import KnownError
-from playground.tasks.sheet import Sheet, fill_prompts, read_csv, to_csv, write_csv
+from playground.tasks.sheet import Sheet, fill_prompts, formula_cells, read_csv, to_csv, write_csv
 from playground.tasks.sheet_eval import DEFAULT_QUERIES, DEFAULT_TOLERANCE, parse_shots, plan_eval, score
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     f.add_argument("file", type=Path, help="CSV file (first row = column names)")
     f.add_argument("--out", type=Path, help="write the filled CSV here (default: print it)")
     _model_args(f)
-    f.add_argument("--threshold", type=float, default=0.0,
+    f.add_argument("--threshold", type=fraction, default=0.0,
                    help="leave cells under this confidence (0-1) empty in the CSV (default 0: keep all)")
     f.add_argument("--json", action="store_true",
                    help='print {"cells": [{"row", "column", "value", "confidence", "top"}]} instead of the CSV')
@@ -43,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     e.add_argument("--column", required=True, help="the column whose values are hidden and asked for")
     e.add_argument("--shots", default="0,1,2,4,8", help="values of k, comma-separated (default 0,1,2,4,8)")
     e.add_argument("--queries", type=int, default=DEFAULT_QUERIES, help="rows asked per k (default %(default)s)")
-    e.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    e.add_argument("--tolerance", type=finite_float, default=DEFAULT_TOLERANCE,
                    help="relative tolerance for the numeric score (default %(default)s)")
     e.add_argument("--seed", type=int, default=0, help="seed of the row shuffle (default 0)")
     _model_args(e, repeat=True)
@@ -100,6 +103,8 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
     from playground.models.embedded import EMBEDDED_ID
     from playground.runtime.dispatch import sheet_filler
 
+    if args.out:
+        check_writable(args.out)  # now, not after the whole fill
     prompts = fill_prompts(sheet)
     if not prompts:
         print("[playground] no empty cells to fill", file=sys.stderr)
@@ -111,8 +116,9 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
 
         def on_cell(a: CellAnswer) -> None:
             sure = "confidence not provided by this server" if a.confidence is None else f"{a.confidence:.0%}"
-            print(f"[playground] {len(answers) + 1}/{len(prompts)} row {a.row + 1} {sheet.columns[a.column]}: "
-                  f"{a.value!r} ({sure})", file=sys.stderr, flush=True)
+            column = printable(sheet.columns[a.column])
+            print(f"[playground] {len(answers) + 1}/{len(prompts)} row {a.row + 1} {column}: {a.value!r} ({sure})",
+                  file=sys.stderr, flush=True)
             answers.append(a)
 
         try:
@@ -126,6 +132,10 @@ def _fill(args: argparse.Namespace, sheet: Sheet) -> int:
             filled.rows[a.row][a.column] = a.value
     if args.out:
         write_csv(filled, args.out)
+    guarded = formula_cells(filled)
+    if guarded and not args.json:
+        print(f"[playground] {guarded} cell(s) start like a spreadsheet formula (= + - @): written with a leading ' "
+              "so spreadsheets show them as text, never run them (OWASP's CSV injection rule)", file=sys.stderr)
     if args.json:
         cells = sorted(answers, key=lambda a: (a.row, a.column))
         print(json.dumps({"cells": [a.to_json(sheet.columns[a.column]) for a in cells]}, ensure_ascii=False))

@@ -77,8 +77,10 @@ class GenerationRequest:
                    self.repetition_penalty, "presence penalty": self.presence_penalty,
                    "frequency penalty": self.frequency_penalty}
         for name, value in numbers.items():
-            if not math.isfinite(value):
-                raise ParameterError(f"{name} must be a finite number")
+            if not math.isfinite(value):  # NaN passes every comparison below
+                raise ParameterError(f"{name} must be a finite number, not {value}")
+        if self.seed is not None and not -(2**63) <= self.seed < 2**63 - self.n:
+            raise ParameterError("seed must fit in 64 bits (between -2^63 and 2^63 - 1)")
         if self.max_new_tokens < 1:
             raise ParameterError("max new tokens must be at least 1")
         if self.temperature < 0:

@@ -182,7 +182,7 @@ def load_image_model(model_id: str, source: Path | None = None, device: str | No
         if source.is_file():
             pipe = _load_single_file(source, dt, allow_pickle, single_file_config)
         else:
-            pipe = _load_folder(source, dt)
+            pipe = _load_folder(source, dt, allow_pickle)
         pipe.to(dev)
     except torch.OutOfMemoryError as exc:
         from playground.engine.device import free_memory
@@ -211,7 +211,17 @@ def load_image_model(model_id: str, source: Path | None = None, device: str | No
     return model
 
 
-def _load_folder(folder: Path, dt: torch.dtype) -> Any:
+def _pickle_only_parts(folder: Path) -> list[str]:
+    """The pipeline's parts (unet, vae, text_encoder …) whose weights exist only as pickles (.bin/.pt/.ckpt)."""
+    parts = []
+    for part in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [f for f in part.iterdir() if f.is_file()]
+        if any(f.suffix in PICKLE_SUFFIXES for f in files) and not any(f.suffix == ".safetensors" for f in files):
+            parts.append(part.name)
+    return parts
+
+
+def _load_folder(folder: Path, dt: torch.dtype, allow_pickle: bool = False) -> Any:
     from diffusers import DiffusionPipeline
 
     try:
@@ -222,7 +232,13 @@ def _load_folder(folder: Path, dt: torch.dtype) -> Any:
     if cls not in SUPPORTED:
         raise UnsupportedModel(f"{folder.name} is a {cls or 'unknown'} folder; the image mode runs "
                                f"{' and '.join(SUPPORTED)} (SD 1.x/2.x, SD-Turbo, SDXL, SDXL-Turbo)")
-    kwargs: dict[str, Any] = {"dtype": dt}
+    pickled = _pickle_only_parts(folder)
+    if pickled and not allow_pickle:
+        raise UnsupportedModel(f"{folder.name} holds pickle weights only ({', '.join(pickled)}: .bin/.pt), which can "
+                               "run code when loaded; convert them to .safetensors, or allow pickle weights "
+                               "explicitly if you trust the source (--allow-pickle)")
+    # safetensors only unless pickles are allowed: diffusers would otherwise fall back to a .bin beside them
+    kwargs: dict[str, Any] = {"dtype": dt, "use_safetensors": None if allow_pickle else True}
     if cls == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if str(dt) != "torch.float32" and any(folder.glob("*/*.fp16.safetensors")):

@@ -45,6 +45,7 @@ class TextModel:
     path_reason: str = ""  # why not a faster path, when there is one
     vocab_size: int = 0
     model_loader: Callable[[], Any] | None = field(default=None, repr=False)  # loads ``hf_model`` on demand
+    weights_source: str = ""  # where the weights came from when it matters ("GGUF Q4_K/Q6_K repacked", ...)
 
     @property
     def model(self) -> Any:
@@ -76,7 +77,7 @@ class TextModel:
 
             info = kernels.build_info()
             text += f" · kernels {info['isa']}" if info.get("loaded") else f" · no kernels ({info.get('reason')})"
-        return text
+        return text + (f" · {self.weights_source}" if self.weights_source else "")
 
     @property
     def has_chat_template(self) -> bool:

@@ -23,6 +23,7 @@ ENDPOINTS_FILE = "endpoints.json"
 SECRETS_DIR = "secrets"
 ENV_NO_KEYRING = "PLAYGROUND_NO_KEYRING"  # set (tests, CI) to keep keys out of the user's real keyring
 DEFAULT_TIMEOUT_S = 120.0  # read timeout: the longest wait for the next byte (a big prompt's prefill)
+TIMEOUT_RANGE_S = (1.0, 3600.0)  # below a second every read times out; NaN and inf never do
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 KEEP = object()  # ``EndpointStore.save(..., api_key=KEEP)``: leave the stored key as it is
 
@@ -77,6 +78,27 @@ def without_secret_query(url: str) -> str:
         return url
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def check_timeout(seconds: float) -> float:
+    """The read timeout as a float; raises KnownError unless it is a number of seconds in TIMEOUT_RANGE_S."""
+    lo, hi = TIMEOUT_RANGE_S
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise KnownError(f"The timeout {seconds!r} is not a number of seconds") from None
+    if not lo <= value <= hi:  # False for NaN too
+        raise KnownError(f"The timeout must be between {lo:g} and {hi:g} seconds, not {value:g}")
+    return value
+
+
+def check_key(key: str) -> str:
+    """``key`` unchanged; raises KnownError unless it can travel in an HTTP header (printable ASCII, no spaces),
+    as every API key does. The message never repeats the key."""
+    if not (key.isascii() and key.isprintable() and " " not in key):
+        raise KnownError("An API key is printable ASCII without spaces; this one holds other characters (a paste "
+                         "from a document, or a line break?). Enter it again")
+    return key
 
 
 def check_name(name: str) -> str:
@@ -148,9 +170,9 @@ class EndpointStore:
         """Add or replace ``endpoint`` (by name). ``api_key``: a new key, None or "" to delete it, KEEP to leave
         it. Returns the endpoint as saved (its ``key_store`` says where the key went)."""
         endpoint = replace(endpoint, name=check_name(endpoint.name), base_url=normalise_url(endpoint.base_url),
-                           model=endpoint.model.strip(), timeout_s=float(endpoint.timeout_s))
-        if endpoint.timeout_s <= 0:
-            raise KnownError("The timeout must be more than 0 seconds")
+                           model=endpoint.model.strip(), timeout_s=check_timeout(endpoint.timeout_s))
+        if api_key is not KEEP and api_key:
+            check_key(api_key)
         entries = [d for d in self._load() if d.get("name") != endpoint.name]
         previous = next((e for e in self.list() if e.name == endpoint.name), None)
         if api_key is KEEP:
@@ -185,9 +207,10 @@ class EndpointStore:
                                  f"({type(exc).__name__})") from exc
         if endpoint.key_store == "file":
             try:
-                return _key_file(name).read_text(encoding="utf-8").strip() or None
-            except OSError:
+                key = _key_file(name).read_text(encoding="utf-8").strip() or None
+            except (OSError, UnicodeDecodeError):
                 return None
+            return None if key is None else check_key(key)
         return None
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -220,10 +243,14 @@ class EndpointStore:
 
     @staticmethod
     def _from_dict(d: dict[str, Any]) -> Endpoint | None:
+        """An entry of endpoints.json, or None when a field has the wrong type (a hand-edited file)."""
+        known = {k: d[k] for k in asdict(Endpoint("", "")) if k in d}
+        if not all(isinstance(known.get(k, ""), str) for k in ("name", "base_url", "model", "key_store")):
+            return None
         try:
-            known = {k: d[k] for k in asdict(Endpoint("", "")) if k in d}
-            if isinstance(known.get("base_url"), str):
-                known["base_url"] = without_secret_query(known["base_url"])
-            return Endpoint(**{**known, "timeout_s": float(known.get("timeout_s", DEFAULT_TIMEOUT_S))})
-        except (TypeError, ValueError):
+            timeout = check_timeout(known.get("timeout_s", DEFAULT_TIMEOUT_S))
+            # a key in the query (a file from before it was refused) is dropped, never printed or sent again
+            url = normalise_url(without_secret_query(known.get("base_url", "")))
+            return Endpoint(**{**known, "base_url": url, "timeout_s": timeout})
+        except KnownError:
             return None

@@ -27,8 +27,9 @@ USER_MODELS_FILE = "models.json"
 @dataclass(frozen=True)
 class ResolvedModel:
     info: ModelInfo
-    folder: Path  # a loadable folder (converted when the source was a GGUF file)
+    folder: Path  # a loadable folder (converted when the source was a GGUF file), or the GGUF file (``gguf``)
     adapter: Path | None = None  # a LoRA adapter folder to merge into it (a ``BASE+name`` id)
+    gguf: Path | None = None  # a GGUF file the engine reads directly (``resolve(..., direct_gguf=True)``)
 
 
 def folder_size(path: Path) -> int:
@@ -115,8 +116,11 @@ class Registry:
         jsonfile.save(self._file, {"models": entries})
 
     # -- resolving -----------------------------------------------------------------------------------------
-    def resolve(self, model_id: str, on_progress: ProgressFn = lambda e: None) -> ResolvedModel:
-        """Return a loadable folder for ``model_id``: a registered id, a path, or a Hugging Face id."""
+    def resolve(self, model_id: str, on_progress: ProgressFn = lambda e: None,
+                direct_gguf: bool = False) -> ResolvedModel:
+        """Return a loadable folder for ``model_id``: a registered id, a path, or a Hugging Face id.
+        ``direct_gguf``: a GGUF file is returned as it is (``ResolvedModel.gguf``), for a caller that reads GGUF
+        itself; else it is converted once into a folder (transformers' path)."""
         if is_remote(model_id):
             raise UnsupportedModel(f"{model_id} is served by a remote endpoint: it has no files here")
         adapter = adapters.find(model_id)
@@ -134,7 +138,7 @@ class Registry:
             return ResolvedModel(demo_image.demo_image_info(), demo_image.demo_image_folder())
         for entry in self._load_user_entries():
             if entry["id"] == model_id:
-                return self._resolve_path(self._user_info(entry), on_progress)
+                return self._resolve_path(self._user_info(entry), on_progress, direct_gguf)
         for info in _hf_cache_models():
             if info.id == model_id:
                 return ResolvedModel(info, Path(info.path or ""))
@@ -144,17 +148,19 @@ class Registry:
             source = "gguf" if p.suffix.lower() == ".gguf" else "folder"
             info = ModelInfo(id=p.name, kind=folder_kind(p) if p.is_dir() else "text", source=source,
                              path=str(p), size_bytes=folder_size(p))
-            return self._resolve_path(info, on_progress)
+            return self._resolve_path(info, on_progress, direct_gguf)
         if "/" in model_id and not model_id.startswith((".", "/")):
             return _hf_download(model_id, on_progress)
         raise ModelNotFound(f"Unknown model {model_id!r}; `playground models` lists the available ones")
 
-    def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn) -> ResolvedModel:
+    def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool = False) -> ResolvedModel:
         path = Path(info.path or "")
         if not path.exists():
             raise ModelNotFound(f"Model {info.id!r} points at {path}, which no longer exists")
+        if info.source == "gguf" and direct_gguf:
+            return ResolvedModel(info, path, gguf=path)
         if info.source == "gguf":
-            return ResolvedModel(info, _converted_gguf(path, on_progress))
+            return ResolvedModel(info, converted_gguf(path, on_progress))
         return ResolvedModel(info, path)
 
 
@@ -180,7 +186,8 @@ def _remote_defaults() -> list[ModelInfo]:
             for e in EndpointStore().list() if e.model]
 
 
-def _converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
+def converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
+    """``gguf`` converted by transformers into a safetensors folder (once; reused while the file is unchanged)."""
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
     out = paths.models_dir() / f"gguf-{gguf.stem}-{key}"

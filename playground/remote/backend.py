@@ -279,20 +279,21 @@ class _Stream:
 
 def _pieces(choice: dict[str, Any], k: int) -> list[tuple[str, float | None, tuple[Alternative, ...]]]:
     """(text, logprob, top) per token of one streamed choice (completions or chat, delta or whole message)."""
+    # Every field is checked for its type: a server may send anything (a number for a list, a list for a string).
     if "text" in choice:
-        text = choice.get("text") or ""
-        lp = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else None
-        tokens = list(lp.get("tokens") or []) if lp else []
-        values = list(lp.get("token_logprobs") or []) if lp else []
-        tops = [_top_from_dict(t, k) for t in (lp.get("top_logprobs") or [])] if lp else []
+        text = _text(choice.get("text"))
+        lp = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
+        tokens = [_text(t) for t in _items(lp.get("tokens"))]
+        values = _items(lp.get("token_logprobs"))
+        tops = [_top_from_dict(t, k) for t in _items(lp.get("top_logprobs"))]
     else:
         message = choice.get("delta") or choice.get("message") or {}
-        text = message.get("content") or "" if isinstance(message, dict) else ""
+        text = _text(message.get("content")) if isinstance(message, dict) else ""
         content = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
-        content = [c for c in content or [] if isinstance(c, dict)]
-        tokens = [str(c.get("token", "")) for c in content]
+        content = [c for c in _items(content) if isinstance(c, dict)]
+        tokens = [_text(c.get("token")) for c in content]
         values = [c.get("logprob") for c in content]
-        tops = [_top_from_list(c.get("top_logprobs") or [], k) for c in content]
+        tops = [_top_from_list(_items(c.get("top_logprobs")), k) for c in content]
     values = [_number(v) for v in values]
     tops += [()] * (len(tokens) - len(tops))
     if tokens and len(values) == len(tokens) and "".join(tokens) == text:
@@ -307,12 +308,20 @@ def _pieces(choice: dict[str, Any], k: int) -> list[tuple[str, float | None, tup
     return [(text, None, ())]
 
 
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _number(value: Any) -> float | None:
     try:
         out = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(out) else out
+    return out if math.isfinite(out) else None  # NaN or an infinity: no probability (and no invalid JSON later)
 
 
 def _top_from_dict(top: Any, k: int) -> tuple[Alternative, ...]:

@@ -111,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_json(self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
         self._headers(status, "application/json", len(data), extra)
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD answer has no body: one would be read as the next response's start
+            self.wfile.write(data)
 
     def _send_error(self, err: ApiError) -> None:
         extra = dict(err.headers)

@@ -16,6 +16,7 @@ from playground.domain.models import is_remote
 from playground.domain.score import ScoreItem, ScoreResult
 from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
 from playground.engine.generate import generate
+from playground.errors import UnsupportedModel
 
 if TYPE_CHECKING:
     from playground.models.registry import Registry
@@ -37,11 +38,28 @@ def load_model(model_id: str, device: str | None = None, dtype: str | None = Non
         on_progress(ProgressEvent(f"Connecting to {model_id}", None))
         return load_remote_model(model_id)
     from playground.engine.text import load_text_model
-    from playground.models.registry import Registry
+    from playground.models.registry import Registry, converted_gguf
 
-    resolved = (registry or Registry()).resolve(model_id, on_progress)
+    resolved = (registry or Registry()).resolve(model_id, on_progress, direct_gguf=True)
     on_progress(ProgressEvent(f"Loading {model_id}", None))
-    return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress, adapter=resolved.adapter)
+    if resolved.gguf is None:
+        return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress,
+                               adapter=resolved.adapter)
+    from playground.engine.gguf_text import DirectGgufUnsupported, load_gguf_text_model
+
+    try:
+        return load_gguf_text_model(model_id, resolved.gguf, device, dtype, on_progress=on_progress)
+    except DirectGgufUnsupported as exc:  # transformers' own GGUF reader may know it: convert once, say so
+        on_progress(ProgressEvent(f"{exc}; converting it with transformers instead (once, slower)", None))
+        try:
+            folder = converted_gguf(resolved.gguf, on_progress)
+        except UnsupportedModel as failed:
+            raise UnsupportedModel(f"Cannot load {resolved.gguf.name}: {exc}; transformers' GGUF conversion "
+                                   f"failed too ({failed})") from failed
+        tm = load_text_model(model_id, folder, device, dtype, on_progress=on_progress)
+        tm.weights_source = "GGUF converted by transformers"
+        tm.path_reason = "; ".join(r for r in (tm.path_reason, f"the GGUF loader: {exc}") if r)
+        return tm
 
 
 def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[TokenEvent], None] = lambda e: None,

@@ -16,10 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from playground import paths
+from playground.errors import KnownError
 from playground.store.records import Run
 from playground.store.repository import SessionStore
 
 Lines = list[str]
+
+
+def write_markdown(store: SessionStore, session_id: int, out: Path) -> Path:
+    """Write ``export_markdown`` to ``out`` (its folder created if missing); raises KnownError when it cannot."""
+    text = export_markdown(store, session_id)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise KnownError(f"Cannot write {exc.filename or out}: {exc.strerror or exc}") from exc
+    return out
 
 
 def export_markdown(store: SessionStore, session_id: int, image_root: Path | None = None) -> str:
@@ -54,9 +66,9 @@ def _run_markdown(run: Run, number: int, root: Path) -> Lines:
 def _prompt(run: Run, root: Path) -> Lines:
     lines = _fields(run.inputs, (("Source text", "source"), ("Prompt", "prompt")))
     for i, comp in enumerate(run.outputs.get("completions") or [], start=1):
-        if isinstance(comp, dict):
-            lines += [f"**Completion {i}** ({_inline(str(comp.get('finish_reason', '')))})", "",
-                      *_fenced(str(comp.get("text", "")))]
+        comp = comp if isinstance(comp, dict) else {"text": comp}  # recorded before imports checked types
+        lines += [f"**Completion {i}** ({_inline(str(comp.get('finish_reason', '')))})", "",
+                  *_fenced(str(comp.get("text", "")))]
     return lines
 
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session as OrmSession
 
 from playground.errors import KnownError
-from playground.store.db import Database
+from playground.store.db import Database, unavailable
 from playground.store.records import RUN_STATUSES, Run, SessionInfo, search_text_of
 from playground.store.schema import RunRow, SessionRow
 
@@ -33,8 +34,20 @@ class SessionStore:
 
     @contextmanager
     def _tx(self) -> Iterator[OrmSession]:
-        with self.db.sessionmaker.begin() as s:
-            yield s
+        """One transaction; a locked or read-only file becomes one sentence (DatabaseUnavailable)."""
+        try:
+            with self.db.sessionmaker.begin() as s:
+                yield s
+        except OperationalError as exc:
+            raise unavailable(self.db.path, exc.orig or exc) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[OrmSession]:
+        try:
+            with self.db.sessionmaker() as s:
+                yield s
+        except OperationalError as exc:
+            raise unavailable(self.db.path, exc.orig or exc) from exc
 
     # -- sessions --------------------------------------------------------------------------------------------
     def create(self, name: str = "Untitled session", mode: str = "prompt",
@@ -61,18 +74,20 @@ class SessionStore:
                                     func.cast(SessionRow.draft, type_=SessionRow.name.type).ilike(
                                         pattern, escape="\\"),
                                     SessionRow.id.in_(in_runs)))
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             return [_info(row, n) for row, n in s.execute(query).all()]
 
     def get(self, session_id: int) -> SessionInfo:
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             row = self._live(s, session_id)
             n = s.scalar(select(func.count(RunRow.id)).where(RunRow.session_id == session_id)) or 0
             return _info(row, n)
 
     def find_by_name(self, name: str) -> SessionInfo | None:
-        with self.db.sessionmaker() as s:
-            row = s.scalars(select(SessionRow).where(SessionRow.name == name, SessionRow.deleted_at.is_(None))
+        """The live session called ``name`` as it would be stored (spaces collapsed, cut at NAME_LIMIT)."""
+        with self._read() as s:
+            row = s.scalars(select(SessionRow).where(SessionRow.name == _clean_name(name),
+                                                     SessionRow.deleted_at.is_(None))
                             .order_by(SessionRow.updated_at.desc()).limit(1)).first()
             return _info(row, len(row.runs)) if row else None
 
@@ -102,6 +117,11 @@ class SessionStore:
         """Hide the session; ``restore`` brings it back until ``purge_deleted`` runs."""
         with self._tx() as s:
             self._live(s, session_id).deleted_at = _now()
+
+    def remove(self, session_id: int) -> None:
+        """Delete the session and its runs for good (no undo)."""
+        with self._tx() as s:
+            s.delete(self._live(s, session_id))
 
     def restore(self, session_id: int) -> None:
         with self._tx() as s:
@@ -136,7 +156,7 @@ class SessionStore:
             return True
 
     def draft(self, session_id: int) -> dict[str, Any]:
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             return dict(self._live(s, session_id).draft or {})
 
     # -- runs ------------------------------------------------------------------------------------------------
@@ -169,18 +189,18 @@ class SessionStore:
         query = select(RunRow).where(RunRow.session_id == session_id).order_by(RunRow.id)
         if mode:
             query = query.where(RunRow.mode == mode)
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             return [_run(row) for row in s.scalars(query)]
 
     def last_run(self, session_id: int, mode: str) -> Run | None:
         query = (select(RunRow).where(RunRow.session_id == session_id, RunRow.mode == mode)
                  .order_by(RunRow.id.desc()).limit(1))
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             row = s.scalars(query).first()
             return _run(row) if row else None
 
     def get_run(self, run_id: int) -> Run:
-        with self.db.sessionmaker() as s:
+        with self._read() as s:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise SessionNotFound(f"Run {run_id} not found")

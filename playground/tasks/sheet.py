@@ -26,6 +26,7 @@ from playground.errors import KnownError
 
 MAX_ROWS = 100_000  # a paste or file beyond this is refused with a message rather than freezing the grid
 MAX_COLUMNS = 200
+MAX_FILE_BYTES = 64 * 1024**2  # a CSV read whole; /dev/zero or a huge file is refused, not read
 DEFAULT_MAX_EXAMPLES = 8  # example rows per prompt: enough for the format, short enough to prefill fast
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # latin-1 decodes any byte string, so reading never fails
 
@@ -110,30 +111,54 @@ def parse_table(text: str, delimiter: str | None = None) -> Loaded:
         warnings.append(f"{ragged} row(s) had a different number of cells than the widest row; short rows were "
                         "padded with empty cells" + (f" and {long_rows} row(s) are wider than the header, so "
                                                       "columns were added" if long_rows else ""))
-    columns, renamed = unique_names([h.strip() for h in header] + [""] * (width - len(header)))
+    columns, renamed = unique_names([_unquote(h.strip()) for h in header] + [""] * (width - len(header)))
     warnings += renamed
-    rows = [[cell.strip() for cell in r] + [""] * (width - len(r)) for r in body]
+    rows = [[_unquote(cell.strip()) for cell in r] + [""] * (width - len(r)) for r in body]
     return Loaded(Sheet(columns, rows), tuple(warnings))
 
 
 def read_csv(path: Path) -> Loaded:
     """Read a CSV (or .tsv) file into a Sheet; raises KnownError when the file cannot be read."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise KnownError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise KnownError(f"{path} is over {MAX_FILE_BYTES // 1024**2} MB; the sheet reads tables up to that size")
     text, warning = decode_bytes(data)
     loaded = parse_table(text, "\t" if path.suffix.lower() == ".tsv" else None)
     return Loaded(loaded.sheet, ((warning,) if warning else ()) + loaded.warnings)
 
 
 def to_csv(sheet: Sheet) -> str:
-    """The sheet as CSV text (header first), quoted where needed."""
+    """The sheet as CSV text (header first), quoted where needed, formula-like cells neutralised (``safe_cell``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(sheet.columns)
-    writer.writerows(sheet.rows)
+    writer.writerow([safe_cell(c) for c in sheet.columns])
+    writer.writerows([safe_cell(c) for c in row] for row in sheet.rows)
     return out.getvalue()
+
+
+# OWASP's CSV injection rule (owasp.org/www-community/attacks/CSV_Injection): no cell may begin with = + - @, tab,
+# CR or LF, or a spreadsheet may run it as a formula (=HYPERLINK(...), =cmd|...). The rule has no exception for
+# numbers, so "-5" is written "'-5" too. The csv writer quotes separators and quotes, so none can start a cell.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def safe_cell(value: str) -> str:
+    """``value`` with a leading ``'`` when it starts like a formula (spreadsheets then show it as text)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def formula_cells(sheet: Sheet) -> int:
+    """How many cells (header included) ``to_csv`` writes with a leading ``'``."""
+    return sum(safe_cell(c) != c for row in [sheet.columns, *sheet.rows] for c in row)
+
+
+def _unquote(value: str) -> str:
+    """Undo ``safe_cell`` on import, so a table written by Playground reads back as it was."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
 
 
 def write_csv(sheet: Sheet, path: Path) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from playground.domain.sheet import CellPrompt, is_numeric_column, normalise, numbers_match
 from playground.errors import KnownError
-from playground.tasks.sheet import Sheet, cell_prompt
+from playground.tasks.sheet import Sheet, cell_prompt, safe_cell
 
 DEFAULT_SHOTS = (0, 1, 2, 4, 8)
 DEFAULT_QUERIES = 24  # per k: enough for a readable curve, few enough to finish in seconds on a CPU
@@ -125,7 +125,7 @@ def points_to_csv(points: list[EvalPoint]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["model", "k", "n", "exact", "normalised", "numeric"])
     for p in points:
-        writer.writerow([p.model, p.k, p.n, f"{p.exact:.4f}", f"{p.normalised:.4f}",
+        writer.writerow([safe_cell(p.model), p.k, p.n, f"{p.exact:.4f}", f"{p.normalised:.4f}",
                          "" if p.numeric is None else f"{p.numeric:.4f}"])
     return out.getvalue()
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from playground.models.demo_image import demo_image_folder
 
 
-def build_tiny_sd(folder: Path, scheduler: str = "DDIMScheduler") -> Path:
-    """Save a random SD pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text model; 64×64 images) to ``folder``."""
+def build_tiny_sd(folder: Path, scheduler: str = "DDIMScheduler", safetensors: bool = True) -> Path:
+    """Save a random SD pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text model; 64×64 images) to ``folder``
+    (``safetensors=False``: as pickled .bin files, the way older pipelines were shared)."""
     import diffusers
     import torch
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
@@ -34,7 +35,13 @@ def build_tiny_sd(folder: Path, scheduler: str = "DDIMScheduler") -> Path:
                       clip_sample=False)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder, safe_serialization=safetensors)
+    if not safetensors:  # transformers 5 writes safetensors whatever it is asked: pickle the text encoder by hand
+        from safetensors.torch import load_file
+
+        for st in folder.glob("*/model.safetensors"):
+            torch.save(load_file(st), st.with_name("pytorch_model.bin"))
+            st.unlink()
     return folder
 
 

@@ -180,6 +180,25 @@ def test_missing_logprobs_are_none_not_made_up() -> None:
     assert sent["logprobs"] == 5 and sent["prompt"] == "Capital of France:" and sent["stream"] is True
 
 
+def test_logprob_fields_of_the_wrong_type_are_ignored_not_a_crash() -> None:
+    """Found by the remote-stream fuzz test: a number where a list belongs raised TypeError inside generate."""
+    odd = [{"tokens": 5, "token_logprobs": 0.5, "top_logprobs": 7}, {"tokens": ["is"], "token_logprobs": ["inf"]},
+           {"tokens": [None], "token_logprobs": [-0.1], "top_logprobs": [[1]]}]
+
+    def weird(handler, body) -> None:  # noqa: ANN001
+        handler.start_sse()
+        for piece, lp in zip(("Par", "is", ""), odd, strict=True):
+            handler.sse(completion_chunk(piece, lp))
+        handler.sse(completion_chunk("", finish="stop"))
+        handler.sse("[DONE]")
+
+    with Peer({("GET", "/v1/models"): lambda h, b: h.send_json(200, {"data": [{"id": "m"}]}),
+               ("POST", "/v1/completions"): weird}) as peer:
+        rm = load_remote_model(add_endpoint("weird", peer.url, "m"))
+        c = generate_remote(rm, GenerationRequest(prompt="Capital of France:", max_new_tokens=5)).first
+    assert c.text == "Paris" and [t.logprob for t in c.tokens][:2] == [None, None]  # 5 and "inf": no numbers
+
+
 @pytest.mark.parametrize(("status", "headers", "error", "match"), [
     (429, {"Retry-After": "7"}, RemoteRateLimited, "rate limited .*retry after 7 s"),
     (503, {}, RemoteServerError, r"server error \(503: overloaded; key \*\*\*\)"),

@@ -190,3 +190,12 @@ def test_chat_bytes_of_a_token_inside_a_character(own) -> None:
     assert reply["choices"][0]["message"]["content"] == "ééé"
     assert [t["token"] for t in content] == ["", "é"] * 3  # byte tokens: the first half of "é" has no text
     assert bytes(b for t in content for b in t["bytes"]) == "ééé".encode()  # before: [] for the first halves
+
+
+def test_a_head_answer_has_no_body_and_the_connection_stays_usable(own) -> None:
+    """Found by the serve fuzz test: HEAD's 405 carried a JSON body, read as the start of the next response."""
+    with httpx.Client(base_url=own.url.removesuffix("/v1"), timeout=10) as client:
+        head = client.head("/v1/models")
+        assert head.status_code == 405 and head.content == b""
+        after = client.get("/v1/models")  # the same kept-alive connection
+    assert after.status_code == 200 and after.json()["data"]

@@ -75,7 +75,21 @@ def hostile_cases():
         "runs not a list": variant(["runs"], {"a": 1}),
         "bad status": variant(["runs", 0, "status"], "pwned"),
         "inputs not an object": variant(["runs", 0, "inputs"], "text"),
-        "huge string": variant(["runs", 0, "inputs"], {"prompt": "A" * (5 * 1024 * 1024 + 1)}),
+        # every field's type, as the exporter writes it (issue 15, items 12 and 24)
+        "completion not an object": variant(["runs", 0, "outputs"], {"completions": ["str", 5]}),
+        "token logprob a string": variant(["runs", 0, "outputs"], {"completions": [
+            {"text": "x", "tokens": [{"text": "x", "id": 1, "logprob": "high"}]}]}),
+        "images not a list": variant(["runs", 0, "outputs"], {"images": 5}),
+        "draft top_p not a number": variant(["session", "draft"], {"prompt": {"params": {"top_p": "z"}}}),
+        "draft params not an object": variant(["session", "draft"], {"prompt": {"params": 5}}),
+        "seed a string": variant(["runs", 0, "params"], {"seed": "42"}),
+        # images are named by their content only (item 13)
+        "image name not its hash": variant(["runs", 0, "outputs"], {"images": [{"path": f"images/{'1' * 64}.png",
+                                                                               "sha256": "0" * 64}]}),
+        "300-character image name": variant(["runs", 0, "outputs"], {"images": [
+            {"path": f"images/{'a' * 300}.png", "sha256": "0" * 64}]}),
+        "gallery path outside images": variant(["session", "draft"], {"image": {"gallery": [
+            {"path": "/etc/passwd", "sha256": "0" * 64}]}}),
         "dotdot image path": variant(["runs", 0, "outputs"], {"images": [{"path": "images/../../evil.png",
                                                                          "sha256": "0" * 64}]}),
         "absolute image path": variant(["runs", 0, "outputs"], {"images": [{"path": "/etc/passwd",

@@ -1,11 +1,17 @@
 """A sandboxed preview for untrusted, model-written HTML.
 
 Nothing leaves the page: every request except inline ``data:`` URLs is blocked by an interceptor (``file:``
-included), navigation away from the page is refused, JavaScript is off unless the user turns it on (and then
-still has no network), and an off-the-record profile keeps no cookies, cache or storage.
+included), navigation away from the page (and any frame's) is refused, JavaScript is off unless the user turns it
+on, and an off-the-record profile keeps no cookies, cache or storage. What no interceptor sees is closed too:
+``<link rel=preconnect>`` (a socket opened ahead of any request, even with scripts off) never becomes a link
+element, and with scripts on ``sandbox_script`` takes WebRTC, WebSocket, beacons and service workers away from
+every frame before the page runs, while Chromium's WebRTC policy keeps UDP shut for the process (``qt_env``).
 """
 
 from __future__ import annotations
+
+import re
+import time
 
 import shiboken6
 from PySide6.QtCore import QEventLoop, QTimer, QUrl, Signal, Slot
@@ -20,8 +26,17 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from ui.common.sandbox_script import guard_script
+
 ALLOWED_SCHEMES = frozenset({"data"})
+LINK_TAG = re.compile(r"<(link)", re.IGNORECASE)
 MAX_HTML_CHARS = 1_500_000  # setHtml goes through a data: URL, which Chromium caps at 2 MB
+
+
+def neutralise_links(html: str) -> str:
+    """``html`` with every ``<link`` tag renamed ``<x-link``: Chromium acts on ``rel=preconnect`` / ``dns-prefetch``
+    before (and without) any request the interceptor could block. External stylesheets never load here anyway."""
+    return LINK_TAG.sub(r"<x-\1", html)
 
 
 class BlockingInterceptor(QWebEngineUrlRequestInterceptor):
@@ -52,8 +67,7 @@ class SandboxPage(QWebEnginePage):
         if is_main_frame and self.expect_load and url.scheme() == "data":
             self.expect_load = False
             return True
-        if not is_main_frame and url.scheme() in ALLOWED_SCHEMES:
-            return True  # an inline data: frame holds nothing the page did not already have
+        # Frames get no document of their own (data:, srcdoc): one would be parsed without show_html's cleaning.
         self.refused.append(url.toString()[:300])
         return False
 
@@ -75,7 +89,9 @@ class HtmlPreview(QWidget):
         self.view = QWebEngineView(self)
         self.page = SandboxPage(self.profile, self.view)  # the view owns the page: deleted before the profile
         self.view.setPage(self.page)
-        self.page.loadFinished.connect(self.loaded)
+        self.page.scripts().insert(guard_script())  # before any of the page's own scripts, in every frame
+        self.page.loadFinished.connect(self._on_load_finished)
+        self.rendered: bool | None = True  # the last render's outcome; None while one is under way
         self._harden(self.page.settings())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -105,22 +121,26 @@ class HtmlPreview(QWidget):
     def show_html(self, html: str) -> None:
         """Render ``html`` (truncated past the data: URL limit); ``loaded`` fires when done."""
         self.page.expect_load = True
-        self.page.setHtml(html[:MAX_HTML_CHARS], QUrl("about:blank"))
+        self.rendered = None
+        self.page.setHtml(neutralise_links(html[:MAX_HTML_CHARS]), QUrl("about:blank"))
+
+    @Slot(bool)
+    def _on_load_finished(self, ok: bool) -> None:
+        if not self.page.isLoading():  # a render replaced by a newer one ends too: only the newest one counts
+            self.rendered = ok
+        self.loaded.emit(ok)
 
     def wait_loaded(self, timeout_ms: int = 10_000) -> bool:
-        """Block (running the event loop) until the current render finishes; for screenshots and tests."""
-        loop = QEventLoop()
-        result = [False]
-
-        def done(ok: bool) -> None:
-            result[0] = ok
-            loop.quit()
-
-        self.page.loadFinished.connect(done)
-        QTimer.singleShot(timeout_ms, loop.quit)
-        loop.exec()
-        self.page.loadFinished.disconnect(done)
-        return result[0]
+        """Block (running the event loop) until the current render has finished, or return at once when it already
+        has; True when it loaded. For screenshots and tests."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.rendered is None and time.monotonic() < deadline:
+            loop = QEventLoop()
+            self.loaded.connect(loop.quit)
+            QTimer.singleShot(max(1, int((deadline - time.monotonic()) * 1000)), loop.quit)
+            loop.exec()
+            self.loaded.disconnect(loop.quit)
+        return bool(self.rendered)
 
     def grab_image(self) -> QImage:
         return self.view.grab().toImage()

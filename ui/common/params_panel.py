@@ -8,6 +8,7 @@ your edits), and a bold label wherever a value differs from the default. The API
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,7 +190,7 @@ class ParamsPanel(QWidget):
         self._applying = True
         try:
             for key, value in params.items():
-                if key in self.controls:
+                if key in self.controls and _acceptable(key, value):
                     self._write(key, self.controls[key], value)
         finally:
             self._applying = False
@@ -240,11 +241,11 @@ class ParamsPanel(QWidget):
         if key == "stop":
             control.setText(format_stops(value or ()))
         elif key == "seed":
-            control.setValue(-1 if value is None else int(value))
+            control.setValue(-1 if value is None or not -1 <= value < 2**31 else int(value))
         elif isinstance(control, QDoubleSpinBox):
-            control.setValue(float(value))
-        else:
-            control.setValue(int(value))
+            control.setValue(float(min(max(value, control.minimum()), control.maximum())))
+        else:  # clamped here: a huge int from a file would overflow Qt's 32-bit setter
+            control.setValue(int(min(max(value, control.minimum()), control.maximum())))
 
     def _shown(self, key: str, value: Any) -> str:
         if key == "stop":
@@ -254,6 +255,20 @@ class ParamsPanel(QWidget):
         if key == "top_k" and value == 0:
             return "off"
         return str(value)
+
+
+def _acceptable(key: str, value: Any) -> bool:
+    """A value of the right type for ``key`` (an imported file's ``"top_p": "z"`` is ignored, not raised on)."""
+    if key == "stop":
+        return isinstance(value, list | tuple) and all(isinstance(s, str) for s in value)
+    if key == "seed" and value is None:
+        return True
+    return _is_number(value)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not a string)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _normal(value: Any) -> Any:

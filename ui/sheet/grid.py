@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from playground.errors import KnownError
-from playground.tasks.sheet import Sheet, parse_table, read_csv, to_csv
+from playground.tasks.sheet import Sheet, formula_cells, parse_table, read_csv, to_csv
 from ui.common.flow_layout import flow_row
 from ui.sheet.table_model import SheetModel
 
@@ -123,12 +123,16 @@ class SheetGrid(QWidget):
 
     def export_csv(self, path: str | Path) -> bool:
         """Write the grid as UTF-8 CSV (unsure cells empty); return whether it was written."""
+        sheet = self.model.export_sheet()
         try:
-            Path(path).write_text(to_csv(self.model.export_sheet()), encoding="utf-8")
+            Path(path).write_text(to_csv(sheet), encoding="utf-8")
         except OSError as exc:
             self.problem.emit(f"Cannot write {path}: {exc.strerror or exc}")
             return False
-        self.message.emit(f"Saved {path}")
+        guarded = formula_cells(sheet)
+        self.message.emit(f"Saved {path}" + (f" ({guarded} cell(s) starting with = + - @ were written with a "
+                                             "leading ' so spreadsheets show them as text, never run them)"
+                                             if guarded else ""))
         return True
 
     # -- clipboard -------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
@@ -44,6 +46,7 @@ from ui.shell.sessions_panel import SessionsPanel
 from ui.shell.sessions_sidebar import LAST_SESSION
 from ui.shell.status_bar import EngineStatus
 
+log = logging.getLogger("playground.ui")
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
 
 # Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
@@ -170,32 +173,46 @@ class MainWindow(QMainWindow):
             return
         try:
             for tab in self.session_tabs:
-                self.store.save_draft(self.current_session, tab.mode, tab.draft())
+                if tab.mode not in self._unreadable:  # its stored draft stays as it was, not replaced by blanks
+                    self.store.save_draft(self.current_session, tab.mode, tab.draft())
         except (KnownError, SQLAlchemyError) as exc:
             self.statusBar().showMessage(f"Could not save the draft: {exc}", 10000)
 
     _restoring = False
+    _unreadable: list[str] = []  # modes whose part of the current session could not be restored
 
     @Slot(int)
     def _on_session_opened(self, session_id: int) -> None:
         assert self.store is not None
         settings.write(LAST_SESSION, session_id)  # the next launch opens it again
         self._restoring = True
+        self._unreadable = unreadable = []
         try:
             draft = self.store.draft(session_id)
             for tab in self.session_tabs:
-                tab.restore(draft.get(tab.mode, {}), self.store.last_run(session_id, tab.mode))
+                try:
+                    tab.restore(draft.get(tab.mode, {}), self.store.last_run(session_id, tab.mode))
+                except Exception:  # noqa: BLE001 - one bad record (an import) must never break the window
+                    log.exception("session %s: the %s tab could not restore it", session_id, tab.mode)
+                    unreadable.append(tab.mode)
             self.setWindowTitle(f"{self.store.get(session_id).name} — Playground")
         finally:
             self._restoring = False
         self._draft_timer.stop()
+        if self.sessions:
+            self.sessions.show_notice(f"Part of this session could not be shown ({', '.join(unreadable)}): it holds "
+                                      "data this version cannot read. The rest is open." if unreadable else "")
 
     @Slot(object)
     def _on_run_opened(self, run: Run) -> None:
         for tab in self.session_tabs:
             if tab.mode == run.mode:
                 self.tabs.setCurrentWidget(tab)
-                tab.show_run(run)
+                try:
+                    tab.show_run(run)
+                except Exception:  # noqa: BLE001 - as above: a bad record is a notice, not a crash
+                    log.exception("run %s could not be shown", run.id)
+                    self.statusBar().showMessage(f"Run {run.id} holds data this version cannot show", 15000)
                 self._draft_timer.start()
 
     @Slot(object)

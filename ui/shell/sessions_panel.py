@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -21,7 +22,9 @@ from PySide6.QtWidgets import (
 
 from playground.store.records import Run, SessionInfo
 from playground.store.repository import SessionStore
-from ui.common.widgets import plain_label, plain_tip
+from ui.common.widgets import banner, plain_label, plain_tip
+
+log = logging.getLogger("playground.ui")
 
 UNDO_SECONDS = 15
 
@@ -32,9 +35,11 @@ def local_time(utc_naive: datetime) -> str:
 
 
 def run_output_preview(run: Run, width: int = 30) -> str:
-    """The start of a run's first output, on one line."""
-    completions = run.outputs.get("completions") or [{}]
-    text = " ".join(str(completions[0].get("text", "")).split())
+    """The start of a run's first output, on one line ("" when it has none this version can read)."""
+    completions = run.outputs.get("completions")
+    first = completions[0] if isinstance(completions, list) and completions else {}
+    text = first.get("text", "") if isinstance(first, dict) else ""
+    text = " ".join(str(text)[:200].split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -79,6 +84,7 @@ class SessionsPanel(QWidget):
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
         self._undo_timer.timeout.connect(self._hide_undo)
 
+        self.notice = banner("notice")
         self.history = QListWidget()
         self.history.setToolTip("Runs of this session, newest first; double-click or Enter re-opens one in the editors")
         self.history.itemActivated.connect(self._on_run_activated)
@@ -102,6 +108,7 @@ class SessionsPanel(QWidget):
         layout.addWidget(self.list, 2)
         layout.addLayout(buttons)
         layout.addLayout(undo)
+        layout.addWidget(self.notice)
         layout.addWidget(QLabel("<b>History</b>"))
         layout.addWidget(self.history, 3)
         self._hide_undo()
@@ -130,14 +137,23 @@ class SessionsPanel(QWidget):
         if self.current_id is None:
             return
         for run in reversed(self.store.runs(self.current_id)):
-            when = local_time(run.created_at) if run.created_at else ""
-            answer = run_output_preview(run)
-            item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id}\n{run.title(40)}"
-                                   + (f"  →  {answer}" if answer else ""))
+            try:
+                when = local_time(run.created_at) if run.created_at else ""
+                answer = run_output_preview(run)
+                item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id[:80]}\n"
+                                       f"{run.title(40)}" + (f"  →  {answer}" if answer else ""))
+                tip = f"{run.title(400)}\n{run.model_id[:200]} · {when}" + (f"\n{run.error[:500]}" if run.error else "")
+                item.setToolTip(plain_tip(tip))
+            except Exception:  # noqa: BLE001 - one unreadable run (an old import) must not hide the others
+                log.exception("run %s cannot be listed", run.id)
+                item = QListWidgetItem(f"{run.mode} run {run.id} · this version cannot show it")
             item.setData(Qt.ItemDataRole.UserRole, run.id)
-            tip = f"{run.title(400)}\n{run.model_id} · {when}" + (f"\n{run.error}" if run.error else "")
-            item.setToolTip(plain_tip(tip))
             self.history.addItem(item)
+
+    def show_notice(self, text: str) -> None:
+        """A note about the current session (e.g. part of it could not be shown); cleared on the next switch."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     def select(self, session_id: int) -> None:
         """Make ``session_id`` current and tell the window to open it."""

@@ -182,14 +182,20 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
     head_w = embed_w if arch.tied or "lm_head.weight" not in tensors else tensors["lm_head.weight"]
     head = linears.get("head") or QLinear.wrap(head_w, head_precision)
     embed = head if arch.tied else (linears.get("embed") or QLinear.wrap(embed_w, head_precision))
+    note = None
     if store is not None and floats and precision != "fp32" and stored is None:
         keep = dict(linears)
         keep["head"] = head
         if not arch.tied:
             keep["embed"] = embed
-        qstore.save(store, keep)
+        note = qstore.save(store, keep)
+        if note:  # a read-only data dir, a full disk: the model runs all the same
+            on_progress(ProgressEvent(note, None))
     on_progress(ProgressEvent("Layers ready", 1.0))
-    return ModelWeights(layers, _norm(tensors, "model.norm.weight", arch), head, embed)
+    weights = ModelWeights(layers, _norm(tensors, "model.norm.weight", arch), head, embed)
+    if note:
+        weights.extra["store_note"] = note
+    return weights
 
 
 def _head_precision(precision: str) -> str:

@@ -1,0 +1,85 @@
+"""One writer for every bench's result file: bench/results/NAME.json, committed, so each figure the README quotes
+can be traced to the run that measured it (machine, package versions, the exact command, the commit).
+
+    from bench._results import write_result
+    write_result("inspect_speed", {"median_s": ...})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+PACKAGES = ("playground", "torch", "transformers", "diffusers", "PySide6", "llguidance", "peft", "httpx",
+            "llama_cpp_python")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: CPU, core count, torch's thread count, OS, Python."""
+    info: dict[str, Any] = {"cpu": _cpu_name(), "arch": platform.machine(), "cpus": os.cpu_count(),
+                            "system": platform.platform(), "python": platform.python_version()}
+    if "torch" in sys.modules:  # never imported just for this: some benches time torch's import
+        torch = sys.modules["torch"]
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages a result can depend on (those not installed are left out)."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def command() -> str:
+    """The command line that produced the result, as one would type it from the repository root."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name == "__main__.py":  # python -m MODULE (pytest runs the UI bench)
+        argv[0:1] = ["-m", Path(argv[0]).parent.name]
+    elif argv and Path(argv[0]).is_absolute():
+        argv[0] = os.path.relpath(argv[0], ROOT)
+    return " ".join([".venv/bin/python", *argv])
+
+
+def commit() -> str:
+    """The checkout's commit (with ``-dirty`` when files differ from it), or "" outside git."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def write_result(name: str, data: dict[str, Any], folder: Path | None = None) -> Path:
+    """Write ``data`` with its provenance to ``folder``/NAME.json (bench/results/ by default); return the path."""
+    target = (folder or RESULTS_DIR) / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = {"bench": name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command(),
+              "commit": commit(), "machine": machine(), "versions": versions(), **data}
+    target.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return target
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,189 @@
+"""Load a GGUF file straight into the engine's formats: ``load_gguf(path) -> GgufModel``.
+
+``GgufModel.config`` is the Hugging Face config dict of the model's family (``gguf_config``), ``tensors`` maps HF
+parameter names (``model.layers.0.self_attn.q_proj.weight``, [out, in]) to ``Int4Weight`` (from Q4_0 / Q4_1 /
+Q4_K), ``Int8Group`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q6_K) or a torch tensor (F32 / F16 / BF16, a view of the memory
+map unless the converter's changes had to be undone), and ``tokenizer`` is a transformers tokenizer built from
+the file's metadata (``gguf_tokenizer``). No fp32 copy of the model is made; ``to_transformers()`` makes one, for
+tests and for running a model the fast path does not cover.
+
+Anything the loader cannot take (another architecture, tensor type or tokenizer) raises ``UnsupportedModel``
+naming it: the caller falls back to transformers' own GGUF conversion.
+"""
+
+from __future__ import annotations
+
+import mmap
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from playground.domain.jobs import ProgressEvent
+from playground.engine.fast import gguf_config, gguf_repack
+from playground.engine.fast.gguf_read import GgufFile
+from playground.errors import UnsupportedModel
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class GgufModel:
+    path: Path
+    config: dict[str, Any]  # HF config dict (model_type, hidden_size, ..., rope_parameters)
+    tensors: Mapping[str, Any]  # HF parameter name -> Int4Weight | Int8Group | torch.Tensor
+    tokenizer: Any  # transformers PreTrainedTokenizerFast (None when loaded with tokenizer=False)
+    source_types: dict[str, str] = field(default_factory=dict)  # HF name -> GGUF tensor type ("Q4_K", "F32", ...)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: read, tensors, tokenizer
+    eos_ids: frozenset[int] = frozenset()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every parameter as an fp32 torch tensor (dequantized: the model's full fp32 size in memory)."""
+        return {name: gguf_repack.dequantize(w) for name, w in self.tensors.items()}
+
+    def to_transformers(self) -> Any:
+        """A transformers model (fp32, eval mode) built from ``config`` and the dequantized tensors."""
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers.initialization import no_init_weights
+
+        cfg = dict(self.config)
+        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        with no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+        if set(missing) - tied or unexpected:
+            raise UnsupportedModel(f"{self.path.name}: the {config.model_type} model lacks {sorted(unexpected)[:3]} "
+                                   f"or the file lacks {sorted(set(missing) - tied)[:3]}")
+        if tied:
+            model.tie_weights()
+        return model.eval()
+
+
+class GgufTensors(Mapping):
+    """The file's tensors under HF names, each repacked from the memory map when asked for (not kept): the runner
+    builds its weights one layer at a time, so a load never holds the model twice."""
+
+    def __init__(self, gguf: GgufFile, arch: str, config: dict[str, Any], names: list[str]) -> None:
+        self._gguf, self._arch, self._config = gguf, arch, config
+        self._data = np.frombuffer(gguf.buffer(), dtype=np.uint8)  # the whole file, memory-mapped (no copy)
+        self._by_hf = {gguf_config.hf_name(n, arch): n for n in names}  # raises on an unknown tensor, before work
+
+    def raw(self, gguf_name: str) -> np.ndarray:
+        t = self._gguf.tensors[gguf_name]
+        return self._data[t.offset:t.offset + t.nbytes]
+
+    def source_type(self, hf: str) -> str:
+        return self._gguf.tensors[self._by_hf[hf]].type_name
+
+    def nbytes(self, hf: str) -> int:
+        return self._gguf.tensors[self._by_hf[hf]].nbytes
+
+    def __getitem__(self, hf: str) -> Any:
+        name = self._by_hf[hf]
+        info = self._gguf.tensors[name]
+        rows = gguf_config.undo_rows(name, self._arch, self._config, info.shape[0])
+        weight = gguf_repack.repack(self.raw(name), info.type_name, info.shape, rows)
+        if info.type_name not in gguf_repack.FLOATS:
+            self._drop_pages(info.offset, info.nbytes)
+        shift = gguf_config.norm_shift(name, self._arch)
+        return weight.float() + shift if shift else weight
+
+    def _drop_pages(self, offset: int, nbytes: int) -> None:
+        """Let the kernel reclaim the file pages of a tensor that was copied out: else every page the load read
+        stays resident (and counts in the process's peak) until the map closes, besides the repacked copy. The
+        map is private and never written, so a page read again later comes back from the file unchanged."""
+        page = mmap.PAGESIZE
+        start, end = -(-offset // page) * page, (offset + nbytes) // page * page
+        if end > start and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self._gguf.buffer().madvise(mmap.MADV_DONTNEED, start, end - start)
+            except (OSError, ValueError):  # advice only
+                pass
+
+    def __contains__(self, hf: object) -> bool:  # Mapping's would repack the tensor to find out
+        return hf in self._by_hf
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_hf)
+
+    def __len__(self) -> int:
+        return len(self._by_hf)
+
+
+def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokenizer: bool = True,
+              lazy: bool = False) -> GgufModel:
+    """Read ``path`` into a GgufModel (see the module docstring); UnsupportedModel when the loader cannot.
+    ``lazy``: ``tensors`` is a ``GgufTensors`` (repacked when read) instead of a dict of repacked tensors."""
+    started = time.perf_counter()
+    path = Path(path)
+    on_progress(ProgressEvent(f"Reading {path.name}", 0.0))
+    gguf = GgufFile(path)
+    meta = gguf.metadata
+    arch = gguf_config.family(meta)
+    unsupported = sorted({t.type_name for t in gguf.tensors.values() if t.type_name not in gguf_repack.SUPPORTED})
+    if unsupported:
+        raise UnsupportedModel(f"{path.name} holds tensor types the GGUF loader does not read: {', '.join(unsupported)}"
+                               f" (supported: {', '.join(gguf_repack.SUPPORTED)})")
+    shapes = {name: t.shape for name, t in gguf.tensors.items()}
+
+    def config_tensor(name: str) -> Any:
+        if name not in gguf.tensors:
+            return None
+        info = gguf.tensors[name]
+        return gguf_repack.dequantize(gguf_repack.repack(gguf.raw(name), info.type_name, info.shape)).numpy()
+
+    config = gguf_config.hf_config(meta, shapes, config_tensor)
+    read_s = time.perf_counter() - started
+    names = [n for n in gguf.tensors if n not in gguf_config.CONFIG_TENSORS]
+    lazy_tensors = GgufTensors(gguf, arch, config, names)
+    types = {hf: lazy_tensors.source_type(hf) for hf in lazy_tensors}
+    tensors: Mapping[str, Any] = lazy_tensors
+    if not lazy:
+        total = sum(lazy_tensors.nbytes(hf) for hf in lazy_tensors) or 1
+        done = 0
+        eager: dict[str, Any] = {}
+        for hf in lazy_tensors:
+            eager[hf] = lazy_tensors[hf]
+            done += lazy_tensors.nbytes(hf)
+            on_progress(ProgressEvent(f"Loading {path.name}", 0.9 * done / total))
+        tensors = eager
+    tensors_s = time.perf_counter() - started - read_s
+    tok = None
+    if tokenizer:
+        from playground.engine.fast.gguf_tokenizer import build_tokenizer
+
+        on_progress(ProgressEvent("Building the tokenizer", 0.95))
+        tok = build_tokenizer(meta)
+    timings = {"read_s": read_s, "tensors_s": tensors_s, "tokenizer_s": time.perf_counter() - started - read_s
+               - tensors_s}
+    on_progress(ProgressEvent(f"Read {path.name}", 1.0))
+    return GgufModel(path, config, tensors, tok, types, timings, _eos_ids(meta))
+
+
+def _eos_ids(meta: dict[str, Any]) -> frozenset[int]:
+    """Tokens that end a turn: EOS, and the end-of-turn / end-of-message tokens chat models stop at."""
+    keys = ("eos_token_id", "eot_token_id", "eom_token_id")
+    return frozenset(int(meta[f"tokenizer.ggml.{k}"]) for k in keys if f"tokenizer.ggml.{k}" in meta)
+
+
+def describe_file(path: str | Path) -> str:
+    """One line on how ``path`` will load, from its header alone: read directly (architecture, tensor types) or
+    through transformers' conversion (and why)."""
+    try:
+        gguf = GgufFile(path)
+        arch = gguf_config.family(gguf.metadata)
+        kinds = sorted({t.type_name for t in gguf.tensors.values()})
+        unsupported = [k for k in kinds if k not in gguf_repack.SUPPORTED]
+        if unsupported:
+            raise UnsupportedModel(f"tensor types {', '.join(unsupported)} are not read directly")
+        for name in gguf.tensors:
+            if name not in gguf_config.CONFIG_TENSORS:
+                gguf_config.hf_name(name, arch)
+    except UnsupportedModel as exc:
+        return f"loads through transformers' GGUF conversion (slower, once): {exc}"
+    return f"loads directly: {arch}, {'/'.join(kinds)}"

@@ -1,0 +1,257 @@
+"""GGUF tensor data -> the engine's own weight formats, tensor by tensor, never through an fp32 copy of a tensor.
+
+Block layouts (ggml's ``ggml-common.h`` and ``dequantize_row_*``; facts, not code). Rows are [out, in]; each row
+is a run of blocks along ``in``:
+- Q4_0 (32 weights, 18 bytes): fp16 d, 16 bytes of nibbles; byte j holds weight j (low) and j+16 (high);
+  w = d * (q - 8). Q4_1 (20 bytes): fp16 d, fp16 m, the same nibbles; w = d * q + m.
+- Q5_0 (22 bytes): fp16 d, 32 high bits (little-endian u32: bit j for weight j), nibbles as Q4_0;
+  w = d * (q - 16). Q5_1 (24 bytes): d, m, then as Q5_0; w = d * q + m.
+- Q8_0 (34 bytes): fp16 d, 32 int8; w = d * q.
+- Q4_K (256 weights, 144 bytes): fp16 d, fp16 dmin, 12 bytes of packed 6-bit (scale, min) pairs for 8 sub-blocks
+  of 32, 128 bytes of nibbles in 4 chunks of 32 bytes: chunk c holds sub-block 2c in the low nibbles and 2c+1 in
+  the high ones; w = d * sc * q - dmin * m.
+- Q5_K (176 bytes): d, dmin, the same 12 scale bytes, 32 bytes of high bits (bit s of byte l for weight l of
+  sub-block s), 128 bytes of nibbles as Q4_K; w = d * sc * q - dmin * m with q in 0..31.
+- Q6_K (210 bytes): 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales (one per 16 weights), fp16 d;
+  w = d * scale * (q - 32).
+
+Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
+the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Group`` exactly; Q5_1,
+Q5_K and Q6_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
+scales allow, so no weight is clipped); F32/F16/BF16 -> torch tensors viewing the file's memory map.
+
+Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
+chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into
+outputs allocated by numpy (which asks Linux for huge pages: fresh 4 KiB pages cost ~10 µs each to fault in on
+a VM, several times the copy itself).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from playground.engine.fast.int4_kernel import Int4Weight
+from playground.engine.fast.quant import Int8Group
+from playground.errors import UnsupportedModel
+
+if TYPE_CHECKING:
+    import torch
+
+# ggml type name -> (weights per block, bytes per block)
+BLOCKS = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22), "Q5_1": (32, 24), "Q8_0": (32, 34),
+          "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
+FLOATS = ("F32", "F16", "BF16")
+SUPPORTED = (*FLOATS, *BLOCKS)
+CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
+
+Weight = Any  # Int4Weight | Int8Group | torch.Tensor
+_U64 = np.uint64
+_M0F, _MF0 = _U64(0x0F0F0F0F0F0F0F0F), _U64(0xF0F0F0F0F0F0F0F0)
+_M01, _M03 = _U64(0x0101010101010101), _U64(0x0303030303030303)
+_pool: ThreadPoolExecutor | None = None
+
+
+def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.ndarray | None = None) -> Weight:
+    """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
+    (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's)."""
+    import torch
+
+    if type_name in FLOATS:
+        view = raw.view(np.float32 if type_name == "F32" else np.int16).reshape(shape)
+        if rows is not None:
+            view = view[rows]
+        t = torch.from_numpy(view)
+        return t.view({"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[type_name])
+    if type_name not in BLOCKS:
+        raise UnsupportedModel(f"tensor type {type_name} is not supported (supported: {', '.join(SUPPORTED)})")
+    if len(shape) != 2:
+        raise UnsupportedModel(f"a {type_name} tensor of shape {shape}: only 2-D quantized tensors are supported")
+    n, k = shape
+    per, size = BLOCKS[type_name]
+    blocks = raw.reshape(n, k // per, size)
+    if rows is not None:
+        blocks = blocks[rows]
+    groups = k // 32
+    if type_name in ("Q4_0", "Q4_1", "Q4_K"):
+        q, scales, offsets = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16), \
+            np.empty((n, groups), np.float16)
+        _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
+        if not np.isfinite(offsets).all():
+            raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
+        return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), torch.from_numpy(offsets))
+    q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
+    _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
+    return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
+
+
+def dequantize(w: Weight) -> torch.Tensor:
+    """The fp32 tensor a loaded weight stands for (``int4_kernel.dequantize``'s values, ~10x faster)."""
+    import torch
+
+    if isinstance(w, Int4Weight):
+        words = w.qweight.numpy().view(_U64).reshape(w.n, w.k // 32, 2)
+        q = np.concatenate([words & _M0F, (words >> _U64(4)) & _M0F], axis=-1).view(np.uint8)
+        out = torch.addcmul(w.offsets.float().unsqueeze(-1), torch.from_numpy(q), w.scales.float().unsqueeze(-1))
+        return out.reshape(w.n, w.k)
+    if isinstance(w, Int8Group):
+        from playground.engine.fast.int8_kernel import dequantize as int8_dequantize
+
+        return int8_dequantize(w.qweight, w.scales)
+    return w.float()
+
+
+def _chunked(n: int, k: int, work: Callable[[int, int], None]) -> None:
+    """``work(start, stop)`` over chunks of rows, on a thread per core when there is more than one chunk."""
+    global _pool
+    step = max(1, CHUNK // k)
+    spans = [(s, min(n, s + step)) for s in range(0, n, step)]
+    threads = min(len(spans), os.cpu_count() or 1)
+    if threads <= 1:
+        for s, e in spans:
+            work(s, e)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="gguf-repack")
+    for future in [_pool.submit(work, s, e) for s, e in spans]:
+        future.result()
+
+
+def _words(blocks: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Bytes start..stop of every block as contiguous little-endian uint64 words [rows, blocks, (stop-start)/8]."""
+    return np.ascontiguousarray(blocks[..., start:stop]).view(_U64)
+
+
+def _half(blocks: np.ndarray, at: int) -> np.ndarray:
+    """The fp16 at byte ``at`` of every block, as float32 [rows, blocks]."""
+    return np.ascontiguousarray(blocks[..., at:at + 2]).view(np.float16)[..., 0].astype(np.float32)
+
+
+def _high_bits(blocks: np.ndarray, at: int) -> np.ndarray:
+    """Q5_0/Q5_1: the 32 high bits at byte ``at`` as 0/1 bytes in weight order, viewed as 4 uint64 words."""
+    bits = np.unpackbits(np.ascontiguousarray(blocks[..., at:at + 4]), axis=-1, bitorder="little")
+    return bits.view(_U64)
+
+
+# ---------------------------------------------------------------- 4-bit -> Int4Weight ------------------------------
+
+
+def _q4_0(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:
+    # The nibbles are already Int4Weight's packing (byte j: weight j low, weight j + 16 high).
+    r = b.shape[0]
+    q.view(np.uint16).reshape(r, -1, 8)[:] = b.view(np.uint16)[..., 1:]  # 16-bit words: half the elements
+    d = _half(b, 0)
+    scales[:] = d
+    offsets[:] = d * -8
+
+
+def _q4_1(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:
+    r = b.shape[0]
+    q.view(np.uint32).reshape(r, -1, 4)[:] = b.view(np.uint32)[..., 1:]
+    scales[:] = _half(b, 0)
+    offsets[:] = _half(b, 2)
+
+
+def _k_scales(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_K/Q5_K: the 8 (scale, min) 6-bit pairs of each block from bytes 4..15, as float32 [rows, blocks, 8]."""
+    s = b[..., 4:16]
+    sc = np.concatenate([s[..., 0:4] & 63, (s[..., 8:12] & 15) | ((s[..., 0:4] >> 6) << 4)], axis=-1)
+    m = np.concatenate([s[..., 4:8] & 63, (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)], axis=-1)
+    return sc.astype(np.float32), m.astype(np.float32)
+
+
+def _q4_k(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    sc, m = _k_scales(b)
+    scales[:] = (_half(b, 0)[..., None] * sc).reshape(r, -1)
+    offsets[:] = (-(_half(b, 2)[..., None] * m)).reshape(r, -1)
+    qs = _words(b, 16, 144).reshape(r, nb, 4, 2, 2)  # [chunk, bytes 0-15 | 16-31, word]
+    a, hi = qs[..., 0, :], qs[..., 1, :]
+    out = q.view(_U64).reshape(r, nb, 4, 2, 2)  # [chunk, sub-block 2c | 2c+1, word]
+    out[..., 0, :] = (a & _M0F) | ((hi & _M0F) << _U64(4))
+    out[..., 1, :] = ((a >> _U64(4)) & _M0F) | (hi & _MF0)
+
+
+# ---------------------------------------------------------------- 5-, 6-, 8-bit -> Int8Group ----------------------
+
+
+def _q8_0(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r = b.shape[0]
+    q8.view(np.uint16).reshape(r, -1, 16)[:] = b.view(np.uint16)[..., 1:]
+    scales[:] = _half(b, 0)
+
+
+def _five_bit_words(b: np.ndarray, high_at: int, nib_at: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q5_0/Q5_1: (low nibbles, high bit << 4) of the 32 weights, each as 4 uint64 words per block."""
+    nib = _words(b, nib_at, nib_at + 16)
+    low = np.concatenate([nib & _M0F, (nib >> _U64(4)) & _M0F], axis=-1)
+    return low, _high_bits(b, high_at) << _U64(4)
+
+
+def _q5_0(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    # q - 16 as a signed byte: the nibble when the high bit is set, else the nibble | 0xF0 (two's complement).
+    r, nb = b.shape[:2]
+    low, high = _five_bit_words(b, 2, 6)
+    q8.view(_U64).reshape(r, nb, 4)[:] = low | ((high ^ (_M01 << _U64(4))) * _U64(15))
+    scales[:] = _half(b, 0)
+
+
+def _requantize(q: np.ndarray, step: np.ndarray, base: np.ndarray, bound: np.ndarray, q8: np.ndarray,
+                scales: np.ndarray) -> None:
+    """Int8 of values ``q * step + base`` (q uint8 [r, groups, G, n]; step, base [r, groups, G, 1]) with each group's
+    scale = its ``bound`` (the largest |value| its block scales allow) / 127 in fp16: |error| <= scale / 2."""
+    import torch
+
+    s16 = np.maximum(bound / 127, 2.0**-24).astype(np.float16)
+    inv = 1 / s16.astype(np.float32)
+    inv = inv.reshape(*inv.shape, *([1] * (step.ndim - inv.ndim)))
+    # torch: its broadcasting over runs of 16-32 weights is ~2x numpy's
+    vals = torch.addcmul(torch.from_numpy(base * inv), torch.from_numpy(q), torch.from_numpy(step * inv))
+    torch.from_numpy(q8).copy_(vals.round_().clamp_(-127, 127).reshape(q8.shape))
+    scales[:] = s16.reshape(scales.shape)
+
+
+def _q5_1(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    low, high = _five_bit_words(b, 4, 8)
+    q = (low | high).view(np.uint8).reshape(r, nb, 1, 32)
+    d, m = _half(b, 0)[..., None, None], _half(b, 2)[..., None, None]
+    bound = np.maximum(np.abs(m), np.abs(d * 31 + m))[..., 0, 0]
+    _requantize(q, d, m, bound, q8, scales)
+
+
+def _q5_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    sc, m = _k_scales(b)
+    step, base = _half(b, 0)[..., None] * sc, -(_half(b, 2)[..., None] * m)  # [r, nb, 8] per sub-block
+    qh = _words(b, 16, 48)[..., None, :]  # [r, nb, 1, 4]: bit s of byte l -> weight l of sub-block s
+    high = ((qh >> np.arange(8, dtype=_U64)[:, None]) & _M01) << _U64(4)  # [r, nb, 8, 4]
+    qs = _words(b, 48, 176).reshape(r, nb, 4, 1, 4)
+    low = np.concatenate([qs & _M0F, (qs >> _U64(4)) & _M0F], axis=3).reshape(r, nb, 8, 4)
+    q = (low | high).view(np.uint8).reshape(r, nb, 8, 32)
+    bound = np.maximum(np.abs(base), np.abs(step * 31 + base))
+    _requantize(q, step[..., None], base[..., None], bound, q8, scales)
+
+
+_Q6_SHIFTS = np.array([0, 2, 4, 6], dtype=_U64).reshape(1, 1, 1, 4, 1)
+
+
+def _q6_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    w = _words(b, 0, 192)
+    ql = w[..., :16].reshape(r, nb, 2, 2, 4)  # [half, bytes 0-31 | 32-63, word]
+    qh = w[..., 16:].reshape(r, nb, 2, 1, 4)
+    # Per half: weights 0-31 (low nibbles of bytes 0-31), 32-63 (low, 32-63), 64-95 (high, 0-31), 96-127.
+    low = np.concatenate([ql & _M0F, (ql >> _U64(4)) & _M0F], axis=3)
+    q = (low | (((qh >> _Q6_SHIFTS) & _M03) << _U64(4))).view(np.uint8).reshape(r, nb * 8, 2, 16)
+    step = (b[..., 192:208].view(np.int8).astype(np.float32) * _half(b, 208)[..., None]).reshape(r, nb * 8, 2, 1)
+    bound = np.maximum(np.abs(step[:, :, 0, 0]), np.abs(step[:, :, 1, 0])) * 32  # q - 32 spans -32..31
+    _requantize(q, step, step * -32, bound, q8, scales)
+
+
+_INT4 = {"Q4_0": _q4_0, "Q4_1": _q4_1, "Q4_K": _q4_k}
+_INT8 = {"Q8_0": _q8_0, "Q5_0": _q5_0, "Q5_1": _q5_1, "Q5_K": _q5_k, "Q6_K": _q6_k}

@@ -1,0 +1,126 @@
+"""A .gguf file runs on the fast runner straight from its memory map: per family, the runner's logits equal
+transformers' forward on the file's dequantized weights; the registry and the loader take it without a conversion
+folder, with progress; what the loader cannot read falls back to transformers' conversion, saying so; the embedded
+SmolLM2 Q4_1 GGUF gives the same greedy text as the converted folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from playground import paths
+from playground.engine.fast import kernels
+from playground.engine.fast.gguf_model import load_gguf
+from playground.engine.gguf_text import load_gguf_text_model
+from playground.errors import UnsupportedModel
+from tests.gguf_files import tiny_model, write_gguf
+
+IDS = torch.randint(3, 300, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+SPLIT = 28
+WIDE = {"hidden_size": 256, "intermediate_size": 256}  # K-quants need rows of whole 256-weight blocks
+# (family, type of the 2-D weights, shape overrides): each family once, each block type at least once; rows that
+# are not whole K-quant blocks (Qwen3's and Gemma's o_proj) take Q8_0, as llama.cpp's quantizer does.
+CASES = [("llama", "Q4_K", WIDE), ("qwen2", "Q4_0", {}), ("qwen3", "Q6_K", WIDE), ("gemma3_text", "Q5_K", WIDE),
+         ("gemma2", "Q8_0", {}), ("phi3", "Q4_1", {}), ("qwen2", "Q5_1", {}), ("llama", "BF16", {})]
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize(("family", "quant", "shape"), CASES, ids=[f"{f}-{q}" for f, q, _ in CASES])
+def test_runner_on_a_gguf_equals_transformers_on_its_dequantized_weights(family, quant, shape, tmp_path):
+    path = write_gguf(tiny_model(family, **shape), tmp_path / "m.gguf", quant=quant)
+    floats = quant == "BF16"  # float weights: fp32 asked for, so the runner computes exactly what the file holds
+    tm = load_gguf_text_model("m", path, device="cpu", precision="fp32" if floats else None)
+    assert tm.fast is not None and tm.hf_model is None  # no transformers model, no fp32 copy
+    assert kernels.available() and tm.path == ("python" if floats else "fused"), kernels.unavailable_reason()
+    assert "GGUF" in tm.describe()
+    tm.fast.cache_dtype_name = "fp32"  # the fp16 cache of quantized precisions is not what is compared here
+    with torch.inference_mode():
+        rows = [tm.fast.prefill(0, IDS[:SPLIT])] + [tm.fast.step([t], [0])[0] for t in IDS[SPLIT:]]
+        ref = load_gguf(path, tokenizer=False).to_transformers()(torch.tensor([IDS])).logits[0, SPLIT - 1:]
+    assert _rel(torch.stack(rows), ref) < 1e-4
+
+
+def test_models_add_then_load_reads_the_gguf_directly_with_progress(tmp_path):
+    from playground.models.registry import Registry
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "tiny-qwen.gguf", quant="Q4_0")
+    info = Registry().add(path)
+    events = []
+    tm = load_model(info.id, device="cpu", on_progress=events.append)
+    assert tm.path == "fused" and tm.precision == "int4" and "GGUF Q4_0" in tm.describe()
+    assert not any(paths.models_dir().glob("gguf-*")) if paths.models_dir().exists() else True  # no conversion
+    fractions = [e.fraction for e in events if e.fraction is not None]
+    assert fractions and fractions[-1] == 1.0 and any(0 < f < 1 for f in fractions)
+    assert any("Preparing layers" in e.stage for e in events)
+    text = tm.tokenizer.decode(tm.tokenizer("the theme").input_ids, skip_special_tokens=True)
+    assert text == "the theme"
+    assert tm.eos_ids == frozenset({2}) and tm.context_length == 256
+
+
+def test_fp32_precision_runs_transformers_on_the_dequantized_weights(tmp_path):
+    path = write_gguf(tiny_model("llama"), tmp_path / "l.gguf", quant="Q8_0")
+    tm = load_gguf_text_model("l", path, device="cpu", precision="fp32")
+    assert tm.path == "transformers" and "dequantized" in tm.path_reason
+    ref = load_gguf(path, tokenizer=False).to_transformers()
+    with torch.no_grad():
+        assert torch.equal(tm.model(torch.tensor([IDS])).logits, ref(torch.tensor([IDS])).logits)
+
+
+def test_an_unreadable_tensor_type_falls_back_to_transformers_conversion_and_says_so(tmp_path):
+    """IQ4_NL: a type the loader does not repack, which transformers' GGUF reader (gguf-py) dequantizes."""
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "iq.gguf", quant="IQ4_NL")
+    with pytest.raises(UnsupportedModel, match="IQ4_NL"):  # what the direct loader says
+        load_gguf(path)
+    events = []
+    tm = load_model(str(path), device="cpu", on_progress=events.append)
+    assert tm.weights_source == "GGUF converted by transformers" and "IQ4_NL" in tm.path_reason
+    assert any("converting it with transformers" in e.stage for e in events)
+
+
+def test_an_unsupported_architecture_says_which(tmp_path):
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("llama"), tmp_path / "odd.gguf", arch="rwkv7")
+    with pytest.raises(UnsupportedModel, match="rwkv7"):
+        load_model(str(path), device="cpu")
+
+
+@pytest.mark.embedded
+def test_embedded_q4_1_gguf_gives_the_same_greedy_text_as_the_converted_folder(embedded_model):
+    from playground.domain.text import GenerationRequest
+    from playground.engine.generate import generate
+    from playground.models import embedded
+    from tests.conftest import embedded_home
+
+    paths.set_data_dir(embedded_home())
+    try:
+        gguf_path = embedded.gguf_file()
+    finally:
+        paths.set_data_dir(None)
+    tm = load_gguf_text_model("smollm2-gguf", gguf_path, device="cpu")
+    assert tm.path == embedded_model.path == "fused" and tm.precision == embedded_model.precision == "int4"
+    for prompt in ("The capital of France is", "def fibonacci(n):", "Once upon a time"):
+        req = GenerationRequest(prompt=prompt, max_new_tokens=32, temperature=0.0, seed=0)
+        assert generate(tm, req).completions[0].text == generate(embedded_model, req).completions[0].text
+
+
+def test_cli_models_add_says_how_a_gguf_will_load_and_complete_runs_it(tmp_path, capsys):
+    import json
+
+    from playground.cli.main import main
+
+    good = write_gguf(tiny_model("llama"), tmp_path / "tiny-llama.gguf", quant="Q4_0")
+    odd = write_gguf(tiny_model("qwen2"), tmp_path / "odd.gguf", quant="IQ4_NL")
+    assert main(["models", "add", str(good)]) == 0
+    assert "loads directly: llama, F32/Q4_0" in capsys.readouterr().out
+    assert main(["models", "add", str(odd)]) == 0
+    assert "transformers' GGUF conversion (slower, once): tensor types IQ4_NL" in capsys.readouterr().out
+    assert main(["complete", "--model", "tiny-llama", "--prompt", "the", "--temperature", "0", "--max-tokens", "4",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["finish_reason"] in {"stop", "length"}

@@ -1,0 +1,83 @@
+"""Each GGUF tensor type the loader reads becomes the engine's format holding gguf-py's own dequantized values:
+exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, F16, BF16), within the fp16
+rounding of a sub-block's scale for Q4_K, and within half an int8 step of each group for the re-quantized ones
+(Q5_1, Q5_K, Q6_K). Random blocks of every bit pattern, not just what a quantizer writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from playground.engine.fast import gguf_repack
+from playground.engine.fast.int4_kernel import Int4Weight
+from playground.engine.fast.quant import Int8Group
+from playground.errors import UnsupportedModel
+from tests.gguf_files import random_blocks
+
+ROWS, K = 24, 512
+
+
+def _reference(raw: np.ndarray, quant: str) -> np.ndarray:
+    import gguf
+
+    return gguf.dequantize(raw, gguf.GGMLQuantizationType[quant]).reshape(ROWS, K).astype(np.float64)
+
+
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q5_0", "Q8_0"])
+def test_exact_types_dequantize_to_gguf_py_values(quant):
+    raw = random_blocks(ROWS, K, quant, seed=3)
+    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
+    assert isinstance(w, Int4Weight if quant.startswith("Q4") else Int8Group)
+    got = gguf_repack.dequantize(w).double().numpy()
+    np.testing.assert_allclose(got, _reference(raw, quant), rtol=1e-6, atol=1e-9)
+
+
+def test_q4_k_dequantizes_within_the_fp16_rounding_of_its_sub_block_scales():
+    raw = random_blocks(ROWS, K, "Q4_K", seed=4)
+    w = gguf_repack.repack(raw.reshape(-1), "Q4_K", (ROWS, K))
+    assert isinstance(w, Int4Weight)
+    ref = _reference(raw, "Q4_K")
+    err = np.abs(gguf_repack.dequantize(w).double().numpy() - ref)
+    # d*sc and dmin*m each rounded to fp16 (relative 2^-11): at most 2^-11 * (|d*sc*q| + |dmin*m|) per weight
+    assert err.max() <= 2.0**-11 * 2 * np.abs(ref).max()
+    assert err.mean() < 1e-3 * np.abs(ref).mean()
+
+
+@pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K"])
+def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
+    raw = random_blocks(ROWS, K, quant, seed=5)
+    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
+    assert isinstance(w, Int8Group)
+    ref = _reference(raw, quant)
+    got = gguf_repack.dequantize(w).double().numpy()
+    step = np.repeat(w.scales.double().numpy(), 32, axis=1)
+    assert np.all(np.abs(got - ref) <= step / 2 * (1 + 1e-3))
+    # and the step is what int8 of the group's range gives: no needless precision loss
+    assert np.median(step * 127 / np.maximum(np.abs(ref).reshape(ROWS, -1, 32).max(-1).repeat(32, 1), 1e-12)) < 1.6
+
+
+@pytest.mark.parametrize("quant", ["F16", "BF16"])
+def test_float_types_are_views_with_gguf_py_values(quant):
+    import gguf
+
+    data = np.random.default_rng(6).normal(0, 0.1, (ROWS, K)).astype(np.float32)
+    raw = gguf.quantize(data, gguf.GGMLQuantizationType[quant]).view(np.uint8).reshape(-1)
+    w = gguf_repack.repack(raw, quant, (ROWS, K))
+    assert w.dtype == (torch.float16 if quant == "F16" else torch.bfloat16)
+    assert w.data_ptr() == raw.ctypes.data  # no copy
+    stored = raw.reshape(ROWS, -1) if quant == "BF16" else raw.view(np.float16).reshape(ROWS, K)
+    ref = gguf.dequantize(stored, gguf.GGMLQuantizationType[quant])
+    np.testing.assert_array_equal(w.float().numpy(), ref.reshape(ROWS, K))
+
+
+def test_row_order_can_be_undone_while_repacking():
+    raw = random_blocks(ROWS, K, "Q4_0", seed=7)
+    rows = np.random.default_rng(8).permutation(ROWS)
+    w = gguf_repack.repack(raw.reshape(-1), "Q4_0", (ROWS, K), rows)
+    np.testing.assert_allclose(gguf_repack.dequantize(w).double().numpy(), _reference(raw, "Q4_0")[rows], rtol=1e-6)
+
+
+def test_an_unsupported_type_is_named():
+    with pytest.raises(UnsupportedModel, match="IQ2_XS"):
+        gguf_repack.repack(np.zeros(74 * 2, np.uint8), "IQ2_XS", (1, 512))
