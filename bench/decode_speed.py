@@ -65,11 +65,15 @@ def hf_generate(tm, prompt: str, new_tokens: int) -> dict:
     return {"ttft_s": ttft, "tokens_per_s": (n - 1) / max(total - ttft, 1e-9), "tokens": n}
 
 
-def engine(tm, prompt: str, new_tokens: int) -> dict:
+def engine(tm, prompt: str, new_tokens: int, source: str = "") -> dict:
+    """``prompt`` is the whole text; one that starts with ``source`` is sent as source + the rest, as the Prompt tab
+    sends it (the fast path reuses a cached prefix at the end of the source text)."""
     # EOS is not a stop here (min tokens, like the others): an impossible stop id keeps every run the same length.
     eos, tm.eos_ids = tm.eos_ids, frozenset()
+    source = source if source and prompt.startswith(source) else ""
     try:
-        result = generate(tm, GenerationRequest(prompt=prompt, temperature=0, max_new_tokens=new_tokens)).first
+        result = generate(tm, GenerationRequest(source=source, prompt=prompt[len(source):], temperature=0,
+                                                max_new_tokens=new_tokens)).first
     finally:
         tm.eos_ids = eos
     return {"ttft_s": result.timings.ttft_s, "tokens_per_s": result.timings.tokens_per_s,
@@ -205,7 +209,8 @@ def main() -> None:
         gguf = embedded.gguf_file() if args.model == embedded.EMBEDDED_ID else None
         llama = LlamaCpp(python, gguf, threads) if gguf else None
 
-    runners = {name: (lambda p, n, tm=tm: engine(tm, p, n)) for name, (tm, _) in models.items()}
+    source = preset.fields["source"]
+    runners = {name: (lambda p, n, tm=tm: engine(tm, p, n, source)) for name, (tm, _) in models.items()}
     runners["transformers generate"] = lambda p, n: hf_generate(reference, p, n)
     if llama:
         runners["llama.cpp"] = llama.run

@@ -8,6 +8,10 @@ from pathlib import Path
 SMOLLM2_135M = {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
                 "num_key_value_heads": 3, "max_position_embeddings": 8192, "rope_theta": 100000.0}
 
+# Wide enough that a CPU matmul's rows come out differently (in their last bits) with the number of rows, as on the
+# real model: what a test of "same prompt, same numbers, whatever ran before" needs.
+WIDE = {"hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2}
+
 
 def byte_tokenizer():
     """A byte-level BPE tokenizer with no merges: 256 byte tokens plus <|endoftext|> (id 256)."""

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from playground.cli.output import printable, to_json
 from playground.store.db import open_database
+from playground.store.markdown import write_markdown
 from playground.store.records import Run
 from playground.store.repository import SessionStore
-from playground.store.transfer import export_session, import_session, write_markdown
+from playground.store.transfer import export_session, import_session
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     ex = ssub.add_parser("export", parents=[common], help="write a session as JSON, Markdown (.md) or a folder")
     ex.add_argument("id", type=int)
     ex.add_argument("--out", type=Path, required=True,
-                    help="FILE.json, FILE.md (text runs as Markdown), or a folder (JSON + images)")
+                    help="FILE.json, FILE.md (every run as Markdown), or a folder (JSON + images)")
     im = ssub.add_parser("import", parents=[common], help="import a JSON export (file or folder)")
     im.add_argument("file", type=Path)
     rm = ssub.add_parser("delete", parents=[common], help="delete a session and its runs for good")

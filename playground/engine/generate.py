@@ -64,7 +64,7 @@ def generate(tm: TextModel, req: GenerationRequest, on_event: EventFn = lambda e
     try:
         with torch.inference_mode():
             started = time.perf_counter()
-            steppers = _steppers(tm, prompt_ids, req.n)
+            steppers = _steppers(tm, prompt_ids, req.n, _checkpoints(tm, req, chat, prompt_ids))
             for i in range(req.n):
                 step, logits = next(steppers)
                 completions.append(_decode(tm, req, i, seed + i, prompt_ids, step, logits, budget,
@@ -111,11 +111,35 @@ def _encode_chat(tm: TextModel, messages: tuple[dict[str, str], ...]) -> list[in
 StepFn = Callable[[int], "torch.Tensor"]  # feed one token, get the next-token logits (fp32 [vocab], CPU)
 
 
-def _steppers(tm: TextModel, prompt_ids: list[int], n: int) -> Iterator[tuple[StepFn, torch.Tensor]]:
+def _checkpoints(tm: TextModel, req: GenerationRequest, chat: bool, prompt_ids: list[int]) -> tuple[int, ...]:
+    """Where the next request is likely to share this one's tokens: the end of the source text (or of the earlier
+    chat turns). The fast path computes the prompt in chunks cut there, so a new prompt after the same source reuses
+    them and still gets exactly the logits of a fresh run. A function of the request alone, whatever ran before."""
+    if tm.fast is None:
+        return ()
+    if chat:
+        if len(req.messages or ()) < 2:
+            return ()
+        text = tm.tokenizer.apply_chat_template(list(req.messages[:-1]), tokenize=False)
+        shared = list(tm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    elif req.source and req.prompt:
+        shared = list(tm.tokenizer(req.source, add_special_tokens=True)["input_ids"])
+    else:
+        return ()
+    common = 0
+    for a, b in zip(shared, prompt_ids, strict=False):  # a token may merge across the boundary: stop before it
+        if a != b:
+            break
+        common += 1
+    return (common,)
+
+
+def _steppers(tm: TextModel, prompt_ids: list[int], n: int,
+              checkpoints: tuple[int, ...] = ()) -> Iterator[tuple[StepFn, torch.Tensor]]:
     """Prefill the prompt once, then yield a fresh (step function, first logits) per completion."""
     if tm.fast is not None:
         # The fast path's static cache rewinds to the prompt: positions before it are never overwritten.
-        logits = tm.fast.prefill(0, prompt_ids).cpu()
+        logits = tm.fast.prefill(0, prompt_ids, checkpoints=checkpoints).cpu()
         while True:
             tm.fast.rewind(len(prompt_ids), 0)
             yield (lambda token: tm.fast.step([token], [0])[0].cpu()), logits

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,12 +104,30 @@ def resolve_image_source(model_id: str, on_progress: ProgressFn = lambda e: None
     path = Path(model_id).expanduser()
     if path.exists():
         return path.resolve()
+    if _looks_like_path(model_id):
+        raise ModelNotFound(f"{model_id} does not exist. {IMAGE_MODEL_FORMS}")
     from playground.models.registry import Registry
 
     registry = Registry()
     if model_id in {m.id for m in registry.list()} or "/" not in model_id:
-        return registry.resolve(model_id, on_progress).folder  # registered, or in the HF cache: no download
+        try:
+            return registry.resolve(model_id, on_progress).folder  # registered, or in the HF cache: no download
+        except ModelNotFound as exc:
+            raise ModelNotFound(f"{exc}. {IMAGE_MODEL_FORMS}") from exc
+    if not _HF_ID.fullmatch(model_id):
+        raise ModelNotFound(f"{model_id!r} is neither a file or folder here nor a Hugging Face id. {IMAGE_MODEL_FORMS}")
     return hf_image_download(model_id, on_progress, half)
+
+
+IMAGE_MODEL_FORMS = ("An image model is demo-shapes, a diffusers folder (holding model_index.json), a .safetensors "
+                     "checkpoint file, or a Hugging Face id such as stabilityai/sd-turbo")
+_HF_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")  # owner/name, as the Hub accepts them
+
+
+def _looks_like_path(model_id: str) -> bool:
+    """A path the user meant as a file or folder (absolute, home, relative, a drive, a checkpoint suffix)."""
+    return (model_id.startswith(("/", "~", ".", "\\")) or (len(model_id) > 1 and model_id[1] == ":")
+            or model_id.count("/") > 1 or model_id.lower().endswith((".safetensors", ".ckpt", ".pt", ".bin")))
 
 
 def hf_image_download(repo_id: str, on_progress: ProgressFn = lambda e: None, half: bool = False) -> Path:

@@ -38,11 +38,11 @@ class Run:
     created_at: datetime | None = None
 
     def title(self, width: int = 60) -> str:
-        """A one-line label for history lists: the prompt (or description) start."""
-        for key in ("prompt", "description", "image_prompt"):
+        """A one-line label for history lists: the prompt (or description) start; a Layout iteration's change."""
+        for key in ("instruction", "prompt", "description", "image_prompt"):
             value = self.inputs.get(key)
             if isinstance(value, str) and value.strip():
-                line = " ".join(value.split())
+                line = ("change: " if key == "instruction" else "") + " ".join(value.split())
                 return line if len(line) <= width else line[: width - 1] + "…"
         return f"{self.mode} run"
 

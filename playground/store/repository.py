@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -139,14 +140,20 @@ class SessionStore:
                 s.delete(row)
             return len(rows)
 
-    def save_draft(self, session_id: int, mode: str, draft: dict[str, Any]) -> None:
-        """Store one tab's editor contents (called debounced while the user types)."""
+    def save_draft(self, session_id: int, mode: str, draft: dict[str, Any]) -> bool:
+        """Store one tab's editor contents (called debounced while the user types). A draft equal to the stored one
+        changes nothing, not even the session's "updated" time (merely opening a session must not reorder the list).
+        Return whether it changed."""
         with self._tx() as s:
             row = self._live(s, session_id)
             merged = dict(row.draft or {})
+            draft = json.loads(json.dumps(draft))  # as it will read back (tuples become lists)
+            if merged.get(mode) == draft:
+                return False
             merged[mode] = draft
             row.draft = merged
             row.updated_at = _now()
+            return True
 
     def draft(self, session_id: int) -> dict[str, Any]:
         with self._read() as s:

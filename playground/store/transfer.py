@@ -1,4 +1,4 @@
-"""Export a session to JSON (or a folder with its images) and Markdown; import JSON, validating every field.
+"""Export a session to JSON (or a folder with its images); import JSON, validating every field (Markdown: markdown.py).
 
 Imported files are untrusted: every field's type (``run_schema``), sizes and image names are checked before anything
 is written; files are only ever written under the data dir, and an existing file is never replaced. What the app
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -36,8 +35,7 @@ MAX_IMAGE_BYTES = 256 * 1024**2  # one image file in a folder export
 IMAGE_NAME = re.compile(r"images/([0-9a-f]{64})\.(png|jpg|jpeg|webp)")
 CHUNK = 1024**2
 
-__all__ = ["ImportRejected", "export_dict", "export_markdown", "export_session", "import_session", "validate",
-           "write_markdown"]
+__all__ = ["ImportRejected", "export_dict", "export_session", "import_session", "validate"]
 
 
 # -- export --------------------------------------------------------------------------------------------------
@@ -82,99 +80,6 @@ def export_session(store: SessionStore, session_id: int, out: Path) -> Path:
     except OSError as exc:
         raise KnownError(f"Cannot write {exc.filename or target}: {exc.strerror or exc}") from exc
     return target
-
-
-def write_markdown(store: SessionStore, session_id: int, out: Path) -> Path:
-    """Write ``export_markdown`` to ``out`` (its folder created if missing); raises KnownError when it cannot."""
-    text = export_markdown(store, session_id)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise KnownError(f"Cannot write {exc.filename or out}: {exc.strerror or exc}") from exc
-    return out
-
-
-def export_markdown(store: SessionStore, session_id: int) -> str:
-    """The session's text runs as Markdown: inputs, then each completion; then the Sheet's accuracy charts as
-    tables (evaluations, few-shot vs LoRA); then its inspections and probes."""
-    info = store.get(session_id)
-    lines = [f"# {info.name}", "", f"Exported {datetime.now():%Y-%m-%d %H:%M}", ""]
-    for run in store.runs(session_id, mode="prompt"):
-        when = f"{run.created_at:%Y-%m-%d %H:%M:%S}" if run.created_at else ""
-        lines += [f"## Run {run.id} · {run.model_id} · {run.status} · {when}", ""]
-        params = ", ".join(f"{k}={v!r}" for k, v in run.params.items())
-        lines += [f"*{params}*", ""]
-        for label, key in (("Source text", "source"), ("Prompt", "prompt")):
-            if run.inputs.get(key):
-                lines += [f"**{label}**", "", "```text", str(run.inputs[key]), "```", ""]
-        completions = run.outputs.get("completions")
-        for i, comp in enumerate(completions if isinstance(completions, list) else [], start=1):
-            comp = comp if isinstance(comp, dict) else {"text": comp}  # written before imports checked types
-            lines += [f"**Completion {i}** ({comp.get('finish_reason', '')})", "", "```text",
-                      str(comp.get("text", "")), "```", ""]
-        if run.error:
-            lines += [f"**Error:** {run.error}", ""]
-    for run in store.runs(session_id, mode="sheet"):
-        lines += _chart_markdown(run)
-    for run in store.runs(session_id, mode="inspect"):
-        lines += _inspect_markdown(run)
-    return "\n".join(lines)
-
-
-def _chart_markdown(run: Run) -> list[str]:
-    """A Sheet evaluation or few-shot vs LoRA run as a table of its points (fills and trainings are left out)."""
-    points = run.outputs.get("points") if isinstance(run.outputs, dict) else None
-    if run.inputs.get("kind") not in ("eval", "transfer") or not isinstance(points, list):
-        return []
-    when = f"{run.created_at:%Y-%m-%d %H:%M:%S}" if run.created_at else ""
-    lines = [f"## Run {run.id} · {run.model_id} · {run.status} · {when}", "", f"*{run.title(200)}*", ""]
-    transfer = run.inputs.get("kind") == "transfer"
-    head = ["method" if transfer else "model", "k", "n", "exact", "normalised", "numeric"] + (
-        ["train s"] if transfer else [])
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for p in points:
-        if not isinstance(p, dict):
-            continue
-        cells = [p.get("model", ""), p.get("k", ""), p.get("n", "")]
-        cells += [f"{v:.0%}" if isinstance(v, int | float) else "–" for v in
-                  (p.get("exact"), p.get("normalised"), p.get("numeric"))]
-        if transfer:
-            cells.append(p.get("train_s", ""))
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    if run.error:
-        lines += ["", f"**Error:** {run.error}"]
-    return [*lines, ""]
-
-
-def _inspect_markdown(run: Run) -> list[str]:
-    """An inspection: its text and each layer's top guess at the last position; a probe: its table."""
-    when = f"{run.created_at:%Y-%m-%d %H:%M:%S}" if run.created_at else ""
-    if run.inputs.get("kind") == "probe":
-        lines = [f"## Probe {run.id} · {run.model_id} · {run.status} · {when}", "",
-                 f"Template: `{run.inputs.get('template', '')}`", "",
-                 "| value | continuation | log P | P |", "|---|---|---|---|"]
-        for row in run.outputs.get("rows", []):
-            logprob = float(row.get("logprob", 0.0))
-            value = str(row.get("value", "")).replace("|", "\\|")
-            lines.append(f"| {value} | `{row.get('continuation', '')!r}` | {logprob:.3f} | "
-                         f"{math.exp(logprob):.2%} |")
-        return [*lines, *(["", f"**Error:** {run.error}"] if run.error else []), ""]
-    lines = [f"## Inspection {run.id} · {run.model_id} · {run.status} · {when}", ""]
-    text = "".join(str(run.inputs.get(k, "")) for k in ("source", "prompt", "completion"))
-    lines += ["```text", text, "```", ""]
-    tokens = run.outputs.get("tokens", [])
-    lens = run.outputs.get("last_lens", [])
-    if tokens:
-        lines += [f"{len(tokens)} tokens, {run.outputs.get('layers')} layers × {run.outputs.get('heads')} heads. "
-                  f"What each layer predicts after the last token ({tokens[-1]!r}):", ""]
-        for entry in lens:
-            top = (entry.get("top") or [{}])[0]
-            lines.append(f"- layer {entry.get('layer')}: `{top.get('text', '')!r}` {float(top.get('prob', 0)):.1%}")
-        lines.append("")
-    if run.error:
-        lines += [f"**Error:** {run.error}", ""]
-    return lines
 
 
 # -- import --------------------------------------------------------------------------------------------------

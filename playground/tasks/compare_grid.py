@@ -85,6 +85,16 @@ class GridPlan:
                 "y_values": list(self.y_values), "base": base}
 
 
+def plan_from_dict(d: dict[str, Any]) -> GridPlan:
+    """A plan as ``to_dict`` saved it in a run (unknown keys ignored)."""
+    fields = ("negative_prompt", "steps", "guidance", "seed", "width", "height", "scheduler")
+    base = d.get("base") if isinstance(d.get("base"), dict) else {}
+    request = ImageRequest(str(base.get("prompt") or ""),
+                           **{k: base[k] for k in fields if k in base and base[k] is not None})
+    return GridPlan(request, str(d.get("model", "")), str(d.get("x_axis", "")), tuple(d.get("x_values") or ()),
+                    str(d.get("y_axis", "")), tuple(d.get("y_values") or ()))
+
+
 def make_plan(base: ImageRequest, model: str, x_axis: str, x_text: str, y_axis: str, y_text: str) -> GridPlan:
     """Validate and build a plan; raises ValueError naming what is wrong."""
     if x_axis == y_axis and x_text.strip() and y_text.strip():

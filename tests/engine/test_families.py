@@ -160,9 +160,10 @@ def test_fork_copies_a_prefix_into_another_slot(family):
     with torch.inference_mode():
         r.prefill(0, IDS[:20])
         r.fork(0, 1)
-        forked = r.prefill(1, IDS[:26])
+        forked = r.prefill(1, IDS[:26], checkpoints=(20,))  # reused chunk for chunk (engine/fast/chunks.py)
         assert r.reused == 20
-        fresh = DecoderRunner.from_tensors(config, tensors, "int8").prefill(0, IDS[:26])
+        fresh = DecoderRunner.from_tensors(config, tensors, "int8").prefill(0, IDS[:26], checkpoints=(20,))
+        assert torch.equal(forked, fresh), name  # same chunks: the same numbers, bit for bit
     assert _rel(forked, fresh) < 1e-5, name
 
 

@@ -139,18 +139,19 @@ def test_a_new_prompt_reuses_the_cached_source_but_never_decoded_positions(tiny6
     tm = load(tiny64_dir, "int8")
     fresh = load(tiny64_dir, "int8")
     source, first, second = list(range(30, 90)), [5, 6, 7], [8, 9]
+    cut = (len(source),)  # the caller's checkpoint: where the source ends
     with torch.inference_mode():
-        tm.fast.prefill(0, source + first)
+        tm.fast.prefill(0, source + first, checkpoints=cut)
         decoded = [tm.fast.step([11], [0])[0]]  # a decoded token sits in the cache after the prompt
-        logits = tm.fast.prefill(0, source + second)
+        logits = tm.fast.prefill(0, source + second, checkpoints=cut)
         assert tm.fast.reused == len(source)
-        assert torch.allclose(logits, fresh.fast.prefill(0, source + second), atol=1e-5)
+        assert torch.equal(logits, fresh.fast.prefill(0, source + second, checkpoints=cut))
         # The prompt now continues with the token decoded above: that position is recomputed, not reused.
-        tm.fast.prefill(0, source + first)
+        tm.fast.prefill(0, source + first, checkpoints=cut)
         tm.fast.step([11], [0])
-        again = tm.fast.prefill(0, source + first + [11, 12])
-        assert tm.fast.reused == len(source + first)
-        assert torch.allclose(again, fresh.fast.prefill(0, source + first + [11, 12]), atol=1e-5)
+        again = tm.fast.prefill(0, source + first + [11, 12], checkpoints=cut)
+        assert tm.fast.reused == len(source)
+        assert torch.equal(again, fresh.fast.prefill(0, source + first + [11, 12], checkpoints=cut))
     assert decoded[0].shape == logits.shape
 
 

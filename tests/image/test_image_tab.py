@@ -176,3 +176,23 @@ def test_run_images_survive_store_export_and_import(qtbot, tab, tmp_path):
         assert back.outputs["images"] == run.outputs["images"] and back.params["seed"] == 5
     finally:
         store.db.dispose()
+
+
+def test_progress_caption_and_a_grid_cell_show_what_the_user_set(qtbot, tab):
+    """Issue 16, item 10: the bar said "0 / 100 steps" with steps at 20; the negative prompt was not in the
+    caption; a Compare grid cell loaded its settings but left the previous image in the preview."""
+    tab.steps.setValue(20)
+    assert tab.progress.text() == "0 / 20 steps"
+    tab.steps.setValue(3)
+    tab.negative.setText("blue")
+    run = run_once(qtbot, tab)
+    assert tab.progress.text() == "3 / 3 steps"
+    assert "a red circle — not: blue — seed 5, 3 steps" in tab.caption.text()
+    shown = tab.preview.pixmap().toImage()
+
+    tab.open_cell({"prompt": "a green square", "seed": 9, "steps": 2, "guidance": 1.0})  # a cell not run yet
+    assert tab.prompt.toPlainText() == "a green square" and tab.seed.value() == 9
+    assert tab.preview.pixmap().isNull() and tab.caption.text() == ""  # not the old image under new settings
+    [ref] = run.outputs["images"]
+    tab.open_cell({"prompt": "a red circle", "seed": 5, "steps": 3, "file": ref["path"]})  # a cell with its PNG
+    assert tab.preview.pixmap().toImage() == shown and "seed 5" in tab.caption.text()

@@ -4,7 +4,8 @@ Markdown and through a JSON round trip."""
 from __future__ import annotations
 
 from playground.models.registry import Registry
-from playground.store.transfer import export_dict, export_markdown, export_session, import_session
+from playground.store.markdown import export_markdown
+from playground.store.transfer import export_dict, export_session, import_session
 from tests.common.scripted import ScriptedRunner
 from ui.shell.main_window import MainWindow
 
@@ -42,8 +43,8 @@ def test_inspect_and_probe_runs_and_the_draft_come_back_after_relaunch(qtbot, ti
     assert [r.inputs["kind"] for r in runs] == ["inspect", "probe"]
 
     markdown = export_markdown(window.store, session)
-    assert "## Inspection" in markdown and "Country: Italy" in markdown and "- layer 2:" in markdown
-    assert "## Probe" in markdown and "| cat | `' big'` |" in markdown
+    assert ". Inspection · " in markdown and "Country: Italy" in markdown and "- layer 2:" in markdown
+    assert ". Probe · " in markdown and "| cat | `' big'` |" in markdown
     copy = import_session(window.store, export_session(window.store, session, tmp_path / "s.json"))
     assert export_dict(window.store, copy.id)["runs"] == export_dict(window.store, session)["runs"]
     window.sessions.select(session)

@@ -39,7 +39,8 @@ def test_change_the_prompt_keep_the_source(embedded_model):
         answers[country] = generate(embedded_model, req).first.text
         reused[country] = embedded_model.fast.reused
     assert answers == {"Germany": " Berlin", "Spain": " Madrid"}
-    assert source_tokens > 20 and reused["Spain"] >= source_tokens
+    # the source's last token may merge with the prompt's first when they are tokenised together
+    assert source_tokens > 20 and reused["Spain"] >= source_tokens - 1
 
 
 def test_presets_run_on_the_embedded_model(embedded_model):

@@ -28,7 +28,7 @@ def test_self_test_passes_from_source(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr[-3000:]
-    for check in ("window", "completion", "engine path", "html", "demo image", "session"):
+    for check in ("window", "completion", "engine path", "html", "demo image", "session", "no bug"):
         assert any(line.startswith("[ ok ] " + check) for line in out.splitlines()), out
     assert "' Rome'" in out
     path_line = next(line for line in out.splitlines() if line.startswith("[ ok ] engine path"))

@@ -284,3 +284,25 @@ def test_a_failed_job_is_recorded_with_its_error(qtbot):
         ("failed", "fill", "Model not found: missing"), ("failed", "eval", "Model not found: missing")]
     assert runs[0].outputs == {"cells": []} and runs[1].outputs["points"] == []
     assert not tab.error.isHidden() and "Model not found" in tab.error.text() and tab.fill_button.isEnabled()
+
+
+def test_focus_stays_on_fill_and_the_metric_stays_as_picked(qtbot, make_tab):
+    """Issue 16, item 10: after Fill, focus jumped into the "unsure below" box (typing then changed the
+    threshold); the Evaluate metric switched itself to "numeric" on a column of numbers after being picked."""
+    tab = make_tab()
+    tab.set_sheet(capitals(empty=2))
+    tab.fill_button.setFocus()
+    with qtbot.waitSignal(tab.fill_finished, timeout=20000):
+        qtbot.mouseClick(tab.fill_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(20)
+    assert tab.fill_button.hasFocus() and not tab.threshold.hasFocus()
+
+    tab.set_sheet(Sheet(["Item", "Price"], [[f"item {i}", str(10 * i)] for i in range(1, 9)]))
+    tab.eval_column.setCurrentIndex(1)
+    tab.shots.setText("0")
+    exact = tab.eval_panel.metric_box.findData("exact")
+    tab.eval_panel.metric_box.setCurrentIndex(exact)
+    tab.eval_panel.metric_box.activated.emit(exact)  # as a user's pick in the list does
+    with qtbot.waitSignal(tab.eval_finished, timeout=20000):
+        tab.eval_button.click()
+    assert tab.eval_panel.metric_box.currentData() == "exact"

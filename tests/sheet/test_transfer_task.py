@@ -9,8 +9,8 @@ from playground.domain.jobs import Cancel
 from playground.engine.lora import LoraSettings
 from playground.errors import KnownError
 from playground.store.db import open_database
+from playground.store.markdown import export_markdown
 from playground.store.repository import SessionStore
-from playground.store.transfer import export_markdown
 from playground.tasks.sheet import cell_prompt
 from playground.tasks.sheet_state import SheetState, state_of_run, table_to_dict
 from playground.tasks.sheet_transfer import LABELS, METHODS, plan_transfer, run_transfer, transfer_run

@@ -9,7 +9,7 @@ import pytest
 
 from playground import paths
 from playground.store.records import Run
-from playground.store.transfer import ImportRejected, export_dict, export_markdown, export_session, import_session
+from playground.store.transfer import ImportRejected, export_dict, export_session, import_session
 
 
 def filled(store):
@@ -35,12 +35,6 @@ def test_export_then_import_round_trips_exactly(store, tmp_path):
     assert imported.id != s.id
     assert export_dict(store, imported.id) == export_dict(store, s.id)
     assert [x.name for x in store.list()].count("Capitals") == 2
-
-
-def test_markdown_export_has_inputs_and_completions(store):
-    md = export_markdown(store, filled(store).id)
-    assert md.startswith("# Capitals")
-    assert "Country: Italy\nCapital:" in md and " Rome" in md and "The prompt is too long" in md
 
 
 def test_folder_export_carries_images_by_reference(store, tmp_path):

@@ -6,6 +6,8 @@ import re
 
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
+from ui.common.theme import is_dark
+
 
 def _fmt(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
     f = QTextCharFormat()
@@ -16,12 +18,11 @@ def _fmt(colour: str, bold: bool = False, italic: bool = False) -> QTextCharForm
     return f
 
 
-RULES = [
-    (re.compile(r"</?[A-Za-z][\w-]*|/?>"), _fmt("#1f4fb4", bold=True)),
-    (re.compile(r"\s[\w-]+(?==)"), _fmt("#8a4b08")),
-    (re.compile(r"\"[^\"]*\"|'[^']*'"), _fmt("#1d7a2e")),
-    (re.compile(r"<!--.*?-->|<!DOCTYPE[^>]*>", re.IGNORECASE), _fmt("#888888", italic=True)),
-]
+PATTERNS = (re.compile(r"</?[A-Za-z][\w-]*|/?>"), re.compile(r"\s[\w-]+(?==)"), re.compile(r"\"[^\"]*\"|'[^']*'"),
+            re.compile(r"<!--.*?-->|<!DOCTYPE[^>]*>", re.IGNORECASE))
+# Tags, attributes, strings, comments: for a light background, and for a dark one.
+LIGHT = (_fmt("#1f4fb4", bold=True), _fmt("#8a4b08"), _fmt("#1d7a2e"), _fmt("#777777", italic=True))
+DARK = (_fmt("#8ab4ff", bold=True), _fmt("#f0b070"), _fmt("#7bd88f"), _fmt("#9a9aa0", italic=True))
 
 
 class HtmlHighlighter(QSyntaxHighlighter):
@@ -29,6 +30,6 @@ class HtmlHighlighter(QSyntaxHighlighter):
         super().__init__(document)
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 - Qt override
-        for pattern, fmt in RULES:
+        for pattern, fmt in zip(PATTERNS, DARK if is_dark() else LIGHT, strict=True):
             for match in pattern.finditer(text):
                 self.setFormat(match.start(), match.end() - match.start(), fmt)

@@ -14,16 +14,18 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from playground.errors import ParameterError
 from playground.store.records import Run
-from ui.common.widgets import banner
+from ui.common.params_panel import PanelSpec
+from ui.common.widgets import banner, plain_tip
 
 log = logging.getLogger("playground.ui")
 
 
 class ModeTab(QWidget):
+    params_spec: PanelSpec | None = None  # the parameters this tab uses and its defaults (None: no panel)
     mode = ""  # the run records' mode: prompt | layout | sheet | image | compare
     run_ended = Signal(object)  # a store Run (done, cancelled or failed), for the session
     changed = Signal()  # the user edited an input: time to save a draft
@@ -34,6 +36,8 @@ class ModeTab(QWidget):
         self._running = False
         self._run_buttons: list[QWidget] = []
         self._stop_buttons: list[QPushButton] = []
+        self._pairs: list[tuple[QWidget, QPushButton]] = []  # (run, its stop)
+        self._focus_after: QWidget | None = None  # the button that started the run gets focus back
 
     @property
     def running(self) -> bool:
@@ -52,6 +56,7 @@ class ModeTab(QWidget):
         stop_button.clicked.connect(lambda _checked=False: stop())
         self._run_buttons.append(run_button)
         self._stop_buttons.append(stop_button)
+        self._pairs.append((run_button, stop_button))
         self.bind_keys(run, None, run_keys_on or self)
         self.bind_keys(None, stop, self)
         return run_button, stop_button
@@ -72,10 +77,23 @@ class ModeTab(QWidget):
 
     def set_running(self, running: bool) -> None:
         self._running = running
+        focused = QApplication.focusWidget()
+        for b in self._stop_buttons:  # enabled before the run buttons go: focus has a place to go
+            b.setEnabled(running)
         for b in self._run_buttons:
             b.setEnabled(not running)
-        for b in self._stop_buttons:
-            b.setEnabled(running)
+        # A disabled button hands focus to the next widget in the chain (after Fill: the "unsure below" box, where
+        # typing then changed the threshold). Focus goes to Stop while running and back to the button afterwards.
+        if running and focused in self._run_buttons:
+            self._focus_after = focused
+            stop = next((st for run, st in self._pairs if run is focused), self._stop_buttons[0] if self._stop_buttons
+                        else None)
+            if stop is not None:
+                stop.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif not running:
+            back, self._focus_after = self._focus_after, None
+            if back is not None and (focused is None or focused in self._stop_buttons):
+                back.setFocus(Qt.FocusReason.OtherFocusReason)
         self._on_running_changed(running)
 
     def _on_running_changed(self, running: bool) -> None:
@@ -94,7 +112,7 @@ class ModeTab(QWidget):
     def show_error(self, message: str, details: str = "") -> None:
         """One line the user can act on (``details`` in the tooltip)."""
         self.error.setText(message[:1].upper() + message[1:])
-        self.error.setToolTip(details)
+        self.error.setToolTip(plain_tip(details))  # a traceback holds "<module>"
         self.error.show()
 
     def show_failure(self, message: str, is_bug: bool) -> str:

@@ -11,6 +11,9 @@ from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextEdit, QToolTip, QWidget
 
 from playground.domain.text import Alternative, TokenEvent
+from ui.common.theme import no_probability_colour, probability_colour, text_on
+
+__all__ = ["OutputView", "alternatives_html", "probability_colour"]
 
 
 @dataclass
@@ -20,15 +23,8 @@ class _Span:
     event: TokenEvent
 
 
-def probability_colour(p: float) -> QColor:
-    """Red (unlikely) through yellow to green (likely), light enough to read black text on."""
-    p = max(0.0, min(1.0, p))
-    hue = 120.0 * p / 360.0  # 0 = red, 1/3 = green
-    return QColor.fromHslF(hue, 0.75, 0.82)
-
-
 NOT_PROVIDED = "not provided by this server"
-NO_PROBABILITY = QColor("#e4e4e4")  # a token whose probability the (remote) server did not send
+NO_PROBABILITY = no_probability_colour(dark=False)  # a token whose probability the (remote) server did not send
 
 
 def _is_chosen(alt: Alternative, event: TokenEvent) -> bool:
@@ -132,10 +128,19 @@ class OutputView(QTextEdit):
     def _format(self, event: TokenEvent) -> QTextCharFormat:
         fmt = QTextCharFormat()
         if self._show_probabilities:
-            fmt.setBackground(NO_PROBABILITY if event.logprob is None else probability_colour(math.exp(event.logprob)))
+            colour = (no_probability_colour() if event.logprob is None
+                      else probability_colour(math.exp(event.logprob)))
+            fmt.setBackground(colour)
+            fmt.setForeground(text_on(colour))  # readable whatever the theme's text colour
         else:
             fmt.setBackground(Qt.GlobalColor.transparent)
+            fmt.setForeground(self.palette().text())
         return fmt
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: colours for the new one
+            self.set_show_probabilities(self._show_probabilities)
 
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.document())

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCompleter,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QRadioButton,
     QToolButton,
@@ -22,9 +21,9 @@ from PySide6.QtWidgets import (
 from playground.domain.text import TokenEvent
 from playground.errors import ParameterError
 from playground.tasks.compare import WordDiff, format_column, parse_column
+from ui.common.theme import status_colour
 from ui.common.token_view import OutputView
-
-DIFF_COLOUR = QColor("#c0392b")
+from ui.common.widgets import StatusLabel, plain_label
 
 
 class CompareColumn(QFrame):
@@ -36,12 +35,11 @@ class CompareColumn(QFrame):
     def __init__(self, spec: dict[str, Any] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(250)
         self.reference = QRadioButton("reference")
         self.reference.setToolTip("Other columns underline the words where they differ from this one")
-        self.title = QLabel()
+        self.title = plain_label(wrap=True)  # model ids and settings as typed
         self.title.setStyleSheet("font-weight: bold;")
-        self.title.setWordWrap(True)
         dup = QToolButton(text="Duplicate")
         dup.setToolTip("Duplicate this column (then change one thing)")
         dup.clicked.connect(lambda: self.duplicate_requested.emit(self))
@@ -54,27 +52,27 @@ class CompareColumn(QFrame):
         remove.clicked.connect(lambda: self.remove_requested.emit(self))
         self.model = QLineEdit()
         self.model.setPlaceholderText("model (empty: the window's model; remote:ENDPOINT/MODEL)")
+        self.model.setToolTip("This column's model: empty for the model picked at the top of the window, a model "
+                              "id or folder, or remote:ENDPOINT/MODEL")
         self.settings = QLineEdit()
         self.settings.setPlaceholderText("temperature=0.7,seed=3 (empty: the shared parameters)")
         self.settings.setToolTip("key=value pairs that override the shared parameters panel: temperature, top_p, "
                                  "top_k, max_new_tokens, repetition_penalty, seed, stop (a|b)")
         self.output = OutputView()
         self.output.setPlaceholderText("Run all to fill this column.")
-        self.stats = QLabel("not run")
-        self.stats.setWordWrap(True)
+        self.stats = plain_label("not run", wrap=True)
         self.stats.setMinimumHeight(2 * self.stats.fontMetrics().lineSpacing() + 4)
-        self.stats.setStyleSheet("color: #444;")
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #8a1c13;")
+        self.stats.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.problem = StatusLabel()
         self.problem.hide()
 
         head = QHBoxLayout()  # the title gets its own line above, so it is never cut
+        head.setSpacing(2)
         head.addWidget(self.reference)
         head.addStretch(1)
-        head.addWidget(rerun)
-        head.addWidget(dup)
-        head.addWidget(remove)
+        for button in (rerun, dup, remove):
+            button.setAutoRaise(True)  # compact: the column keeps its width for the text
+            head.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
@@ -119,7 +117,7 @@ class CompareColumn(QFrame):
             self.spec()
             self.problem.hide()
         except ParameterError as exc:
-            self.problem.setText(str(exc))
+            self.problem.set_status(str(exc), "bad")
             self.problem.show()
         self.changed.emit()
 
@@ -167,8 +165,9 @@ class CompareColumn(QFrame):
             return
         mark = QTextCharFormat()
         mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
-        mark.setUnderlineColor(DIFF_COLOUR)
-        mark.setForeground(DIFF_COLOUR)
+        colour = status_colour("bad")
+        mark.setUnderlineColor(colour)
+        mark.setForeground(colour)
         for start, end in diff.spans:
             cursor.setPosition(min(start, doc_len))
             cursor.setPosition(min(end, doc_len), QTextCursor.MoveMode.KeepAnchor)

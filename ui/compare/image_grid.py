@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -21,12 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from playground import paths
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
 from playground.errors import ParameterError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
-from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan
-from ui.common.widgets import banner
+from playground.tasks.compare_grid import AXES, GridCell, GridPlan, grid_png, make_plan, plan_from_dict
+from playground.tasks.image_runs import save_images
+from ui.common.flow_layout import flow_row
+from ui.common.widgets import ElidedLabel, banner, plain_label
 from ui.image.tab import qimage_of
 from ui.image.worker import ImageWorker
 
@@ -63,6 +65,7 @@ class ImageGridView(QWidget):
         self._queue: list[GridCell] = []
         self._current: GridCell | None = None
         self.images: dict[tuple[int, int], Any] = {}  # (row, col) -> PIL image
+        self.files: dict[tuple[int, int], str] = {}  # (row, col) -> its PNG, relative to the data dir
         self.cells: dict[tuple[int, int], GridCellLabel] = {}
         self._stopped = False
 
@@ -75,6 +78,12 @@ class ImageGridView(QWidget):
         self.y_axis.setCurrentText("guidance")
         self.x_values = QLineEdit("1, 2, 3")
         self.y_values = QLineEdit("1, 4")
+        self.model.setToolTip("The image model of every cell (unless an axis is model)")
+        self.prompt.setToolTip("The prompt of every cell")
+        self.steps.setToolTip("Denoising steps of every cell (unless an axis is steps)")
+        for axis, values, name in ((self.x_axis, self.x_values, "column"), (self.y_axis, self.y_values, "row")):
+            axis.setToolTip(f"The setting that changes from {name} to {name}")
+            values.setToolTip(f"Its values, comma-separated: one {name} each (at most 8)")
         self.run_button = QPushButton("Run grid")
         self.run_button.clicked.connect(self.run_grid)
         self.stop_button = QPushButton("Stop")
@@ -82,7 +91,7 @@ class ImageGridView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         export = QPushButton("Export PNG…")
         export.clicked.connect(self._on_export_clicked)
-        self.status = QLabel()
+        self.status = ElidedLabel()
         self.error = banner("error")
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
@@ -90,18 +99,17 @@ class ImageGridView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._grid_host)
 
-        row1 = QHBoxLayout()
-        for w in (QLabel("Model"), self.model, QLabel("Prompt"), self.prompt):
-            row1.addWidget(w)
-        row1.setStretch(3, 1)
-        row1.addWidget(self.steps)
-        row2 = QHBoxLayout()
-        for w in (QLabel("X"), self.x_axis, self.x_values, QLabel("Y"), self.y_axis, self.y_values,
-                  self.run_button, self.stop_button, export):
-            row2.addWidget(w)
+        self.model.setMinimumWidth(120)
+        self.prompt.setMinimumWidth(200)
+        for values in (self.x_values, self.y_values):
+            values.setMinimumWidth(90)
+        row1 = flow_row(QLabel("Model"), self.model, QLabel("Prompt"), self.prompt, self.steps,
+                        stretch=(self.prompt,))  # rows wrap in a narrow window
+        row2 = flow_row(QLabel("X"), self.x_axis, self.x_values, QLabel("Y"), self.y_axis, self.y_values,
+                        self.run_button, self.stop_button, export)
         layout = QVBoxLayout(self)
-        layout.addLayout(row1)
-        layout.addLayout(row2)
+        layout.addWidget(row1)
+        layout.addWidget(row2)
         layout.addWidget(self.error)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.status)
@@ -136,13 +144,16 @@ class ImageGridView(QWidget):
             if item.widget():
                 item.widget().deleteLater()
         self.images.clear()
+        self.files.clear()
         self.cells.clear()
         assert self.plan is not None
         cols, rows = self.plan.labels()
         for c, text in enumerate(cols):
-            self._grid.addWidget(QLabel(text, alignment=Qt.AlignmentFlag.AlignCenter), 0, c + 1)
+            label = plain_label(text)  # values as typed
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._grid.addWidget(label, 0, c + 1)
         for r, text in enumerate(rows):
-            self._grid.addWidget(QLabel(text), r + 1, 0)
+            self._grid.addWidget(plain_label(text), r + 1, 0)
             for c in range(len(cols)):
                 cell = GridCellLabel(r, c)
                 cell.clicked.connect(self._on_cell_clicked)
@@ -172,6 +183,8 @@ class ImageGridView(QWidget):
         cell, self._current = self._current, None
         if cell is not None and result.images:
             self.images[(cell.row, cell.col)] = result.images[0]
+            # Kept as a PNG like the Image tab's, so a re-opened session shows the grid again.
+            self.files[(cell.row, cell.col)] = save_images(result, paths.data_dir())[0]["path"]
             self._set_cell((cell.row, cell.col), QPixmap.fromImage(qimage_of(_rgb(result.images[0]))))
         self._next()
 
@@ -196,14 +209,16 @@ class ImageGridView(QWidget):
         if self.plan is not None:
             self.run_ended.emit(Run(mode="compare", model_id=self.plan.model, inputs={
                 "kind": "image", "prompt": self.plan.base.prompt, "grid": self.plan.to_dict()},
-                outputs={"cells": [[r, c] for r, c in sorted(self.images)]},
+                outputs={"cells": [{"row": r, "col": c, "path": self.files[(r, c)]}
+                                   for r, c in sorted(self.files)]},
                 status="cancelled" if self._stopped else "done"))
 
     @Slot(int, int)
     def _on_cell_clicked(self, row: int, col: int) -> None:
         if self.plan is not None:
             cell = next(c for c in self.plan.cells() if (c.row, c.col) == (row, col))
-            self.open_image_settings.emit(cell.settings())
+            file = self.files.get((row, col))  # its image, for the Image tab's preview
+            self.open_image_settings.emit({**cell.settings(), **({"file": file} if file else {})})
 
     def grid_image(self) -> Any:
         """The labelled grid as one PIL image (empty cells outlined)."""
@@ -242,10 +257,35 @@ class ImageGridView(QWidget):
             self.steps.setValue(d["steps"])
 
     def show_run(self, run: Run) -> None:
+        """A saved grid: its settings in the controls and its images in the cells (from their PNG files)."""
+        from PIL import Image
+
         grid = run.inputs.get("grid") or {}
         self.restore({**grid, "prompt": grid.get("base", {}).get("prompt", ""),
                       "x_values": ", ".join(map(str, grid.get("x_values", []))),
                       "y_values": ", ".join(map(str, grid.get("y_values", [])))})
+        if self.running:
+            return
+        self.plan = plan_from_dict(grid)
+        self._build_cells()
+        missing = 0
+        for cell in run.outputs.get("cells") or []:
+            if not (isinstance(cell, dict) and (cell.get("row"), cell.get("col")) in self.cells and cell.get("path")):
+                continue  # an older run kept no files
+            key, file = (cell["row"], cell["col"]), paths.data_dir() / str(cell["path"])
+            try:
+                with Image.open(file) as image:
+                    self.images[key] = image.convert("RGB")
+            except OSError:
+                missing += 1
+                continue
+            self.files[key] = str(cell["path"])
+            self._set_cell(key, QPixmap.fromImage(qimage_of(_rgb(self.images[key]))))
+        for key, label in self.cells.items():
+            if key not in self.images:
+                label.setText("not run")
+        self.status.setText(f"{len(self.images)} of {len(self.cells)} cells · {run.status}"
+                            + (f" · {missing} image files missing" if missing else ""))
 
     def shutdown(self) -> None:
         self._stopped = True

@@ -24,7 +24,8 @@ def draft(tab: CompareTab) -> dict[str, Any]:
             "reference": tab.reference_index(), "probabilities": tab.probabilities.isChecked(),
             "sweep_key": tab.sweep_key.currentText(), "sweep_values": tab.sweep_values.text(),
             "budget_mb": tab.budget.value(), "image_grid": tab.image_grid.draft(),
-            "layouts": tab.layouts.draft(), "view": tab.views.currentIndex()}
+            "layouts": tab.layouts.draft(), "view": tab.views.currentIndex(),
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in tab.params.values().items()}}
 
 def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> None:
     tab.source.setPlainText(str(draft.get("source", "")))
@@ -33,6 +34,10 @@ def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> Non
     tab.set_columns(specs if len(specs) >= MIN_COLUMNS else [{"temperature": 0.0}, {"temperature": 1.0}],
                      int(draft.get("reference", 0) or 0))
     tab.probabilities.setChecked(bool(draft.get("probabilities", False)))
+    if isinstance(draft.get("params"), dict):
+        tab.params.apply(draft["params"], origin="as last used in this session")
+    else:
+        tab.params.reset()
     tab.sweep_key.setCurrentText(str(draft.get("sweep_key", SWEEP_KEYS[0])))
     tab.sweep_values.setText(str(draft.get("sweep_values", "")))
     if isinstance(draft.get("budget_mb"), int):
@@ -42,8 +47,30 @@ def restore(tab: CompareTab, draft: dict[str, Any], last_run: Run | None) -> Non
     tab.layouts.restore(draft.get("layouts") or {})
     tab.views.setCurrentIndex(int(draft.get("view", 0) or 0))
     tab.error.hide()
-    if last_run is not None and last_run.inputs.get("kind", "text") == "text":
-        _show_outputs(tab, last_run)
+    # What the user last saw in each view: the last text comparison's columns (with their stats) and the last
+    # grid's images (the session's runs when the window gives them; else only the last run).
+    runs = tab.run_source() if tab.run_source is not None else [r for r in (last_run,) if r is not None]
+    text = next((r for r in reversed(runs) if r.inputs.get("kind", "text") == "text"), None)
+    grid = next((r for r in reversed(runs) if r.inputs.get("kind") == "image"), None)
+    if text is not None and [c.spec() for c in tab.columns if _valid(c)] == _specs(text):
+        _show_outputs(tab, text)
+    if grid is not None:
+        tab.image_grid.show_run(grid)
+        tab.image_grid.restore(draft.get("image_grid") or {})  # the draft's edits since, over the run's settings
+
+
+def _valid(column: Any) -> bool:
+    try:
+        column.spec()
+    except ParameterError:
+        return False
+    return True
+
+
+def _specs(run: Run) -> list[dict[str, Any]]:
+    """The run's column specs as ``CompareColumn.spec`` gives them (lists back to tuples)."""
+    return [{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
+            for c in run.inputs.get("columns", []) if isinstance(c, dict)]
 
 def show_run(tab: CompareTab, run: Run) -> None:
     """Re-open a past comparison: its inputs, columns and outputs (re-run it after changing a column)."""

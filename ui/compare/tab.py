@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -30,24 +29,24 @@ from playground.store.records import Run
 from playground.tasks.compare import (
     MAX_COLUMNS,
     MIN_COLUMNS,
+    REQUEST_KEYS,
     SWEEP_KEYS,
     column_label,
     column_stats,
-    diff_words,
-    most_confident,
-    parse_values,
     stats_text,
-    sweep,
 )
 from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.compare_store import run_record
+from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import hint_label
+from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
+from ui.common.widgets import ElidedLabel
+from ui.compare import column_tools
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
 from ui.compare.image_grid import ImageGridView
 from ui.compare.layout_variants import LayoutVariantsView
+from ui.compare.strip import ColumnStrip
 from ui.compare.worker import CompareWorker
 
 FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
@@ -55,6 +54,8 @@ FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
 class CompareTab(ModeTab):
     mode = "compare"
+    params_spec = PanelSpec("Compare", fields=tuple(k for k in FIELDS if k in REQUEST_KEYS),
+                            intro="The defaults of every column: a column's own key=value settings override them.")
     open_image_settings = Signal(dict)  # a grid cell's settings, for the Image tab's apply_settings
 
     def __init__(self, params: ParamsPanel, model_id: Callable[[], str], parent: QWidget | None = None,
@@ -63,6 +64,7 @@ class CompareTab(ModeTab):
         super().__init__(parent)
         self.params = params
         self.model_id = model_id
+        self.run_source: Callable[[], list[Run]] | None = None  # the session's compare runs (set by the window)
         self.worker = CompareWorker(text_loader, budget_bytes if budget_bytes is not None else default_budget_bytes(),
                                     self)
         self.worker.column_started.connect(self._on_column_started)
@@ -102,46 +104,46 @@ class CompareTab(ModeTab):
         self.budget.setToolTip("Models for a comparison are loaded within this budget; the least recently used "
                                "is unloaded to make room")
         self.budget.editingFinished.connect(self._on_budget_edited)
-        self.memory = QLabel()
-        self.status = QLabel()
+        self.memory = ElidedLabel(minimum=120)  # model paths: shortened, never widening the window
+        self.status = ElidedLabel()
 
         text_view = QWidget()
         # Ctrl+Enter runs what the visible view shows (text columns here; the grid and variants bind their own).
         self.run_button, self.stop_button = self.run_buttons("Run all", self.run_all, self.stop, run_keys_on=text_view)
         self.also_disabled_while_running(self.add_button)
         top = QSplitter(Qt.Orientation.Horizontal)
+        top.setObjectName("compare_inputs")  # its sizes are remembered
         top.addWidget(self.source)
         top.addWidget(self.prompt)
-        bar = QHBoxLayout()
-        for w in (self.run_button, self.stop_button, self.add_button, self.probabilities):
-            bar.addWidget(w)
-        bar.addSpacing(16)
-        bar.addWidget(QLabel("Sweep"))
-        bar.addWidget(self.sweep_key)
-        bar.addWidget(self.sweep_values, 1)
-        bar.addWidget(sweep_button)
+        self.sweep_values.setMinimumWidth(120)
+        bar = flow_row(self.run_button, self.stop_button, self.add_button, self.probabilities, QLabel("  Sweep"),
+                       self.sweep_key, self.sweep_values, sweep_button, stretch=(self.sweep_values,))
         mem = QHBoxLayout()
         mem.addWidget(QLabel("Model memory budget"))
         mem.addWidget(self.budget)
         mem.addWidget(self.memory, 1)
         mem.addWidget(self.status)
-        self._strip = QWidget()
-        self._strip_layout = QHBoxLayout(self._strip)
-        self._strip_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._strip)
-        tv = QVBoxLayout(text_view)
-        tv.addWidget(top)
-        tv.addLayout(bar)
-        tv.addWidget(hint_label("Each column overrides the shared parameters with its own key=value settings. "
-                                "Red wavy underlines mark words that differ from the reference column; ★ marks "
-                                "the most confident column (highest mean token log-probability)."))
-        tv.addWidget(scroll, 1)
-        tv.addLayout(mem)
-        tv.addWidget(self.error)
-        top.setMaximumHeight(90)
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = ColumnStrip()  # as tall as the view: a short window scrolls, never cuts off the footers
+        self._strip_layout = scroll.strip_layout
+        scroll.setToolTip("Columns override the Parameters panel with their own key=value settings. Wavy "
+                          "underlines: words that differ from the reference column; ★: the most confident column "
+                          "(highest mean token log-probability).")
+        lower = QWidget()
+        lv = QVBoxLayout(lower)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(bar)
+        lv.addWidget(scroll, 1)
+        lv.addLayout(mem)
+        lv.addWidget(self.error)
+        # The inputs above the columns, resizable (a splitter recomputes its own maximum: a cap on it is lost).
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("compare_text")  # its sizes are remembered
+        split.addWidget(top)
+        split.addWidget(lower)
+        split.setStretchFactor(1, 1)
+        split.setCollapsible(1, False)
+        split.setSizes([90, 600])
+        QVBoxLayout(text_view).addWidget(split)
 
         self.image_grid = ImageGridView(loader=image_loader)
         self.image_grid.open_image_settings.connect(self.open_image_settings)
@@ -156,6 +158,7 @@ class CompareTab(ModeTab):
         layout.addWidget(self.views)
         self.source.textChanged.connect(self.changed)
         self.prompt.textChanged.connect(self.changed)
+        params.changed.connect(self.relabel)
         self.set_columns([{"temperature": 0.0}, {"temperature": 1.0}])
         self._on_pool_changed(self.worker.pool.state())
 
@@ -232,6 +235,11 @@ class CompareTab(ModeTab):
                     column.reference.setChecked(False)
             self.update_diffs()
 
+    @Slot()
+    def relabel(self) -> None:
+        """Titles name each column's model and settings (the window's model and the panel fill in the rest)."""
+        self._relabel()
+
     def _relabel(self) -> None:
         defaults = self.defaults()
         for i, column in enumerate(self.columns):
@@ -243,17 +251,7 @@ class CompareTab(ModeTab):
     @Slot()
     def make_sweep(self) -> None:
         """Replace the columns by the first column with the chosen parameter set to each value."""
-        key = self.sweep_key.currentText()
-        try:
-            base = self.columns[0].spec() if self.columns else {}
-            specs = sweep(base, key, parse_values(key, self.sweep_values.text()))
-        except ParameterError as exc:
-            self.show_error(str(exc))
-            return
-        if len(specs) < MIN_COLUMNS:
-            specs.append(dict(specs[0]))
-        self.clear_error()
-        self.set_columns(specs)
+        return column_tools.make_sweep(self)
 
     def set_model_choices(self, model_ids: list[str]) -> None:
         """The model ids every column's model field offers as you type (remote ones included)."""
@@ -355,17 +353,7 @@ class CompareTab(ModeTab):
 
     def update_diffs(self) -> None:
         """Underline where each finished column departs from the reference; star the most confident."""
-        ref_index = self.reference_index()
-        reference = self.columns[ref_index] if self.columns else None
-        for i, column in enumerate(self.columns):
-            ok = column.result is not None and "error" not in column.result
-            if i == ref_index or reference is None or reference.result is None or not ok:
-                column.apply_diff(None)
-            else:
-                column.apply_diff(diff_words(reference.text(), column.text()))
-        best = most_confident([c.result for c in self.columns])
-        for i, column in enumerate(self.columns):
-            column.set_confident(i == best)
+        return column_tools.update_diffs(self)
 
     def _on_running_changed(self, running: bool) -> None:
         if running:

@@ -14,7 +14,6 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -24,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from playground import paths
 from playground.tasks.image_meta import format_parameters
+from ui.common.flow_layout import flow_row
+from ui.common.widgets import plain_tip
 
 THUMB = 96
 MAX_ITEMS = 200
@@ -51,14 +52,10 @@ class ImageGallery(QWidget):
         self.save_button.clicked.connect(self._on_save_clicked)
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self.delete_selected)
-        bar = QHBoxLayout()
-        for b in (self.restore_button, self.seed_button, self.save_button, self.delete_button):
-            bar.addWidget(b)
-        bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, 1)
-        layout.addLayout(bar)
+        layout.addWidget(flow_row(self.restore_button, self.seed_button, self.save_button, self.delete_button))
         self._update_buttons()
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
 
@@ -72,7 +69,7 @@ class ImageGallery(QWidget):
                                           Qt.TransformationMode.FastTransformation)))
         settings = entry.get("settings", {})
         item.setText(f"seed {settings.get('seed', '?')}")
-        item.setToolTip(format_parameters(settings))
+        item.setToolTip(plain_tip(format_parameters(settings)))
         self.list.insertItem(0, item)
         while self.list.count() > MAX_ITEMS:
             self.list.takeItem(self.list.count() - 1)

@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 from playground import paths
 from playground.domain.image import MAX_BATCH, MAX_SIDE, ImageRequest, ImageResult, StepEvent
 from playground.engine.image_schedulers import SCHEDULERS
-from playground.errors import KnownError
 from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
-from playground.tasks.image_meta import read_settings
 from playground.tasks.image_runs import failed_image_run, image_run, save_images
 from ui.common.mode_tab import ModeTab
+from ui.common.widgets import plain_label
+from ui.image import session
 from ui.image.gallery import ImageGallery
 from ui.image.worker import ImageWorker
 
@@ -45,6 +45,13 @@ DEMO_NOTE = ("<b>Demo model</b> (trained in code, 64×64): it knows circles, squ
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+def caption_of(s: dict[str, Any]) -> str:
+    """The line under the preview: prompt, negative prompt, and the settings that made the image."""
+    negative = f" — not: {s['negative_prompt']}" if s.get("negative_prompt") else ""
+    return (f"{s.get('prompt', '')}{negative} — seed {s.get('seed', '?')}, {s.get('steps', '?')} steps, "
+            f"CFG {s.get('guidance', '?')}, {s.get('scheduler', '')}, {s.get('model', '')}")
 
 
 def qimage_of(rgb: np.ndarray) -> QImage:
@@ -82,6 +89,9 @@ class ImageTab(ModeTab):
         self.model.currentTextChanged.connect(self._on_model_text_changed)
         self.demo_note = QLabel(DEMO_NOTE)
         self.demo_note.setWordWrap(True)
+        policy = self.demo_note.sizePolicy()  # hidden, it keeps its space: the form below never jumps
+        policy.setRetainSizeWhenHidden(True)
+        self.demo_note.setSizePolicy(policy)
         self.demo_note.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border-radius: 4px;")
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("a blue square on a yellow background")
@@ -111,21 +121,32 @@ class ImageTab(ModeTab):
         self.batch.setRange(1, MAX_BATCH)
         self.scheduler = QComboBox()
         self.scheduler.addItems(["default", *SCHEDULERS])
+        for widget, tip in (
+                (self.negative, "What the image should not show (classifier-free guidance steers away from it)"),
+                (self.steps, "Denoising steps: more is slower and usually cleaner; turbo models need 1–4 "
+                             "(model default: what the model was made for)"),
+                (self.guidance, "Classifier-free guidance (CFG): how strongly the image follows the prompt; high "
+                                "values over-saturate, turbo models use 0"),
+                (self.seed, "The starting noise: the same seed and settings give the same image (random = new "
+                            "each time; a batch uses seed, seed+1, …)"),
+                (self.width_box, "Image width in pixels, a multiple of 8 (model default: its native size)"),
+                (self.height_box, "Image height in pixels, a multiple of 8 (model default: its native size)"),
+                (self.batch, "Images per run, from consecutive seeds"),
+                (self.scheduler, "The sampler that removes the noise step by step; default is the model's own")):
+            widget.setToolTip(tip)
         self.generate_button, self.stop_button = self.run_buttons("Generate", self.generate, self.stop)
         self.also_disabled_while_running(self.model)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m steps")
-        self.progress.setValue(0)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self._default_steps: int | None = None  # the loaded model's own, when the steps box says "model default"
+        self.steps.valueChanged.connect(self._idle_progress)
+        self._idle_progress()
+        self.status = plain_label(wrap=True)
         self.preview = QLabel("Generated images appear here.\nDrop a PNG to load its settings.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(256, 256)
         self.preview.setStyleSheet("background: #202020; color: #aaaaaa;")
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
-        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption = plain_label(wrap=True, selectable=True)  # the prompt as typed
         self.gallery = ImageGallery()
         self.gallery.restore_requested.connect(self._on_gallery_restore)
         self.gallery.selected.connect(self._on_gallery_selected)
@@ -159,6 +180,7 @@ class ImageTab(ModeTab):
         lv.addStretch(1)
 
         right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("image_right")  # its sizes are remembered
         top = QWidget()
         tv = QVBoxLayout(top)
         tv.setContentsMargins(0, 0, 0, 0)
@@ -168,6 +190,7 @@ class ImageTab(ModeTab):
         right.addWidget(self.gallery)
         right.setSizes([450, 220])
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("image_split")
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([330, 700])
@@ -195,7 +218,8 @@ class ImageTab(ModeTab):
         self._request = request
         self._model_id = self.model.currentText().strip() or DEMO_IMAGE_ID
         self.clear_error()
-        self.progress.setRange(0, request.steps or 1)
+        self.progress.setRange(0, request.steps or self._default_steps or 0)  # 0..0: busy until the first step
+        self.progress.setFormat("%v / %m steps")
         self.progress.setValue(0)
         self.status.setText("starting…")
         self.set_running(True)
@@ -212,6 +236,7 @@ class ImageTab(ModeTab):
         if not self.running:
             return
         self.progress.setRange(0, event.total)
+        self.progress.setFormat("%v / %m steps")
         self.progress.setValue(event.step)
         if event.preview is not None:
             self._show_image(qimage_of(event.preview), smooth=False)
@@ -257,6 +282,8 @@ class ImageTab(ModeTab):
         self.demo_note.setVisible(bool(getattr(model, "demo", False)))
         d = getattr(model, "defaults", {})
         self.steps.setSpecialValueText(f"model default ({d.get('steps', '?')})")
+        self._default_steps = d.get("steps") if isinstance(d.get("steps"), int) else None
+        self._idle_progress()
         self.guidance.setSpecialValueText(f"model default ({d.get('guidance', '?')})")
         for box, key in ((self.width_box, "width"), (self.height_box, "height")):
             box.setSpecialValueText(f"model default ({d.get(key, '?')})")
@@ -286,13 +313,35 @@ class ImageTab(ModeTab):
             mode = Qt.TransformationMode.FastTransformation
         self.preview.setPixmap(QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode))
 
+    @Slot()
+    def _idle_progress(self) -> None:
+        """Before a run the bar counts the steps the next run will take (it said "0 / 100" with steps at 20)."""
+        if self.running:
+            return
+        steps = self.steps.value() or self._default_steps
+        self.progress.setRange(0, max(steps or 1, 1))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"0 / {steps} steps" if steps else "0 steps")
+
+    def open_cell(self, settings: dict[str, Any]) -> None:
+        """A Compare grid cell: its settings in the controls and its image in the preview (the previous image
+        stayed there, under settings it did not match), or an empty preview when the cell has none."""
+        self.apply_settings(settings)
+        file = settings.get("file")
+        image = QImage(str(paths.data_dir() / str(file))) if file else QImage()
+        if image.isNull():
+            self.preview.clear()
+            self.preview.setText("This cell's settings: Generate to make its image.")
+            self.caption.clear()
+        else:
+            self._show_image(image)
+            self.caption.setText(caption_of({**settings, "model": settings.get("model", "")}))
+
     def _show_entry(self, entry: dict[str, Any]) -> None:
         image = QImage(str(ImageGallery.file_of(entry)))
         if not image.isNull():
             self._show_image(image)
-        s = entry.get("settings", {})
-        self.caption.setText(f"{s.get('prompt', '')} — seed {s.get('seed', '?')}, {s.get('steps', '?')} steps, "
-                             f"CFG {s.get('guidance', '?')}, {s.get('scheduler', '')}, {s.get('model', '')}")
+        self.caption.setText(caption_of(entry.get("settings", {})))
 
     @Slot(dict)
     def _on_gallery_selected(self, entry: dict[str, Any]) -> None:
@@ -304,44 +353,11 @@ class ImageTab(ModeTab):
 
     def apply_settings(self, s: dict[str, Any]) -> None:
         """Put settings (from the gallery, a run or a PNG's "parameters") back into the controls."""
-        if "prompt" in s:
-            self.prompt.setPlainText(str(s["prompt"]))
-        if "negative_prompt" in s:
-            self.negative.setText(str(s.get("negative_prompt") or ""))
-        if isinstance(s.get("steps"), int):
-            self.steps.setValue(s["steps"])
-        if isinstance(s.get("guidance"), int | float):
-            self.guidance.setValue(float(s["guidance"]))
-        if isinstance(s.get("seed"), int):
-            self.seed.setValue(s["seed"] if s["seed"] <= self.seed.maximum() else -1)
-        if isinstance(s.get("width"), int) and isinstance(s.get("height"), int):
-            self.width_box.setValue(s["width"])
-            self.height_box.setValue(s["height"])
-        if isinstance(s.get("batch"), int):
-            self.batch.setValue(s["batch"])
-        sched = str(s.get("scheduler", ""))
-        index = self.scheduler.findText(sched)
-        self.scheduler.setCurrentIndex(index if index >= 0 else 0)
-        if s.get("model"):
-            self.model.setCurrentText(str(s["model"]))
-        self.changed.emit()
+        return session.apply_settings(self, s)
 
     def load_png_settings(self, path: str | Path) -> bool:
         """Apply the settings stored in a PNG; False (with a message) when it holds none."""
-        try:
-            settings = read_settings(Path(path))
-        except KnownError as exc:
-            self.show_error(str(exc))
-            return False
-        if settings is None:
-            self.show_error(f"{Path(path).name} carries no generation settings")
-            return False
-        self.clear_error()
-        self.apply_settings(settings)
-        image = QImage(str(path))
-        if not image.isNull():
-            self._show_image(image)
-        return True
+        return session.load_png_settings(self, path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
@@ -357,59 +373,17 @@ class ImageTab(ModeTab):
 
     # -- sessions ----------------------------------------------------------------------------------------------
     def draft(self) -> dict[str, Any]:
-        r = self.request()
-        return {"prompt": r.prompt, "negative_prompt": r.negative_prompt, "steps": r.steps, "guidance": r.guidance,
-                "seed": r.seed, "width": r.width, "height": r.height, "batch": r.batch, "scheduler": r.scheduler,
-                "model": self.model.currentText(), "gallery": self.gallery.entries()}
+        return session.draft(self)
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
-        self.prompt.setPlainText(str(draft.get("prompt", "")))
-        self.negative.setText(str(draft.get("negative_prompt", "")))
-        self.steps.setValue(draft["steps"] if isinstance(draft.get("steps"), int) else 0)
-        g = draft.get("guidance")
-        self.guidance.setValue(float(g) if isinstance(g, int | float) else -0.5)
-        self.seed.setValue(draft["seed"] if isinstance(draft.get("seed"), int) else -1)
-        self.width_box.setValue(draft["width"] if isinstance(draft.get("width"), int) else 0)
-        self.height_box.setValue(draft["height"] if isinstance(draft.get("height"), int) else 0)
-        self.batch.setValue(draft["batch"] if isinstance(draft.get("batch"), int) else 1)
-        index = self.scheduler.findText(str(draft.get("scheduler", "default")))
-        self.scheduler.setCurrentIndex(max(index, 0))
-        self.model.setCurrentText(str(draft.get("model") or DEMO_IMAGE_ID))
-        gallery = draft.get("gallery")
-        self.gallery.set_entries(gallery if isinstance(gallery, list) else [])
-        if not self.gallery.entries() and last_run is not None:
-            self._add_run_images(last_run)
-        self.clear_error()
-        self.status.clear()
-        entries = self.gallery.entries()
-        if entries:
-            self._show_entry(entries[-1])
-        else:
-            self.preview.clear()
-            self.caption.clear()
+        return session.restore(self, draft, last_run)
 
     def show_run(self, run: Run) -> None:
         """Re-open a past run: its settings in the controls, its images in the gallery."""
-        self.apply_settings({**run.params, **run.inputs, "model": run.model_id})
-        entries = self._add_run_images(run)
-        if entries:
-            self._show_entry(entries[0])
-        if run.error:
-            self.show_error(run.error)
+        return session.show_run(self, run)
 
     def _add_run_images(self, run: Run) -> list[dict[str, Any]]:
-        seeds = run.outputs.get("seeds") or []
-        entries = []
-        for i, ref in enumerate(run.outputs.get("images") or []):
-            if not isinstance(ref, dict) or not ref.get("path"):
-                continue
-            settings = {**run.params, **run.inputs, "model": run.model_id}
-            if i < len(seeds):
-                settings["seed"] = seeds[i]
-            entries.append({"path": ref["path"], "sha256": ref.get("sha256", ""), "settings": settings})
-        for e in reversed(entries):
-            self.gallery.add(e, select=False)
-        return entries
+        return session.add_run_images(self, run)
 
     def shutdown(self) -> None:
         self.worker.shutdown()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,13 +30,14 @@ from playground import paths
 from playground.domain.text import FinishReason, GenerationRequest, GenerationResult, TokenEvent
 from playground.store.records import Run
 from playground.tasks.layout_html import Example, Versions, build_prompt, clean, load_examples
-from playground.tasks.layout_run import MAX_NEW_TOKENS, layout_request, layout_run
+from playground.tasks.layout_run import MAX_NEW_TOKENS, TEMPERATURE, layout_request, layout_run
 from ui.common.bridge import EngineBridge, GenerationJob
+from ui.common.flow_layout import flow_row
 from ui.common.html_highlighter import HtmlHighlighter
 from ui.common.html_preview import HtmlPreview
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import preset_combo
+from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
+from ui.common.widgets import StatusLabel, plain_label, preset_combo
 from ui.layout.examples import ExamplesEditor
 
 RENDER_MS = 400  # re-render the partial page at most this often while streaming
@@ -50,8 +51,16 @@ def _presets() -> list[dict[str, str]]:
         return []
 
 
+LAYOUT_PARAMS = PanelSpec(
+    "Layout", fields=("max_new_tokens", "temperature", "top_p", "top_k", "seed"),
+    defaults={"max_new_tokens": MAX_NEW_TOKENS, "temperature": TEMPERATURE}, limits={"max_new_tokens": (16, 4096)},
+    intro="Greedy by default (temperature 0): sampled HTML from a small model breaks quickly. A 10-token "
+          "sequence never repeats (small models loop on CSS).")
+
+
 class LayoutTab(ModeTab):
     mode = "layout"
+    params_spec = LAYOUT_PARAMS
     page_ready = Signal(str)  # the cleaned HTML of a finished generation
 
     def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
@@ -87,10 +96,6 @@ class LayoutTab(ModeTab):
         self.change_button = QPushButton("Apply change")
         self.change_button.clicked.connect(lambda _checked=False: self.apply_change())
         self.also_disabled_while_running(self.change_button)
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(16, 4096)
-        self.max_tokens.setValue(MAX_NEW_TOKENS)
-        self.max_tokens.setPrefix("max tokens ")
 
         self.source = QPlainTextEdit()
         self.source.setReadOnly(True)
@@ -100,25 +105,24 @@ class LayoutTab(ModeTab):
         self.javascript = QCheckBox("JavaScript")
         self.javascript.setToolTip("Off by default. Even on, the page has no network, disk or storage access")
         self.javascript.toggled.connect(self._on_javascript_toggled)
-        self.back_button = QPushButton("◀")
+        self.back_button = QToolButton(text="◀")
         self.back_button.setToolTip("Previous version (Alt+Left)")
         self.back_button.clicked.connect(self.undo)
-        self.forward_button = QPushButton("▶")
+        self.forward_button = QToolButton(text="▶")
         self.forward_button.setToolTip("Next version (Alt+Right)")
         self.forward_button.clicked.connect(self.redo)
-        self.version_label = QLabel("no page yet")
-        self.validity = QLabel()
-        self.validity.setWordWrap(True)
-        export = QPushButton("Export…")
+        self.version_label = plain_label("no page yet")
+        self.validity = StatusLabel()  # plain: it quotes tag names, "unclosed <div>"
+        export = QToolButton(text="Export…")
         export.setToolTip("Save the page as a .html file")
         export.clicked.connect(self._on_export_clicked)
-        copy = QPushButton("Copy")
+        copy = QToolButton(text="Copy")
         copy.setToolTip("Copy the HTML source")
         copy.clicked.connect(self.copy_source)
-        shot = QPushButton("PNG…")
+        shot = QToolButton(text="PNG…")
         shot.setToolTip("Save a screenshot of the preview")
         shot.clicked.connect(self._on_screenshot_clicked)
-        self.stats = QLabel()
+        self.stats = plain_label()
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -138,20 +142,15 @@ class LayoutTab(ModeTab):
         buttons.addWidget(self.change_button, 1, 0)
         buttons.addWidget(self.stop_button, 1, 1)
         lv.addLayout(buttons)
-        lv.addWidget(self.max_tokens)
         lv.addWidget(self.error)
 
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        for w in (self.back_button, self.version_label, self.forward_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        for w in (self.javascript, export, copy, shot):
-            bar.addWidget(w)
-        rv.addLayout(bar)
+        rv.addWidget(flow_row(self.back_button, self.version_label, self.forward_button, self.javascript, export,
+                              copy, shot))
         panes = QSplitter(Qt.Orientation.Horizontal)
+        panes.setObjectName("layout_panes")  # its sizes are remembered
         panes.addWidget(self.source)
         panes.addWidget(self.preview)
         panes.setSizes([400, 500])
@@ -162,10 +161,11 @@ class LayoutTab(ModeTab):
         rv.addLayout(status)
 
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("layout_split")
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([300, 900])
-        left.setMinimumWidth(220)
+        left.setMinimumWidth(180)
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 
@@ -205,17 +205,15 @@ class LayoutTab(ModeTab):
             self.show_error("Another run is in progress; wait for it or stop it first")
             return
         prompt = build_prompt(description, self.examples.examples(), base_html, instruction)
-        values = self.params.values()
-        self._request = layout_request(prompt, max_new_tokens=self.max_tokens.value(),
-                                       temperature=values["temperature"], top_p=values["top_p"],
-                                       top_k=values["top_k"], seed=values["seed"])
+        values = self.params.values()  # this tab's own panel: only what a layout run uses
+        self._request = layout_request(prompt, **{k: values.get(k) for k in LAYOUT_PARAMS.fields})
         self._request_info = {"description": description, "instruction": instruction or "",
                               "base_html": base_html or "", "examples": len(self.examples.examples())}
         self.clear_error()
         self._raw = ""
         self._last_rendered = ""
         self.source.clear()
-        self.validity.setText("generating…")
+        self.validity.set_status("generating…")
         self.set_running(True)
         self._job = self.bridge.generate(self.model_id(), self._request, self._on_engine_token,
                                          self._on_engine_finished, self._on_engine_failed)
@@ -303,13 +301,17 @@ class LayoutTab(ModeTab):
 
     def _show_validity(self, valid: bool, problems: tuple[str, ...], cancelled: bool) -> None:
         if valid:
-            text, colour = "✔ valid HTML", "#1d7a2e"
+            text, kind = "✔ valid HTML", "ok"
         else:
-            text, colour = "⚠ not valid HTML as written, repaired: " + "; ".join(problems), "#9a6700"
+            text, kind = "⚠ not valid HTML as written, repaired: " + "; ".join(problems), "warn"
         if cancelled:
             text = "stopped · " + text
-        self.validity.setText(text)
-        self.validity.setStyleSheet(f"color: {colour};")
+        self.validity.set_status(text, kind)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed
+            self._highlighter.rehighlight()
 
     @Slot(bool)
     def _on_javascript_toggled(self, on: bool) -> None:
@@ -347,7 +349,7 @@ class LayoutTab(ModeTab):
         return {"description": self.description.toPlainText(), "instruction": self.instruction.text(),
                 "examples": [{"description": e.description, "html": e.html} for e in self.examples.examples()],
                 "versions": self.versions.to_dict(), "javascript": self.javascript.isChecked(),
-                "max_tokens": self.max_tokens.value()}
+                "params": _jsonable(self.params.values())}
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
         self.description.setPlainText(str(draft.get("description", "")))
@@ -361,8 +363,13 @@ class LayoutTab(ModeTab):
         self.versions = Versions.from_dict(draft.get("versions"))
         if not self.versions.items and last_run is not None and last_run.outputs.get("html"):
             self.versions.add(str(last_run.outputs["html"]))
-        if isinstance(draft.get("max_tokens"), int):
-            self.max_tokens.setValue(draft["max_tokens"])
+        if isinstance(draft.get("params"), dict):
+            self.params.apply(draft["params"], origin="as last used in this session")
+        elif isinstance(draft.get("max_tokens"), int):  # a draft from before the tab had its own panel
+            self.params.reset()
+            self.params.apply({"max_new_tokens": draft["max_tokens"]}, origin="as last used in this session")
+        else:
+            self.params.reset()
         self.javascript.setChecked(bool(draft.get("javascript", False)))
         self.clear_error()
         self.validity.clear()
@@ -377,6 +384,7 @@ class LayoutTab(ModeTab):
         """Re-open a past run: its description in the editor, its page as the newest version."""
         self.description.setPlainText(str(run.inputs.get("description", "")))
         self.instruction.setText(str(run.inputs.get("instruction", "")))
+        self.params.apply(run.params, origin=run_origin(run))
         if run.outputs.get("html"):
             self.versions.add(str(run.outputs["html"]))
             self._show_current()
@@ -387,6 +395,10 @@ class LayoutTab(ModeTab):
         self.stop()
         self._render_timer.stop()
         self.preview.dispose()
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _safe_examples() -> list[Example]:

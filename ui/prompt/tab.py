@@ -33,17 +33,19 @@ from playground.tasks.constraints import (
     prompt_text_of,
 )
 from playground.tasks.presets import Preset, load_presets
+from ui.common import settings
 from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
+from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
 from ui.common.token_view import OutputView
-from ui.common.widgets import hint_label, preset_combo
+from ui.common.widgets import ElidedLabel, hint_label, preset_combo
 from ui.prompt.branches import BranchPanel, beside
 
 REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 SCORE_TOP = 5
 CONSTRAINT_HINTS = {"": "", "json_schema": '{"type": "object", "properties": {"answer": {"type": "string"}}}',
                     "regex": "[0-9]{1,3}", "choice": "yes, no, maybe"}
+SHOW_PROBABILITIES = "prompt/show_probabilities"
 
 
 def _editor(placeholder: str) -> QPlainTextEdit:
@@ -55,6 +57,7 @@ def _editor(placeholder: str) -> QPlainTextEdit:
 
 class PromptTab(ModeTab):
     mode = "prompt"
+    params_spec = PanelSpec("Prompt")
     run_finished = Signal(object)  # GenerationResult, after the last token is on screen
 
     def __init__(self, bridge: EngineBridge, params: ParamsPanel, model_id: Callable[[], str],
@@ -82,12 +85,15 @@ class PromptTab(ModeTab):
         self.output = OutputView()
         self.show_probs = QCheckBox("Show probabilities")
         self.show_probs.setToolTip("Colour each token by its probability; hover a token for the top-5 alternatives")
+        self.show_probs.setChecked(settings.read_bool(SHOW_PROBABILITIES))
+        self.output.set_show_probabilities(self.show_probs.isChecked())
         self.show_probs.toggled.connect(self.output.set_show_probabilities)
         self.branches = BranchPanel()  # click a token, pick an alternative: a branch continues from it
         self.output.token_clicked.connect(self._on_token_clicked)
         self.output.click_hint = "Click to branch: continue with one of the alternatives"
         self.branches.fork_requested.connect(self._on_fork_requested)
         self.branches.node_chosen.connect(lambda run: self._show_output(run, tree=False))
+        self.show_probs.toggled.connect(lambda on: settings.write(SHOW_PROBABILITIES, on))  # kept for next launch
         self.run_button, self.stop_button = self.run_buttons("Run", self.run, self.stop)
         self.run_button.setDefault(True)
         self.score_button = QPushButton("Score prompt")
@@ -105,12 +111,13 @@ class PromptTab(ModeTab):
         self.constrain_text.setEnabled(False)
         self.constrain_kind.currentIndexChanged.connect(self._on_constrain_kind_changed)
         self.constrain_text.textChanged.connect(self.changed)
-        self.stats = QLabel()
+        self.stats = ElidedLabel(minimum=80)  # model ids as typed: shortened, never widening the window
 
         top = QHBoxLayout()
         top.addWidget(self.presets)
         top.addWidget(self.preset_note, 1)
         inputs = QSplitter(Qt.Orientation.Vertical)
+        inputs.setObjectName("prompt_inputs")  # its sizes are remembered
         inputs.addWidget(self._labelled("Source text", self.source))
         inputs.addWidget(self._labelled("Prompt", self.prompt))
         inputs.addWidget(self._labelled("Completion", beside(self.output, self.branches)))
@@ -124,8 +131,7 @@ class PromptTab(ModeTab):
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.score_button)
         buttons.addWidget(self.show_probs)
-        buttons.addStretch(1)
-        buttons.addWidget(self.stats)
+        buttons.addWidget(self.stats, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(inputs, 1)
@@ -252,7 +258,8 @@ class PromptTab(ModeTab):
     def load_preset(self, preset: Preset) -> None:
         self.source.setPlainText(preset.fields.get("source", ""))
         self.prompt.setPlainText(preset.fields.get("prompt", ""))
-        self.params.apply(preset.params)
+        self.params.reset()
+        self.params.apply(preset.params, origin=f"from the preset “{preset.name}” (the rest: defaults)")
         self.preset_note.setText(preset.description)
 
     # -- engine events -------------------------------------------------------------------------------------
@@ -332,10 +339,13 @@ class PromptTab(ModeTab):
         self.source.setPlainText(str(draft.get("source", "")))
         self.prompt.setPlainText(str(draft.get("prompt", "")))
         if isinstance(draft.get("params"), dict):
-            self.params.apply(draft["params"])
+            self.params.apply(draft["params"], origin="as last used in this session")
+        else:
+            self.params.reset()
+        self.preset_note.clear()
         saved = draft.get("constraint")
-        if isinstance(saved, dict):
-            self._set_constraint(str(saved.get("kind") or ""), str(saved.get("text") or ""))
+        self._set_constraint(*((str(saved.get("kind") or ""), str(saved.get("text") or ""))
+                               if isinstance(saved, dict) else ("", "")))
         self._show_output(last_run)
 
     def _set_constraint(self, kind: str, text: str) -> None:
@@ -348,7 +358,7 @@ class PromptTab(ModeTab):
         source) and its output with probabilities."""
         self.source.setPlainText(str(run.inputs.get("source", "")))
         self.prompt.setPlainText(str(run.inputs.get("prompt", "")))
-        self.params.apply(run.params)
+        self.params.apply(run.params, origin=run_origin(run))
         self._set_constraint(*prompt_text_of(constraint_from_dict(run.params.get("constraint"))))
         self._show_output(run)
 

@@ -45,7 +45,7 @@ class AccuracyChart(QWidget):
         self.points: list[EvalPoint] = []
         self.metric_key = "normalised"
         self.title = ""
-        self.setMinimumSize(360, 220)
+        self.setMinimumSize(260, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAutoFillBackground(False)
 

@@ -36,6 +36,7 @@ from playground.tasks.sheet_eval import (
     score,
 )
 from playground.tasks.sheet_state import SheetState
+from ui.common.flow_layout import flow_row
 from ui.sheet.chart import METRICS, AccuracyChart
 from ui.sheet.grid import action_button
 
@@ -67,6 +68,8 @@ class SheetEvalPanel(QWidget):
             self.metric_box.addItem(text, key)
         self.metric_box.currentIndexChanged.connect(self._on_metric_changed)
         self.metric_box.activated.connect(self.changed)
+        self.metric_box.activated.connect(lambda _i: setattr(self, "metric_chosen", True))
+        self.metric_chosen = False  # picked by the user: an evaluation no longer switches it
         self.eval_button = action_button("Evaluate", f"Hide the column's values one row at a time (up to "
                                          f"{DEFAULT_QUERIES} rows per k) and ask the current model with k example "
                                          "rows")
@@ -81,29 +84,23 @@ class SheetEvalPanel(QWidget):
         self.numbers.verticalHeader().hide()
         self.numbers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
-        eval_row = QHBoxLayout()
-        eval_row.addWidget(QLabel("<b>Evaluate</b> column"))
-        eval_row.addWidget(self.eval_column)
-        eval_row.addWidget(QLabel("k ="))
-        eval_row.addWidget(self.shots)
-        eval_row.addWidget(self.tolerance)
-        eval_row.addWidget(self.metric_box)
-        eval_row.addWidget(self.eval_button)
-        eval_row.addStretch(1)
-        save_row = QHBoxLayout()  # a second row, so the tab fits a 1280-pixel-wide window
+        eval_row = flow_row(QLabel("<b>Evaluate</b> column"), self.eval_column, QLabel("k ="), self.shots,
+                            self.tolerance, self.metric_box, self.eval_button)  # wraps when narrow
+        save_row = QHBoxLayout()
         self.tools_row = save_row  # its left end takes the fine-tune controls (ui.sheet.transfer)
         save_row.addStretch(1)
         save_row.addWidget(self.save_png_button)
         save_row.addWidget(self.save_csv_button)
         save_row.addWidget(self.clear_chart_button)
         chart_row = QSplitter(Qt.Orientation.Horizontal)
+        chart_row.setObjectName("sheet_chart")  # its sizes are remembered
         chart_row.addWidget(self.chart)
         chart_row.addWidget(self.numbers)
         chart_row.setStretchFactor(0, 1)
         chart_row.setSizes([700, 420])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(eval_row)
+        layout.addWidget(eval_row)
         layout.addWidget(chart_row, 1)
         layout.addLayout(save_row)
 
@@ -116,9 +113,9 @@ class SheetEvalPanel(QWidget):
         """Score ``values`` (aligned with the plan's cases) and draw them as ``model``'s line; return the points."""
         points = score(plan, model, values, self.tolerance.value())
         self.points = [p for p in self.points if p.model != model] + points
-        if plan.numeric:
+        if plan.numeric and not self.metric_chosen:  # numbers: within tolerance, unless another was picked
             self.metric_box.setCurrentIndex(self.metric_box.findData("numeric"))
-        elif self.metric_box.currentData() == "numeric":
+        elif not plan.numeric and self.metric_box.currentData() == "numeric":  # no numbers to score
             self.metric_box.setCurrentIndex(self.metric_box.findData("normalised"))
         self.chart.set_points(model, points, title=f"Accuracy on {plan.column_name!r}")
         self._show_numbers()

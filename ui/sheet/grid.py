@@ -10,11 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from playground.errors import KnownError
 from playground.tasks.sheet import Sheet, formula_cells, parse_table, read_csv, to_csv
+from ui.common.flow_layout import flow_row
 from ui.sheet.table_model import SheetModel
 
 LEGEND = ("<b>Model cells</b> are italic and coloured red → green by confidence; hatched <b>? cells</b> are "
@@ -81,18 +81,13 @@ class SheetGrid(QWidget):
         self.clear_button = action_button("Clear", "Empty the selected cells (Delete)", self.clear_cells)
         self.legend = QLabel(LEGEND)
         self.legend.setWordWrap(True)
-        self.legend.setStyleSheet("color: palette(mid);")
+        self.legend.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
-        edit_row = QHBoxLayout()
-        for w in (self.import_button, self.export_button, self.add_row_button, self.remove_row_button,
-                  self.add_column_button, self.remove_column_button):
-            edit_row.addWidget(w)
-        edit_row.addStretch(1)
-        edit_row.addWidget(self.accept_button)
-        edit_row.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(edit_row)
+        layout.addWidget(flow_row(self.import_button, self.export_button, self.add_row_button,  # wraps when narrow
+                                  self.remove_row_button, self.add_column_button, self.remove_column_button,
+                                  self.accept_button, self.clear_button))
         layout.addWidget(self.view, 1)
         layout.addWidget(self.legend)
 

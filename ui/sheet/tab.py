@@ -17,22 +17,22 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer, FillResult
 from playground.domain.text import Constraint
-from playground.engine.fill import DEFAULT_BATCH
-from playground.errors import KnownError
 from playground.store.records import Run
 from playground.tasks.constraints import column_constraint
 from playground.tasks.presets import Preset, load_presets
-from playground.tasks.sheet import DEFAULT_MAX_EXAMPLES, Sheet, fill_prompts
-from playground.tasks.sheet_eval import DEFAULT_QUERIES, EvalPlan
+from playground.tasks.sheet import Sheet
+from playground.tasks.sheet_eval import EvalPlan
 from playground.tasks.sheet_runs import SheetJob
-from playground.tasks.sheet_state import SheetState, sheet_from_dict, sheet_to_dict, state_of_run, table_to_dict
+from playground.tasks.sheet_state import SheetState, table_to_dict
+from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
-from ui.common.params_panel import ParamsPanel
-from ui.common.widgets import banner, hint_label, preset_combo
+from ui.common.params_panel import PanelSpec, ParamsPanel
+from ui.common.widgets import banner, hint_label, plain_label, preset_combo
+from ui.sheet import runs, session
 from ui.sheet.column_types import ColumnTypes
 from ui.sheet.eval_panel import SheetEvalPanel
 from ui.sheet.grid import SheetGrid
@@ -46,6 +46,11 @@ COUNTS_MS = 200  # recount typed / model / unsure cells at most 5 times a second
 
 class SheetTab(ModeTab):
     mode = "sheet"
+    params_spec = PanelSpec(
+        "Sheet", fields=("max_new_tokens",), defaults={"max_new_tokens": MAX_CELL_TOKENS},
+        limits={"max_new_tokens": (1, MAX_CELL_TOKENS)}, labels={"max_new_tokens": "Max tokens per cell"},
+        intro="Cells are filled greedily: each gets the model's most likely answer, the one its confidence "
+              "measures. Only the answer's length is set here.")
     fill_finished = Signal(object)  # FillResult, after its cells are on screen
     eval_finished = Signal(object)  # list[EvalPoint], after the chart is drawn
     message = Signal(str)  # one line for the status bar
@@ -99,9 +104,9 @@ class SheetTab(ModeTab):
         self.threshold.valueChanged.connect(self._on_threshold_changed)
         self.column_types = ColumnTypes()
         self.column_types.changed.connect(self._on_user_changed)
-        self.stats = QLabel()
+        self.stats = plain_label()  # quotes column names
         self.stats.setToolTip(CONFIDENCE_HELP)
-        self.counts = QLabel()
+        self.counts = plain_label()
         self._counts_timer = QTimer(self, interval=COUNTS_MS, singleShot=True)
         self._counts_timer.timeout.connect(self._update_counts)
 
@@ -109,21 +114,18 @@ class SheetTab(ModeTab):
         top = QHBoxLayout()
         top.addWidget(self.presets)
         top.addWidget(self.preset_note, 1)
-        fill_row = QHBoxLayout()
-        fill_row.addWidget(self.fill_button)
-        fill_row.addWidget(self.stop_button)
-        fill_row.addWidget(self.threshold)
-        fill_row.addWidget(self.column_types)
-        fill_row.addWidget(self.stats, 1)
+        fill_row = flow_row(self.fill_button, self.stop_button, self.threshold, self.column_types,  # wraps
+                            self.counts)
         self.stats.setMinimumWidth(0)
         self.stats.setWordWrap(True)
-        fill_row.addWidget(self.counts)
         sheet_box = QWidget()
         sheet_lay = QVBoxLayout(sheet_box)
         sheet_lay.setContentsMargins(0, 0, 0, 0)
         sheet_lay.addWidget(self.grid, 1)
-        sheet_lay.addLayout(fill_row)
+        sheet_lay.addWidget(fill_row)
+        sheet_lay.addWidget(self.stats)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("sheet_split")  # its sizes are remembered
         splitter.addWidget(sheet_box)
         splitter.addWidget(self.eval_panel)
         splitter.setSizes([430, 300])
@@ -193,32 +195,7 @@ class SheetTab(ModeTab):
     @Slot()
     def fill(self) -> None:
         """Complete every empty cell (in rows with something known) on the worker."""
-        if self._job is not None:
-            return
-        sheet = self.model.prompt_sheet()
-        try:
-            prompts = fill_prompts(sheet, self.model.empty_cells())
-        except KnownError as exc:
-            self.show_error(str(exc))
-            return
-        if not prompts:
-            self.show_error("No empty cell to fill: clear a cell, or add a row with a value in it")
-            return
-        try:
-            constraints = self._constraints(sheet)
-        except KnownError as exc:
-            self.show_error(str(exc))
-            return
-        self.clear_error()
-        typed_numbers = {c for c in constraints if self.column_types.types().get(sheet.columns[c]) == "number"}
-        numeric = sorted(set(sheet.numeric_columns()) | typed_numbers)
-        max_tokens = self._max_tokens()
-        job = self._start("fill", self.model_id(), len(prompts), {
-            "threshold": self.threshold.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH,
-            "max_examples": DEFAULT_MAX_EXAMPLES})
-        self.model.set_pending({(p.row, p.column) for p in prompts})
-        self.stats.setText(f"filling 0 / {len(prompts):,}…")
-        self.worker.fill(job.tag, job.model_id, prompts, numeric, max_tokens, DEFAULT_BATCH, constraints)
+        return runs.fill(self)
 
     def _constraints(self, sheet: Sheet) -> dict[int, Constraint]:
         """Column index -> the constraint of its type (typed columns only)."""
@@ -233,27 +210,7 @@ class SheetTab(ModeTab):
 
     @Slot()
     def evaluate(self) -> None:
-        """Measure accuracy on the chosen column for each k with the current model; adds its line to the chart.
-        With Fine-tune (LoRA) checked: few-shot vs LoRA at each k instead (``ui.sheet.transfer``)."""
-        if self._job is not None:
-            return
-        if self.transfer.wanted():
-            self.transfer.start()
-            return
-        try:
-            plan = self.eval_panel.plan(self.model.prompt_sheet())
-        except KnownError as exc:
-            self.show_error(str(exc))
-            return
-        self.clear_error()
-        self._show_notice(plan.notes)
-        max_tokens = self._max_tokens()
-        job = self._start("eval", self.model_id(), len(plan.cases), {
-            "column": plan.column_name, "shots": list(plan.shots), "max_queries": DEFAULT_QUERIES,
-            "tolerance": self.tolerance.value(), "max_new_tokens": max_tokens, "batch_size": DEFAULT_BATCH}, plan)
-        self.stats.setText(f"evaluating 0 / {len(plan.cases)}…")
-        self.worker.fill(job.tag, job.model_id, plan.prompts, [plan.column] if plan.numeric else [], max_tokens,
-                         DEFAULT_BATCH)
+        return runs.evaluate(self)
 
     @Slot()
     def stop(self) -> None:
@@ -338,30 +295,15 @@ class SheetTab(ModeTab):
     # -- sessions --------------------------------------------------------------------------------------------
     def draft(self) -> dict[str, Any]:
         """The whole sheet as saved in the session's draft: table, marks, threshold, evaluation and chart."""
-        state = self.model.snapshot()
-        state.threshold = self.threshold.value()
-        self.eval_panel.save_into(state)
-        return {**sheet_to_dict(state), "column_types": self.column_types.types()}
+        return session.draft(self)
 
     def restore(self, draft: dict[str, Any], last_run: Run | None) -> None:
         """Open a session: its draft sheet (an empty draft is a new, empty sheet)."""
-        self._abandon_job()
-        self._load(sheet_from_dict(draft))
-        types = draft.get("column_types")
-        self.column_types.set_types(types if isinstance(types, dict) else {})
-        if last_run is not None:
-            self.stats.setText(f"last run: {last_run.status} · {last_run.model_id}")
+        return session.restore(self, draft, last_run)
 
     def show_run(self, run: Run) -> None:
         """Re-open a past run: its table, with the cells it filled (a fill) or its chart (an evaluation)."""
-        self._abandon_job()
-        state = state_of_run(run)
-        if run.inputs.get("kind") not in ("eval", "transfer"):
-            self.eval_panel.save_into(state)  # a fill leaves the chart as it is
-        self._load(state)
-        if run.error:
-            self.show_error(run.error)
-        self.stats.setText(f"{run.status} · {run.model_id} · saved run")
+        return session.show_run(self, run)
 
     def _load(self, state: SheetState) -> None:
         with self._quietly():

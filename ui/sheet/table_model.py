@@ -17,7 +17,9 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from playground.domain.sheet import CONFIDENCE_HELP, CellAnswer
 from playground.tasks.sheet import MAX_COLUMNS, MAX_ROWS, Sheet, unique_names
 from playground.tasks.sheet_state import DEFAULT_THRESHOLD, SheetState, empty_sheet
-from ui.common.token_view import NO_PROBABILITY, NOT_PROVIDED, probability_colour
+from ui.common.theme import is_dark, no_probability_colour, probability_colour, text_on
+from ui.common.token_view import NOT_PROVIDED
+from ui.common.widgets import plain_tip
 
 AnswerRole = Qt.ItemDataRole.UserRole + 1  # the CellAnswer of a model cell, or None
 StateRole = Qt.ItemDataRole.UserRole + 2  # "typed" | "model" | "unsure" | "pending"
@@ -107,10 +109,13 @@ class SheetModel(QAbstractTableModel):
                 return UNSURE_BRUSH
             if state == "model" and cell.answer is not None:
                 confidence = cell.answer.confidence
-                return QBrush(NO_PROBABILITY if confidence is None else probability_colour(confidence))
+                return QBrush(no_probability_colour() if confidence is None else probability_colour(confidence))
             return None
         if role == Qt.ItemDataRole.ForegroundRole and state in ("unsure", "pending"):
-            return QBrush(QColor("#6b6b6b"))
+            return QBrush(QColor("#a0a0a6" if is_dark() else "#6b6b6b"))
+        if role == Qt.ItemDataRole.ForegroundRole and state == "model" and cell.answer is not None:
+            confidence = cell.answer.confidence
+            return QBrush(text_on(no_probability_colour() if confidence is None else probability_colour(confidence)))
         if role == Qt.ItemDataRole.FontRole and state in ("model", "unsure"):
             font = QFont()
             font.setItalic(True)  # model output reads differently from typed text, colours aside
@@ -144,7 +149,7 @@ class SheetModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{name}\n({note})" if note else name
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{name}: {note}" if note else name) + " — double-click to rename; right-click for more"
+            return plain_tip((f"{name}: {note}" if note else name) + " — double-click to rename; right-click for more")
         return None
 
     # -- states ----------------------------------------------------------------------------------------------

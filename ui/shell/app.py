@@ -21,11 +21,15 @@ def run_app(device: str | None = None, dtype: str | None = None, argv: list[str]
 
     from playground import paths
     from playground.runtime.runner import EngineRunner
+    from ui.shell.crash import install_exception_hook
     from ui.shell.main_window import MainWindow
+    from ui.shell.menus import restore_theme
 
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("Playground")
     app.setOrganizationName("Playground")
+    install_exception_hook(app)  # a bug in a slot is shown and logged, not only printed to a terminal
+    restore_theme()  # light, dark or the system's, as chosen last time
     icon = paths.assets_dir() / "icons" / "playground.svg"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))

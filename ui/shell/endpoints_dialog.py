@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 from playground.errors import KnownError
 from playground.models.endpoints import DEFAULT_TIMEOUT_S, KEEP, Endpoint, EndpointStore
 from ui.common.remote_models import RemoteModels
-from ui.common.widgets import banner, hint_label
+from ui.common.widgets import banner, hint_label, plain_label
 
 NEW = "(new endpoint)"
 
@@ -71,7 +70,7 @@ class EndpointsDialog(QDialog):
         self.test_button.clicked.connect(self.test_connection)
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)
-        self.result = QLabel()
+        self.result = plain_label(wrap=True)  # model names as the server sent them
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error = banner("error")

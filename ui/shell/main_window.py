@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -14,23 +13,21 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QProgressBar,
     QTabWidget,
     QToolButton,
     QWidget,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from playground.domain.jobs import ProgressEvent
 from playground.domain.models import is_remote, looks_like_image_model, split_remote_id
-from playground.domain.text import GenerationResult
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.endpoints import EndpointStore
 from playground.models.registry import Registry
 from playground.store.records import Run
 from playground.store.repository import SessionStore
-from playground.sysinfo import human_bytes, rss_bytes
+from playground.sysinfo import human_bytes
+from ui.common import settings
 from ui.common.bridge import EngineBridge, Runner
 from ui.common.params_panel import ParamsPanel
 from ui.common.remote_models import RemoteModels
@@ -40,15 +37,17 @@ from ui.inspect.tab import InspectTab, prompt_tab_inputs
 from ui.layout.tab import LayoutTab
 from ui.prompt.tab import PromptTab
 from ui.sheet.tab import SheetTab
-from ui.shell import session_files
+from ui.shell import session_files, sessions_sidebar, window_state
 from ui.shell.adapters_dialog import AdaptersDialog
 from ui.shell.endpoints_dialog import EndpointsDialog
-from ui.shell.precision_menu import PrecisionMenu
+from ui.shell.menus import build_menus
+from ui.shell.params_dock import ParamsDock
 from ui.shell.sessions_panel import SessionsPanel
+from ui.shell.sessions_sidebar import LAST_SESSION
+from ui.shell.status_bar import EngineStatus
 
 log = logging.getLogger("playground.ui")
 DRAFT_DEBOUNCE_MS = 1000  # a crash loses at most about this much typing (plus the write)
-PURGE_AFTER = timedelta(days=7)  # deleted sessions stay restorable (by undo, or by hand) this long
 
 # Start-up work that waits until the window has painted (the engine thread importing torch holds the GIL for
 # stretches of ~0.2 s; started at once, it would hold up the first paint).
@@ -61,7 +60,6 @@ class MainWindow(QMainWindow):
                  store: SessionStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Playground")
-        self.resize(1280, 820)
         self.registry = registry or Registry()
         self.bridge = EngineBridge(runner, self)
         notices: list[str] = []
@@ -84,73 +82,61 @@ class MainWindow(QMainWindow):
         menu.addAction("Fine-tuned adapters…", self.open_adapters)
         add_button.setMenu(menu)
         toolbar = self.addToolBar("Model")
+        toolbar.setObjectName("model_toolbar")
         toolbar.setMovable(False)
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_picker)
         toolbar.addWidget(add_button)
 
-        self.params = ParamsPanel()
-        dock = self.params_dock = QDockWidget("Parameters", self)
-        dock.setObjectName("params")
-        dock.setWidget(self.params)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        # Each tab has its own parameters (only those it uses, its own defaults); the dock shows the current one's.
+        panels = {cls: ParamsPanel(cls.params_spec) for cls in (PromptTab, LayoutTab, SheetTab, CompareTab)}
+        self.params = panels[PromptTab]  # the Prompt tab's (what scripts and the self-test set)
+        self.params_dock = ParamsDock(self)
 
         self.tabs = QTabWidget()
+        self.tabs.setUsesScrollButtons(True)
         self.prompt_tab = PromptTab(self.bridge, self.params, self.current_model)
         self.tabs.addTab(self.prompt_tab, "Prompt")
-        self.layout_tab = LayoutTab(self.bridge, self.params, self.current_model)
+        self.layout_tab = LayoutTab(self.bridge, panels[LayoutTab], self.current_model)
         self.tabs.addTab(self.layout_tab, "Layout → HTML")
-        self.sheet_tab = SheetTab(self.params, self.current_model)
+        self.sheet_tab = SheetTab(panels[SheetTab], self.current_model)
         self.sheet_tab.message.connect(self._on_tab_message)
         self.sheet_tab.transfer.adapter_saved.connect(self._on_adapters_changed)
         self.tabs.addTab(self.sheet_tab, "Sheet")
-        self.image_tab = ImageTab(self.params)
+        self.image_tab = ImageTab()
         self.tabs.addTab(self.image_tab, "Image")
-        self.compare_tab = CompareTab(self.params, self.current_model)
+        self.compare_tab = CompareTab(panels[CompareTab], self.current_model)
         self.tabs.addTab(self.compare_tab, "Compare")
         self.compare_tab.open_image_settings.connect(self._on_open_image_settings)
         self.inspect_tab = InspectTab(self.current_model, lambda: prompt_tab_inputs(self.prompt_tab))
         self.tabs.addTab(self.inspect_tab, "Inspect")
+        self.model_picker.currentIndexChanged.connect(self.compare_tab.relabel)  # titles name the window's model
         self.setCentralWidget(self.tabs)
-        # Text sampling parameters mean nothing to the Image tab, which has its own controls.
-        self.tabs.currentChanged.connect(
-            lambda _i: self.params_dock.setVisible(self.tabs.currentWidget() not in (self.image_tab, self.inspect_tab)))
         # Tabs saved in sessions: each has mode, changed, run_ended, draft(), restore() and show_run().
         self.session_tabs = [self.prompt_tab, self.layout_tab, self.sheet_tab, self.image_tab, self.compare_tab,
                              self.inspect_tab]
+        for tab in self.session_tabs:
+            if tab.params_spec is not None:
+                self.params_dock.add(tab, tab.params)
+        self.tabs.currentChanged.connect(self._sync_params_dock)
+        self.compare_tab.views.currentChanged.connect(self._sync_params_dock)
 
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.device_label = QLabel("device: –")
-        self.model_label = QLabel("model: not loaded")
-        self.speed_label = QLabel("– tok/s")
-        self.memory_label = QLabel()
-        bar = self.statusBar()
-        bar.addPermanentWidget(self.progress)
-        for label in (self.device_label, self.model_label, self.speed_label, self.memory_label):
-            bar.addPermanentWidget(label)
-        self._memory_timer = QTimer(self, interval=2000)
-        self._memory_timer.timeout.connect(self._update_memory)
-        self._memory_timer.start()
-        self._update_memory()
+        status = self.engine_status = EngineStatus(self.statusBar(), self.bridge, on_loaded=self.refresh_models)
+        self.progress, self.device_label, self.model_label = status.progress, status.device_label, status.model_label
+        self.speed_label, self.memory_label = status.speed_label, status.memory_label
 
         self.sessions: SessionsPanel | None = None
+        self.sessions_dock: QDockWidget | None = None
         self._draft_timer = QTimer(self, singleShot=True, interval=DRAFT_DEBOUNCE_MS)
         self._draft_timer.timeout.connect(self.save_drafts)
-        self._build_menu()
         if self.store is not None:
             self._build_sessions()
+        build_menus(self)
+        window_state.restore(self)
+        self._sync_params_dock()
         for notice in notices:
             self.statusBar().showMessage(notice, 30000)
 
-        self.bridge.progress.connect(self._on_engine_progress)
-        self.bridge.loaded.connect(self._on_engine_loaded)
-        self.bridge.failed.connect(self._on_engine_failed)
-        self.bridge.finished.connect(self._on_engine_finished)
-        self.bridge.busy_changed.connect(self._on_engine_busy)
         # Remote endpoints' model lists arrive from a worker thread; the pickers fill in when they do.
         self.remote_models = RemoteModels(self)
         self.remote_models.listed.connect(self._on_remote_listed)
@@ -165,20 +151,6 @@ class MainWindow(QMainWindow):
             # After the first paint: the window shows at once, torch loads behind it.
             QTimer.singleShot(AFTER_FIRST_PAINT_MS, lambda: self.bridge.load(self.current_model()))
 
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction("&New session", QKeySequence.StandardKey.New, self._new_session)
-        file_menu.addAction("&Import session…", self._import_session)
-        file_menu.addAction("&Export session as JSON…", self._export_json)
-        file_menu.addAction("Export session as &Markdown…", self._export_markdown)
-        file_menu.addSeparator()
-        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
-        for action in file_menu.actions()[:4]:
-            action.setEnabled(self.store is not None)
-        self.precision_menu = PrecisionMenu(self.menuBar().addMenu("&Model"), self)
-        self.precision_menu.chosen.connect(self.set_precision)
-        self.precision_actions = self.precision_menu.actions_by_value
-
     def set_precision(self, value: str) -> None:
         """Use ``value`` for local models from now on; the current model reloads at it."""
         if self.precision_menu.choose(value):
@@ -187,24 +159,7 @@ class MainWindow(QMainWindow):
 
     # -- sessions --------------------------------------------------------------------------------------------
     def _build_sessions(self) -> None:
-        assert self.store is not None
-        self.store.purge_deleted(older_than=PURGE_AFTER)
-        self.sessions = SessionsPanel(self.store)
-        dock = QDockWidget("Sessions", self)
-        dock.setObjectName("sessions")
-        dock.setWidget(self.sessions)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.sessions.about_to_switch.connect(self.save_drafts)
-        self.sessions.session_opened.connect(self._on_session_opened)
-        self.sessions.run_opened.connect(self._on_run_opened)
-        self.prompt_tab.branches.run_source = lambda: self.store.runs(self.current_session, "prompt")
-        for tab in self.session_tabs:
-            tab.run_ended.connect(self._on_run_ended)
-            tab.changed.connect(self._draft_timer.start)
-        self.params.changed.connect(self._draft_timer.start)
-        existing = self.store.list()
-        self.sessions.select(existing[0].id if existing else self.store.create("First session").id)
+        return sessions_sidebar.build_sessions(self)
 
     @property
     def current_session(self) -> int | None:
@@ -229,6 +184,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_session_opened(self, session_id: int) -> None:
         assert self.store is not None
+        settings.write(LAST_SESSION, session_id)  # the next launch opens it again
         self._restoring = True
         self._unreadable = unreadable = []
         try:
@@ -272,18 +228,35 @@ class MainWindow(QMainWindow):
         if self.sessions:
             self.sessions.refresh()
 
-    def _new_session(self) -> None:
+    @Slot()
+    def new_session(self) -> None:
         if self.sessions:
             self.sessions.new_session()
 
-    def _import_session(self) -> None:
-        session_files.import_dialog(self)
+    # -- view --------------------------------------------------------------------------------------------------
+    @Slot(bool)
+    def set_full_screen(self, on: bool) -> None:
+        self.showFullScreen() if on else self.showNormal()
 
-    def _export_json(self) -> None:
-        session_files.export_json_dialog(self)
+    @Slot()
+    def focus_session_search(self) -> None:
+        """Ctrl+F: the sessions search box, its text selected (the panel comes back if it was closed)."""
+        if self.sessions is None or self.sessions_dock is None:
+            return
+        self.sessions_dock.show()
+        self.sessions.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.sessions.search.selectAll()
 
-    def _export_markdown(self) -> None:
-        session_files.export_markdown_dialog(self)
+    @Slot()
+    def _sync_params_dock(self) -> None:
+        """The Parameters dock shows the current tab's own panel, and hides where nothing uses it (the Image tab,
+        Compare's image grid and layout variants); the sessions sidebar keeps its width either way."""
+        tab = self.tabs.currentWidget()
+        uses = tab is not self.compare_tab or self.compare_tab.views.currentIndex() == 0
+        keep = self.sessions_dock.width() if self.sessions_dock is not None and self.sessions_dock.isVisible() else 0
+        self.params_dock.follow(tab, uses)
+        if keep:
+            self.resizeDocks([self.sessions_dock], [keep], Qt.Orientation.Horizontal)
 
     # -- models ----------------------------------------------------------------------------------------------
     def current_model(self) -> str:
@@ -385,64 +358,27 @@ class MainWindow(QMainWindow):
         self.refresh_models(select=info.id)
         self.bridge.load(info.id)
 
-    # -- engine events ---------------------------------------------------------------------------------------
-    @Slot(object)
-    def _on_engine_progress(self, event: ProgressEvent) -> None:
-        self.progress.show()
-        if event.fraction is None:
-            self.progress.setRange(0, 0)  # busy indicator
-        else:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(int(event.fraction * 100))
-        self.progress.setFormat("%p%")  # the stage itself is the status message beside it
-        self.progress.setToolTip(event.stage)
-        self.statusBar().showMessage(event.stage)
-
-    @Slot(object)
-    def _on_engine_loaded(self, info: object) -> None:
-        remote = info.dtype == "remote"
-        self.device_label.setText(f"device: {info.device}" if remote else f"device: {info.device} ({info.dtype})")
-        # Which engine path runs it (fused C++ step, generic, transformers) and the kernels' code path.
-        self.device_label.setToolTip("" if remote else f"{info.model_id}: {info.detail or info.dtype}")
-        if info.path and not remote:
-            self.device_label.setText(f"device: {info.device} ({info.dtype}, {info.path})")
-        self.model_label.setText(f"model: {info.model_id}")
-        self.statusBar().showMessage(f"Loaded {info.model_id} in {info.load_s:.1f} s", 5000)
-        self.refresh_models()
-
-    @Slot(object)
-    def _on_engine_finished(self, result: GenerationResult) -> None:
-        self.model_label.setText(f"model: {result.model}")
-        if not self.device_label.text().startswith(f"device: {result.device}"):  # keep "(precision, path)"
-            self.device_label.setText(f"device: {result.device}")
-        self.speed_label.setText(f"{result.first.timings.tokens_per_s:.1f} tok/s")
-
-    @Slot(str, bool)
-    def _on_engine_failed(self, message: str, _is_bug: bool) -> None:
-        self.statusBar().showMessage(message.splitlines()[0], 15000)
-        self.progress.hide()
-
-    @Slot(bool)
-    def _on_engine_busy(self, busy: bool) -> None:
-        if not busy:
-            self.progress.hide()
-
     @Slot(dict)
     def _on_open_image_settings(self, settings: dict) -> None:
         """A compare-grid cell clicked: its settings go to the Image tab, which comes to the front."""
-        self.image_tab.apply_settings(settings)
+        self.image_tab.open_cell(settings)
         self.tabs.setCurrentWidget(self.image_tab)
 
     @Slot(str)
     def _on_tab_message(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
 
-    @Slot()
-    def _update_memory(self) -> None:
-        self.memory_label.setText(f"memory: {human_bytes(rss_bytes())}")
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        action = getattr(self, "full_screen_action", None)
+        if event.type() == QEvent.Type.WindowStateChange and action is not None:
+            action.blockSignals(True)  # full screen left by other means (the window manager, a restore)
+            action.setChecked(self.isFullScreen())
+            action.blockSignals(False)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self._memory_timer.stop()
+        window_state.save(self)
+        self.engine_status.stop()
         self.remote_models.shutdown()
         if self.endpoints_dialog is not None:
             self.endpoints_dialog.close()

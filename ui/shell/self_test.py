@@ -125,9 +125,12 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
 
     from playground.runtime.runner import EngineRunner
     from ui.common.html_preview import HtmlPreview
+    from ui.shell.crash import install_exception_hook
+    from ui.shell.crash import log_path as crashes_log
     from ui.shell.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], "-platform", "offscreen"])
+    crashes = install_exception_hook(app)  # as the app does: a bug in a slot is logged and shown
     report = _Report()
     state: dict[str, Any] = {}
 
@@ -231,6 +234,12 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
             raise CheckFailed(f"the draft lacks the prompt: {str(draft)[:200]}")
         return f"session {session_id}: {len(runs)} run(s) and the draft read back from {store.db.path.name}"
 
+    def no_internal_errors() -> str:
+        app.processEvents()
+        if crashes.count:
+            raise CheckFailed(f"{crashes.count} uncaught exception(s); see {crashes_log()}")
+        return "none caught by the exception hook"
+
     def bundle_untouched() -> str:
         assert root is not None and before is not None
         added = sorted(_snapshot(root) - before)
@@ -245,6 +254,7 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
             report.check("html", html)
             report.check("demo image", demo_image)
             report.check("session", session)
+        report.check("no bug", no_internal_errors)
         if root is not None:
             report.check("bundle read-only", bundle_untouched)
     finally:
@@ -253,6 +263,7 @@ def _run_checks(root: Path | None, before: set[str] | None) -> int:
         if "window" in state:
             state["window"].close()  # stops the engine worker and closes the database
         app.processEvents()
+        crashes.uninstall()
     print(f"playground self-test: {'FAILED (' + str(report.failures) + ')' if report.failures else 'passed'}",
           flush=True)
     return 1 if report.failures else 0

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from sqlalchemy.exc import SQLAlchemyError
 
 from playground.errors import KnownError
 from playground.store.db import open_database
+from playground.store.markdown import export_markdown
 from playground.store.repository import SessionStore
-from playground.store.transfer import export_markdown, export_session, import_session
+from playground.store.transfer import export_session, import_session
 
 if TYPE_CHECKING:
     from ui.shell.main_window import MainWindow
@@ -34,24 +37,51 @@ def import_dialog(window: MainWindow) -> None:
         try:
             info = import_session(window.store, Path(path))
         except KnownError as exc:
-            QMessageBox.warning(window, "Import failed", str(exc))
+            box = QMessageBox(QMessageBox.Icon.Warning, "Import failed", str(exc), parent=window)
+            box.setTextFormat(Qt.TextFormat.PlainText)  # the message quotes the file's content
+            box.exec()
             return
         window.sessions.select(info.id)
         window.statusBar().showMessage(f"Imported {info.name} ({info.run_count} runs)", 8000)
 
 
+def default_export_path(window: MainWindow, suffix: str) -> Path:
+    """The session's name as a file name in the user's documents folder (not the working directory)."""
+    assert window.store is not None and window.current_session is not None
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", window.store.get(window.current_session).name).strip(" .-")
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+    return Path(folder) / f"{name[:120] or 'session'}{suffix}"
+
+
 def export_json_dialog(window: MainWindow) -> None:
     if window.store and window.current_session is not None:
-        path, _ = QFileDialog.getSaveFileName(window, "Export session", "session.json", "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(window, "Export session", str(default_export_path(window, ".json")),
+                                              "JSON (*.json)")
         if path:
             window.save_drafts()
-            written = export_session(window.store, window.current_session, Path(path))
+            try:
+                written = export_session(window.store, window.current_session, Path(path))
+            except OSError as exc:
+                _cannot_write(window, path, exc)
+                return
             window.statusBar().showMessage(f"Exported to {written}", 8000)
 
 
 def export_markdown_dialog(window: MainWindow) -> None:
     if window.store and window.current_session is not None:
-        path, _ = QFileDialog.getSaveFileName(window, "Export as Markdown", "session.md", "Markdown (*.md)")
+        path, _ = QFileDialog.getSaveFileName(window, "Export as Markdown", str(default_export_path(window, ".md")),
+                                              "Markdown (*.md)")
         if path:
-            Path(path).write_text(export_markdown(window.store, window.current_session), encoding="utf-8")
+            try:
+                Path(path).write_text(export_markdown(window.store, window.current_session), encoding="utf-8")
+            except OSError as exc:
+                _cannot_write(window, path, exc)
+                return
             window.statusBar().showMessage(f"Exported to {path}", 8000)
+
+
+def _cannot_write(window: MainWindow, path: str, exc: OSError) -> None:
+    box = QMessageBox(QMessageBox.Icon.Warning, "Export failed", f"Cannot write {path}: {exc.strerror or exc}",
+                      parent=window)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.exec()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from playground.store.records import Run, SessionInfo
 from playground.store.repository import SessionStore
-from ui.common.widgets import banner
+from ui.common.widgets import banner, plain_label, plain_tip
 
 log = logging.getLogger("playground.ui")
 
@@ -78,7 +78,7 @@ class SessionsPanel(QWidget):
         self.delete_button.setToolTip("Delete (undo is offered for a while)")
         self.delete_button.clicked.connect(self.delete_current)
 
-        self.undo_label = QLabel()
+        self.undo_label = plain_label(wrap=True)  # quotes the session's name
         self.undo_button = QPushButton("Undo")
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
@@ -90,7 +90,12 @@ class SessionsPanel(QWidget):
         self.history.itemActivated.connect(self._on_run_activated)
         for widget in (self.list, self.history):
             widget.setAlternatingRowColors(True)
-            widget.setWordWrap(True)
+            # Two lines an entry, whatever the sidebar's width (wrapped, a history entry took 3-4): long names and
+            # titles end in "…", the tooltip has them whole.
+            widget.setWordWrap(False)
+            widget.setTextElideMode(Qt.TextElideMode.ElideRight)
+            widget.setUniformItemSizes(True)
+            widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
 
         buttons = QGridLayout()  # two rows keep the sidebar narrow
         for i, b in enumerate((self.new_button, self.rename_button, self.duplicate_button, self.delete_button)):
@@ -120,7 +125,7 @@ class SessionsPanel(QWidget):
         for s in sessions:
             item = QListWidgetItem(f"{s.name}\n{local_time(s.updated_at)} · {s.run_count} runs")
             item.setData(Qt.ItemDataRole.UserRole, s.id)
-            item.setToolTip(s.name)
+            item.setToolTip(plain_tip(s.name))
             self.list.addItem(item)
             if s.id == self.current_id:
                 self.list.setCurrentItem(item)
@@ -137,7 +142,8 @@ class SessionsPanel(QWidget):
                 answer = run_output_preview(run)
                 item = QListWidgetItem(f"{when[11:]} · {run.mode} · {run.status} · {run.model_id[:80]}\n"
                                        f"{run.title(40)}" + (f"  →  {answer}" if answer else ""))
-                item.setToolTip(f"{run.model_id[:200]} · {when}" + (f"\n{run.error[:500]}" if run.error else ""))
+                tip = f"{run.title(400)}\n{run.model_id[:200]} · {when}" + (f"\n{run.error[:500]}" if run.error else "")
+                item.setToolTip(plain_tip(tip))
             except Exception:  # noqa: BLE001 - one unreadable run (an old import) must not hide the others
                 log.exception("run %s cannot be listed", run.id)
                 item = QListWidgetItem(f"{run.mode} run {run.id} · this version cannot show it")

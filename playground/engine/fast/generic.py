@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from playground.engine.fast.chunks import prefill_chunks, reusable
 from playground.engine.fast.quant import QLinear, weight_format
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class GenericRunner:
         self._caches: list[Any] = []
         self._tokens: list[list[int]] = []
         self._prefilled: list[int] = []
+        self._chunks: list[list[tuple[int, int]]] = []  # per slot: the prefill chunks that computed its cache
         self.reused = 0
 
     @property
@@ -83,6 +85,7 @@ class GenericRunner:
             self._caches.append(None)
             self._tokens.append([])
             self._prefilled.append(0)
+            self._chunks.append([])
 
     def _cache(self, slot: int, tokens: int) -> Any:
         """The slot's static cache, re-made larger (and refilled) when ``tokens`` do not fit."""
@@ -95,10 +98,9 @@ class GenericRunner:
         size = min(max(MIN_CACHE, tokens * 3 // 2), max(self.max_positions, tokens))
         self._caches[slot] = StaticCache(config=self.model.config, max_cache_len=size)
         kept = self._tokens[slot]
-        self._tokens[slot], self._prefilled[slot] = [], 0
-        if kept:
+        self._tokens[slot], self._prefilled[slot], self._chunks[slot] = [], 0, []
+        if kept:  # recomputed in one go: not the chunks a fresh prefill runs, so not reused by one
             self._run(slot, kept, 0)
-            self._prefilled[slot] = len(kept)
         return self._caches[slot]
 
     def _run(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
@@ -118,6 +120,7 @@ class GenericRunner:
             raise ValueError(f"cannot rewind to {length}; slot {slot} holds {self.length(slot)}")
         del self._tokens[slot][length:]
         self._prefilled[slot] = min(self._prefilled[slot], length)
+        self._chunks[slot] = [c for c in self._chunks[slot] if c[1] <= length]
 
     def fork(self, src: int, dst: int, length: int | None = None) -> None:
         """Start slot ``dst`` with the first ``length`` prefilled tokens of ``src`` (recomputed: the static
@@ -128,17 +131,22 @@ class GenericRunner:
         if src != dst and ids:
             self.prefill(dst, ids, reuse=False)
 
-    def prefill(self, slot: int, ids: list[int], reuse: bool = True) -> torch.Tensor:
+    def prefill(self, slot: int, ids: list[int], reuse: bool = True,
+                checkpoints: tuple[int, ...] = ()) -> torch.Tensor:
+        """Run the prompt in its chunks (``chunks.py``), after those this slot already holds."""
         self.ensure_slots(slot + 1)
-        common = 0
-        if reuse:
-            limit = min(self._prefilled[slot], len(ids) - 1)
-            while common < limit and self._tokens[slot][common] == ids[common]:
-                common += 1
+        plan = prefill_chunks(len(ids), checkpoints)
+        done = reusable(plan, self._chunks[slot], self._tokens[slot], ids) if reuse else 0
+        common = plan[done - 1][1] if done else 0
         self.rewind(common, slot)
         self.reused = common
-        self._cache(slot, len(ids))
-        logits = self._run(slot, ids[common:], common)
+        if self._cache(slot, len(ids)) is not None and common and not self._chunks[slot]:
+            self.rewind(0, slot)  # the cache was re-made (its positions recomputed in one go): run it all
+            common = self.reused = done = 0
+        logits = None
+        for start, end in plan[done:]:
+            logits = self._run(slot, ids[start:end], start)
+            self._chunks[slot].append((start, end))
         self._prefilled[slot] = len(ids)
         return logits
 

@@ -7,9 +7,10 @@
 Each slot is an independent sequence at its own position (a sheet's cells, a comparison's columns; later the
 concurrent requests of ``serve``): ``step`` runs B tokens through the weights once (the kernels read each weight
 once for up to 8 rows), so B sequences cost little more than one. ``prefill`` reuses the longest prefix the slot
-already holds from an earlier prefill, ``fork`` copies a prefix into another slot, ``rewind`` goes back (n
-completions share a prompt without copying). Positions written by decode steps are never reused by a prefill: a
-prompt must give the same result whatever ran before it.
+already holds from an earlier prefill chunk for chunk (``chunks.py``: a prompt's logits depend on its tokens alone),
+``fork`` copies a prefix into another slot, ``rewind`` goes back (n completions share a prompt without copying).
+Positions written by decode steps are never reused by a prefill: a prompt must give the same result whatever ran
+before it.
 
 Decode runs the fused C++ step (``csrc/decoder_step.cpp``: all layers in one call) when every weight is in a kernel
 format and the library is loaded, else ``forward.decode_step``; ``path`` says which ("fused" / "python").
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import forward
 from playground.engine.fast.arch import Arch, arch_from_config, fused_context_limit, rope_tables
+from playground.engine.fast.chunks import prefill_chunks, reusable
 from playground.engine.fast.weights import ModelWeights, build_weights
 
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ class DecoderRunner:
         del s.tokens[length:]
         if length < s.prefilled:
             s.prefilled, s.last_logits = length, None
+        s.chunks = [c for c in s.chunks if c[1] <= length]
 
     def fork(self, src: int, dst: int, length: int | None = None) -> None:
         """Copy the first ``length`` positions (default: all prefilled ones) of slot ``src`` into slot ``dst``."""
@@ -121,6 +124,7 @@ class DecoderRunner:
             self.v[:, dst, :, :n] = self.v[:, src, :, :n]
         d = self._slots[dst]
         d.length, d.prefilled, d.tokens = n, n, list(s.tokens[:n])
+        d.chunks = [c for c in s.chunks if c[1] <= n]
         d.last_logits = s.last_logits if n == s.prefilled else None
 
     # -- forward ---------------------------------------------------------------------------------------------
@@ -128,31 +132,31 @@ class DecoderRunner:
         x = self.weights.embed.rows(tokens)  # [T, D] fp32
         return x * self.arch.embed_scale if self.arch.embed_scale != 1.0 else x
 
-    def prefill(self, slot: int, ids: list[int], reuse: bool = True) -> torch.Tensor:
-        """Run the prompt (after any prefix this slot already holds); return the last position's logits."""
+    def prefill(self, slot: int, ids: list[int], reuse: bool = True,
+                checkpoints: tuple[int, ...] = ()) -> torch.Tensor:
+        """Run the prompt (after the chunks this slot already holds); return the last position's logits.
+        ``checkpoints``: token counts where a later prompt is likely to diverge (the end of the source text), so
+        the chunks before them can be reused."""
         import torch
 
         self.ensure_slots(slot + 1)
         s = self._slots[slot]
-        if reuse and s.last_logits is not None and s.tokens[:s.prefilled] == list(ids):
-            # The very prompt this slot last prefilled: its logits as computed then (a re-run is bit-identical;
-            # recomputing the last position alone would round differently from the whole prompt at once).
+        plan = prefill_chunks(len(ids), checkpoints, PREFILL_CHUNK)
+        if reuse and s.last_logits is not None and s.tokens[:s.prefilled] == list(ids) and s.chunks == plan:
+            # The very prompt this slot last prefilled, in the same chunks: its logits as computed then.
             self.rewind(len(ids), slot)
             self.reused = len(ids)
             return s.last_logits.clone()
-        common = 0
-        if reuse:  # the last prompt token always runs: its logits are the answer
-            limit = min(s.prefilled, s.length, len(ids) - 1)
-            while common < limit and s.tokens[common] == ids[common]:
-                common += 1
+        done = reusable(plan, s.chunks, s.tokens, ids) if reuse else 0  # chunks never cover decoded positions
+        common = plan[done - 1][1] if done else 0
         self.rewind(common, slot)
         self.reused = common
         self.reserve(len(ids))
-        tokens = torch.tensor(ids[common:], dtype=torch.long)
+        tokens = torch.tensor(ids, dtype=torch.long)
         last = None
-        for start in range(0, len(tokens), PREFILL_CHUNK):
-            chunk = tokens[start:start + PREFILL_CHUNK]
-            last = forward.prefill_chunk(self, slot, chunk, common + start)
+        for start, end in plan[done:]:
+            last = forward.prefill_chunk(self, slot, tokens[start:end], start)
+            s.chunks.append((start, end))
         s.tokens.extend(ids[common:])
         s.length = s.prefilled = len(ids)
         s.last_logits = self.logits(last[-1:])[0]
@@ -254,10 +258,11 @@ class DecoderRunner:
 
 
 class _Slot:
-    __slots__ = ("length", "tokens", "prefilled", "last_logits")
+    __slots__ = ("length", "tokens", "prefilled", "last_logits", "chunks")
 
     def __init__(self) -> None:
         self.length = 0
         self.tokens: list[int] = []
         self.prefilled = 0  # positions [0, prefilled) came from prefill: reusable
         self.last_logits: Any = None  # the logits of position prefilled - 1, as prefill returned them
+        self.chunks: list[tuple[int, int]] = []  # the prefill chunks [start, end) that computed the cache's start

@@ -1,0 +1,44 @@
+"""The Parameters sidebar: the current tab's own panel (each tab has one, with its own defaults), scrolling when
+the window is short; hidden where nothing uses it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QStackedWidget, QWidget
+
+from ui.common.params_panel import ParamsPanel
+
+
+class ParamsDock(QDockWidget):
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__("Parameters", window)
+        self.setObjectName("params")
+        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.panels: dict[QWidget, ParamsPanel] = {}  # tab -> its panel
+        self.stack = QStackedWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # A narrow window scrolls the panel sideways rather than cut its fields off.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setWidget(self.stack)
+        self.setWidget(scroll)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self)
+
+    def add(self, tab: QWidget, panel: ParamsPanel) -> None:
+        self.panels[tab] = panel
+        self.stack.addWidget(panel)
+
+    def follow(self, tab: QWidget, uses_parameters: bool = True) -> None:
+        """Show ``tab``'s panel (titled with whose values they are), or hide when it has none or does not use it."""
+        panel = self.panels.get(tab)
+        if panel is None or not uses_parameters:
+            self.hide()
+            return
+        self.stack.setCurrentWidget(panel)
+        self.setWindowTitle(f"Parameters · {panel.spec.title}")
+        self.show()
+
+    def current(self) -> ParamsPanel | None:
+        widget = self.stack.currentWidget()
+        return widget if isinstance(widget, ParamsPanel) and self.isVisible() else None
