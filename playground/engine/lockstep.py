@@ -72,9 +72,9 @@ class _SlotView:
     def __init__(self, lockstep: _Lockstep, slot: int) -> None:
         self._ls, self._slot = lockstep, slot
 
-    def prefill(self, slot: int, ids: list[int], reuse: bool = True) -> Any:
+    def prefill(self, slot: int, ids: list[int], reuse: bool = True, checkpoints: tuple[int, ...] = ()) -> Any:
         with self._ls.cv:
-            return self._ls.runner.prefill(self._slot, ids, reuse)
+            return self._ls.runner.prefill(self._slot, ids, reuse, checkpoints=checkpoints)
 
     def rewind(self, length: int, slot: int = 0) -> None:
         with self._ls.cv:
