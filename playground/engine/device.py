@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from playground.errors import KnownError
+from playground.errors import KnownError, OutOfMemory, UnsupportedModel
 
 if TYPE_CHECKING:
     import torch
@@ -58,3 +60,22 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+@contextmanager
+def loading_errors(model_id: str, device: torch.device, purpose: str = "") -> Iterator[None]:
+    """What loading a third-party model can raise, as one message: out of memory (memory freed first), or "cannot
+    load this" with the library's first line. ``purpose`` follows the id ("for inspection")."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        free_memory(device)
+        raise OutOfMemory(f"Not enough memory on {device} to load {model_id}{purpose}; "
+                          "try a smaller model or CPU") from exc
+    except KnownError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UnsupportedModel(f"Could not load {model_id}{purpose}: {first_line}") from exc

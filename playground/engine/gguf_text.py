@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine.device import choose_device, choose_dtype, free_memory
-from playground.errors import KnownError, OutOfMemory, UnsupportedModel
+from playground.engine.device import choose_device, choose_dtype, loading_errors
+from playground.errors import KnownError, UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
 _INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
@@ -61,7 +61,7 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
         n_params = sum(int(w.numel()) for w in (loaded.tensors[n] for n in loaded.tensors) if hasattr(w, "numel"))
         chosen = select.plan(config, dev.type, plain, requested, n_params, path_choice)
     fast = model = None
-    try:
+    with loading_errors(model_id, dev):
         if chosen.path == "fused":
             from playground.engine.fast.runner import DecoderRunner
 
@@ -78,14 +78,6 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
                 from playground.engine.fast.generic import GenericRunner
 
                 fast = GenericRunner(model, chosen.precision)
-    except torch.OutOfMemoryError as exc:
-        free_memory(dev)
-        raise OutOfMemory(f"Not enough memory on {dev} to load {model_id}; try a smaller model or CPU") from exc
-    except KnownError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure on a third-party file is "cannot load this"
-        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UnsupportedModel(f"Could not load {model_id}: {first_line}") from exc
     tokenizer = loaded.tokenizer
     context = int(loaded.config.get("max_position_embeddings") or 2048)
     if fast is not None:

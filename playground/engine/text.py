@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine.device import choose_device, choose_dtype, free_memory
+from playground.engine.device import choose_device, choose_dtype, free_memory, loading_errors
 from playground.engine.fast.select import AUTO_PRECISION  # noqa: F401 - re-exported (cli setup)
-from playground.errors import KnownError, ModelNotFound, OutOfMemory, UnsupportedModel
+from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,7 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     except Exception as exc:  # noqa: BLE001 - a damaged header (struct, JSON, OS errors): cannot load this
         raise UnsupportedModel(f"Could not load {model_id}: unreadable weights ({exc})") from exc
     chosen = select.plan(config, dev.type, plain, requested, tensors.numel(), path)
-    try:
+    with loading_errors(model_id, dev):
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         model = fast = None
         loader = None
@@ -172,14 +172,6 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
 
             on_progress(ProgressEvent(f"Quantizing to {chosen.precision}", None))
             fast = GenericRunner(model, chosen.precision)
-    except torch.OutOfMemoryError as exc:
-        free_memory(dev)
-        raise OutOfMemory(f"Not enough memory on {dev} to load {model_id}; try a smaller model or CPU") from exc
-    except KnownError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
-        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UnsupportedModel(f"Could not load {model_id}: {first_line}") from exc
     context = _context_length(config, tokenizer)
     if fast is not None:
         context = min(context, fast.max_positions)

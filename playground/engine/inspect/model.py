@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playground.engine.device import choose_device, choose_dtype, free_memory
+from playground.engine.device import choose_device, choose_dtype, loading_errors
 from playground.engine.text import TextModel, check_folder
-from playground.errors import OutOfMemory, UnsupportedModel
+from playground.errors import UnsupportedModel
 
 # Where transformers keeps a causal LM's blocks and final norm, by family (llama/qwen/mistral/gemma/phi: model.*,
 # gpt2: transformer.*, gpt-neox: gpt_neox.*).
@@ -42,7 +42,6 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
                        allow_pickle: bool = False) -> TextModel:
     """``folder``'s model with eager attention and no fast path (fp32 on the CPU), as a TextModel."""
     check_folder(folder, allow_pickle)
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -50,19 +49,13 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
     dev = choose_device(device)
     dt = choose_dtype(dev, dtype)
     started = time.perf_counter()
-    try:
+    with loading_errors(model_id, dev, " for inspection"):
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(
             str(folder), dtype=dt, attn_implementation="eager", trust_remote_code=False,
             use_safetensors=None if allow_pickle else True)
         model.to(dev)
         model.eval()
-    except torch.OutOfMemoryError as exc:
-        free_memory(dev)
-        raise OutOfMemory(f"Not enough memory on {dev} to load {model_id} for inspection") from exc
-    except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
-        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UnsupportedModel(f"Could not load {model_id} for inspection: {first_line}") from exc
     decoder_parts(model)  # fail now, not at the first lens
     return TextModel(id=model_id, hf_model=model, tokenizer=tokenizer, device=dev, dtype=dt,
                      load_s=time.perf_counter() - started, context_length=_context_length(model.config),
