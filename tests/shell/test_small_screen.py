@@ -74,3 +74,15 @@ def test_a_compare_run_shows_its_footers_and_leaves_the_width_alone(qtbot, small
         qtbot.wait(10)
         assert "tok/s" in column.stats.text()
         assert fully_visible(column.stats), column.stats.visibleRegion().boundingRect()
+
+
+def test_a_parameters_dock_left_narrow_shows_its_fields_whole_in_a_large_window(qtbot, small_window):
+    """A dock width saved at 1024 px (or dragged narrow) must not leave the fields cut off at 1280 px and up."""
+    window = small_window(ScriptedRunner([" a"]))
+    dock = window.params_dock
+    window.resizeDocks([dock], [60], Qt.Orientation.Horizontal)
+    qtbot.wait(10)
+    assert dock.width() < 100
+    window.resize(1400, 800)
+    qtbot.waitUntil(lambda: dock.width() >= min(dock.scroll.widget().sizeHint().width(), 1400 // 5) - 2)
+    assert (window.width(), window.height()) == (1400, 800)

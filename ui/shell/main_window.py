@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -246,6 +246,12 @@ class MainWindow(QMainWindow):
         self.sessions_dock.show()
         self.sessions.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.sessions.search.selectAll()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        panel = self.params_dock.current()
+        if panel is not None:
+            self.params_dock.fit(panel)
 
     @Slot()
     def _sync_params_dock(self) -> None:

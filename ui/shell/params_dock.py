@@ -22,6 +22,7 @@ class ParamsDock(QDockWidget):
         # A narrow window scrolls the panel sideways rather than cut its fields off.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setWidget(self.stack)
+        self.scroll = scroll
         self.setWidget(scroll)
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self)
 
@@ -38,6 +39,18 @@ class ParamsDock(QDockWidget):
         self.stack.setCurrentWidget(panel)
         self.setWindowTitle(f"Parameters · {panel.spec.title}")
         self.show()
+        self.fit(panel)
+
+    def fit(self, panel: ParamsPanel) -> None:
+        """Widen the dock to show its fields whole when the window has room (at most a fifth of its width): a
+        width saved in a small window, or dragged narrow, would otherwise leave them cut off on a large one."""
+        window = self.parentWidget()
+        if not isinstance(window, QMainWindow) or self.isFloating():
+            return
+        wanted = panel.sizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width() + 8
+        target = min(wanted, window.width() // 5)
+        if self.width() < target:
+            window.resizeDocks([self], [target], Qt.Orientation.Horizontal)
 
     def current(self) -> ParamsPanel | None:
         widget = self.stack.currentWidget()
