@@ -109,8 +109,8 @@ class AccuracyChart(QWidget):
         if not ks:
             painter.setPen(QColor("#808080"))
             painter.drawRect(plot)
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter,
-                             "Choose a column with known values and press Evaluate:\n"
+            painter.drawText(plot.adjusted(6, 6, -6, -6), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             "Choose a column with known values and press Evaluate: "
                              "accuracy is plotted against the number of example rows k")
             painter.end()
             return
