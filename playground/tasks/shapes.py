@@ -105,7 +105,8 @@ def all_captions() -> list[Caption]:
 
 
 def held_out_captions(n: int = 50, seed: int = 1234) -> list[Caption]:
-    """The evaluation prompts: ``n`` captions never shown in training (half with a background, a third placed)."""
+    """``n`` captions never shown in training (half with a background, a third placed); split into tuning and
+    scored prompts by :func:`tuning_captions` / :func:`scored_captions`."""
     rng = random.Random(seed)
     pool = all_captions()
     rng.shuffle(pool)
@@ -118,6 +119,21 @@ def held_out_captions(n: int = 50, seed: int = 1234) -> list[Caption]:
         ) < n // len(SHAPES) + 1:
             chosen.append(c)
     return chosen
+
+
+# The unseen captions split once, for every measurement of the demo model: guidance (and any other knob) is picked
+# on the tuning prompts only, and the reported figures come from the other 30, which no choice has looked at.
+TUNING_PROMPTS = 20
+
+
+def tuning_captions() -> list[Caption]:
+    """Unseen captions used only to pick settings (guidance) for the demo model: the first 20 held-out ones."""
+    return held_out_captions()[:TUNING_PROMPTS]
+
+
+def scored_captions() -> list[Caption]:
+    """Unseen captions used only for the demo model's reported figures, disjoint from :func:`tuning_captions`."""
+    return held_out_captions()[TUNING_PROMPTS:]
 
 
 def random_caption(rng: random.Random, exclude: frozenset[str] = frozenset()) -> Caption:
