@@ -3,8 +3,10 @@
 Data: coloured shapes drawn in code (playground.tasks.shapes), 64×64. Model: a word-level CLIPTokenizer built in
 memory, a tiny CLIPTextModel, an AutoencoderKL (64×64×3 <-> 32×32×4) trained first as an autoencoder, then a small
 UNet2DConditionModel trained in its latent space together with the text encoder (10% empty captions for CFG, EMA).
-Ends by reloading the saved folder with ``StableDiffusionPipeline.from_pretrained``, scoring 50 held-out prompts with
-the shapes checker and writing a sample grid.
+Ends by reloading the saved folder with ``StableDiffusionPipeline.from_pretrained``, picking guidance on the 20 tuning
+prompts, scoring the 30 scored prompts at it with the shapes checker (both unseen in training; see
+shapes.tuning_captions / scored_captions) and writing a sample grid. bench/demo_image_quality.py re-measures the
+shipped folder the same way with several seeds per prompt.
 
     python scripts/train_demo_image_model.py --out assets/demo_image_model --unet-seconds 240 --vae-seconds 50
     python scripts/train_demo_image_model.py --out assets/demo_image_model --eval-only --guidance 3   # rates only
@@ -249,13 +251,13 @@ def save_pipeline(out: Path, vae, text_encoder, tok, unet, meta: dict) -> None:
     (out / "playground.json").write_text(json.dumps(meta, indent=2))
 
 
-def evaluate(out: Path, device: str, steps: int, guidance: float, seed: int) -> tuple[dict, list[np.ndarray]]:
-    """Reloads the saved folder and scores the 50 held-out prompts; returns the rates and the images."""
+def evaluate(out: Path, device: str, steps: int, guidance: float, seed: int,
+             caps: list[shapes.Caption]) -> tuple[dict, list[np.ndarray]]:
+    """Reloads the saved folder and scores ``caps``; returns the rates and the images."""
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(out).to(device)
     pipe.set_progress_bar_config(disable=True)
-    caps = shapes.held_out_captions()
     gen = torch.Generator(device="cpu").manual_seed(seed)
     images = pipe([c.text for c in caps], num_inference_steps=steps, guidance_scale=guidance, generator=gen,
                   output_type="np").images
@@ -305,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.eval_only:
         for g in args.guidance:
-            rates, _ = evaluate(args.out, args.device, args.eval_steps, g, args.seed)
-            print(f"guidance {g}, {args.eval_steps} steps: "
+            rates, _ = evaluate(args.out, args.device, args.eval_steps, g, args.seed, shapes.scored_captions())
+            print(f"scored prompts, guidance {g}, {args.eval_steps} steps: "
                   + ", ".join(f"{k} {v:.0%}" if k != "n" else f"n {int(v)}" for k, v in rates.items()), flush=True)
         return 0
 
@@ -371,17 +373,20 @@ def main(argv: list[str] | None = None) -> int:
 
     best = None
     for g in args.guidance:
-        rates, _ = evaluate(args.out, device, args.eval_steps, g, args.seed)
-        log(f"held-out prompt following (guidance {g}, {args.eval_steps} steps): "
+        rates, _ = evaluate(args.out, device, args.eval_steps, g, args.seed, shapes.tuning_captions())
+        log(f"tuning prompt following (guidance {g}, {args.eval_steps} steps): "
             + ", ".join(f"{k} {v:.0%}" if k != "n" else f"n {int(v)}" for k, v in rates.items()))
         if best is None or rates["colour_and_shape"] > best[1]["colour_and_shape"]:
             best = (g, rates)
     meta["default_guidance"] = best[0]
-    meta["eval"] = {"guidance": best[0], "steps": args.eval_steps, **{k: round(v, 3) for k, v in best[1].items()}}
+    scored, _ = evaluate(args.out, device, args.eval_steps, best[0], args.seed, shapes.scored_captions())
+    log(f"scored prompts at guidance {best[0]}: {scored}")
+    meta["eval"] = {"guidance": best[0], "steps": args.eval_steps, "prompts": "shapes.scored_captions",
+                    **{k: round(v, 3) for k, v in scored.items()}}
     (args.out / "playground.json").write_text(json.dumps(meta, indent=2))
     grid = args.grid or args.out / "sample_grid.png"
     grid_png(grid, args.out, device, args.eval_steps, best[0], args.seed)
-    log(f"best guidance {best[0]}: {best[1]}; grid {grid}; total {time.time() - t_all:.0f} s")
+    log(f"best guidance {best[0]} (on the tuning prompts); grid {grid}; total {time.time() - t_all:.0f} s")
     return 0
 
 
