@@ -6,7 +6,7 @@ several seeds; the checker is the one the training script uses (shapes.score). T
 checker's verdicts (1/8 colours, 1/3 shapes), so each figure is also printed as a ratio to it.
 
     flock /tmp/pg-cpu.lock .venv/bin/python bench/demo_image_quality.py   # writes bench/results/demo_image_quality.json
-    .venv/bin/python bench/demo_image_quality.py --seeds 1 --steps 8 --no-write          # quick look
+    .venv/bin/python bench/demo_image_quality.py --seeds 1 --steps 8 --no-write             # quick look
 """
 
 from __future__ import annotations
