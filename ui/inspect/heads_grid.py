@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ui.inspect.heatmap import attention_image
+from ui.inspect.heatmap import attention_image, show_cell_tooltip
 
 THUMB = 48
 GAP = 6
@@ -137,10 +137,5 @@ class HeadsGrid(QWidget):
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
-            text = self.tooltip_at(event.pos().x(), event.pos().y())
-            if text:
-                QToolTip.showText(event.globalPos(), text, self)
-            else:
-                QToolTip.hideText()
-            return True
+            return show_cell_tooltip(self, event, self.tooltip_at)
         return super().event(event)

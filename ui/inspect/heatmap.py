@@ -7,8 +7,11 @@ are a light grey, apart from white (a weight of zero that the model could have g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QHelpEvent, QImage
+from PySide6.QtWidgets import QToolTip, QWidget
 
 LOW = np.array([255, 255, 255], dtype=np.float32)  # weight 0
 HIGH = np.array([8, 48, 107], dtype=np.float32)  # weight 1 (dark blue)
@@ -53,3 +56,13 @@ def visible(text: str) -> str:
     if text and not text.strip(" "):
         return text.replace(" ", "␣")
     return text.replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+def show_cell_tooltip(widget: QWidget, event: QHelpEvent, text_at: Callable[[int, int], str]) -> bool:
+    """A heat map's tooltip: the text for the cell under the pointer, or none between cells (handled either way)."""
+    text = text_at(event.pos().x(), event.pos().y())
+    if text:
+        QToolTip.showText(event.globalPos(), text, widget)
+    else:
+        QToolTip.hideText()
+    return True

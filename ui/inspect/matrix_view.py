@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ui.inspect.heatmap import attention_image, visible
+from ui.inspect.heatmap import attention_image, show_cell_tooltip, visible
 
 MAX_LABELLED = 64  # up to this many tokens, each row and column is labelled
 MAX_PIXELS = 512  # the image is block-averaged to this many pixels a side before scaling
@@ -111,10 +111,5 @@ class MatrixView(QWidget):
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
-            text = self.tooltip_at(event.pos().x(), event.pos().y())
-            if text:
-                QToolTip.showText(event.globalPos(), text, self)
-            else:
-                QToolTip.hideText()
-            return True
+            return show_cell_tooltip(self, event, self.tooltip_at)
         return super().event(event)
