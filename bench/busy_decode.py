@@ -3,11 +3,13 @@
     .venv/bin/python bench/busy_decode.py [--tokens 96] [--rounds 2]
 
 A desktop app shares its cores with a browser or a build. OpenMP threads that spin-wait at every barrier lose
-their time slices to the competitor and the whole decode waits for them; Playground sets a passive wait policy
-before torch loads (``playground/threads.py``). Each configuration runs in its own process (OpenMP reads its
-environment once): the product's default, and libgomp's stock spinning (GOMP_SPINCOUNT=300000, what ran before),
-each quiet and with ``python -c 'while 1: pass'`` running. Rounds alternate. The embedded SmolLM2-135M at int4 on
-the fused path, greedy, EOS ignored. Goal (issue 17): busy ≥ 40% of quiet. Writes bench/results/busy_decode.json.
+their time slices to the competitor and the whole decode waits for them. Playground shortens the spin before torch
+loads and, while decoding, runs on the cores other programs leave free (``playground/threads.py``). Each
+configuration runs in its own process (OpenMP reads its environment once): the product's default, the same spin
+without the thread governor, the earlier default (spin 300, no governor) and libgomp's stock spinning
+(GOMP_SPINCOUNT=300000, no governor), each quiet and with ``python -c 'while 1: pass'`` running. Rounds alternate.
+The embedded SmolLM2-135M at int4 on the fused path, greedy, EOS ignored. Goal (issue 17): busy ≥ 40% of quiet.
+Writes bench/results/busy_decode.json.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "busy_decode.json"
 PROMPT = "The history of the printing press begins in"
-CONFIGS = {"playground default": {}, "stock libgomp spinning (before)": {"GOMP_SPINCOUNT": "300000"}}
+CONFIGS = {"playground default": {},
+           "no governor": {"PLAYGROUND_THREAD_GOVERNOR": "0"},
+           "earlier default: spin 300, no governor": {"GOMP_SPINCOUNT": "300", "PLAYGROUND_THREAD_GOVERNOR": "0"},
+           "stock libgomp spinning, no governor": {"GOMP_SPINCOUNT": "300000", "PLAYGROUND_THREAD_GOVERNOR": "0"}}
 
 
 def child(tokens: int) -> None:
@@ -47,7 +52,8 @@ def child(tokens: int) -> None:
 
 
 def measure(extra_env: dict[str, str], busy: bool, tokens: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | extra_env
+    own = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "PLAYGROUND_THREAD_GOVERNOR")
+    env = {k: v for k, v in os.environ.items() if k not in own} | extra_env
     proc = subprocess.Popen([sys.executable, __file__, "--child", "--tokens", str(tokens)], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     while proc.stdout.readline().strip() != "READY":

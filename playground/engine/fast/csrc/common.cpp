@@ -174,6 +174,44 @@ PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
 }
 #endif
 
+// ---------------------------------------------------------------- gated activation ---------------------------------
+
+static inline float silu_scalar(float x) { return x / (1.f + std::exp(-x)); }
+static inline float gelu_tanh_scalar(float x) {
+  const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.f + std::tanh(inner));
+}
+
+#if PG_X86
+// tanh(z) = 1 - 2 / (1 + exp(2z)); exp8 saturates, so large |z| gives +-1.
+PG_TARGET_AVX2 static void gated_activation_avx2(int act, const float* gu, int64_t inter, float* out) {
+  const __m256 one = _mm256_set1_ps(1.f), two = _mm256_set1_ps(2.f), half = _mm256_set1_ps(0.5f);
+  int64_t j = 0;
+  for (; j + 8 <= inter; j += 8) {
+    const __m256 g = _mm256_loadu_ps(gu + j), u = _mm256_loadu_ps(gu + inter + j);
+    __m256 a;
+    if (act == 0) {
+      a = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+    } else {
+      const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+                                         _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), g),
+                                                         _mm256_mul_ps(g, g), g));
+      const __m256 th = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(one, exp8(_mm256_mul_ps(two, inner)))));
+      a = _mm256_mul_ps(_mm256_mul_ps(half, g), _mm256_add_ps(one, th));
+    }
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(a, u));
+  }
+  for (; j < inter; ++j) out[j] = (act == 0 ? silu_scalar(gu[j]) : gelu_tanh_scalar(gu[j])) * gu[inter + j];
+}
+#endif
+
+void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out) {
+#if PG_X86
+  if (isa >= kAvx2) return gated_activation_avx2(act, gu, inter, out);
+#endif
+  for (int64_t j = 0; j < inter; ++j) out[j] = (act == 0 ? silu_scalar(gu[j]) : gelu_tanh_scalar(gu[j])) * gu[inter + j];
+}
+
 void prepare_x(int isa, XPrep& p) {
 #if PG_X86
   if (isa >= kAvx2) return prepare_x_avx2(p);

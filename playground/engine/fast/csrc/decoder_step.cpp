@@ -42,11 +42,6 @@ void rope_in_place(float* v, const float* cos, const float* sin_signed, int64_t 
   }
 }
 
-inline float gelu_tanh(float x) {
-  const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.f + std::tanh(inner));
-}
-
 struct Layer {
   std::vector<pg::QSeg> lin[4];  // qkv, o, gate_up, down
   const float* bias[4];
@@ -235,15 +230,8 @@ at::Tensor decoder_step(const at::Tensor& x_in, const at::Tensor& positions, con
     }
     pg::linear_gemv(isa, h.data(), B, D, ly.lin[2], int8_x, gu.data(), 2 * inter);
     add_bias(gu.data(), ly.bias[2], B, 2 * inter);
-    for (int64_t b = 0; b < B; ++b) {
-      const float* g = gu.data() + b * 2 * inter;
-      float* m = mid.data() + b * inter;
-      if (act == 0) {
-        for (int64_t j = 0; j < inter; ++j) m[j] = g[j] / (1.f + std::exp(-g[j])) * g[inter + j];
-      } else {
-        for (int64_t j = 0; j < inter; ++j) m[j] = gelu_tanh(g[j]) * g[inter + j];
-      }
-    }
+    for (int64_t b = 0; b < B; ++b) pg::gated_activation(isa, static_cast<int>(act), gu.data() + b * 2 * inter, inter,
+                                                         mid.data() + b * inter);
     pg::linear_gemv(isa, mid.data(), B, inter, ly.lin[3], int8_x, o.data(), D);
     add_bias(o.data(), ly.bias[3], B, D);
     for (int64_t b = 0; b < B; ++b) {

@@ -48,6 +48,8 @@ struct XPrep {
   int8_t* xq = nullptr;   // [T, K] int8 mode
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
 };
+// out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection.
+void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
 // Fills sumx (and xq/xs in int8 mode); the arrays must hold T*Gp (T*K) zeroed entries.
 void prepare_x(int isa, XPrep& xp);
 // Floats of scratch seg_rows needs per thread for a weight of G groups.
