@@ -27,6 +27,7 @@ from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import forward
 from playground.engine.fast.arch import Arch, arch_from_config, fused_context_limit, rope_tables
 from playground.engine.fast.chunks import prefill_chunks, reusable
+from playground.engine.fast.quant import reduced_activations
 from playground.engine.fast.weights import ModelWeights, build_weights
 
 if TYPE_CHECKING:
@@ -255,9 +256,11 @@ class DecoderRunner:
             norms += ([layer.mlp_out] if a.sandwich else []) + ([layer.q_norm, layer.k_norm] if a.qk_norm else [])
         kinds_order = sorted(set(a.rope_kinds))
         layer_rope = [kinds_order.index(k) for k in a.rope_kinds]
-        int8_x = self.precision.endswith("-a8")
+        # Bit j: group j (qkv, o, gate_up, down) rounds its input to int8 (every layer alike; see layer_precision).
+        int8_mask = sum(1 << j for j, group in enumerate(self.weights.layers[0].groups())
+                        if all(reduced_activations(p.precision) for p in group.parts))
         return (norms, weights, kinds, counts, biases, layer_rope, list(a.windows), a.n_heads, a.n_kv,
-                a.rotary_dim, a.eps, a.attn_scale, a.attn_softcap, _ACT_CODES[a.act], a.sandwich, a.qk_norm, int8_x)
+                a.rotary_dim, a.eps, a.attn_scale, a.attn_softcap, _ACT_CODES[a.act], a.sandwich, a.qk_norm, int8_mask)
 
     def quantized_bytes(self) -> int:
         return self.weights.nbytes()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast.arch import Arch, Unsupported
-from playground.engine.fast.quant import QLinear, concat, is_int4, is_int8, weight_format
+from playground.engine.fast.quant import QLinear, concat, is_int4, is_int8, layer_precision, weight_format
 
 if TYPE_CHECKING:
     import torch
@@ -152,7 +152,8 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
     if not arch.tied:
         names.append("embed")
     names.append("head")
-    wanted = {n: head_precision if n in ("head", "embed") else precision for n in names}
+    wanted = {n: head_precision if n in ("head", "embed") else layer_precision(precision, n.split(".")[-1])
+              for n in names}
     stored = qstore.load(store, wanted) if store is not None and floats and precision != "fp32" else None
     linears: dict[str, QLinear] = {} if stored is None else stored
     layers = []
@@ -165,7 +166,7 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
         groups = {}
         for group, parts in _layer_linears(arch, tensors, p).items():
             name = f"{i}.{group}"
-            g = _group(parts, precision, linears.get(name), tensors)
+            g = _group(parts, wanted[name], linears.get(name), tensors)
             groups[group] = g
             if len(g.parts) == 1:
                 linears[name] = g.parts[0]

@@ -66,7 +66,7 @@ at::Tensor decoder_step(const at::Tensor& x_in, const at::Tensor& positions, con
                         at::IntArrayRef seg_counts, at::TensorList biases, at::IntArrayRef layer_rope,
                         at::IntArrayRef layer_window, int64_t n_heads, int64_t n_kv, int64_t rotary_dim, double eps,
                         double attn_scale, double attn_softcap, int64_t act, bool sandwich, bool qk_norm,
-                        bool int8_x) {
+                        int64_t int8_mask) {
   TORCH_CHECK(x_in.dim() == 2 && x_in.scalar_type() == at::kFloat, "decoder_step: x must be float32 [B, D]");
   const int64_t B = x_in.size(0), D = x_in.size(1), L = k_cache.size(0), S = k_cache.size(1);
   const int64_t cap = k_cache.size(3), hd = k_cache.size(4);
@@ -156,7 +156,7 @@ at::Tensor decoder_step(const at::Tensor& x_in, const at::Tensor& positions, con
     const Layer& ly = layers[l];
     for (int64_t b = 0; b < B; ++b) rms_norm_into(xp + b * D, ly.norm_attn_in, h.data() + b * D, D, eps);
     const int64_t qkv_w = q_width + 2 * kv_width;
-    pg::linear_gemv(isa, h.data(), B, D, ly.lin[0], int8_x, qkv.data(), qkv_w);
+    pg::linear_gemv(isa, h.data(), B, D, ly.lin[0], (int8_mask >> 0) & 1, qkv.data(), qkv_w);
     add_bias(qkv.data(), ly.bias[0], B, qkv_w);
     const float* cos_t = rope[2 * ly.rope].data_ptr<float>();
     const float* sin_t = rope[2 * ly.rope + 1].data_ptr<float>();
@@ -220,7 +220,7 @@ at::Tensor decoder_step(const at::Tensor& x_in, const at::Tensor& positions, con
         pg::attn_combine(aa, b, g, row_parts.data(), n_chunks);
       }
     }
-    pg::linear_gemv(isa, attn.data(), B, q_width, ly.lin[1], int8_x, o.data(), D);
+    pg::linear_gemv(isa, attn.data(), B, q_width, ly.lin[1], (int8_mask >> 1) & 1, o.data(), D);
     add_bias(o.data(), ly.bias[1], B, D);
     for (int64_t b = 0; b < B; ++b) {
       float* ob = o.data() + b * D;
@@ -228,11 +228,11 @@ at::Tensor decoder_step(const at::Tensor& x_in, const at::Tensor& positions, con
       for (int64_t d = 0; d < D; ++d) xp[b * D + d] += ob[d];
       rms_norm_into(xp + b * D, ly.norm_mlp_in, h.data() + b * D, D, eps);
     }
-    pg::linear_gemv(isa, h.data(), B, D, ly.lin[2], int8_x, gu.data(), 2 * inter);
+    pg::linear_gemv(isa, h.data(), B, D, ly.lin[2], (int8_mask >> 2) & 1, gu.data(), 2 * inter);
     add_bias(gu.data(), ly.bias[2], B, 2 * inter);
     for (int64_t b = 0; b < B; ++b) pg::gated_activation(isa, static_cast<int>(act), gu.data() + b * 2 * inter, inter,
                                                          mid.data() + b * inter);
-    pg::linear_gemv(isa, mid.data(), B, inter, ly.lin[3], int8_x, o.data(), D);
+    pg::linear_gemv(isa, mid.data(), B, inter, ly.lin[3], (int8_mask >> 3) & 1, o.data(), D);
     add_bias(o.data(), ly.bias[3], B, D);
     for (int64_t b = 0; b < B; ++b) {
       float* ob = o.data() + b * D;
@@ -249,7 +249,7 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("decoder_step(Tensor x, Tensor positions, Tensor slots, Tensor(a!) k_cache, Tensor(b!) v_cache, "
         "Tensor[] rope, Tensor[] norms, Tensor[] weights, int[] kinds, int[] seg_counts, Tensor[] biases, "
         "int[] layer_rope, int[] layer_window, int n_heads, int n_kv, int rotary_dim, float eps, float attn_scale, "
-        "float attn_softcap, int act, bool sandwich, bool qk_norm, bool int8_x) -> Tensor");
+        "float attn_softcap, int act, bool sandwich, bool qk_norm, int int8_mask) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) { m.impl("decoder_step", &decoder_step); }
