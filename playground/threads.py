@@ -77,8 +77,8 @@ class Governor:
             return
         sample = (now, stat[0], self._own())
         last, self._last = self._last, sample
-        if last is None or sample[0] - last[0] < self.period / 2:
-            return
+        if last is None or sample[0] - last[0] < self.period / 2 or sample[0] - last[0] > 4 * self.period:
+            return  # the first reading, or one after an idle spell: what others did while we were idle says little
         wall = sample[0] - last[0]
         self.others = max(0.0, ((sample[1] - last[1]) - (sample[2] - last[2])) / wall)
         # Hysteresis: a core counts as taken from 0.6 of one busy (a competitor that also waits on I/O still

@@ -72,3 +72,14 @@ def test_never_below_one_thread_or_above_the_users_count():
     assert m.threads == 1
     decode(m, g, 1.0, others=0.0)
     assert m.threads == 2  # the count torch had, not the 2 cores + a spare
+
+
+def test_a_reading_across_an_idle_spell_changes_nothing():
+    """Between two generations another program may have run flat out (a compile, a benchmark): the first step of
+    the next generation must not drop a thread for it, only readings taken while decoding count."""
+    m = Machine()
+    g = m.governor()
+    decode(m, g, 1.0, others=0.0)
+    m.run(5.0, ours=0.0, others=2.0)  # we are idle; something else takes both cores, then stops
+    decode(m, g, 0.2, others=0.0)
+    assert m.threads == 2 and m.sets == []
