@@ -81,3 +81,24 @@ def test_row_order_can_be_undone_while_repacking():
 def test_an_unsupported_type_is_named():
     with pytest.raises(UnsupportedModel, match="IQ2_XS"):
         gguf_repack.repack(np.zeros(74 * 2, np.uint8), "IQ2_XS", (1, 512))
+
+
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K"])
+def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
+    """The C++ repack (the loader's path where the kernel library is built) and the numpy one produce the same
+    weights: Q4_0, Q4_1, Q4_K, Q5_0 and Q8_0 bit for bit; Q6_K with the same scales and at most a last-bit tie rounded
+    the other way."""
+    from playground.engine.fast import kernels
+
+    if not kernels.available():
+        pytest.skip(f"no kernel library here: {kernels.unavailable_reason()}")
+    raw = random_blocks(ROWS, K, quant, seed=9).reshape(-1)
+    rows = np.random.default_rng(10).permutation(ROWS)
+    native, numpy_ = (gguf_repack.repack(raw, quant, (ROWS, K), rows, native=n) for n in (None, False))
+    if quant != "Q6_K":
+        for a, b in zip(native.segment(), numpy_.segment(), strict=True):
+            assert torch.equal(a, b)
+    else:
+        assert torch.equal(native.scales, numpy_.scales)
+        diff = (native.qweight.int() - numpy_.qweight.int()).abs()
+        assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 1e-3

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from playground.engine.fast import kernels
 from playground.engine.fast.int4_kernel import Int4Weight
 from playground.engine.fast.quant import Int8Group
 from playground.errors import UnsupportedModel
@@ -56,9 +57,12 @@ _M01, _M03 = _U64(0x0101010101010101), _U64(0x0303030303030303)
 _pool: ThreadPoolExecutor | None = None
 
 
-def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.ndarray | None = None) -> Weight:
+def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.ndarray | None = None,
+           native: bool | None = None) -> Weight:
     """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
-    (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's)."""
+    (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's).
+    ``native``: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0 and Q6_K through the compiled repack when the kernel library is loaded
+    (None, the default), or never (False: the numpy path, which the tests compare it with)."""
     import torch
 
     if type_name in FLOATS:
@@ -77,6 +81,13 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     if rows is not None:
         blocks = blocks[rows]
     groups = k // 32
+    if native is not False and type_name in _NATIVE and _native_ok():
+        out = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)))
+        if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
+            return Int8Group(n, k, *out)
+        if not bool(torch.isfinite(out[2]).all()):
+            raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
+        return Int4Weight(n, k, *out)
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         q, scales, offsets = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16), \
             np.empty((n, groups), np.float16)
@@ -251,6 +262,14 @@ def _q6_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
     step = (b[..., 192:208].view(np.int8).astype(np.float32) * _half(b, 208)[..., None]).reshape(r, nb * 8, 2, 1)
     bound = np.maximum(np.abs(step[:, :, 0, 0]), np.abs(step[:, :, 1, 0])) * 32  # q - 32 spans -32..31
     _requantize(q, step, step * -32, bound, q8, scales)
+
+
+# csrc/gguf_repack.cpp: the types of the common Q4_0 and Q4_K_M files
+_NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K")}
+
+
+def _native_ok() -> bool:
+    return kernels.available()
 
 
 _INT4 = {"Q4_0": _q4_0, "Q4_1": _q4_1, "Q4_K": _q4_k}

@@ -60,7 +60,11 @@ def _ensure_loaded() -> bool:
 
                     ns = torch.ops.playground
                     _state["ops"] = {"qlinear": ns.qlinear.default, "int4_gemv": ns.int4_gemv.default,
-                                     "decoder_step": ns.decoder_step.default}
+                                     "decoder_step": ns.decoder_step.default,
+                                     "repack_q4_0": ns.repack_q4_0.default, "repack_q4_1": ns.repack_q4_1.default,
+                                     "repack_q4_k": ns.repack_q4_k.default,
+                                     "repack_q5_0": ns.repack_q5_0.default, "repack_q8_0": ns.repack_q8_0.default,
+                                     "repack_q6_k": ns.repack_q6_k.default}
             except Exception as exc:  # noqa: BLE001 - never raise from available()
                 ok, reason = False, f"kernel load failed: {exc}"
             _state.update(loaded=ok, reason=reason)

@@ -1,0 +1,204 @@
+// GGUF blocks repacked into the kernels' weight formats (gguf_repack.py does the same in numpy where this library
+// is not built; there the per-type layouts are explained). The file's tensors are memory-mapped: these loops are
+// bound by reading them once and writing the result once, ~10x numpy's passes over the same bytes.
+//   Q4_0 [rows, blocks, 18] -> int4 (qweight, scales, offsets): the nibbles already are the int4 packing; scale d,
+//        offset -8d;
+//   Q4_1 [rows, blocks, 20] -> int4: the same nibbles, scale d, offset m;
+//   Q4_K [rows, blocks, 144] -> int4: each 32-weight sub-block is a group, scale d * sc, offset -dmin * m (fp16);
+//        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
+//   Q8_0 [rows, blocks, 34] -> int8 (qweight, scales): the same bytes and scale;
+//   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
+//   Q6_K [rows, blocks, 210] -> int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
+//        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <tuple>
+
+#include "kernels.h"
+
+namespace {
+
+uint16_t to_half(float f) {
+  uint16_t h;
+  pg::floats_to_halves(pg::kScalar, &f, &h, 1);
+  return h;
+}
+
+// f(i, block i's bytes) for every block of a [rows, blocks, size] uint8 tensor, split over the threads.
+template <class F>
+void for_blocks(const at::Tensor& blocks, int64_t size, const char* name, int64_t grain, F f) {
+  TORCH_CHECK(blocks.device().is_cpu() && blocks.scalar_type() == at::kByte && blocks.dim() == 3 &&
+                  blocks.size(2) == size && blocks.is_contiguous(),
+              name, ": blocks must be contiguous uint8 [rows, blocks, ", size, "]");
+  const uint8_t* src = blocks.data_ptr<uint8_t>();
+  at::parallel_for(0, blocks.size(0) * blocks.size(1), grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) f(i, src + i * size);
+  });
+}
+
+// An output with `per_block` entries per block in each row.
+at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type) {
+  return at::empty({blocks.size(0), blocks.size(1) * per_block}, blocks.options().dtype(type));
+}
+
+uint16_t* halves(at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 16, at::kByte), sc = per_block(blocks, 1, at::kHalf),
+             of = per_block(blocks, 1, at::kHalf);
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  uint16_t *sp = halves(sc), *op = halves(of);
+  for_blocks(blocks, 18, "repack_q4_0", 4096, [&](int64_t i, const uint8_t* blk) {
+    uint16_t d;
+    std::memcpy(&d, blk, 2);
+    std::memcpy(qp + i * 16, blk + 2, 16);
+    sp[i] = d;
+    op[i] = to_half(pg::half_to_float(d) * -8.f);
+  });
+  return {q, sc, of};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 16, at::kByte), sc = per_block(blocks, 1, at::kHalf),
+             of = per_block(blocks, 1, at::kHalf);
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  uint16_t *sp = halves(sc), *op = halves(of);
+  for_blocks(blocks, 20, "repack_q4_1", 4096, [&](int64_t i, const uint8_t* blk) {
+    std::memcpy(sp + i, blk, 2);
+    std::memcpy(op + i, blk + 2, 2);
+    std::memcpy(qp + i * 16, blk + 4, 16);
+  });
+  return {q, sc, of};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 128, at::kByte), sc = per_block(blocks, 8, at::kHalf),
+             of = per_block(blocks, 8, at::kHalf);
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  uint16_t *sp = halves(sc), *op = halves(of);
+  for_blocks(blocks, 144, "repack_q4_k", 1024, [&](int64_t i, const uint8_t* blk) {
+    uint16_t dh, mh;
+    std::memcpy(&dh, blk, 2);
+    std::memcpy(&mh, blk + 2, 2);
+    const float d = pg::half_to_float(dh), dmin = pg::half_to_float(mh);
+    const uint8_t* s6 = blk + 4;  // 8 (scale, min) pairs of 6 bits in 12 bytes
+    for (int j = 0; j < 8; ++j) {
+      const int scale = j < 4 ? s6[j] & 63 : (s6[j + 4] & 15) | ((s6[j - 4] >> 6) << 4);
+      const int min = j < 4 ? s6[j + 4] & 63 : (s6[j + 4] >> 4) | ((s6[j] >> 6) << 4);
+      sp[i * 8 + j] = to_half(d * static_cast<float>(scale));
+      op[i * 8 + j] = to_half(-(dmin * static_cast<float>(min)));
+    }
+    const uint8_t* qs = blk + 16;
+    uint8_t* out = qp + i * 128;
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* a = qs + 32 * c;
+      for (int j = 0; j < 16; ++j) {
+        out[32 * c + j] = static_cast<uint8_t>((a[j] & 15) | ((a[j + 16] & 15) << 4));
+        out[32 * c + 16 + j] = static_cast<uint8_t>((a[j] >> 4) | (a[j + 16] & 0xf0));
+      }
+    }
+  });
+  return {q, sc, of};
+}
+
+std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 32, at::kChar), sc = per_block(blocks, 1, at::kHalf);
+  int8_t* qp = q.data_ptr<int8_t>();
+  uint16_t* sp = halves(sc);
+  for_blocks(blocks, 22, "repack_q5_0", 4096, [&](int64_t i, const uint8_t* blk) {
+    uint32_t qh;
+    std::memcpy(sp + i, blk, 2);
+    std::memcpy(&qh, blk + 2, 4);
+    const uint8_t* qs = blk + 6;
+    int8_t* out = qp + i * 32;
+    for (int j = 0; j < 16; ++j) {
+      out[j] = static_cast<int8_t>(((qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
+      out[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+    }
+  });
+  return {q, sc};
+}
+
+std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 32, at::kChar), sc = per_block(blocks, 1, at::kHalf);
+  int8_t* qp = q.data_ptr<int8_t>();
+  uint16_t* sp = halves(sc);
+  for_blocks(blocks, 34, "repack_q8_0", 4096, [&](int64_t i, const uint8_t* blk) {
+    std::memcpy(sp + i, blk, 2);
+    std::memcpy(qp + i * 32, blk + 2, 32);
+  });
+  return {q, sc};
+}
+
+std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks) {
+  at::Tensor q = per_block(blocks, 256, at::kChar), sc = per_block(blocks, 8, at::kHalf);
+  int8_t* qp = q.data_ptr<int8_t>();
+  uint16_t* sp = halves(sc);
+  for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
+    uint8_t q6[256];
+    const uint8_t* ql = blk;
+    const uint8_t* qh = blk + 128;
+    const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
+    uint16_t dh;
+    std::memcpy(&dh, blk + 208, 2);
+    const float d = pg::half_to_float(dh);
+    for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
+      const uint8_t* l4 = ql + 64 * half;
+      const uint8_t* h2 = qh + 32 * half;
+      uint8_t* out = q6 + 128 * half;
+      for (int l = 0; l < 32; ++l) {
+        out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
+        out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
+        out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
+        out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
+      }
+    }
+    for (int g = 0; g < 8; ++g) {  // group g: weights 32g..32g+31, sub-blocks 2g and 2g + 1
+      const float step[2] = {d * static_cast<float>(sub[2 * g]), d * static_cast<float>(sub[2 * g + 1])};
+      const float bound = std::max(std::fabs(step[0]), std::fabs(step[1])) * 32.f;  // q - 32 spans -32..31
+      const uint16_t s16 = to_half(std::max(bound / 127.f, 0x1p-24f));
+      const float inv = 1.f / pg::half_to_float(s16);
+      sp[i * 8 + g] = s16;
+      for (int h = 0; h < 2; ++h) {  // a sub-block at a time: one step, so the loop vectorises
+        const float si = step[h] * inv, base = step[h] * -32.f * inv;
+        const uint8_t* in = q6 + 32 * g + 16 * h;
+        int8_t* out = qp + i * 256 + 32 * g + 16 * h;
+        for (int j = 0; j < 16; ++j) {
+          // + 1.5 * 2^23 - 1.5 * 2^23 rounds |x| < 2^22 to nearest even, like nearbyint (a libm call here: the
+          // library is built without -march)
+          float v = (base + static_cast<float>(in[j]) * si + 12582912.f) - 12582912.f;
+          v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
+          out[j] = static_cast<int8_t>(static_cast<int>(v));
+        }
+      }
+    }
+  });
+  return {q, sc};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(playground, m) {
+  m.def("repack_q4_0(Tensor blocks) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q4_1(Tensor blocks) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q4_k(Tensor blocks) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q5_0(Tensor blocks) -> (Tensor, Tensor)");
+  m.def("repack_q8_0(Tensor blocks) -> (Tensor, Tensor)");
+  m.def("repack_q6_k(Tensor blocks) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(playground, CPU, m) {
+  m.impl("repack_q4_0", &repack_q4_0);
+  m.impl("repack_q4_1", &repack_q4_1);
+  m.impl("repack_q4_k", &repack_q4_k);
+  m.impl("repack_q5_0", &repack_q5_0);
+  m.impl("repack_q8_0", &repack_q8_0);
+  m.impl("repack_q6_k", &repack_q6_k);
+}
