@@ -50,11 +50,32 @@ at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType
 
 uint16_t* halves(at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
 
+// The int4 format's tensors for `groups` groups of 32 per block, and pointers to fill them.
+struct Int4Out {
+  at::Tensor q, sc, of;
+  uint8_t* qp;
+  uint16_t *sp, *op;
+  Int4Out(const at::Tensor& blocks, int64_t groups)
+      : q(per_block(blocks, 16 * groups, at::kByte)), sc(per_block(blocks, groups, at::kHalf)),
+        of(per_block(blocks, groups, at::kHalf)), qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(halves(of)) {}
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
+};
+
+// The int8 format's tensors, likewise.
+struct Int8Out {
+  at::Tensor q, sc;
+  int8_t* qp;
+  uint16_t* sp;
+  Int8Out(const at::Tensor& blocks, int64_t groups)
+      : q(per_block(blocks, 32 * groups, at::kChar)), sc(per_block(blocks, groups, at::kHalf)),
+        qp(q.data_ptr<int8_t>()), sp(halves(sc)) {}
+  std::tuple<at::Tensor, at::Tensor> result() const { return {q, sc}; }
+};
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 16, at::kByte), sc = per_block(blocks, 1, at::kHalf),
-             of = per_block(blocks, 1, at::kHalf);
-  uint8_t* qp = q.data_ptr<uint8_t>();
-  uint16_t *sp = halves(sc), *op = halves(of);
+  Int4Out o(blocks, 1);
+  uint8_t* qp = o.qp;
+  uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 18, "repack_q4_0", 4096, [&](int64_t i, const uint8_t* blk) {
     uint16_t d;
     std::memcpy(&d, blk, 2);
@@ -62,27 +83,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blo
     sp[i] = d;
     op[i] = to_half(pg::half_to_float(d) * -8.f);
   });
-  return {q, sc, of};
+  return o.result();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 16, at::kByte), sc = per_block(blocks, 1, at::kHalf),
-             of = per_block(blocks, 1, at::kHalf);
-  uint8_t* qp = q.data_ptr<uint8_t>();
-  uint16_t *sp = halves(sc), *op = halves(of);
+  Int4Out o(blocks, 1);
+  uint8_t* qp = o.qp;
+  uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 20, "repack_q4_1", 4096, [&](int64_t i, const uint8_t* blk) {
     std::memcpy(sp + i, blk, 2);
     std::memcpy(op + i, blk + 2, 2);
     std::memcpy(qp + i * 16, blk + 4, 16);
   });
-  return {q, sc, of};
+  return o.result();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 128, at::kByte), sc = per_block(blocks, 8, at::kHalf),
-             of = per_block(blocks, 8, at::kHalf);
-  uint8_t* qp = q.data_ptr<uint8_t>();
-  uint16_t *sp = halves(sc), *op = halves(of);
+  Int4Out o(blocks, 8);
+  uint8_t* qp = o.qp;
+  uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 144, "repack_q4_k", 1024, [&](int64_t i, const uint8_t* blk) {
     uint16_t dh, mh;
     std::memcpy(&dh, blk, 2);
@@ -105,13 +124,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blo
       }
     }
   });
-  return {q, sc, of};
+  return o.result();
 }
 
 std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 32, at::kChar), sc = per_block(blocks, 1, at::kHalf);
-  int8_t* qp = q.data_ptr<int8_t>();
-  uint16_t* sp = halves(sc);
+  Int8Out o(blocks, 1);
+  int8_t* qp = o.qp;
+  uint16_t* sp = o.sp;
   for_blocks(blocks, 22, "repack_q5_0", 4096, [&](int64_t i, const uint8_t* blk) {
     uint32_t qh;
     std::memcpy(sp + i, blk, 2);
@@ -123,24 +142,24 @@ std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks) {
       out[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
     }
   });
-  return {q, sc};
+  return o.result();
 }
 
 std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 32, at::kChar), sc = per_block(blocks, 1, at::kHalf);
-  int8_t* qp = q.data_ptr<int8_t>();
-  uint16_t* sp = halves(sc);
+  Int8Out o(blocks, 1);
+  int8_t* qp = o.qp;
+  uint16_t* sp = o.sp;
   for_blocks(blocks, 34, "repack_q8_0", 4096, [&](int64_t i, const uint8_t* blk) {
     std::memcpy(sp + i, blk, 2);
     std::memcpy(qp + i * 32, blk + 2, 32);
   });
-  return {q, sc};
+  return o.result();
 }
 
 std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks) {
-  at::Tensor q = per_block(blocks, 256, at::kChar), sc = per_block(blocks, 8, at::kHalf);
-  int8_t* qp = q.data_ptr<int8_t>();
-  uint16_t* sp = halves(sc);
+  Int8Out o(blocks, 8);
+  int8_t* qp = o.qp;
+  uint16_t* sp = o.sp;
   for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
     uint8_t q6[256];
     const uint8_t* ql = blk;
@@ -180,7 +199,7 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks) {
       }
     }
   });
-  return {q, sc};
+  return o.result();
 }
 
 }  // namespace
