@@ -13,11 +13,9 @@ _MEMO: weakref.WeakKeyDictionary[Any, dict[int, bytes]] = weakref.WeakKeyDiction
 
 
 @functools.cache
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte-level alphabet, reversed: the printable stand-in character of each byte -> the byte."""
-    from tokenizers.pre_tokenizers import ByteLevel
-
-    # The alphabet is bytes_to_unicode's values; rebuild the mapping the way GPT-2 defines it.
+def byte_chars() -> tuple[str, ...]:
+    """GPT-2's byte-level alphabet: the printable stand-in character of each byte 0..255 (``ByteLevel.alphabet()``
+    is the same set, unordered)."""
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
     chars, n = {}, 0
     for b in range(256):
@@ -26,8 +24,13 @@ def _byte_decoder() -> dict[str, int]:
         else:
             chars[b] = chr(256 + n)
             n += 1
-    assert set(chars.values()) == set(ByteLevel.alphabet())
-    return {c: b for b, c in chars.items()}
+    return tuple(chars[b] for b in range(256))
+
+
+@functools.cache
+def _byte_decoder() -> dict[str, int]:
+    """``byte_chars`` reversed: a stand-in character -> its byte."""
+    return {c: b for b, c in enumerate(byte_chars())}
 
 
 def _is_byte_level(tokenizer: Any) -> bool:

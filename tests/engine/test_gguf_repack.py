@@ -102,3 +102,16 @@ def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
         assert torch.equal(native.scales, numpy_.scales)
         diff = (native.qweight.int() - numpy_.qweight.int()).abs()
         assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 1e-3
+
+
+def test_the_gguf_tokenizer_and_the_token_bytes_share_gpt2s_byte_alphabet():
+    """One byte -> character table serves both the GGUF tokenizer builder and the ``bytes`` of scored tokens: it
+    is the set ``tokenizers`` itself uses, one character per byte, and reversing it gives every byte back."""
+    from tokenizers import pre_tokenizers
+
+    from playground.engine.token_bytes import _byte_decoder, byte_chars
+
+    chars = byte_chars()
+    assert len(set(chars)) == 256 and set(chars) == set(pre_tokenizers.ByteLevel.alphabet())
+    assert chars[ord("A")] == "A" and chars[ord(" ")] == "\u0120"  # GPT-2's "Ġ" for a space
+    assert [_byte_decoder()[c] for c in chars] == list(range(256))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.engine.token_bytes import byte_chars
 from playground.errors import UnsupportedModel
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -176,17 +177,4 @@ def _wrap(backend: Any, special: dict[str, str], add_bos: bool, add_eos: bool, t
     return wrapped
 
 
-def _byte_chars() -> list[str]:
-    """GPT-2's byte -> printable character table (``ByteLevel.alphabet()`` is the same set, unordered)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in printable:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return [chars[b] for b in range(256)]
-
-
-_BYTE_CHARS = _byte_chars()
+_BYTE_CHARS = byte_chars()

@@ -9,7 +9,8 @@
 //   norms per layer: attn_in, [attn_out], mlp_in, [mlp_out] (sandwich), [q_norm, k_norm] (qk_norm) — weights as
 //   multiplied (Gemma's 1 + w already added);
 //   weights/kinds: per layer the segments of qkv, o, gate_up, down (seg_counts: 4 per layer), see ops.h;
-//   biases: 4 per layer (an empty tensor for none); layer_rope / layer_window: per layer (window 0 = global).
+//   biases: 4 per layer (an empty tensor for none); layer_rope / layer_window: per layer (window 0 = global);
+//   int8_mask: bit j set when group j (qkv, o, gate_up, down) rounds its input to int8 (int4-a8 / int8-a8).
 // Returns x after the last layer (the final norm and the head stay in Python).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
