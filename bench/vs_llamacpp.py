@@ -83,10 +83,10 @@ def text_ids(source: Path, n: int) -> list[int]:
     return ids[:n]
 
 
-def bench_model(name: str, python: str, threads: int, rounds: int, long: bool) -> dict:
+def bench_model(name: str, python: str, threads: int, rounds: int, long: bool, precision: str = "int4") -> dict:
     folder, gguf, what = sources(name)
     ctx = max(CONTEXTS) + 64 if long else 2048
-    ours_argv = [sys.executable, str(ROOT / "bench" / "engine_worker.py"), str(folder), "int4"]
+    ours_argv = [sys.executable, str(ROOT / "bench" / "engine_worker.py"), str(folder), precision]
     if folder.suffix != ".gguf":
         Worker(ours_argv).close()  # first load quantizes and stores: the measured process loads int4 directly
     engines = {"ours": Worker(ours_argv),
@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--models", default="smollm2,gemma3-270m,qwen2.5-0.5b")
     ap.add_argument("--long", default="smollm2", help="models also measured at 256 / 2k / 8k context")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--precision", default="int4", help="our engine's precision (int4, int4-a8, ...)")
     args = ap.parse_args()
     import torch
 
@@ -158,7 +159,7 @@ def main() -> None:
     for name in [m for m in args.models.split(",") if m]:
         load = os.getloadavg()[0]
         print(f"{name}: load average {load:.2f}", flush=True)
-        row = bench_model(name, python, threads, args.rounds, name in args.long.split(","))
+        row = bench_model(name, python, threads, args.rounds, name in args.long.split(","), args.precision)
         row["command"] = report["command"]
         row["load_average_before"] = load
         report["models"][name] = row

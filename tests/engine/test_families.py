@@ -46,6 +46,14 @@ IDS = torch.randint(3, 300, (48,), generator=torch.Generator().manual_seed(1)).t
 SPLIT = 30  # prefill IDS[:SPLIT], then decode the rest one token at a time
 
 
+@pytest.fixture(autouse=True)
+def exact_fp32_activations():
+    """These checks compare against fp32 arithmetic to float rounding: the fp32 mode multiplies x as is (on
+    AVX512-VNNI decode otherwise rounds it to int16; test_int16_activations_stay_within_their_rounding covers that)."""
+    with int4_kernel.exact_fp32():
+        yield
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def family(request):
     """(config, HF-named tensors, transformers' fp32 logits for IDS) of one family's tiny random model."""
@@ -132,6 +140,32 @@ def test_fused_step_equals_the_python_step(family, precision):
         assert worst < 6e-2, (name, worst)
     else:
         assert worst < 1e-5, (name, worst)
+
+
+def test_int16_activations_stay_within_their_rounding(family):
+    """Where decode rounds fp32 activations to int16 (AVX512-VNNI): the fused step against the Python step with
+    exact fp32 x, one step at a time from the same cache: within a few int16 steps (~1.5e-5 each, amplified by the
+    tiny random models), and the same next token."""
+    name, config, tensors, _ = family
+    fused = DecoderRunner.from_tensors(config, tensors, "int4")
+    exact = DecoderRunner.from_tensors(config, tensors, "int4")
+    exact.native_enabled = False
+    with int4_kernel.exact_fp32(False):
+        if int4_kernel.fp32_x_bits() != 16:
+            pytest.skip("this CPU multiplies fp32 x as is (no AVX512-VNNI)")
+    worst = 0.0
+    with torch.inference_mode():
+        fused.prefill(0, IDS[:SPLIT])
+        exact.prefill(0, IDS[:SPLIT])
+        for token in IDS[SPLIT:]:
+            fused.k.copy_(exact.k)
+            fused.v.copy_(exact.v)
+            with int4_kernel.exact_fp32(False):
+                got = fused.step([token], [0])[0]
+            want = exact.step([token], [0])[0]
+            worst = max(worst, _rel(got, want))
+            assert int(got.argmax()) == int(want.argmax()), name
+    assert 0 < worst < 2e-3, (name, worst)
 
 
 def test_batched_step_equals_one_sequence_at_a_time(family):

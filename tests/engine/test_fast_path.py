@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from playground.domain.text import GenerationRequest
-from playground.engine.fast import quality
+from playground.engine.fast import int4_kernel, quality
 from playground.engine.fast import runner as fast_runner
 from playground.engine.fast.runner import DecoderRunner
 from playground.engine.generate import generate
@@ -17,6 +17,14 @@ from playground.errors import KnownError
 from tests.tiny import build_tiny_llama, rounded_transformers
 
 SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2}
+
+
+@pytest.fixture(autouse=True)
+def exact_fp32_activations():
+    """Checks against fp32 transformers to float rounding: the fp32 mode multiplies x as is (decode on
+    AVX512-VNNI otherwise rounds it to int16; tests/engine/test_families.py covers that)."""
+    with int4_kernel.exact_fp32():
+        yield
 
 
 @pytest.fixture(scope="module")

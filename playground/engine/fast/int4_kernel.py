@@ -9,7 +9,10 @@ and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32].
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
 more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never a full-precision copy of the
 weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
-- fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative);
+- fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
+  where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error below 2^-16 of the group's
+  largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
+  from DRAM that reads weights ~1.2x faster than dequantizing them to fp32, int8 weights too;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by); prefill runs its GEMM in bf16 where the CPU has AVX512-BF16 (else fp32).
@@ -22,6 +25,8 @@ Under ``torch.compile`` the kernel-or-fallback and activation choices are fixed 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -169,17 +174,48 @@ _use_kernel._dynamo_marked_constant = True  # type: ignore[attr-defined]
 _int8_default._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
-def quantize_activations(x: torch.Tensor) -> torch.Tensor:
-    """What the int8 mode multiplies by: x [T, K] fp32 rounded per group of 32 to int8 * (max|x| / 127).
+def quantize_activations(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """What the int8 mode multiplies by: x [T, K] fp32 rounded per group of 32 to int8 * (max|x| / 127); with
+    ``bits=16`` what the fp32 mode's decode multiplies by where ``fp32_x_bits()`` is 16 (int16, max|x| / 32767).
 
-    Bit for bit the kernel's rounding: inv = 127 / max|x| in fp32, round(x * inv) half to even.
+    Bit for bit the kernel's rounding: inv = levels / max|x| in fp32, round(x * inv) half to even.
     """
     import torch
 
+    levels = float((1 << (bits - 1)) - 1)
     g = x.reshape(x.shape[0], -1, GROUP)
     amax = g.abs().amax(dim=-1, keepdim=True)
-    inv = torch.where(amax > 0, 127.0 / amax, torch.zeros_like(amax))
-    return (torch.round(g * inv) * (amax / 127.0)).reshape(x.shape)
+    # levels / amax as a correctly rounded fp32 division (a Python float over a tensor goes through a reciprocal)
+    inv = torch.where(amax > 0, torch.full_like(amax, levels) / amax, torch.zeros_like(amax))
+    return (torch.round(g * inv) * (amax / levels)).reshape(x.shape)
+
+
+def fp32_x_bits() -> int | None:
+    """16 when the loaded kernels' fp32-activation decode rounds x to int16 (AVX512-VNNI, not capped below
+    avx512, not ``exact_fp32``), else None (x multiplied as is)."""
+    import torch
+
+    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
+        return None
+    taken = build_info().get("isa", "").split()
+    return 16 if taken[:2] == ["avx512", "avx512-vnni"] else None
+
+
+@contextmanager
+def exact_fp32(on: bool = True) -> Iterator[None]:
+    """Within: the fp32 mode multiplies x as is on every CPU (for checks against fp32 arithmetic to float
+    rounding; ~1.2x slower decode where int16 applies); ``on=False``: rounds it to int16 where the CPU can."""
+    import torch
+
+    if not kernels.available():
+        yield
+        return
+    before = torch.ops.playground.int4_gemv_exact_fp32(-1)
+    torch.ops.playground.int4_gemv_exact_fp32(int(on))
+    try:
+        yield
+    finally:
+        torch.ops.playground.int4_gemv_exact_fp32(int(before))
 
 
 def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:

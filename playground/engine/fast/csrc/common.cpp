@@ -212,11 +212,57 @@ void gated_activation(int isa, int act, const float* gu, int64_t inter, float* o
   for (int64_t j = 0; j < inter; ++j) out[j] = (act == 0 ? silu_scalar(gu[j]) : gelu_tanh_scalar(gu[j])) * gu[inter + j];
 }
 
+// xq4 from xq (see kernels.h): per 4 groups, their bytes 0..15 side by side, then their bytes 16..31.
+static void interleave_quads(XPrep& p) {
+  const int64_t whole = p.G / 4 * 4;
+  for (int64_t t = 0; t < p.T; ++t) {
+    const int8_t* src = p.xq + t * p.K;
+    int8_t* dst = p.xq4 + t * p.K;
+    for (int64_t g = 0; g < whole; g += 4) {
+      for (int64_t i = 0; i < 4; ++i) {
+        std::memcpy(dst + g * kGroup + i * 16, src + (g + i) * kGroup, 16);
+        std::memcpy(dst + g * kGroup + 64 + i * 16, src + (g + i) * kGroup + 16, 16);
+      }
+    }
+    std::memcpy(dst + whole * kGroup, src + whole * kGroup, (p.G - whole) * kGroup);
+  }
+}
+
+// x16 / xs16 (see kernels.h).
+static void prepare_x16(XPrep& p) {
+  for (int64_t t = 0; t < p.T; ++t) {
+    const float* x = p.x + t * p.K;
+    int16_t* dst = p.x16 ? p.x16 + t * p.K : nullptr;
+    for (int64_t g = 0; g < p.G; ++g) {
+      float amax = 0.f;
+      for (int64_t j = 0; j < kGroup; ++j) amax = std::max(amax, std::fabs(x[g * kGroup + j]));
+      const float inv = amax > 0.f ? 32767.f / amax : 0.f;
+      p.xs16[t * p.Gp + g] = amax / 32767.f;
+      // group g's half h goes to: a pair's first halves side by side, then its second halves
+      const bool paired = (g | 1) < p.G;
+      for (int64_t j = 0; j < kGroup; ++j) {
+        const int64_t h = j / 16, i = j % 16;
+        const int64_t at = paired ? (g & ~int64_t{1}) * kGroup + h * 32 + (g & 1) * 16 + i : g * kGroup + j;
+        const auto v = static_cast<int16_t>(std::nearbyint(x[g * kGroup + j] * inv));
+        if (dst) dst[at] = v;
+        if (p.x16n) p.x16n[t * p.K + g * kGroup + j] = v;
+      }
+    }
+  }
+}
+
 void prepare_x(int isa, XPrep& p) {
+  if (!p.int8_x && (p.x16 || p.x16n)) prepare_x16(p);
 #if PG_X86
-  if (isa >= kAvx2) return prepare_x_avx2(p);
-#endif
+  if (isa >= kAvx2) {
+    prepare_x_avx2(p);
+  } else {
+    prepare_x_scalar(p);
+  }
+#else
   prepare_x_scalar(p);
+#endif
+  if (p.int8_x && p.xq4) interleave_quads(p);
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------

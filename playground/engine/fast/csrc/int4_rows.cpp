@@ -4,11 +4,17 @@
 //                indexed by the low nibbles (vpermps reads an index's low 4 bits), then by the high ones (>> 4):
 //                each weight is dequantized by one permute and FMA'd into fp32 accumulators;
 //   fp32/avx2    nibbles -> int32 -> fp32 (vpmovzxbd, vcvtdq2ps); per group scale * sum(q x) + offset * sum(x);
+//   fp32/vnni512 x rounded to int16 per group (XPrep::x16): two groups' 32 bytes widened to words, low nibbles
+//                and high ones each against the matching x16 words (vpdpwssd), one FMA per two groups. Dequantizing
+//                to fp32 costs more instructions per weight byte than DRAM delivers to two cores: ~1.2x faster;
+//   int8/vnni512 four groups' 64 bytes, low nibbles and high ones each against the matching xq4 bytes
+//                (vpdpbusd), one FMA per four groups;
 //   int8/*       a group's 16 bytes, broadcast to both halves of a ymm, shifted by 0 / 4 and masked: 32 nibbles
 //                as bytes in x's order; one vpdpbusd (AVX512-VNNI or AVX-VNNI), or vpmaddubsw + vpmaddwd (AVX2),
 //                gives 8 int32 partial sums, converted and FMA'd with scale * x_scale;
 //   scalar       the same sums in plain C++ (both modes).
 #include <algorithm>
+#include <atomic>
 
 #include "kernels.h"
 #include "rows.h"
@@ -199,6 +205,151 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     if (pending.count) flush(pending, a, t0);                                                                      \
   }
 
+// int8 x, AVX512-VNNI, four groups per vector: 64 bytes of a row are 4 groups' nibbles; their low nibbles (each
+// group's q[0..15]) meet x's first halves and the high ones its second halves, both laid out so in xq4. dpbusd
+// lane i then holds a partial sum of group i / 4, scaled by a permute of the 16 groups' scale * x_scale.
+template <int TT>
+PG_TARGET_VNNI512 PG_INLINE void quad_avx512(__m512 (&acc)[TT], const uint8_t* row, const int8_t* xq4, int64_t K,
+                                             const __m512 (&d16)[TT], __m512i pick, int64_t g) {
+  const __m512i low4 = _mm512_set1_epi8(15);
+  const __m512i w = _mm512_loadu_si512(row + g * 16);
+  const __m512i lo = _mm512_and_si512(w, low4);
+  const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
+  for (int t = 0; t < TT; ++t) {
+    const int8_t* xg = xq4 + t * K + g * kGroup;
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+    s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
+  }
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 4 * 4;
+  const int8_t* xq4 = xp.xq4 + t0 * K;
+  const int8_t* xq = xp.xq + t0 * K;
+  __m512i pick[4];  // lane i of quad k in a 16-group block: group 4k + i / 4
+  for (int k = 0; k < 4; ++k) pick[k] = _mm512_add_epi32(_mm512_set1_epi32(4 * k), _mm512_srli_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const float* of = blk.of + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * (K / 2);
+    __m512 acc[U][TT];
+    for (int u = 0; u < U; ++u)
+      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
+    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
+      const __mmask16 m = whole - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (whole - g16)) - 1);
+      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
+      __m512 d16[TT];
+      for (int t = 0; t < TT; ++t)
+        d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs + (t0 + t) * Gp + g16));
+      const int quads = static_cast<int>(std::min<int64_t>(4, (whole - g16) / 4));
+      for (int k = 0; k < 4; ++k) {
+        if (k < quads) quad_avx512<TT>(acc[k % U], row, xq4, K, d16, pick[k], g16 + 4 * k);
+      }
+    }
+    __m256 tail[TT];
+    for (int t = 0; t < TT; ++t) tail[t] = _mm256_setzero_ps();
+    for (int64_t g = whole; g < G; ++g) {  // at most 3 groups, in xq's order
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
+      const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b),
+                                                           _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+      for (int t = 0; t < TT; ++t) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
+        tail[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g] * xp.xs[(t0 + t) * Gp + g]), tail[t]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      __m512 s = acc[0][t];
+      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi),
+                                                  dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp));
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+// fp32 x as int16, AVX512-VNNI, two groups per vector: 32 bytes of a row widened to words; their low nibbles meet
+// the two groups' first halves of x16 and the high ones the second halves (vpdpwssd); lane i then holds a partial
+// sum of group i / 8, scaled by a permute of the 16 groups' scale * x16 scale.
+template <int TT>
+PG_TARGET_VNNI512 PG_INLINE void pair_avx512(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16, int64_t K,
+                                             const __m512 (&d16)[TT], __m512i pick, int64_t g) {
+  const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 16)));
+  const __m512i lo = _mm512_and_si512(w, _mm512_set1_epi16(15));
+  const __m512i hi = _mm512_srli_epi16(w, 4);
+  for (int t = 0; t < TT; ++t) {
+    const int16_t* xg = x16 + t * K + g * kGroup;
+    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+    s = _mm512_dpwssd_epi32(s, hi, _mm512_loadu_si512(xg + 32));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
+  }
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  constexpr int U = TT <= 2 ? 2 : 1;
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 2 * 2;
+  const int16_t* x16 = xp.x16 + t0 * K;
+  __m512i pick[8];  // lane i of pair k in a 16-group block: group 2k + i / 8
+  for (int k = 0; k < 8; ++k) pick[k] = _mm512_add_epi32(_mm512_set1_epi32(2 * k), _mm512_srli_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 3));
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const float* of = blk.of + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * (K / 2);
+    __m512 acc[U][TT];
+    for (int u = 0; u < U; ++u)
+      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
+    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
+      const __mmask16 m = whole - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (whole - g16)) - 1);
+      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
+      __m512 d16[TT];
+      for (int t = 0; t < TT; ++t)
+        d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16));
+      const int pairs = static_cast<int>(std::min<int64_t>(8, (whole - g16) / 2));
+      for (int k = 0; k < 8; ++k) {
+        if (k < pairs) pair_avx512<TT>(acc[k % U], row, x16, K, d16, pick[k], g16 + 2 * k);
+      }
+    }
+    __m256 tail[TT];
+    for (int t = 0; t < TT; ++t) tail[t] = _mm256_setzero_ps();
+    if (whole < G) {  // the last, odd group: 16 bytes to words, as is
+      const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + whole * 16)));
+      const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(w, 4);
+      for (int t = 0; t < TT; ++t) {
+        const int16_t* xg = x16 + t * K + whole * kGroup;
+        __m256i p = _mm256_dpwssd_epi32(_mm256_setzero_si256(), lo,
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
+        p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
+        tail[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[whole] * xp.xs16[(t0 + t) * Gp + whole]));
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      __m512 s = acc[0][t];
+      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi),
+                                                  dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp));
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
 PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512)
 #if PG_HAVE_AVXVNNI
@@ -207,7 +358,9 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (isa == kAvx512) {
+    if (a.x->x16) {
+      PG_DISPATCH_T(int4_rows_int16_pair, tn, a, blk, t0, n1)
+    } else if (isa == kAvx512) {
       PG_DISPATCH_T(int4_rows_avx512, tn, a, blk, t0, n1)
     } else {
       PG_DISPATCH_T(int4_rows_avx2, tn, a, blk, t0, n1)
@@ -215,7 +368,9 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
-  if (dot == 3) {
+  if (dot == 3 && a.x->xq4) {
+    PG_DISPATCH_T(int4_rows_int8_quad, tn, a, blk, t0, n1)
+  } else if (dot == 3) {
     PG_DISPATCH_T(int4_rows_int8_vnni512, tn, a, blk, t0, n1)
 #if PG_HAVE_AVXVNNI
   } else if (dot == 2) {
@@ -229,6 +384,21 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
 #endif  // PG_X86
 
 // ---------------------------------------------------------------- dispatch ----------------------------------------
+
+static std::atomic<bool> g_exact_fp32{false};
+
+void set_exact_fp32(bool on) { g_exact_fp32 = on; }
+bool exact_fp32() { return g_exact_fp32; }
+bool int16_x(int isa) { return quad_kernel(isa) && !g_exact_fp32; }
+
+bool quad_kernel(int isa) {
+#if PG_X86
+  return isa == kAvx512 && cpu().int8_dot == 3;
+#else
+  (void)isa;
+  return false;
+#endif
+}
 
 int64_t seg_scratch_floats(int64_t G) {
   const int64_t Gp = (G + 7) / 8 * 8;

@@ -3,6 +3,7 @@
 //
 //   fp32/avx512  32 bytes -> two 16-lane int32 (vpmovsxbd) -> fp32, FMA'd with x; scale per group;
 //   fp32/avx2    the same with four 8-lane vectors;
+//   fp32/vnni512 x rounded to int16 per group (XPrep::x16n): 32 weights widened to words, one vpdpwssd per group;
 //   int8/*       llama.cpp's sign trick: |w| (unsigned) times x carrying w's sign (signed), so one vpdpbusd
 //                (or vpmaddubsw + vpmaddwd on AVX2) gives 8 int32 partial sums of a group; |x| <= 127 keeps
 //                vpmaddubsw's pairwise int16 sums from saturating (2 * 128 * 127 < 32768);
@@ -169,9 +170,60 @@ PG_DEFINE_INT8_INT8(int8_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT8_VNNI512)
 PG_DEFINE_INT8_INT8(int8_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT8_AVXVNNI)
 #endif
 
+// fp32 x as int16 in x's order (XPrep::x16n), AVX512-VNNI: a group's 32 int8 weights widened to words meet its
+// 32 words of x in one vpdpwssd: 16 lanes of partial sums per group.
+template <int TT>
+PG_TARGET_VNNI512 PG_INLINE void int8_int16_group(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16,
+                                                  int64_t K, const float (&d)[TT][16], int64_t g, int64_t i) {
+  const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * kGroup)));
+  for (int t = 0; t < TT; ++t) {
+    const __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x16 + t * K + g * kGroup));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(d[t][i]), acc[t]);
+  }
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int8_rows_int16(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;
+  const int16_t* x16 = xp.x16n + t0 * K;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  alignas(64) float d[TT][16];  // a 16-group block's scale * x16 scale
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K);
+    const float* sc = blk.sc + (n - blk.n0) * G;
+    const uint8_t* row = a.s->q + n * K;
+    __m512 acc[2][TT];  // two sets: independent FMA chains
+    for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    for (int64_t g16 = 0; g16 < G; g16 += 16) {
+      const __mmask16 m = G - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (G - g16)) - 1);
+      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
+      for (int t = 0; t < TT; ++t)
+        _mm512_store_ps(d[t], _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16)));
+      const int64_t end = std::min<int64_t>(G, g16 + 16);
+      int64_t g = g16;
+      for (; g + 2 <= end; g += 2) {
+        int8_int16_group<TT>(acc[0], row, x16, K, d, g, g - g16);
+        int8_int16_group<TT>(acc[1], row, x16, K, d, g + 1, g + 1 - g16);
+      }
+      if (g < end) int8_int16_group<TT>(acc[0], row, x16, K, d, g, g - g16);
+    }
+    for (int t = 0; t < TT; ++t) {
+      const __m512 s = _mm512_add_ps(acc[0][t], acc[1][t]);
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(s), hi);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (isa == kAvx512) {
+    if (a.x->x16n) {
+      PG_DISPATCH_T(int8_rows_int16, tn, a, blk, t0, n1)
+    } else if (isa == kAvx512) {
       PG_DISPATCH_T(int8_rows_avx512, tn, a, blk, t0, n1)
     } else {
       PG_DISPATCH_T(int8_rows_avx2, tn, a, blk, t0, n1)

@@ -5,8 +5,9 @@
 //   int4  qweight uint8 [N, K/2] (group g of a row: 16 bytes, byte j = q[32g+j] | q[32g+16+j] << 4),
 //         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15;
 //   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
-// Activation modes: fp32 (x as is) or int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's
-// q8; the int4 offset term uses the exact fp32 group sums of x).
+// Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
+// int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). The int4 offset term always
+// uses the exact fp32 group sums of x.
 #pragma once
 
 #include <cstdint>
@@ -47,10 +48,28 @@ struct XPrep {
   float* sumx = nullptr;  // [T, Gp] per-group sums of x
   int8_t* xq = nullptr;   // [T, K] int8 mode
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
+  // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
+  // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
+  // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
+  int8_t* xq4 = nullptr;
+  // [T, K] fp32 mode, for int4 weights on AVX512-VNNI (null elsewhere): x rounded per group to int16 (scale
+  // max|x|/32767 in xs16 [T, Gp]; relative error < 2^-16 of the group's largest value, far below the fp16 weight
+  // scales'), each 2 groups' first halves side by side, then their second halves. A last odd group stays as is.
+  int16_t* x16 = nullptr;
+  int16_t* x16n = nullptr;  // the same int16 x in x's order, for int8 weights
+  float* xs16 = nullptr;
 };
 // out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection.
 void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
-// Fills sumx (and xq/xs in int8 mode); the arrays must hold T*Gp (T*K) zeroed entries.
+// Whether int4 weights take the AVX512-VNNI kernels: int8 x 4 groups per vector (reads XPrep::xq4), fp32 x as
+// int16 2 groups per vector (reads XPrep::x16).
+bool quad_kernel(int isa);
+// Whether fp32 x is rounded to int16 for those kernels now (quad_kernel, unless exact fp32 was asked for: tests
+// that compare against fp32 arithmetic to float rounding).
+bool int16_x(int isa);
+void set_exact_fp32(bool on);
+bool exact_fp32();
+// Fills sumx (and xq/xs in int8 mode, and xq4 when set); the arrays must hold T*Gp (T*K) zeroed entries.
 void prepare_x(int isa, XPrep& xp);
 // Floats of scratch seg_rows needs per thread for a weight of G groups.
 int64_t seg_scratch_floats(int64_t G);

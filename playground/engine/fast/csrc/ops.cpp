@@ -73,6 +73,30 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<float> sumx(static_cast<size_t>(T * Gp), 0.f), xs(int8_x ? static_cast<size_t>(T * Gp) : 0, 0.f);
   std::vector<int8_t> xq(int8_x ? static_cast<size_t>(T * K) : 0);
   XPrep xp{x, T, K, G, Gp, int8_x, sumx.data(), int8_x ? xq.data() : nullptr, int8_x ? xs.data() : nullptr};
+  // The AVX512-VNNI kernels' layouts of x (see kernels.h), for the weight kinds present.
+  std::vector<int8_t> xq4;
+  std::vector<int16_t> x16, x16n;
+  std::vector<float> xs16;
+  if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
+    const auto has = [&](int kind) {
+      return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
+    };
+    if (int8_x && has(kInt4)) {
+      xq4.resize(static_cast<size_t>(T * K));
+      xp.xq4 = xq4.data();
+    } else if (!int8_x) {
+      xs16.resize(static_cast<size_t>(T * Gp), 0.f);
+      xp.xs16 = xs16.data();
+      if (has(kInt4)) {
+        x16.resize(static_cast<size_t>(T * K));
+        xp.x16 = x16.data();
+      }
+      if (has(kInt8)) {
+        x16n.resize(static_cast<size_t>(T * K));
+        xp.x16n = x16n.data();
+      }
+    }
+  }
   prepare_x(isa, xp);
   int64_t total = 0;
   std::vector<int64_t> starts;
@@ -201,6 +225,12 @@ std::string kernel_set_isa(const std::string& isa) {
   return kernel_isa();
 }
 
+// Exact fp32 activations on (1) or off (0) for the int16-x kernels, or -1 to ask; returns the state now.
+bool kernel_exact_fp32(int64_t on) {
+  if (on >= 0) pg::set_exact_fp32(on != 0);
+  return pg::exact_fp32();
+}
+
 }  // namespace
 
 // A fragment, so other playground::* ops can live in other libraries.
@@ -212,6 +242,7 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("int4_gemv(Tensor x, Tensor qweight, Tensor scales, Tensor offsets, bool int8_x=False) -> Tensor");
   m.def("int4_gemv_isa() -> str", &kernel_isa);
   m.def("int4_gemv_set_isa(str isa) -> str", &kernel_set_isa);
+  m.def("int4_gemv_exact_fp32(int on) -> bool", &kernel_exact_fp32);
 }
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) {
