@@ -124,3 +124,27 @@ def test_cli_models_add_says_how_a_gguf_will_load_and_complete_runs_it(tmp_path,
     assert main(["complete", "--model", "tiny-llama", "--prompt", "the", "--temperature", "0", "--max-tokens", "4",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["finish_reason"] in {"stop", "length"}
+
+
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_K", "Q6_K"])
+def test_large_tensors_repack_in_pieces_into_the_same_weights(quant, tmp_path, monkeypatch):
+    """A tensor larger than a repack piece (16 MB of file; here 512 bytes) is repacked a few rows at a time, its
+    file pages dropped as it goes, so the load's peak memory is not the embedding twice: the pieces assemble into
+    the weights a whole-tensor repack gives (rows undone by the converter stay one piece)."""
+    from playground.engine.fast import gguf_model
+
+    path = write_gguf(tiny_model("llama", **WIDE), tmp_path / "m.gguf", quant=quant)
+    whole = load_gguf(path, tokenizer=False, lazy=True).tensors
+    monkeypatch.setattr(gguf_model, "REPACK_CHUNK_BYTES", 512)
+    pieces = load_gguf(path, tokenizer=False, lazy=True).tensors
+    quantized = 0
+    for name in whole:
+        a, b = whole[name], pieces[name]
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), name
+            continue
+        quantized += 1
+        assert type(a) is type(b) and len(a.segment()) == len(b.segment()), name
+        for x, y in zip(a.segment(), b.segment(), strict=True):
+            assert torch.equal(x, y), name
+    assert quantized >= 7

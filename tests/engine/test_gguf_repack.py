@@ -115,3 +115,30 @@ def test_the_gguf_tokenizer_and_the_token_bytes_share_gpt2s_byte_alphabet():
     assert len(set(chars)) == 256 and set(chars) == set(pre_tokenizers.ByteLevel.alphabet())
     assert chars[ord("A")] == "A" and chars[ord(" ")] == "\u0120"  # GPT-2's "Ġ" for a space
     assert [_byte_decoder()[c] for c in chars] == list(range(256))
+
+
+def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
+    """Q4_0 is symmetric (w = d * (q - 8)): the repack stores no offsets (a tenth fewer bytes for decode to read)
+    and every matmul path gives what the same weight with its offsets written out gives: decode with fp32 and
+    int8 x, the prefill GEMM, the fused groups (concat) and embedding rows."""
+    from playground.engine.fast import int4_kernel as k
+
+    raw = random_blocks(ROWS, K, "Q4_0", seed=5).reshape(-1)
+    w = gguf_repack.repack(raw, "Q4_0", (ROWS, K))
+    assert w.symmetric and w.offsets.numel() == 0
+    explicit = Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales * -8)
+    assert w.nbytes == explicit.nbytes - ROWS * (K // 32) * 2
+    np.testing.assert_allclose(k.dequantize(w).double().numpy(), _reference(raw.reshape(ROWS, -1), "Q4_0"),
+                               rtol=1e-6, atol=1e-9)
+    for t in (1, 3, 20):  # 20 rows: the tiled GEMM
+        x = torch.randn(t, K, generator=torch.Generator().manual_seed(t))
+        for int8_x in (False, True):
+            assert torch.equal(k.matmul(x, w, int8_activations=int8_x),
+                               k.matmul(x, explicit, int8_activations=int8_x)), (t, int8_x)
+    q4_1 = gguf_repack.repack(random_blocks(ROWS, K, "Q4_1", seed=6).reshape(-1), "Q4_1", (ROWS, K))
+    fused = Int4Weight.concat([w, w])
+    assert fused.symmetric and torch.equal(k.dequantize(fused), torch.cat([k.dequantize(w)] * 2))
+    mixed = Int4Weight.concat([w, q4_1])
+    assert not mixed.symmetric and torch.equal(k.dequantize(mixed), torch.cat([k.dequantize(w), k.dequantize(q4_1)]))
+    ids = torch.tensor([3, 0, 17])
+    assert torch.equal(k.dequantize_rows(w, ids), k.dequantize(w)[ids])

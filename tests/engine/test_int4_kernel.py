@@ -81,14 +81,14 @@ def _ref(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
         return x.double() @ k.dequantize(w).double().T
     qs = k._dequantize_rows(w, 0, w.n, offsets=False).double()
     sums = x.double().reshape(*x.shape[:-1], -1, k.GROUP).sum(-1)
-    return xr.double() @ qs.T + sums @ w.offsets.double().T
+    return xr.double() @ qs.T + sums @ w.offset_values().double().T
 
 
 def _ref_int8(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
     """What the int8-activation mode computes: q * scale against quantized x, offset against exact group sums."""
     qs = k._dequantize_rows(w, 0, w.n, offsets=False).double()
     sums = x.double().reshape(x.shape[0], -1, k.GROUP).sum(-1)
-    return k.quantize_activations(x).double() @ qs.T + sums @ w.offsets.double().T
+    return k.quantize_activations(x).double() @ qs.T + sums @ w.offset_values().double().T
 
 
 # ---------------------------------------------------------------- quantization -------------------------------------

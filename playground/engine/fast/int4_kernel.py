@@ -4,7 +4,8 @@ Quantization: per group of ``GROUP`` (32) weights along K: ``w ≈ q * scale + o
 the group's min and ``scale = (max - min) / 15`` (at least ``MIN_SCALE``), both stored as fp16 (5 bits per weight
 in all: decode is bound by weight bytes). Packed layout (what the kernels read, and what GGUF's Q4_0 / Q4_1 / Q4_K
 repack into): ``qweight`` uint8 [N, K/2], per row group-major, byte j of group g holds q[32g + j] in its low nibble
-and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32].
+and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32]. Q4_0 is symmetric: its offsets are
+-8 * scale and are not stored (``offsets`` empty; 4.5 bits per weight, what decode reads).
 
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
 more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never a full-precision copy of the
@@ -59,7 +60,15 @@ class Int4Weight:
     k: int
     qweight: torch.Tensor  # uint8 [n, k // 2]
     scales: torch.Tensor  # float16 [n, k // GROUP]
-    offsets: torch.Tensor  # float16 [n, k // GROUP]
+    offsets: torch.Tensor  # float16 [n, k // GROUP], or empty: symmetric (GGUF's Q4_0), offset = -8 * scale
+
+    @property
+    def symmetric(self) -> bool:
+        return self.offsets.numel() == 0
+
+    def offset_values(self) -> torch.Tensor:
+        """float16 [n, k // GROUP] whether stored or implied (-8 * scale is exact in fp16)."""
+        return self.scales * -8 if self.symmetric else self.offsets
 
     def to(self, device: Any) -> Int4Weight:
         """The same weight on another device (the kernel runs on CPU; other devices use the fallback)."""
@@ -83,8 +92,10 @@ class Int4Weight:
         """Rows of several weights with the same K, stacked (a fused QKV or gate/up)."""
         import torch
 
-        return cls(sum(p.n for p in parts), parts[0].k, *(torch.cat([getattr(p, name) for p in parts])
-                                                          for name in ("qweight", "scales", "offsets")))
+        offsets = (torch.empty(0, dtype=torch.float16) if all(p.symmetric for p in parts)
+                   else torch.cat([p.offset_values() for p in parts]))
+        return cls(sum(p.n for p in parts), parts[0].k, torch.cat([p.qweight for p in parts]),
+                   torch.cat([p.scales for p in parts]), offsets)
 
     @property
     def nbytes(self) -> int:
@@ -136,7 +147,7 @@ def _dequantize_rows(w: Int4Weight, start: int, stop: int, dtype: torch.dtype | 
     q = torch.cat([packed & 15, packed >> 4], dim=-1).to(torch.float32)
     out = q * w.scales[start:stop].float().unsqueeze(-1)
     if offsets:
-        out = out + w.offsets[start:stop].float().unsqueeze(-1)
+        out = out + w.offset_values()[start:stop].float().unsqueeze(-1)
     out = out.reshape(stop - start, w.k)
     return out if dtype is None else out.to(dtype)
 
@@ -148,7 +159,8 @@ def dequantize(w: Int4Weight) -> torch.Tensor:
 
 def dequantize_rows(w: Int4Weight, ids: torch.Tensor) -> torch.Tensor:
     """fp32 rows ``ids`` of the weight (an embedding lookup from a quantized table)."""
-    sub = Int4Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids], w.offsets[ids])
+    offsets = w.offsets if w.symmetric else w.offsets[ids]
+    sub = Int4Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids], offsets)
     return dequantize(sub)
 
 
@@ -236,7 +248,7 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
     parts = []
     for i in range(0, w.n, rows):
         j = min(w.n, i + rows)
-        parts.append(F.linear(xq, _dequantize_rows(w, i, j, offsets=False)) + sums @ w.offsets[i:j].float().T)
+        parts.append(F.linear(xq, _dequantize_rows(w, i, j, offsets=False)) + sums @ w.offset_values()[i:j].float().T)
     out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
     return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
 

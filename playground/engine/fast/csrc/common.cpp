@@ -280,7 +280,7 @@ static void dequant_row_scalar(const QSeg& s, int64_t n, float* out) {
     const float sc = half_to_float(s.scales[n * G + g]);
     float* o = out + g * kGroup;
     if (s.kind == kInt4) {
-      const float of = half_to_float(s.offsets[n * G + g]);
+      const float of = s.offsets ? half_to_float(s.offsets[n * G + g]) : -8.f * sc;
       const uint8_t* b = s.q + n * (s.K / 2) + g * 16;
       for (int j = 0; j < 16; ++j) {
         o[j] = static_cast<float>(b[j] & 15) * sc + of;
@@ -301,7 +301,8 @@ PG_TARGET_AVX512 static void dequant_row_avx512(const QSeg& s, int64_t n, float*
     const __m512 sc = _mm512_set1_ps(_cvtsh_ss(s.scales[n * G + g]));
     float* o = out + g * kGroup;
     if (s.kind == kInt4) {
-      const __m512 table = _mm512_fmadd_ps(iota, sc, _mm512_set1_ps(_cvtsh_ss(s.offsets[n * G + g])));
+      const __m512 of = s.offsets ? _mm512_set1_ps(_cvtsh_ss(s.offsets[n * G + g])) : _mm512_mul_ps(sc, _mm512_set1_ps(-8.f));
+      const __m512 table = _mm512_fmadd_ps(iota, sc, of);
       const __m512i b = _mm512_cvtepu8_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * (s.K / 2) + g * 16)));
       _mm512_storeu_ps(o, _mm512_permutexvar_ps(b, table));

@@ -419,7 +419,11 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
     halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);
     std::fill_n(bsc + (b1 - b0) * G, 8, 0.f);
     if (s.kind == kInt4) {
-      halves_to_floats(isa, s.offsets + b0 * G, bof, (b1 - b0) * G);
+      if (s.offsets) {
+        halves_to_floats(isa, s.offsets + b0 * G, bof, (b1 - b0) * G);
+      } else {
+        for (int64_t i = 0; i < (b1 - b0) * G; ++i) bof[i] = -8.f * bsc[i];  // symmetric (Q4_0)
+      }
       std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
     }
     const Block blk{bsc, bof, bof + params, b0};

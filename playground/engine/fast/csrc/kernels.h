@@ -3,7 +3,8 @@
 //
 // Weight formats (group of 32 along K; see int4_kernel.py and int8_kernel.py):
 //   int4  qweight uint8 [N, K/2] (group g of a row: 16 bytes, byte j = q[32g+j] | q[32g+16+j] << 4),
-//         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15;
+//         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15; no offsets (symmetric, GGUF's
+//         Q4_0): offset = -8 * scale;
 //   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). The int4 offset term always
@@ -36,7 +37,7 @@ struct QSeg {
   int kind = kInt4;
   const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes)
   const uint16_t* scales = nullptr;   // fp16 [N, G]
-  const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 only)
+  const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 only; null: symmetric, -8 * scale)
   int64_t N = 0, K = 0;
 };
 

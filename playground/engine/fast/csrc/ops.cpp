@@ -48,9 +48,9 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
     if (kind == kInt4) {
       TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) * 2 == K, "qlinear: int4 qweight must be uint8 [N, K/2]");
       const at::Tensor& of = weights[i + 2];
-      TORCH_CHECK(of.scalar_type() == at::kHalf && of.is_contiguous() && of.numel() == s.N * G,
-                  "qlinear: int4 offsets must be float16 [N, K/32]");
-      s.offsets = reinterpret_cast<const uint16_t*>(of.data_ptr());
+      TORCH_CHECK(of.scalar_type() == at::kHalf && of.is_contiguous() && (of.numel() == s.N * G || of.numel() == 0),
+                  "qlinear: int4 offsets must be float16 [N, K/32] (or empty: symmetric)");
+      s.offsets = of.numel() ? reinterpret_cast<const uint16_t*>(of.data_ptr()) : nullptr;
     } else {
       TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
     }
