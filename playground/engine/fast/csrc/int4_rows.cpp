@@ -280,27 +280,31 @@ PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int6
 
 // fp32 x as int16, AVX512-VNNI, two groups per vector: 32 bytes of a row widened to words; their low nibbles meet
 // the two groups' first halves of x16 and the high ones the second halves (vpdpwssd); lane i then holds a partial
-// sum of group i / 8, scaled by a permute of the 16 groups' scale * x16 scale.
-template <int TT>
-PG_TARGET_VNNI512 PG_INLINE void pair_avx512(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16, int64_t K,
-                                             const __m512 (&d16)[TT], __m512i pick, int64_t g) {
+// sum of group i / 8, scaled by a permute of the 16 groups' scale * x16 scale. Symmetric weights (SYM, Q4_0) start
+// each pair's sums from XPrep::c16 (-8 * the groups' x16 sums): the offset term in integers, no per-row pass.
+template <int TT, bool SYM>
+PG_TARGET_VNNI512 PG_INLINE void pair_avx512(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16,
+                                             const int32_t* c16, int64_t K, int64_t C, const __m512 (&d16)[TT],
+                                             __m512i pick, int64_t g) {
   const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 16)));
   const __m512i lo = _mm512_and_si512(w, _mm512_set1_epi16(15));
   const __m512i hi = _mm512_srli_epi16(w, 4);
   for (int t = 0; t < TT; ++t) {
     const int16_t* xg = x16 + t * K + g * kGroup;
-    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+    const __m512i init = SYM ? _mm512_loadu_si512(c16 + t * C + g * 8) : _mm512_setzero_si512();
+    __m512i s = _mm512_dpwssd_epi32(init, lo, _mm512_loadu_si512(xg));
     s = _mm512_dpwssd_epi32(s, hi, _mm512_loadu_si512(xg + 32));
     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
   }
 }
 
-template <int TT>
+template <int TT, bool SYM>
 PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   constexpr int U = TT <= 2 ? 2 : 1;
   const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 2 * 2;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 2 * 2, C = c16_stride(G);
   const int16_t* x16 = xp.x16 + t0 * K;
+  const int32_t* c16 = xp.c16 + t0 * C;
   __m512i pick[8];  // lane i of pair k in a 16-group block: group 2k + i / 8
   for (int k = 0; k < 8; ++k) pick[k] = _mm512_add_epi32(_mm512_set1_epi32(2 * k), _mm512_srli_epi32(
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 3));
@@ -322,7 +326,7 @@ PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int
         d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16));
       const int pairs = static_cast<int>(std::min<int64_t>(8, (whole - g16) / 2));
       for (int k = 0; k < 8; ++k) {
-        if (k < pairs) pair_avx512<TT>(acc[k % U], row, x16, K, d16, pick[k], g16 + 2 * k);
+        if (k < pairs) pair_avx512<TT, SYM>(acc[k % U], row, x16, c16, K, C, d16, pick[k], g16 + 2 * k);
       }
     }
     __m256 tail[TT];
@@ -332,8 +336,9 @@ PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int
       const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(w, 4);
       for (int t = 0; t < TT; ++t) {
         const int16_t* xg = x16 + t * K + whole * kGroup;
-        __m256i p = _mm256_dpwssd_epi32(_mm256_setzero_si256(), lo,
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
+        const __m256i init = SYM ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c16 + t * C + whole * 8))
+                                 : _mm256_setzero_si256();
+        __m256i p = _mm256_dpwssd_epi32(init, lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
         p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
         tail[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[whole] * xp.xs16[(t0 + t) * Gp + whole]));
       }
@@ -342,12 +347,22 @@ PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi),
-                                                  dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp));
+      const __m256 rest = SYM ? tail[t] : dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp);
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest);
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }
   if (pending.count) flush(pending, a, t0);
+}
+
+template <int TT>
+void int4_rows_int16_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int4_rows_int16_pair<TT, true>(a, blk, t0, n1);
+}
+
+template <int TT>
+void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int4_rows_int16_pair<TT, false>(a, blk, t0, n1);
 }
 
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
@@ -358,8 +373,10 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (a.x->x16) {
-      PG_DISPATCH_T(int4_rows_int16_pair, tn, a, blk, t0, n1)
+    if (a.x->x16 && !a.s->offsets) {
+      PG_DISPATCH_T(int4_rows_int16_sym, tn, a, blk, t0, n1)
+    } else if (a.x->x16) {
+      PG_DISPATCH_T(int4_rows_int16_asym, tn, a, blk, t0, n1)
     } else if (isa == kAvx512) {
       PG_DISPATCH_T(int4_rows_avx512, tn, a, blk, t0, n1)
     } else {

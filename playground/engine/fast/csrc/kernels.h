@@ -58,10 +58,14 @@ struct XPrep {
   // scales'), each 2 groups' first halves side by side, then their second halves. A last odd group stays as is.
   int16_t* x16 = nullptr;
   int16_t* x16n = nullptr;  // the same int16 x in x's order, for int8 weights
+  // [T, c16_stride(G)] with x16: per pair of groups 16 int32, -8 * the first group's x16 sum in lane 0 and the
+  // second's in lane 8 (zeros elsewhere): symmetric int4 weights' offset term (Q4_0: offset = -8 * scale).
+  int32_t* c16 = nullptr;
   float* xs16 = nullptr;
 };
 // out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection.
 void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
+inline int64_t c16_stride(int64_t G) { return (G + 1) / 2 * 16; }
 // Whether int4 weights take the AVX512-VNNI kernels: int8 x 4 groups per vector (reads XPrep::xq4), fp32 x as
 // int16 2 groups per vector (reads XPrep::x16).
 bool quad_kernel(int isa);

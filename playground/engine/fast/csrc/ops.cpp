@@ -77,6 +77,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<int8_t> xq4;
   std::vector<int16_t> x16, x16n;
   std::vector<float> xs16;
+  std::vector<int32_t> c16;
   if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
     const auto has = [&](int kind) {
       return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
@@ -90,6 +91,8 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
       if (has(kInt4)) {
         x16.resize(static_cast<size_t>(T * K));
         xp.x16 = x16.data();
+        c16.resize(static_cast<size_t>(T * c16_stride(G)), 0);
+        xp.c16 = c16.data();
       }
       if (has(kInt8)) {
         x16n.resize(static_cast<size_t>(T * K));
