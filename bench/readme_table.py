@@ -33,6 +33,8 @@ def main() -> None:
 
     def per_model(label: str, key: str, goal: float, bar: float | None = None, lower: bool = False) -> None:
         for name, row in models.items():
+            if key != "decode" and row.get("precision", "int4") != "int4":
+                continue  # another precision's rows: decode only
             value = row["ratios"][key]
             print(f"| {label}, {name} | {'≤' if lower else '≥'} {goal}× llama.cpp"
                   f"{f' (bar {bar}×)' if bar else ''} | {value:.2f}× | {verdict(value, goal, bar, lower)} |")

@@ -162,7 +162,9 @@ def main() -> None:
         row = bench_model(name, python, threads, args.rounds, name in args.long.split(","), args.precision)
         row["command"] = report["command"]
         row["load_average_before"] = load
-        report["models"][name] = row
+        row["precision"] = args.precision
+        # the default precision's row is the model's; another precision's sits beside it
+        report["models"][name if args.precision == "int4" else f"{name} ({args.precision})"] = row
         r = row["ratios"]
         print(f"  {name}: decode ours {row['ours']['decode_tok_s']:.1f} vs {row['llama.cpp']['decode_tok_s']:.1f} "
               f"tok/s ({r['decode']:.2f}x); prefill 512 {r['prefill_512']:.2f}x; peak RSS "

@@ -18,8 +18,8 @@ from playground.errors import KnownError
 PATHS = ("auto", "fused", "generic", "transformers")
 # Below this size a model is bound by Python overhead, not by reading weights: quantizing it gains nothing.
 AUTO_QUANTIZE_MIN_PARAMS = 50_000_000
-# int4 weights with fp32 activations: perplexity equal to fp32's on the embedded model over the varied text, where
-# int8 activations (int4-a8) cost +1.6%; and on AVX-512 it decodes faster too (the permute-table fp32 kernel).
+# int4 weights with fp32 activations (int16 per group inside the AVX512-VNNI kernels): perplexity equal to fp32's on
+# the embedded model over the varied text, where int8 activations (int4-a8) cost ~+1% (bench/decode_speed.py).
 AUTO_PRECISION = "int4"
 
 
