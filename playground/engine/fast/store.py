@@ -76,9 +76,14 @@ def load(path: Path, wanted: dict[str, str]) -> dict[str, QLinear] | None:
                 return None
             if any(stored != resolved_precision(wanted[name]) for name, (stored, _, _) in layers.items()):
                 return None
-            # Copied out of the file's mapping: kernels expect aligned memory (an unaligned int8 head
-            # segfaults), and the file may be replaced while the model is in use.
-            tensors = {key: f.get_tensor(key).clone() for key in f.keys()}
+        # Plain reads into fresh (aligned) memory, not copies out of the file's mapping: kernels expect aligned
+        # memory (an unaligned int8 head segfaults), the file may be replaced while the model is in use, and mapped
+        # pages a load touched stay resident beside the copies until it ends (the embedded model's load peaked
+        # 84 MB over what it keeps).
+        from playground.engine.fast.weights import SafetensorsTensors
+
+        stored = SafetensorsTensors(path.parent, [path])
+        tensors = {key: stored[key] for key in stored}
     except Exception:  # noqa: BLE001 - unreadable, truncated, from another version: quantize again
         return None
     if checksum(tensors) != meta.get("sha256"):

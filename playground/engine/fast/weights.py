@@ -88,12 +88,13 @@ class SafetensorsTensors(Mapping):
     Plain reads, not a memory map: mapped pages a load touches count in the process's peak resident memory
     even after the weights are quantized and dropped; read this way, only the tensor being quantized does."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, files: list[Path] | None = None) -> None:
+        """``folder``'s ``*.safetensors``, or just ``files``."""
         import json
         import struct
 
         self._where: dict[str, tuple[Path, int, int, str, list[int]]] = {}
-        for path in sorted(folder.glob("*.safetensors")):
+        for path in sorted(folder.glob("*.safetensors")) if files is None else files:
             with open(path, "rb") as f:
                 (size,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(size))
