@@ -205,109 +205,110 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     if (pending.count) flush(pending, a, t0);                                                                      \
   }
 
-// int8 x, AVX512-VNNI, four groups per vector: 64 bytes of a row are 4 groups' nibbles; their low nibbles (each
-// group's q[0..15]) meet x's first halves and the high ones its second halves, both laid out so in xq4. dpbusd
-// lane i then holds a partial sum of group i / 4, scaled by a permute of the 16 groups' scale * x_scale.
-template <int TT>
-PG_TARGET_VNNI512 PG_INLINE void quad_avx512(__m512 (&acc)[TT], const uint8_t* row, const int8_t* xq4, int64_t K,
-                                             const __m512 (&d16)[TT], __m512i pick, int64_t g) {
-  const __m512i low4 = _mm512_set1_epi8(15);
-  const __m512i w = _mm512_loadu_si512(row + g * 16);
-  const __m512i lo = _mm512_and_si512(w, low4);
-  const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
-  for (int t = 0; t < TT; ++t) {
-    const int8_t* xg = xq4 + t * K + g * kGroup;
-    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
-    s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
-  }
-}
+// ---------------------------------------------------------------- AVX512-VNNI: integers ------------------------
+// Both kernels multiply integers a vector of PER groups at a time: a dpbusd / dpwssd lane holds a partial sum of
+// group lane / (16 / PER) of the vector, scaled by a permute of a 16-group block's scale * x scale (d16).
+//   int8 x  (Quad, PER 4): 64 bytes of a row are 4 groups' nibbles; their low nibbles (each group's q[0..15])
+//           meet xq4's first halves, the high ones its second halves (vpdpbusd);
+//   int16 x (Pair, PER 2): 32 bytes widened to words, low and high nibbles against x16's halves (vpdpwssd). SYM
+//           (Q4_0) starts each pair's sums from XPrep::c16 (-8 * the groups' x16 sums): the offset term in
+//           integers, no per-row pass over offsets.
 
-template <int TT>
-PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 4 * 4;
-  const int8_t* xq4 = xp.xq4 + t0 * K;
-  const int8_t* xq = xp.xq + t0 * K;
-  __m512i pick[4];  // lane i of quad k in a 16-group block: group 4k + i / 4
-  for (int k = 0; k < 4; ++k) pick[k] = _mm512_add_epi32(_mm512_set1_epi32(4 * k), _mm512_srli_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K / 2);
-    const float* sc = blk.sc + (n - blk.n0) * G;
-    const float* of = blk.of + (n - blk.n0) * G;
-    const uint8_t* row = a.s->q + n * (K / 2);
-    __m512 acc[U][TT];
-    for (int u = 0; u < U; ++u)
-      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
-    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
-      const __mmask16 m = whole - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (whole - g16)) - 1);
-      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
-      __m512 d16[TT];
-      for (int t = 0; t < TT; ++t)
-        d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs + (t0 + t) * Gp + g16));
-      const int quads = static_cast<int>(std::min<int64_t>(4, (whole - g16) / 4));
-      for (int k = 0; k < 4; ++k) {
-        if (k < quads) quad_avx512<TT>(acc[k % U], row, xq4, K, d16, pick[k], g16 + 4 * k);
-      }
+struct Quad {
+  static constexpr int kPer = 4;
+  static constexpr bool kSym = false;
+  const int8_t* xq4;
+  const int8_t* xq;
+  const float* xs;  // [T, Gp] from row t0
+  int64_t K, Gp;
+
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __m512i w = _mm512_loadu_si512(row + g * 16);
+    const __m512i lo = _mm512_and_si512(w, low4);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* xg = xq4 + t * K + g * kGroup;
+      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
-    __m256 tail[TT];
-    for (int t = 0; t < TT; ++t) tail[t] = _mm256_setzero_ps();
-    for (int64_t g = whole; g < G; ++g) {  // at most 3 groups, in xq's order
+  }
+
+  // Groups [g0, G) (at most 3), in xq's order.
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const float* sc, int64_t g0,
+                                        int64_t G) const {
+    for (int64_t g = g0; g < G; ++g) {
       const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
       const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b),
                                                            _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
       for (int t = 0; t < TT; ++t) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
-        tail[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g] * xp.xs[(t0 + t) * Gp + g]), tail[t]);
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g] * xs[t * Gp + g]), out[t]);
       }
     }
+  }
+};
+
+template <bool SYM>
+struct Pair {
+  static constexpr int kPer = 2;
+  static constexpr bool kSym = SYM;
+  const int16_t* x16;
+  const int32_t* c16;
+  const float* xs;  // xs16 [T, Gp] from row t0
+  int64_t K, Gp, C;
+
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
+    const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 16)));
+    const __m512i lo = _mm512_and_si512(w, _mm512_set1_epi16(15));
+    const __m512i hi = _mm512_srli_epi16(w, 4);
     for (int t = 0; t < TT; ++t) {
-      __m512 s = acc[0][t];
-      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
-      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi),
-                                                  dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp));
+      const int16_t* xg = x16 + t * K + g * kGroup;
+      const __m512i init = SYM ? _mm512_loadu_si512(c16 + t * C + g * 8) : _mm512_setzero_si512();
+      __m512i s = _mm512_dpwssd_epi32(init, lo, _mm512_loadu_si512(xg));
+      s = _mm512_dpwssd_epi32(s, hi, _mm512_loadu_si512(xg + 32));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
-    if (++pending.count == 8) flush(pending, a, t0);
   }
-  if (pending.count) flush(pending, a, t0);
-}
 
-// fp32 x as int16, AVX512-VNNI, two groups per vector: 32 bytes of a row widened to words; their low nibbles meet
-// the two groups' first halves of x16 and the high ones the second halves (vpdpwssd); lane i then holds a partial
-// sum of group i / 8, scaled by a permute of the 16 groups' scale * x16 scale. Symmetric weights (SYM, Q4_0) start
-// each pair's sums from XPrep::c16 (-8 * the groups' x16 sums): the offset term in integers, no per-row pass.
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 PG_INLINE void pair_avx512(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16,
-                                             const int32_t* c16, int64_t K, int64_t C, const __m512 (&d16)[TT],
-                                             __m512i pick, int64_t g) {
-  const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 16)));
-  const __m512i lo = _mm512_and_si512(w, _mm512_set1_epi16(15));
-  const __m512i hi = _mm512_srli_epi16(w, 4);
-  for (int t = 0; t < TT; ++t) {
-    const int16_t* xg = x16 + t * K + g * kGroup;
-    const __m512i init = SYM ? _mm512_loadu_si512(c16 + t * C + g * 8) : _mm512_setzero_si512();
-    __m512i s = _mm512_dpwssd_epi32(init, lo, _mm512_loadu_si512(xg));
-    s = _mm512_dpwssd_epi32(s, hi, _mm512_loadu_si512(xg + 32));
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
+  // The last, odd group (if any): 16 bytes to words, as is.
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const float* sc, int64_t g0,
+                                        int64_t G) const {
+    if (g0 >= G) return;
+    const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g0 * 16)));
+    const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(w, 4);
+    for (int t = 0; t < TT; ++t) {
+      const int16_t* xg = x16 + t * K + g0 * kGroup;
+      const __m256i init = SYM ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c16 + t * C + g0 * 8))
+                               : _mm256_setzero_si256();
+      __m256i p = _mm256_dpwssd_epi32(init, lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
+      p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
+      out[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g0] * xs[t * Gp + g0]));
+    }
   }
-}
+};
 
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  constexpr int U = TT <= 2 ? 2 : 1;
+template <int TT, class KERNEL>
+PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
+                                           const KERNEL& kern) {
+  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
+  constexpr int PER = KERNEL::kPer, STEPS = 16 / PER;
   const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / 2 * 2, C = c16_stride(G);
-  const int16_t* x16 = xp.x16 + t0 * K;
-  const int32_t* c16 = xp.c16 + t0 * C;
-  __m512i pick[8];  // lane i of pair k in a 16-group block: group 2k + i / 8
-  for (int k = 0; k < 8; ++k) pick[k] = _mm512_add_epi32(_mm512_set1_epi32(2 * k), _mm512_srli_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 3));
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / PER * PER;
+  __m512i pick[STEPS];  // lane i of step k in a 16-group block: group PER * k + i / STEPS
+  for (int k = 0; k < STEPS; ++k) {
+    pick[k] = _mm512_add_epi32(_mm512_set1_epi32(PER * k),
+                               _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 PER == 4 ? 2 : 3));
+  }
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
@@ -322,37 +323,38 @@ PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int
       const __mmask16 m = whole - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (whole - g16)) - 1);
       const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
       __m512 d16[TT];
-      for (int t = 0; t < TT; ++t)
-        d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16));
-      const int pairs = static_cast<int>(std::min<int64_t>(8, (whole - g16) / 2));
-      for (int k = 0; k < 8; ++k) {
-        if (k < pairs) pair_avx512<TT, SYM>(acc[k % U], row, x16, c16, K, C, d16, pick[k], g16 + 2 * k);
+      for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
+      const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
+      for (int k = 0; k < STEPS; ++k) {
+        if (k < steps) kern.template step<TT>(acc[k % U], row, d16, pick[k], g16 + PER * k);
       }
     }
-    __m256 tail[TT];
-    for (int t = 0; t < TT; ++t) tail[t] = _mm256_setzero_ps();
-    if (whole < G) {  // the last, odd group: 16 bytes to words, as is
-      const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + whole * 16)));
-      const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(w, 4);
-      for (int t = 0; t < TT; ++t) {
-        const int16_t* xg = x16 + t * K + whole * kGroup;
-        const __m256i init = SYM ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c16 + t * C + whole * 8))
-                                 : _mm256_setzero_si256();
-        __m256i p = _mm256_dpwssd_epi32(init, lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
-        p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
-        tail[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[whole] * xp.xs16[(t0 + t) * Gp + whole]));
-      }
-    }
+    __m256 rest[TT];
+    for (int t = 0; t < TT; ++t) rest[t] = _mm256_setzero_ps();
+    kern.template tail<TT>(rest, row, sc, whole, G);
     for (int t = 0; t < TT; ++t) {
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      const __m256 rest = SYM ? tail[t] : dot8(tail[t], of, xp.sumx + (t0 + t) * Gp, Gp);
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest);
+      if (!KERNEL::kSym) rest[t] = dot8(rest[t], of, xp.sumx + (t0 + t) * Gp, Gp);
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }
   if (pending.count) flush(pending, a, t0);
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  vnni_rows<TT>(a, blk, t0, n1, Quad{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, xp.xs + t0 * xp.Gp, xp.K, xp.Gp});
+}
+
+template <int TT, bool SYM>
+PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t C = c16_stride(xp.G);
+  vnni_rows<TT>(a, blk, t0, n1, Pair<SYM>{xp.x16 + t0 * xp.K, xp.c16 + t0 * C, xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
 template <int TT>
