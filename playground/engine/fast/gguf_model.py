@@ -25,6 +25,7 @@ import numpy as np
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
+from playground.engine.fast.int4_kernel import Int4Weight
 from playground.errors import UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -96,31 +97,26 @@ class GgufTensors(Mapping):
         return weight.float() + shift if shift else weight
 
     def _repack_quantized(self, info: TensorInfo, rows: np.ndarray | None) -> Any:
-        """Repacked ~16 MB of file at a time, each part's file pages dropped once copied out: a large tensor (the
-        embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident beside its repacked copy,
-        which was the load's peak."""
-        import torch
-
+        """Repacked ~16 MB of file at a time into the whole tensor's memory, each part's file pages dropped once
+        read: a large tensor (the embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident
+        beside its repacked copy, which was the load's peak."""
         n, k = info.shape
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece
-        out: list[torch.Tensor] = []
-        w: Any = None
+        if step >= n:
+            w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows)
+            self._drop_pages(info.offset, info.nbytes)
+            return w
+        whole = gguf_repack.output_tensors(info.type_name, n, k)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             start = info.offset + r0 * row_bytes
             w = gguf_repack.repack(self._data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
-                                   rows)
-            if step >= n:
-                self._drop_pages(info.offset, info.nbytes)
-                return w
-            if not out:  # an empty part (Q4_0's implied offsets) stays empty
-                out = [torch.empty((n, *t.shape[1:]), dtype=t.dtype) if t.numel() else t for t in w.segment()]
-            for whole, part in zip(out, w.segment(), strict=True):
-                if part.numel():
-                    whole[r0:r1] = part
+                                   out=[t[r0:r1] for t in whole])
             self._drop_pages(start, (r1 - r0) * row_bytes)
-        return type(w)(n, k, *out)
+        if isinstance(w, Int4Weight) and w.symmetric:  # Q4_0: its offsets stay implied (the pieces' are scratch)
+            whole[2] = w.offsets
+        return type(w)(n, k, *whole)
 
     def _drop_pages(self, offset: int, nbytes: int) -> None:
         """Let the kernel reclaim the file pages of a tensor that was copied out: else every page the load read

@@ -58,11 +58,12 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.ndarray | None = None,
-           native: bool | None = None) -> Weight:
+           native: bool | None = None, out: list[torch.Tensor] | None = None) -> Weight:
     """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
     (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's).
     ``native``: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0 and Q6_K through the compiled repack when the kernel library is loaded
-    (None, the default), or never (False: the numpy path, which the tests compare it with)."""
+    (None, the default), or never (False: the numpy path, which the tests compare it with). ``out``: the result's
+    tensors (``output_tensors``), written in place by the compiled repack (else filled by a copy)."""
     import torch
 
     if type_name in FLOATS:
@@ -82,12 +83,18 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         blocks = blocks[rows]
     groups = k // 32
     if native is not False and type_name in _NATIVE and _native_ok():
-        out = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)))
+        made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
-            return Int8Group(n, k, *out)
-        if not bool(torch.isfinite(out[2]).all()):
+            return Int8Group(n, k, *made)
+        if not bool(torch.isfinite(made[2]).all()):
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
-        return _symmetric(type_name, Int4Weight(n, k, *out))
+        return _symmetric(type_name, Int4Weight(n, k, *made))
+    if out is not None:  # the numpy repack allocates its own: copied into the given tensors
+        w = repack(raw, type_name, shape, rows, native=False)
+        for dst, src in zip(out, w.segment(), strict=False):
+            if src.numel():
+                dst.copy_(src)
+        return w
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         q, scales, offsets = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16), \
             np.empty((n, groups), np.float16)
@@ -99,6 +106,18 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
     return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
+
+
+def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
+    """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets)
+    or int8 (qweight, scales)."""
+    import torch
+
+    groups = k // 32
+    if type_name in ("Q4_0", "Q4_1", "Q4_K"):
+        return [torch.empty((n, k // 2), dtype=torch.uint8), torch.empty((n, groups), dtype=torch.float16),
+                torch.empty((n, groups), dtype=torch.float16)]
+    return [torch.empty((n, k), dtype=torch.int8), torch.empty((n, groups), dtype=torch.float16)]
 
 
 def dequantize(w: Weight) -> torch.Tensor:

@@ -43,9 +43,16 @@ void for_blocks(const at::Tensor& blocks, int64_t size, const char* name, int64_
   });
 }
 
-// An output with `per_block` entries per block in each row.
-at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type) {
-  return at::empty({blocks.size(0), blocks.size(1) * per_block}, blocks.options().dtype(type));
+// An output with `per_block` entries per block in each row: out[i] when given (the caller's memory, e.g. rows of a
+// larger tensor repacked a piece at a time), else a new tensor.
+at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type, at::TensorList out,
+                     size_t i) {
+  if (out.empty()) return at::empty({blocks.size(0), blocks.size(1) * per_block}, blocks.options().dtype(type));
+  TORCH_CHECK(out.size() > i && out[i].scalar_type() == type && out[i].is_contiguous() && out[i].dim() == 2 &&
+                  out[i].size(0) == blocks.size(0) && out[i].size(1) == blocks.size(1) * per_block,
+              "repack: out[", i, "] must be a contiguous ", at::toString(type), " [", blocks.size(0), ", ",
+              blocks.size(1) * per_block, "]");
+  return out[i];
 }
 
 uint16_t* halves(at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
@@ -55,9 +62,10 @@ struct Int4Out {
   at::Tensor q, sc, of;
   uint8_t* qp;
   uint16_t *sp, *op;
-  Int4Out(const at::Tensor& blocks, int64_t groups)
-      : q(per_block(blocks, 16 * groups, at::kByte)), sc(per_block(blocks, groups, at::kHalf)),
-        of(per_block(blocks, groups, at::kHalf)), qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(halves(of)) {}
+  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out)
+      : q(per_block(blocks, 16 * groups, at::kByte, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
+        of(per_block(blocks, groups, at::kHalf, out, 2)), qp(q.data_ptr<uint8_t>()), sp(halves(sc)),
+        op(halves(of)) {}
   std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
 };
 
@@ -66,14 +74,14 @@ struct Int8Out {
   at::Tensor q, sc;
   int8_t* qp;
   uint16_t* sp;
-  Int8Out(const at::Tensor& blocks, int64_t groups)
-      : q(per_block(blocks, 32 * groups, at::kChar)), sc(per_block(blocks, groups, at::kHalf)),
+  Int8Out(const at::Tensor& blocks, int64_t groups, at::TensorList out)
+      : q(per_block(blocks, 32 * groups, at::kChar, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
         qp(q.data_ptr<int8_t>()), sp(halves(sc)) {}
   std::tuple<at::Tensor, at::Tensor> result() const { return {q, sc}; }
 };
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks) {
-  Int4Out o(blocks, 1);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks, at::TensorList out) {
+  Int4Out o(blocks, 1, out);
   uint8_t* qp = o.qp;
   uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 18, "repack_q4_0", 4096, [&](int64_t i, const uint8_t* blk) {
@@ -86,8 +94,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blo
   return o.result();
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blocks) {
-  Int4Out o(blocks, 1);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blocks, at::TensorList out) {
+  Int4Out o(blocks, 1, out);
   uint8_t* qp = o.qp;
   uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 20, "repack_q4_1", 4096, [&](int64_t i, const uint8_t* blk) {
@@ -98,8 +106,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blo
   return o.result();
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks) {
-  Int4Out o(blocks, 8);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks, at::TensorList out) {
+  Int4Out o(blocks, 8, out);
   uint8_t* qp = o.qp;
   uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 144, "repack_q4_k", 1024, [&](int64_t i, const uint8_t* blk) {
@@ -127,8 +135,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blo
   return o.result();
 }
 
-std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks) {
-  Int8Out o(blocks, 1);
+std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 1, out);
   int8_t* qp = o.qp;
   uint16_t* sp = o.sp;
   for_blocks(blocks, 22, "repack_q5_0", 4096, [&](int64_t i, const uint8_t* blk) {
@@ -145,8 +153,8 @@ std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks) {
   return o.result();
 }
 
-std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks) {
-  Int8Out o(blocks, 1);
+std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 1, out);
   int8_t* qp = o.qp;
   uint16_t* sp = o.sp;
   for_blocks(blocks, 34, "repack_q8_0", 4096, [&](int64_t i, const uint8_t* blk) {
@@ -156,8 +164,8 @@ std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks) {
   return o.result();
 }
 
-std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks) {
-  Int8Out o(blocks, 8);
+std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 8, out);
   int8_t* qp = o.qp;
   uint16_t* sp = o.sp;
   for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
@@ -205,12 +213,12 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks) {
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(playground, m) {
-  m.def("repack_q4_0(Tensor blocks) -> (Tensor, Tensor, Tensor)");
-  m.def("repack_q4_1(Tensor blocks) -> (Tensor, Tensor, Tensor)");
-  m.def("repack_q4_k(Tensor blocks) -> (Tensor, Tensor, Tensor)");
-  m.def("repack_q5_0(Tensor blocks) -> (Tensor, Tensor)");
-  m.def("repack_q8_0(Tensor blocks) -> (Tensor, Tensor)");
-  m.def("repack_q6_k(Tensor blocks) -> (Tensor, Tensor)");
+  m.def("repack_q4_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q4_1(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q4_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q5_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_q8_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_q6_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) {
