@@ -128,7 +128,7 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     from transformers.utils import logging as hf_logging
 
     from playground.engine.fast import select
-    from playground.engine.fast.weights import SafetensorsTensors
+    from playground.engine.fast.safetensors_read import SafetensorsTensors
 
     hf_logging.disable_progress_bar()
 

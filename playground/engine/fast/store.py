@@ -80,7 +80,7 @@ def load(path: Path, wanted: dict[str, str]) -> dict[str, QLinear] | None:
         # memory (an unaligned int8 head segfaults), the file may be replaced while the model is in use, and mapped
         # pages a load touched stay resident beside the copies until it ends (the embedded model's load peaked
         # 84 MB over what it keeps).
-        from playground.engine.fast.weights import SafetensorsTensors
+        from playground.engine.fast.safetensors_read import SafetensorsTensors
 
         stored = SafetensorsTensors(path.parent, [path])
         tensors = {key: stored[key] for key in stored}
