@@ -98,7 +98,7 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
 
     head_precision = _head_precision(precision)
     names = [f"{i}.{g}" for i in range(arch.n_layers) for g in ("qkv", "o", "gate_up", "down")]
-    floats = not any(_fmt(v) != "float" for k, v in _linear_items(tensors))
+    floats = _float_source(tensors)
     if not arch.tied:
         names.append("embed")
     names.append("head")
@@ -159,12 +159,23 @@ def _head_precision(precision: str) -> str:
     return "int8-a8" if precision.endswith("-a8") else "int8"
 
 
-def _linear_items(tensors: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _float_source(tensors: Mapping[str, Any]) -> bool:
+    """Whether the linear weights are floats (to be quantized now) rather than already quantized. A GGUF file's
+    tensors say so from the file's types, without repacking one just to look at it."""
+    source_type = getattr(tensors, "source_type", None)
+    if source_type is not None:
+        from playground.engine.fast.gguf_repack import FLOATS
+
+        return all(source_type(name) in FLOATS for name in _probe_names(tensors))
+    return not any(_fmt(tensors[name]) != "float" for name in _probe_names(tensors))
+
+
+def _probe_names(tensors: Mapping[str, Any]) -> Iterator[str]:
     """A few linear weights, enough to tell a quantized source from a float one."""
     for name in ("model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.qkv_proj.weight",
                  "model.layers.0.mlp.down_proj.weight"):
         if name in tensors:
-            yield name, tensors[name]
+            yield name
 
 
 def _layer_linears(arch: Arch, tensors: Mapping[str, Any], p: str) -> dict[str, list[tuple[str, Any]]]:
