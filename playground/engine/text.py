@@ -77,6 +77,7 @@ class TextModel:
 
             info = kernels.build_info()
             text += f" · kernels {info['isa']}" if info.get("loaded") else f" · no kernels ({info.get('reason')})"
+            text += f" · x {_activations(self.precision)}"
         return text + (f" · {self.weights_source}" if self.weights_source else "")
 
     @property
@@ -88,6 +89,15 @@ class TextModel:
         self.model = None
         self.fast = None
         free_memory(device)
+
+
+def _activations(precision: str) -> str:
+    """What decode multiplies the quantized weights by: x as is (fp32), rounded to int16 per group (AVX512-VNNI
+    kernels) or to int8 (the -a8 precisions, whose down projection keeps the fp32 mode)."""
+    from playground.engine.fast.int4_kernel import fp32_x_bits
+
+    fp32_mode = "int16" if fp32_x_bits() == 16 else "fp32"
+    return f"int8 (down projection {fp32_mode})" if precision.endswith("-a8") else fp32_mode
 
 
 def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:

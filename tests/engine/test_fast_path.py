@@ -84,6 +84,18 @@ def test_quantized_paths_compute_with_their_rounded_weights(tiny64_dir, precisio
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
 
 
+def test_the_description_says_what_decode_multiplies_the_weights_by(tiny64_dir):
+    """The status bar / --self-test line names the activation rounding decode actually uses."""
+    tm = load(tiny64_dir, "int4")
+    assert tm.describe().endswith("· x fp32")  # this module runs with exact fp32 activations
+    with int4_kernel.exact_fp32(False):
+        int16 = int4_kernel.fp32_x_bits() == 16
+        assert tm.describe().endswith("· x int16" if int16 else "· x fp32")
+        down = "int16" if int16 else "fp32"
+        assert load(tiny64_dir, "int4-a8").describe().endswith(f"· x int8 (down projection {down})")
+    assert "· x " not in load(tiny64_dir, "fp32").describe()
+
+
 def test_int4_a8_keeps_fp32_activations_for_the_down_projection_only(tiny64_dir):
     """qkv, o and gate/up round their inputs to int8, the down projection does not (its outliers cost the most
     perplexity); the fused C++ step takes the same choice per projection as the Python step: from the same cache,
