@@ -25,7 +25,6 @@ import numpy as np
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
-from playground.engine.fast.int4_kernel import Int4Weight
 from playground.errors import UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -114,8 +113,6 @@ class GgufTensors(Mapping):
             w = gguf_repack.repack(self._data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
                                    out=[t[r0:r1] for t in whole])
             self._drop_pages(start, (r1 - r0) * row_bytes)
-        if isinstance(w, Int4Weight) and w.symmetric:  # Q4_0: its offsets stay implied (the pieces' are scratch)
-            whole[2] = w.offsets
         return type(w)(n, k, *whole)
 
     def _drop_pages(self, offset: int, nbytes: int) -> None:

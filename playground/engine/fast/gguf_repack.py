@@ -88,7 +88,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
             return Int8Group(n, k, *made)
         if not bool(torch.isfinite(made[2]).all()):
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
-        return _symmetric(type_name, Int4Weight(n, k, *made))
+        return Int4Weight(n, k, *made)
     if out is not None:  # the numpy repack allocates its own: copied into the given tensors
         w = repack(raw, type_name, shape, rows, native=False)
         for dst, src in zip(out, w.segment(), strict=False):
@@ -96,13 +96,14 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
                 dst.copy_(src)
         return w
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
-        q, scales, offsets = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16), \
-            np.empty((n, groups), np.float16)
+        # Q4_0 is symmetric: no offsets (-8 * scale, implied; a tenth less to read per decoded token)
+        q, scales = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16)
+        offsets = np.empty((n, 0 if type_name == "Q4_0" else groups), np.float16)
         _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
         if not np.isfinite(offsets).all():
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
-        return _symmetric(type_name, Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales),
-                                                torch.from_numpy(offsets)))
+        offsets_t = torch.from_numpy(offsets.reshape(-1) if type_name == "Q4_0" else offsets)  # Q4_0's: empty
+        return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
     return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
@@ -116,7 +117,7 @@ def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
     groups = k // 32
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         return [torch.empty((n, k // 2), dtype=torch.uint8), torch.empty((n, groups), dtype=torch.float16),
-                torch.empty((n, groups), dtype=torch.float16)]
+                torch.empty((0,) if type_name == "Q4_0" else (n, groups), dtype=torch.float16)]
     return [torch.empty((n, k), dtype=torch.int8), torch.empty((n, groups), dtype=torch.float16)]
 
 
@@ -172,22 +173,11 @@ def _high_bits(blocks: np.ndarray, at: int) -> np.ndarray:
 # ---------------------------------------------------------------- 4-bit -> Int4Weight ------------------------------
 
 
-def _symmetric(type_name: str, w: Int4Weight) -> Int4Weight:
-    """Q4_0's offsets are -8 * scale: kept implied, not stored (a tenth less to read per decoded token)."""
-    import torch
-
-    if type_name != "Q4_0":
-        return w
-    return Int4Weight(w.n, w.k, w.qweight, w.scales, torch.empty(0, dtype=torch.float16))
-
-
 def _q4_0(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:
     # The nibbles are already Int4Weight's packing (byte j: weight j low, weight j + 16 high).
     r = b.shape[0]
     q.view(np.uint16).reshape(r, -1, 8)[:] = b.view(np.uint16)[..., 1:]  # 16-bit words: half the elements
-    d = _half(b, 0)
-    scales[:] = d
-    offsets[:] = d * -8
+    scales[:] = _half(b, 0)  # offsets: none (symmetric)
 
 
 def _q4_1(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:

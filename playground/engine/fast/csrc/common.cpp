@@ -228,36 +228,9 @@ static void interleave_quads(XPrep& p) {
   }
 }
 
-// x16 / xs16 (see kernels.h).
-static void prepare_x16(XPrep& p) {
-  for (int64_t t = 0; t < p.T; ++t) {
-    const float* x = p.x + t * p.K;
-    int16_t* dst = p.x16 ? p.x16 + t * p.K : nullptr;
-    for (int64_t g = 0; g < p.G; ++g) {
-      float amax = 0.f;
-      for (int64_t j = 0; j < kGroup; ++j) amax = std::max(amax, std::fabs(x[g * kGroup + j]));
-      const float inv = amax > 0.f ? 32767.f / amax : 0.f;
-      p.xs16[t * p.Gp + g] = amax / 32767.f;
-      // group g's half h goes to: a pair's first halves side by side, then its second halves
-      const bool paired = (g | 1) < p.G;
-      int32_t sum = 0;
-      for (int64_t j = 0; j < kGroup; ++j) {
-        const int64_t h = j / 16, i = j % 16;
-        const int64_t at = paired ? (g & ~int64_t{1}) * kGroup + h * 32 + (g & 1) * 16 + i : g * kGroup + j;
-        const auto v = static_cast<int16_t>(std::nearbyint(x[g * kGroup + j] * inv));
-        if (dst) dst[at] = v;
-        if (p.x16n) p.x16n[t * p.K + g * kGroup + j] = v;
-        sum += v;
-      }
-      if (p.c16) p.c16[t * c16_stride(p.G) + g * 8] = -8 * sum;
-    }
-  }
-}
-
 #if PG_X86
-// prepare_x16 in AVX-512 (the int16 kernels only run there): the scalar loop's std::nearbyint is a libm call per
-// element in a library built without -march, ~1 ms per decoded token of a 1B model. vcvtps2dq rounds half to even
-// (the default MXCSR mode), as nearbyint does; the scale is the same fp32 division: bit for bit the same x16.
+// x16 / xs16 / c16 (see kernels.h), only ever set for the AVX512-VNNI kernels (quad_kernel), so only in AVX-512.
+// vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round in quantize_activations(bits=16).
 PG_TARGET_AVX512 static void prepare_x16_avx512(XPrep& p) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t t = 0; t < p.T; ++t) {
@@ -288,17 +261,9 @@ PG_TARGET_AVX512 static void prepare_x16_avx512(XPrep& p) {
 #endif
 
 void prepare_x(int isa, XPrep& p) {
-  if (!p.int8_x && (p.x16 || p.x16n)) {
 #if PG_X86
-    if (isa == kAvx512) {
-      prepare_x16_avx512(p);
-    } else {
-      prepare_x16(p);
-    }
-#else
-    prepare_x16(p);
+  if (!p.int8_x && (p.x16 || p.x16n)) prepare_x16_avx512(p);
 #endif
-  }
 #if PG_X86
   if (isa >= kAvx2) {
     prepare_x_avx2(p);

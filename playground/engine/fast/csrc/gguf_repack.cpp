@@ -1,8 +1,8 @@
 // GGUF blocks repacked into the kernels' weight formats (gguf_repack.py does the same in numpy where this library
 // is not built; there the per-type layouts are explained). The file's tensors are memory-mapped: these loops are
 // bound by reading them once and writing the result once, ~10x numpy's passes over the same bytes.
-//   Q4_0 [rows, blocks, 18] -> int4 (qweight, scales, offsets): the nibbles already are the int4 packing; scale d,
-//        offset -8d;
+//   Q4_0 [rows, blocks, 18] -> int4 (qweight, scales, no offsets): the nibbles already are the int4 packing; scale
+//        d, offset -8d implied (symmetric);
 //   Q4_1 [rows, blocks, 20] -> int4: the same nibbles, scale d, offset m;
 //   Q4_K [rows, blocks, 144] -> int4: each 32-weight sub-block is a group, scale d * sc, offset -dmin * m (fp16);
 //        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
@@ -62,10 +62,11 @@ struct Int4Out {
   at::Tensor q, sc, of;
   uint8_t* qp;
   uint16_t *sp, *op;
-  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out)
+  // symmetric (Q4_0): no offsets at all (-8 * scale, implied): `of` is empty and out[2], if given, unused.
+  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out, bool symmetric = false)
       : q(per_block(blocks, 16 * groups, at::kByte, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
-        of(per_block(blocks, groups, at::kHalf, out, 2)), qp(q.data_ptr<uint8_t>()), sp(halves(sc)),
-        op(halves(of)) {}
+        of(symmetric ? at::empty({0}, blocks.options().dtype(at::kHalf)) : per_block(blocks, groups, at::kHalf, out, 2)),
+        qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(symmetric ? nullptr : halves(of)) {}
   std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
 };
 
@@ -81,15 +82,12 @@ struct Int8Out {
 };
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks, at::TensorList out) {
-  Int4Out o(blocks, 1, out);
+  Int4Out o(blocks, 1, out, /*symmetric=*/true);
   uint8_t* qp = o.qp;
-  uint16_t *sp = o.sp, *op = o.op;
+  uint16_t* sp = o.sp;
   for_blocks(blocks, 18, "repack_q4_0", 4096, [&](int64_t i, const uint8_t* blk) {
-    uint16_t d;
-    std::memcpy(&d, blk, 2);
+    std::memcpy(sp + i, blk, 2);
     std::memcpy(qp + i * 16, blk + 2, 16);
-    sp[i] = d;
-    op[i] = to_half(pg::half_to_float(d) * -8.f);
   });
   return o.result();
 }
