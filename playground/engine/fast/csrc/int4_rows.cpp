@@ -239,7 +239,7 @@ struct Quad {
 
   // Groups [g0, G) (at most 3), in xq's order.
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const float* sc, int64_t g0,
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
                                         int64_t G) const {
     for (int64_t g = g0; g < G; ++g) {
       const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
@@ -248,7 +248,7 @@ struct Quad {
       for (int t = 0; t < TT; ++t) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
         const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g] * xs[t * Gp + g]), out[t]);
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
       }
     }
   }
@@ -280,7 +280,7 @@ struct Pair {
 
   // The last, odd group (if any): 16 bytes to words, as is.
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const float* sc, int64_t g0,
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
                                         int64_t G) const {
     if (g0 >= G) return;
     const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g0 * 16)));
@@ -291,7 +291,7 @@ struct Pair {
                                : _mm256_setzero_si256();
       __m256i p = _mm256_dpwssd_epi32(init, lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
       p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
-      out[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(sc[g0] * xs[t * Gp + g0]));
+      out[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g0]) * xs[t * Gp + g0]));
     }
   }
 };
@@ -313,15 +313,14 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
     prefetch_row(a, n + a.prefetch_rows, K / 2);
-    const float* sc = blk.sc + (n - blk.n0) * G;
-    const float* of = blk.of + (n - blk.n0) * G;
+    const uint16_t* sc = a.s->scales + n * G;
     const uint8_t* row = a.s->q + n * (K / 2);
     __m512 acc[U][TT];
     for (int u = 0; u < U; ++u)
       for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
     for (int64_t g16 = 0; g16 < whole; g16 += 16) {
-      const __mmask16 m = whole - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (whole - g16)) - 1);
-      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
+      const __mmask16 m = groups_mask(whole - g16);
+      const __m512 s16 = halves16(sc + g16, m);
       __m512 d16[TT];
       for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
       const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
@@ -336,7 +335,11 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      if (!KERNEL::kSym) rest[t] = dot8(rest[t], of, xp.sumx + (t0 + t) * Gp, Gp);
+      if (!KERNEL::kSym) {  // the offset term from x's fp32 group sums (symmetric weights: -8 * scale)
+        const float* sx = xp.sumx + (t0 + t) * Gp;
+        rest[t] = a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
+                               : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
+      }
       pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
     }
     if (++pending.count == 8) flush(pending, a, t0);
@@ -373,6 +376,10 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512)
 PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 #endif
 
+bool int4_reads_halves(int isa, const XPrep& xp) {
+  return xp.int8_x ? isa == kAvx512 && cpu().int8_dot == 3 && xp.xq4 : xp.x16 != nullptr;
+}
+
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
     if (a.x->x16 && !a.s->offsets) {
@@ -387,7 +394,7 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
-  if (dot == 3 && a.x->xq4) {
+  if (int4_reads_halves(isa, *a.x)) {
     PG_DISPATCH_T(int4_rows_int8_quad, tn, a, blk, t0, n1)
   } else if (dot == 3) {
     PG_DISPATCH_T(int4_rows_int8_vnni512, tn, a, blk, t0, n1)
@@ -419,6 +426,29 @@ bool quad_kernel(int isa) {
 #endif
 }
 
+// Rows [blk.n0, n1) against all T rows of x, kMaxT at a time.
+static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int64_t n1) {
+  for (int64_t t0 = 0; t0 < T; t0 += kMaxT) {
+    const int64_t tn = std::min(kMaxT, T - t0);
+    const bool int4 = a.s->kind == kInt4;
+#if PG_X86
+    if (isa != kScalar) {
+      if (int4) {
+        int4_rows_simd(isa, a, blk, t0, tn, n1);
+      } else {
+        int8_rows_simd(isa, a, blk, t0, tn, n1);
+      }
+      continue;
+    }
+#endif
+    if (int4) {
+      int4_rows_scalar(a, blk, t0, tn, n1);
+    } else {
+      int8_rows_scalar(a, blk, t0, tn, n1);
+    }
+  }
+}
+
 int64_t seg_scratch_floats(int64_t G) {
   const int64_t Gp = (G + 7) / 8 * 8;
   return 2 * (kRowBlock * G + 8) + kMaxT * Gp;
@@ -432,9 +462,18 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
   const int64_t params = kRowBlock * G + 8;
   float* bsc = scratch;
   float* bof = bsc + params;
+#if PG_X86
+  const bool halves = isa != kScalar && (s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
+#else
+  const bool halves = false;
+#endif
   for (int64_t b0 = n0; b0 < n1; b0 += kRowBlock) {
     const int64_t b1 = std::min(n1, b0 + kRowBlock);
     prefetch_params(a, b1, std::min(n1, b1 + kRowBlock));  // the next block's
+    if (halves) {
+      rows_block(isa, a, Block{nullptr, nullptr, bof + params, b0}, xp.T, b1);
+      continue;
+    }
     halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);
     std::fill_n(bsc + (b1 - b0) * G, 8, 0.f);
     if (s.kind == kInt4) {
@@ -445,27 +484,7 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
       }
       std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
     }
-    const Block blk{bsc, bof, bof + params, b0};
-    for (int64_t t0 = 0; t0 < xp.T; t0 += kMaxT) {
-      const int64_t tn = std::min(kMaxT, xp.T - t0);
-      if (s.kind == kInt4) {
-#if PG_X86
-        if (isa != kScalar) {
-          int4_rows_simd(isa, a, blk, t0, tn, b1);
-          continue;
-        }
-#endif
-        int4_rows_scalar(a, blk, t0, tn, b1);
-      } else {
-#if PG_X86
-        if (isa != kScalar) {
-          int8_rows_simd(isa, a, blk, t0, tn, b1);
-          continue;
-        }
-#endif
-        int8_rows_scalar(a, blk, t0, tn, b1);
-      }
-    }
+    rows_block(isa, a, Block{bsc, bof, bof + params, b0}, xp.T, b1);
   }
 }
 

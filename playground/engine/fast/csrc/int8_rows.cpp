@@ -192,13 +192,13 @@ PG_TARGET_VNNI512 void int8_rows_int16(const Args& a, const Block& blk, int64_t 
   alignas(64) float d[TT][16];  // a 16-group block's scale * x16 scale
   for (int64_t n = blk.n0; n < n1; ++n) {
     prefetch_row(a, n + a.prefetch_rows, K);
-    const float* sc = blk.sc + (n - blk.n0) * G;
+    const uint16_t* sc = a.s->scales + n * G;
     const uint8_t* row = a.s->q + n * K;
     __m512 acc[2][TT];  // two sets: independent FMA chains
     for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int64_t g16 = 0; g16 < G; g16 += 16) {
-      const __mmask16 m = G - g16 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (G - g16)) - 1);
-      const __m512 s16 = _mm512_maskz_loadu_ps(m, sc + g16);
+      const __mmask16 m = groups_mask(G - g16);
+      const __m512 s16 = halves16(sc + g16, m);
       for (int t = 0; t < TT; ++t)
         _mm512_store_ps(d[t], _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16)));
       const int64_t end = std::min<int64_t>(G, g16 + 16);
@@ -219,9 +219,11 @@ PG_TARGET_VNNI512 void int8_rows_int16(const Args& a, const Block& blk, int64_t 
   if (pending.count) flush(pending, a, t0);
 }
 
+bool int8_reads_halves(const XPrep& xp) { return !xp.int8_x && xp.x16n; }
+
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (a.x->x16n) {
+    if (int8_reads_halves(*a.x)) {
       PG_DISPATCH_T(int8_rows_int16, tn, a, blk, t0, n1)
     } else if (isa == kAvx512) {
       PG_DISPATCH_T(int8_rows_avx512, tn, a, blk, t0, n1)

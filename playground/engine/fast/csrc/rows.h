@@ -67,6 +67,31 @@ inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
   }
 }
 
+// Row n's fp16 params (scales or offsets): a 16-group block from g16, masked past the row's G groups, as fp32.
+// The AVX512-VNNI kernels read them this way, next to the weights: a per-block fp32 copy cost a pass over them
+// that stalled on DRAM (12% of a Llama-3.2-1B decode step).
+PG_TARGET_VNNI512 PG_INLINE __m512 halves16(const uint16_t* params, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, params));
+}
+
+PG_INLINE __mmask16 groups_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+}
+
+// acc + of[i] * sumx[i] over i < G (fp16 of, read masked; sumx zero-padded to 8).
+PG_TARGET_VNNI512 PG_INLINE __m256 dot_halves8(__m256 acc, const uint16_t* of, const float* sumx, int64_t G) {
+  for (int64_t i = 0; i < G; i += 8) {
+    const __mmask8 m = G - i >= 8 ? __mmask8(0xFF) : __mmask8((1u << (G - i)) - 1);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, of + i)), _mm256_loadu_ps(sumx + i), acc);
+  }
+  return acc;
+}
+
+// Whether seg_rows' kernel for these weights and x reads the fp16 params itself (halves16), so no fp32 copy is
+// made: the AVX512-VNNI kernels (int4: int16 x pairs, int8 x quads; int8 weights: int16 x).
+bool int4_reads_halves(int isa, const XPrep& xp);
+bool int8_reads_halves(const XPrep& xp);
+
 // Rows finish into pending[t][i] (8 lanes still to be summed); every 8 rows one reduce8 per t writes 8 outputs.
 template <int TT>
 struct Pending {
