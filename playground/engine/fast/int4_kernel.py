@@ -13,7 +13,7 @@ weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
   where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error below 2^-16 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
-  from DRAM that reads weights ~1.2x faster than dequantizing them to fp32, int8 weights too;
+  from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x);
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by); prefill runs its GEMM in bf16 where the CPU has AVX512-BF16 (else fp32).

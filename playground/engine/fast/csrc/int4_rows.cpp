@@ -6,7 +6,7 @@
 //   fp32/avx2    nibbles -> int32 -> fp32 (vpmovzxbd, vcvtdq2ps); per group scale * sum(q x) + offset * sum(x);
 //   fp32/vnni512 x rounded to int16 per group (XPrep::x16): two groups' 32 bytes widened to words, low nibbles
 //                and high ones each against the matching x16 words (vpdpwssd), one FMA per two groups. Dequantizing
-//                to fp32 costs more instructions per weight byte than DRAM delivers to two cores: ~1.2x faster;
+//                to fp32 costs more instructions per weight byte than DRAM delivers to two cores: ~1.8x faster;
 //   int8/vnni512 four groups' 64 bytes, low nibbles and high ones each against the matching xq4 bytes
 //                (vpdpbusd), one FMA per four groups;
 //   int8/*       a group's 16 bytes, broadcast to both halves of a ymm, shifted by 0 / 4 and masked: 32 nibbles

@@ -20,7 +20,8 @@ struct Args {
 };
 
 // One block of rows: their scales (and int4 offsets) in fp32 ([rows, G] each, then 8 zeros: the SIMD loops over a
-// row's groups read up to Gp, the padded lanes being multiplied by the zero pad of sumx / xs), and scratch.
+// row's groups read up to Gp, the padded lanes being multiplied by the zero pad of sumx / xs), and scratch. Null
+// for the kernels that read the fp16 params themselves (int4_reads_halves / int8_reads_halves).
 struct Block {
   const float* sc;
   const float* of;
