@@ -137,7 +137,13 @@ class GgufFile:
         return value, pos + struct.calcsize(fmt)
 
     def _strings(self, pos: int, count: int) -> tuple[list[str], int]:
-        """A string array: one pass, slicing a bytes copy of the region (decoding each string as it goes)."""
+        """A string array: joined by the compiled library and decoded at once for a vocabulary-sized one, else one
+        pass slicing the map (decoding each string as it goes). Both decode invalid UTF-8 the same way: a NUL
+        between strings ends a broken sequence as the end of a string does."""
+        if count >= _JOINED_MIN:
+            joined = _joined_strings(self._map, pos, count)
+            if joined is not None:
+                return joined
         data = self._map  # mmap slicing gives bytes
         out: list[str] = []
         append = out.append
@@ -174,3 +180,25 @@ class GgufFile:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+_JOINED_MIN = 1024  # string arrays this long go through the compiled library (a vocabulary, its merges)
+
+
+def _joined_strings(data: mmap.mmap, pos: int, count: int) -> tuple[list[str], int] | None:
+    """``_strings`` through the library's ``gguf_strings``; None where it is not built or a string holds a NUL."""
+    from playground.engine.fast import kernels
+
+    if not kernels.available():
+        return None
+    import torch
+
+    region = torch.frombuffer(data, dtype=torch.uint8, offset=pos)  # a view of the map, no copy
+    try:
+        joined, used, clean = torch.ops.playground.gguf_strings(region, count)
+    except RuntimeError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from exc
+    finally:
+        del region
+    if not clean:
+        return None
+    return joined.numpy().tobytes().decode("utf-8", "replace").split("\x00"), pos + used
