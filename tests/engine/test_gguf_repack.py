@@ -11,7 +11,8 @@ import torch
 
 from playground.engine.fast import gguf_repack
 from playground.engine.fast.int4_kernel import Int4Weight
-from playground.engine.fast.quant import Int8Group
+from playground.engine.fast.quant import Int8Group, QLinear
+from playground.engine.fast.weights import Group
 from playground.errors import UnsupportedModel
 from tests.gguf_files import random_blocks
 
@@ -120,7 +121,7 @@ def test_the_gguf_tokenizer_and_the_token_bytes_share_gpt2s_byte_alphabet():
 def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
     """Q4_0 is symmetric (w = d * (q - 8)): the repack stores no offsets (a tenth fewer bytes for decode to read)
     and every matmul path gives what the same weight with its offsets written out gives: decode with fp32 and
-    int8 x, the prefill GEMM, the fused groups (concat) and embedding rows."""
+    int8 x, the prefill GEMM, a group's segments with and without offsets, and embedding rows."""
     from playground.engine.fast import int4_kernel as k
 
     raw = random_blocks(ROWS, K, "Q4_0", seed=5).reshape(-1)
@@ -140,9 +141,10 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
         else:
             assert torch.equal(k.matmul(x, w), k.matmul(x, explicit)), t
     q4_1 = gguf_repack.repack(random_blocks(ROWS, K, "Q4_1", seed=6).reshape(-1), "Q4_1", (ROWS, K))
-    fused = Int4Weight.concat([w, w])
-    assert fused.symmetric and torch.equal(k.dequantize(fused), torch.cat([k.dequantize(w)] * 2))
-    mixed = Int4Weight.concat([w, q4_1])
-    assert not mixed.symmetric and torch.equal(k.dequantize(mixed), torch.cat([k.dequantize(w), k.dequantize(q4_1)]))
+    group = Group([QLinear.wrap(w, "int4"), QLinear.wrap(q4_1, "int4")])  # a GGUF's q and k: two segments
+    x = torch.randn(2, K, generator=torch.Generator().manual_seed(9))
+    y = torch.ops.playground.qlinear(x, [t for _, ts in group.kernel_segments() for t in ts], [1, 1]) \
+        if k.available() else group(x)
+    assert torch.equal(y, torch.cat([k.matmul(x, w), k.matmul(x, q4_1)], -1))
     ids = torch.tensor([3, 0, 17])
     assert torch.equal(k.dequantize_rows(w, ids), k.dequantize(w)[ids])

@@ -87,16 +87,6 @@ class Int4Weight:
         q = tensors["qweight"]
         return cls(int(q.shape[0]), int(q.shape[1]) * 2, q, tensors["scales"], tensors["offsets"])
 
-    @classmethod
-    def concat(cls, parts: list[Int4Weight]) -> Int4Weight:
-        """Rows of several weights with the same K, stacked (a fused QKV or gate/up)."""
-        import torch
-
-        offsets = (torch.empty(0, dtype=torch.float16) if all(p.symmetric for p in parts)
-                   else torch.cat([p.offset_values() for p in parts]))
-        return cls(sum(p.n for p in parts), parts[0].k, torch.cat([p.qweight for p in parts]),
-                   torch.cat([p.scales for p in parts]), offsets)
-
     @property
     def nbytes(self) -> int:
         """Bytes a matmul reads from the weight."""

@@ -71,13 +71,6 @@ class Int8Group:
         q = tensors["qweight"]
         return cls(int(q.shape[0]), int(q.shape[1]), q, tensors["scales"])
 
-    @classmethod
-    def concat(cls, parts: list[Any]) -> Int8Group:
-        import torch
-
-        return cls(sum(int(p.qweight.shape[0]) for p in parts), int(parts[0].qweight.shape[1]),
-                   torch.cat([p.qweight for p in parts]), torch.cat([p.scales for p in parts]))
-
 
 def is_int4(w: Any) -> bool:
     return hasattr(w, "offsets") and hasattr(w, "qweight")
@@ -202,24 +195,3 @@ class QLinear:
 
     def nbytes(self) -> int:
         return sum(int(t.nbytes) for t in self.state().values())
-
-
-def concat(linears: list[QLinear]) -> QLinear:
-    """One layer holding the rows of ``linears`` (same format and K): a fused QKV or gate/up."""
-    import torch
-
-    first = linears[0]
-    if len(linears) == 1:
-        return first
-    lin = QLinear.__new__(QLinear)
-    lin.precision, lin.n, lin.k = first.precision, sum(x.n for x in linears), first.k
-    ws = [x.weight for x in linears]
-    if first.format == "int4":
-        from playground.engine.fast.int4_kernel import Int4Weight
-
-        lin._w = Int4Weight.concat(ws)
-    elif first.format == "int8":
-        lin._w = Int8Group.concat(ws)
-    else:
-        lin._w = torch.cat(ws)
-    return lin
