@@ -48,6 +48,12 @@ class SafetensorsTensors(Mapping):
                 raise OSError(f"{path.name}: {name} is cut short")
         return buf.view(getattr(torch, _DTYPES[dtype])).reshape(shape)
 
+    def __contains__(self, name: object) -> bool:  # Mapping's would read the whole tensor to find out
+        return name in self._where
+
+    def get(self, name: str, default: object = None) -> object:  # likewise: no read just to miss
+        return self[name] if name in self._where else default
+
     def numel(self) -> int:
         """Parameters in all files (from the headers only)."""
         import math
