@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "kernels.h"
+#include "simd.h"
 
 namespace {
 
@@ -133,20 +134,54 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blo
   return o.result();
 }
 
+// One Q5_0 block's 32 weights: 4 low bits from qs (j: low nibble of byte j, j + 16: its high nibble), the fifth from
+// bit j of qh; minus 16.
+void q5_0_block(const uint8_t* blk, int8_t* out) {
+  uint32_t qh;
+  std::memcpy(&qh, blk + 2, 4);
+  const uint8_t* qs = blk + 6;
+  for (int j = 0; j < 16; ++j) {
+    out[j] = static_cast<int8_t>(((qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
+    out[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+  }
+}
+
+#if PG_X86
+// The same in one AVX2 vector: qh's bit k lands in byte k (each byte picks qh's byte k / 8, then tests its bit):
+// the scalar loop was ~10x a Q8_0 copy, 0.09 s of Qwen2.5-0.5B Q4_K_M's load.
+PG_TARGET_AVX2 void q5_0_block_avx2(const uint8_t* blk, int8_t* out) {
+  uint32_t qh;
+  std::memcpy(&qh, blk + 2, 4);
+  const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 6));
+  const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), _mm256_set1_epi8(15));
+  const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                        3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(
+                                            _mm256_set1_epi32(static_cast<int>(qh)), pick), bit), bit);
+  const __m256i v = _mm256_or_si256(nib, _mm256_and_si256(set, _mm256_set1_epi8(16)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_sub_epi8(v, _mm256_set1_epi8(16)));
+}
+#endif
+
 std::tuple<at::Tensor, at::Tensor> repack_q5_0(const at::Tensor& blocks, at::TensorList out) {
   Int8Out o(blocks, 1, out);
   int8_t* qp = o.qp;
   uint16_t* sp = o.sp;
+#if PG_X86
+  const bool avx2 = pg::active_isa() >= pg::kAvx2;
+#else
+  const bool avx2 = false;
+#endif
   for_blocks(blocks, 22, "repack_q5_0", 4096, [&](int64_t i, const uint8_t* blk) {
-    uint32_t qh;
     std::memcpy(sp + i, blk, 2);
-    std::memcpy(&qh, blk + 2, 4);
-    const uint8_t* qs = blk + 6;
-    int8_t* out = qp + i * 32;
-    for (int j = 0; j < 16; ++j) {
-      out[j] = static_cast<int8_t>(((qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
-      out[j + 16] = static_cast<int8_t>(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+#if PG_X86
+    if (avx2) {
+      q5_0_block_avx2(blk, qp + i * 32);
+      return;
     }
+#endif
+    q5_0_block(blk, qp + i * 32);
   });
   return o.result();
 }
