@@ -337,8 +337,9 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
       if (!KERNEL::kSym) {  // the offset term from x's fp32 group sums (symmetric weights: -8 * scale)
         const float* sx = xp.sumx + (t0 + t) * Gp;
-        rest[t] = a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
-                               : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
+        rest[t] = a.s->offsets
+                      ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
+                      : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
       }
       pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
     }
