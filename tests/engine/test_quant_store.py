@@ -125,7 +125,7 @@ def test_a_stored_load_reads_almost_nothing_of_the_original_weights(folder, monk
         return t
 
     monkeypatch.setattr(safetensors_read.SafetensorsTensors, "__getitem__", counting)
-    total = sum((p.stat().st_size for p in folder.glob("*.safetensors")))
+    total = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     events = []
     assert _text(_load(folder, events))
     assert not any("first load at this precision" in e.stage for e in events)
