@@ -1,0 +1,54 @@
+"""The SentencePiece-style GGUF tokenizer (``tokenizer.ggml.model`` = llama: scores, no merges) that
+``gguf_tokenizer`` builds in a fraction of a second encodes like the one transformers' own GGUF conversion builds,
+for a Llama-style vocabulary (merges ordered by score) and a Gemma-style one (ordered by place in the file)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from playground.engine.fast.gguf_tokenizer import build_tokenizer
+
+TEXTS = ["the cat sat on the mat", "  leading spaces and a tab\tthen\nnew lines", "thethethe catcat",
+         "unknown: ß ∑ 😀 zq", "abc abd abe the then there"]
+
+
+def _vocabulary(seed: int) -> tuple[list[str], list[float]]:
+    """Bytes for fallback, single characters, and substrings of the texts' words (with and without "▁")."""
+    rng = random.Random(seed)
+    pieces: set[str] = set()
+    for text in TEXTS:
+        for word in text.split():
+            for w in (word, "\u2581" + word):
+                for i in range(len(w)):
+                    for j in range(i + 1, min(len(w), i + 6) + 1):
+                        if rng.random() < 0.6:
+                            pieces.add(w[i:j])
+    chars = sorted({c for p in pieces for c in p} | {"\u2581"})
+    words = sorted(pieces - set(chars))
+    rng.shuffle(words)
+    tokens = ["<unk>", "<s>", "</s>", *[f"<0x{b:02X}>" for b in range(256)], *chars, *words]
+    scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [-1000.0] * len(chars) + [-float(i) for i in range(len(words))]
+    return tokens, scores
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_sentencepiece_vocabulary_encodes_like_transformers(arch):
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer
+
+    tokens, scores = _vocabulary(seed=3)
+    types = [2, 3, 3] + [6] * 256 + [1] * (len(tokens) - 259)
+    meta = {"general.architecture": arch, "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": tokens,
+            "tokenizer.ggml.scores": scores, "tokenizer.ggml.token_type": types,
+            "tokenizer.ggml.unknown_token_id": 0, "tokenizer.ggml.bos_token_id": 1,
+            "tokenizer.ggml.eos_token_id": 2}
+    if arch == "gemma3":
+        meta["tokenizer.ggml.add_space_prefix"] = False
+    ours = build_tokenizer(meta)._tokenizer
+    theirs, _ = convert_gguf_tokenizer(arch, {"tokenizer_type": "llama", "tokens": tokens, "scores": scores,
+                                              "token_type": types, "unk_token_id": 0, "bos_token_id": 1,
+                                              "eos_token_id": 2,
+                                              **({"add_prefix_space": False} if arch == "gemma3" else {})})
+    for text in TEXTS:
+        assert ours.encode(text, add_special_tokens=False).ids == theirs.encode(text, add_special_tokens=False).ids, text
