@@ -86,3 +86,20 @@ def test_a_parameters_dock_left_narrow_shows_its_fields_whole_in_a_large_window(
     window.resize(1400, 800)
     qtbot.waitUntil(lambda: dock.width() >= min(dock.scroll.widget().sizeHint().width(), 1400 // 5) - 2)
     assert (window.width(), window.height()) == (1400, 800)
+
+
+def test_at_1024_px_the_parameters_show_whole_without_scrolling_sideways(qtbot, small_window):
+    """A fifth of a 1024 px window is too narrow for labels beside the fields: they go above them, so every field
+    shows whole (it used to take a sideways scroll to read the values); a wide window puts them back beside."""
+    window = small_window(ScriptedRunner([" a"]))
+    dock, panel = window.params_dock, window.params_dock.current()
+    assert panel is not None
+    qtbot.waitUntil(lambda: dock.scroll.horizontalScrollBar().maximum() == 0)
+    for key in ("max_new_tokens", "temperature", "repetition_penalty", "seed"):
+        dock.scroll.ensureWidgetVisible(panel.controls[key])
+        qtbot.wait(10)
+        assert fully_visible(panel.controls[key]) and fully_visible(panel.labels[key]), key
+    assert panel.labels["temperature"].geometry().bottom() < panel.controls["temperature"].geometry().top()
+    assert (window.width(), window.height()) == SMALL
+    window.resize(1600, 900)
+    qtbot.waitUntil(lambda: panel.labels["temperature"].geometry().right() < panel.controls["temperature"].x())

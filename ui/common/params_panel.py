@@ -155,6 +155,8 @@ class ParamsPanel(QWidget):
         head.addWidget(self.reset_button)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form = form
+        self._wide: int | None = None  # sizeHint width with labels beside their fields (wide_width measures it)
         for key in spec.fields:
             f = FIELDS[key]
             control = f.make()
@@ -175,7 +177,32 @@ class ParamsPanel(QWidget):
         layout.addLayout(head)
         layout.addLayout(form)
         layout.addStretch(1)
+        self._side_margin = layout.contentsMargins().left()
         self.reset(origin=f"{spec.title} defaults")
+
+    def wide_width(self) -> int:
+        """The width this panel wants with each label beside its field."""
+        if self._wide is None:
+            compact = self.compact
+            self.set_compact(False)
+            self._wide = self.sizeHint().width()
+            self.set_compact(compact)
+        return self._wide
+
+    @property
+    def compact(self) -> bool:
+        return self.form.rowWrapPolicy() == QFormLayout.RowWrapPolicy.WrapAllRows
+
+    def set_compact(self, on: bool) -> None:
+        """Labels above their fields, and narrower side margins (a narrow sidebar: 1024 px windows), or beside."""
+        if on == self.compact:
+            return
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows if on
+                                   else QFormLayout.RowWrapPolicy.DontWrapRows)
+        m = self.layout().contentsMargins()
+        side = 3 if on else self._side_margin
+        self.layout().setContentsMargins(side, m.top(), side, m.bottom())
+        self.updateGeometry()
 
     def values(self) -> dict[str, Any]:
         """The shown parameters as GenerationRequest fields."""
