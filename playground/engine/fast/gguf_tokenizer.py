@@ -78,8 +78,8 @@ def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, list[str]
     if _OUTSIDE_BYTE_ALPHABET.search("".join(tokens)) is None:
         spelled = tokens
     else:
-        alphabet = set(_BYTE_CHARS)
-        spelled = [t if set(t) <= alphabet else "".join(_BYTE_CHARS[b] for b in t.encode("utf-8")) for t in tokens]
+        spelled = [t if set(t) <= _BYTE_ALPHABET else "".join(_BYTE_CHARS[b] for b in t.encode("utf-8"))
+                   for t in tokens]
     vocab = {t: i for i, t in enumerate(spelled)}
     pairs = [tuple(m.split(" ", 1)) for m in merges]
     tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, dropout=None, continuing_subword_prefix="",
@@ -132,7 +132,7 @@ def _merges(tokens: list[str], vocab: dict[str, int], order: dict[str, float]) -
     get = vocab.get
     words = list(order)
     lengths_all = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (left, right, word, cut) per cut
     # One cut position at a time over every word long enough, lookups through map() into arrays (2M of them on
     # Gemma's vocabulary: a nested Python loop took ~1 s).
     for i in range(1, int(lengths_all.max(initial=0))):
@@ -141,13 +141,10 @@ def _merges(tokens: list[str], vocab: dict[str, int], order: dict[str, float]) -
         ws, left = ws[left >= 0], left[left >= 0]
         right = np.fromiter(map(get, [words[w][i:] for w in ws.tolist()], repeat(-1)), dtype=np.int64, count=len(ws))
         both = right >= 0
-        parts.append((left[both], right[both], ws[both], i))
-    if not parts or not sum(len(p[0]) for p in parts):
+        parts.append((left[both], right[both], ws[both], np.full(int(both.sum()), i, dtype=np.int64)))
+    if not parts:
         return []
-    lefts = np.concatenate([p[0] for p in parts])
-    rights = np.concatenate([p[1] for p in parts])
-    where = np.concatenate([p[2] for p in parts])
-    cut = np.concatenate([np.full(len(p[0]), p[3], dtype=np.int64) for p in parts])
+    lefts, rights, where, cut = (np.concatenate(column) for column in zip(*parts, strict=True))
     score = np.fromiter(order.values(), dtype=np.float64, count=len(order))[where]
     ranked = np.lexsort((rights, lefts, where, cut - lengths_all[where], -cut, -score))
     return list(zip(map(tokens.__getitem__, lefts[ranked].tolist()), map(tokens.__getitem__, rights[ranked].tolist()),
@@ -161,7 +158,7 @@ def _add_tokens(tok: Any, tokens: list[str], types: np.ndarray, vocab: set[str] 
     """Control tokens as special added tokens, user-defined ones as plain added tokens (both matched whole)."""
     from tokenizers import AddedToken
 
-    alphabet = set(_BYTE_CHARS) if byte_level else None
+    alphabet = _BYTE_ALPHABET if byte_level else None
     control = [AddedToken(tokens[i], normalized=False, special=True) for i in np.flatnonzero(types == CONTROL)
                if alphabet is None or set(tokens[i]) <= alphabet]
     user = [AddedToken(tokens[i], normalized=False, special=False) for i in np.flatnonzero(types == USER_DEFINED)
@@ -189,4 +186,5 @@ def _wrap(backend: Any, special: dict[str, str], add_bos: bool, add_eos: bool, t
 
 
 _BYTE_CHARS = byte_chars()
+_BYTE_ALPHABET = frozenset(_BYTE_CHARS)
 _OUTSIDE_BYTE_ALPHABET = re.compile("[^" + re.escape("".join(_BYTE_CHARS)) + "]")

@@ -198,9 +198,8 @@ def _group(parts: list[str], precision: str, stored: QLinear | None, tensors: Ma
     biases = [tensors.get(name + ".bias") for name in parts]
     bias = None
     if any(b is not None for b in biases):
-        sizes = [b.numel() if b is not None else _rows(tensors[name + ".weight"]) for b, name in zip(biases, parts,
-                                                                                                   strict=True)]
-        bias = torch.cat([b.float() if b is not None else torch.zeros(n) for b, n in zip(biases, sizes, strict=True)])
+        bias = torch.cat([b.float() if b is not None else torch.zeros(_rows(tensors[name + ".weight"]))
+                          for b, name in zip(biases, parts, strict=True)])
     if stored is not None:  # the float weights are not read at all (they were, and dropped: 0.27 GB for SmolLM2)
         return Group([stored], bias)
     weights = [tensors[name + ".weight"] for name in parts]
