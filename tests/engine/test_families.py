@@ -21,6 +21,8 @@ BASE = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 128, "num_hid
 LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 64, "rope_theta": 10000.0}
 
+pytestmark = pytest.mark.usefixtures("exact_fp32")
+
 
 def _family(name: str):
     import transformers as tf
@@ -44,14 +46,6 @@ def _family(name: str):
 FAMILIES = ["llama3.2", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"]
 IDS = torch.randint(3, 300, (48,), generator=torch.Generator().manual_seed(1)).tolist()
 SPLIT = 30  # prefill IDS[:SPLIT], then decode the rest one token at a time
-
-
-@pytest.fixture(autouse=True)
-def exact_fp32_activations():
-    """These checks compare against fp32 arithmetic to float rounding: the fp32 mode multiplies x as is (on
-    AVX512-VNNI decode otherwise rounds it to int16; test_int16_activations_stay_within_their_rounding covers that)."""
-    with int4_kernel.exact_fp32():
-        yield
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -166,6 +160,22 @@ def test_int16_activations_stay_within_their_rounding(family):
             worst = max(worst, _rel(got, want))
             assert int(got.argmax()) == int(want.argmax()), name
     assert 0 < worst < 2e-3, (name, worst)
+
+
+def test_bf16_prefill_stays_within_its_rounding(family):
+    """Where prefill's GEMM runs in bf16 (AVX512-BF16): the prompt's logits against the fp32 GEMM's, within a few
+    bf16 roundings (2^-9 each, amplified by the tiny random models), and the same next token."""
+    name, config, tensors, _ = family
+    with int4_kernel.exact_fp32(False):
+        if not int4_kernel.gemm_bf16():
+            pytest.skip("this CPU runs prefill's GEMM in fp32 (no AVX512-BF16)")
+    r = DecoderRunner.from_tensors(config, tensors, "int4")
+    with torch.inference_mode():
+        want = r.prefill(0, IDS, reuse=False)
+        with int4_kernel.exact_fp32(False):
+            got = r.prefill(0, IDS, reuse=False)
+    assert 0 < _rel(got, want) < 2e-2, (name, _rel(got, want))
+    assert int(got.argmax()) == int(want.argmax()), name
 
 
 def test_batched_step_equals_one_sequence_at_a_time(family):

@@ -12,6 +12,8 @@ from playground.engine.generate import generate
 from playground.engine.text import load_text_model
 from tests.tiny import byte_tokenizer
 
+pytestmark = pytest.mark.usefixtures("exact_fp32")  # compared with transformers to 1e-4
+
 
 @pytest.fixture(scope="module")
 def neox_dir(tmp_path_factory):

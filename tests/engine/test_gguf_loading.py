@@ -23,6 +23,8 @@ WIDE = {"hidden_size": 256, "intermediate_size": 256}  # K-quants need rows of w
 CASES = [("llama", "Q4_K", WIDE), ("qwen2", "Q4_0", {}), ("qwen3", "Q6_K", WIDE), ("gemma3_text", "Q5_K", WIDE),
          ("gemma2", "Q8_0", {}), ("phi3", "Q4_1", {}), ("qwen2", "Q5_1", {}), ("llama", "BF16", {})]
 
+pytestmark = pytest.mark.usefixtures("exact_fp32")  # compared with transformers to 1e-4
+
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())

@@ -153,5 +153,9 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
     y = torch.ops.playground.qlinear(x, [t for _, ts in group.kernel_segments() for t in ts], [1, 1]) \
         if k.available() else group(x)
     assert torch.equal(y, torch.cat([k.matmul(x, w), k.matmul(x, q4_1)], -1))
+    for t, prefill in ((2, False), (40, True)):  # the group as the runner calls it: one kernel call for both parts
+        x = torch.randn(t, K, generator=torch.Generator().manual_seed(10 + t))
+        parts = torch.cat([k.matmul(x, w, prefill=prefill), k.matmul(x, q4_1, prefill=prefill)], -1)
+        assert torch.allclose(group(x, prefill), parts, rtol=2 ** -8, atol=1e-6 * float(parts.abs().max())), t
     ids = torch.tensor([3, 0, 17])
     assert torch.equal(k.dequantize_rows(w, ids), k.dequantize(w)[ids])

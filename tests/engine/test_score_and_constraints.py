@@ -35,10 +35,11 @@ def reference(tm, text: str) -> list[float]:
     return [logprobs[i - 1, ids[i]].item() for i in range(1, len(ids))]
 
 
+@pytest.mark.usefixtures("exact_fp32")
 @pytest.mark.parametrize("precision", [None, "fp32", "int4"])
 def test_scoring_is_the_models_own_distribution_on_every_path(tiny64_dir, precision) -> None:
     """Scores are the distribution of the path that runs: transformers', the fp32 runner's, and the int4 runner's
-    (transformers on its rounded weights: the KV cache kept fp32 here, as fp32 does)."""
+    (transformers on its rounded weights: the KV cache kept fp32 here, as fp32 does; the kernels in exact fp32)."""
     tm = load_text_model("t", tiny64_dir, device="cpu", dtype="float32", precision=precision or "auto")
     assert (tm.fast is None) == (precision is None)
     ref = tm

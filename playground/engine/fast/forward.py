@@ -26,10 +26,19 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rot: int) -> to
     return torch.cat([part * cos + part.roll(rot // 2, dims=-1) * sin, x[..., rot:]], dim=-1)
 
 
-def _act(x: torch.Tensor, kind: str) -> torch.Tensor:
+def _gated(gu: torch.Tensor, kind: str) -> torch.Tensor:
+    """act(gate) * up for gu = [gate | up] [T, 2I], in place in gu's first half (a fresh temporary: prefill's are
+    tens of MiB, and every new allocation that size costs page faults); returns that half, a strided view."""
+    import torch
     import torch.nn.functional as F
 
-    return F.silu(x) if kind == "silu" else F.gelu(x, approximate="tanh")
+    inter = gu.shape[1] // 2
+    gate = gu[:, :inter]
+    if kind == "silu":
+        F.silu(gate, inplace=True)
+    else:
+        torch._C._nn.gelu_(gate, approximate="tanh")
+    return gate.mul_(gu[:, inter:])
 
 
 def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, prefill: bool):
@@ -60,9 +69,7 @@ def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Te
         o = F.rms_norm(o, dim, layer.attn_out, a.eps)
     x = x + o
     h = F.rms_norm(x, dim, layer.mlp_in, a.eps)
-    gu = layer.gate_up(h, prefill)
-    inter = gu.shape[1] // 2
-    d = layer.down(_act(gu[:, :inter], a.act) * gu[:, inter:], prefill)
+    d = layer.down(_gated(layer.gate_up(h, prefill), a.act), prefill)
     if a.sandwich:
         d = F.rms_norm(d, dim, layer.mlp_out, a.eps)
     return x + d

@@ -13,10 +13,12 @@ weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
   where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error below 2^-16 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
-  from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x);
+  from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x); and on CPUs with
+  AVX512-BF16 (``gemm_bf16()``), where prefill's GEMM takes x and the weight tiles in bf16 through oneDNN, sums in
+  fp32 and rounds each result once to bf16 (2^-9 relative): ~2.6x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
-  multiplies by); prefill runs its GEMM in bf16 where the CPU has AVX512-BF16 (else fp32).
+  multiplies by); prefill as in the fp32 mode.
 
 Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of
 rows at a time into ``F.linear``, computing the same activation mode (fp32 prefill), so they agree up to rounding.
@@ -203,10 +205,22 @@ def fp32_x_bits() -> int | None:
     return 16 if taken[:2] == ["avx512", "avx512-vnni"] else None
 
 
+def gemm_bf16() -> bool:
+    """True when prefill's GEMM multiplies in bf16: the kernels loaded, the CPU has AVX512-BF16 (on the avx512
+    path), ``exact_fp32`` not set."""
+    import torch
+
+    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
+        return False
+    taken = build_info().get("isa", "").split()
+    return taken[:1] == ["avx512"] and "bf16" in taken
+
+
 @contextmanager
 def exact_fp32(on: bool = True) -> Iterator[None]:
-    """Within: the fp32 mode multiplies x as is on every CPU (for checks against fp32 arithmetic to float
-    rounding; ~1.2x slower decode where int16 applies); ``on=False``: rounds it to int16 where the CPU can."""
+    """Within: the fp32 mode multiplies x as is on every CPU and prefill's GEMM runs in fp32 (checks against fp32
+    arithmetic to float rounding; decode ~1.2x slower where int16 applies, prefill ~2.6x where bf16 does);
+    ``on=False``: both reduced where the CPU can."""
     import torch
 
     if not kernels.available():
@@ -251,7 +265,7 @@ def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = No
     """``x @ dequantize(w).T`` for x [..., K] fp32 (usually [T, K]); the kernel when available, else the fallback.
 
     ``int8_activations`` (default ``$PLAYGROUND_INT4_ACTIVATIONS == "int8"``, else False): the reduced-precision
-    mode (int8 x in decode, bf16 GEMM in prefill where the CPU has it); see the module docstring. ``prefill``:
+    mode (int8 x in decode); see the module docstring. ``prefill``:
     the GEMM whatever the number of rows, so a prompt position computes the same however the prompt is split.
     Works inside ``torch.compile(fullgraph=True)``: the kernel-or-fallback choice is made once at trace time.
     """
@@ -260,7 +274,7 @@ def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = No
     int8_x = _int8_default() if int8_activations is None else bool(int8_activations)
     if _use_kernel() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
         x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_x, int8_x, prefill)
+        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_x, True, prefill)
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
     if x.shape[-1] != w.k:
         raise ValueError(f"matmul: x has K={x.shape[-1]}, the weight {w.k}")

@@ -59,7 +59,7 @@ def quantize_activations(x: torch.Tensor) -> torch.Tensor:
 def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
            int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
     """``x @ dequantize(qweight, scales).T`` for x [T, K] fp32; ``int8_activations``: the reduced-precision mode
-    (int8 x in decode, bf16 GEMM in prefill where the CPU has it); ``prefill``: the GEMM whatever T is."""
+    (int8 x in decode); ``prefill``: the GEMM whatever T is (bf16 where ``int4_kernel.gemm_bf16()``)."""
     import torch
     import torch.nn.functional as F
 
@@ -67,7 +67,7 @@ def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
 
     if kernels.available() and x.dtype == torch.float32 and x.is_cpu and qweight.is_cpu:
         x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, [qweight, scales], [KIND], int8_activations, int8_activations, prefill)
+        out = kernels.op("qlinear")(x2, [qweight, scales], [KIND], int8_activations, True, prefill)
         return out if x.dim() == 2 else out.reshape(*x.shape[:-1], qweight.shape[0])
     n, k = qweight.shape
     x2 = x.reshape(-1, k).float()

@@ -9,10 +9,13 @@ matmul kernel turns them into products. Precisions:
 - ``int4``: asymmetric group-32 4-bit weights (``int4_kernel``), fp32 activations. Group 32 keeps quality
   (perplexity +~1%); group 64 does not.
 - ``int4-a8``: the same weights, with activations rounded per group to int8 in decode so the kernels multiply
-  integers (llama.cpp's Q4 x Q8 scheme) and a bf16 GEMM in prefill where the CPU has AVX512-BF16: the fastest.
+  integers (llama.cpp's Q4 x Q8 scheme).
   The MLP's down projection keeps fp32 activations (``layer_precision``): its input, the gated activation, has
   the outliers int8 rounding hurts most (embedded model, perplexity over the varied text: +1.25% with every
   projection at int8 x, +0.89% with the down projection at fp32 x).
+
+Prefill of the quantized precisions runs a GEMM on tiles of dequantized weights, in bf16 where the CPU has
+AVX512-BF16 (``int4_kernel.gemm_bf16``), else fp32.
 
 The tied embedding / LM head is never 4-bit (its values are not on a 4-bit grid): int8 for int8 and int4.
 A GGUF file's weights keep the format they were stored in (int4 or int8 after repacking); the precision then

@@ -36,8 +36,29 @@ class Group:
     def __call__(self, x: torch.Tensor, prefill: bool = False) -> torch.Tensor:
         import torch
 
-        y = self.parts[0](x, prefill) if len(self.parts) == 1 else torch.cat([p(x, prefill) for p in self.parts], -1)
-        return y if self.bias is None else y + self.bias
+        if len(self.parts) == 1:
+            y = self.parts[0](x, prefill)
+        else:
+            y = self._one_call(x, prefill)
+            if y is None:
+                y = torch.cat([p(x, prefill) for p in self.parts], -1)
+        return y if self.bias is None else y.add_(self.bias)
+
+    def _one_call(self, x: torch.Tensor, prefill: bool) -> torch.Tensor | None:
+        """Every part in one kernel call writing its own columns (x read and converted once, no concatenation of
+        the outputs: prefill's are tens of MiB), or None where the kernels do not take this call."""
+        import torch
+
+        from playground.engine.fast import kernels
+        from playground.engine.fast.quant import reduced_activations
+
+        segs = self.kernel_segments()
+        a8 = {reduced_activations(p.precision) for p in self.parts}
+        if segs is None or len(a8) != 1 or x.dtype != torch.float32 or not x.is_cpu or x.dim() != 2 \
+                or not kernels.available():
+            return None
+        flat = [t for _, ts in segs for t in ts]
+        return kernels.op("qlinear")(x, flat, [kind for kind, _ in segs], a8.pop(), True, prefill)
 
     def kernel_segments(self) -> list[tuple[int, list[torch.Tensor]]] | None:
         segs = [p.kernel_segment() for p in self.parts]

@@ -328,6 +328,32 @@ PG_TARGET_AVX512 static void dequant_row_avx512(const QSeg& s, int64_t n, float*
   }
 }
 
+// Straight to bf16 (prefill's GEMM input): int4 converts the group's 16 possible values once and picks each
+// weight's with one word permute; rounding as to_bf16's (each value rounded once, to nearest even).
+PG_TARGET_BF16 static void dequant_row_bf16_avx512(const QSeg& s, int64_t n, uint16_t* out) {
+  const int64_t G = s.K / kGroup;
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m256i nib = _mm256_set1_epi16(15);
+  for (int64_t g = 0; g < G; ++g) {
+    const __m512 sc = _mm512_set1_ps(_cvtsh_ss(s.scales[n * G + g]));
+    void* o = out + g * kGroup;
+    if (s.kind == kInt4) {
+      const __m512 of = s.offsets ? _mm512_set1_ps(_cvtsh_ss(s.offsets[n * G + g])) : _mm512_mul_ps(sc, _mm512_set1_ps(-8.f));
+      const __m512i table = _mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(_mm512_fmadd_ps(iota, sc, of)));
+      const __m256i b = _mm256_cvtepu8_epi16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * (s.K / 2) + g * 16)));
+      const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(b, nib)),
+                                             _mm256_srli_epi16(b, 4), 1);
+      _mm512_storeu_si512(o, _mm512_permutexvar_epi16(idx, table));
+    } else {
+      const uint8_t* q = s.q + n * s.K + g * kGroup;
+      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)))), sc);
+      const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)))), sc);
+      _mm512_storeu_si512(o, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+}
+
 PG_TARGET_BF16 static void to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -340,10 +366,15 @@ PG_TARGET_BF16 static void to_bf16_avx512(const float* src, uint16_t* dst, int64
 
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16) {
   alignas(64) float row[4096];
-  const bool chunked = dst16 != nullptr;
   for (int64_t n = n0; n < n1; ++n) {
-    // bf16: one row at a time through a small fp32 buffer (rows longer than it go straight to scalar rounding).
-    float* out = chunked ? (s.K <= 4096 ? row : nullptr) : dst32 + (n - n0) * s.K;
+#if PG_X86
+    if (dst16 != nullptr && isa >= kAvx512 && cpu().bf16) {
+      dequant_row_bf16_avx512(s, n, dst16 + (n - n0) * s.K);
+      continue;
+    }
+#endif
+    // bf16 elsewhere: one row at a time through a small fp32 buffer (rows longer than it through a vector).
+    float* out = dst16 == nullptr ? dst32 + (n - n0) * s.K : (s.K <= 4096 ? row : nullptr);
     std::vector<float> big;
     if (out == nullptr) {
       big.resize(static_cast<size_t>(s.K));
@@ -358,8 +389,7 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 #else
     dequant_row_scalar(s, n, out);
 #endif
-    if (!chunked) continue;
-    to_bf16(isa, out, dst16 + (n - n0) * s.K, s.K);
+    if (dst16 != nullptr) to_bf16(isa, out, dst16 + (n - n0) * s.K, s.K);
   }
 }
 

@@ -2,6 +2,7 @@
 // playground::int4_gemv, the dequantization op, and the code-path report / cap.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/copy.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/mm.h>
@@ -15,14 +16,12 @@
 #include "kernels.h"
 #include "ops.h"
 
-// BLAS from the MKL inside torch's CPU library (x86 Linux wheels export these); weak, so a torch without them
-// still loads this library and takes at::mm instead (fp32 only).
+// sgemm from the MKL inside torch's CPU library (x86 Linux wheels export it); weak, so a torch without it still
+// loads this library and takes at::mm instead.
 extern "C" {
 void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
             const int* ldc) __attribute__((weak));
-void cblas_gemm_bf16bf16f32(int layout, int ta, int tb, int m, int n, int k, float alpha, const uint16_t* a,
-                            int lda, const uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
 }
 
 namespace pg {
@@ -119,42 +118,60 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   });
 }
 
+// A buffer kept for the next call of this thread: prefill calls the GEMM hundreds of times with the same shapes, and
+// a fresh multi-MiB allocation each time costs page faults (the kernel zeroes every new page). Plain memory, wrapped
+// per call (a kept tensor made under InferenceMode could not be written outside it).
+template <typename T>
+static T* reused(std::vector<T>& slot, int64_t n) {
+  if (static_cast<int64_t>(slot.size()) < n) slot.resize(static_cast<size_t>(n));
+  return slot.data();
+}
+
+bool gemm_in_bf16(int isa, bool bf16) { return bf16 && cpu().bf16 && isa == kAvx512 && !exact_fp32(); }
+
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo) {
   const int64_t T = x.size(0), K = x.size(1);
-  bf16 = bf16 && cpu().bf16 && isa == kAvx512 && cblas_gemm_bf16bf16f32 != nullptr;
+  // bf16 goes through at::mm, i.e. oneDNN (AVX512-BF16 or AMX code): ~2.6x MKL's sgemm on a 2-core Zen 4, where
+  // MKL's own bf16 GEMM runs no faster than its fp32 one. at::mm returns bf16 for bf16 inputs on the CPU (the
+  // products are summed in fp32 and rounded once, 2^-9 relative: far below what 4-bit weights cost).
+  bf16 = gemm_in_bf16(isa, bf16);
+  // Tiles of ~4 MiB (bf16) / 8 MiB (fp32): large enough for the GEMM to run at speed (smaller ones measured slower).
+  const int64_t rows = std::max<int64_t>(64, ((int64_t{1} << 21) / K) / 64 * 64);
+  thread_local std::vector<uint16_t> tile16, y16;  // at most 4 MiB, and T (a prefill chunk) x rows
+  thread_local std::vector<float> tile32;
+  const at::TensorOptions half = x.options().dtype(at::kBFloat16);
   at::Tensor xin = x;
-  if (bf16) {
-    xin = at::empty({T, K}, x.options().dtype(at::kShort));
+  if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
+    xin = at::empty({T, K}, half);
     const float* src = x.data_ptr<float>();
+    const int64_t ldx = x.stride(0);
     uint16_t* dst = reinterpret_cast<uint16_t*>(xin.data_ptr());
     at::parallel_for(0, T, 16, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * K, dst + t * K, K);
+      for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  // Tiles of ~2 MiB (bf16) / 4 MiB (fp32): large enough for BLAS to run at speed, small enough to stay in cache.
-  const int64_t rows = std::max<int64_t>(64, ((int64_t{1} << 20) / K) / 64 * 64);
-  std::vector<float> tile32(bf16 ? 0 : static_cast<size_t>(rows * K));
-  std::vector<uint16_t> tile16(bf16 ? static_cast<size_t>(rows * K) : 0);
+  float* const t32 = bf16 ? nullptr : reused(tile32, rows * K);
+  uint16_t* const t16 = bf16 ? reused(tile16, rows * K) : nullptr;
+  uint16_t* const y = bf16 ? reused(y16, T * rows) : nullptr;
   int64_t col = 0;
   for (const QSeg& s : segs) {
     for (int64_t n0 = 0; n0 < s.N; n0 += rows) {
       const int64_t r = std::min(rows, s.N - n0);
       at::parallel_for(0, r, 16, [&](int64_t b, int64_t e) {
-        dequant_rows(isa, s, n0 + b, n0 + e, bf16 ? nullptr : tile32.data() + b * K,
-                     bf16 ? tile16.data() + b * K : nullptr);
+        dequant_rows(isa, s, n0 + b, n0 + e, bf16 ? nullptr : t32 + b * K, bf16 ? t16 + b * K : nullptr);
       });
       float* c = out + col + n0;
       const int m = static_cast<int>(T), n = static_cast<int>(r), k = static_cast<int>(K), ld = static_cast<int>(ldo);
-      if (bf16) {  // row-major: out[T, r] (ld ldo) = x[T, K] . tile[r, K]^T
-        cblas_gemm_bf16bf16f32(101, 111, 112, m, n, k, 1.f, reinterpret_cast<const uint16_t*>(xin.data_ptr()), k,
-                               tile16.data(), k, 0.f, c, ld);
+      if (bf16) {  // out[T, r] (row stride ldo) = x[T, K] . tile[r, K]^T
+        at::Tensor yt = at::from_blob(y, {T, r}, half);
+        at::mm_out(yt, xin, at::from_blob(t16, {r, K}, half).t());
+        at::from_blob(c, {T, r}, {ldo, 1}, x.options()).copy_(yt);
       } else if (sgemm_ != nullptr) {  // column-major: out^T [r, T] = tile^T' . x^T
         const float one = 1.f, zero = 0.f;
-        sgemm_("T", "N", &n, &m, &k, &one, tile32.data(), &k, x.data_ptr<float>(), &k, &zero, c, &ld);
+        sgemm_("T", "N", &n, &m, &k, &one, t32, &k, x.data_ptr<float>(), &k, &zero, c, &ld);
       } else {
-        const at::Tensor w = at::from_blob(tile32.data(), {r, K}, x.options());
-        const at::Tensor y = at::mm(x, w.t());
-        for (int64_t t = 0; t < T; ++t) std::copy_n(y.data_ptr<float>() + t * r, r, c + t * ldo);
+        const at::Tensor w = at::from_blob(t32, {r, K}, x.options());
+        at::from_blob(c, {T, r}, {ldo, 1}, x.options()).copy_(at::mm(x, w.t()));
       }
     }
     col += s.N;
@@ -169,13 +186,16 @@ at::Tensor qlinear(const at::Tensor& x, at::TensorList weights, at::IntArrayRef 
                    bool gemm) {
   TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 && x.scalar_type() == at::kFloat,
               "qlinear: x must be float32 [T, K] on the CPU");
-  const at::Tensor xc = x.contiguous();
+  const int isa = pg::active_isa();
+  const bool gemv = x.size(0) < pg::kGemmMinT && !gemm;
+  // The bf16 GEMM reads rows with a stride as they are (prefill's gated MLP hands a view of half its columns).
+  const bool strided_ok = !gemv && pg::gemm_in_bf16(isa, bf16) && x.stride(1) == 1;
+  const at::Tensor xc = strided_ok ? x : x.contiguous();
   int64_t total = 0;
   const auto segs = pg::parse_segs(weights, kinds, xc.size(1), &total);
   at::Tensor out = at::empty({xc.size(0), total}, xc.options());
   if (xc.size(0) == 0 || total == 0) return out;
-  const int isa = pg::active_isa();
-  if (xc.size(0) < pg::kGemmMinT && !gemm) {
+  if (gemv) {
     pg::linear_gemv(isa, xc.data_ptr<float>(), xc.size(0), xc.size(1), segs, int8_x, out.data_ptr<float>(), total);
   } else {
     pg::linear_gemm(isa, xc, segs, bf16, out.data_ptr<float>(), total);

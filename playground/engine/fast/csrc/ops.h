@@ -21,6 +21,8 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
 // T <= kGemmMinT: the weights are read once for all rows, rows split over threads (the decode path).
 void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
                  float* out, int64_t ldo);
+// Whether linear_gemm multiplies in bf16: asked for, the CPU has AVX512-BF16, and exact fp32 is not set.
+bool gemm_in_bf16(int isa, bool bf16);
 // Larger T: tiles of rows dequantized (fp32, or bf16 where the CPU has AVX512-BF16 and bf16 is asked for) and
 // multiplied by BLAS; no full-precision copy of the weights is ever made.
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo);
