@@ -53,3 +53,32 @@ def test_sentencepiece_vocabulary_encodes_like_transformers(arch):
     for text in TEXTS:
         expected = theirs.encode(text, add_special_tokens=False).ids
         assert ours.encode(text, add_special_tokens=False).ids == expected, text
+
+
+def test_compiled_splits_equal_the_python_ones():
+    """The library's split finder (Gemma's 262k tokens: ~2M lookups) finds exactly the splits the Python one does:
+    multi-byte characters cut at character boundaries, a repeated token taking its last id (as the vocabulary dict
+    built in order does)."""
+    import numpy as np
+
+    from playground.engine.fast import gguf_tokenizer, kernels
+
+    if not kernels.available():
+        if kernels.compiler_present():
+            pytest.fail("the kernel library did not build although a compiler is present")
+        pytest.skip("no C++ compiler here")
+    tokens, _ = _vocabulary(seed=5)
+    tokens.append(tokens[300])
+    vocab = {t: i for i, t in enumerate(tokens)}
+    words = list(dict.fromkeys(tokens))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    compiled = gguf_tokenizer._compiled_splits(tokens, words)
+    python = gguf_tokenizer._splits(words, lengths, vocab)
+    assert compiled is not None
+
+    def rows(splits):
+        return sorted(zip(*(column.tolist() for column in splits), strict=True))
+
+    assert rows(compiled) == rows(python)
+    assert any(len(words[w]) != len(words[w].encode()) for _, _, w, _ in rows(python))  # multi-byte words split
+    assert any(left == len(tokens) - 1 or right == len(tokens) - 1 for left, right, _, _ in rows(python))

@@ -129,26 +129,56 @@ def _merges(tokens: list[str], vocab: dict[str, int], order: dict[str, float]) -
     """Every split of a token into two vocabulary tokens, best first: by the merged token's ``order`` (higher
     first), then longer left part, then longer right part, then the token's place and the parts' ids (the order
     transformers' ``generate_merges`` gives, so both tokenizers agree)."""
-    get = vocab.get
     words = list(order)
     lengths_all = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (left, right, word, cut) per cut
-    # One cut position at a time over every word long enough, lookups through map() into arrays (2M of them on
-    # Gemma's vocabulary: a nested Python loop took ~1 s).
-    for i in range(1, int(lengths_all.max(initial=0))):
-        ws = np.flatnonzero(lengths_all > i)
+    found = _compiled_splits(tokens, words)
+    lefts, rights, where, cut = found if found is not None else _splits(words, lengths_all, vocab)
+    if not len(where):
+        return []
+    score = np.fromiter(order.values(), dtype=np.float64, count=len(order))[where]
+    # (word, cut) names a split, so the parts' ids after the word's place never decide: not sorted on
+    ranked = np.lexsort((where, cut - lengths_all[where], -cut, -score))
+    return list(zip(map(tokens.__getitem__, lefts[ranked].tolist()), map(tokens.__getitem__, rights[ranked].tolist()),
+                    strict=True))
+
+
+Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # left id, right id, word index, cut (characters)
+
+
+def _splits(words: list[str], lengths: np.ndarray, vocab: dict[str, int]) -> Splits:
+    """Every (left, right) vocabulary pair a word splits into, one cut position at a time over every word long
+    enough, lookups through map() into arrays (a nested Python loop took ~1 s on Gemma's vocabulary)."""
+    get = vocab.get
+    parts: list[Splits] = []
+    for i in range(1, int(lengths.max(initial=0))):
+        ws = np.flatnonzero(lengths > i)
         left = np.fromiter(map(get, [words[w][:i] for w in ws.tolist()], repeat(-1)), dtype=np.int64, count=len(ws))
         ws, left = ws[left >= 0], left[left >= 0]
         right = np.fromiter(map(get, [words[w][i:] for w in ws.tolist()], repeat(-1)), dtype=np.int64, count=len(ws))
         both = right >= 0
         parts.append((left[both], right[both], ws[both], np.full(int(both.sum()), i, dtype=np.int64)))
     if not parts:
-        return []
-    lefts, rights, where, cut = (np.concatenate(column) for column in zip(*parts, strict=True))
-    score = np.fromiter(order.values(), dtype=np.float64, count=len(order))[where]
-    ranked = np.lexsort((rights, lefts, where, cut - lengths_all[where], -cut, -score))
-    return list(zip(map(tokens.__getitem__, lefts[ranked].tolist()), map(tokens.__getitem__, rights[ranked].tolist()),
-                    strict=True))
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))  # type: ignore[return-value]
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def _compiled_splits(tokens: list[str], words: list[str]) -> Splits | None:
+    """``_splits`` by the library's ``vocab_splits`` (2M lookups on Gemma's vocabulary: ~1 s in Python); None where
+    it is not built or a token holds a NUL (the strings travel NUL-joined)."""
+    from playground.engine.fast import kernels
+
+    if not tokens or not words or not kernels.available():
+        return None
+    vocab_text, words_text = "\x00".join(tokens), "\x00".join(words)
+    if vocab_text.count("\x00") != len(tokens) - 1 or words_text.count("\x00") != len(words) - 1:
+        return None
+    import torch
+
+    def utf8(text: str) -> torch.Tensor:
+        return torch.frombuffer(bytearray(text.encode("utf-8", "surrogatepass")), dtype=torch.uint8)
+
+    out = torch.ops.playground.vocab_splits(utf8(vocab_text), utf8(words_text))
+    return tuple(t.numpy() for t in out)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- special tokens and wrapper ----------------------
