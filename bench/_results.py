@@ -7,6 +7,7 @@ can be traced to the run that measured it (machine, package versions, the exact 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -83,3 +84,34 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def kernel_bench_args(doc: str, rounds: int = 5) -> argparse.Namespace:
+    """``--rounds`` / ``--threads`` for a bench of the compiled kernels alone; sets torch's threads and stops with
+    the reason when the library is not built."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    import torch
+
+    from playground.engine.fast import int4_kernel
+
+    torch.set_num_threads(args.threads)
+    if not int4_kernel.available():
+        raise SystemExit(f"the kernel library is not built: {int4_kernel.unavailable_reason()}")
+    return args
+
+
+def rate_rows(title: str, best: dict[str, float], amount: float, unit: str, baseline: str) -> dict[str, Any]:
+    """Each mode's rate (``amount`` per its best seconds, in 1e9 ``unit``: "GB/s", "GFLOP/s") and speed against
+    ``baseline``'s, printed under ``title``; returned keyed by mode ("gb_per_s" / "gflop_per_s", "ms",
+    "x_baseline")."""
+    key = unit.lower().replace("/", "_per_")
+    rows = {name: {key: round(amount / s / 1e9, 2), "ms": round(s * 1e3, 3), "x_baseline": round(best[baseline] / s, 2)}
+            for name, s in best.items()}
+    print(title)
+    width = max(map(len, rows))
+    for name, r in rows.items():
+        print(f"  {name:{width}s} {r[key]:7.1f} {unit}  {r['ms']:8.2f} ms  {r['x_baseline']:.2f}x baseline")
+    return rows

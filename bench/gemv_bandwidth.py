@@ -7,31 +7,24 @@ Usage: .venv/bin/python bench/gemv_bandwidth.py [--rounds 5] [--threads 2]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import write_result  # noqa: E402
+from bench._results import kernel_bench_args, rate_rows, write_result  # noqa: E402
 
 N, K = 16384, 8192  # 84 MB of int4, 134 MB of int8: far past the last-level cache
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = kernel_bench_args(__doc__)
     import torch
 
     from playground.engine.fast import int4_kernel
     from playground.engine.fast.quant import QLinear
 
-    torch.set_num_threads(args.threads)
-    if not int4_kernel.available():
-        raise SystemExit(f"the kernel library is not built: {int4_kernel.unavailable_reason()}")
     w = torch.randn(N, K) * 0.05
     x = torch.randn(1, K)
     rows = {}
@@ -51,12 +44,8 @@ def main() -> None:
             start = time.perf_counter()
             payload.sum()  # every byte read once
             best["plain read"] = min(best["plain read"], time.perf_counter() - start)
-        base = best["fp32 x (baseline)"]
-        rows[fmt] = {name: {"gb_per_s": round(nbytes / s / 1e9, 2), "ms": round(s * 1e3, 3),
-                            "x_baseline": round(base / s, 2)} for name, s in best.items()}
-        print(f"{fmt} weights [{N}, {K}] ({nbytes / 1e6:.0f} MB), {args.threads} threads:")
-        for name, r in rows[fmt].items():
-            print(f"  {name:20s} {r['gb_per_s']:6.1f} GB/s  {r['ms']:7.2f} ms  {r['x_baseline']:.2f}x baseline")
+        rows[fmt] = rate_rows(f"{fmt} weights [{N}, {K}] ({nbytes / 1e6:.0f} MB), {args.threads} threads:", best,
+                              nbytes, "GB/s", "fp32 x (baseline)")
     print(f"int16 x on this CPU: {int4_kernel.fp32_x_bits() == 16} ({int4_kernel.build_info().get('isa')})")
     write_result("gemv_bandwidth", {"shape": [N, K], "threads": args.threads, "rounds": args.rounds,
                                     "isa": int4_kernel.build_info().get("isa"), "rows": rows})

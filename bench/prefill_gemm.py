@@ -8,41 +8,28 @@ Usage: .venv/bin/python bench/prefill_gemm.py [--rounds 5] [--threads 2]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import write_result  # noqa: E402
+from bench._results import kernel_bench_args, rate_rows, write_result  # noqa: E402
 
 T = 512  # the prefill chunk
 SHAPES = {"llama3.2-1b gate+up": (16384, 2048), "llama3.2-1b down": (2048, 8192), "qwen2.5-0.5b qkv": (1152, 896)}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    import torch
+    args = kernel_bench_args(__doc__)
 
     from playground.engine.fast import int4_kernel
 
-    torch.set_num_threads(args.threads)
-    if not int4_kernel.available():
-        raise SystemExit(f"the kernel library is not built: {int4_kernel.unavailable_reason()}")
     rows = {}
     for shape_name, (n, k) in SHAPES.items():
         best = _best_times(n, k, args.rounds)
-        flop = 2 * T * n * k
-        base = best["int4 tiles, fp32 GEMM (baseline)"]
-        rows[shape_name] = {name: {"gflop_s": round(flop / s / 1e9, 1), "ms": round(s * 1e3, 2),
-                                   "x_baseline": round(base / s, 2)} for name, s in best.items()}
-        print(f"{shape_name}: x [{T}, {k}] . w [{n}, {k}]^T, {args.threads} threads:")
-        for name, r in rows[shape_name].items():
-            print(f"  {name:34s} {r['gflop_s']:7.1f} GFLOP/s  {r['ms']:8.2f} ms  {r['x_baseline']:.2f}x baseline")
+        rows[shape_name] = rate_rows(f"{shape_name}: x [{T}, {k}] . w [{n}, {k}]^T, {args.threads} threads:", best,
+                                     2 * T * n * k, "GFLOP/s", "int4 tiles, fp32 GEMM (baseline)")
     with int4_kernel.exact_fp32(False):
         in_bf16 = int4_kernel.gemm_bf16()
     print(f"bf16 GEMM on this CPU: {in_bf16} ({int4_kernel.build_info().get('isa')})")

@@ -37,7 +37,7 @@ def _gated(gu: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "silu":
         F.silu(gate, inplace=True)
     else:
-        torch._C._nn.gelu_(gate, approximate="tanh")
+        torch.ops.aten.gelu_(gate, approximate="tanh")
     return gate.mul_(gu[:, inter:])
 
 
