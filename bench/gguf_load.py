@@ -4,11 +4,12 @@ alternating rounds, each load in a fresh process (after the libraries are import
     .venv/bin/python bench/gguf_load.py                     # every benchmark GGUF (bench/make_gguf_models.py)
     .venv/bin/python bench/gguf_load.py --models qwen2.5-0.5b-Q4_0 smollm2-135m-Q4_1 --rounds 3
 
-Per file and engine: ``load_s`` (ours: ``load_gguf_text_model``: metadata, tokenizer, config, every tensor repacked into
-the runner's formats, with transformers' config / tokenizer modules imported before the clock as a running app
-has them; llama.cpp: ``Llama(...)`` with its default memory map, which reads weights lazily), then
-``first_token_s`` (a 6-token prompt to its first generated token: where llama.cpp's page faults land), peak RSS
-after the load and after the first token. The file is in the page cache for both (a first untimed read warms it).
+Per file and engine: ``load_s`` (ours: ``load_gguf_text_model``: metadata, tokenizer, config, every tensor repacked
+into the runner's formats, with transformers' config / tokenizer modules and our engine's modules and compiled
+library imported before the clock, as a running app has them; llama.cpp: ``Llama(...)`` with its default memory
+map, which reads weights lazily), then ``first_token_s`` (a 6-token prompt to its first generated token: where
+llama.cpp's page faults land), peak RSS after the load and after the first token. The file is in the page cache
+for both (a first untimed read warms it).
 Random-weight models of real shapes: speed does not depend on the weight values. Goal (issue 17): our load
 <= 2x llama.cpp's. Writes bench/results/gguf_load.json and prints a Markdown table.
 """
@@ -60,8 +61,15 @@ def _ours(path: str, threads: int) -> None:
 
     from bench.memory import peak_rss_bytes
     from playground.domain.text import GenerationRequest
+
+    # Our engine's own modules and compiled library too, as `import llama_cpp` loads llama.cpp's: imported inside
+    # the clock they were compiled from source on every run here (this machine sets PYTHONDONTWRITEBYTECODE;
+    # with the library's load, ~0.07 s of SmolLM2's 0.22 s), which an installed app, bytecode cached, never does.
+    from playground.engine.fast import gguf_model, kernels, runner  # noqa: F401
     from playground.engine.generate import generate
     from playground.engine.gguf_text import load_gguf_text_model
+
+    kernels.available()
 
     import_s = time.perf_counter() - started
     t0 = time.perf_counter()
