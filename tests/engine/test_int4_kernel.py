@@ -330,6 +330,20 @@ def test_int8_fallback_matches_kernel(kernel, monkeypatch: pytest.MonkeyPatch):
     assert _rel_err(fast, slow.double()) < 2e-6
 
 
+def test_prefill_gemm_stays_fp32_without_onednn(kernel):
+    """bf16 goes through oneDNN; with it switched off (or a torch built without it) at::mm on bf16 would take plain
+    loops: prefill keeps the fp32 GEMM, exact to float rounding."""
+    w, x = k.quantize(_weight(70, 160)), _x(40, 160)
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        assert not k.gemm_bf16()
+        assert "bf16" not in k.build_info()["isa"].split()
+        assert _rel_err(k.matmul(x, w, prefill=True), _ref(x, w)) < 2e-6
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def test_prefill_gemm_reads_a_strided_x_as_its_copy(kernel):
     """Prefill's gated MLP hands the down projection a view of half a wider tensor: same result as its copy."""
     w = k.quantize(_weight(70, 160))

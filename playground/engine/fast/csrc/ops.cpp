@@ -1,5 +1,6 @@
 // Quantized matmul ops for torch: playground::qlinear (int4/int8 segments, gemv or tiled GEMM), the older
 // playground::int4_gemv, the dequantization op, and the code-path report / cap.
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/copy.h>
@@ -127,7 +128,13 @@ static T* reused(std::vector<T>& slot, int64_t n) {
   return slot.data();
 }
 
-bool gemm_in_bf16(int isa, bool bf16) { return bf16 && cpu().bf16 && isa == kAvx512 && !exact_fp32(); }
+// at::mm on bf16 is fast only through oneDNN: a torch built without it (or with it switched off) would take its
+// plain loops, far slower than the fp32 GEMM.
+bool bf16_gemm_available(int isa) {
+  return cpu().bf16 && isa == kAvx512 && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+}
+
+bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gemm_available(isa); }
 
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo) {
   const int64_t T = x.size(0), K = x.size(1);
@@ -234,7 +241,7 @@ std::string kernel_isa() {
 #else
   std::string s = std::string(pg::isa_name(isa)) + " " + pg::int8_dot_name(isa) + " single-thread";
 #endif
-  if (isa == pg::kAvx512 && pg::cpu().bf16) s += " bf16";
+  if (pg::bf16_gemm_available(isa)) s += " bf16";  // prefill's GEMM in bf16 (unless exact fp32)
   return s;
 }
 

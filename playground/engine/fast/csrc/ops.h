@@ -21,7 +21,9 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
 // T <= kGemmMinT: the weights are read once for all rows, rows split over threads (the decode path).
 void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
                  float* out, int64_t ldo);
-// Whether linear_gemm multiplies in bf16: asked for, the CPU has AVX512-BF16, and exact fp32 is not set.
+// Whether linear_gemm can multiply in bf16 (AVX512-BF16 on the avx512 path, torch with oneDNN), and whether it does
+// (asked for, and exact fp32 not set).
+bool bf16_gemm_available(int isa);
 bool gemm_in_bf16(int isa, bool bf16);
 // Larger T: tiles of rows dequantized (fp32, or bf16 where the CPU has AVX512-BF16 and bf16 is asked for) and
 // multiplied by BLAS; no full-precision copy of the weights is ever made.
