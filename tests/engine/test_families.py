@@ -85,6 +85,24 @@ def test_fp32_runner_equals_transformers(family, monkeypatch):
     assert (got - ref[SPLIT - 1:]).abs().max() < 1e-4, name
 
 
+def test_long_prefill_reads_only_the_keys_each_query_block_sees(family, monkeypatch):
+    """A prompt many query blocks long (forward.QUERY_BLOCK), in chunks that start past 0: every position's logits
+    equal transformers', windows included (each block attends over the keys up to its own last position)."""
+    from playground.engine.fast import forward
+
+    name, config, tensors, _ = family
+    monkeypatch.setattr(runner_mod, "PREFILL_CHUNK", 96)
+    monkeypatch.setattr(forward, "QUERY_BLOCK", 32)
+    ids = torch.randint(3, 300, (250,), generator=torch.Generator().manual_seed(4)).tolist()
+    model = _family(name)[1](config).eval()
+    model.load_state_dict(tensors)
+    r = DecoderRunner.from_tensors(config, tensors, "fp32")
+    with torch.no_grad(), torch.inference_mode():
+        want = model(torch.tensor([ids])).logits[0].float()
+        got = r.logits(r.hidden_states(0, ids))
+    assert (got - want).abs().max() < 1e-4, name
+
+
 def _rounded(tensors: dict, arch_tied: bool) -> dict:
     """The tensors with every linear weight replaced by what int4 multiplies by (the head: int8)."""
     out = dict(tensors)
