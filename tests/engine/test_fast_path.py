@@ -171,6 +171,10 @@ def test_embedded_model_defaults_to_int4_and_answers_like_fp32(embedded_model):
     # 600 tokens of the varied text here (the bench scores all of it against the 1% goal).
     ppl_fast, ppl_plain = (quality.perplexity(m, max_tokens=600) for m in (embedded_model, plain))
     assert abs(ppl_fast / ppl_plain - 1) < 2 * quality.PERPLEXITY_TOLERANCE
+    # The same tokens through one prefill, in the default arithmetic (prefill's GEMM in bf16 where the CPU can).
+    with int4_kernel.exact_fp32(False):
+        ppl_prefill = quality.prefill_perplexity(embedded_model, max_tokens=600)
+    assert abs(ppl_prefill / quality.prefill_perplexity(plain, max_tokens=600) - 1) < quality.PERPLEXITY_TOLERANCE
 
 
 def test_a_new_prompt_reuses_the_cached_source_but_never_decoded_positions(tiny64_dir):

@@ -91,5 +91,21 @@ def perplexity(tm: TextModel, text: str | None = None, prefix_tokens: int = 8, m
     return math.exp(total / (len(ids) - prefix_tokens))
 
 
+def prefill_perplexity(tm: TextModel, text: str | None = None, max_tokens: int | None = None) -> float:
+    """Perplexity of ``text`` (default ``varied_text()``) with every position computed by one prefill (the path
+    scoring and a prompt's KV cache take; ``perplexity`` measures decode's); transformers' forward where the model
+    has no fast runner. ``max_tokens`` cuts the text short (tests)."""
+    import torch
+
+    ids = list(tm.tokenizer(varied_text() if text is None else text)["input_ids"])[:max_tokens]
+    with torch.inference_mode():
+        if tm.fast is not None:
+            logits = tm.fast.logits(tm.fast.hidden_states(0, ids))
+        else:
+            logits = tm.model(torch.tensor([ids], device=tm.device)).logits[0]
+        logprobs = torch.log_softmax(logits[:-1].float(), -1).gather(1, torch.tensor(ids[1:])[:, None])
+    return math.exp(-float(logprobs.mean()))
+
+
 def agreement(answers: list[str], reference: list[str]) -> float:
     return sum(a == b for a, b in zip(answers, reference, strict=True)) / len(reference)
