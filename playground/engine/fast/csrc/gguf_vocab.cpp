@@ -3,7 +3,6 @@
 // from Python took ~1 s of a first load.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
