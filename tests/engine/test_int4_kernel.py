@@ -361,3 +361,20 @@ def test_mixed_segments_in_one_call(kernel):
     x = _x(2, 96)
     out = kernels.op("qlinear")(x, [*a.segment(), *b], [1, 2], False, False)
     assert torch.equal(out[:, :64], k.matmul(x, a)) and torch.equal(out[:, 64:], int8_kernel.matmul(x, *b))
+
+
+@pytest.mark.parametrize("act", ["silu", "gelu"])
+def test_gated_activation_in_place_matches_torch(kernel, act: str):
+    """Prefill's gated MLP in one pass (the fused decode step's arithmetic): act(gate) * up over the gate half,
+    the up half untouched; an odd width takes the scalar tail too."""
+    import torch.nn.functional as F
+
+    from playground.engine.fast.forward import _gated
+
+    gu = _x(20, 2 * 37) * 3
+    before = gu.clone()
+    gate, up = before[:, :37], before[:, 37:]
+    want = (F.silu(gate) if act == "silu" else F.gelu(gate, approximate="tanh")) * up
+    got = _gated(gu, act)
+    assert got.data_ptr() == gu.data_ptr() and torch.equal(gu[:, 37:], up)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -63,7 +63,8 @@ struct XPrep {
   int32_t* c16 = nullptr;
   float* xs16 = nullptr;
 };
-// out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection.
+// out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection
+// (out may be gu itself: each element is read before it is written).
 void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
 inline int64_t c16_stride(int64_t G) { return (G + 1) / 2 * 16; }
 // Whether int4 weights take the AVX512-VNNI kernels: int8 x 4 groups per vector (reads XPrep::xq4), fp32 x as

@@ -210,6 +210,22 @@ at::Tensor qlinear(const at::Tensor& x, at::TensorList weights, at::IntArrayRef 
   return out;
 }
 
+// act(gate) * up written over the gate half of gu = [gate | up] (fp32 [T, 2I], contiguous; act 0 SiLU, 1 GELU-tanh):
+// prefill's gated MLP in one pass, with the fused decode step's arithmetic (torch took an activation pass, then a
+// multiply).
+void gated_inplace(const at::Tensor& gu, int64_t act) {
+  TORCH_CHECK(gu.device().is_cpu() && gu.dim() == 2 && gu.scalar_type() == at::kFloat && gu.is_contiguous() &&
+                  gu.size(1) % 2 == 0 && (act == 0 || act == 1),
+              "gated_: gu must be contiguous float32 [T, 2I] on the CPU, act 0 (SiLU) or 1 (GELU-tanh)");
+  const int isa = pg::active_isa();
+  const int64_t inter = gu.size(1) / 2;
+  float* p = gu.data_ptr<float>();
+  at::parallel_for(0, gu.size(0), std::max<int64_t>(1, 8192 / std::max<int64_t>(1, inter)), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) pg::gated_activation(isa, static_cast<int>(act), p + t * 2 * inter, inter,
+                                                         p + t * 2 * inter);
+  });
+}
+
 at::Tensor int4_gemv(const at::Tensor& x, const at::Tensor& qweight, const at::Tensor& scales,
                      const at::Tensor& offsets, bool int8_x) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat, "int4_gemv: x must be float32 [T, K]");
@@ -269,6 +285,7 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("qlinear(Tensor x, Tensor[] weights, int[] kinds, bool int8_x=False, bool bf16=False, bool gemm=False) "
         "-> Tensor");
   m.def("qdequantize(Tensor[] weights, int[] kinds, int k) -> Tensor");
+  m.def("gated_(Tensor(a!) gu, int act) -> ()");
   m.def("int4_gemv(Tensor x, Tensor qweight, Tensor scales, Tensor offsets, bool int8_x=False) -> Tensor");
   m.def("int4_gemv_isa() -> str", &kernel_isa);
   m.def("int4_gemv_set_isa(str isa) -> str", &kernel_set_isa);
@@ -278,5 +295,6 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
 TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("qlinear", &qlinear);
   m.impl("qdequantize", &dequantize);
+  m.impl("gated_", &gated_inplace);
   m.impl("int4_gemv", &int4_gemv);
 }
