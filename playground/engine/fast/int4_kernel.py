@@ -15,7 +15,7 @@ weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
   from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x); and on CPUs with
   AVX512-BF16 (``gemm_bf16()``), where prefill's GEMM takes x and the weight tiles in bf16 through oneDNN, sums in
-  fp32 and rounds each result once to bf16 (2^-9 relative): ~2.6x the fp32 GEMM on a 2-core Zen 4;
+  fp32 and rounds each result once to bf16 (2^-9 relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by); prefill as in the fp32 mode.
@@ -206,8 +206,8 @@ def fp32_x_bits() -> int | None:
 
 
 def gemm_bf16() -> bool:
-    """True when prefill's GEMM multiplies in bf16: the kernels loaded, the CPU has AVX512-BF16 (on the avx512
-    path), ``exact_fp32`` not set."""
+    """True when prefill's GEMM multiplies in bf16: the kernels' path says bf16 (AVX512-BF16 on the avx512 path,
+    torch with oneDNN on) and ``exact_fp32`` is not set."""
     import torch
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
@@ -219,7 +219,7 @@ def gemm_bf16() -> bool:
 @contextmanager
 def exact_fp32(on: bool = True) -> Iterator[None]:
     """Within: the fp32 mode multiplies x as is on every CPU and prefill's GEMM runs in fp32 (checks against fp32
-    arithmetic to float rounding; decode ~1.2x slower where int16 applies, prefill ~2.6x where bf16 does);
+    arithmetic to float rounding; decode ~1.2x slower where int16 applies, prefill ~2.2x where bf16 does);
     ``on=False``: both reduced where the CPU can."""
     import torch
 

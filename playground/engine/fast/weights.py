@@ -4,8 +4,9 @@
 ``safetensors_read.SafetensorsTensors``, one layer at a time) or already quantized weights (a GGUF file:
 ``Int4Weight`` / int8 holders): both go through ``build_weights``. Float weights are quantized to the precision asked
 for (and kept in ``store`` so the next load skips it); quantized ones keep their format. Fusing: q/k/v into one QKV
-group and gate/up into one, so a decode step reads x once per group; a group whose parts differ in format (GGUF mixes
-int4 and int8) keeps its parts as segments of one kernel call. No float copy of a quantized weight is ever kept."""
+group and gate/up into one, so a decode step reads x once per group; a GGUF's already quantized parts (int4 and
+int8 mixed, often) stay separate segments of one kernel call, never concatenated. No float copy of a quantized weight
+is ever kept."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Group:
-    """One fused linear: segments (one per weight format present) and an optional fp32 bias."""
+    """One fused linear: its segments (one for float weights quantized together; a GGUF's already quantized parts one
+    each, multiplied in one kernel call) and an optional fp32 bias."""
 
     parts: list[QLinear]
     bias: torch.Tensor | None = None

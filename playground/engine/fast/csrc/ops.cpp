@@ -138,7 +138,7 @@ bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gem
 
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo) {
   const int64_t T = x.size(0), K = x.size(1);
-  // bf16 goes through at::mm, i.e. oneDNN (AVX512-BF16 or AMX code): ~2.6x MKL's sgemm on a 2-core Zen 4, where
+  // bf16 goes through at::mm, i.e. oneDNN (AVX512-BF16 or AMX code): ~2.2x MKL's sgemm on a 2-core Zen 4, where
   // MKL's own bf16 GEMM runs no faster than its fp32 one. at::mm returns bf16 for bf16 inputs on the CPU (the
   // products are summed in fp32 and rounded once, 2^-9 relative: far below what 4-bit weights cost).
   bf16 = gemm_in_bf16(isa, bf16);
