@@ -308,15 +308,18 @@ def test_int8_quantize_round_trip_and_kernel(kernel):
     assert q.dtype == torch.int8 and q.shape == (70, 160) and scales.shape == (70, 5)
     deq = int8_kernel.dequantize(q, scales)
     assert bool(((deq - w).abs().reshape(70, 5, 32) <= scales.float().unsqueeze(-1) / 2 * 1.001).all())
+    # 17 groups: a whole 16-group block of the AVX512-VNNI loop, then an odd last group
+    q17, scales17 = int8_kernel.quantize(_weight(19, 544, seed=3))
     for isa in ("avx512", "avx2", "scalar"):
         if k.set_isa(isa).split()[0] != isa:
             continue
-        for t in (1, 3, 9):
-            x = _x(t, 160, seed=t)
-            assert _rel_err(int8_kernel.matmul(x, q, scales), _fp32_mode_x(x).double() @ deq.double().T) < 2e-6, \
-                (isa, t)
-            ref8 = k.quantize_activations(x).double() @ deq.double().T
-            assert _rel_err(int8_kernel.matmul(x, q, scales, int8_activations=True), ref8) < 2e-6, (isa, t)
+        for qq, ss in ((q, scales), (q17, scales17)):
+            d = int8_kernel.dequantize(qq, ss).double()
+            for t in (1, 3, 9):
+                x = _x(t, qq.shape[1], seed=t)
+                assert _rel_err(int8_kernel.matmul(x, qq, ss), _fp32_mode_x(x).double() @ d.T) < 2e-6, (isa, t)
+                ref8 = k.quantize_activations(x).double() @ d.T
+                assert _rel_err(int8_kernel.matmul(x, qq, ss, int8_activations=True), ref8) < 2e-6, (isa, t)
     x = _x(33, 160)
     assert _rel_err(int8_kernel.matmul(x, q, scales), x.double() @ deq.double().T) < 2e-6
 

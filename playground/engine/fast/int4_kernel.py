@@ -11,7 +11,7 @@ and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32]. 
 more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never a full-precision copy of the
 weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
-  where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error below 2^-16 of the group's
+  where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
   from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x); and on CPUs with
   AVX512-BF16 (``gemm_bf16()``), where prefill's GEMM takes x and the weight tiles in bf16 through oneDNN, sums in
@@ -180,13 +180,14 @@ _int8_default._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 def quantize_activations(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
     """What the int8 mode multiplies by: x [T, K] fp32 rounded per group of 32 to int8 * (max|x| / 127); with
-    ``bits=16`` what the fp32 mode's decode multiplies by where ``fp32_x_bits()`` is 16 (int16, max|x| / 32767).
+    ``bits=16`` what the fp32 mode's decode multiplies by where ``fp32_x_bits()`` is 16 (int16, max|x| / 32639:
+    127 * 256 + 127, so the kernel can split each value into two signed bytes).
 
     Bit for bit the kernel's rounding: inv = levels / max|x| in fp32, round(x * inv) half to even.
     """
     import torch
 
-    levels = float((1 << (bits - 1)) - 1)
+    levels = {8: 127.0, 16: 32639.0}[bits]
     g = x.reshape(x.shape[0], -1, GROUP)
     amax = g.abs().amax(dim=-1, keepdim=True)
     # levels / amax as a correctly rounded fp32 division (a Python float over a tensor goes through a reciprocal)

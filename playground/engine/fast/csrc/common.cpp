@@ -213,12 +213,12 @@ void gated_activation(int isa, int act, const float* gu, int64_t inter, float* o
   for (int64_t j = 0; j < inter; ++j) out[j] = (act == 0 ? silu_scalar(gu[j]) : gelu_tanh_scalar(gu[j])) * gu[inter + j];
 }
 
-// xq4 from xq (see kernels.h): per 4 groups, their bytes 0..15 side by side, then their bytes 16..31.
-static void interleave_quads(XPrep& p) {
+// Quad order (see XPrep::xq4) from x's order: per 4 groups, their bytes 0..15 side by side, then their bytes 16..31.
+static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep& p) {
   const int64_t whole = p.G / 4 * 4;
   for (int64_t t = 0; t < p.T; ++t) {
-    const int8_t* src = p.xq + t * p.K;
-    int8_t* dst = p.xq4 + t * p.K;
+    const int8_t* src = src_all + t * p.K;
+    int8_t* dst = dst_all + t * p.K;
     for (int64_t g = 0; g < whole; g += 4) {
       for (int64_t i = 0; i < 4; ++i) {
         std::memcpy(dst + g * kGroup + i * 16, src + (g + i) * kGroup, 16);
@@ -229,43 +229,57 @@ static void interleave_quads(XPrep& p) {
   }
 }
 
+// c8 (see kernels.h): -128 * each group's int8 x sum.
+static void prepare_c8(XPrep& p) {
+  const int64_t C = c_stride(p.G, 2);
+  for (int64_t t = 0; t < p.T; ++t) {
+    for (int64_t g = 0; g < p.G; ++g) {
+      int32_t s = 0;
+      for (int64_t j = 0; j < kGroup; ++j) s += p.xq[t * p.K + g * kGroup + j];
+      p.c8[t * C + g * 8] = -128 * s;
+    }
+  }
+}
+
 #if PG_X86
-// x16 / xs16 / c16 (see kernels.h), only ever set for the AVX512-VNNI kernels (quad_kernel), so only in AVX-512.
-// vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round in quantize_activations(bits=16).
-PG_TARGET_AVX512 static void prepare_x16_avx512(XPrep& p) {
+// xh / xl / xs16 / c4 / c16n (see kernels.h), only ever set for the AVX512-VNNI kernels (quad_kernel), so only in
+// AVX-512. vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round in
+// quantize_activations(bits=16). lo = ((x16 + 128) mod 256) - 128 and hi = (x16 - lo) / 256 are exact.
+PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512i b128 = _mm512_set1_epi32(128), b255 = _mm512_set1_epi32(255);
+  const int64_t C4 = c_stride(p.G, 4), C2 = c_stride(p.G, 2);
   for (int64_t t = 0; t < p.T; ++t) {
     const float* x = p.x + t * p.K;
     for (int64_t g = 0; g < p.G; ++g) {
       const __m512 v0 = _mm512_loadu_ps(x + g * kGroup), v1 = _mm512_loadu_ps(x + g * kGroup + 16);
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
-      const float inv = amax > 0.f ? 32767.f / amax : 0.f;
-      p.xs16[t * p.Gp + g] = amax / 32767.f;
-      const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));
-      const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
-      const __m256i h0 = _mm512_cvtsepi32_epi16(i0), h1 = _mm512_cvtsepi32_epi16(i1);
-      if (p.c16) p.c16[t * c16_stride(p.G) + g * 8] = -8 * _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
-      if (p.x16) {
-        const bool paired = (g | 1) < p.G;
-        int16_t* first = p.x16 + t * p.K + (paired ? (g & ~int64_t{1}) * kGroup + (g & 1) * 16 : g * kGroup);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(first), h0);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(first + (paired ? 32 : 16)), h1);
-      }
-      if (p.x16n) {
-        int16_t* dst = p.x16n + t * p.K + g * kGroup;
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), h0);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), h1);
+      const float inv = amax > 0.f ? kInt16Levels / amax : 0.f;
+      p.xs16[t * p.Gp + g] = amax / kInt16Levels;
+      const __m512i i[2] = {_mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv))),
+                            _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)))};
+      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i[0], i[1]));
+      if (p.c4) p.c4[t * C4 + g * 4] = -8 * sum;
+      if (p.c16n) p.c16n[t * C2 + g * 8] = -128 * sum;
+      for (int h = 0; h < 2; ++h) {
+        const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(i[h], b128), b255), b128);
+        const __m512i hi = _mm512_srai_epi32(_mm512_sub_epi32(i[h], lo), 8);
+        const int64_t at = t * p.K + g * kGroup + h * 16;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p.xh + at), _mm512_cvtepi32_epi8(hi));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p.xl + at), _mm512_cvtepi32_epi8(lo));
       }
     }
+  }
+  if (p.xh4) {
+    interleave_quads(p.xh, p.xh4, p);
+    interleave_quads(p.xl, p.xl4, p);
   }
 }
 #endif
 
 void prepare_x(int isa, XPrep& p) {
 #if PG_X86
-  if (!p.int8_x && (p.x16 || p.x16n)) prepare_x16_avx512(p);
-#endif
-#if PG_X86
+  if (!p.int8_x && p.xh) prepare_split_avx512(p);
   if (isa >= kAvx2) {
     prepare_x_avx2(p);
   } else {
@@ -274,7 +288,8 @@ void prepare_x(int isa, XPrep& p) {
 #else
   prepare_x_scalar(p);
 #endif
-  if (p.int8_x && p.xq4) interleave_quads(p);
+  if (p.int8_x && p.xq4) interleave_quads(p.xq, p.xq4, p);
+  if (p.int8_x && p.c8) prepare_c8(p);
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------

@@ -4,9 +4,10 @@
 //                indexed by the low nibbles (vpermps reads an index's low 4 bits), then by the high ones (>> 4):
 //                each weight is dequantized by one permute and FMA'd into fp32 accumulators;
 //   fp32/avx2    nibbles -> int32 -> fp32 (vpmovzxbd, vcvtdq2ps); per group scale * sum(q x) + offset * sum(x);
-//   fp32/vnni512 x rounded to int16 per group (XPrep::x16): two groups' 32 bytes widened to words, low nibbles
-//                and high ones each against the matching x16 words (vpdpwssd), one FMA per two groups. Dequantizing
-//                to fp32 costs more instructions per weight byte than DRAM delivers to two cores: ~1.8x faster;
+//   fp32/vnni512 x rounded to int16 per group and split into its two bytes (XPrep::xh4 / xl4): four groups' 64
+//                bytes, low nibbles and high ones against the high bytes, times 256, then the low ones (vpdpbusd),
+//                one FMA per four groups. Dequantizing to fp32 costs more instructions per weight byte than DRAM
+//                delivers to two cores, and so did int16 x through vpdpwssd (half the products per instruction);
 //   int8/vnni512 four groups' 64 bytes, low nibbles and high ones each against the matching xq4 bytes
 //                (vpdpbusd), one FMA per four groups;
 //   int8/*       a group's 16 bytes, broadcast to both halves of a ymm, shifted by 0 / 4 and masked: 32 nibbles
@@ -206,16 +207,15 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
   }
 
 // ---------------------------------------------------------------- AVX512-VNNI: integers ------------------------
-// Both kernels multiply integers a vector of PER groups at a time: a dpbusd / dpwssd lane holds a partial sum of
-// group lane / (16 / PER) of the vector, scaled by a permute of a 16-group block's scale * x scale (d16).
-//   int8 x  (Quad, PER 4): 64 bytes of a row are 4 groups' nibbles; their low nibbles (each group's q[0..15])
-//           meet xq4's first halves, the high ones its second halves (vpdpbusd);
-//   int16 x (Pair, PER 2): 32 bytes widened to words, low and high nibbles against x16's halves (vpdpwssd). SYM
-//           (Q4_0) starts each pair's sums from XPrep::c16 (-8 * the groups' x16 sums): the offset term in
-//           integers, no per-row pass over offsets.
+// Both kernels (vnni_rows in rows.h) multiply integers 4 groups at a time: 64 bytes of a row are 4 groups'
+// nibbles; their low nibbles (each group's q[0..15]) meet x's first halves in xq4's order, the high ones its
+// second halves (vpdpbusd: the nibbles are its unsigned operand, x its signed one).
+//   int8 x  (Quad): xq4;
+//   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
 
 struct Quad {
   static constexpr int kPer = 4;
+  static constexpr int kShift = 1;
   static constexpr bool kSym = false;
   const int8_t* xq4;
   const int8_t* xq;
@@ -254,99 +254,58 @@ struct Quad {
   }
 };
 
+// int16 x as two signed bytes (XPrep::xh4 / xl4): the high bytes' sums, times 256, then the low bytes'.
+// SYM (Q4_0) starts from XPrep::c4 (-8 * the groups' x16 sums): the offset term in integers.
 template <bool SYM>
-struct Pair {
-  static constexpr int kPer = 2;
+struct QuadSplit {
+  static constexpr int kPer = 4;
+  static constexpr int kShift = 1;
   static constexpr bool kSym = SYM;
-  const int16_t* x16;
-  const int32_t* c16;
+  const int8_t* xh4;
+  const int8_t* xl4;
+  const int32_t* c4;
   const float* xs;  // xs16 [T, Gp] from row t0
   int64_t K, Gp, C;
 
   template <int TT>
   PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
                                         __m512i pick, int64_t g) const {
-    const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 16)));
-    const __m512i lo = _mm512_and_si512(w, _mm512_set1_epi16(15));
-    const __m512i hi = _mm512_srli_epi16(w, 4);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    const __m512i w = _mm512_loadu_si512(row + g * 16);
+    const __m512i lo = _mm512_and_si512(w, low4);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
     for (int t = 0; t < TT; ++t) {
-      const int16_t* xg = x16 + t * K + g * kGroup;
-      const __m512i init = SYM ? _mm512_loadu_si512(c16 + t * C + g * 8) : _mm512_setzero_si512();
-      __m512i s = _mm512_dpwssd_epi32(init, lo, _mm512_loadu_si512(xg));
-      s = _mm512_dpwssd_epi32(s, hi, _mm512_loadu_si512(xg + 32));
+      const int8_t* xh = xh4 + t * K + g * kGroup;
+      const int8_t* xl = xl4 + t * K + g * kGroup;
+      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xh));
+      s = _mm512_slli_epi32(_mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xh + 64)), 8);
+      if (SYM) s = _mm512_add_epi32(s, _mm512_loadu_si512(c4 + t * C + g * 4));
+      s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xl));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
   }
 
-  // The last, odd group (if any): 16 bytes to words, as is.
+  // Groups [g0, G) (at most 3), in x's order.
   template <int TT>
   PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
                                         int64_t G) const {
-    if (g0 >= G) return;
-    const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g0 * 16)));
-    const __m256i lo = _mm256_and_si256(w, _mm256_set1_epi16(15)), hi = _mm256_srli_epi16(w, 4);
-    for (int t = 0; t < TT; ++t) {
-      const int16_t* xg = x16 + t * K + g0 * kGroup;
-      const __m256i init = SYM ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c16 + t * C + g0 * 8))
-                               : _mm256_setzero_si256();
-      __m256i p = _mm256_dpwssd_epi32(init, lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg)));
-      p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xg + 16)));
-      out[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g0]) * xs[t * Gp + g0]));
+    for (int64_t g = g0; g < G; ++g) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
+      const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b),
+                                                           _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
+      for (int t = 0; t < TT; ++t) {
+        const int64_t at = t * K + g * kGroup;
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh4 + at)));
+        s = _mm256_slli_epi32(s, 8);
+        if (SYM) s = _mm256_add_epi32(s, _mm256_zextsi128_si256(_mm_cvtsi32_si128(c4[t * C + g * 4])));
+        s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl4 + at)));
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
+      }
     }
   }
 };
-
-template <int TT, class KERNEL>
-PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
-                                           const KERNEL& kern) {
-  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
-  constexpr int PER = KERNEL::kPer, STEPS = 16 / PER;
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / PER * PER;
-  __m512i pick[STEPS];  // lane i of step k in a 16-group block: group PER * k + i / STEPS
-  for (int k = 0; k < STEPS; ++k) {
-    pick[k] = _mm512_add_epi32(_mm512_set1_epi32(PER * k),
-                               _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 PER == 4 ? 2 : 3));
-  }
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K / 2);
-    const uint16_t* sc = a.s->scales + n * G;
-    const uint8_t* row = a.s->q + n * (K / 2);
-    __m512 acc[U][TT];
-    for (int u = 0; u < U; ++u)
-      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
-    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
-      const __mmask16 m = groups_mask(whole - g16);
-      const __m512 s16 = halves16(sc + g16, m);
-      __m512 d16[TT];
-      for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
-      const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
-      for (int k = 0; k < STEPS; ++k) {
-        if (k < steps) kern.template step<TT>(acc[k % U], row, d16, pick[k], g16 + PER * k);
-      }
-    }
-    __m256 rest[TT];
-    for (int t = 0; t < TT; ++t) rest[t] = _mm256_setzero_ps();
-    kern.template tail<TT>(rest, row, sc, whole, G);
-    for (int t = 0; t < TT; ++t) {
-      __m512 s = acc[0][t];
-      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
-      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      if (!KERNEL::kSym) {  // the offset term from x's fp32 group sums (symmetric weights: -8 * scale)
-        const float* sx = xp.sumx + (t0 + t) * Gp;
-        rest[t] = a.s->offsets
-                      ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
-                      : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
-      }
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
-    }
-    if (++pending.count == 8) flush(pending, a, t0);
-  }
-  if (pending.count) flush(pending, a, t0);
-}
 
 template <int TT>
 PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
@@ -355,20 +314,21 @@ PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int6
 }
 
 template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int4_rows_int16_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+PG_TARGET_VNNI512 void int4_rows_int16_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
-  const int64_t C = c16_stride(xp.G);
-  vnni_rows<TT>(a, blk, t0, n1, Pair<SYM>{xp.x16 + t0 * xp.K, xp.c16 + t0 * C, xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
+  const int64_t C = c_stride(xp.G, 4);
+  vnni_rows<TT>(a, blk, t0, n1, QuadSplit<SYM>{xp.xh4 + t0 * xp.K, xp.xl4 + t0 * xp.K, xp.c4 + t0 * C,
+                                               xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
 template <int TT>
 void int4_rows_int16_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int16_pair<TT, true>(a, blk, t0, n1);
+  int4_rows_int16_split<TT, true>(a, blk, t0, n1);
 }
 
 template <int TT>
 void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int16_pair<TT, false>(a, blk, t0, n1);
+  int4_rows_int16_split<TT, false>(a, blk, t0, n1);
 }
 
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
@@ -378,14 +338,14 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {
-  return xp.int8_x ? isa == kAvx512 && cpu().int8_dot == 3 && xp.xq4 : xp.x16 != nullptr;
+  return xp.int8_x ? isa == kAvx512 && cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
 }
 
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (a.x->x16 && !a.s->offsets) {
+    if (a.x->xh4 && !a.s->offsets) {
       PG_DISPATCH_T(int4_rows_int16_sym, tn, a, blk, t0, n1)
-    } else if (a.x->x16) {
+    } else if (a.x->xh4) {
       PG_DISPATCH_T(int4_rows_int16_asym, tn, a, blk, t0, n1)
     } else if (isa == kAvx512) {
       PG_DISPATCH_T(int4_rows_avx512, tn, a, blk, t0, n1)

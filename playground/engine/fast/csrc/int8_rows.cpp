@@ -3,8 +3,9 @@
 //
 //   fp32/avx512  32 bytes -> two 16-lane int32 (vpmovsxbd) -> fp32, FMA'd with x; scale per group;
 //   fp32/avx2    the same with four 8-lane vectors;
-//   fp32/vnni512 x rounded to int16 per group (XPrep::x16n): 32 weights widened to words, one vpdpwssd per group;
-//   int8/*       llama.cpp's sign trick: |w| (unsigned) times x carrying w's sign (signed), so one vpdpbusd
+//   vnni512      two groups' 64 bytes + 128 (unsigned) against x as int8 (int8 mode) or as int16 split into its
+//                two bytes (fp32 mode), vpdpbusd, one FMA per two groups (Int8Pair);
+//   int8/avx*    llama.cpp's sign trick: |w| (unsigned) times x carrying w's sign (signed), so one vpdpbusd
 //                (or vpmaddubsw + vpmaddwd on AVX2) gives 8 int32 partial sums of a group; |x| <= 127 keeps
 //                vpmaddubsw's pairwise int16 sums from saturating (2 * 128 * 127 < 32768);
 //   scalar       the same sums in plain C++.
@@ -116,7 +117,6 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
 }
 
 #define PG_DOT8_AVX2(w, xv) _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1))
-#define PG_DOT8_VNNI512(w, xv) _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv)
 #define PG_DOT8_AVXVNNI(w, xv) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w, xv)
 
 #define PG_INT8_INT8_GROUP(DOT, U, g)                                                                              \
@@ -165,67 +165,95 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
   }
 
 PG_DEFINE_INT8_INT8(int8_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT8_AVX2)
-PG_DEFINE_INT8_INT8(int8_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT8_VNNI512)
 #if PG_HAVE_AVXVNNI
 PG_DEFINE_INT8_INT8(int8_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT8_AVXVNNI)
 #endif
 
-// fp32 x as int16 in x's order (XPrep::x16n), AVX512-VNNI: a group's 32 int8 weights widened to words meet its
-// 32 words of x in one vpdpwssd: 16 lanes of partial sums per group.
-template <int TT>
-PG_TARGET_VNNI512 PG_INLINE void int8_int16_group(__m512 (&acc)[TT], const uint8_t* row, const int16_t* x16,
-                                                  int64_t K, const float (&d)[TT][16], int64_t g, int64_t i) {
-  const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * kGroup)));
-  for (int t = 0; t < TT; ++t) {
-    const __m512i p = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x16 + t * K + g * kGroup));
-    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(d[t][i]), acc[t]);
-  }
-}
+// AVX512-VNNI (vnni_rows in rows.h), 2 groups' 64 bytes at a time: the weights + 128 (xor 0x80) are vpdpbusd's
+// unsigned operand, x its signed one, and each group's sums start from -128 * its x sum, so they come out exact.
+//   SPLIT (fp32 x as int16): the high bytes' sums (XPrep::xh), times 256, then the low bytes' (xl), from c16n;
+//   else (int8 x): xq, from c8.
+template <bool SPLIT>
+struct Int8Pair {
+  static constexpr int kPer = 2;
+  static constexpr int kShift = 0;
+  static constexpr bool kSym = true;
+  const int8_t* xh;  // SPLIT: the high bytes; else xq
+  const int8_t* xl;  // SPLIT: the low bytes
+  const int32_t* c;
+  const float* xs;   // [T, Gp] from row t0: xs16 or xs
+  int64_t K, Gp, C;
 
-template <int TT>
-PG_TARGET_VNNI512 void int8_rows_int16(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;
-  const int16_t* x16 = xp.x16n + t0 * K;
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  alignas(64) float d[TT][16];  // a 16-group block's scale * x16 scale
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K);
-    const uint16_t* sc = a.s->scales + n * G;
-    const uint8_t* row = a.s->q + n * K;
-    __m512 acc[2][TT];  // two sets: independent FMA chains
-    for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-    for (int64_t g16 = 0; g16 < G; g16 += 16) {
-      const __mmask16 m = groups_mask(G - g16);
-      const __m512 s16 = halves16(sc + g16, m);
-      for (int t = 0; t < TT; ++t)
-        _mm512_store_ps(d[t], _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, xp.xs16 + (t0 + t) * Gp + g16)));
-      const int64_t end = std::min<int64_t>(G, g16 + 16);
-      int64_t g = g16;
-      for (; g + 2 <= end; g += 2) {
-        int8_int16_group<TT>(acc[0], row, x16, K, d, g, g - g16);
-        int8_int16_group<TT>(acc[1], row, x16, K, d, g + 1, g + 1 - g16);
-      }
-      if (g < end) int8_int16_group<TT>(acc[0], row, x16, K, d, g, g - g16);
-    }
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
+    const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(row + g * kGroup), _mm512_set1_epi8(-128));
     for (int t = 0; t < TT; ++t) {
-      const __m512 s = _mm512_add_ps(acc[0][t], acc[1][t]);
-      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(s), hi);
+      const int64_t at = t * K + g * kGroup;
+      __m512i s;
+      if (SPLIT) {
+        s = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(xh + at)), 8);
+        s = _mm512_add_epi32(s, _mm512_loadu_si512(c + t * C + g * 8));
+        s = _mm512_dpbusd_epi32(s, w, _mm512_loadu_si512(xl + at));
+      } else {
+        s = _mm512_dpbusd_epi32(_mm512_loadu_si512(c + t * C + g * 8), w, _mm512_loadu_si512(xh + at));
+      }
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
-    if (++pending.count == 8) flush(pending, a, t0);
   }
-  if (pending.count) flush(pending, a, t0);
+
+  // The last, odd group (if any).
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
+                                        int64_t G) const {
+    if (g0 >= G) return;
+    const __m256i w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g0 * kGroup)),
+                                       _mm256_set1_epi8(-128));
+    for (int t = 0; t < TT; ++t) {
+      const int64_t at = t * K + g0 * kGroup;
+      const __m256i c0 = _mm256_zextsi128_si256(_mm_cvtsi32_si128(c[t * C + g0 * 8]));
+      __m256i s;
+      if (SPLIT) {
+        s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh + at)));
+        s = _mm256_add_epi32(_mm256_slli_epi32(s, 8), c0);
+        s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl + at)));
+      } else {
+        s = _mm256_dpbusd_epi32(c0, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh + at)));
+      }
+      out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g0]) * xs[t * Gp + g0]), out[t]);
+    }
+  }
+};
+
+template <int TT>
+PG_TARGET_VNNI512 void int8_rows_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t C = c_stride(xp.G, 2);
+  vnni_rows<TT>(a, blk, t0, n1, Int8Pair<true>{xp.xh + t0 * xp.K, xp.xl + t0 * xp.K, xp.c16n + t0 * C,
+                                               xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
-bool int8_reads_halves(const XPrep& xp) { return !xp.int8_x && xp.x16n; }
+template <int TT>
+PG_TARGET_VNNI512 void int8_rows_int8_pair(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t C = c_stride(xp.G, 2);
+  vnni_rows<TT>(a, blk, t0, n1, Int8Pair<false>{xp.xq + t0 * xp.K, nullptr, xp.c8 + t0 * C,
+                                                xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
+}
+
+bool int8_reads_halves(const XPrep& xp) { return xp.int8_x ? xp.c8 != nullptr : xp.c16n != nullptr; }
 
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (int8_reads_halves(*a.x)) {
+    if (a.x->int8_x) {
+      PG_DISPATCH_T(int8_rows_int8_pair, tn, a, blk, t0, n1)
+    } else {
+      PG_DISPATCH_T(int8_rows_split, tn, a, blk, t0, n1)
+    }
+    return;
+  }
   if (!a.x->int8_x) {
-    if (int8_reads_halves(*a.x)) {
-      PG_DISPATCH_T(int8_rows_int16, tn, a, blk, t0, n1)
-    } else if (isa == kAvx512) {
+    if (isa == kAvx512) {
       PG_DISPATCH_T(int8_rows_avx512, tn, a, blk, t0, n1)
     } else {
       PG_DISPATCH_T(int8_rows_avx2, tn, a, blk, t0, n1)
@@ -233,15 +261,15 @@ void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
-  if (dot == 3) {
-    PG_DISPATCH_T(int8_rows_int8_vnni512, tn, a, blk, t0, n1)
+  // AVX512-VNNI (int8_dot 3) took Int8Pair above; AVX-VNNI without it comes here.
 #if PG_HAVE_AVXVNNI
-  } else if (dot == 2) {
+  if (dot == 2) {
     PG_DISPATCH_T(int8_rows_int8_avxvnni, tn, a, blk, t0, n1)
-#endif
-  } else {
-    PG_DISPATCH_T(int8_rows_int8_avx2, tn, a, blk, t0, n1)
+    return;
   }
+#endif
+  (void)dot;
+  PG_DISPATCH_T(int8_rows_int8_avx2, tn, a, blk, t0, n1)
 }
 
 #endif  // PG_X86

@@ -53,22 +53,32 @@ struct XPrep {
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
   int8_t* xq4 = nullptr;
-  // [T, K] fp32 mode, for int4 weights on AVX512-VNNI (null elsewhere): x rounded per group to int16 (scale
-  // max|x|/32767 in xs16 [T, Gp]; relative error < 2^-16 of the group's largest value, far below the fp16 weight
-  // scales'), each 2 groups' first halves side by side, then their second halves. A last odd group stays as is.
-  int16_t* x16 = nullptr;
-  int16_t* x16n = nullptr;  // the same int16 x in x's order, for int8 weights
-  // [T, c16_stride(G)] with x16: per pair of groups 16 int32, -8 * the first group's x16 sum in lane 0 and the
-  // second's in lane 8 (zeros elsewhere): symmetric int4 weights' offset term (Q4_0: offset = -8 * scale).
-  int32_t* c16 = nullptr;
+  // fp32 mode on AVX512-VNNI (null elsewhere): x rounded per group to int16 (scale max|x| / kInt16Levels in xs16
+  // [T, Gp]; error at most 1.6e-5 of the group's largest value, far below the fp16 weight scales'), each value
+  // split into two signed bytes, x16 = 256 * hi + lo, so vpdpbusd (64 products per instruction, vpdpwssd's 32) does
+  // the multiplying: xh / xl [T, K] in x's order (int8 weights), xh4 / xl4 in xq4's order (int4 weights).
+  int8_t* xh = nullptr;
+  int8_t* xl = nullptr;
+  int8_t* xh4 = nullptr;
+  int8_t* xl4 = nullptr;
+  // The integer sums' constant terms, started from (see c_stride): int4 symmetric weights' -8 * the group's x16
+  // sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8 weights' -128 * the group's x sum
+  // (the weights are biased by +128 to be vpdpbusd's unsigned operand), per 2 groups in lanes 0/8: of x16 (c16n),
+  // of int8 x (c8).
+  int32_t* c4 = nullptr;
+  int32_t* c16n = nullptr;
+  int32_t* c8 = nullptr;
   float* xs16 = nullptr;
 };
+// The int16 rounding's largest magnitude: 127 * 256 + 127, so both bytes of the split stay within int8.
+constexpr float kInt16Levels = 32639.f;
 // out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection
 // (out may be gu itself: each element is read before it is written).
 void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
-inline int64_t c16_stride(int64_t G) { return (G + 1) / 2 * 16; }
-// Whether int4 weights take the AVX512-VNNI kernels: int8 x 4 groups per vector (reads XPrep::xq4), fp32 x as
-// int16 2 groups per vector (reads XPrep::x16).
+// Row stride of the constant arrays: 16 int32 per 4 groups (c4) or per 2 groups (c16n, c8).
+inline int64_t c_stride(int64_t G, int per) { return (G + per - 1) / per * 16; }
+// Whether the AVX512-VNNI kernels apply: int4 weights 4 groups per vector (int8 x from XPrep::xq4, int16 x from
+// xh4 / xl4), int8 weights 2 groups per vector (xq with c8, xh / xl with c16n).
 bool quad_kernel(int isa);
 // Whether fp32 x is rounded to int16 for those kernels now (quad_kernel, unless exact fp32 was asked for: tests
 // that compare against fp32 arithmetic to float rounding).

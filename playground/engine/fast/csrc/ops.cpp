@@ -74,30 +74,35 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<int8_t> xq(int8_x ? static_cast<size_t>(T * K) : 0);
   XPrep xp{x, T, K, G, Gp, int8_x, sumx.data(), int8_x ? xq.data() : nullptr, int8_x ? xs.data() : nullptr};
   // The AVX512-VNNI kernels' layouts of x (see kernels.h), for the weight kinds present.
-  std::vector<int8_t> xq4;
-  std::vector<int16_t> x16, x16n;
+  std::vector<int8_t> xq4, xh, xl, xh4, xl4;
   std::vector<float> xs16;
-  std::vector<int32_t> c16;
+  std::vector<int32_t> c4, c16n, c8;
   if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
     const auto has = [&](int kind) {
       return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
     };
-    if (int8_x && has(kInt4)) {
-      xq4.resize(static_cast<size_t>(T * K));
-      xp.xq4 = xq4.data();
-    } else if (!int8_x) {
+    const auto bytes = [&](std::vector<int8_t>& v) {
+      v.resize(static_cast<size_t>(T * K));
+      return v.data();
+    };
+    const auto consts = [&](std::vector<int32_t>& v, int per) {
+      v.resize(static_cast<size_t>(T * c_stride(G, per)), 0);
+      return v.data();
+    };
+    if (int8_x) {
+      if (has(kInt4)) xp.xq4 = bytes(xq4);
+      if (has(kInt8)) xp.c8 = consts(c8, 2);
+    } else {
       xs16.resize(static_cast<size_t>(T * Gp), 0.f);
       xp.xs16 = xs16.data();
+      xp.xh = bytes(xh);
+      xp.xl = bytes(xl);
       if (has(kInt4)) {
-        x16.resize(static_cast<size_t>(T * K));
-        xp.x16 = x16.data();
-        c16.resize(static_cast<size_t>(T * c16_stride(G)), 0);
-        xp.c16 = c16.data();
+        xp.xh4 = bytes(xh4);
+        xp.xl4 = bytes(xl4);
+        xp.c4 = consts(c4, 4);
       }
-      if (has(kInt8)) {
-        x16n.resize(static_cast<size_t>(T * K));
-        xp.x16n = x16n.data();
-      }
+      if (has(kInt8)) xp.c16n = consts(c16n, 2);
     }
   }
   prepare_x(isa, xp);

@@ -1,6 +1,7 @@
 // Internals shared by int4_rows.cpp and int8_rows.cpp: one pass over a block of weight rows.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels.h"
@@ -117,6 +118,62 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   p.first += p.count;
   p.count = 0;
 }
+// The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
+// kPer groups at a time (a lane of its integer sums belongs to group lane / (16 / kPer), scaled by a permute of
+// d16), the last groups by KERNEL::tail. Row bytes: K >> kShift. kSym: no per-group offset term (else the int4
+// offsets times x's fp32 group sums).
+template <int TT, class KERNEL>
+PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
+                                           const KERNEL& kern) {
+  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
+  constexpr int PER = KERNEL::kPer, STEPS = 16 / PER;
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / PER * PER;
+  __m512i pick[STEPS];  // lane i of step k in a 16-group block: group PER * k + i / STEPS
+  for (int k = 0; k < STEPS; ++k) {
+    pick[k] = _mm512_add_epi32(_mm512_set1_epi32(PER * k),
+                               _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 PER == 4 ? 2 : 3));
+  }
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K >> KERNEL::kShift);
+    const uint16_t* sc = a.s->scales + n * G;
+    const uint8_t* row = a.s->q + n * (K >> KERNEL::kShift);
+    __m512 acc[U][TT];
+    for (int u = 0; u < U; ++u)
+      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
+    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
+      const __mmask16 m = groups_mask(whole - g16);
+      const __m512 s16 = halves16(sc + g16, m);
+      __m512 d16[TT];
+      for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
+      const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
+      for (int k = 0; k < STEPS; ++k) {
+        if (k < steps) kern.template step<TT>(acc[k % U], row, d16, pick[k], g16 + PER * k);
+      }
+    }
+    __m256 rest[TT];
+    for (int t = 0; t < TT; ++t) rest[t] = _mm256_setzero_ps();
+    kern.template tail<TT>(rest, row, sc, whole, G);
+    for (int t = 0; t < TT; ++t) {
+      __m512 s = acc[0][t];
+      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      if (!KERNEL::kSym) {  // the offset term from x's fp32 group sums (symmetric weights: -8 * scale)
+        const float* sx = xp.sumx + (t0 + t) * Gp;
+        rest[t] = a.s->offsets
+                      ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
+                      : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
+      }
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
 #else
 inline void prefetch_params(const Args&, int64_t, int64_t) {}
 #endif
