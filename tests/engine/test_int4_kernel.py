@@ -381,3 +381,24 @@ def test_gated_activation_in_place_matches_torch(kernel, act: str):
     got = _gated(gu, act)
     assert got.data_ptr() == gu.data_ptr() and torch.equal(gu[:, 37:], up)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_prefill_rms_norm_matches_torch(kernel):
+    """Prefill's one-pass RMS norms: a plain [T, D] (odd width: the scalar tail too), q and k heads read straight
+    out of the qkv product (a strided view), and the residual add done in place in the same pass."""
+    import torch.nn.functional as F
+
+    from playground.engine.fast.forward import _add_norm, _norm
+
+    eps = 1e-6
+    x, w = _x(9, 77) * 4, _x(1, 77, seed=5)[0]
+    assert torch.allclose(_norm(x, w, eps), F.rms_norm(x, (77,), w, eps), rtol=1e-5, atol=1e-6)
+    qkv, wq = _x(7, 6 * 32), _x(1, 32, seed=6)[0]
+    q = qkv[:, : 4 * 32].view(7, 4, 32)  # rows 192 floats apart, heads 32 apart
+    got = _norm(q, wq, eps)
+    assert got.is_contiguous() and torch.allclose(got, F.rms_norm(q, (32,), wq, eps), rtol=1e-5, atol=1e-6)
+    o = _x(9, 77, seed=7)
+    stream = x.clone()
+    new, h = _add_norm(stream, o, w, eps)
+    assert new.data_ptr() == stream.data_ptr() and torch.allclose(new, x + o, rtol=0, atol=1e-6)
+    assert torch.allclose(h, F.rms_norm(x + o, (77,), w, eps), rtol=1e-5, atol=1e-6)

@@ -46,6 +46,31 @@ def _gated(gu: torch.Tensor, kind: str) -> torch.Tensor:
     return gate.mul_(gu[:, inter:])
 
 
+def _norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMS norm over the last dim: the kernels' one-pass op for fp32 on the CPU, else torch's."""
+    import torch
+    import torch.nn.functional as F
+
+    from playground.engine.fast import kernels
+
+    if x.dtype == torch.float32 and x.is_cpu and x.dim() in (2, 3) and x.stride(-1) == 1 and kernels.available():
+        return torch.ops.playground.rms_norm(x, w, eps)
+    return F.rms_norm(x, (x.shape[-1],), w, eps)
+
+
+def _add_norm(x: torch.Tensor, o: torch.Tensor, w: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + o, its RMS norm): prefill's residual stream, added to in place (prefill owns it) in the same pass."""
+    import torch
+
+    from playground.engine.fast import kernels
+
+    if (x.dtype == o.dtype == torch.float32 and x.is_cpu and x.is_contiguous() and o.is_contiguous()
+            and x.shape == o.shape and kernels.available()):
+        return x, torch.ops.playground.add_rms_norm_(x, o, w, eps)
+    x = x + o
+    return x, _norm(x, w, eps)
+
+
 def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, prefill: bool):
     """Queries, keys, values of layer i for hidden states h [T, D] at ``positions``: [T, heads, hd] each."""
     import torch.nn.functional as F
@@ -57,8 +82,8 @@ def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, pre
     k = qkv[:, nh * hd: (nh + nkv) * hd].view(t, nkv, hd)
     v = qkv[:, (nh + nkv) * hd:].view(t, nkv, hd)
     if a.qk_norm:
-        q = F.rms_norm(q, (hd,), layer.q_norm, a.eps)
-        k = F.rms_norm(k, (hd,), layer.k_norm, a.eps)
+        q, k = (_norm(q, layer.q_norm, a.eps), _norm(k, layer.k_norm, a.eps)) if prefill else \
+            (F.rms_norm(q, (hd,), layer.q_norm, a.eps), F.rms_norm(k, (hd,), layer.k_norm, a.eps))
     cos, sin = r.rope[a.rope_kinds[i]]
     cos, sin = cos[positions][:, None], sin[positions][:, None]
     return _rope(q, cos, sin, a.rotary_dim), _rope(k, cos, sin, a.rotary_dim), v
@@ -70,6 +95,14 @@ def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Te
     a, layer = r.arch, r.weights.layers[i]
     dim = (a.dim,)
     o = layer.o(attn, prefill)
+    if prefill:  # one pass per norm, the residual added in place
+        if a.sandwich:
+            o = _norm(o, layer.attn_out, a.eps)
+        x, h = _add_norm(x, o, layer.mlp_in, a.eps)
+        d = layer.down(_gated(layer.gate_up(h, prefill), a.act), prefill)
+        if a.sandwich:
+            d = _norm(d, layer.mlp_out, a.eps)
+        return x.add_(d)
     if a.sandwich:
         o = F.rms_norm(o, dim, layer.attn_out, a.eps)
     x = x + o
@@ -105,7 +138,6 @@ def _attend(r: DecoderRunner, q: torch.Tensor, keys: torch.Tensor, values: torch
 def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int) -> torch.Tensor:
     """Run ``tokens`` [T] at positions start.. of ``slot`` (writing its cache); return hidden states [T, D]."""
     import torch
-    import torch.nn.functional as F
 
     a = r.arch
     t = int(tokens.shape[0])
@@ -113,7 +145,7 @@ def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int)
     positions = torch.arange(start, end)
     x = r.embed(tokens)
     for i, layer in enumerate(r.weights.layers):
-        h = F.rms_norm(x, (a.dim,), layer.attn_in, a.eps)
+        h = _norm(x, layer.attn_in, a.eps)
         q, k, v = _qkv(r, i, h, positions, True)
         r.k[i, slot, :, start:end] = k.transpose(0, 1)
         r.v[i, slot, :, start:end] = v.transpose(0, 1)

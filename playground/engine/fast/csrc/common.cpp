@@ -213,6 +213,45 @@ void gated_activation(int isa, int act, const float* gu, int64_t inter, float* o
   for (int64_t j = 0; j < inter; ++j) out[j] = (act == 0 ? silu_scalar(gu[j]) : gelu_tanh_scalar(gu[j])) * gu[inter + j];
 }
 
+#if PG_X86
+PG_TARGET_AVX2 static void rms_norm_row_avx2(float* x, const float* res, const float* w, float* out, int64_t n,
+                                             float eps) {
+  __m256 ss = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    if (res) {
+      v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
+      _mm256_storeu_ps(x + i, v);
+    }
+    ss = _mm256_fmadd_ps(v, v, ss);
+  }
+  float tail = 0.f;
+  for (; i < n; ++i) {
+    if (res) x[i] += res[i];
+    tail += x[i] * x[i];
+  }
+  const float r = 1.f / std::sqrt((hsum(ss) + tail) / static_cast<float>(n) + eps);
+  const __m256 rv = _mm256_set1_ps(r);
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), rv), _mm256_loadu_ps(w + i)));
+  for (; i < n; ++i) out[i] = x[i] * r * w[i];
+}
+#endif
+
+void rms_norm_row(int isa, float* x, const float* res, const float* w, float* out, int64_t n, float eps) {
+#if PG_X86
+  if (isa >= kAvx2) return rms_norm_row_avx2(x, res, w, out, n, eps);
+#endif
+  float ss = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    if (res) x[i] += res[i];
+    ss += x[i] * x[i];
+  }
+  const float r = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * r * w[i];
+}
+
 // Quad order (see XPrep::xq4) from x's order: per 4 groups, their bytes 0..15 side by side, then their bytes 16..31.
 static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep& p) {
   const int64_t whole = p.G / 4 * 4;

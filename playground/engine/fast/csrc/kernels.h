@@ -75,6 +75,9 @@ constexpr float kInt16Levels = 32639.f;
 // out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection
 // (out may be gu itself: each element is read before it is written).
 void gated_activation(int isa, int act, const float* gu, int64_t inter, float* out);
+// RMS norm of one row: out = x / sqrt(mean(x^2) + eps) * w (fp32 sums); with res, x + res first (written back to
+// x: the residual stream).
+void rms_norm_row(int isa, float* x, const float* res, const float* w, float* out, int64_t n, float eps);
 // Row stride of the constant arrays: 16 int32 per 4 groups (c4) or per 2 groups (c16n, c8).
 inline int64_t c_stride(int64_t G, int per) { return (G + per - 1) / per * 16; }
 // Whether the AVX512-VNNI kernels apply: int4 weights 4 groups per vector (int8 x from XPrep::xq4, int16 x from
