@@ -1,7 +1,8 @@
 // Decode attention over the KV cache: one chunk of keys for the query heads sharing one kv head (GQA: the keys and
 // values are read once for the whole group), as a partial softmax (max, sum, weighted values) that attn_combine
 // merges across chunks (flash-decoding), so long contexts split over threads however few kv heads there are.
-// SIMD: 8 keys at a time, their dot products with a query reduced together (one reduce8 for 8 scores); exp8.
+// SIMD: 8 keys at a time, converted once for the group's heads, each head's 8 dot products reduced together (one
+// reduce8 for 8 scores); exp8; values 8 rows at a time into register-held slices of each head's sum.
 #include <algorithm>
 #include <cmath>
 
@@ -37,31 +38,49 @@ void scores_scalar(const AttnArgs& a, const float* q, int64_t slot, int64_t g, i
 }
 
 #if PG_X86
-PG_TARGET_AVX2 void scores_avx2(const AttnArgs& a, const float* q, int64_t slot, int64_t g, int64_t k0,
-                                int64_t k1, float* s, float* buf) {
-  const int64_t hd = a.hd;
-  const __m256 scale = _mm256_set1_ps(a.scale);
-  int64_t t = k0;
-  for (; t + 8 <= k1; t += 8) {
+// Up to 8 cache rows from t0 as fp32 rows of hd (fp16 converted here, once for the whole GQA group); rows past n
+// are zeros.
+PG_TARGET_AVX2 void rows8(const void* base, bool half, int64_t off, int64_t hd, int64_t n, float* dst) {
+  for (int64_t i = 0; i < 8; ++i) {
+    float* d = dst + i * hd;
+    if (i >= n) {
+      std::fill_n(d, hd, 0.f);
+    } else if (half) {
+      const uint16_t* h = static_cast<const uint16_t*>(base) + off + i * hd;
+      for (int64_t x = 0; x < hd; x += 8)
+        _mm256_storeu_ps(d + x, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + x))));
+    } else {
+      std::copy_n(static_cast<const float*>(base) + off + i * hd, hd, d);
+    }
+  }
+}
+
+// Scores of the group's heads against 8 keys (fp32 rows kb [8, hd]): s_j[0..8) = q_j . k_i * scale.
+PG_TARGET_AVX2 void scores8(const float* q, int64_t group, int64_t hd, const float* kb, float scale, float* s,
+                            int64_t stride, int64_t n) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < group; ++j) {
+    const float* qj = q + j * hd;
     __m256 acc[8];
     for (int i = 0; i < 8; ++i) {
-      const float* k = key_row(a, slot, g, t + i, buf, kAvx2);
+      const float* k = kb + i * hd;
       __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
       int64_t d = 0;
       for (; d + 16 <= hd; d += 16) {
-        r0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), r0);
-        r1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(k + d + 8), r1);
+        r0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + d), _mm256_loadu_ps(k + d), r0);
+        r1 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + d + 8), _mm256_loadu_ps(k + d + 8), r1);
       }
-      if (d < hd) r0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), r0);
+      if (d < hd) r0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + d), _mm256_loadu_ps(k + d), r0);
       acc[i] = _mm256_add_ps(r0, r1);
     }
-    _mm256_storeu_ps(s + (t - k0), _mm256_mul_ps(reduce8(acc), scale));
-  }
-  for (; t < k1; ++t) {
-    const float* k = key_row(a, slot, g, t, buf, kAvx2);
-    __m256 r = _mm256_setzero_ps();
-    for (int64_t d = 0; d < hd; d += 8) r = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), r);
-    s[t - k0] = hsum(r) * a.scale;
+    const __m256 v = _mm256_mul_ps(reduce8(acc), vs);
+    if (n == 8) {
+      _mm256_storeu_ps(s + j * stride, v);
+    } else {
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, v);
+      std::copy_n(tmp, n, s + j * stride);
+    }
   }
 }
 
@@ -80,10 +99,51 @@ PG_TARGET_AVX2 float softmax_avx2(float* s, int64_t n, float m) {
   return total;
 }
 
-PG_TARGET_AVX2 void values_avx2(const float* v, float p, float* acc, int64_t hd) {
-  const __m256 vp = _mm256_set1_ps(p);
-  for (int64_t d = 0; d < hd; d += 8) {
-    _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + d), _mm256_loadu_ps(acc + d)));
+// acc_j += sum_i p_j[i] * v_i over 8 value rows (vb [8, hd]; rows past n are zeros, their p never read), each
+// 8-float slice of acc_j kept in a register across the 8 rows.
+PG_TARGET_AVX2 void values8(const float* p, int64_t stride, int64_t group, const float* vb, int64_t hd, int64_t n,
+                            float* part) {
+  for (int64_t j = 0; j < group; ++j) {
+    __m256 w[8];
+    for (int i = 0; i < 8; ++i) w[i] = _mm256_set1_ps(i < n ? p[j * stride + i] : 0.f);
+    float* acc = part + j * (hd + 2) + 2;
+    for (int64_t d = 0; d < hd; d += 8) {
+      __m256 a = _mm256_loadu_ps(acc + d);
+      for (int i = 0; i < 8; ++i) a = _mm256_fmadd_ps(w[i], _mm256_loadu_ps(vb + i * hd + d), a);
+      _mm256_storeu_ps(acc + d, a);
+    }
+  }
+}
+
+// attn_chunk's SIMD body: keys and values 8 rows at a time, converted once for the group's heads (they were
+// converted once per head, and each value row's products stored and reloaded per head).
+PG_TARGET_AVX2 void chunk_avx2(const AttnArgs& a, int64_t b, int64_t g, int64_t k0, int64_t k1, float* part,
+                               float* scores) {
+  const int64_t group = a.n_heads / a.n_kv, hd = a.hd, n = k1 - k0, slot = a.slots[b];
+  const int64_t row0 = ((slot * a.n_kv + g) * a.cap) * hd;
+  const float* q = a.q + (b * a.n_heads + g * group) * hd;
+  alignas(64) float buf[8 * 512];  // 8 rows of keys or values as fp32 (hd <= 512)
+  for (int64_t t = k0; t < k1; t += 8) {
+    const int64_t m = std::min<int64_t>(8, k1 - t);
+    rows8(a.k, a.half, row0 + t * hd, hd, m, buf);
+    scores8(q, group, hd, buf, a.scale, scores + (t - k0), kAttnChunk, m);
+  }
+  for (int64_t j = 0; j < group; ++j) {
+    float* s = scores + j * kAttnChunk;
+    if (a.softcap > 0.f) {
+      for (int64_t i = 0; i < n; ++i) s[i] = a.softcap * std::tanh(s[i] / a.softcap);
+    }
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, s[i]);
+    float* pj = part + j * (hd + 2);
+    pj[0] = mx;
+    pj[1] = softmax_avx2(s, n, mx);
+    std::fill_n(pj + 2, hd, 0.f);
+  }
+  for (int64_t t = k0; t < k1; t += 8) {
+    const int64_t m = std::min<int64_t>(8, k1 - t);
+    rows8(a.v, a.half, row0 + t * hd, hd, m, buf);
+    values8(scores + (t - k0), kAttnChunk, group, buf, hd, m, part);
   }
 }
 #endif
@@ -93,20 +153,14 @@ PG_TARGET_AVX2 void values_avx2(const float* v, float p, float* acc, int64_t hd)
 void attn_chunk(int isa, const AttnArgs& a, int64_t b, int64_t g, int64_t k0, int64_t k1, float* part,
                 float* scores) {
   const int64_t group = a.n_heads / a.n_kv, hd = a.hd, n = k1 - k0, slot = a.slots[b];
-  const bool simd = PG_X86 && isa >= kAvx2 && hd % 8 == 0;
+#if PG_X86
+  if (isa >= kAvx2 && hd % 8 == 0) return chunk_avx2(a, b, g, k0, k1, part, scores);
+#endif
   alignas(64) float kbuf[512];  // one key or value row converted from fp16 (hd <= 512)
   for (int64_t j = 0; j < group; ++j) {
     const float* q = a.q + (b * a.n_heads + g * group + j) * hd;
     float* s = scores + j * kAttnChunk;
-#if PG_X86
-    if (simd) {
-      scores_avx2(a, q, slot, g, k0, k1, s, kbuf);
-    } else {
-      scores_scalar(a, q, slot, g, k0, k1, s, kbuf);
-    }
-#else
     scores_scalar(a, q, slot, g, k0, k1, s, kbuf);
-#endif
     if (a.softcap > 0.f) {
       for (int64_t i = 0; i < n; ++i) s[i] = a.softcap * std::tanh(s[i] / a.softcap);
     }
@@ -114,28 +168,16 @@ void attn_chunk(int isa, const AttnArgs& a, int64_t b, int64_t g, int64_t k0, in
     for (int64_t i = 0; i < n; ++i) m = std::max(m, s[i]);
     float* pj = part + j * (hd + 2);
     pj[0] = m;
-#if PG_X86
-    if (simd) {
-      pj[1] = softmax_avx2(s, n, m);
-      continue;
-    }
-#endif
     float total = 0.f;
     for (int64_t i = 0; i < n; ++i) total += (s[i] = std::exp(s[i] - m));
     pj[1] = total;
   }
   for (int64_t j = 0; j < group; ++j) std::fill_n(part + j * (hd + 2) + 2, hd, 0.f);
   for (int64_t t = k0; t < k1; ++t) {
-    const float* v = value_row(a, slot, g, t, kbuf, simd ? kAvx2 : kScalar);
+    const float* v = value_row(a, slot, g, t, kbuf, kScalar);
     for (int64_t j = 0; j < group; ++j) {
       const float p = scores[j * kAttnChunk + (t - k0)];
       float* acc = part + j * (hd + 2) + 2;
-#if PG_X86
-      if (simd) {
-        values_avx2(v, p, acc, hd);
-        continue;
-      }
-#endif
       for (int64_t d = 0; d < hd; ++d) acc[d] += p * v[d];
     }
   }
