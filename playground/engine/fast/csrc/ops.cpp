@@ -67,6 +67,15 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
   return segs;
 }
 
+// A buffer kept for the next call of this thread: prefill calls the GEMM hundreds of times with the same shapes, and
+// a fresh multi-MiB allocation each time costs page faults (the kernel zeroes every new page). Plain memory, wrapped
+// per call (a kept tensor made under InferenceMode could not be written outside it).
+template <typename T>
+static T* reused(std::vector<T>& slot, int64_t n) {
+  if (static_cast<int64_t>(slot.size()) < n) slot.resize(static_cast<size_t>(n));
+  return slot.data();
+}
+
 void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
                  float* out, int64_t ldo) {
   const int64_t G = K / kGroup, Gp = (G + 7) / 8 * 8;
@@ -116,21 +125,15 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   const int64_t work_per_row = K * std::min<int64_t>(T, kMaxT);
   const int64_t grain = std::max<int64_t>(16, (int64_t{1} << 16) / work_per_row);
   at::parallel_for(0, total, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(static_cast<size_t>(seg_scratch_floats(G)), 0.f);
+    // Kept per thread: a fresh zeroed one per call cost a few microseconds, ~100 calls a decode step (seg_rows
+    // writes every entry it reads).
+    thread_local std::vector<float> kept;
+    float* scratch = reused(kept, seg_scratch_floats(G));
     for (size_t i = 0; i < segs.size(); ++i) {
       const int64_t lo = std::max(begin, starts[i]), hi = std::min(end, starts[i] + segs[i].N);
-      if (lo < hi) seg_rows(isa, segs[i], xp, lo - starts[i], hi - starts[i], out + starts[i], ldo, scratch.data());
+      if (lo < hi) seg_rows(isa, segs[i], xp, lo - starts[i], hi - starts[i], out + starts[i], ldo, scratch);
     }
   });
-}
-
-// A buffer kept for the next call of this thread: prefill calls the GEMM hundreds of times with the same shapes, and
-// a fresh multi-MiB allocation each time costs page faults (the kernel zeroes every new page). Plain memory, wrapped
-// per call (a kept tensor made under InferenceMode could not be written outside it).
-template <typename T>
-static T* reused(std::vector<T>& slot, int64_t n) {
-  if (static_cast<int64_t>(slot.size()) < n) slot.resize(static_cast<size_t>(n));
-  return slot.data();
 }
 
 // at::mm on bf16 is fast only through oneDNN: a torch built without it (or with it switched off) would take its
