@@ -89,7 +89,10 @@ def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, pre
     return _rope(q, cos, sin, a.rotary_dim), _rope(k, cos, sin, a.rotary_dim), v
 
 
-def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Tensor, prefill: bool) -> torch.Tensor:
+def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Tensor, prefill: bool,
+                       gu_buf: torch.Tensor | None = None) -> torch.Tensor:
+    """The attention output's projection, the MLP and both residuals; ``gu_buf``: prefill's flat buffer for the
+    gate/up product, shared by the chunk's layers."""
     import torch.nn.functional as F
 
     a, layer = r.arch, r.weights.layers[i]
@@ -99,7 +102,7 @@ def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Te
         if a.sandwich:
             o = _norm(o, layer.attn_out, a.eps)
         x, h = _add_norm(x, o, layer.mlp_in, a.eps)
-        d = layer.down(_gated(layer.gate_up(h, prefill), a.act), prefill)
+        d = layer.down(_gated(layer.gate_up(h, prefill, gu_buf), a.act), prefill)
         if a.sandwich:
             d = _norm(d, layer.mlp_out, a.eps)
         return x.add_(d)
@@ -144,6 +147,8 @@ def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int)
     end = start + t
     positions = torch.arange(start, end)
     x = r.embed(tokens)
+    # One gate/up product buffer for all layers: a fresh one per layer (tens of MiB) cost a page fault per 4 KiB.
+    gu_buf = torch.empty(t * max(layer.gate_up.n for layer in r.weights.layers))
     for i, layer in enumerate(r.weights.layers):
         h = _norm(x, layer.attn_in, a.eps)
         q, k, v = _qkv(r, i, h, positions, True)
@@ -158,7 +163,7 @@ def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int)
         if window:
             mask &= positions[:, None] - key_pos[None] < window
         x = _mlp_and_residuals(r, i, x, _attend_causal(r, q, keys, values, mask, start - lo, t == 1 and not window),
-                               True)
+                               True, gu_buf)
     return x
 
 

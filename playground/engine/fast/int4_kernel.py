@@ -12,8 +12,9 @@ more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never 
 weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
   where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
-  largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpwssd):
-  from DRAM that reads weights ~1.8x faster than dequantizing them to fp32 (int8 weights ~1.4x); and on CPUs with
+  largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpbusd, each
+  int16 split into two signed bytes): from DRAM that reads weights at the memory's own rate, ~2x dequantizing them
+  to fp32; and on CPUs with
   AVX512-BF16 (``gemm_bf16()``), where prefill's GEMM takes x and the weight tiles in bf16 through oneDNN, sums in
   fp32 and rounds each result once to bf16 (2^-9 relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers

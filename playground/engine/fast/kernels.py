@@ -59,7 +59,8 @@ def _ensure_loaded() -> bool:
                     import torch
 
                     ns = torch.ops.playground
-                    _state["ops"] = {"qlinear": ns.qlinear.default, "int4_gemv": ns.int4_gemv.default,
+                    _state["ops"] = {"qlinear": ns.qlinear.default, "qlinear_into": ns.qlinear_into.default,
+                                     "int4_gemv": ns.int4_gemv.default,
                                      "decoder_step": ns.decoder_step.default,
                                      "repack_q4_0": ns.repack_q4_0.default, "repack_q4_1": ns.repack_q4_1.default,
                                      "repack_q4_k": ns.repack_q4_k.default,

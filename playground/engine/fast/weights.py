@@ -35,9 +35,16 @@ class Group:
     def n(self) -> int:
         return sum(p.n for p in self.parts)
 
-    def __call__(self, x: torch.Tensor, prefill: bool = False) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, prefill: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+        """x @ W.T (+ bias); ``out``: a kept flat fp32 buffer of at least T * n floats to write the result into where
+        the kernels take the call (prefill's gate/up product: fresh memory that size costs a page fault per 4 KiB)."""
         import torch
 
+        size = x.shape[0] * self.n
+        if out is not None and self.bias is None and x.dim() == 2 and out.dim() == 1 and out.numel() >= size:
+            y = self._one_call(x, prefill, out[:size].view(x.shape[0], self.n))
+            if y is not None:
+                return y
         if len(self.parts) == 1:
             y = self.parts[0](x, prefill)
         else:
@@ -46,9 +53,10 @@ class Group:
                 y = torch.cat([p(x, prefill) for p in self.parts], -1)
         return y if self.bias is None else y.add_(self.bias)
 
-    def _one_call(self, x: torch.Tensor, prefill: bool) -> torch.Tensor | None:
+    def _one_call(self, x: torch.Tensor, prefill: bool, out: torch.Tensor | None = None) -> torch.Tensor | None:
         """Every part in one kernel call writing its own columns (x read and converted once, no concatenation of
-        the outputs: prefill's are tens of MiB), or None where the kernels do not take this call."""
+        the outputs: prefill's are tens of MiB), into ``out`` when given (contiguous), or None where the kernels do
+        not take this call."""
         import torch
 
         from playground.engine.fast import kernels
@@ -60,7 +68,11 @@ class Group:
                 or not kernels.available():
             return None
         flat = [t for _, ts in segs for t in ts]
-        return kernels.op("qlinear")(x, flat, [kind for kind, _ in segs], a8.pop(), True, prefill)
+        kinds = [kind for kind, _ in segs]
+        if out is not None and out.is_contiguous() and out.dtype == torch.float32:
+            kernels.op("qlinear_into")(x, flat, kinds, out, a8.pop(), True, prefill)
+            return out
+        return kernels.op("qlinear")(x, flat, kinds, a8.pop(), True, prefill)
 
     def kernel_segments(self) -> list[tuple[int, list[torch.Tensor]]] | None:
         segs = [p.kernel_segment() for p in self.parts]
