@@ -366,6 +366,23 @@ def test_mixed_segments_in_one_call(kernel):
     assert torch.equal(out[:, :64], k.matmul(x, a)) and torch.equal(out[:, 64:], int8_kernel.matmul(x, *b))
 
 
+def test_group_writes_into_a_kept_buffer(kernel):
+    """Prefill's gate/up product goes into one flat buffer its layers share: the same numbers as a fresh output, in
+    the buffer's own memory; a buffer too small (or a call the kernels do not take) gets a fresh output instead."""
+    from playground.engine.fast.quant import QLinear
+    from playground.engine.fast.weights import Group
+
+    group = Group([QLinear(_weight(64, 96, seed=1), "int4"), QLinear(_weight(32, 96, seed=2), "int8")])
+    x = _x(20, 96)  # 20 rows: prefill's GEMM
+    want = group(x, True)
+    buf = torch.full((20 * 96 + 7,), float("nan"))
+    got = group(x, True, buf)
+    assert got.data_ptr() == buf.data_ptr() and got.shape == (20, 96) and torch.equal(got, want)
+    small = torch.empty(20 * 96 - 1)
+    again = group(x, True, small)
+    assert again.data_ptr() != small.data_ptr() and torch.equal(again, want)
+
+
 @pytest.mark.parametrize("act", ["silu", "gelu"])
 def test_gated_activation_in_place_matches_torch(kernel, act: str):
     """Prefill's gated MLP in one pass (the fused decode step's arithmetic): act(gate) * up over the gate half,
