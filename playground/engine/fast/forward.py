@@ -124,11 +124,19 @@ def _attend(r: DecoderRunner, q: torch.Tensor, keys: torch.Tensor, values: torch
 
     a = r.arch
     t = q.shape[0]
+    group = a.n_heads // a.n_kv
     if not a.attn_softcap:
+        if group > 1 and t > 1:
+            # The queries of the heads sharing a kv head as one longer sequence against its keys: one attention
+            # per kv head, each key block multiplied by group x more queries at once.
+            qh = q.transpose(0, 1).reshape(a.n_kv, group * t, a.head_dim)
+            m = None if mask is None else mask.repeat(group, 1)
+            out = F.scaled_dot_product_attention(qh[None], keys[None], values[None], attn_mask=m,
+                                                 scale=a.attn_scale)[0]
+            return out.view(a.n_heads, t, a.head_dim).transpose(0, 1).reshape(t, a.n_heads * a.head_dim)
         out = F.scaled_dot_product_attention(q.transpose(0, 1)[None], keys[None], values[None], attn_mask=mask,
                                              scale=a.attn_scale, enable_gqa=True)[0]
         return out.transpose(0, 1).reshape(t, a.n_heads * a.head_dim)
-    group = a.n_heads // a.n_kv
     qh = q.transpose(0, 1).reshape(a.n_kv, group * t, a.head_dim)
     scores = (qh @ keys.transpose(1, 2) * a.attn_scale).view(a.n_heads, t, -1)  # [nh, T, S]
     scores = torch.tanh(scores / a.attn_softcap) * a.attn_softcap
