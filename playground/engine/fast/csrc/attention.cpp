@@ -38,6 +38,31 @@ void scores_scalar(const AttnArgs& a, const float* q, int64_t slot, int64_t g, i
 }
 
 #if PG_X86
+PG_TARGET_AVX2 float softmax_avx2(float* s, int64_t n, float m);
+#endif
+
+// One head's scores of a chunk, soft-capped where the model caps them, into p = exp(s - max) in place; max and the
+// sum of p into its part's header.
+void head_softmax(const AttnArgs& a, float* s, int64_t n, float* pj, bool simd) {
+  if (a.softcap > 0.f) {
+    for (int64_t i = 0; i < n; ++i) s[i] = a.softcap * std::tanh(s[i] / a.softcap);
+  }
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, s[i]);
+  pj[0] = m;
+#if PG_X86
+  if (simd) {
+    pj[1] = softmax_avx2(s, n, m);
+    return;
+  }
+#endif
+  (void)simd;
+  float total = 0.f;
+  for (int64_t i = 0; i < n; ++i) total += (s[i] = std::exp(s[i] - m));
+  pj[1] = total;
+}
+
+#if PG_X86
 // Up to 8 cache rows from t0 as fp32 rows of hd (fp16 converted here, once for the whole GQA group); rows past n
 // are zeros.
 PG_TARGET_AVX2 void rows8(const void* base, bool half, int64_t off, int64_t hd, int64_t n, float* dst) {
@@ -129,15 +154,8 @@ PG_TARGET_AVX2 void chunk_avx2(const AttnArgs& a, int64_t b, int64_t g, int64_t 
     scores8(q, group, hd, buf, a.scale, scores + (t - k0), kAttnChunk, m);
   }
   for (int64_t j = 0; j < group; ++j) {
-    float* s = scores + j * kAttnChunk;
-    if (a.softcap > 0.f) {
-      for (int64_t i = 0; i < n; ++i) s[i] = a.softcap * std::tanh(s[i] / a.softcap);
-    }
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, s[i]);
     float* pj = part + j * (hd + 2);
-    pj[0] = mx;
-    pj[1] = softmax_avx2(s, n, mx);
+    head_softmax(a, scores + j * kAttnChunk, n, pj, true);
     std::fill_n(pj + 2, hd, 0.f);
   }
   for (int64_t t = k0; t < k1; t += 8) {
@@ -161,16 +179,7 @@ void attn_chunk(int isa, const AttnArgs& a, int64_t b, int64_t g, int64_t k0, in
     const float* q = a.q + (b * a.n_heads + g * group + j) * hd;
     float* s = scores + j * kAttnChunk;
     scores_scalar(a, q, slot, g, k0, k1, s, kbuf);
-    if (a.softcap > 0.f) {
-      for (int64_t i = 0; i < n; ++i) s[i] = a.softcap * std::tanh(s[i] / a.softcap);
-    }
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) m = std::max(m, s[i]);
-    float* pj = part + j * (hd + 2);
-    pj[0] = m;
-    float total = 0.f;
-    for (int64_t i = 0; i < n; ++i) total += (s[i] = std::exp(s[i] - m));
-    pj[1] = total;
+    head_softmax(a, s, n, part + j * (hd + 2), false);
   }
   for (int64_t j = 0; j < group; ++j) std::fill_n(part + j * (hd + 2) + 2, hd, 0.f);
   for (int64_t t = k0; t < k1; ++t) {
