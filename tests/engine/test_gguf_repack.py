@@ -140,13 +140,24 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
                                rtol=1e-6, atol=1e-9)
     for t in (1, 3, 20):  # 20 rows: the tiled GEMM
         x = torch.randn(t, K, generator=torch.Generator().manual_seed(t))
-        assert torch.equal(k.matmul(x, w, int8_activations=True), k.matmul(x, explicit, int8_activations=True)), t
         if k.fp32_x_bits() == 16 and t < k.GEMM_MIN_T:
-            # the offset term in integers too: -8 * the int16 x's group sums (stored offsets meet exact sums)
-            ref = k.quantize_activations(x, bits=16).double() @ k.dequantize(w).double().T
-            assert float((k.matmul(x, w).double() - ref).abs().max() / ref.abs().max()) < 2e-6, t
+            # AVX512-VNNI: the offset term in integers too, -8 * the rounded x's group sums (int16 in the fp32 mode,
+            # int8 in the int8 mode, as llama.cpp's Q4_0 x Q8_0); stored offsets meet exact sums
+            for bits, int8 in ((16, False), (8, True)):
+                ref = k.quantize_activations(x, bits=bits).double() @ k.dequantize(w).double().T
+                got = k.matmul(x, w, int8_activations=int8).double()
+                assert float((got - ref).abs().max() / ref.abs().max()) < 2e-6, (t, bits)
         else:
             assert torch.equal(k.matmul(x, w), k.matmul(x, explicit)), t
+            assert torch.equal(k.matmul(x, w, int8_activations=True), k.matmul(x, explicit, int8_activations=True)), t
+    if k.fp32_x_bits() == 16:  # 17 groups: four whole quads, then a last group on its own
+        w17 = gguf_repack.repack(random_blocks(5, 544, "Q4_0", seed=7).reshape(-1), "Q4_0", (5, 544))
+        for t in (1, 3):
+            x = torch.randn(t, 544, generator=torch.Generator().manual_seed(t))
+            for bits, int8 in ((16, False), (8, True)):
+                ref = k.quantize_activations(x, bits=bits).double() @ k.dequantize(w17).double().T
+                got = k.matmul(x, w17, int8_activations=int8).double()
+                assert float((got - ref).abs().max() / ref.abs().max()) < 2e-6, (t, bits)
     q4_1 = gguf_repack.repack(random_blocks(ROWS, K, "Q4_1", seed=6).reshape(-1), "Q4_1", (ROWS, K))
     group = Group([QLinear.wrap(w, "int4"), QLinear.wrap(q4_1, "int4")])  # a GGUF's q and k: two segments
     x = torch.randn(2, K, generator=torch.Generator().manual_seed(9))

@@ -268,14 +268,15 @@ static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep
   }
 }
 
-// c8 (see kernels.h): -128 * each group's int8 x sum.
-static void prepare_c8(XPrep& p) {
-  const int64_t C = c_stride(p.G, 2);
+// c8 / c4 of int8 x (see kernels.h): -128 (int8 weights) or -8 (symmetric int4) times each group's xq sum.
+static void prepare_int8_consts(XPrep& p) {
+  const int64_t C2 = c_stride(p.G, 2), C4 = c_stride(p.G, 4);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t g = 0; g < p.G; ++g) {
       int32_t s = 0;
       for (int64_t j = 0; j < kGroup; ++j) s += p.xq[t * p.K + g * kGroup + j];
-      p.c8[t * C + g * 8] = -128 * s;
+      if (p.c8) p.c8[t * C2 + g * 8] = -128 * s;
+      if (p.c4) p.c4[t * C4 + g * 4] = -8 * s;
     }
   }
 }
@@ -328,7 +329,7 @@ void prepare_x(int isa, XPrep& p) {
   prepare_x_scalar(p);
 #endif
   if (p.int8_x && p.xq4) interleave_quads(p.xq, p.xq4, p);
-  if (p.int8_x && p.c8) prepare_c8(p);
+  if (p.int8_x && (p.c8 || p.c4)) prepare_int8_consts(p);
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------

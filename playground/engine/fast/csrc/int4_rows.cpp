@@ -210,17 +210,21 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
 // Both kernels (vnni_rows in rows.h) multiply integers 4 groups at a time: 64 bytes of a row are 4 groups'
 // nibbles; their low nibbles (each group's q[0..15]) meet x's first halves in xq4's order, the high ones its
 // second halves (vpdpbusd: the nibbles are its unsigned operand, x its signed one).
-//   int8 x  (Quad): xq4;
+//   int8 x  (Quad): xq4 (Q4_0: from -8 * the groups' xq sums);
 //   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
 
+// SYM (Q4_0) starts from XPrep::c4 (-8 * the groups' xq sums): the implied offset meets the int8 x, as in
+// llama.cpp's Q4_0 x Q8_0 (stored offsets meet x's exact fp32 sums, after the loop).
+template <bool SYM>
 struct Quad {
   static constexpr int kPer = 4;
   static constexpr int kShift = 1;
-  static constexpr bool kSym = false;
+  static constexpr bool kSym = SYM;
   const int8_t* xq4;
   const int8_t* xq;
+  const int32_t* c4;
   const float* xs;  // [T, Gp] from row t0
-  int64_t K, Gp;
+  int64_t K, Gp, C;
 
   template <int TT>
   PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
@@ -231,7 +235,8 @@ struct Quad {
     const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
     for (int t = 0; t < TT; ++t) {
       const int8_t* xg = xq4 + t * K + g * kGroup;
-      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+      const __m512i init = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
+      __m512i s = _mm512_dpbusd_epi32(init, lo, _mm512_loadu_si512(xg));
       s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
@@ -247,7 +252,9 @@ struct Quad {
                                                            _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
       for (int t = 0; t < TT; ++t) {
         const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv);
+        const __m256i init = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128(c4[t * C + g * 4]))
+                                 : _mm256_setzero_si256();
+        const __m256i p = _mm256_dpbusd_epi32(init, w, xv);
         out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
       }
     }
@@ -307,10 +314,22 @@ struct QuadSplit {
   }
 };
 
-template <int TT>
+template <int TT, bool SYM>
 PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
-  vnni_rows<TT>(a, blk, t0, n1, Quad{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, xp.xs + t0 * xp.Gp, xp.K, xp.Gp});
+  const int64_t C = c_stride(xp.G, 4);
+  vnni_rows<TT>(a, blk, t0, n1, Quad<SYM>{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, SYM ? xp.c4 + t0 * C : nullptr,
+                                          xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
+}
+
+template <int TT>
+void int4_rows_int8_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int4_rows_int8_quad<TT, true>(a, blk, t0, n1);
+}
+
+template <int TT>
+void int4_rows_int8_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int4_rows_int8_quad<TT, false>(a, blk, t0, n1);
 }
 
 template <int TT, bool SYM>
@@ -355,8 +374,10 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
-  if (int4_reads_halves(isa, *a.x)) {
-    PG_DISPATCH_T(int4_rows_int8_quad, tn, a, blk, t0, n1)
+  if (int4_reads_halves(isa, *a.x) && a.x->c4 && !a.s->offsets) {
+    PG_DISPATCH_T(int4_rows_int8_sym, tn, a, blk, t0, n1)
+  } else if (int4_reads_halves(isa, *a.x)) {
+    PG_DISPATCH_T(int4_rows_int8_asym, tn, a, blk, t0, n1)
   } else if (dot == 3) {
     PG_DISPATCH_T(int4_rows_int8_vnni512, tn, a, blk, t0, n1)
 #if PG_HAVE_AVXVNNI

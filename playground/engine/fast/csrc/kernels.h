@@ -7,8 +7,9 @@
 //         Q4_0): offset = -8 * scale;
 //   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
-// int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). The int4 offset term always
-// uses the exact fp32 group sums of x.
+// int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). Stored int4 offsets meet the
+// exact fp32 group sums of x; symmetric int4's implied one (Q4_0) meets x as the mode rounds it, in integers, on
+// AVX512-VNNI (elsewhere the exact sums too).
 #pragma once
 
 #include <cstdint>
@@ -62,7 +63,8 @@ struct XPrep {
   int8_t* xh4 = nullptr;
   int8_t* xl4 = nullptr;
   // The integer sums' constant terms, started from (see c_stride): int4 symmetric weights' -8 * the group's x16
-  // sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8 weights' -128 * the group's x sum
+  // (fp32 mode) or xq (int8 mode) sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8
+  // weights' -128 * the group's x sum
   // (the weights are biased by +128 to be vpdpbusd's unsigned operand), per 2 groups in lanes 0/8: of x16 (c16n),
   // of int8 x (c8).
   int32_t* c4 = nullptr;

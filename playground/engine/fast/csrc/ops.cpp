@@ -99,7 +99,10 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
       return v.data();
     };
     if (int8_x) {
-      if (has(kInt4)) xp.xq4 = bytes(xq4);
+      if (has(kInt4)) {
+        xp.xq4 = bytes(xq4);
+        xp.c4 = consts(c4, 4);
+      }
       if (has(kInt8)) xp.c8 = consts(c8, 2);
     } else {
       xs16.resize(static_cast<size_t>(T * Gp), 0.f);
