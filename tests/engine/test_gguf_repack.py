@@ -149,6 +149,19 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
                 assert float((got - ref).abs().max() / ref.abs().max()) < 2e-6, (t, bits)
         else:
             assert torch.equal(k.matmul(x, w), k.matmul(x, explicit)), t
+        if t < k.GEMM_MIN_T:  # every code path and the fallback: the implied offset meets x as int8-rounded
+            ref8 = k.quantize_activations(x).double() @ k.dequantize(w).double().T
+            paths = [k._fallback(x, w, True)]
+            try:
+                for isa in ("avx512", "avx2", "scalar") if k.available() else ():
+                    k.set_isa(isa)
+                    paths.append(k.matmul(x, w, int8_activations=True))
+            finally:
+                if k.available():
+                    k.set_isa("avx512")
+            for got in paths:
+                assert float((got.double() - ref8).abs().max() / ref8.abs().max()) < 2e-6, t
+        else:
             assert torch.equal(k.matmul(x, w, int8_activations=True), k.matmul(x, explicit, int8_activations=True)), t
     if k.fp32_x_bits() == 16:  # 17 groups: four whole quads, then a last group on its own
         w17 = gguf_repack.repack(random_blocks(5, 544, "Q4_0", seed=7).reshape(-1), "Q4_0", (5, 544))

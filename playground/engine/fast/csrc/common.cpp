@@ -139,9 +139,12 @@ static void prepare_x_scalar(XPrep& p) {
       if (!p.int8_x) continue;
       const float inv = amax > 0.f ? 127.f / amax : 0.f;
       p.xs[t * p.Gp + i] = amax / 127.f;
+      int32_t q = 0;
       for (int64_t j = 0; j < kGroup; ++j) {
         p.xq[t * p.K + i * kGroup + j] = static_cast<int8_t>(std::nearbyint(xg[j] * inv));
+        q += p.xq[t * p.K + i * kGroup + j];
       }
+      if (p.sumq) p.sumq[t * p.Gp + i] = static_cast<float>(q) * p.xs[t * p.Gp + i];
     }
   }
 }
@@ -169,6 +172,13 @@ PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
       const __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
       const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xq + t * p.K + i * kGroup), b);
+      if (p.sumq) {
+        const __m256i q = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        const int32_t total = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xB1)));
+        p.sumq[t * p.Gp + i] = static_cast<float>(total) * p.xs[t * p.Gp + i];
+      }
     }
   }
 }

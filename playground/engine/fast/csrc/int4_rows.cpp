@@ -31,7 +31,7 @@ void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, i
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     for (int64_t t = t0; t < t0 + tn; ++t) {
-      const float* sx = x.sumx + t * Gp;
+      const float* sx = (x.int8_x && !a.s->offsets ? x.sumq : x.sumx) + t * Gp;
       float acc = 0.f;
       for (int64_t g = 0; g < G; ++g) {
         const uint8_t* b = row + g * 16;
@@ -176,6 +176,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;                                                                  \
     const int8_t* xq = xp.xq + t0 * K;                                                                             \
     float* d = blk.scratch; /* [TT, Gp]: scale * x_scale */                                                        \
+    const float* sums = a.s->offsets ? xp.sumx : xp.sumq; /* Q4_0's implied offset meets x as rounded */          \
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
@@ -200,7 +201,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
       }                                                                                                            \
       for (int t = 0; t < TT; ++t)                                                                                 \
         pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]),                            \
-                                                  dot8(_mm256_setzero_ps(), of, xp.sumx + (t0 + t) * Gp, Gp));     \
+                                                  dot8(_mm256_setzero_ps(), of, sums + (t0 + t) * Gp, Gp));        \
       if (++pending.count == 8) flush(pending, a, t0);                                                             \
     }                                                                                                              \
     if (pending.count) flush(pending, a, t0);                                                                      \

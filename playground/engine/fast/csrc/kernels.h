@@ -8,8 +8,8 @@
 //   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). Stored int4 offsets meet the
-// exact fp32 group sums of x; symmetric int4's implied one (Q4_0) meets x as the mode rounds it, in integers, on
-// AVX512-VNNI (elsewhere the exact sums too).
+// exact fp32 group sums of x; symmetric int4's implied one (Q4_0) meets x as the mode rounds it (as llama.cpp's
+// Q4_0 x Q8_0; in integers on AVX512-VNNI).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,7 @@ struct XPrep {
   float* sumx = nullptr;  // [T, Gp] per-group sums of x
   int8_t* xq = nullptr;   // [T, K] int8 mode
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
+  float* sumq = nullptr;  // [T, Gp] int8 mode: per-group sums of x as rounded (xs * sum xq), for symmetric int4
   // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.

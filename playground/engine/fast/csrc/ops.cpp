@@ -80,8 +80,10 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
                  float* out, int64_t ldo) {
   const int64_t G = K / kGroup, Gp = (G + 7) / 8 * 8;
   std::vector<float> sumx(static_cast<size_t>(T * Gp), 0.f), xs(int8_x ? static_cast<size_t>(T * Gp) : 0, 0.f);
+  std::vector<float> sumq(int8_x ? static_cast<size_t>(T * Gp) : 0, 0.f);
   std::vector<int8_t> xq(int8_x ? static_cast<size_t>(T * K) : 0);
-  XPrep xp{x, T, K, G, Gp, int8_x, sumx.data(), int8_x ? xq.data() : nullptr, int8_x ? xs.data() : nullptr};
+  XPrep xp{x, T, K, G, Gp, int8_x, sumx.data(), int8_x ? xq.data() : nullptr, int8_x ? xs.data() : nullptr,
+           int8_x ? sumq.data() : nullptr};
   // The AVX512-VNNI kernels' layouts of x (see kernels.h), for the weight kinds present.
   std::vector<int8_t> xq4, xh, xl, xh4, xl4;
   std::vector<float> xs16;
