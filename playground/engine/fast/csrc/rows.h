@@ -118,10 +118,12 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   p.first += p.count;
   p.count = 0;
 }
+
 // The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
 // kPer groups at a time (a lane of its integer sums belongs to group lane / (16 / kPer), scaled by a permute of
-// d16), the last groups by KERNEL::tail. Row bytes: K >> kShift. kSym: no per-group offset term (else the int4
-// offsets times x's fp32 group sums).
+// d16), the last groups by KERNEL::tail. Row bytes: K >> kShift. kSym: no per-group offset term after the loop
+// (else the int4 offsets times x's fp32 group sums; symmetric weights' -8 * scale times x's sums as the int8 mode
+// rounds it, see kernels.h).
 template <int TT, class KERNEL>
 PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
                                            const KERNEL& kern) {
@@ -161,8 +163,8 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      if (!KERNEL::kSym) {  // the offset term from x's fp32 group sums (symmetric weights: -8 * scale)
-        const float* sx = xp.sumx + (t0 + t) * Gp;
+      if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 * scale)
+        const float* sx = (xp.int8_x && !a.s->offsets ? xp.sumq : xp.sumx) + (t0 + t) * Gp;
         rest[t] = a.s->offsets
                       ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
                       : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
