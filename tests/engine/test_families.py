@@ -133,7 +133,9 @@ def test_fused_step_equals_the_python_step(family, precision):
     """The one-call C++ decode step against forward.decode_step at the same precision, step by step from the same
     cache (fp16, as used): the same kernels do the matmuls, so only float rounding differs. With int8 activations
     a last-bit difference before the rounding can move a value by one int8 step (~1% of it), which the random
-    tiny models amplify (Gemma's extra norms most): those steps must agree within a few percent."""
+    tiny models amplify (Gemma's extra norms most): those steps must agree within a few percent. Below AVX-512 the
+    fp32 kernels sum a group as scale * sum(q x) + offset * sum(x), whose cancellation lets those roundings grow a
+    little more (~1.1e-5 on Gemma's tiny configs)."""
     name, config, tensors, _ = family
     fused = DecoderRunner.from_tensors(config, tensors, precision)
     python = DecoderRunner.from_tensors(config, tensors, precision)
@@ -151,7 +153,8 @@ def test_fused_step_equals_the_python_step(family, precision):
     if precision.endswith("-a8"):
         assert worst < 6e-2, (name, worst)
     else:
-        assert worst < 1e-5, (name, worst)
+        per_weight = kernels.build_info().get("isa", "").startswith("avx512")
+        assert worst < (1e-5 if per_weight else 3e-5), (name, worst)
 
 
 def test_int16_activations_stay_within_their_rounding(family):
