@@ -46,34 +46,37 @@ def _gated(gu: torch.Tensor, kind: str) -> torch.Tensor:
     return gate.mul_(gu[:, inter:])
 
 
-def _norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMS norm over the last dim: the kernels' one-pass op for fp32 on the CPU, else torch's."""
+def _norm(x: torch.Tensor, w: torch.Tensor, eps: float, native: bool = True) -> torch.Tensor:
+    """RMS norm over the last dim: the kernels' one-pass op for fp32 on the CPU, else (or ``native`` False: the
+    Python decode step, kept torch's own as the fused step's reference) torch's."""
     import torch
     import torch.nn.functional as F
 
     from playground.engine.fast import kernels
 
-    if x.dtype == torch.float32 and x.is_cpu and x.dim() in (2, 3) and x.stride(-1) == 1 and kernels.available():
+    if native and x.dtype == torch.float32 and x.is_cpu and x.dim() in (2, 3) and x.stride(-1) == 1 \
+            and kernels.available():
         return torch.ops.playground.rms_norm(x, w, eps)
     return F.rms_norm(x, (x.shape[-1],), w, eps)
 
 
-def _add_norm(x: torch.Tensor, o: torch.Tensor, w: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x + o, its RMS norm): prefill's residual stream, added to in place (prefill owns it) in the same pass."""
+def _add_norm(x: torch.Tensor, o: torch.Tensor, w: torch.Tensor, eps: float,
+              native: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + o, its RMS norm): prefill's residual stream, added to in place (prefill owns it) in the same pass;
+    ``native`` as in ``_norm``."""
     import torch
 
     from playground.engine.fast import kernels
 
-    if (x.dtype == o.dtype == torch.float32 and x.is_cpu and x.is_contiguous() and o.is_contiguous()
+    if (native and x.dtype == o.dtype == torch.float32 and x.is_cpu and x.is_contiguous() and o.is_contiguous()
             and x.shape == o.shape and kernels.available()):
         return x, torch.ops.playground.add_rms_norm_(x, o, w, eps)
     x = x + o
-    return x, _norm(x, w, eps)
+    return x, _norm(x, w, eps, native)
 
 
 def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, prefill: bool):
     """Queries, keys, values of layer i for hidden states h [T, D] at ``positions``: [T, heads, hd] each."""
-    import torch.nn.functional as F
 
     a, layer = r.arch, r.weights.layers[i]
     t, hd, nh, nkv = h.shape[0], a.head_dim, a.n_heads, a.n_kv
@@ -82,8 +85,7 @@ def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, pre
     k = qkv[:, nh * hd: (nh + nkv) * hd].view(t, nkv, hd)
     v = qkv[:, (nh + nkv) * hd:].view(t, nkv, hd)
     if a.qk_norm:
-        q, k = (_norm(q, layer.q_norm, a.eps), _norm(k, layer.k_norm, a.eps)) if prefill else \
-            (F.rms_norm(q, (hd,), layer.q_norm, a.eps), F.rms_norm(k, (hd,), layer.k_norm, a.eps))
+        q, k = _norm(q, layer.q_norm, a.eps, prefill), _norm(k, layer.k_norm, a.eps, prefill)
     cos, sin = r.rope[a.rope_kinds[i]]
     cos, sin = cos[positions][:, None], sin[positions][:, None]
     return _rope(q, cos, sin, a.rotary_dim), _rope(k, cos, sin, a.rotary_dim), v
@@ -91,29 +93,18 @@ def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, pre
 
 def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Tensor, prefill: bool,
                        gu_buf: torch.Tensor | None = None) -> torch.Tensor:
-    """The attention output's projection, the MLP and both residuals; ``gu_buf``: prefill's flat buffer for the
-    gate/up product, shared by the chunk's layers."""
-    import torch.nn.functional as F
-
+    """The attention output's projection, the MLP and both residuals (prefill: one pass per norm, the residual
+    stream added to in place). ``gu_buf``: prefill's flat buffer for the gate/up product, shared by the chunk's
+    layers."""
     a, layer = r.arch, r.weights.layers[i]
-    dim = (a.dim,)
     o = layer.o(attn, prefill)
-    if prefill:  # one pass per norm, the residual added in place
-        if a.sandwich:
-            o = _norm(o, layer.attn_out, a.eps)
-        x, h = _add_norm(x, o, layer.mlp_in, a.eps)
-        d = layer.down(_gated(layer.gate_up(h, prefill, gu_buf), a.act), prefill)
-        if a.sandwich:
-            d = _norm(d, layer.mlp_out, a.eps)
-        return x.add_(d)
     if a.sandwich:
-        o = F.rms_norm(o, dim, layer.attn_out, a.eps)
-    x = x + o
-    h = F.rms_norm(x, dim, layer.mlp_in, a.eps)
-    d = layer.down(_gated(layer.gate_up(h, prefill), a.act), prefill)
+        o = _norm(o, layer.attn_out, a.eps, prefill)
+    x, h = _add_norm(x, o, layer.mlp_in, a.eps, prefill)
+    d = layer.down(_gated(layer.gate_up(h, prefill, gu_buf), a.act), prefill)
     if a.sandwich:
-        d = F.rms_norm(d, dim, layer.mlp_out, a.eps)
-    return x + d
+        d = _norm(d, layer.mlp_out, a.eps, prefill)
+    return x.add_(d)
 
 
 def _attend(r: DecoderRunner, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -199,14 +190,13 @@ def _attend_causal(r: DecoderRunner, q: torch.Tensor, keys: torch.Tensor, values
 def decode_step(r: DecoderRunner, tokens: torch.Tensor, slots: list[int], positions: list[int]) -> torch.Tensor:
     """One token per row, row b in ``slots[b]`` at ``positions[b]``; return hidden states [B, D]."""
     import torch
-    import torch.nn.functional as F
 
     a = r.arch
     b = int(tokens.shape[0])
     pos = torch.tensor(positions)
     x = r.embed(tokens)
     for i, layer in enumerate(r.weights.layers):
-        h = F.rms_norm(x, (a.dim,), layer.attn_in, a.eps)
+        h = _norm(x, layer.attn_in, a.eps, False)
         q, k, v = _qkv(r, i, h, pos, False)
         rows = []
         for j in range(b):

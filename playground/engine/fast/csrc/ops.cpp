@@ -202,9 +202,9 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
 
 namespace {
 
-// x [T, K] times the segments into out [T, total] (fp32, contiguous).
-void qlinear_run(const at::Tensor& x, at::TensorList weights, at::IntArrayRef kinds, bool int8_x, bool bf16,
-                 bool gemm, const at::Tensor* given, at::Tensor* made) {
+// x [T, K] times the segments, into `into` when given (fp32 [T, total], contiguous), else a new tensor; returns it.
+at::Tensor qlinear_run(const at::Tensor& x, at::TensorList weights, at::IntArrayRef kinds, bool int8_x, bool bf16,
+                       bool gemm, const at::Tensor* into) {
   TORCH_CHECK(x.device().is_cpu() && x.dim() == 2 && x.scalar_type() == at::kFloat,
               "qlinear: x must be float32 [T, K] on the CPU");
   const int isa = pg::active_isa();
@@ -214,36 +214,31 @@ void qlinear_run(const at::Tensor& x, at::TensorList weights, at::IntArrayRef ki
   const at::Tensor xc = strided_ok ? x : x.contiguous();
   int64_t total = 0;
   const auto segs = pg::parse_segs(weights, kinds, xc.size(1), &total);
-  at::Tensor out;
-  if (given) {
-    TORCH_CHECK(given->device().is_cpu() && given->scalar_type() == at::kFloat && given->is_contiguous() &&
-                    given->dim() == 2 && given->size(0) == xc.size(0) && given->size(1) == total,
+  if (into) {
+    TORCH_CHECK(into->device().is_cpu() && into->scalar_type() == at::kFloat && into->is_contiguous() &&
+                    into->dim() == 2 && into->size(0) == xc.size(0) && into->size(1) == total,
                 "qlinear_into: out must be contiguous float32 [T, rows of the segments]");
-    out = *given;
-  } else {
-    out = at::empty({xc.size(0), total}, xc.options());
-    *made = out;
   }
-  if (xc.size(0) == 0 || total == 0) return;
+  at::Tensor out = into ? *into : at::empty({xc.size(0), total}, xc.options());
+  if (xc.size(0) == 0 || total == 0) return out;
   if (gemv) {
     pg::linear_gemv(isa, xc.data_ptr<float>(), xc.size(0), xc.size(1), segs, int8_x, out.data_ptr<float>(), total);
   } else {
     pg::linear_gemm(isa, xc, segs, bf16, out.data_ptr<float>(), total);
   }
+  return out;
 }
 
 at::Tensor qlinear(const at::Tensor& x, at::TensorList weights, at::IntArrayRef kinds, bool int8_x, bool bf16,
                    bool gemm) {
-  at::Tensor out;
-  qlinear_run(x, weights, kinds, int8_x, bf16, gemm, nullptr, &out);
-  return out;
+  return qlinear_run(x, weights, kinds, int8_x, bf16, gemm, nullptr);
 }
 
 // qlinear into a buffer the caller keeps: prefill's gate/up product (tens of MiB a layer) in fresh memory each time
 // cost a page fault per 4 KiB on its first write (~8% of a Qwen2.5-0.5B prefill).
 void qlinear_into(const at::Tensor& x, at::TensorList weights, at::IntArrayRef kinds, const at::Tensor& out,
                   bool int8_x, bool bf16, bool gemm) {
-  qlinear_run(x, weights, kinds, int8_x, bf16, gemm, &out, nullptr);
+  qlinear_run(x, weights, kinds, int8_x, bf16, gemm, &out);
 }
 
 // act(gate) * up written over the gate half of gu = [gate | up] (fp32 [T, 2I], contiguous; act 0 SiLU, 1 GELU-tanh):
