@@ -47,8 +47,9 @@ def test_q4_k_dequantizes_within_the_fp16_rounding_of_its_sub_block_scales():
 
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
+    """(Q6_K through the numpy repack: where the int6 kernel runs, the loader keeps its six bits, tested below.)"""
     raw = random_blocks(ROWS, K, quant, seed=5)
-    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
+    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K), native=False if quant == "Q6_K" else None)
     assert isinstance(w, Int8Group)
     ref = _reference(raw, quant)
     got = gguf_repack.dequantize(w).double().numpy()
@@ -95,7 +96,12 @@ def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
         pytest.skip(f"no kernel library here: {kernels.unavailable_reason()}")
     raw = random_blocks(ROWS, K, quant, seed=9).reshape(-1)
     rows = np.random.default_rng(10).permutation(ROWS)
-    native, numpy_ = (gguf_repack.repack(raw, quant, (ROWS, K), rows, native=n) for n in (None, False))
+    if quant == "Q6_K":  # its int8 repack: where the int6 kernel does not run (capped here)
+        kernels.set_isa("avx2")
+    try:
+        native, numpy_ = (gguf_repack.repack(raw, quant, (ROWS, K), rows, native=n) for n in (None, False))
+    finally:
+        kernels.set_isa("avx512")
     if quant == "Q5_0":  # its SIMD loop and the plain one both
         kernels.set_isa("scalar")
         try:
@@ -183,3 +189,50 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
         assert torch.allclose(group(x, prefill), parts, rtol=2 ** -8, atol=1e-6 * float(parts.abs().max())), t
     ids = torch.tensor([3, 0, 17])
     assert torch.equal(k.dequantize_rows(w, ids), k.dequantize(w)[ids])
+
+
+def test_q6_k_keeps_its_six_bits_where_the_int6_kernel_runs():
+    """On AVX512-VNNI a Q6_K tensor loads as int6 (0.875 bytes a weight, not int8's 1.0625): gguf-py's values within
+    the fp16 rounding of each 16-weight scale, and every path multiplies by exactly those values: decode with x as
+    int16 or int8, batched rows, the prefill GEMM, the capped ISAs' plain path, the kernels' dequantization, and
+    embedding rows of a tied head."""
+    import gguf
+
+    from playground.engine.fast import int4_kernel as k4
+    from playground.engine.fast import int6_kernel as k6
+    from playground.engine.fast import kernels
+
+    if not k6.runs_here():
+        pytest.skip("the int6 kernel needs AVX512-VNNI (Q6_K loads as int8 here, tested above)")
+    rows, k = 40, 1024
+    raw = random_blocks(rows, k, "Q6_K", seed=7)
+    w = gguf_repack.repack(raw.reshape(-1), "Q6_K", (rows, k))
+    assert isinstance(w, k6.Int6Weight) and w.nbytes == rows * k * 7 // 8
+    ref = gguf.dequantize(raw, gguf.GGMLQuantizationType.Q6_K).reshape(rows, k).astype(np.float64)
+    dense = k6.dequantize(w).double()
+    err = np.abs(dense.numpy() - ref)
+    assert err.max() <= 2.0**-11 * np.abs(ref).max() and err.mean() < 1e-3 * np.abs(ref).mean()
+    assert torch.equal(kernels.op("qdequantize")(w.segment(), [k6.KIND], k).double(), dense)
+    lin = QLinear.wrap(w, "int4")
+    ids = torch.tensor([5, 0, 39, 5])
+    assert lin.format == "int6" and torch.equal(lin.rows(ids).double(), dense[ids])
+
+    def rel(got: torch.Tensor, want: torch.Tensor) -> float:
+        return float((got.double() - want).abs().max() / want.abs().max())
+
+    gen = torch.Generator().manual_seed(3)
+    for t in (1, 3, 9):
+        x = torch.randn(t, k, generator=gen)
+        assert rel(k6.matmul(x, w), k4.quantize_activations(x, bits=16).double() @ dense.T) < 2e-6, t
+        x8 = k4.quantize_activations(x).double()
+        assert rel(k6.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, t
+        for isa in ("avx2", "scalar"):
+            kernels.set_isa(isa)
+            try:
+                assert rel(k6.matmul(x, w), x.double() @ dense.T) < 2e-6, (t, isa)
+                assert rel(k6.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, (t, isa)
+            finally:
+                kernels.set_isa("avx512")
+    x = torch.randn(20, k, generator=gen)  # the tiled GEMM (bf16 where the CPU has it: 2^-8 per product)
+    assert rel(k6.matmul(x, w, prefill=True), x.double() @ dense.T) < 2e-2
+    assert rel(k6._fallback(x, w, False), x.double() @ dense.T) < 2e-6

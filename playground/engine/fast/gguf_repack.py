@@ -18,7 +18,9 @@ is a run of blocks along ``in``:
 Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
 the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Group`` exactly; Q5_1,
 Q5_K and Q6_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
-scales allow, so no weight is clipped); F32/F16/BF16 -> torch tensors viewing the file's memory map.
+scales allow, so no weight is clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI): ``Int6Weight``, its
+values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch tensors viewing the
+file's memory map.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
 chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into
@@ -35,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playground.engine.fast import kernels
+from playground.engine.fast import int6_kernel, kernels
 from playground.engine.fast.int4_kernel import Int4Weight
+from playground.engine.fast.int6_kernel import Int6Weight
 from playground.engine.fast.quant import Int8Group
 from playground.errors import UnsupportedModel
 
@@ -50,7 +53,7 @@ FLOATS = ("F32", "F16", "BF16")
 SUPPORTED = (*FLOATS, *BLOCKS)
 CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
 
-Weight = Any  # Int4Weight | Int8Group | torch.Tensor
+Weight = Any  # Int4Weight | Int6Weight | Int8Group | torch.Tensor
 _U64 = np.uint64
 _M0F, _MF0 = _U64(0x0F0F0F0F0F0F0F0F), _U64(0xF0F0F0F0F0F0F0F0)
 _M01, _M03 = _U64(0x0101010101010101), _U64(0x0303030303030303)
@@ -82,6 +85,11 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     if rows is not None:
         blocks = blocks[rows]
     groups = k // 32
+    if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
+        made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
+        if not bool(torch.isfinite(made[1]).all()):
+            raise UnsupportedModel("a Q6_K tensor's scales overflow fp16")
+        return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
@@ -110,11 +118,13 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
 
 
 def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
-    """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets)
-    or int8 (qweight, scales)."""
+    """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets),
+    int6 (qweight, scales) or int8 (qweight, scales)."""
     import torch
 
     groups = k // 32
+    if type_name == "Q6_K" and int6_kernel.runs_here():
+        return [torch.empty((n, k // 4 * 3), dtype=torch.uint8), torch.empty((n, k // 16), dtype=torch.float16)]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         return [torch.empty((n, k // 2), dtype=torch.uint8), torch.empty((n, groups), dtype=torch.float16),
                 torch.empty((0,) if type_name == "Q4_0" else (n, groups), dtype=torch.float16)]
@@ -135,6 +145,8 @@ def dequantize(w: Weight) -> torch.Tensor:
         from playground.engine.fast.int8_kernel import dequantize as int8_dequantize
 
         return int8_dequantize(w.qweight, w.scales)
+    if isinstance(w, Int6Weight):
+        return int6_kernel.dequantize(w)
     return w.float()
 
 

@@ -204,8 +204,7 @@ def fp32_x_bits() -> int | None:
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
         return None
-    taken = build_info().get("isa", "").split()
-    return 16 if taken[:2] == ["avx512", "avx512-vnni"] else None
+    return 16 if kernels.vnni512() else None
 
 
 def gemm_bf16() -> bool:

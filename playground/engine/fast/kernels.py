@@ -60,12 +60,13 @@ def _ensure_loaded() -> bool:
 
                     ns = torch.ops.playground
                     _state["ops"] = {"qlinear": ns.qlinear.default, "qlinear_into": ns.qlinear_into.default,
-                                     "int4_gemv": ns.int4_gemv.default,
+                                     "int4_gemv": ns.int4_gemv.default, "qdequantize": ns.qdequantize.default,
                                      "decoder_step": ns.decoder_step.default,
                                      "repack_q4_0": ns.repack_q4_0.default, "repack_q4_1": ns.repack_q4_1.default,
                                      "repack_q4_k": ns.repack_q4_k.default,
                                      "repack_q5_0": ns.repack_q5_0.default, "repack_q8_0": ns.repack_q8_0.default,
-                                     "repack_q6_k": ns.repack_q6_k.default}
+                                     "repack_q6_k": ns.repack_q6_k.default,
+                                     "repack_q6_k_int6": ns.repack_q6_k_int6.default}
             except Exception as exc:  # noqa: BLE001 - never raise from available()
                 ok, reason = False, f"kernel load failed: {exc}"
             _state.update(loaded=ok, reason=reason)
@@ -115,6 +116,11 @@ def build_info() -> dict[str, Any]:
 
         info["isa"] = torch.ops.playground.int4_gemv_isa()
     return info
+
+
+def vnni512() -> bool:
+    """Whether the AVX512-VNNI kernels run now: the library loaded, the CPU has them, no cap below avx512."""
+    return available() and str(build_info().get("isa", "")).split()[:2] == ["avx512", "avx512-vnni"]
 
 
 def set_isa(isa: str) -> str:

@@ -18,7 +18,7 @@ Prefill of the quantized precisions runs a GEMM on tiles of dequantized weights,
 AVX512-BF16 (``int4_kernel.gemm_bf16``), else fp32.
 
 The tied embedding / LM head is never 4-bit (its values are not on a 4-bit grid): int8 for int8 and int4.
-A GGUF file's weights keep the format they were stored in (int4 or int8 after repacking); the precision then
+A GGUF file's weights keep the format they were stored in (int4, int6 or int8 after repacking); the precision then
 picks the activations (``-a8`` or fp32).
 """
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "int4", "int4-a8")
+QUANTIZED = ("int4", "int6", "int8")  # the stored formats the kernels multiply
 GROUP = 32
 
 
@@ -40,8 +41,11 @@ def resolved_precision(precision: str, device_type: str = "cpu") -> str:
 
 
 def weight_format(precision: str) -> str:
-    """The stored format of a precision: fp32, bf16, int8 or int4."""
-    return "int4" if precision.startswith("int4") else "int8" if precision.startswith("int8") else precision
+    """The stored format of a precision: fp32, bf16, int8 or int4 (or int6: a GGUF's Q6_K, never asked for)."""
+    for fmt in QUANTIZED:
+        if precision.startswith(fmt):
+            return fmt
+    return precision
 
 
 def reduced_activations(precision: str) -> bool:
@@ -75,12 +79,11 @@ class Int8Group:
         return cls(int(q.shape[0]), int(q.shape[1]), q, tensors["scales"])
 
 
-def is_int4(w: Any) -> bool:
-    return hasattr(w, "offsets") and hasattr(w, "qweight")
-
-
-def is_int8(w: Any) -> bool:
-    return hasattr(w, "qweight") and hasattr(w, "scales") and not hasattr(w, "offsets")
+def stored_format(w: Any) -> str:
+    """int4 (``Int4Weight``), int6 (``Int6Weight``), int8 (an int8 holder with qweight / scales) or float."""
+    if not hasattr(w, "qweight"):
+        return "float"
+    return "int4" if hasattr(w, "offsets") else getattr(w, "format", "int8")
 
 
 class QLinear:
@@ -112,12 +115,12 @@ class QLinear:
     def wrap(cls, weight: Any, precision: str) -> QLinear:
         """A layer around an already quantized weight (``Int4Weight``, an int8 holder with qweight/scales) or a
         float tensor (quantized now to ``precision``'s format)."""
-        if not (is_int4(weight) or is_int8(weight)):
+        fmt = stored_format(weight)
+        if fmt == "float":
             return cls(weight, precision)
         lin = cls.__new__(cls)
-        fmt = "int4" if is_int4(weight) else "int8"
         lin.precision = fmt + ("-a8" if reduced_activations(precision) else "")
-        lin.n, lin.k = int(weight.qweight.shape[0]), int(weight.k if fmt == "int4" else weight.qweight.shape[1])
+        lin.n, lin.k = int(weight.qweight.shape[0]), int(getattr(weight, "k", weight.qweight.shape[-1]))
         lin._w = weight
         return lin
 
@@ -132,7 +135,7 @@ class QLinear:
 
     def state(self) -> dict[str, torch.Tensor]:
         """The stored tensors by name (saved by ``store.py`` so the next load skips quantizing)."""
-        if self.format in ("int4", "int8"):
+        if self.format in QUANTIZED:
             return dict(self._w.tensors())
         return {"w": self._w}
 
@@ -146,6 +149,10 @@ class QLinear:
             from playground.engine.fast import int4_kernel
 
             lin._w = int4_kernel.Int4Weight.from_tensors(state)
+        elif fmt == "int6":
+            from playground.engine.fast.int6_kernel import Int6Weight
+
+            lin._w = Int6Weight.from_tensors(state)
         elif fmt == "int8":
             lin._w = Int8Group.from_tensors(state)
         else:
@@ -165,6 +172,10 @@ class QLinear:
             from playground.engine.fast import int8_kernel
 
             return int8_kernel.matmul(x, self._w.qweight, self._w.scales, int8_activations=a8, prefill=prefill)
+        if fmt == "int6":
+            from playground.engine.fast import int6_kernel
+
+            return int6_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
         from playground.engine.fast import int4_kernel
 
         return int4_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
@@ -180,6 +191,10 @@ class QLinear:
             from playground.engine.fast import int8_kernel
 
             return int8_kernel.dequantize(self._w.qweight[ids], self._w.scales[ids])
+        if fmt == "int6":
+            from playground.engine.fast import int6_kernel
+
+            return int6_kernel.dequantize_rows(self._w, ids)
         return self._w[ids].float()
 
     def dequantized(self) -> torch.Tensor:
@@ -194,6 +209,8 @@ class QLinear:
             return 1, self._w.segment()
         if self.format == "int8":
             return 2, [self._w.qweight, self._w.scales]
+        if self.format == "int6":
+            return 3, self._w.segment()
         return None
 
     def nbytes(self) -> int:

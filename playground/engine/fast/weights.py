@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast.arch import Arch, Unsupported
-from playground.engine.fast.quant import QLinear, is_int4, is_int8, layer_precision, weight_format
+from playground.engine.fast.quant import QUANTIZED, QLinear, layer_precision, stored_format, weight_format
 
 if TYPE_CHECKING:
     import torch
@@ -117,10 +117,6 @@ def _norm(tensors: Mapping[str, Any], name: str, arch: Arch) -> torch.Tensor:
     return (1.0 + w) if arch.norm_plus_one else w.clone()
 
 
-def _fmt(w: Any) -> str:
-    return "int4" if is_int4(w) else "int8" if is_int8(w) else "float"
-
-
 def _float_rows(w: Any) -> torch.Tensor:
     """A float weight as fp32 (a quantized one is never expanded here)."""
     return w.float()
@@ -202,7 +198,7 @@ def _float_source(tensors: Mapping[str, Any]) -> bool:
         from playground.engine.fast.gguf_repack import FLOATS
 
         return all(source_type(name) in FLOATS for name in _probe_names(tensors))
-    return not any(_fmt(tensors[name]) != "float" for name in _probe_names(tensors))
+    return not any(stored_format(tensors[name]) != "float" for name in _probe_names(tensors))
 
 
 def _probe_names(tensors: Mapping[str, Any]) -> Iterator[str]:
@@ -238,7 +234,7 @@ def _group(parts: list[str], precision: str, stored: QLinear | None, tensors: Ma
     if stored is not None:  # the float weights are not read at all (they were, and dropped: 0.27 GB for SmolLM2)
         return Group([stored], bias)
     weights = [tensors[name + ".weight"] for name in parts]
-    if all(_fmt(w) == "float" for w in weights):
+    if all(stored_format(w) == "float" for w in weights):
         # Fused before quantizing: the result is the same (groups run along rows), and it is one allocation.
         fused = torch.cat([_float_rows(w) for w in weights]) if len(weights) > 1 else _float_rows(weights[0])
         return Group([QLinear(fused, precision)], bias)
@@ -246,8 +242,8 @@ def _group(parts: list[str], precision: str, stored: QLinear | None, tensors: Ma
     # segments in one call, so concatenating them only copied every fused weight once more at load (Qwen2.5-3B:
     # 0.8 GB of gate/up rows).
     segments = [QLinear.wrap(w, precision) for w in weights]
-    if any(s.format not in ("int4", "int8") for s in segments) and weight_format(precision) in ("int4", "int8"):
-        segments = [s if s.format in ("int4", "int8") else QLinear(s.weight, precision) for s in segments]
+    if any(s.format not in QUANTIZED for s in segments) and weight_format(precision) in QUANTIZED:
+        segments = [s if s.format in QUANTIZED else QLinear(s.weight, precision) for s in segments]
     return Group(segments, bias)
 
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "rows.h"
 #include "simd.h"
 
 namespace pg {
@@ -278,21 +279,33 @@ static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep
   }
 }
 
-// c8 / c4 of int8 x (see kernels.h): -128 (int8 weights) or -8 (symmetric int4) times each group's xq sum.
+// The int6 constant of group g's half h (see XPrep::c6) in row t's array: -32 * half_sum * scale.
+static inline void set_c6(const XPrep& p, int64_t t, int64_t g, int h, int32_t half_sum, float scale) {
+  const int64_t i = g % 8;
+  p.c6[t * (p.K / 16) + g / 8 * 16 + i / 4 * 8 + h * 4 + i % 4] = -32.f * static_cast<float>(half_sum) * scale;
+}
+
+// c8 / c4 / c6 of int8 x (see kernels.h): -128 (int8 weights) or -8 (symmetric int4) times each group's xq sum,
+// -32 (int6) times each half group's.
 static void prepare_int8_consts(XPrep& p) {
   const int64_t C2 = c_stride(p.G, 2), C4 = c_stride(p.G, 4);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t g = 0; g < p.G; ++g) {
-      int32_t s = 0;
-      for (int64_t j = 0; j < kGroup; ++j) s += p.xq[t * p.K + g * kGroup + j];
+      int32_t half[2] = {0, 0};
+      for (int64_t j = 0; j < kGroup; ++j) half[j / 16] += p.xq[t * p.K + g * kGroup + j];
+      const int32_t s = half[0] + half[1];
       if (p.c8) p.c8[t * C2 + g * 8] = -128 * s;
       if (p.c4) p.c4[t * C4 + g * 4] = -8 * s;
+      if (p.c6) {
+        set_c6(p, t, g, 0, half[0], p.xs[t * p.Gp + g]);
+        set_c6(p, t, g, 1, half[1], p.xs[t * p.Gp + g]);
+      }
     }
   }
 }
 
 #if PG_X86
-// xh / xl / xs16 / c4 / c16n (see kernels.h), only ever set for the AVX512-VNNI kernels (quad_kernel), so only in
+// xh / xl / xs16 / c4 / c16n / c6 (see kernels.h), only ever set for the AVX512-VNNI kernels (quad_kernel), so only in
 // AVX-512. vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round in
 // quantize_activations(bits=16). lo = ((x16 + 128) mod 256) - 128 and hi = (x16 - lo) / 256 are exact.
 PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
@@ -308,9 +321,14 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
       p.xs16[t * p.Gp + g] = amax / kInt16Levels;
       const __m512i i[2] = {_mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv))),
                             _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)))};
-      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i[0], i[1]));
+      const int32_t half[2] = {_mm512_reduce_add_epi32(i[0]), _mm512_reduce_add_epi32(i[1])};
+      const int32_t sum = half[0] + half[1];
       if (p.c4) p.c4[t * C4 + g * 4] = -8 * sum;
       if (p.c16n) p.c16n[t * C2 + g * 8] = -128 * sum;
+      if (p.c6) {
+        set_c6(p, t, g, 0, half[0], p.xs16[t * p.Gp + g]);
+        set_c6(p, t, g, 1, half[1], p.xs16[t * p.Gp + g]);
+      }
       for (int h = 0; h < 2; ++h) {
         const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(i[h], b128), b255), b128);
         const __m512i hi = _mm512_srai_epi32(_mm512_sub_epi32(i[h], lo), 8);
@@ -339,7 +357,7 @@ void prepare_x(int isa, XPrep& p) {
   prepare_x_scalar(p);
 #endif
   if (p.int8_x && p.xq4) interleave_quads(p.xq, p.xq4, p);
-  if (p.int8_x && (p.c8 || p.c4)) prepare_int8_consts(p);
+  if (p.int8_x && (p.c8 || p.c4 || p.c6)) prepare_int8_consts(p);
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------
@@ -432,10 +450,15 @@ PG_TARGET_BF16 static void to_bf16_avx512(const float* src, uint16_t* dst, int64
 
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16) {
   alignas(64) float row[4096];
+  const bool int6 = s.kind == kInt6;
   for (int64_t n = n0; n < n1; ++n) {
 #if PG_X86
     if (dst16 != nullptr && isa >= kAvx512 && cpu().bf16) {
-      dequant_row_bf16_avx512(s, n, dst16 + (n - n0) * s.K);
+      if (int6) {
+        dequant_row_int6_bf16(s, n, dst16 + (n - n0) * s.K);
+      } else {
+        dequant_row_bf16_avx512(s, n, dst16 + (n - n0) * s.K);
+      }
       continue;
     }
 #endif
@@ -448,12 +471,22 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
     }
 #if PG_X86
     if (isa >= kAvx512) {
-      dequant_row_avx512(s, n, out);
+      if (int6) {
+        dequant_row_int6_avx512(s, n, out);
+      } else {
+        dequant_row_avx512(s, n, out);
+      }
+    } else if (int6) {
+      dequant_row_int6_scalar(s, n, out);
     } else {
       dequant_row_scalar(s, n, out);
     }
 #else
-    dequant_row_scalar(s, n, out);
+    if (int6) {
+      dequant_row_int6_scalar(s, n, out);
+    } else {
+      dequant_row_scalar(s, n, out);
+    }
 #endif
     if (dst16 != nullptr) to_bf16(isa, out, dst16 + (n - n0) * s.K, s.K);
   }

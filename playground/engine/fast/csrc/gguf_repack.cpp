@@ -8,7 +8,8 @@
 //        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
 //   Q8_0 [rows, blocks, 34] -> int8 (qweight, scales): the same bytes and scale;
 //   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
-//   Q6_K [rows, blocks, 210] -> int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
+//   Q6_K [rows, blocks, 210] -> int6 (qweight, scales; kernels.h): the same values, d * sub-scale per 16 in fp16;
+//        or, where the int6 kernel does not run, int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
 //        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -197,29 +198,34 @@ std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks, at::Ten
   return o.result();
 }
 
+// A Q6_K block's 256 values (0..63, weight order) into q6; returns its d.
+float q6_k_values(const uint8_t* blk, uint8_t* q6) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
+    const uint8_t* l4 = ql + 64 * half;
+    const uint8_t* h2 = qh + 32 * half;
+    uint8_t* out = q6 + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
+      out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
+      out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
+      out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
+    }
+  }
+  uint16_t dh;
+  std::memcpy(&dh, blk + 208, 2);
+  return pg::half_to_float(dh);
+}
+
 std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
   Int8Out o(blocks, 8, out);
   int8_t* qp = o.qp;
   uint16_t* sp = o.sp;
   for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
     uint8_t q6[256];
-    const uint8_t* ql = blk;
-    const uint8_t* qh = blk + 128;
     const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
-    uint16_t dh;
-    std::memcpy(&dh, blk + 208, 2);
-    const float d = pg::half_to_float(dh);
-    for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
-      const uint8_t* l4 = ql + 64 * half;
-      const uint8_t* h2 = qh + 32 * half;
-      uint8_t* out = q6 + 128 * half;
-      for (int l = 0; l < 32; ++l) {
-        out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
-        out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
-        out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
-        out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
-      }
-    }
+    const float d = q6_k_values(blk, q6);
     for (int g = 0; g < 8; ++g) {  // group g: weights 32g..32g+31, sub-blocks 2g and 2g + 1
       const float step[2] = {d * static_cast<float>(sub[2 * g]), d * static_cast<float>(sub[2 * g + 1])};
       const float bound = std::max(std::fabs(step[0]), std::fabs(step[1])) * 32.f;  // q - 32 spans -32..31
@@ -241,6 +247,34 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::Ten
     }
   });
   return o.result();
+}
+
+// Q6_K -> int6 (kernels.h): the same 6-bit values, the 16-weight scales d * sub-scale rounded to fp16 (an overflow
+// shows as inf: the caller checks).
+std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at::TensorList out) {
+  at::Tensor q = per_block(blocks, 192, at::kByte, out, 0), sc = per_block(blocks, 16, at::kHalf, out, 1);
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  uint16_t* sp = halves(sc);
+  for_blocks(blocks, 210, "repack_q6_k_int6", 256, [&](int64_t i, const uint8_t* blk) {
+    uint8_t q6[256];
+    const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = q6_k_values(blk, q6);
+    uint8_t* dst = qp + i * 192;
+    std::memset(dst + 128, 0, 64);
+    for (int k = 0; k < 2; ++k) {  // quad k: the block's groups 4k..4k+3
+      const uint8_t* v = q6 + 128 * k;
+      for (int p = 0; p < 64; ++p) {  // group p / 16: its first half's value p % 16, and its second half's
+        const uint8_t lo = v[32 * (p / 16) + p % 16], hi = v[32 * (p / 16) + 16 + p % 16];
+        dst[64 * k + p] = static_cast<uint8_t>((lo & 15) | (hi & 15) << 4);
+        dst[128 + p] = static_cast<uint8_t>(dst[128 + p] | (lo >> 4) << (4 * k) | (hi >> 4) << (4 * k + 2));
+      }
+      for (int g = 0; g < 4; ++g) {
+        sp[i * 16 + 8 * k + g] = to_half(d * static_cast<float>(sub[8 * k + 2 * g]));
+        sp[i * 16 + 8 * k + 4 + g] = to_half(d * static_cast<float>(sub[8 * k + 2 * g + 1]));
+      }
+    }
+  });
+  return {q, sc};
 }
 
 // A GGUF string array (count times: uint64 length, then that many bytes) at the start of region (uint8, to the end
@@ -288,6 +322,7 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("repack_q5_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q8_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q6_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_q6_k_int6(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) {
@@ -297,5 +332,6 @@ TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q5_0", &repack_q5_0);
   m.impl("repack_q8_0", &repack_q8_0);
   m.impl("repack_q6_k", &repack_q6_k);
+  m.impl("repack_q6_k_int6", &repack_q6_k_int6);
   m.impl("gguf_strings", &gguf_strings);
 }

@@ -414,6 +414,16 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
   for (int64_t t0 = 0; t0 < T; t0 += kMaxT) {
     const int64_t tn = std::min(kMaxT, T - t0);
     const bool int4 = a.s->kind == kInt4;
+    if (a.s->kind == kInt6) {
+#if PG_X86
+      if (isa != kScalar && int6_vnni(*a.x)) {
+        int6_rows_simd(a, blk, t0, tn, n1);
+        continue;
+      }
+#endif
+      int6_rows_scalar(a, blk, t0, tn, n1);
+      continue;
+    }
 #if PG_X86
     if (isa != kScalar) {
       if (int4) {
@@ -440,13 +450,13 @@ int64_t seg_scratch_floats(int64_t G) {
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch) {
   const int64_t G = xp.G;
-  const int64_t row_bytes = s.kind == kInt4 ? s.K / 2 : s.K;
-  Args a{&s, &xp, out, ldo, std::max<int64_t>(1, kPrefetchBytes / row_bytes)};
+  Args a{&s, &xp, out, ldo, std::max<int64_t>(1, kPrefetchBytes / row_bytes(s))};
   const int64_t params = kRowBlock * G + 8;
   float* bsc = scratch;
   float* bof = bsc + params;
 #if PG_X86
-  const bool halves = isa != kScalar && (s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
+  const bool halves = isa != kScalar && s.kind != kInt6 &&
+                      (s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
 #else
   const bool halves = false;
 #endif
@@ -455,6 +465,10 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
     prefetch_params(a, b1, std::min(n1, b1 + kRowBlock));  // the next block's
     if (halves) {
       rows_block(isa, a, Block{nullptr, nullptr, bof + params, b0}, xp.T, b1);
+      continue;
+    }
+    if (s.kind == kInt6) {  // reads its params itself; the plain path's scratch: a dequantized row
+      rows_block(isa, a, Block{nullptr, nullptr, bsc, b0}, xp.T, b1);
       continue;
     }
     halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);

@@ -5,7 +5,12 @@
 //   int4  qweight uint8 [N, K/2] (group g of a row: 16 bytes, byte j = q[32g+j] | q[32g+16+j] << 4),
 //         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15; no offsets (symmetric, GGUF's
 //         Q4_0): offset = -8 * scale;
-//   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale.
+//   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale;
+//   int6  (GGUF's Q6_K; K a multiple of 256) qweight uint8 [N, 3K/4]: per block of 256 weights (8 groups, two
+//         quads of 4), 192 bytes: each quad's 64 nibble bytes laid out as int4's (byte 16i+j: group i's q[j] low,
+//         q[16+j] high), then 64 bytes of the values' bits 4-5 (byte b: bits 0-1 for quad 0's low nibble of its
+//         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: quad 0's groups'
+//         first halves', their second halves', then quad 1's likewise; w = (q - 32) * scale, q in 0..63.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). Stored int4 offsets meet the
 // exact fp32 group sums of x; symmetric int4's implied one (Q4_0) meets x as the mode rounds it (as llama.cpp's
@@ -20,7 +25,7 @@ constexpr int64_t kGroup = 32;
 constexpr int64_t kMaxT = 8;  // rows of x per pass over the weights
 
 enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
-enum Kind { kInt4 = 1, kInt8 = 2 };
+enum Kind { kInt4 = 1, kInt8 = 2, kInt6 = 3 };
 
 struct Cpu {
   int isa = kScalar;
@@ -36,8 +41,8 @@ const char* int8_dot_name(int isa);
 // One quantized weight (or a row range of one).
 struct QSeg {
   int kind = kInt4;
-  const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes)
-  const uint16_t* scales = nullptr;   // fp16 [N, G]
+  const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes); int6: [N, 3K/4]
+  const uint16_t* scales = nullptr;   // fp16 [N, G] (int6: [N, 2G])
   const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 only; null: symmetric, -8 * scale)
   int64_t N = 0, K = 0;
 };
@@ -71,6 +76,9 @@ struct XPrep {
   int32_t* c4 = nullptr;
   int32_t* c16n = nullptr;
   int32_t* c8 = nullptr;
+  // [T, K/16] int6 weights: -32 times each 16-value half group's sum of x as the mode rounds it (x16 * xs16 or
+  // xq * xs), in the order of an int6 row's scales.
+  float* c6 = nullptr;
   float* xs16 = nullptr;
 };
 // The int16 rounding's largest magnitude: 127 * 256 + 127, so both bytes of the split stay within int8.
@@ -98,6 +106,8 @@ int64_t seg_scratch_floats(int64_t G);
 // out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of seg, all T rows of x (out points at column 0 of seg).
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch);
+// Row bytes of a segment's qweight.
+inline int64_t row_bytes(const QSeg& s) { return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.K; }
 // Rows [n0, n1) of seg dequantized to fp32 [n1-n0, K], or to bf16 (uint16) when dst16 is set.
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16);
 // fp32 -> bf16, rounded to nearest even.

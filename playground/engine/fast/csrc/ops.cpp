@@ -37,7 +37,7 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
   for (const int64_t kind : kinds) {
     QSeg s;
     s.kind = static_cast<int>(kind);
-    TORCH_CHECK(kind == kInt4 || kind == kInt8, "qlinear: unknown weight kind ", kind);
+    TORCH_CHECK(kind == kInt4 || kind == kInt8 || kind == kInt6, "qlinear: unknown weight kind ", kind);
     const size_t n = kind == kInt4 ? 3 : 2;
     TORCH_CHECK(i + n <= weights.size(), "qlinear: too few weight tensors for the kinds given");
     const at::Tensor& q = weights[i];
@@ -51,11 +51,15 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
       TORCH_CHECK(of.scalar_type() == at::kHalf && of.is_contiguous() && (of.numel() == s.N * G || of.numel() == 0),
                   "qlinear: int4 offsets must be float16 [N, K/32] (or empty: symmetric)");
       s.offsets = of.numel() ? reinterpret_cast<const uint16_t*>(of.data_ptr()) : nullptr;
+    } else if (kind == kInt6) {
+      TORCH_CHECK(K % 256 == 0 && q.scalar_type() == at::kByte && q.size(1) == K / 4 * 3,
+                  "qlinear: int6 qweight must be uint8 [N, 3K/4] with K a multiple of 256");
     } else {
       TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
     }
-    TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * G,
-                "qlinear: scales must be float16 [N, K/32]");
+    const int64_t scales = kind == kInt6 ? 2 * G : G;
+    TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * scales,
+                "qlinear: scales must be float16 [N, K/32] (int6: [N, K/16])");
     s.q = reinterpret_cast<const uint8_t*>(q.data_ptr());
     s.scales = reinterpret_cast<const uint16_t*>(sc.data_ptr());
     segs.push_back(s);
@@ -88,6 +92,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<int8_t> xq4, xh, xl, xh4, xl4;
   std::vector<float> xs16;
   std::vector<int32_t> c4, c16n, c8;
+  std::vector<float> c6;
   if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
     const auto has = [&](int kind) {
       return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
@@ -100,22 +105,26 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
       v.resize(static_cast<size_t>(T * c_stride(G, per)), 0);
       return v.data();
     };
+    // int6 takes x in the quad order as int4 does, and its own constants
+    const bool quads = has(kInt4) || has(kInt6);
+    if (has(kInt6)) {
+      c6.resize(static_cast<size_t>(T * K / 16), 0.f);
+      xp.c6 = c6.data();
+    }
     if (int8_x) {
-      if (has(kInt4)) {
-        xp.xq4 = bytes(xq4);
-        xp.c4 = consts(c4, 4);
-      }
+      if (quads) xp.xq4 = bytes(xq4);
+      if (has(kInt4)) xp.c4 = consts(c4, 4);
       if (has(kInt8)) xp.c8 = consts(c8, 2);
     } else {
       xs16.resize(static_cast<size_t>(T * Gp), 0.f);
       xp.xs16 = xs16.data();
       xp.xh = bytes(xh);
       xp.xl = bytes(xl);
-      if (has(kInt4)) {
+      if (quads) {
         xp.xh4 = bytes(xh4);
         xp.xl4 = bytes(xl4);
-        xp.c4 = consts(c4, 4);
       }
+      if (has(kInt4)) xp.c4 = consts(c4, 4);
       if (has(kInt8)) xp.c16n = consts(c16n, 2);
     }
   }

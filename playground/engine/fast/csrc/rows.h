@@ -44,10 +44,18 @@ struct Block {
 
 void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 void int8_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+// int6 (int6_rows.cpp): blk.scratch holds K floats (a dequantized row) for the scalar path.
+void int6_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out);
 
 #if PG_X86
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+// The AVX512-VNNI int6 kernel, for x prepared with c6 (int6_vnni).
+void int6_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+bool int6_vnni(const XPrep& xp);
+void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* out);
+void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
 
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
   if (n >= a.s->N) return;

@@ -1,0 +1,195 @@
+// Int6 weight rows (GGUF's Q6_K repacked; see kernels.h for the layout) against up to 8 rows of x per pass, and
+// their dequantization.
+//
+//   vnni512  per block (256 weights): 128 nibble bytes and 64 bytes of 2-bit pairs unpack into four vectors of
+//            6-bit values in x's quad order (XPrep::xq4 / xh4 / xl4: per 4 groups their first halves, then their
+//            second halves), vpdpbusd's unsigned operand against x as int8 (int8 mode) or as int16 split into its
+//            two bytes (fp32 mode); one FMA per vector (its 16-weight runs' scales permuted to its lanes), and one
+//            per block for the -32 offsets (the scales times -32 * the half groups' x sums, c6);
+//   other    (a capped ISA, exact fp32: tests) a row dequantized to fp32, then plain dot products.
+// A Q6_K file stored as int8 (what it was before) cost 1.0625 bytes a weight against Q6_K's 0.82; this is 0.875.
+#include <algorithm>
+#include <cstring>
+
+#include "kernels.h"
+#include "rows.h"
+#include "simd.h"
+
+namespace pg {
+
+constexpr int64_t kBlockBytes = 192;  // per 256 weights: two quads' 64 nibble bytes, then 64 bytes of 2-bit pairs
+
+// The 6-bit value of position p (0..255, x's quad order: per quad the first halves' 64, then the second halves')
+// of a block.
+static inline int q6_at(const uint8_t* blk, int p) {
+  const int quad = p >> 7, half = (p >> 6) & 1, b = p & 63;
+  const uint8_t nib = blk[64 * quad + b];
+  return (half ? nib >> 4 : nib & 15) | ((blk[128 + b] >> (4 * quad + 2 * half)) & 3) << 4;
+}
+
+void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out) {
+  const int64_t B = s.K / 256;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint8_t* blk = s.q + (n * B + b) * kBlockBytes;
+    const uint16_t* sc = s.scales + (n * B + b) * 16;
+    for (int p = 0; p < 256; ++p) {
+      const int quad = p >> 7, half = (p >> 6) & 1, i = (p & 63) >> 4, j = p & 15;  // group 4 quad + i, half
+      out[b * 256 + quad * 128 + i * 32 + half * 16 + j] =
+          static_cast<float>(q6_at(blk, p) - 32) * half_to_float(sc[8 * quad + 4 * half + i]);
+    }
+  }
+}
+
+void int6_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  const XPrep& x = *a.x;
+  const int64_t K = x.K;
+  float* w = blk.scratch;  // K floats
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    dequant_row_int6_scalar(*a.s, n, w);
+    for (int64_t t = t0; t < t0 + tn; ++t) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < x.G; ++g) {
+        float d = 0.f;
+        if (x.int8_x) {
+          for (int j = 0; j < kGroup; ++j) d += w[g * kGroup + j] * x.xq[t * K + g * kGroup + j];
+          d *= x.xs[t * x.Gp + g];
+        } else {
+          for (int j = 0; j < kGroup; ++j) d += w[g * kGroup + j] * x.x[t * K + g * kGroup + j];
+        }
+        acc += d;
+      }
+      a.out[t * a.ldo + n] = acc;
+    }
+  }
+}
+
+#if PG_X86
+
+// The unpacking helpers inline into the VNNI, BF16 and plain AVX-512 functions: a target every one of them includes.
+#define PG_TARGET_QUAD __attribute__((target("avx512f,avx512bw,f16c")))
+
+// A block's 6-bit values as four vectors in x's quad order: v[0] quad 0's first halves (nibble byte b's low
+// nibble; pair byte b's bits 0-1), v[1] its second halves (high nibbles; bits 2-3), v[2] / v[3] quad 1's (bits 4-5 /
+// 6-7). Each pair is shifted to bits 4-5 (what a 16-bit shift carries over from the neighbour byte is masked off),
+// then one ternary op takes bits 0-3 from the nibbles and 4-7 from the pair.
+PG_TARGET_QUAD PG_INLINE void unpack_block(const uint8_t* blk, __m512i (&v)[4]) {
+  const __m512i nib0 = _mm512_loadu_si512(blk), nib1 = _mm512_loadu_si512(blk + 64);
+  const __m512i pairs = _mm512_loadu_si512(blk + 128);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
+  constexpr int kPick = 0xE4;  // c ? a : b, bitwise (a, b, c the ternary op's operands in order)
+  v[0] = _mm512_ternarylogic_epi32(nib0, _mm512_and_si512(_mm512_slli_epi16(pairs, 4), m2), m4, kPick);
+  v[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib0, 4), _mm512_and_si512(_mm512_slli_epi16(pairs, 2), m2), m4,
+                                   kPick);
+  v[2] = _mm512_ternarylogic_epi32(nib1, _mm512_and_si512(pairs, m2), m4, kPick);
+  v[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib1, 4), _mm512_and_si512(_mm512_srli_epi16(pairs, 2), m2), m4,
+                                   kPick);
+}
+
+// SPLIT: x as int16 split into its bytes (xh4, xl4; xs16); else int8 x (xq4; xs). Per block and row of x: the 16
+// scales times their groups' x scales (d), then per 64-value vector one vpdpbusd (two, split), its lanes l scaled by
+// d[4 v + l / 4]; the -32 offsets' term is the scales times c6 (-32 * x scale * half-group sums), one FMA a block.
+template <int TT, bool SPLIT>
+PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t K = xp.K, Gp = xp.Gp, B = K / 256, C = K / 16;
+  const int8_t* xh = (SPLIT ? xp.xh4 : xp.xq4) + t0 * K;
+  const int8_t* xl = SPLIT ? xp.xl4 + t0 * K : nullptr;
+  const float* xs = (SPLIT ? xp.xs16 : xp.xs) + t0 * Gp;
+  const float* c6 = xp.c6 + t0 * C;
+  const __m512i lanes = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
+  const __m512i xs_order = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7);
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, B * kBlockBytes);
+    const uint8_t* row = a.s->q + n * B * kBlockBytes;
+    const uint16_t* sc = a.s->scales + n * C;
+    __m512 acc[2][TT];
+    for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < B; ++b) {
+      __m512i v[4];
+      unpack_block(row + b * kBlockBytes, v);
+      const __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc + b * 16)));
+      for (int t = 0; t < TT; ++t) {
+        const __m512 xs16 = _mm512_permutexvar_ps(xs_order, _mm512_castps256_ps512(_mm256_loadu_ps(xs + t * Gp + b * 8)));
+        const __m512 d = _mm512_mul_ps(s16, xs16);
+        acc[1][t] = _mm512_fmadd_ps(s16, _mm512_loadu_ps(c6 + t * C + b * 16), acc[1][t]);
+        const int8_t* xq = xh + t * K + b * 256;
+        for (int k = 0; k < 4; ++k) {
+          __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[k], _mm512_loadu_si512(xq + 64 * k));
+          if (SPLIT) s = _mm512_dpbusd_epi32(_mm512_slli_epi32(s, 8), v[k], _mm512_loadu_si512(xl + t * K + b * 256 + 64 * k));
+          const __m512 dk = _mm512_permutexvar_ps(_mm512_add_epi32(lanes, _mm512_set1_epi32(4 * k)), d);
+          acc[k & 1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dk, acc[k & 1][t]);
+        }
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      const __m512 s = _mm512_add_ps(acc[0][t], acc[1][t]);
+      const __m256 h = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(s), h);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int6_rows_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int6_rows_vnni<TT, true>(a, blk, t0, n1);
+}
+
+template <int TT>
+PG_TARGET_VNNI512 void int6_rows_int8(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  int6_rows_vnni<TT, false>(a, blk, t0, n1);
+}
+
+// A block's 16-weight runs as fp32, in weight order (run r: group r / 2's first or second half).
+PG_TARGET_QUAD PG_INLINE void block_runs(const uint8_t* blk, const uint16_t* sc, __m512 (&out)[16]) {
+  __m512i v[4];
+  unpack_block(blk, v);
+  alignas(64) uint8_t vals[4][64];
+  for (int k = 0; k < 4; ++k) _mm512_store_si512(vals[k], v[k]);
+  const __m512i bias = _mm512_set1_epi32(32);
+  for (int quad = 0; quad < 2; ++quad) {
+    for (int i = 0; i < 4; ++i) {
+      for (int half = 0; half < 2; ++half) {
+        const __m128i q = _mm_load_si128(reinterpret_cast<const __m128i*>(vals[2 * quad + half] + 16 * i));
+        const __m512 w = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(q), bias));
+        out[8 * quad + 2 * i + half] = _mm512_mul_ps(w, _mm512_set1_ps(_cvtsh_ss(sc[8 * quad + 4 * half + i])));
+      }
+    }
+  }
+}
+
+PG_TARGET_AVX512 void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* out) {
+  const int64_t B = s.K / 256;
+  for (int64_t b = 0; b < B; ++b) {
+    __m512 r[16];
+    block_runs(s.q + (n * B + b) * kBlockBytes, s.scales + (n * B + b) * 16, r);
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(out + b * 256 + 16 * i, r[i]);
+  }
+}
+
+PG_TARGET_BF16 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out) {
+  const int64_t B = s.K / 256;
+  for (int64_t b = 0; b < B; ++b) {
+    __m512 r[16];
+    block_runs(s.q + (n * B + b) * kBlockBytes, s.scales + (n * B + b) * 16, r);
+    for (int i = 0; i < 8; ++i)
+      _mm512_storeu_si512(out + b * 256 + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(r[2 * i + 1], r[2 * i]));
+  }
+}
+
+bool int6_vnni(const XPrep& xp) { return xp.c6 != nullptr; }
+
+void int6_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (a.x->int8_x) {
+    PG_DISPATCH_T(int6_rows_int8, tn, a, blk, t0, n1)
+  } else {
+    PG_DISPATCH_T(int6_rows_split, tn, a, blk, t0, n1)
+  }
+}
+
+#endif  // PG_X86
+
+}  // namespace pg

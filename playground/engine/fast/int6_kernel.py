@@ -1,0 +1,111 @@
+"""Int6 weights: GGUF's Q6_K kept at 6 bits (``csrc/int6_rows.cpp``), for CPUs with AVX512-VNNI.
+
+A Q6_K tensor (the LM head of most Q4_0 and Q4_K_M files, and Q4_K_M's V / down projections) re-quantized to int8
+cost decode 1.0625 bytes a weight against the file's 0.82: Llama-3.2-1B's tied head alone read 279 MB a token where
+llama.cpp reads 215. This format keeps the file's values in 0.875 bytes a weight: ``qweight`` uint8 [N, 3K/4], per
+block of 256 weights (two quads of 4 groups of 32) each quad's 64 nibble bytes laid out as ``int4_kernel``'s, then
+64 bytes of the values' top two bits; ``scales`` fp16 [N, K/16], one per 16 weights (Q6_K's d times its int8
+sub-scale, rounded to fp16), per quad its four groups' first halves', then their second halves';
+``w = (q - 32) * scale`` with q in 0..63. ``csrc/kernels.h`` gives the bit positions.
+
+Only the AVX512-VNNI kernel reads it at speed (``runs_here``), so the loader makes it only there; elsewhere Q6_K
+becomes int8 as before. ``dequantize`` here is plain torch: the tests' reference and the fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from playground.engine.fast import kernels
+
+if TYPE_CHECKING:
+    import torch
+
+KIND = 3  # the int6 weight kind in the ops' segment lists
+BLOCK = 256  # weights per block: K must be a multiple
+BLOCK_BYTES = 192
+_FALLBACK_CHUNK = 1 << 18
+
+
+@dataclass
+class Int6Weight:
+    n: int
+    k: int
+    qweight: torch.Tensor  # uint8 [n, 3k/4]
+    scales: torch.Tensor  # float16 [n, k/16]
+
+    format = "int6"
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"qweight": self.qweight, "scales": self.scales}
+
+    def segment(self) -> list[torch.Tensor]:
+        return [self.qweight, self.scales]
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int6Weight:
+        q = tensors["qweight"]
+        return cls(int(q.shape[0]), int(q.shape[1]) // 3 * 4, q, tensors["scales"])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors().values())
+
+
+def runs_here() -> bool:
+    """Whether the int6 kernel runs at speed now (the library loaded, AVX512-VNNI, not capped below it)."""
+    return kernels.vnni512()
+
+
+def dequantize(w: Int6Weight) -> torch.Tensor:
+    """The fp32 [n, k] weight, in plain torch (independent of the kernels)."""
+    import torch
+
+    n, blocks = w.n, w.k // BLOCK
+    q = w.qweight.reshape(n, blocks, BLOCK_BYTES).to(torch.int32)
+    nib = q[..., :128].reshape(n, blocks, 2, 64)  # per quad
+    top = torch.stack([(q[..., 128:] >> s) & 3 for s in (0, 2, 4, 6)], dim=2).reshape(n, blocks, 2, 2, 64)
+    first = (nib & 15) | top[:, :, :, 0] << 4  # each quad's groups' first halves
+    second = (nib >> 4) | top[:, :, :, 1] << 4
+    values = torch.stack([first.reshape(n, blocks, 2, 4, 16), second.reshape(n, blocks, 2, 4, 16)], dim=4)
+    scales = w.scales.float().reshape(n, blocks, 2, 2, 4).transpose(3, 4)  # [.., quad, group, half]
+    return ((values - 32).float() * scales.unsqueeze(-1)).reshape(n, w.k)
+
+
+def dequantize_rows(w: Int6Weight, ids: torch.Tensor) -> torch.Tensor:
+    """fp32 rows ``ids`` (an embedding lookup from a tied head)."""
+    sub = Int6Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids])
+    if kernels.available() and sub.qweight.is_cpu:
+        return kernels.op("qdequantize")(sub.segment(), [KIND], w.k)
+    return dequantize(sub)
+
+
+def matmul(x: torch.Tensor, w: Int6Weight, *, int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
+    """``x @ dequantize(w).T`` for x [T, K] fp32 (the modes as ``int8_kernel.matmul``'s)."""
+    import torch
+
+    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
+        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_activations, True, prefill)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
+    return _fallback(x, w, int8_activations and not prefill)
+
+
+def _fallback(x: torch.Tensor, w: Int6Weight, int8_activations: bool) -> torch.Tensor:
+    """Stock torch, a chunk of rows dequantized at a time (int8 x: decode's rounding, for few rows)."""
+    import torch
+    import torch.nn.functional as F
+
+    from playground.engine.fast.int4_kernel import GEMM_MIN_T, quantize_activations
+
+    x2 = x.reshape(-1, w.k).float()
+    if int8_activations and x2.shape[0] < GEMM_MIN_T:
+        x2 = quantize_activations(x2)
+    rows = max(1, _FALLBACK_CHUNK // w.k)
+    parts = [F.linear(x2, dequantize(Int6Weight(min(rows, w.n - i), w.k, w.qweight[i:i + rows],
+                                                 w.scales[i:i + rows]))) for i in range(0, w.n, rows)]
+    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
+
+
