@@ -69,7 +69,7 @@ def dequantize(w: Int6Weight) -> torch.Tensor:
     first = (nib & 15) | top[:, :, :, 0] << 4  # each quad's groups' first halves
     second = (nib >> 4) | top[:, :, :, 1] << 4
     values = torch.stack([first.reshape(n, blocks, 2, 4, 16), second.reshape(n, blocks, 2, 4, 16)], dim=4)
-    scales = w.scales.float().reshape(n, blocks, 2, 2, 4).transpose(3, 4)  # [.., quad, group, half]
+    scales = w.scales.float().reshape(n, blocks, 4, 2, 2).transpose(2, 3)  # [.., quad, group, half]
     return ((values - 32).float() * scales.unsqueeze(-1)).reshape(n, w.k)
 
 

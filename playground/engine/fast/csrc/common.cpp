@@ -282,7 +282,7 @@ static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep
 // The int6 constant of group g's half h (see XPrep::c6) in row t's array: -32 * half_sum * scale.
 static inline void set_c6(const XPrep& p, int64_t t, int64_t g, int h, int32_t half_sum, float scale) {
   const int64_t i = g % 8;
-  p.c6[t * (p.K / 16) + g / 8 * 16 + i / 4 * 8 + h * 4 + i % 4] = -32.f * static_cast<float>(half_sum) * scale;
+  p.c6[t * (p.K / 16) + g / 8 * 16 + i % 4 * 4 + i / 4 * 2 + h] = -32.f * static_cast<float>(half_sum) * scale;
 }
 
 // c8 / c4 / c6 of int8 x (see kernels.h): -128 (int8 weights) or -8 (symmetric int4) times each group's xq sum,

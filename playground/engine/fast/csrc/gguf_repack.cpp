@@ -268,9 +268,9 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at
         dst[64 * k + p] = static_cast<uint8_t>((lo & 15) | (hi & 15) << 4);
         dst[128 + p] = static_cast<uint8_t>(dst[128 + p] | (lo >> 4) << (4 * k) | (hi >> 4) << (4 * k + 2));
       }
-      for (int g = 0; g < 4; ++g) {
-        sp[i * 16 + 8 * k + g] = to_half(d * static_cast<float>(sub[8 * k + 2 * g]));
-        sp[i * 16 + 8 * k + 4 + g] = to_half(d * static_cast<float>(sub[8 * k + 2 * g + 1]));
+      for (int g = 0; g < 4; ++g) {  // scale 4g + 2k + h: quad k's group g, its half h
+        sp[i * 16 + 4 * g + 2 * k] = to_half(d * static_cast<float>(sub[8 * k + 2 * g]));
+        sp[i * 16 + 4 * g + 2 * k + 1] = to_half(d * static_cast<float>(sub[8 * k + 2 * g + 1]));
       }
     }
   });

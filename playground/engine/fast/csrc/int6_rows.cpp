@@ -35,7 +35,7 @@ void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out) {
     for (int p = 0; p < 256; ++p) {
       const int quad = p >> 7, half = (p >> 6) & 1, i = (p & 63) >> 4, j = p & 15;  // group 4 quad + i, half
       out[b * 256 + quad * 128 + i * 32 + half * 16 + j] =
-          static_cast<float>(q6_at(blk, p) - 32) * half_to_float(sc[8 * quad + 4 * half + i]);
+          static_cast<float>(q6_at(blk, p) - 32) * half_to_float(sc[4 * i + 2 * quad + half]);
     }
   }
 }
@@ -85,9 +85,11 @@ PG_TARGET_QUAD PG_INLINE void unpack_block(const uint8_t* blk, __m512i (&v)[4]) 
                                    kPick);
 }
 
-// SPLIT: x as int16 split into its bytes (xh4, xl4; xs16); else int8 x (xq4; xs). Per block and row of x: the 16
-// scales times their groups' x scales (d), then per 64-value vector one vpdpbusd (two, split), its lanes l scaled by
-// d[4 v + l / 4]; the -32 offsets' term is the scales times c6 (-32 * x scale * half-group sums), one FMA a block.
+// SPLIT: x as int16 split into its bytes (xh4, xl4; xs16); else int8 x (xq4; xs). Per block and row of x: one
+// vpdpbusd per vector of values (two, split), lane 4i + j of vector k holding part j of group i's half-group sum;
+// a 4x4 transpose-and-add (within 128-bit lanes) makes lane 4i + k the whole sum of vector k's half group i, the
+// order the block's scales are stored in: one conversion and one FMA per block, no permutes. The -32 offsets' term
+// is the scales times c6 (-32 * x scale * half-group sums), one FMA a block.
 template <int TT, bool SPLIT>
 PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
@@ -96,8 +98,8 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
   const int8_t* xl = SPLIT ? xp.xl4 + t0 * K : nullptr;
   const float* xs = (SPLIT ? xp.xs16 : xp.xs) + t0 * Gp;
   const float* c6 = xp.c6 + t0 * C;
-  const __m512i lanes = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
-  const __m512i xs_order = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7);
+  // lane 4i + k: group i of quad k / 2 (the block's group 4 (k / 2) + i)
+  const __m512i xs_order = _mm512_setr_epi32(0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6, 3, 3, 7, 7);
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
@@ -112,15 +114,18 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
       const __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc + b * 16)));
       for (int t = 0; t < TT; ++t) {
         const __m512 xs16 = _mm512_permutexvar_ps(xs_order, _mm512_castps256_ps512(_mm256_loadu_ps(xs + t * Gp + b * 8)));
-        const __m512 d = _mm512_mul_ps(s16, xs16);
         acc[1][t] = _mm512_fmadd_ps(s16, _mm512_loadu_ps(c6 + t * C + b * 16), acc[1][t]);
         const int8_t* xq = xh + t * K + b * 256;
+        __m512i p[4];
         for (int k = 0; k < 4; ++k) {
-          __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[k], _mm512_loadu_si512(xq + 64 * k));
-          if (SPLIT) s = _mm512_dpbusd_epi32(_mm512_slli_epi32(s, 8), v[k], _mm512_loadu_si512(xl + t * K + b * 256 + 64 * k));
-          const __m512 dk = _mm512_permutexvar_ps(_mm512_add_epi32(lanes, _mm512_set1_epi32(4 * k)), d);
-          acc[k & 1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dk, acc[k & 1][t]);
+          p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[k], _mm512_loadu_si512(xq + 64 * k));
+          if (SPLIT)
+            p[k] = _mm512_dpbusd_epi32(_mm512_slli_epi32(p[k], 8), v[k], _mm512_loadu_si512(xl + t * K + b * 256 + 64 * k));
         }
+        const __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+        const __m512i q = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+        const __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(r, q), _mm512_unpackhi_epi64(r, q));
+        acc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s16, xs16), acc[0][t]);
       }
     }
     for (int t = 0; t < TT; ++t) {
@@ -155,7 +160,7 @@ PG_TARGET_QUAD PG_INLINE void block_runs(const uint8_t* blk, const uint16_t* sc,
       for (int half = 0; half < 2; ++half) {
         const __m128i q = _mm_load_si128(reinterpret_cast<const __m128i*>(vals[2 * quad + half] + 16 * i));
         const __m512 w = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(q), bias));
-        out[8 * quad + 2 * i + half] = _mm512_mul_ps(w, _mm512_set1_ps(_cvtsh_ss(sc[8 * quad + 4 * half + i])));
+        out[8 * quad + 2 * i + half] = _mm512_mul_ps(w, _mm512_set1_ps(_cvtsh_ss(sc[4 * i + 2 * quad + half])));
       }
     }
   }

@@ -68,7 +68,7 @@ PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
 
 inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
   if (n1 <= n0) return;
-  const int64_t G = a.x->G;
+  const int64_t G = a.x->G * (a.s->kind == kInt6 ? 2 : 1);  // params per row (int6: a scale per 16 weights)
   const char* s = reinterpret_cast<const char*>(a.s->scales + n0 * G);
   const char* o = reinterpret_cast<const char*>(a.s->offsets ? a.s->offsets + n0 * G : nullptr);
   for (int64_t off = 0; off < (n1 - n0) * G * 2; off += 64) {
