@@ -227,9 +227,9 @@ struct Quad {
   const float* xs;  // [T, Gp] from row t0
   int64_t K, Gp, C;
 
-  // Groups g..g+3's integer sums per row of x (lane l: part of group g + l / 4's).
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void sums(__m512i (&out)[TT], const uint8_t* row, int64_t g) const {
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
     const __m512i low4 = _mm512_set1_epi8(15);
     const __m512i w = _mm512_loadu_si512(row + g * 16);
     const __m512i lo = _mm512_and_si512(w, low4);
@@ -237,11 +237,11 @@ struct Quad {
     for (int t = 0; t < TT; ++t) {
       const int8_t* xg = xq4 + t * K + g * kGroup;
       const __m512i init = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
-      out[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(init, lo, _mm512_loadu_si512(xg)), hi,
-                                   _mm512_loadu_si512(xg + 64));
+      __m512i s = _mm512_dpbusd_epi32(init, lo, _mm512_loadu_si512(xg));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
   }
-  PG_VNNI_STEP_FROM_SUMS
 
   // Groups [g0, G) (at most 3), in xq's order.
   template <int TT>
@@ -276,7 +276,8 @@ struct QuadSplit {
   int64_t K, Gp, C;
 
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void sums(__m512i (&out)[TT], const uint8_t* row, int64_t g) const {
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
     const __m512i low4 = _mm512_set1_epi8(15);
     const __m512i w = _mm512_loadu_si512(row + g * 16);
     const __m512i lo = _mm512_and_si512(w, low4);
@@ -288,10 +289,10 @@ struct QuadSplit {
       s = _mm512_slli_epi32(_mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xh + 64)), 8);
       if (SYM) s = _mm512_add_epi32(s, _mm512_loadu_si512(c4 + t * C + g * 4));
       s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xl));
-      out[t] = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
   }
-  PG_VNNI_STEP_FROM_SUMS
 
   // Groups [g0, G) (at most 3), in x's order.
   template <int TT>

@@ -127,26 +127,6 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   p.count = 0;
 }
 
-// A 4-groups-per-vector kernel's step (acc += its sums scaled by d16's lanes, picked) from its sums().
-#define PG_VNNI_STEP_FROM_SUMS                                                                                      \
-  template <int TT>                                                                                                 \
-  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],            \
-                                        __m512i pick, int64_t g) const {                                           \
-    __m512i s[TT];                                                                                                  \
-    sums<TT>(s, row, g);                                                                                            \
-    for (int t = 0; t < TT; ++t)                                                                                    \
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);              \
-  }
-
-// Four vectors of 4-groups' sums (lane 4i + j of vector k: part j of group 4k + i) as one: lane 4i + k holds group
-// 4k + i's whole sum (a transpose-and-add within 128-bit lanes). The integer sums stay below 2^31: at most 4 * 32
-// products of 15 * 32767, plus a -8 * x16 sum.
-PG_TARGET_VNNI512 PG_INLINE __m512i transpose_add4(const __m512i (&p)[4]) {
-  const __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
-  const __m512i q = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
-  return _mm512_add_epi32(_mm512_unpacklo_epi64(r, q), _mm512_unpackhi_epi64(r, q));
-}
-
 // The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
 // kPer groups at a time (a lane of its integer sums belongs to group lane / (16 / kPer), scaled by a permute of
 // d16), the last groups by KERNEL::tail. Row bytes: K >> kShift. kSym: no per-group offset term after the loop
@@ -165,7 +145,6 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
                                _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  PER == 4 ? 2 : 3));
   }
-  const __m512i quad_order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
@@ -181,25 +160,6 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       __m512 d16[TT];
       for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
       const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
-      if constexpr (PER == 4 && TT <= 4) {
-        // 4 groups a vector: the 4 vectors' sums transposed into one, lane 4i + k for group 4k + i (one conversion,
-        // permute and FMA per 16 groups, not 4; measured faster from DRAM where the int16-x kernel was bound by
-        // its instructions)
-        __m512i s[4][TT];
-        for (int k = 0; k < 4; ++k) {
-          if (k < steps) {
-            kern.template sums<TT>(s[k], row, g16 + PER * k);
-          } else {
-            for (int t = 0; t < TT; ++t) s[k][t] = _mm512_setzero_si512();
-          }
-        }
-        for (int t = 0; t < TT; ++t) {
-          const __m512i v[4] = {s[0][t], s[1][t], s[2][t], s[3][t]};
-          acc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(transpose_add4(v)),
-                                      _mm512_permutexvar_ps(quad_order, d16[t]), acc[0][t]);
-        }
-        continue;
-      }
       for (int k = 0; k < STEPS; ++k) {
         if (k < steps) kern.template step<TT>(acc[k % U], row, d16, pick[k], g16 + PER * k);
       }
