@@ -255,24 +255,38 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at
   at::Tensor q = per_block(blocks, 192, at::kByte, out, 0), sc = per_block(blocks, 16, at::kHalf, out, 1);
   uint8_t* qp = q.data_ptr<uint8_t>();
   uint16_t* sp = halves(sc);
+  const int isa = std::min(pg::active_isa(), static_cast<int>(pg::kAvx2));  // F16C for the scales where there is
   for_blocks(blocks, 210, "repack_q6_k_int6", 256, [&](int64_t i, const uint8_t* blk) {
-    uint8_t q6[256];
     const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
-    const float d = q6_k_values(blk, q6);
+    uint16_t dh;
+    std::memcpy(&dh, blk + 208, 2);
+    const float d = pg::half_to_float(dh);
     uint8_t* dst = qp + i * 192;
-    std::memset(dst + 128, 0, 64);
-    for (int k = 0; k < 2; ++k) {  // quad k: the block's groups 4k..4k+3
-      const uint8_t* v = q6 + 128 * k;
-      for (int p = 0; p < 64; ++p) {  // group p / 16: its first half's value p % 16, and its second half's
-        const uint8_t lo = v[32 * (p / 16) + p % 16], hi = v[32 * (p / 16) + 16 + p % 16];
-        dst[64 * k + p] = static_cast<uint8_t>((lo & 15) | (hi & 15) << 4);
-        dst[128 + p] = static_cast<uint8_t>(dst[128 + p] | (lo >> 4) << (4 * k) | (hi >> 4) << (4 * k + 2));
+    for (int k = 0; k < 2; ++k) {  // Q6_K's half k is quad k: weight 32m + l of it has its nibble in ql[l % 32 +
+      // 32 (m % 2)] (low for m < 2, high above) and its top bits at 2m of qh[l]; group i of the quad is m = i
+      const uint8_t* ql = blk + 64 * k;
+      const uint8_t* qh = blk + 128 + 32 * k;
+      uint8_t* nib = dst + 64 * k;
+      for (int j = 0; j < 16; ++j) {  // byte 16i + j: group i's weight j (low nibble) and 16 + j (high)
+        nib[j] = static_cast<uint8_t>((ql[j] & 15) | (ql[16 + j] & 15) << 4);
+        nib[16 + j] = static_cast<uint8_t>((ql[32 + j] & 15) | (ql[48 + j] & 15) << 4);
+        nib[32 + j] = static_cast<uint8_t>((ql[j] >> 4) | (ql[16 + j] & 0xF0));
+        nib[48 + j] = static_cast<uint8_t>((ql[32 + j] >> 4) | (ql[48 + j] & 0xF0));
       }
-      for (int g = 0; g < 4; ++g) {  // scale 4g + 2k + h: quad k's group g, its half h
-        sp[i * 16 + 4 * g + 2 * k] = to_half(d * static_cast<float>(sub[8 * k + 2 * g]));
-        sp[i * 16 + 4 * g + 2 * k + 1] = to_half(d * static_cast<float>(sub[8 * k + 2 * g + 1]));
+      for (int b = 0; b < 64; ++b) {  // position b of the quad's first / second halves: group b / 16, weight b % 16
+        const int shift = 2 * (b / 16);
+        const int lo = (qh[b % 16] >> shift) & 3, hi = (qh[16 + b % 16] >> shift) & 3;
+        dst[128 + b] = static_cast<uint8_t>((k ? dst[128 + b] : 0) | lo << (4 * k) | hi << (4 * k + 2));
       }
     }
+    float scales[16];
+    for (int k = 0; k < 2; ++k) {
+      for (int g = 0; g < 4; ++g) {  // scale 4g + 2k + h: quad k's group g, its half h (sub-block 8k + 2g + h)
+        scales[4 * g + 2 * k] = d * static_cast<float>(sub[8 * k + 2 * g]);
+        scales[4 * g + 2 * k + 1] = d * static_cast<float>(sub[8 * k + 2 * g + 1]);
+      }
+    }
+    pg::floats_to_halves(isa, scales, sp + i * 16, 16);
   });
   return {q, sc};
 }
