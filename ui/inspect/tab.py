@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -194,8 +194,14 @@ class InspectTab(ModeTab):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         """Load the model for inspection as soon as the tab is seen: the first Inspect then only computes."""
         super().showEvent(event)
+        # Once the events queued now have run: a window restoring its last tab shows it before its model list
+        # selects the model, and a preload of the model shown first (the embedded one: converted on first use)
+        # would hold the worker while the inspection of the selected one waited behind it.
+        QTimer.singleShot(0, self._preload_current)
+
+    def _preload_current(self) -> None:
         model_id = self.model_id()
-        if model_id != self._preloaded and not is_remote(model_id) and not self.running:
+        if self.isVisible() and model_id != self._preloaded and not is_remote(model_id) and not self.running:
             self._preloaded = model_id
             self.worker.preload(model_id)
 

@@ -113,8 +113,8 @@ class QLinear:
 
     @classmethod
     def wrap(cls, weight: Any, precision: str) -> QLinear:
-        """A layer around an already quantized weight (``Int4Weight``, an int8 holder with qweight/scales) or a
-        float tensor (quantized now to ``precision``'s format)."""
+        """A layer around an already quantized weight (``Int4Weight``, ``Int6Weight``, an int8 holder with
+        qweight/scales) or a float tensor (quantized now to ``precision``'s format)."""
         fmt = stored_format(weight)
         if fmt == "float":
             return cls(weight, precision)

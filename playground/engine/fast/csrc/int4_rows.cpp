@@ -450,7 +450,8 @@ int64_t seg_scratch_floats(int64_t G) {
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch) {
   const int64_t G = xp.G;
-  Args a{&s, &xp, out, ldo, std::max<int64_t>(1, (s.kind == kInt6 ? 8192 : kPrefetchBytes) / row_bytes(s))};
+  const int64_t ahead = s.kind == kInt6 ? kPrefetchBytesInt6 : kPrefetchBytes;
+  Args a{&s, &xp, out, ldo, std::max<int64_t>(1, ahead / row_bytes(s))};
   const int64_t params = kRowBlock * G + 8;
   float* bsc = scratch;
   float* bof = bsc + params;

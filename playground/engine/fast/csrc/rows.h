@@ -11,6 +11,7 @@ namespace pg {
 
 constexpr int64_t kRowBlock = 32;         // weight rows per block (kept hot while the T-chunks loop over it)
 constexpr int64_t kPrefetchBytes = 4096;  // how far ahead of the current weight row to prefetch
+constexpr int64_t kPrefetchBytesInt6 = 8192;  // int6 rows (set with its kernel's measurements, not tuned alone)
 
 struct Args {
   const QSeg* s;
