@@ -285,21 +285,27 @@ static inline void set_c6(const XPrep& p, int64_t t, int64_t g, int h, int32_t h
   p.c6[t * (p.K / 16) + g / 8 * 16 + i % 4 * 4 + i / 4 * 2 + h] = -32.f * static_cast<float>(half_sum) * scale;
 }
 
-// c8 / c4 / c6 of int8 x (see kernels.h): -128 (int8 weights) or -8 (symmetric int4) times each group's xq sum,
-// -32 (int6) times each half group's.
+// The constant terms of row t's group g (see kernels.h) from the sums of its two halves of x as rounded (x16 or xq)
+// and its scale: -8 (symmetric int4, c4) or -128 (int8 weights: c8 in the int8 mode, c16n in the fp32 one) times the
+// group's sum, -32 (int6, c6) times each half's.
+static void set_consts(const XPrep& p, int64_t t, int64_t g, const int32_t (&half)[2], float scale) {
+  const int32_t sum = half[0] + half[1];
+  if (p.c4) p.c4[t * c_stride(p.G, 4) + g * 4] = -8 * sum;
+  int32_t* c2 = p.int8_x ? p.c8 : p.c16n;
+  if (c2) c2[t * c_stride(p.G, 2) + g * 8] = -128 * sum;
+  if (p.c6) {
+    set_c6(p, t, g, 0, half[0], scale);
+    set_c6(p, t, g, 1, half[1], scale);
+  }
+}
+
+// The constants of int8 x (prepare_split_avx512 sets the fp32 mode's).
 static void prepare_int8_consts(XPrep& p) {
-  const int64_t C2 = c_stride(p.G, 2), C4 = c_stride(p.G, 4);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t g = 0; g < p.G; ++g) {
       int32_t half[2] = {0, 0};
       for (int64_t j = 0; j < kGroup; ++j) half[j / 16] += p.xq[t * p.K + g * kGroup + j];
-      const int32_t s = half[0] + half[1];
-      if (p.c8) p.c8[t * C2 + g * 8] = -128 * s;
-      if (p.c4) p.c4[t * C4 + g * 4] = -8 * s;
-      if (p.c6) {
-        set_c6(p, t, g, 0, half[0], p.xs[t * p.Gp + g]);
-        set_c6(p, t, g, 1, half[1], p.xs[t * p.Gp + g]);
-      }
+      set_consts(p, t, g, half, p.xs[t * p.Gp + g]);
     }
   }
 }
@@ -311,7 +317,6 @@ static void prepare_int8_consts(XPrep& p) {
 PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m512i b128 = _mm512_set1_epi32(128), b255 = _mm512_set1_epi32(255);
-  const int64_t C4 = c_stride(p.G, 4), C2 = c_stride(p.G, 2);
   for (int64_t t = 0; t < p.T; ++t) {
     const float* x = p.x + t * p.K;
     for (int64_t g = 0; g < p.G; ++g) {
@@ -322,13 +327,7 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
       const __m512i i[2] = {_mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv))),
                             _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)))};
       const int32_t half[2] = {_mm512_reduce_add_epi32(i[0]), _mm512_reduce_add_epi32(i[1])};
-      const int32_t sum = half[0] + half[1];
-      if (p.c4) p.c4[t * C4 + g * 4] = -8 * sum;
-      if (p.c16n) p.c16n[t * C2 + g * 8] = -128 * sum;
-      if (p.c6) {
-        set_c6(p, t, g, 0, half[0], p.xs16[t * p.Gp + g]);
-        set_c6(p, t, g, 1, half[1], p.xs16[t * p.Gp + g]);
-      }
+      set_consts(p, t, g, half, p.xs16[t * p.Gp + g]);
       for (int h = 0; h < 2; ++h) {
         const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(i[h], b128), b255), b128);
         const __m512i hi = _mm512_srai_epi32(_mm512_sub_epi32(i[h], lo), 8);
