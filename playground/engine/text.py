@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from playground.domain.jobs import ProgressEvent
 from playground.engine.device import choose_device, choose_dtype, free_memory, loading_errors
 from playground.engine.fast.select import AUTO_PRECISION  # noqa: F401 - re-exported (cli setup)
+from playground.engine.gc_pause import collector_paused
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
     return config
 
 
+@collector_paused()
 def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
                     allow_pickle: bool = False, precision: str | None = None,
                     on_progress: Callable[[ProgressEvent], None] = lambda e: None,

@@ -55,10 +55,10 @@ def test_sentencepiece_vocabulary_encodes_like_transformers(arch):
         assert ours.encode(text, add_special_tokens=False).ids == expected, text
 
 
-def test_compiled_splits_equal_the_python_ones():
-    """The library's split finder (Gemma's 262k tokens: ~2M lookups) finds exactly the splits the Python one does:
-    multi-byte characters cut at character boundaries, a repeated token taking its last id (as the vocabulary dict
-    built in order does)."""
+def test_compiled_merges_equal_the_python_ones():
+    """The library's merge builder (Gemma's 262k tokens: ~2M lookups, 515k merges) ranks exactly the merges the
+    Python one does: multi-byte characters cut at character boundaries, tied scores broken the same way, a repeated
+    token counted once at its first place with its last id and score (as the vocabulary dict built in order)."""
     import numpy as np
 
     from playground.engine.fast import gguf_tokenizer, kernels
@@ -67,18 +67,19 @@ def test_compiled_splits_equal_the_python_ones():
         if kernels.compiler_present():
             pytest.fail("the kernel library did not build although a compiler is present")
         pytest.skip("no C++ compiler here")
-    tokens, _ = _vocabulary(seed=5)
+    tokens, scores = _vocabulary(seed=5)
     tokens.append(tokens[300])
+    scores = np.asarray([*scores, 5.0])
+    scores[400:420] = -3.0  # ties
     vocab = {t: i for i, t in enumerate(tokens)}
-    words = list(dict.fromkeys(tokens))
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    compiled = gguf_tokenizer._compiled_splits(tokens, words)
-    python = gguf_tokenizer._splits(words, lengths, vocab)
+    compiled = gguf_tokenizer._compiled_merges(tokens, scores)
+    python = gguf_tokenizer._ranked_merges(tokens, vocab, scores)
     assert compiled is not None
-
-    def rows(splits):
-        return sorted(zip(*(column.tolist() for column in splits), strict=True))
-
-    assert rows(compiled) == rows(python)
-    assert any(len(words[w]) != len(words[w].encode()) for _, _, w, _ in rows(python))  # multi-byte words split
-    assert any(left == len(tokens) - 1 or right == len(tokens) - 1 for left, right, _, _ in rows(python))
+    assert [c.tolist() for c in compiled] == [p.tolist() for p in python]
+    pairs = list(zip(*(p.tolist() for p in python), strict=True))
+    assert len(pairs) > 100
+    assert any(len(tokens[left] + tokens[right]) != len((tokens[left] + tokens[right]).encode())
+               for left, right in pairs)  # multi-byte characters
+    assert any(len(tokens) - 1 in pair for pair in pairs)  # the repeated token's last id
+    merged = {tokens[left] + tokens[right] for left, right in pairs[:5]}
+    assert tokens[300] in merged  # its last score (5.0, the best) ranks its merges first

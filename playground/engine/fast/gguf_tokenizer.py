@@ -45,15 +45,15 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
     types = np.asarray(types) if types is not None else np.ones(len(tokens), dtype=np.int32)
     arch = str(meta.get("general.architecture", ""))
     if kind == "gpt2":
-        backend, vocab_tokens = _byte_level(meta, tokens)
+        backend, vocab = _byte_level(meta, tokens)
         add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
     elif kind == "llama":
-        backend, vocab_tokens = _sentencepiece(meta, tokens, arch)
+        backend, vocab = _sentencepiece(meta, tokens, arch)
         add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", True))
     else:
         raise UnsupportedModel(f"GGUF tokenizer model {kind!r} is not supported (gpt2 and llama are)")
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False))
-    _add_tokens(backend, tokens, types, set(vocab_tokens) if kind == "llama" else None, kind == "gpt2")
+    _add_tokens(backend, tokens, types, vocab if kind == "llama" else None, kind == "gpt2")
     special = {name: tokens[int(meta[f"tokenizer.ggml.{key}"])] for name, key in
                (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"),
                 ("pad_token", "padding_token_id"))
@@ -64,7 +64,7 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------- models ------------------------------------------
 
 
-def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, list[str]]:
+def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, dict[str, int]]:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     pre = str(meta.get("tokenizer.ggml.pre", "gpt2"))
@@ -88,10 +88,10 @@ def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, list[str]
     tok.pre_tokenizer = pre_tokenizers.Sequence([*splits,
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    return tok, spelled
+    return tok, vocab
 
 
-def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[Any, list[str]]:
+def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[Any, dict[str, int]]:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     gemma = arch.startswith("gemma")
@@ -99,14 +99,15 @@ def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[
         tokens = ["\u2581" * len(t) if " " in t and not t.strip() else t for t in tokens]
     vocab = {t: i for i, t in enumerate(tokens)}
     if gemma:
-        order = {t: -i for i, t in enumerate(tokens)}
+        scores = -np.arange(len(tokens), dtype=np.float64)
     else:
-        scores = meta.get("tokenizer.ggml.scores")
-        if scores is None:
+        if meta.get("tokenizer.ggml.scores") is None:
             raise UnsupportedModel("the GGUF SentencePiece tokenizer has no scores")
-        order = dict(zip(tokens, np.asarray(scores, dtype=np.float64).tolist(), strict=True))
+        scores = np.asarray(meta["tokenizer.ggml.scores"], dtype=np.float64)
+        if scores.shape != (len(tokens),):
+            raise UnsupportedModel(f"the GGUF tokenizer has {scores.size} scores for {len(tokens)} tokens")
     unk_id = int(meta.get("tokenizer.ggml.unknown_token_id", 0))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=_merges(tokens, vocab, order), dropout=None, fuse_unk=True,
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=_merges(tokens, vocab, scores), dropout=None, fuse_unk=True,
                                byte_fallback=True, unk_token=tokens[unk_id] if 0 <= unk_id < len(tokens) else None))
     steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
     if gemma:
@@ -122,24 +123,28 @@ def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[
         if prefix:
             steps.append(decoders.Strip(content=" ", left=1))
     tok.decoder = decoders.Sequence(steps)
-    return tok, tokens
+    return tok, vocab
 
 
-def _merges(tokens: list[str], vocab: dict[str, int], order: dict[str, float]) -> list[tuple[str, str]]:
-    """Every split of a token into two vocabulary tokens, best first: by the merged token's ``order`` (higher
-    first), then longer left part, then longer right part, then the token's place and the parts' ids (the order
-    transformers' ``generate_merges`` gives, so both tokenizers agree)."""
+def _merges(tokens: list[str], vocab: dict[str, int], scores: np.ndarray) -> list[tuple[str, str]]:
+    """Every split of a token into two vocabulary tokens, best first: by the merged token's score (higher first),
+    then longer left part, then longer right part, then the token's place (the order transformers'
+    ``generate_merges`` gives, so both tokenizers agree). A repeated token counts once, at its first place, with
+    its last score and id (as a dict built in order keeps it)."""
+    lefts, rights = _compiled_merges(tokens, scores) or _ranked_merges(tokens, vocab, scores)
+    return list(zip(map(tokens.__getitem__, lefts.tolist()), map(tokens.__getitem__, rights.tolist()), strict=True))
+
+
+def _ranked_merges(tokens: list[str], vocab: dict[str, int], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_merges``' ranked (left id, right id) pairs through Python and numpy (where the library is not built)."""
+    order = dict(zip(tokens, scores.tolist(), strict=True))
     words = list(order)
-    lengths_all = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    found = _compiled_splits(tokens, words)
-    lefts, rights, where, cut = found if found is not None else _splits(words, lengths_all, vocab)
-    if not len(where):
-        return []
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    lefts, rights, where, cut = _splits(words, lengths, vocab)
     score = np.fromiter(order.values(), dtype=np.float64, count=len(order))[where]
     # (word, cut) names a split, so the parts' ids after the word's place never decide: not sorted on
-    ranked = np.lexsort((where, cut - lengths_all[where], -cut, -score))
-    return list(zip(map(tokens.__getitem__, lefts[ranked].tolist()), map(tokens.__getitem__, rights[ranked].tolist()),
-                    strict=True))
+    ranked = np.lexsort((where, cut - lengths[where], -cut, -score))
+    return lefts[ranked], rights[ranked]
 
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # left id, right id, word index, cut (characters)
@@ -162,29 +167,29 @@ def _splits(words: list[str], lengths: np.ndarray, vocab: dict[str, int]) -> Spl
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
-def _compiled_splits(tokens: list[str], words: list[str]) -> Splits | None:
-    """``_splits`` by the library's ``vocab_splits`` (2M lookups on Gemma's vocabulary: ~1 s in Python); None where
-    it is not built or a token holds a NUL (the strings travel NUL-joined)."""
+def _compiled_merges(tokens: list[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``_merges``' ranked (left id, right id) pairs by the library's ``bpe_merges`` (Gemma's 262k tokens: ~2M
+    lookups and 515k merges, ~0.6 s in Python and numpy); None where it is not built or a token holds a NUL (the
+    strings travel NUL-joined)."""
     from playground.engine.fast import kernels
 
-    if not tokens or not words or not kernels.available():
+    if not tokens or not kernels.available():
         return None
-    vocab_text, words_text = "\x00".join(tokens), "\x00".join(words)
-    if vocab_text.count("\x00") != len(tokens) - 1 or words_text.count("\x00") != len(words) - 1:
+    text = "\x00".join(tokens)
+    if text.count("\x00") != len(tokens) - 1:
         return None
     import torch
 
-    def utf8(text: str) -> torch.Tensor:
-        return torch.frombuffer(bytearray(text.encode("utf-8", "surrogatepass")), dtype=torch.uint8)
-
-    out = torch.ops.playground.vocab_splits(utf8(vocab_text), utf8(words_text))
-    return tuple(t.numpy() for t in out)  # type: ignore[return-value]
+    joined = torch.frombuffer(bytearray(text.encode("utf-8", "surrogatepass")), dtype=torch.uint8)
+    lefts, rights = torch.ops.playground.bpe_merges(joined, torch.from_numpy(np.ascontiguousarray(scores)))
+    return lefts.numpy(), rights.numpy()
 
 
 # ---------------------------------------------------------------- special tokens and wrapper ----------------------
 
 
-def _add_tokens(tok: Any, tokens: list[str], types: np.ndarray, vocab: set[str] | None, byte_level: bool) -> None:
+def _add_tokens(tok: Any, tokens: list[str], types: np.ndarray, vocab: dict[str, int] | None,
+                byte_level: bool) -> None:
     """Control tokens as special added tokens, user-defined ones as plain added tokens (both matched whole)."""
     from tokenizers import AddedToken
 
