@@ -18,7 +18,6 @@ from typing import Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine.device import choose_device, choose_dtype, loading_errors
-from playground.engine.gc_pause import collector_paused
 from playground.errors import KnownError, UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -30,7 +29,6 @@ class DirectGgufUnsupported(UnsupportedModel):
     """The GGUF loader cannot read this file (the message says what); transformers' conversion may."""
 
 
-@collector_paused()
 def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, dtype: str | None = None,
                          precision: str | None = None, on_progress: ProgressFn = lambda e: None,
                          path_choice: str = "auto") -> Any:

@@ -123,7 +123,6 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
     return config
 
 
-@collector_paused()
 def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
                     allow_pickle: bool = False, precision: str | None = None,
                     on_progress: Callable[[ProgressEvent], None] = lambda e: None,
@@ -159,7 +158,8 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
         raise UnsupportedModel(f"Could not load {model_id}: unreadable weights ({exc})") from exc
     chosen = select.plan(config, dev.type, plain, requested, tensors.numel(), path)
     with loading_errors(model_id, dev):
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        with collector_paused():
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         model = fast = None
         loader = None
         if adapter is not None or chosen.path != "fused":

@@ -153,19 +153,32 @@ def test_large_tensors_repack_in_pieces_into_the_same_weights(quant, tmp_path, m
     assert quantized >= 7
 
 
-def test_a_load_pauses_the_cycle_collector_and_restores_it_even_when_it_fails(tmp_path):
-    """Loads build hundreds of thousands of long-lived objects (Gemma's 515k merges): the collector's full passes
-    over them cost 0.1-0.25 s of a first load. It is off while a model loads, and back on after, failed load
-    or not (a collector left off would let the app's cyclic garbage grow for good)."""
+def test_the_tokenizer_builds_with_the_cycle_collector_paused_and_restores_it_even_when_it_fails(tmp_path,
+                                                                                            monkeypatch):
+    """A tokenizer build makes hundreds of thousands of long-lived objects (Gemma's 515k merges): the collector's
+    full passes over them cost 0.1-0.25 s of a first load. It is off while the tokenizer is built, and back on
+    after, failed build or not (a collector left off would let the app's cyclic garbage grow for good)."""
     import gc
 
+    from playground.engine.fast import gguf_tokenizer
+
     path = write_gguf(tiny_model("qwen2"), tmp_path / "m.gguf", quant="Q4_0")
+    real = gguf_tokenizer.build_tokenizer
     seen: list[bool] = []
-    load_gguf_text_model("m", path, device="cpu", on_progress=lambda e: seen.append(gc.isenabled()))
-    assert seen and not any(seen)
-    assert gc.isenabled()
-    broken = tmp_path / "broken.gguf"
-    broken.write_bytes(path.read_bytes()[:4096])
-    with pytest.raises(UnsupportedModel):
-        load_gguf_text_model("broken", broken, device="cpu")
+
+    def watched(meta):
+        seen.append(gc.isenabled())
+        return real(meta)
+
+    monkeypatch.setattr(gguf_tokenizer, "build_tokenizer", watched)
+    tm = load_gguf_text_model("m", path, device="cpu")
+    assert seen == [False] and gc.isenabled()
+    assert tm.tokenizer.decode(tm.tokenizer.encode("hello world")).endswith("hello world")
+
+    def broken(meta):
+        raise UnsupportedModel("GGUF tokenizer model 'rwkv' is not supported")
+
+    monkeypatch.setattr(gguf_tokenizer, "build_tokenizer", broken)
+    with pytest.raises(UnsupportedModel, match="rwkv"):
+        load_gguf(path)
     assert gc.isenabled()

@@ -25,6 +25,7 @@ import numpy as np
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
+from playground.engine.gc_pause import collector_paused
 from playground.errors import UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -180,7 +181,8 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
         from playground.engine.fast.gguf_tokenizer import build_tokenizer
 
         on_progress(ProgressEvent("Building the tokenizer", 0.95))
-        tok = build_tokenizer(meta)
+        with collector_paused():
+            tok = build_tokenizer(meta)
     timings = {"read_s": read_s, "tensors_s": tensors_s, "tokenizer_s": time.perf_counter() - started - read_s
                - tensors_s}
     on_progress(ProgressEvent(f"Read {path.name}", 1.0))
