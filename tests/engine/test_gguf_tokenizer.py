@@ -83,3 +83,27 @@ def test_compiled_merges_equal_the_python_ones():
     assert any(len(tokens) - 1 in pair for pair in pairs)  # the repeated token's last id
     merged = {tokens[left] + tokens[right] for left, right in pairs[:5]}
     assert tokens[300] in merged  # its last score (5.0, the best) ranks its merges first
+
+
+def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes():
+    """The library's C function returns exactly the (left, right) string pairs Python's zip builds, the very string
+    objects of the vocabulary; an id outside it raises IndexError instead of reading past the list."""
+    import numpy as np
+
+    from playground.engine.fast import kernels
+
+    if not kernels.available():
+        if kernels.compiler_present():
+            pytest.fail("the kernel library did not build although a compiler is present")
+        pytest.skip("no C++ compiler here")
+    tokens, _ = _vocabulary(seed=7)
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, len(tokens), 1000), rng.integers(0, len(tokens), 1000)
+    pairs = kernels.pair_list(tokens, left, right)
+    assert pairs == [(tokens[a], tokens[b]) for a, b in zip(left.tolist(), right.tolist(), strict=True)]
+    assert all(p[0] is tokens[a] for p, a in zip(pairs, left.tolist(), strict=True))
+    assert kernels.pair_list(tokens, left[:0], right[:0]) == []
+    with pytest.raises(IndexError):
+        kernels.pair_list(tokens, np.array([0, len(tokens)]), np.array([0, 0]))
+    with pytest.raises(IndexError):
+        kernels.pair_list(tokens, np.array([-1]), np.array([0]))

@@ -131,8 +131,14 @@ def _merges(tokens: list[str], vocab: dict[str, int], scores: np.ndarray) -> lis
     then longer left part, then longer right part, then the token's place (the order transformers'
     ``generate_merges`` gives, so both tokenizers agree). A repeated token counts once, at its first place, with
     its last score and id (as a dict built in order keeps it)."""
+    from playground.engine.fast import kernels
+
     lefts, rights = _compiled_merges(tokens, scores) or _ranked_merges(tokens, vocab, scores)
-    return list(zip(map(tokens.__getitem__, lefts.tolist()), map(tokens.__getitem__, rights.tolist()), strict=True))
+    pairs = kernels.pair_list(tokens, lefts, rights)  # ~20 ms for Gemma's 515k; ~0.15 s through map and zip
+    if pairs is None:
+        pairs = list(zip(map(tokens.__getitem__, lefts.tolist()), map(tokens.__getitem__, rights.tolist()),
+                         strict=True))
+    return pairs
 
 
 def _ranked_merges(tokens: list[str], vocab: dict[str, int], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

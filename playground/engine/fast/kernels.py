@@ -20,7 +20,7 @@ ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None,
-                          "ops": None}
+                          "ops": None, "pair_list": None}
 
 
 def env_disabled() -> bool:
@@ -89,6 +89,29 @@ def op(name: str) -> Any:
     return _state["ops"][name]
 
 
+def pair_list(tokens: list[str], left: Any, right: Any) -> list[tuple[str, str]] | None:
+    """``[(tokens[l], tokens[r]) for l, r in zip(left, right)]`` (int64 numpy arrays) built by the library's C
+    function ``pg_pair_list`` (ctypes.PyDLL: the GIL held, a Python error raised as such); None where the library
+    is not loaded."""
+    if not available():
+        return None
+    fn = _state.get("pair_list")
+    if fn is None:
+        import ctypes
+
+        fn = ctypes.PyDLL(_state["library"]).pg_pair_list
+        fn.restype = ctypes.py_object
+        fn.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        _state["pair_list"] = fn
+    import numpy as np
+
+    left = np.ascontiguousarray(left, dtype=np.int64)
+    right = np.ascontiguousarray(right, dtype=np.int64)
+    if left.shape != right.shape or left.ndim != 1:
+        raise ValueError("pair_list: left and right must be 1-D and of one length")
+    return fn(tokens if type(tokens) is list else list(tokens), left.ctypes.data, right.ctypes.data, len(left))
+
+
 def unavailable_reason() -> str | None:
     """Why the library is not used (disabled, no compiler, the build error's first line), or None when it is."""
     if env_disabled():
@@ -136,7 +159,7 @@ def set_isa(isa: str) -> str:
 def reset_for_tests() -> None:
     """Forget the load state (the library itself stays loaded in this process)."""
     with _lock:
-        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None, ops=None)
+        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None, ops=None, pair_list=None)
 
 
 _fakes_registered = False
