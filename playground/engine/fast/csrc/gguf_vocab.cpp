@@ -63,8 +63,8 @@ class TokenTable {
       const uint64_t h = fnv(tokens[i]);
       size_t s = index(h);
       while (slots_[s].last >= 0 && !(slots_[s].hash == h && tokens_[slots_[s].last] == tokens[i])) s = (s + 1) & mask_;
-      if (slots_[s].last < 0) slots_[s] = Slot{h, static_cast<int64_t>(i), static_cast<int64_t>(i)};
-      else slots_[s].last = static_cast<int64_t>(i);  // a repeated token takes its last id, as a dict built in order
+      if (slots_[s].last < 0) slots_[s] = Slot{h, static_cast<int32_t>(i), static_cast<int32_t>(i)};
+      else slots_[s].last = static_cast<int32_t>(i);  // a repeated token takes its last id, as a dict built in order
       first_of_[i] = slots_[s].first;
     }
   }
@@ -82,10 +82,10 @@ class TokenTable {
   int64_t last_of(size_t i) const { return find(tokens_[i], fnv(tokens_[i])); }
 
  private:
-  struct Slot {
+  struct Slot {  // 16 bytes: Gemma's table is 8 MiB, half what 64-bit ids took
     uint64_t hash;
-    int64_t last;
-    int64_t first;
+    int32_t last;
+    int32_t first;
   };
   size_t index(uint64_t h) const { return static_cast<size_t>(h ^ (h >> 29)) & mask_; }
 
@@ -161,14 +161,16 @@ std::tuple<at::Tensor, at::Tensor> bpe_merges(const at::Tensor& vocab, const at:
         if (std::isnan(sc)) sc = -std::numeric_limits<double>::infinity();
         word_merges(table, s, static_cast<int32_t>(w), sc, out);
       }
+      std::sort(out.begin(), out.end(), before);  // each thread sorts its part; the parts are merged below
     }
   });
-  std::vector<Merge> merges;
-  size_t total = 0;
-  for (const auto& part : found) total += part.size();
-  merges.reserve(total);
-  for (auto& part : found) merges.insert(merges.end(), part.begin(), part.end());
-  std::sort(merges.begin(), merges.end(), before);
+  std::vector<Merge> merges = std::move(found[0]);
+  for (int64_t p = 1; p < parts; ++p) {
+    std::vector<Merge> joined(merges.size() + found[p].size());
+    std::merge(merges.begin(), merges.end(), found[p].begin(), found[p].end(), joined.begin(), before);
+    merges = std::move(joined);
+    std::vector<Merge>().swap(found[p]);
+  }
 
   const auto count = static_cast<int64_t>(merges.size());
   at::Tensor left = at::empty({count}, at::TensorOptions().dtype(at::kLong));
