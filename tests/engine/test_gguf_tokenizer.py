@@ -71,6 +71,8 @@ def test_compiled_merges_equal_the_python_ones():
     tokens.append(tokens[300])
     scores = np.asarray([*scores, 5.0])
     scores[400:420] = -3.0  # ties
+    scores[420:425] = np.nan  # after every other score, as numpy sorts them
+    scores[425:430] = -np.inf
     vocab = {t: i for i, t in enumerate(tokens)}
     compiled = gguf_tokenizer._compiled_merges(tokens, scores)
     python = gguf_tokenizer._ranked_merges(tokens, vocab, scores)

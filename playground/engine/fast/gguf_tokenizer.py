@@ -134,7 +134,7 @@ def _merges(tokens: list[str], vocab: dict[str, int], scores: np.ndarray) -> lis
     from playground.engine.fast import kernels
 
     lefts, rights = _compiled_merges(tokens, scores) or _ranked_merges(tokens, vocab, scores)
-    pairs = kernels.pair_list(tokens, lefts, rights)  # ~20 ms for Gemma's 515k; ~0.15 s through map and zip
+    pairs = kernels.pair_list(tokens, lefts, rights)  # Gemma's 515k: 0.07-0.10 s; 0.21 s through map and zip
     if pairs is None:
         pairs = list(zip(map(tokens.__getitem__, lefts.tolist()), map(tokens.__getitem__, rights.tolist()),
                          strict=True))
