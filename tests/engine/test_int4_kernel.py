@@ -419,3 +419,26 @@ def test_prefill_rms_norm_matches_torch(kernel):
     new, h = _add_norm(stream, o, w, eps)
     assert new.data_ptr() == stream.data_ptr() and torch.allclose(new, x + o, rtol=0, atol=1e-6)
     assert torch.allclose(h, F.rms_norm(x + o, (77,), w, eps), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rot", [32, 16])
+def test_prefill_rope_in_place_matches_torch(kernel, rot: int):
+    """Prefill's rope in one threaded pass, in place on q / k as views of the qkv product: the same rotation as
+    the torch form (x * cos + roll(x) * sin, first half of sin negated) over all of a head's dims or only the first
+    ``rot`` (the rest untouched); a position past the tables is refused, not read."""
+    from playground.engine.fast.forward import _rope
+
+    cap, t, heads, hd = 40, 9, 3, 32
+    angles = torch.arange(cap)[:, None] * torch.linspace(0.1, 1.0, rot // 2)[None]
+    cos = torch.cat([angles.cos(), angles.cos()], 1)
+    sin = torch.cat([-angles.sin(), angles.sin()], 1)
+    positions = torch.arange(30, 30 + t)
+    qkv = _x(t, 5 * hd)
+    q = qkv[:, : heads * hd].view(t, heads, hd)  # rows 160 floats apart
+    want = _rope(q.clone(), cos[positions][:, None], sin[positions][:, None], rot)
+    rest = qkv[:, heads * hd:].clone()
+    torch.ops.playground.rope_(q, cos, sin, positions)
+    assert torch.allclose(q, want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(qkv[:, heads * hd:], rest)  # k and v's columns untouched
+    with pytest.raises(RuntimeError, match="outside the tables"):
+        torch.ops.playground.rope_(q, cos, sin, torch.arange(35, 35 + t))

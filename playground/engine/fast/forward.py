@@ -87,8 +87,24 @@ def _qkv(r: DecoderRunner, i: int, h: torch.Tensor, positions: torch.Tensor, pre
     if a.qk_norm:
         q, k = _norm(q, layer.q_norm, a.eps, prefill), _norm(k, layer.k_norm, a.eps, prefill)
     cos, sin = r.rope[a.rope_kinds[i]]
+    if prefill and _native_rope(q, cos) and _native_rope(k, cos):
+        import torch
+
+        torch.ops.playground.rope_(q, cos, sin, positions)  # in place: q and k are views of this layer's qkv
+        torch.ops.playground.rope_(k, cos, sin, positions)
+        return q, k, v
     cos, sin = cos[positions][:, None], sin[positions][:, None]
     return _rope(q, cos, sin, a.rotary_dim), _rope(k, cos, sin, a.rotary_dim), v
+
+
+def _native_rope(x: torch.Tensor, table: torch.Tensor) -> bool:
+    """Whether the library's in-place rope takes x [T, heads, hd] and this table (fp32 on the CPU, rows contiguous)."""
+    import torch
+
+    from playground.engine.fast import kernels
+
+    return (x.dtype == table.dtype == torch.float32 and x.is_cpu and x.stride(-1) == 1 and table.is_contiguous()
+            and kernels.available())
 
 
 def _mlp_and_residuals(r: DecoderRunner, i: int, x: torch.Tensor, attn: torch.Tensor, prefill: bool,
@@ -148,6 +164,7 @@ def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int)
     x = r.embed(tokens)
     # One gate/up product buffer for all layers: a fresh one per layer (tens of MiB) cost a page fault per 4 KiB.
     gu_buf = torch.empty(t * max(layer.gate_up.n for layer in r.weights.layers))
+    masks: dict[int, torch.Tensor] = {}  # per window (0: global), made once for the chunk's layers
     for i, layer in enumerate(r.weights.layers):
         h = _norm(x, layer.attn_in, a.eps)
         q, k, v = _qkv(r, i, h, positions, True)
@@ -157,10 +174,13 @@ def prefill_chunk(r: DecoderRunner, slot: int, tokens: torch.Tensor, start: int)
         lo = max(0, start - window + 1) if window else 0
         keys = r.k[i, slot, :, lo:end].float()
         values = r.v[i, slot, :, lo:end].float()
-        key_pos = torch.arange(lo, end)
-        mask = key_pos[None] <= positions[:, None]  # causal; everything before ``start`` is visible
-        if window:
-            mask &= positions[:, None] - key_pos[None] < window
+        mask = masks.get(window)
+        if mask is None:
+            key_pos = torch.arange(lo, end)
+            mask = key_pos[None] <= positions[:, None]  # causal; everything before ``start`` is visible
+            if window:
+                mask &= positions[:, None] - key_pos[None] < window
+            masks[window] = mask
         x = _mlp_and_residuals(r, i, x, _attend_causal(r, q, keys, values, mask, start - lo, t == 1 and not window),
                                True, gu_buf)
     return x
