@@ -87,9 +87,10 @@ def test_compiled_merges_equal_the_python_ones():
     assert tokens[300] in merged  # its last score (5.0, the best) ranks its merges first
 
 
-def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes():
+def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes(monkeypatch):
     """The library's C function returns exactly the (left, right) string pairs Python's zip builds, the very string
-    objects of the vocabulary; an id outside it raises IndexError instead of reading past the list."""
+    objects of the vocabulary; an id outside it raises IndexError instead of reading past the list; a library
+    without the function leaves the list to Python, with the same merges."""
     import numpy as np
 
     from playground.engine.fast import kernels
@@ -109,3 +110,11 @@ def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes():
         kernels.pair_list(tokens, np.array([0, len(tokens)]), np.array([0, 0]))
     with pytest.raises(IndexError):
         kernels.pair_list(tokens, np.array([-1]), np.array([0]))
+    from playground.engine.fast import gguf_tokenizer
+
+    scores = np.asarray(_vocabulary(seed=7)[1])
+    vocab = {t: i for i, t in enumerate(tokens)}
+    compiled = gguf_tokenizer._merges(tokens, vocab, scores)
+    monkeypatch.setitem(kernels._state, "pair_list", False)  # as where the symbol is not exported
+    assert kernels.pair_list(tokens, left, right) is None
+    assert gguf_tokenizer._merges(tokens, vocab, scores) == compiled and len(compiled) > 100

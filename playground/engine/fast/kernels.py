@@ -99,10 +99,16 @@ def pair_list(tokens: list[str], left: Any, right: Any) -> list[tuple[str, str]]
     if fn is None:
         import ctypes
 
-        fn = ctypes.PyDLL(_state["library"]).pg_pair_list
-        fn.restype = ctypes.py_object
-        fn.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        try:
+            fn = ctypes.PyDLL(_state["library"]).pg_pair_list
+        except (OSError, AttributeError):  # a library that does not export it: the caller builds the list itself
+            fn = False
+        else:
+            fn.restype = ctypes.py_object
+            fn.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
         _state["pair_list"] = fn
+    if fn is False:
+        return None
     import numpy as np
 
     left = np.ascontiguousarray(left, dtype=np.int64)

@@ -193,9 +193,16 @@ TORCH_LIBRARY_FRAGMENT(playground, m) { m.def("bpe_merges(Tensor vocab, Tensor s
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) { m.impl("bpe_merges", &bpe_merges); }
 
+// Exported by name for ctypes (MSVC exports nothing unmarked; GCC's visibility flags could hide it).
+#if defined(_WIN32)
+#define PG_C_EXPORT extern "C" __declspec(dllexport)
+#else
+#define PG_C_EXPORT extern "C" __attribute__((visibility("default")))
+#endif
+
 // tokens: a Python list of str; left / right: n ids into it. A new list of (tokens[left[i]], tokens[right[i]])
 // tuples, or NULL with a Python exception set.
-extern "C" PyObject* pg_pair_list(PyObject* tokens, const int64_t* left, const int64_t* right, int64_t n) {
+PG_C_EXPORT PyObject* pg_pair_list(PyObject* tokens, const int64_t* left, const int64_t* right, int64_t n) {
   if (!PyList_Check(tokens)) {
     PyErr_SetString(PyExc_TypeError, "pg_pair_list: tokens must be a list");
     return nullptr;
