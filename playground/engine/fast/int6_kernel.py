@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playground.engine.fast import kernels
+from playground.engine.fast.int8_kernel import ScaledWeight
 
 if TYPE_CHECKING:
     import torch
@@ -29,28 +30,15 @@ _FALLBACK_CHUNK = 1 << 18
 
 
 @dataclass
-class Int6Weight:
-    n: int
-    k: int
-    qweight: torch.Tensor  # uint8 [n, 3k/4]
-    scales: torch.Tensor  # float16 [n, k/16]
+class Int6Weight(ScaledWeight):
+    """qweight uint8 [n, 3k/4], scales float16 [n, k/16] (the layout above)."""
 
     format = "int6"
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"qweight": self.qweight, "scales": self.scales}
-
-    def segment(self) -> list[torch.Tensor]:
-        return [self.qweight, self.scales]
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int6Weight:
         q = tensors["qweight"]
         return cls(int(q.shape[0]), int(q.shape[1]) // 3 * 4, q, tensors["scales"])
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.tensors().values())
 
 
 def runs_here() -> bool:

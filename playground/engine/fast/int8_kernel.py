@@ -9,6 +9,7 @@ Fallback without the library: stock torch, a chunk of rows dequantized at a time
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playground.engine.fast import kernels
@@ -20,6 +21,28 @@ GROUP = 32
 KIND = 2  # the int8 weight kind in the ops' segment lists
 MAX_ABS = 65000.0 * 127
 _FALLBACK_CHUNK = 1 << 18
+
+
+@dataclass
+class ScaledWeight:
+    """A quantized [n, k] weight held as ``qweight`` and fp16 ``scales`` (``quant.Int8Group``,
+    ``int6_kernel.Int6Weight``): the tensors it stores and the segment the kernels take."""
+
+    n: int
+    k: int
+    qweight: torch.Tensor
+    scales: torch.Tensor
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"qweight": self.qweight, "scales": self.scales}
+
+    def segment(self) -> list[torch.Tensor]:
+        return [self.qweight, self.scales]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes a matmul reads from the weight."""
+        return sum(t.numel() * t.element_size() for t in self.tensors().values())
 
 
 def quantize(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

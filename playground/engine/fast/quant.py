@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from playground.engine.fast.int8_kernel import ScaledWeight
+
 if TYPE_CHECKING:
     import torch
 
@@ -59,19 +61,8 @@ def layer_precision(precision: str, group: str) -> str:
 
 
 @dataclass
-class Int8Group:
+class Int8Group(ScaledWeight):
     """Symmetric int8 per group of 32 (``w = q * scale``): qweight int8 [n, k], scales fp16 [n, k/32]."""
-
-    n: int
-    k: int
-    qweight: torch.Tensor
-    scales: torch.Tensor
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"qweight": self.qweight, "scales": self.scales}
-
-    def segment(self) -> list[torch.Tensor]:
-        return [self.qweight, self.scales]
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int8Group:

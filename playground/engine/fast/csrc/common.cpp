@@ -470,23 +470,12 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
     }
 #if PG_X86
     if (isa >= kAvx512) {
-      if (int6) {
-        dequant_row_int6_avx512(s, n, out);
-      } else {
-        dequant_row_avx512(s, n, out);
-      }
-    } else if (int6) {
-      dequant_row_int6_scalar(s, n, out);
-    } else {
-      dequant_row_scalar(s, n, out);
-    }
-#else
-    if (int6) {
-      dequant_row_int6_scalar(s, n, out);
-    } else {
-      dequant_row_scalar(s, n, out);
-    }
+      (int6 ? dequant_row_int6_avx512 : dequant_row_avx512)(s, n, out);
+    } else
 #endif
+    {
+      (int6 ? dequant_row_int6_scalar : dequant_row_scalar)(s, n, out);
+    }
     if (dst16 != nullptr) to_bf16(isa, out, dst16 + (n - n0) * s.K, s.K);
   }
 }
