@@ -106,15 +106,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blo
   return o.result();
 }
 
+// The fp16 value stored at p (a block's d / dmin: unaligned).
+float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return pg::half_to_float(h);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks, at::TensorList out) {
   Int4Out o(blocks, 8, out);
   uint8_t* qp = o.qp;
   uint16_t *sp = o.sp, *op = o.op;
   for_blocks(blocks, 144, "repack_q4_k", 1024, [&](int64_t i, const uint8_t* blk) {
-    uint16_t dh, mh;
-    std::memcpy(&dh, blk, 2);
-    std::memcpy(&mh, blk + 2, 2);
-    const float d = pg::half_to_float(dh), dmin = pg::half_to_float(mh);
+    const float d = half_at(blk), dmin = half_at(blk + 2);
     const uint8_t* s6 = blk + 4;  // 8 (scale, min) pairs of 6 bits in 12 bytes
     for (int j = 0; j < 8; ++j) {
       const int scale = j < 4 ? s6[j] & 63 : (s6[j + 4] & 15) | ((s6[j - 4] >> 6) << 4);
@@ -213,9 +217,7 @@ float q6_k_values(const uint8_t* blk, uint8_t* q6) {
       out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
     }
   }
-  uint16_t dh;
-  std::memcpy(&dh, blk + 208, 2);
-  return pg::half_to_float(dh);
+  return half_at(blk + 208);
 }
 
 std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
@@ -258,9 +260,7 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at
   const int isa = std::min(pg::active_isa(), static_cast<int>(pg::kAvx2));  // F16C for the scales where there is
   for_blocks(blocks, 210, "repack_q6_k_int6", 256, [&](int64_t i, const uint8_t* blk) {
     const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
-    uint16_t dh;
-    std::memcpy(&dh, blk + 208, 2);
-    const float d = pg::half_to_float(dh);
+    const float d = half_at(blk + 208);
     uint8_t* dst = qp + i * 192;
     for (int k = 0; k < 2; ++k) {  // Q6_K's half k is quad k: weight 32m + l of it has its nibble in ql[l % 32 +
       // 32 (m % 2)] (low for m < 2, high above) and its top bits at 2m of qh[l]; group i of the quad is m = i
