@@ -76,6 +76,16 @@ def write_result(name: str, data: dict[str, Any], folder: Path | None = None) ->
     return target
 
 
+def isa_suffix() -> str:
+    """"" where the kernels run their AVX-512 path (the machine the README's main table was measured on), else
+    "_" and the path they do run ("_avx2"): result files of another vector ISA sit beside, never over, those."""
+    from playground.engine.fast import kernels
+
+    kernels.available()
+    isa = (kernels.build_info().get("isa") or "none").split()
+    return "" if "avx512" in isa else f"_{isa[0]}"
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():

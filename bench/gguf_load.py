@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "gguf_load.json"
 PROMPT = "The capital of France is"
 
 
@@ -181,9 +180,12 @@ def main() -> None:
         "goal": "ours load_s <= 2x llama.cpp's load_s (issue 17)",
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    from bench._results import isa_suffix
+
+    results = ROOT / "bench" / "results" / f"gguf_load{isa_suffix()}.json"  # one file per kernel ISA
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The README's table of issue 17's goals, printed from the committed result files in bench/results/ (so every
-figure in it traces to a JSON with its command and machine). Usage: .venv/bin/python bench/readme_table.py
+figure in it traces to a JSON with its command and machine). Usage: .venv/bin/python bench/readme_table.py [--isa avx2]
+(``--isa``: the rows measured where the kernels ran that ISA's path, vs_llamacpp_avx2.json and gguf_load_avx2.json)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -27,7 +29,11 @@ def verdict(value: float | None, goal: float, bar: float | None = None, lower_is
 
 
 def main() -> None:
-    vs, busy, speed = load("vs_llamacpp"), load("busy_decode"), load("decode_speed")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--isa", default="", help="another kernel ISA's result files (avx2)")
+    suffix = f"_{ap.parse_args().isa}" if ap.parse_args().isa else ""
+    vs = load(f"vs_llamacpp{suffix}")
+    busy, speed = (load("busy_decode"), load("decode_speed")) if not suffix else ({}, {})
     models = vs.get("models", {})
     print("| goal (issue 17) | target | measured | verdict |\n|---|---|---|---|")
 
@@ -47,10 +53,10 @@ def main() -> None:
         if long:
             print(f"| decode at 8k context, {name} | ≥ 0.9× llama.cpp | {long['ratio']:.2f}× "
                   f"({long['ours']:.0f} vs {long['llama.cpp']:.0f} tok/s) | {verdict(long['ratio'], 0.9)} |")
-    gguf = load("gguf_load")  # bench/gguf_load.py (the GGUF loader's own bench)
+    gguf = load(f"gguf_load{suffix}")  # bench/gguf_load.py (the GGUF loader's own bench)
     for row in gguf.get("rows", []):
         print(f"| first load of a new GGUF, {row['model']} | ≤ 2× llama.cpp's | {row['load_ratio']:.2f}× "
-              f"({row['ours_load_s']:.2f} vs {row['llama_cpp_load_s']:.2f} s; gguf_load.json) | "
+              f"({row['ours_load_s']:.2f} vs {row['llama_cpp_load_s']:.2f} s; gguf_load{suffix}.json) | "
               f"{verdict(row['load_ratio'], 2.0, lower_is_better=True)} |")
     if not gguf:
         print("| first load of a new GGUF | ≤ 2× llama.cpp's | – | not measured |")

@@ -5,7 +5,8 @@
 Per model, each engine in its own worker process (bench/engine_worker.py, bench/llama_cpp_worker.py) fed the same
 token ids: decode tok/s (64 new tokens after a 32-token prompt, greedy), prefill of 512 tokens (time to the first
 token), peak RSS after those runs, and for ``--long`` models decode at 256, 2k and 8k tokens of context. Ratios are
-ours / llama.cpp (prefill: llama.cpp's time / ours). Writes bench/results/vs_llamacpp.json.
+ours / llama.cpp (prefill: llama.cpp's time / ours). Writes bench/results/vs_llamacpp.json
+(vs_llamacpp_avx2.json where the kernels run their AVX2 path: each vector ISA keeps its own rows).
 
 Models: the embedded SmolLM2-135M (ours: the app's int4 from its HF weights; llama.cpp: the embedded Q4_1 GGUF),
 and GGUFs from ~/.cache/playground-bench/models (bench/make_gguf_models.py: Gemma-3-270M Q4_K_M from its chunk
@@ -30,7 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = Path(os.environ.get("PLAYGROUND_BENCH_CACHE", Path.home() / ".cache" / "playground-bench"))
-RESULTS = ROOT / "bench" / "results" / "vs_llamacpp.json"
 GGUFS = {"gemma3-270m": "gemma-3-270m-Q4_K_M.gguf", "qwen2.5-0.5b": "qwen2.5-0.5b-Q4_0.gguf",
          "llama3.2-1b": "llama-3.2-1b-Q4_0.gguf", "qwen2.5-3b": "qwen2.5-3b-Q4_0.gguf"}
 CONTEXTS = (256, 2048, 8192)
@@ -85,7 +85,7 @@ def text_ids(source: Path, n: int) -> list[int]:
 
 def bench_model(name: str, python: str, threads: int, rounds: int, long: bool, precision: str = "int4") -> dict:
     folder, gguf, what = sources(name)
-    ctx = max(CONTEXTS) + 64 if long else 2048
+    ctx = 2048  # both engines' peak RSS at the same context; the long-context runs get their own llama.cpp
     ours_argv = [sys.executable, str(ROOT / "bench" / "engine_worker.py"), str(folder), precision]
     if folder.suffix != ".gguf":
         Worker(ours_argv).close()  # first load quantizes and stores: the measured process loads int4 directly
@@ -121,6 +121,12 @@ def bench_model(name: str, python: str, threads: int, rounds: int, long: bool, p
         same += 1
     row["greedy_tokens_equal_before_divergence"] = same
     if long:
+        # llama.cpp allocates (and clears) its whole KV cache up front: an 8k context costs it ~190 MB on SmolLM2,
+        # so the long runs get a worker of their own and never inflate the peak RSS compared above.
+        engines["llama.cpp"].close()
+        engines["llama.cpp"] = Worker([python, str(ROOT / "bench" / "llama_cpp_worker.py"), str(gguf),
+                                       str(threads), str(max(CONTEXTS) + 64)])
+        row["llama_cpp_n_ctx_long"] = max(CONTEXTS) + 64
         row["long_context"] = {}
         for n in CONTEXTS:
             ids = text_ids(folder, n - 32)  # 32 new tokens: the last one at position n (the model's limit at 8k)
@@ -143,8 +149,10 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    from bench._results import isa_suffix
     from bench.decode_speed import llama_cpp_python
 
+    results = ROOT / "bench" / "results" / f"vs_llamacpp{isa_suffix()}.json"  # one file per kernel ISA
     python = llama_cpp_python("auto")
     if python is None:
         raise SystemExit("llama-cpp-python is not built: bash scripts/llama_cpp_env.sh")
@@ -154,8 +162,8 @@ def main() -> None:
                           "python": platform.python_version(), "torch": torch.__version__},
               "llama_cpp_python": Path(python).parents[1].name,
               "note": "random-weight models: speed does not depend on the weight values", "models": {}}
-    if RESULTS.is_file():  # one model per run keeps each locked run short: earlier models' rows are kept
-        report["models"] = json.loads(RESULTS.read_text(encoding="utf-8")).get("models", {})
+    if results.is_file():  # one model per run keeps each locked run short: earlier models' rows are kept
+        report["models"] = json.loads(results.read_text(encoding="utf-8")).get("models", {})
     for name in [m for m in args.models.split(",") if m]:
         load = os.getloadavg()[0]
         print(f"{name}: load average {load:.2f}", flush=True)
@@ -171,9 +179,9 @@ def main() -> None:
               f"{row['ours']['peak_rss_mb']:.0f} vs {row['llama.cpp']['peak_rss_mb']:.0f} MB ({r['peak_rss']:.2f}x)",
               flush=True)
         report["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # after each model
-    print(f"wrote {RESULTS}")
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # after each model
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":

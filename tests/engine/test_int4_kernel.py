@@ -142,6 +142,27 @@ def test_kernel_matches_reference(kernel, isa: str):
             assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
 
 
+def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
+    """The AVX2 path (every x86-64 CPU; the only one without AVX-512) multiplies fp32 x rounded to int16 per group:
+    asymmetric int4 (offsets meet x's exact sums), symmetric Q4_0-style int4 (its implied -8 * scale meets x as
+    rounded) and int8 weights, odd group counts (a last group without a pair) and more rows than one pass takes."""
+    if k.set_isa("avx2").split()[0] != "avx2":
+        pytest.skip("this CPU has no avx2 path")
+    assert k.fp32_x_bits() == 16
+    for k_ in (544, 160, 96):  # 17, 5 and 3 groups
+        w = k.quantize(_weight(37, k_, seed=k_))
+        sym = k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])  # offsets = -8 * scale, not stored
+        q8, s8 = int8_kernel.quantize(_weight(21, k_, seed=k_ + 1))
+        for t in (1, 2, 9):
+            x = _x(t, k_, seed=t)
+            x16 = k.quantize_activations(x, bits=16).double()
+            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (k_, t)
+            assert _rel_err(k.matmul(x, sym), x16 @ k.dequantize(sym).double().T) < 2e-6, (k_, t)
+            assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+            with k.exact_fp32():  # the exact mode still multiplies x as is
+                assert _rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
+
+
 def _ref_bf16(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
     """What the bf16 prefill GEMM sums: weights and x rounded to bf16 (the sum is then rounded to bf16 once)."""
     return x.bfloat16().double() @ k.dequantize(w).bfloat16().double().T

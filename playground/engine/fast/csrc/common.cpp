@@ -175,10 +175,7 @@ PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xq + t * p.K + i * kGroup), b);
       if (p.sumq) {
         const __m256i q = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-        const int32_t total = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xB1)));
-        p.sumq[t * p.Gp + i] = static_cast<float>(total) * p.xs[t * p.Gp + i];
+        p.sumq[t * p.Gp + i] = static_cast<float>(hsum_epi32(q)) * p.xs[t * p.Gp + i];
       }
     }
   }
@@ -344,9 +341,40 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
 }
 #endif
 
+#if PG_X86
+// prepare_split_avx512's rounding for the AVX2 kernels, as int16 in XPrep::x16p's pair order (no constants: the
+// kernels take the stored offsets in fp32; sumq: x's group sums as rounded, for Q4_0's implied offsets).
+PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const int64_t row = (p.G + 1) / 2 * 2 * kGroup;
+  for (int64_t t = 0; t < p.T; ++t) {
+    for (int64_t g = 0; g < p.G; ++g) {
+      const float* xg = p.x + t * p.K + g * kGroup;
+      __m256 v[4];
+      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xg + 8 * i);
+      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                                     _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+      const float amax = hmax(m);
+      const __m256 inv = _mm256_set1_ps(amax > 0.f ? kInt16Levels / amax : 0.f);
+      p.xs16[t * p.Gp + g] = amax / kInt16Levels;
+      int16_t* dst = p.x16p + t * row + g / 2 * 2 * kGroup + g % 2 * 8;
+      __m256i sum = _mm256_setzero_si256();
+      for (int i = 0; i < 4; ++i) {
+        const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));  // half to even, as torch.round
+        sum = _mm256_add_epi32(sum, q);
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q, q), 0x08);  // 8 int16 in the low half
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * i), _mm256_castsi256_si128(w));
+      }
+      if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(hsum_epi32(sum)) * p.xs16[t * p.Gp + g];
+    }
+  }
+}
+#endif
+
 void prepare_x(int isa, XPrep& p) {
 #if PG_X86
   if (!p.int8_x && p.xh) prepare_split_avx512(p);
+  if (!p.int8_x && p.x16p) prepare_x16_avx2(p);
   if (isa >= kAvx2) {
     prepare_x_avx2(p);
   } else {

@@ -351,6 +351,66 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
   int4_rows_int16_split<TT, false>(a, blk, t0, n1);
 }
 
+// fp32 x as int16 on AVX2 (XPrep::x16p): a 32-byte load is two groups' nibble bytes; masked / shifted and widened to
+// int16 by vpunpck{l,h}bw (four vectors, each 8 values of both groups, in x16p's order) and multiplied by x in
+// vpmaddwd (16 products each, summed in pairs to int32: per 64 weights 4 multiply instructions, as the int8 mode's
+// vpmaddubsw + vpmaddwd; splitting x into two bytes for vpmaddubsw took 6, and the multiplier is what two AVX2
+// cores run out of). Lanes 0-3 are group g's, 4-7 group g+1's: one FMA with the two groups' scales per pair. After
+// the loop, stored offsets meet x's exact fp32 group sums, Q4_0's implied -8 * scale x as rounded (as on VNNI).
+// Dequantizing to fp32 instead read the weights at a third of the memory's rate.
+template <int TT>
+PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
+  const int16_t* x16 = xp.x16p + t0 * stride;
+  const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
+  const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  float* d = blk.scratch;  // [TT, Gp]: scale * x scale
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
+    const uint8_t* row = a.s->q + n * (K / 2);
+    for (int64_t g = 0; g < Gp; g += 8) {
+      const __m256 s8 = halves8(sc + g, G - g);
+      for (int t = 0; t < TT; ++t)
+        _mm256_storeu_ps(d + t * Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * Gp + g)));
+    }
+    __m256 acc[TT][2];
+    for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p <= pairs; ++p) {
+      const bool last = p == pairs;
+      if (last && G % 2 == 0) break;
+      // the last odd group alone: its 16 bytes, the other half zero (x16p holds zeros there)
+      const __m256i w = last ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
+                             : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+      const __m256i lo = _mm256_and_si256(w, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+      const __m256i q0 = _mm256_unpacklo_epi8(lo, zero), q1 = _mm256_unpackhi_epi8(lo, zero);
+      const __m256i q2 = _mm256_unpacklo_epi8(hi, zero), q3 = _mm256_unpackhi_epi8(hi, zero);
+      const int u = static_cast<int>(p & 1);
+      for (int t = 0; t < TT; ++t) {
+        const __m256i* xv = reinterpret_cast<const __m256i*>(x16 + t * stride + p * 2 * kGroup);
+        const __m256i s = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(q0, _mm256_loadu_si256(xv)), _mm256_madd_epi16(q1, _mm256_loadu_si256(xv + 1))),
+            _mm256_add_epi32(_mm256_madd_epi16(q2, _mm256_loadu_si256(xv + 2)), _mm256_madd_epi16(q3, _mm256_loadu_si256(xv + 3))));
+        const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
+        const __m256 dv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick);
+        acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dv, acc[t][u]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      const __m256 rest = a.s->offsets
+          ? dot_halves8_avx2(_mm256_setzero_ps(), a.s->offsets + n * G, xp.sumx + (t0 + t) * Gp, G)
+          : _mm256_mul_ps(_mm256_set1_ps(-8.f), dot_halves8_avx2(_mm256_setzero_ps(), sc, xp.sumq + (t0 + t) * Gp, G));
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), rest);
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
 PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512)
 #if PG_HAVE_AVXVNNI
@@ -358,12 +418,15 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {
-  return xp.int8_x ? isa == kAvx512 && cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
+  if (isa != kAvx512) return !xp.int8_x && xp.x16p != nullptr;
+  return xp.int8_x ? cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
 }
 
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   if (!a.x->int8_x) {
-    if (a.x->xh4 && !a.s->offsets) {
+    if (a.x->x16p) {
+      PG_DISPATCH_T(int4_rows_x16_avx2, tn, a, blk, t0, n1)
+    } else if (a.x->xh4 && !a.s->offsets) {
       PG_DISPATCH_T(int4_rows_int16_sym, tn, a, blk, t0, n1)
     } else if (a.x->xh4) {
       PG_DISPATCH_T(int4_rows_int16_asym, tn, a, blk, t0, n1)
@@ -398,7 +461,16 @@ static std::atomic<bool> g_exact_fp32{false};
 
 void set_exact_fp32(bool on) { g_exact_fp32 = on; }
 bool exact_fp32() { return g_exact_fp32; }
-bool int16_x(int isa) { return quad_kernel(isa) && !g_exact_fp32; }
+bool int16_x(int isa) { return (quad_kernel(isa) || split_avx2(isa)) && !g_exact_fp32; }
+
+bool split_avx2(int isa) {
+#if PG_X86
+  return isa == kAvx2;
+#else
+  (void)isa;
+  return false;
+#endif
+}
 
 bool quad_kernel(int isa) {
 #if PG_X86

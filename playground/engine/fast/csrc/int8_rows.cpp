@@ -2,7 +2,7 @@
 // precision) against up to 8 rows of x per pass.
 //
 //   fp32/avx512  32 bytes -> two 16-lane int32 (vpmovsxbd) -> fp32, FMA'd with x; scale per group;
-//   fp32/avx2    the same with four 8-lane vectors;
+//   fp32/avx2    int16 x (int8_rows_x16_avx2); fp32 x as is (exact_fp32): the avx512 way with four 8-lane vectors;
 //   vnni512      two groups' 64 bytes + 128 (unsigned) against x as int8 (int8 mode) or as int16 split into its
 //                two bytes (fp32 mode), vpdpbusd, one FMA per two groups (Int8Pair);
 //   int8/avx*    llama.cpp's sign trick: |w| (unsigned) times x carrying w's sign (signed), so one vpdpbusd
@@ -111,6 +111,56 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
       }
     }
     for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = acc[t];
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+// fp32 x as int16 on AVX2 (XPrep::x16p, two groups' x in 8-value chunks): per pair of groups the two 32-byte rows'
+// 8-byte quarters interleaved (vpunpck{l,h}qdq) and widened to int16 in x16p's order, four vpmaddwd; lanes 0-3 are
+// group g's sums, 4-7 group g+1's, one FMA with both scales. Dequantizing to fp32 needed 4 conversions and 4 FMAs
+// per group.
+template <int TT>
+PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, stride = (G + 1) / 2 * 2 * kGroup;
+  const int16_t* x16 = xp.x16p + t0 * stride;
+  const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  float* d = blk.scratch;  // [TT, Gp]: scale * x scale
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, K);
+    const uint16_t* sc = a.s->scales + n * G;
+    const uint8_t* row = a.s->q + n * K;
+    for (int64_t g = 0; g < Gp; g += 8) {
+      const __m256 s8 = halves8(sc + g, G - g);
+      for (int t = 0; t < TT; ++t)
+        _mm256_storeu_ps(d + t * Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * Gp + g)));
+    }
+    __m256 acc[TT][2];
+    for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < G; g += 2) {
+      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * kGroup));
+      const __m256i v1 = g + 1 < G ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (g + 1) * kGroup))
+                                   : _mm256_setzero_si256();  // a last odd group: x16p holds zeros there
+      const __m256i lo = _mm256_unpacklo_epi64(v0, v1), hi = _mm256_unpackhi_epi64(v0, v1);
+      const __m256i q0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo));       // g, g+1: values 0..7
+      const __m256i q1 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi));       // 8..15
+      const __m256i q2 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1));  // 16..23
+      const __m256i q3 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1));  // 24..31
+      const int u = static_cast<int>((g / 2) & 1);
+      for (int t = 0; t < TT; ++t) {
+        const __m256i* xv = reinterpret_cast<const __m256i*>(x16 + t * stride + g * kGroup);
+        const __m256i s = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(q0, _mm256_loadu_si256(xv)), _mm256_madd_epi16(q1, _mm256_loadu_si256(xv + 1))),
+            _mm256_add_epi32(_mm256_madd_epi16(q2, _mm256_loadu_si256(xv + 2)), _mm256_madd_epi16(q3, _mm256_loadu_si256(xv + 3))));
+        const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + g)));
+        acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick),
+                                    acc[t][u]);
+      }
+    }
+    for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = _mm256_add_ps(acc[t][0], acc[t][1]);
     if (++pending.count == 8) flush(pending, a, t0);
   }
   if (pending.count) flush(pending, a, t0);
@@ -241,9 +291,15 @@ PG_TARGET_VNNI512 void int8_rows_int8_pair(const Args& a, const Block& blk, int6
                                                 xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
-bool int8_reads_halves(const XPrep& xp) { return xp.int8_x ? xp.c8 != nullptr : xp.c16n != nullptr; }
+bool int8_reads_halves(const XPrep& xp) {
+  return xp.int8_x ? xp.c8 != nullptr : xp.c16n != nullptr || xp.x16p != nullptr;
+}
 
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (!a.x->int8_x && a.x->x16p) {
+    PG_DISPATCH_T(int8_rows_x16_avx2, tn, a, blk, t0, n1)
+    return;
+  }
   if (int8_reads_halves(*a.x)) {
     if (a.x->int8_x) {
       PG_DISPATCH_T(int8_rows_int8_pair, tn, a, blk, t0, n1)

@@ -68,6 +68,10 @@ struct XPrep {
   int8_t* xl = nullptr;
   int8_t* xh4 = nullptr;
   int8_t* xl4 = nullptr;
+  // fp32 mode on the AVX2 path (null elsewhere): the same int16 rounding (xs16), as int16 [T, 32 * G rounded up to
+  // even], per pair of groups (g, g+1) eight 8-value chunks: g's x[0..7], g+1's x[0..7], g's x[8..15], g+1's, ...
+  // (a missing last g+1: zeros), the order vpunpck{l,h}bw leaves two groups' nibbles in (int4_rows_x16_avx2).
+  int16_t* x16p = nullptr;
   // The integer sums' constant terms, started from (see c_stride): int4 symmetric weights' -8 * the group's x16
   // (fp32 mode) or xq (int8 mode) sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8
   // weights' -128 * the group's x sum
@@ -97,6 +101,10 @@ bool quad_kernel(int isa);
 // Whether fp32 x is rounded to int16 for those kernels now (quad_kernel, unless exact fp32 was asked for: tests
 // that compare against fp32 arithmetic to float rounding).
 bool int16_x(int isa);
+// Whether the AVX2 kernels take fp32 x rounded to int16 (int4 and int8 weights: XPrep::x16p; no constants):
+// vpmaddwd on the weights widened to int16, where dequantizing them to fp32 left decode at a third of the memory's
+// rate.
+bool split_avx2(int isa);
 void set_exact_fp32(bool on);
 bool exact_fp32();
 // Fills sumx (and xq/xs in int8 mode, and xq4 when set); the arrays must hold T*Gp (T*K) zeroed entries.

@@ -91,16 +91,24 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   // The AVX512-VNNI kernels' layouts of x (see kernels.h), for the weight kinds present.
   std::vector<int8_t> xq4, xh, xl, xh4, xl4;
   std::vector<float> xs16;
+  std::vector<int16_t> x16p;
   std::vector<int32_t> c4, c16n, c8;
   std::vector<float> c6;
-  if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
-    const auto has = [&](int kind) {
-      return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
-    };
-    const auto bytes = [&](std::vector<int8_t>& v) {
-      v.resize(static_cast<size_t>(T * K));
-      return v.data();
-    };
+  const auto has = [&](int kind) {
+    return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
+  };
+  const auto bytes = [&](std::vector<int8_t>& v) {
+    v.resize(static_cast<size_t>(T * K));
+    return v.data();
+  };
+  if (split_avx2(isa) && !int8_x && int16_x(isa) && (has(kInt4) || has(kInt8))) {  // AVX2: int16 x, no constants
+    xs16.resize(static_cast<size_t>(T * Gp), 0.f);
+    xp.xs16 = xs16.data();
+    sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // Q4_0's implied offsets meet x as rounded, as on VNNI
+    xp.sumq = sumq.data();
+    x16p.resize(static_cast<size_t>(T * (G + 1) / 2 * 2 * kGroup), 0);
+    xp.x16p = x16p.data();
+  } else if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
     const auto consts = [&](std::vector<int32_t>& v, int per) {
       v.resize(static_cast<size_t>(T * c_stride(G, per)), 0);
       return v.data();

@@ -98,8 +98,23 @@ PG_TARGET_VNNI512 PG_INLINE __m256 dot_halves8(__m256 acc, const uint16_t* of, c
   return acc;
 }
 
+// 8 fp16 params from p as fp32 (the last ones of a row: only ``left`` < 8 read, the rest zero).
+PG_TARGET_AVX2 PG_INLINE __m256 halves8(const uint16_t* p, int64_t left) {
+  if (left >= 8) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  alignas(16) uint16_t tmp[8] = {};
+  for (int64_t i = 0; i < left; ++i) tmp[i] = p[i];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
+}
+
+// dot_halves8 on AVX2.
+PG_TARGET_AVX2 PG_INLINE __m256 dot_halves8_avx2(__m256 acc, const uint16_t* of, const float* sumx, int64_t G) {
+  for (int64_t i = 0; i < G; i += 8) acc = _mm256_fmadd_ps(halves8(of + i, G - i), _mm256_loadu_ps(sumx + i), acc);
+  return acc;
+}
+
 // Whether seg_rows' kernel for these weights and x reads the fp16 params itself (halves16), so no fp32 copy is
-// made: the AVX512-VNNI kernels (int4: int16 x pairs, int8 x quads; int8 weights: int16 x).
+// made: the AVX512-VNNI kernels (int4: int16 x pairs, int8 x quads; int8 weights: int16 x), and AVX2's int16 x
+// (int4_rows_x16_avx2).
 bool int4_reads_halves(int isa, const XPrep& xp);
 bool int8_reads_halves(const XPrep& xp);
 

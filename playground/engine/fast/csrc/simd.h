@@ -36,6 +36,12 @@ PG_TARGET_AVX2 PG_INLINE float hmax(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+PG_TARGET_AVX2 PG_INLINE int32_t hsum_epi32(__m256i v) {
+  const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+  return _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xB1)));
+}
+
 // The lane sums of r[0..7] as one vector: [sum(r[0]), ..., sum(r[7])].
 PG_TARGET_AVX2 PG_INLINE __m256 reduce8(const __m256* r) {
   const __m256 h01 = _mm256_hadd_ps(_mm256_hadd_ps(r[0], r[1]), _mm256_hadd_ps(r[2], r[3]));
