@@ -161,6 +161,10 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
             assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
             with k.exact_fp32():  # the exact mode still multiplies x as is
                 assert _rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
+        x = _x(20, k_)  # prefill's GEMM: fp32 tiles dequantized by the AVX2 code, x as is
+        for weight in (w, sym):
+            assert _rel_err(k.matmul(x, weight), x.double() @ k.dequantize(weight).double().T) < 2e-6, k_
+        assert _rel_err(int8_kernel.matmul(x, q8, s8), x.double() @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
 
 
 def _ref_bf16(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
