@@ -131,13 +131,8 @@ PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
     prefetch_row(a, n + a.prefetch_rows, K);
-    const uint16_t* sc = a.s->scales + n * G;
     const uint8_t* row = a.s->q + n * K;
-    for (int64_t g = 0; g < Gp; g += 8) {
-      const __m256 s8 = halves8(sc + g, G - g);
-      for (int t = 0; t < TT; ++t)
-        _mm256_storeu_ps(d + t * Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * Gp + g)));
-    }
+    scales_times_x16<TT>(a.s->scales + n * G, xp, t0, d);
     __m256 acc[TT][2];
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     for (int64_t g = 0; g < G; g += 2) {

@@ -112,6 +112,17 @@ PG_TARGET_AVX2 PG_INLINE __m256 dot_halves8_avx2(__m256 acc, const uint16_t* of,
   return acc;
 }
 
+// d [TT, Gp] = a row's fp16 scales times x's int16 scales (xs16 from row t0), zero past G: the AVX2 int16 kernels'
+// per-group factors.
+template <int TT>
+PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const XPrep& xp, int64_t t0, float* d) {
+  for (int64_t g = 0; g < xp.Gp; g += 8) {
+    const __m256 s8 = halves8(sc + g, xp.G - g);
+    for (int t = 0; t < TT; ++t)
+      _mm256_storeu_ps(d + t * xp.Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * xp.Gp + g)));
+  }
+}
+
 // Whether seg_rows' kernel for these weights and x reads the fp16 params itself (halves16), so no fp32 copy is
 // made: the AVX512-VNNI kernels (int4: int16 x pairs, int8 x quads; int8 weights: int16 x), and AVX2's int16 x
 // (int4_rows_x16_avx2).
