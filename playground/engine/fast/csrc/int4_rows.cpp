@@ -358,13 +358,24 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
 // cores run out of). Lanes 0-3 are group g's, 4-7 group g+1's: one FMA with the two groups' scales per pair. After
 // the loop, stored offsets meet x's exact fp32 group sums, Q4_0's implied -8 * scale x as rounded (as on VNNI).
 // Dequantizing to fp32 instead read the weights at a third of the memory's rate.
+
+// Pair p's 32 bytes (a last odd group: its 16, the upper half zero; x16p holds zeros there) widened to int16.
+template <int TT>
+PG_TARGET_AVX2 PG_INLINE void int4_x16_pair(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
+                                            int64_t stride, const float* d, int64_t Gp, int64_t p) {
+  const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
+  const __m256i w = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
+                         : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+  const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+  x16_pair<TT>(acc, _mm256_unpacklo_epi8(lo, zero), _mm256_unpackhi_epi8(lo, zero), _mm256_unpacklo_epi8(hi, zero),
+               _mm256_unpackhi_epi8(hi, zero), x16, stride, d, Gp, p);
+}
+
 template <int TT>
 PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
   const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
   const int16_t* x16 = xp.x16p + t0 * stride;
-  const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
-  const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   float* d = blk.scratch;  // [TT, Gp]: scale * x scale
   Pending<TT> pending;
   pending.first = blk.n0;
@@ -373,34 +384,20 @@ PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
     const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
     const uint8_t* row = a.s->q + n * (K / 2);
     scales_times_x16<TT>(sc, xp, t0, d);
-    __m256 acc[TT][2];
-    for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p <= pairs; ++p) {
-      const bool last = p == pairs;
-      if (last && G % 2 == 0) break;
-      // the last odd group alone: its 16 bytes, the other half zero (x16p holds zeros there)
-      const __m256i w = last ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
-                             : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
-      const __m256i lo = _mm256_and_si256(w, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-      const __m256i q0 = _mm256_unpacklo_epi8(lo, zero), q1 = _mm256_unpackhi_epi8(lo, zero);
-      const __m256i q2 = _mm256_unpacklo_epi8(hi, zero), q3 = _mm256_unpackhi_epi8(hi, zero);
-      const int u = static_cast<int>(p & 1);
-      for (int t = 0; t < TT; ++t) {
-        const __m256i* xv = reinterpret_cast<const __m256i*>(x16 + t * stride + p * 2 * kGroup);
-        const __m256i s = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_madd_epi16(q0, _mm256_loadu_si256(xv)), _mm256_madd_epi16(q1, _mm256_loadu_si256(xv + 1))),
-            _mm256_add_epi32(_mm256_madd_epi16(q2, _mm256_loadu_si256(xv + 2)), _mm256_madd_epi16(q3, _mm256_loadu_si256(xv + 3))));
-        const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
-        const __m256 dv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick);
-        acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dv, acc[t][u]);
-      }
+    __m256 acc0[TT], acc1[TT];
+    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 2 <= pairs; p += 2) {
+      int4_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, p);
+      int4_x16_pair<TT>(acc1, row, false, x16, stride, d, Gp, p + 1);
     }
+    if (p < pairs) int4_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, p++);
+    if (G % 2) int4_x16_pair<TT>(acc1, row, true, x16, stride, d, Gp, p);
     for (int t = 0; t < TT; ++t) {
       const __m256 rest = a.s->offsets
           ? dot_halves8_avx2(_mm256_setzero_ps(), a.s->offsets + n * G, xp.sumx + (t0 + t) * Gp, G)
           : _mm256_mul_ps(_mm256_set1_ps(-8.f), dot_halves8_avx2(_mm256_setzero_ps(), sc, xp.sumq + (t0 + t) * Gp, G));
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), rest);
+      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc0[t], acc1[t]), rest);
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }
