@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.engine.fast import int4_kernel
+from playground.engine.fast import int4_kernel, kernels
 
 
 @pytest.fixture
@@ -14,3 +14,16 @@ def exact_fp32():
     test_families covers both reduced modes against this one."""
     with int4_kernel.exact_fp32():
         yield
+
+
+@pytest.fixture
+def kernel() -> None:
+    """The compiled library: required where a compiler exists (a failed build fails here); skipped only on a
+    machine without one (then the fallback tests still run)."""
+    if not int4_kernel.available():
+        if kernels.compiler_present():
+            pytest.fail("the kernel library did not build although a compiler is present: "
+                        f"{int4_kernel.unavailable_reason()}")
+        pytest.skip(f"no C++ compiler here: {int4_kernel.unavailable_reason()}")
+    yield
+    int4_kernel.set_isa("avx512")
