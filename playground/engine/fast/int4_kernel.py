@@ -199,12 +199,12 @@ def quantize_activations(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
 
 def fp32_x_bits() -> int | None:
     """16 when the loaded kernels' fp32-activation decode rounds x to int16 (on the AVX512-VNNI path, and on the
-    AVX2 one for int4 weights; not ``exact_fp32``), else None (x multiplied as is)."""
+    AVX2 one; not ``exact_fp32``), else None (x multiplied as is)."""
     import torch
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
         return None
-    return 16 if kernels.vnni512() or kernels.split_avx2() else None
+    return 16 if kernels.vnni512() or kernels.int16_avx2() else None
 
 
 def gemm_bf16() -> bool:

@@ -152,9 +152,9 @@ def vnni512() -> bool:
     return available() and str(build_info().get("isa", "")).split()[:2] == ["avx512", "avx512-vnni"]
 
 
-def split_avx2() -> bool:
-    """Whether the AVX2 path runs now (the CPU has no AVX-512, or it is capped at avx2): its int4 decode takes fp32
-    x rounded to int16 (``csrc/int4_rows.cpp``, int4_rows_split_avx2)."""
+def int16_avx2() -> bool:
+    """Whether the AVX2 path runs now (the CPU has no AVX-512, or it is capped at avx2): its decode takes fp32 x
+    rounded to int16 (``csrc/int4_rows.cpp`` int4_rows_x16_avx2, ``csrc/int8_rows.cpp`` int8_rows_x16_avx2)."""
     return available() and str(build_info().get("isa", "")).split()[:1] == ["avx2"]
 
 

@@ -355,53 +355,27 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
 // int16 by vpunpck{l,h}bw (four vectors, each 8 values of both groups, in x16p's order) and multiplied by x in
 // vpmaddwd (16 products each, summed in pairs to int32: per 64 weights 4 multiply instructions, as the int8 mode's
 // vpmaddubsw + vpmaddwd; splitting x into two bytes for vpmaddubsw took 6, and the multiplier is what two AVX2
-// cores run out of). Lanes 0-3 are group g's, 4-7 group g+1's: one FMA with the two groups' scales per pair. After
-// the loop, stored offsets meet x's exact fp32 group sums, Q4_0's implied -8 * scale x as rounded (as on VNNI).
-// Dequantizing to fp32 instead read the weights at a third of the memory's rate.
+// cores run out of). Lanes 0-3 are group g's, 4-7 group g+1's: one FMA with the two groups' scales per pair (the
+// loop and the offsets: x16_rows in rows.h). Dequantizing to fp32 instead read the weights at a third of the
+// memory's rate.
 
 // Pair p's 32 bytes (a last odd group: its 16, the upper half zero; x16p holds zeros there) widened to int16.
-template <int TT>
-PG_TARGET_AVX2 PG_INLINE void int4_x16_pair(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
+struct Int4X16Pair {
+  template <int TT>
+  PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
-  const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
-  const __m256i w = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
-                         : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
-  const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-  x16_pair<TT>(acc, _mm256_unpacklo_epi8(lo, zero), _mm256_unpackhi_epi8(lo, zero), _mm256_unpacklo_epi8(hi, zero),
-               _mm256_unpackhi_epi8(hi, zero), x16, stride, d, Gp, p);
-}
+    const __m256i low4 = _mm256_set1_epi8(15), zero = _mm256_setzero_si256();
+    const __m256i w = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
+                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+    const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+    x16_pair<TT>(acc, _mm256_unpacklo_epi8(lo, zero), _mm256_unpackhi_epi8(lo, zero), _mm256_unpacklo_epi8(hi, zero),
+                 _mm256_unpackhi_epi8(hi, zero), x16, stride, d, Gp, p);
+  }
+};
 
 template <int TT>
 PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
-  const int16_t* x16 = xp.x16p + t0 * stride;
-  float* d = blk.scratch;  // [TT, Gp]: scale * x scale
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K / 2);
-    const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
-    const uint8_t* row = a.s->q + n * (K / 2);
-    scales_times_x16<TT>(sc, xp, t0, d);
-    __m256 acc0[TT], acc1[TT];
-    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
-    int64_t p = 0;
-    for (; p + 2 <= pairs; p += 2) {
-      int4_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, p);
-      int4_x16_pair<TT>(acc1, row, false, x16, stride, d, Gp, p + 1);
-    }
-    if (p < pairs) int4_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, p++);
-    if (G % 2) int4_x16_pair<TT>(acc1, row, true, x16, stride, d, Gp, p);
-    for (int t = 0; t < TT; ++t) {
-      const __m256 rest = a.s->offsets
-          ? dot_halves8_avx2(_mm256_setzero_ps(), a.s->offsets + n * G, xp.sumx + (t0 + t) * Gp, G)
-          : _mm256_mul_ps(_mm256_set1_ps(-8.f), dot_halves8_avx2(_mm256_setzero_ps(), sc, xp.sumq + (t0 + t) * Gp, G));
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(acc0[t], acc1[t]), rest);
-    }
-    if (++pending.count == 8) flush(pending, a, t0);
-  }
-  if (pending.count) flush(pending, a, t0);
+  x16_rows<TT, Int4X16Pair>(a, blk, t0, n1, a.x->K / 2);
 }
 
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
@@ -411,7 +385,7 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {
-  if (isa != kAvx512) return !xp.int8_x && xp.x16p != nullptr;
+  if (isa != kAvx512) return xp.x16p != nullptr;  // set in the fp32 mode only
   return xp.int8_x ? cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
 }
 
@@ -454,9 +428,9 @@ static std::atomic<bool> g_exact_fp32{false};
 
 void set_exact_fp32(bool on) { g_exact_fp32 = on; }
 bool exact_fp32() { return g_exact_fp32; }
-bool int16_x(int isa) { return (quad_kernel(isa) || split_avx2(isa)) && !g_exact_fp32; }
+bool int16_x(int isa) { return (quad_kernel(isa) || x16_avx2(isa)) && !g_exact_fp32; }
 
-bool split_avx2(int isa) {
+bool x16_avx2(int isa) {
 #if PG_X86
   return isa == kAvx2;
 #else

@@ -121,46 +121,27 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
 // group g's sums, 4-7 group g+1's, one FMA with both scales. Dequantizing to fp32 needed 4 conversions and 4 FMAs
 // per group.
 
-// Groups g and g+1 (a last odd g alone: the other half zero; x16p holds zeros there) widened to int16.
-template <int TT>
-PG_TARGET_AVX2 PG_INLINE void int8_x16_pair(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
-                                            int64_t stride, const float* d, int64_t Gp, int64_t g) {
-  const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * kGroup));
-  const __m256i v1 = half ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + (g + 1) * kGroup));
-  const __m256i lo = _mm256_unpacklo_epi64(v0, v1), hi = _mm256_unpackhi_epi64(v0, v1);
-  x16_pair<TT>(acc, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo)), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi)),
-               _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1)),
-               x16, stride, d, Gp, g / 2);
-}
+// Pair p's groups (a last odd one alone: the other half zero; x16p holds zeros there) widened to int16.
+struct Int8X16Pair {
+  template <int TT>
+  PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
+                                            int64_t stride, const float* d, int64_t Gp, int64_t p) {
+    const uint8_t* w = row + p * 2 * kGroup;
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i v1 =
+        half ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kGroup));
+    const __m256i lo = _mm256_unpacklo_epi64(v0, v1), hi = _mm256_unpackhi_epi64(v0, v1);
+    x16_pair<TT>(acc, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo)),       // values 0..7 of both groups
+                 _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi)),            // 8..15
+                 _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1)),       // 16..23
+                 _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1)), x16,  // 24..31
+                 stride, d, Gp, p);
+  }
+};
 
 template <int TT>
 PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, stride = (G + 1) / 2 * 2 * kGroup;
-  const int16_t* x16 = xp.x16p + t0 * stride;
-  float* d = blk.scratch;  // [TT, Gp]: scale * x scale
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K);
-    const uint8_t* row = a.s->q + n * K;
-    scales_times_x16<TT>(a.s->scales + n * G, xp, t0, d);
-    __m256 acc0[TT], acc1[TT];
-    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
-    int64_t g = 0;
-    for (; g + 4 <= G; g += 4) {
-      int8_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, g);
-      int8_x16_pair<TT>(acc1, row, false, x16, stride, d, Gp, g + 2);
-    }
-    if (g + 2 <= G) {
-      int8_x16_pair<TT>(acc0, row, false, x16, stride, d, Gp, g);
-      g += 2;
-    }
-    if (g < G) int8_x16_pair<TT>(acc1, row, true, x16, stride, d, Gp, g);
-    for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = _mm256_add_ps(acc0[t], acc1[t]);
-    if (++pending.count == 8) flush(pending, a, t0);
-  }
-  if (pending.count) flush(pending, a, t0);
+  x16_rows<TT, Int8X16Pair>(a, blk, t0, n1, a.x->K);
 }
 
 #define PG_DOT8_AVX2(w, xv) _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1))

@@ -98,13 +98,13 @@ inline int64_t c_stride(int64_t G, int per) { return (G + per - 1) / per * 16; }
 // Whether the AVX512-VNNI kernels apply: int4 weights 4 groups per vector (int8 x from XPrep::xq4, int16 x from
 // xh4 / xl4), int8 weights 2 groups per vector (xq with c8, xh / xl with c16n).
 bool quad_kernel(int isa);
-// Whether fp32 x is rounded to int16 for those kernels now (quad_kernel, unless exact fp32 was asked for: tests
-// that compare against fp32 arithmetic to float rounding).
+// Whether fp32 x is rounded to int16 now (quad_kernel or x16_avx2, unless exact fp32 was asked for: tests that
+// compare against fp32 arithmetic to float rounding).
 bool int16_x(int isa);
 // Whether the AVX2 kernels take fp32 x rounded to int16 (int4 and int8 weights: XPrep::x16p; no constants):
 // vpmaddwd on the weights widened to int16, where dequantizing them to fp32 left decode at a third of the memory's
 // rate.
-bool split_avx2(int isa);
+bool x16_avx2(int isa);
 void set_exact_fp32(bool on);
 bool exact_fp32();
 // Fills sumx (and xq/xs in int8 mode, and xq4 when set); the arrays must hold T*Gp (T*K) zeroed entries.

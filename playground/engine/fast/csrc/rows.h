@@ -125,19 +125,22 @@ PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const XPrep& 
 
 // One pair of groups (p) of the AVX2 int16 kernels: weights q0..q3 widened to int16 in XPrep::x16p's order, against
 // each row of x; lanes 0-3 are group 2p's sums, 4-7 group 2p+1's, scaled by d (scales_times_x16) into acc.
-// A separate function per accumulator set: indexing one array by the pair's parity kept it in memory, and the
-// FMA's store-and-reload chain bounded the loop.
+// x16_rows keeps one accumulator set per pair parity, each its own array: one array indexed by the parity at run
+// time stayed in memory, and the FMA's store-and-reload chain bounded the loop.
 template <int TT>
 PG_TARGET_AVX2 PG_INLINE void x16_pair(__m256 (&acc)[TT], __m256i q0, __m256i q1, __m256i q2, __m256i q3,
                                        const int16_t* x16, int64_t stride, const float* d, int64_t Gp, int64_t p) {
   const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   for (int t = 0; t < TT; ++t) {
     const __m256i* xv = reinterpret_cast<const __m256i*>(x16 + t * stride + p * 64);
-    const __m256i s = _mm256_add_epi32(
-        _mm256_add_epi32(_mm256_madd_epi16(q0, _mm256_loadu_si256(xv)), _mm256_madd_epi16(q1, _mm256_loadu_si256(xv + 1))),
-        _mm256_add_epi32(_mm256_madd_epi16(q2, _mm256_loadu_si256(xv + 2)), _mm256_madd_epi16(q3, _mm256_loadu_si256(xv + 3))));
+    const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(q0, _mm256_loadu_si256(xv)),
+                                         _mm256_madd_epi16(q1, _mm256_loadu_si256(xv + 1)));
+    const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(q2, _mm256_loadu_si256(xv + 2)),
+                                         _mm256_madd_epi16(q3, _mm256_loadu_si256(xv + 3)));
+    const __m256i s = _mm256_add_epi32(s01, s23);
     const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
-    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick), acc[t]);
+    const __m256 dv = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick);
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dv, acc[t]);
   }
 }
 
@@ -170,6 +173,47 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   }
   p.first += p.count;
   p.count = 0;
+}
+
+// The AVX2 int16 kernels' loop (int4 and int8 weights; PAIR::load<TT>(acc, row, half, x16, stride, d, Gp, p) widens
+// a row's pair p of groups, a last odd group alone when ``half``, into acc through x16_pair): per row the
+// scale factors, the pairs into two accumulator sets (even and odd pairs), int4's offset term (stored offsets
+// against x's exact group sums, Q4_0's implied -8 * scale against x as rounded, as on VNNI).
+template <int TT, class PAIR>
+PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t row_bytes) {
+  const XPrep& xp = *a.x;
+  const int64_t G = xp.G, Gp = xp.Gp, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
+  const int16_t* x16 = xp.x16p + t0 * stride;
+  float* d = blk.scratch;  // [TT, Gp]: scale * x scale
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    prefetch_row(a, n + a.prefetch_rows, row_bytes);
+    const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
+    const uint8_t* row = a.s->q + n * row_bytes;
+    scales_times_x16<TT>(sc, xp, t0, d);
+    __m256 acc0[TT], acc1[TT];
+    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 2 <= pairs; p += 2) {
+      PAIR::template load<TT>(acc0, row, false, x16, stride, d, Gp, p);
+      PAIR::template load<TT>(acc1, row, false, x16, stride, d, Gp, p + 1);
+    }
+    if (p < pairs) PAIR::template load<TT>(acc0, row, false, x16, stride, d, Gp, p++);
+    if (G % 2) PAIR::template load<TT>(acc1, row, true, x16, stride, d, Gp, p);
+    for (int t = 0; t < TT; ++t) {
+      __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
+      if (a.s->kind == kInt4 && a.s->offsets) {
+        r = dot_halves8_avx2(r, a.s->offsets + n * G, xp.sumx + (t0 + t) * Gp, G);
+      } else if (a.s->kind == kInt4) {
+        const __m256 implied = dot_halves8_avx2(_mm256_setzero_ps(), sc, xp.sumq + (t0 + t) * Gp, G);
+        r = _mm256_fmadd_ps(_mm256_set1_ps(-8.f), implied, r);
+      }
+      pending.r[t][pending.count] = r;
+    }
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
 }
 
 // The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
