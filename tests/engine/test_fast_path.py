@@ -78,15 +78,18 @@ def test_quantized_paths_compute_with_their_rounded_weights(tiny64_dir, precisio
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
 
 
-def test_the_description_says_what_decode_multiplies_the_weights_by(tiny64_dir):
-    """The status bar / --self-test line names the activation rounding decode actually uses."""
+def test_the_description_says_what_decode_and_prefill_multiply_the_weights_by(tiny64_dir):
+    """The status bar / --self-test line names the activation rounding decode actually uses, and prefill's GEMM."""
     tm = load(tiny64_dir, "int4")
-    assert tm.describe().endswith("· x fp32")  # this module runs with exact fp32 activations
+    assert tm.describe().endswith("· x fp32 · prefill fp32")  # this module runs with exact fp32 activations
     with int4_kernel.exact_fp32(False):
         int16 = int4_kernel.fp32_x_bits() == 16
-        assert tm.describe().endswith("· x int16" if int16 else "· x fp32")
+        gemm = int4_kernel.prefill_gemm()
+        assert tm.describe().endswith(f"· x {'int16' if int16 else 'fp32'} · prefill {gemm}")
         down = "int16" if int16 else "fp32"
-        assert load(tiny64_dir, "int4-a8").describe().endswith(f"· x int8 (down projection {down})")
+        a8_prefill = "int8 (down projection int16)" if gemm == "int16" else gemm
+        assert load(tiny64_dir, "int4-a8").describe().endswith(
+            f"· x int8 (down projection {down}) · prefill {a8_prefill}")
     assert "· x " not in load(tiny64_dir, "fp32").describe()
 
 

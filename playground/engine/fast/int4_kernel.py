@@ -8,19 +8,21 @@ and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32]. 
 -8 * scale and are not stored (``offsets`` empty; 4.5 bits per weight, what decode reads).
 
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
-more rows (prefill) dequantize tiles of rows and run a BLAS GEMM on them, never a full-precision copy of the
-weights. Activations, per call (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
-- fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except on AVX512-VNNI CPUs,
-  where decode rounds x per group of 32 to int16 (``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
-  largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers (vpdpbusd, each
-  int16 split into two signed bytes): from DRAM that reads weights at the memory's own rate, ~2x dequantizing them
-  to fp32; and on CPUs with
-  AVX512-BF16 (``gemm_bf16()``), where prefill's GEMM takes x and the weight tiles in bf16 through oneDNN, sums in
-  fp32 and rounds each result once to bf16 (2^-9 relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
+more rows (prefill) run a GEMM (``prefill_gemm()`` says which), never on a full-precision copy of the weights: on
+the AVX2 path in integers on weights repacked a block of rows at a time (csrc/gemm_avx2.cpp), elsewhere on tiles
+of dequantized rows with BLAS. Activations, per call (``int8_activations=``, default
+``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
+- fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except where decode rounds x
+  per group of 32 to int16 (AVX512-VNNI and AVX2; ``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
+  largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers: from DRAM that
+  reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM rounds x the same way on
+  AVX2 (~1.5x MKL's fp32 GEMM there); on CPUs with AVX512-BF16 (``gemm_bf16()``) it takes x and the weight tiles in
+  bf16 through oneDNN, sums in fp32 and rounds each result once to bf16 (2^-9 relative): ~2.2x the fp32 GEMM on a
+  2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by; stored offsets meet x's exact group sums, Q4_0's implied ones x as rounded, as in llama.cpp's
-  Q4_0 x Q8_0); prefill as in the fp32 mode.
+  Q4_0 x Q8_0); prefill's GEMM too on the AVX2 path (~3x MKL's fp32 GEMM there), elsewhere as in the fp32 mode.
 
 Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of
 rows at a time into ``F.linear``, computing the same activation mode (fp32 prefill), so they agree up to rounding.
@@ -207,15 +209,24 @@ def fp32_x_bits() -> int | None:
     return 16 if kernels.vnni512() or kernels.int16_avx2() else None
 
 
-def gemm_bf16() -> bool:
-    """True when prefill's GEMM multiplies in bf16: the kernels' path says bf16 (AVX512-BF16 on the avx512 path,
-    torch with oneDNN on) and ``exact_fp32`` is not set."""
+def prefill_gemm() -> str:
+    """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "bf16" (AVX512-BF16 on the avx512 path,
+    torch with oneDNN on: x and the weight tiles in bf16), "int16" (the AVX2 path: x rounded per group to int16 as
+    its decode rounds it; the int8 mode's layers take int8 x there) or "fp32" (``exact_fp32``, other paths, no
+    kernels). int8 and int6 weights take bf16 or fp32."""
     import torch
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
-        return False
+        return "fp32"
     taken = build_info().get("isa", "").split()
-    return taken[:1] == ["avx512"] and "bf16" in taken
+    if taken[:1] == ["avx512"] and "bf16" in taken:
+        return "bf16"
+    return "int16" if taken[:1] == ["avx2"] else "fp32"
+
+
+def gemm_bf16() -> bool:
+    """True when prefill's GEMM multiplies in bf16 (``prefill_gemm``)."""
+    return prefill_gemm() == "bf16"
 
 
 @contextmanager

@@ -22,11 +22,15 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
 void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
                  float* out, int64_t ldo);
 // Whether linear_gemm can multiply in bf16 (AVX512-BF16 on the avx512 path, torch with oneDNN), and whether it does
-// (asked for, and exact fp32 not set).
+// (reduced precision asked for, and exact fp32 not set).
 bool bf16_gemm_available(int isa);
-bool gemm_in_bf16(int isa, bool bf16);
-// Larger T: tiles of rows dequantized (fp32, or bf16 where the CPU has AVX512-BF16 and bf16 is asked for) and
-// multiplied by BLAS; no full-precision copy of the weights is ever made.
-void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool bf16, float* out, int64_t ldo);
+bool gemm_in_bf16(int isa, bool reduced);
+// Whether linear_gemm multiplies int4 weights in integers (the AVX2 path, reduced precision asked for, exact fp32
+// not set): gemm_rows, x rounded as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode).
+bool gemm_in_integers(int isa, bool reduced);
+// Larger T: int4 weights by gemm_rows where gemm_in_integers, else tiles of rows dequantized (fp32, or bf16 where
+// gemm_in_bf16) and multiplied by BLAS; no full-precision copy of the weights is ever made.
+void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool int8_x, bool reduced, float* out,
+                 int64_t ldo);
 
 }  // namespace pg

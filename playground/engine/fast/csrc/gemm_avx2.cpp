@@ -1,0 +1,237 @@
+// Prefill's GEMM on the AVX2 path: int4 weights times x rounded per group of 32 as decode rounds it, in integers.
+//
+// MKL's fp32 sgemm on dequantized tiles ran at ~60% of the cores' FMA peak and was ~80% of a prefill. Here
+// vpmaddubsw multiplies 32 unsigned 4-bit weights by 32 signed bytes of x and adds neighbours into 16 int16 lanes,
+// and the eight of a group of 32 are summed in int16 before one vpmaddwd widens them: |sum| <= 8 * 2 * 15 * 128 =
+// 30720 < 32767, so nothing saturates. Two vector operations per 32 products, where fp32 takes four FMAs.
+// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme), ~3x MKL's sgemm on a 2-core
+//   Zen 3.
+// - fp32 mode: x rounded to int16 as the AVX2 decode does (xs16, error <= 1.6e-5 of the group's largest value),
+//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above (~1.5x MKL's sgemm): int8 x would cost
+//   the embedded model +1.1-1.2% perplexity over the varied text (bench/prefill_quality.py), int16 x nothing.
+//
+// Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
+// k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
+// row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum (exact
+// sums for stored offsets; x as rounded for Q4_0's implied -8 * scale, as the decode kernels do).
+#include <algorithm>
+#include <cstring>
+
+#include "kernels.h"
+#include "simd.h"
+
+namespace pg {
+
+namespace {
+
+constexpr int64_t kPanel = 8;                 // rows per panel (one int32 lane each)
+constexpr int64_t kPanelGroupBytes = 8 * 32;  // one group of a panel: 8 steps x 32 bytes
+constexpr int64_t kMaxRows = 4;               // rows of x per kernel call (int8 mode; the split mode takes 2)
+
+// Bytes of one panel: the repacked nibbles, then fp32 scales [G][8] and offsets [G][8].
+int64_t panel_bytes(int64_t G) { return G * (kPanelGroupBytes + 2 * kPanel * 4); }
+
+}  // namespace
+
+int64_t gemm_block_rows(int64_t K) {
+  // ~128 KiB of panels per block (they stay in L2 while every row of x passes over them), whole pairs of panels.
+  const int64_t rows = (int64_t{1} << 17) / std::max<int64_t>(K, 1) / 16 * 16;
+  return std::clamp<int64_t>(rows, 16, 256);
+}
+
+int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * panel_bytes(K / kGroup); }
+
+#if PG_X86
+
+// fp32 mode: per row, per group of 32, x16 = round(x * 32639 / max|x|) as 4 high bytes then 4 low bytes per 4 values
+// (x16hl [T, 2K]), xs16, the exact sums (sumx) and those of x as rounded (sumq).
+PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i half = _mm256_set1_epi32(128);
+  for (int64_t t = 0; t < p.T; ++t) {
+    for (int64_t i = 0; i < p.G; ++i) {
+      const float* xg = p.x + t * p.K + i * kGroup;
+      __m256 v[4];
+      for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xg + 8 * j);
+      p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                                     _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+      const float amax = hmax(m);
+      const float inv = amax > 0.f ? kInt16Levels / amax : 0.f;
+      const float scale = amax / kInt16Levels;
+      p.xs16[t * p.Gp + i] = scale;
+      __m256i q[4], total = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {  // vcvtps2dq rounds half to even, like torch.round
+        q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], _mm256_set1_ps(inv)));
+        total = _mm256_add_epi32(total, q[j]);
+      }
+      p.sumq[t * p.Gp + i] = static_cast<float>(hsum_epi32(total)) * scale;
+      int8_t* dst = p.x16hl + t * 2 * p.K + i * 2 * kGroup;
+      for (int j = 0; j < 4; j += 2) {  // 16 values: 64 bytes
+        __m256i hl[4];
+        for (int h = 0; h < 2; ++h) {
+          const __m256i hi = _mm256_srai_epi32(_mm256_add_epi32(q[j + h], half), 8);
+          hl[2 * h] = hi;
+          hl[2 * h + 1] = _mm256_sub_epi32(q[j + h], _mm256_slli_epi32(hi, 8));
+        }
+        // packs work per 128-bit lane: bytes come out as 8-byte chunks of values 0-3, 8-11 | 4-7, 12-15
+        const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(hl[0], hl[1]), _mm256_packs_epi32(hl[2], hl[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 * j), _mm256_permute4x64_epi64(b, 0xD8));
+      }
+    }
+  }
+}
+
+namespace {
+
+// Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst.
+PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
+  const int64_t G = s.K / kGroup, rb = s.K / 2;
+  float* ws = reinterpret_cast<float*>(dst + G * kPanelGroupBytes);
+  float* off = ws + G * kPanel;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  for (int64_t g = 0; g < G; ++g) {
+    // Per row: its 16 low nibbles are the group's q[0..15] (steps 0-3, 4 bytes each), the high ones q[16..31].
+    __m128i lo[kPanel], hi[kPanel];
+    for (int64_t r = 0; r < kPanel; ++r) {
+      if (r0 + r < s.N) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
+        lo[r] = _mm_and_si128(b, low);
+        hi[r] = _mm_and_si128(_mm_srli_epi16(b, 4), low);
+      } else {
+        lo[r] = hi[r] = _mm_setzero_si128();
+      }
+    }
+    // A 4-byte-granular transpose: step s of rows 0-3 in the low 128 bits, of rows 4-7 in the high ones.
+    for (int half = 0; half < 2; ++half) {
+      const __m128i* h = half == 0 ? lo : hi;
+      const __m256i a0 = _mm256_set_m128i(h[4], h[0]), a1 = _mm256_set_m128i(h[5], h[1]);
+      const __m256i a2 = _mm256_set_m128i(h[6], h[2]), a3 = _mm256_set_m128i(h[7], h[3]);
+      const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
+      const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+      __m256i* out = reinterpret_cast<__m256i*>(dst + g * kPanelGroupBytes + half * 4 * 32);
+      _mm256_storeu_si256(out + 0, _mm256_unpacklo_epi64(t0, t2));
+      _mm256_storeu_si256(out + 1, _mm256_unpackhi_epi64(t0, t2));
+      _mm256_storeu_si256(out + 2, _mm256_unpacklo_epi64(t1, t3));
+      _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
+    }
+    for (int64_t r = 0; r < kPanel; ++r) {
+      const bool in = r0 + r < s.N;
+      const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
+      ws[g * kPanel + r] = sc;
+      off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g]) : -8.f * sc;
+    }
+  }
+}
+
+// One broadcast of 4 bytes of x.
+PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// c[i][0..15] = rows t..t+TR of x times the two panels at p0 and p1 (each panel_bytes(G) long); SPLIT: x16hl's
+// high and low bytes, else xq. The int16 sums stay in registers through a group: without the empty asm GCC
+// reordered the additions, kept all of a group's products on the stack and ran at half the speed. The fp32 sums
+// live in acc (memory, touched once a group).
+template <int TR, bool SPLIT>
+PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float* sums, int64_t t,
+                           float* c, int64_t ldc) {
+  constexpr int kX = SPLIT ? 2 : 1;  // bytes of x per value
+  const int64_t G = xp.G, ldx = kX * xp.K;
+  const float* ws0 = reinterpret_cast<const float*>(p0 + G * kPanelGroupBytes);
+  const float* ws1 = reinterpret_cast<const float*>(p1 + G * kPanelGroupBytes);
+  const float *off0 = ws0 + G * kPanel, *off1 = ws1 + G * kPanel;
+  const float* xscale = SPLIT ? xp.xs16 : xp.xs;
+  const int8_t* x = (SPLIT ? xp.x16hl : xp.xq) + t * ldx;
+  const __m256i ones = _mm256_set1_epi16(1), k256 = _mm256_set1_epi16(256);
+  alignas(32) float acc[TR][2 * kPanel] = {};
+  for (int64_t g = 0; g < G; ++g) {
+    __m256i h0[TR], h1[TR], l0[TR], l1[TR];  // high bytes' (or int8 x's) sums, low bytes'
+    for (int i = 0; i < TR; ++i) h0[i] = h1[i] = l0[i] = l1[i] = _mm256_setzero_si256();
+    const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * kPanelGroupBytes);
+    const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * kPanelGroupBytes);
+    const int8_t* xg = x + g * kX * kGroup;
+    for (int st = 0; st < 8; ++st) {
+      const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
+      for (int i = 0; i < TR; ++i) {
+        const __m256i xh = four_bytes(xg + i * ldx + st * 4 * kX);
+        h0[i] = _mm256_add_epi16(h0[i], _mm256_maddubs_epi16(a, xh));
+        h1[i] = _mm256_add_epi16(h1[i], _mm256_maddubs_epi16(b, xh));
+        if constexpr (SPLIT) {
+          const __m256i xl = four_bytes(xg + i * ldx + st * 8 + 4);
+          l0[i] = _mm256_add_epi16(l0[i], _mm256_maddubs_epi16(a, xl));
+          l1[i] = _mm256_add_epi16(l1[i], _mm256_maddubs_epi16(b, xl));
+          __asm__("" : "+x"(l0[i]), "+x"(l1[i]));
+        }
+        __asm__("" : "+x"(h0[i]), "+x"(h1[i]));
+      }
+    }
+    const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
+    const __m256 o0 = _mm256_loadu_ps(off0 + g * kPanel), o1 = _mm256_loadu_ps(off1 + g * kPanel);
+    for (int i = 0; i < TR; ++i) {
+      __m256i i0 = _mm256_madd_epi16(h0[i], SPLIT ? k256 : ones), i1 = _mm256_madd_epi16(h1[i], SPLIT ? k256 : ones);
+      if constexpr (SPLIT) {  // |sum| <= 32 * 15 * 32639 < 2^24: exact in fp32
+        i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(l0[i], ones));
+        i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(l1[i], ones));
+      }
+      const __m256 xs = _mm256_set1_ps(xscale[(t + i) * xp.Gp + g]);
+      const __m256 sx = _mm256_set1_ps(sums[(t + i) * xp.Gp + g]);
+      const __m256 a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, xs), _mm256_load_ps(acc[i]));
+      const __m256 a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, xs),
+                                        _mm256_load_ps(acc[i] + kPanel));
+      _mm256_store_ps(acc[i], _mm256_fmadd_ps(o0, sx, a0));
+      _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(o1, sx, a1));
+    }
+  }
+  for (int i = 0; i < TR; ++i) {
+    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
+    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
+  }
+}
+
+using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, const float*, int64_t, float*, int64_t);
+constexpr KernelFn kInt8Kernels[kMaxRows + 1] = {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>,
+                                                 kernel<4, false>};
+constexpr int64_t kSplitRows = 2;  // 2 rows x 2 panels x (high, low) int16 sums: 8 registers
+constexpr KernelFn kSplitKernels[kSplitRows + 1] = {nullptr, kernel<1, true>, kernel<2, true>};
+
+}  // namespace
+
+PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
+                              uint8_t* scratch) {
+  const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows(s.K);
+  const float* sums = s.offsets ? xp.sumx : xp.sumq;
+  const bool split = !xp.int8_x;
+  const int64_t step = split ? kSplitRows : kMaxRows;
+  const KernelFn* kernels = split ? kSplitKernels : kInt8Kernels;
+  float tail[kMaxRows * 2 * kPanel];
+  for (int64_t b0 = n0; b0 < n1; b0 += block) {
+    const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
+    for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
+    for (int64_t t = 0; t < xp.T; t += step) {
+      const int64_t tr = std::min(step, xp.T - t);
+      for (int64_t p = 0; p < panels; p += 2) {
+        const int64_t r = b0 + p * kPanel, width = std::min<int64_t>(2 * kPanel, b1 - r);
+        // an odd last panel pairs with itself; its second half is not stored
+        const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
+        if (width == 2 * kPanel) {
+          kernels[tr](scratch + p * pb, p1, xp, sums, t, out + t * ldo + r, ldo);
+        } else {
+          kernels[tr](scratch + p * pb, p1, xp, sums, t, tail, 2 * kPanel);
+          for (int64_t i = 0; i < tr; ++i) std::memcpy(out + (t + i) * ldo + r, tail + i * 2 * kPanel, width * 4);
+        }
+      }
+    }
+  }
+}
+
+#else
+
+void prepare_gemm_x16(XPrep&) {}
+void gemm_rows(const QSeg&, const XPrep&, int64_t, int64_t, float*, int64_t, uint8_t*) {}
+
+#endif
+
+}  // namespace pg

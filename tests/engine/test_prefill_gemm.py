@@ -1,0 +1,104 @@
+"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): int4 weights multiplied in integers by x rounded per group
+as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode), run on any x86-64 CPU with AVX2 (the kernels
+are capped at avx2 here, so AVX-512 machines check it too)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from playground.engine.fast import int4_kernel as k
+from playground.engine.fast import int8_kernel
+
+
+@pytest.fixture
+def avx2(kernel) -> None:
+    if k.set_isa("avx2").split()[0] != "avx2":
+        pytest.skip("this CPU has no avx2 path")
+    assert k.prefill_gemm() == "int16"
+
+
+def _rounded(x: torch.Tensor, w: k.Int4Weight, bits: int) -> torch.Tensor:
+    """x rounded per group to int8 or int16 times q * scale, plus the offsets times x's group sums: exact sums for
+    stored offsets, the rounded x's for Q4_0's implied -8 * scale (as decode does)."""
+    xr = k.quantize_activations(x, bits=bits).double()
+    sums = (xr if w.symmetric else x.double()).reshape(x.shape[0], -1, k.GROUP).sum(-1)
+    return xr @ k._dequantize_rows(w, 0, w.n, offsets=False).double().T + sums @ w.offset_values().double().T
+
+
+def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((got.double() - ref).abs().max() / ref.abs().max()).item()
+
+
+def _symmetric(w: k.Int4Weight) -> k.Int4Weight:
+    return k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])
+
+
+def test_prefill_multiplies_x_as_decode_rounds_it(avx2):
+    """Odd group counts, row counts around the 8-row panels and the blocks of rows each thread repacks (300 > one
+    block at K=544), every tail of x's rows (kernel calls take 4 rows, or 2 in the int16 mode), asymmetric and
+    Q4_0-style weights, an outlier in x; the exact mode still multiplies x as is."""
+    for k_, n in ((96, 13), (160, 8), (544, 300), (1024, 37)):  # 3, 5, 17 and 32 groups
+        w = k.quantize(torch.randn(n, k_, generator=torch.Generator().manual_seed(n)) * 0.05)
+        for weight in (w, _symmetric(w)):
+            for t in (16, 17, 18, 19):
+                x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
+                x[:, 7] = 40.0  # one outlier per row: its group's scale is set by it
+                for int8, bits in ((False, 16), (True, 8)):
+                    got = k.matmul(x, weight, int8_activations=int8, prefill=True)
+                    assert _rel_err(got, _rounded(x, weight, bits)) < 2e-6, (k_, n, t, int8)
+                with k.exact_fp32():
+                    exact = k.matmul(x, weight, prefill=True)
+                assert _rel_err(exact, x.double() @ k.dequantize(weight).double().T) < 2e-6
+
+
+def test_int16_prefill_is_as_close_to_fp32_as_decode(avx2):
+    """The point of the int16 mode: prefill's products within int16 rounding of exact fp32 ones (max relative
+    error ~1e-5 here), where int8 x is hundreds of times further off."""
+    w = k.quantize(torch.randn(64, 576, generator=torch.Generator().manual_seed(3)) * 0.05)
+    x = torch.randn(32, 576, generator=torch.Generator().manual_seed(4))
+    exact = x.double() @ k.dequantize(w).double().T
+    int16 = _rel_err(k.matmul(x, w, prefill=True), exact)
+    int8 = _rel_err(k.matmul(x, w, int8_activations=True, prefill=True), exact)
+    assert int16 < 5e-5 and int8 > 100 * int16, (int16, int8)
+
+
+def test_largest_products_do_not_saturate(avx2):
+    """Every q 15 against x at its largest magnitude (each group's int16 sums reach 30480 in the int8 mode, 30720
+    for the low bytes in the int16 mode) and x values whose int16 low byte is -128: exact results."""
+    n, k_ = 16, 256
+    q = torch.full((n, k_ // 2), 0xFF, dtype=torch.uint8)  # q = 15: w = 15 * scale - 8 * scale = 7
+    w = k.Int4Weight(n, k_, q, torch.ones(n, k_ // 32, dtype=torch.float16), torch.empty(n, 0, dtype=torch.float16))
+    for x in (torch.full((16, k_), -1.0), torch.full((16, k_), 1.0)):
+        for int8 in (False, True):
+            assert torch.allclose(k.matmul(x, w, int8_activations=int8, prefill=True), x @ k.dequantize(w).T,
+                                  rtol=1e-6), int8
+    # x16 = 32639 * 128 / 32639 = 128 = 256 * 1 - 128 for most values of a group whose largest is 32639 levels
+    x = torch.full((16, k_), 128.0)
+    x[:, ::32] = 32639.0
+    assert _rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 16)) < 2e-6
+
+
+def test_a_position_does_not_depend_on_how_many_ran_with_it(avx2):
+    """Prefill's promise (a prompt split differently computes the same): row i's result is bit for bit the same
+    whichever kernel tail it fell in."""
+    w = k.quantize(torch.randn(40, 320, generator=torch.Generator().manual_seed(5)) * 0.05)
+    x = torch.randn(23, 320, generator=torch.Generator().manual_seed(6))
+    for int8 in (False, True):
+        whole = k.matmul(x, w, int8_activations=int8, prefill=True)
+        for t in (16, 17, 18, 21):
+            part = k.matmul(x[:t], w, int8_activations=int8, prefill=True)
+            assert torch.equal(part, whole[:t]), (int8, t)
+
+
+def test_int8_weights_beside_int4_keep_the_fp32_gemm(avx2):
+    """A fused group with an int8 part (GGUF: Q6_K or Q8_0 beside Q4_K): its columns take the fp32 tile GEMM,
+    the int4 ones the integer GEMM, in one call."""
+    from playground.engine.fast import kernels
+
+    a = k.quantize(torch.randn(24, 96, generator=torch.Generator().manual_seed(7)) * 0.05)
+    q8, s8 = int8_kernel.quantize(torch.randn(16, 96, generator=torch.Generator().manual_seed(8)) * 0.05)
+    x = torch.randn(20, 96, generator=torch.Generator().manual_seed(9))
+    out = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], False, True, True)
+    assert _rel_err(out[:, :24], _rounded(x, a, 16)) < 2e-6
+    assert _rel_err(out[:, 24:], x.double() @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
