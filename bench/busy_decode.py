@@ -9,7 +9,7 @@ configuration runs in its own process (OpenMP reads its environment once): the p
 without the thread governor, the earlier default (spin 300, no governor) and libgomp's stock spinning
 (GOMP_SPINCOUNT=300000, no governor), each quiet and with ``python -c 'while 1: pass'`` running. Rounds alternate.
 The embedded SmolLM2-135M at int4 on the fused path, greedy, EOS ignored. Goal (issue 17): busy ≥ 40% of quiet.
-Writes bench/results/busy_decode.json.
+Writes bench/results/busy_decode[_ISA].json (one file per kernel ISA).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "busy_decode.json"
+RESULTS_DIR = ROOT / "bench" / "results"
 PROMPT = "The history of the printing press begins in"
 CONFIGS = {"playground default": {},
            "no governor": {"PLAYGROUND_THREAD_GOVERNOR": "0"},
@@ -107,9 +107,13 @@ def main() -> None:
               "model": "embedded SmolLM2-135M-Instruct", "engine": path, "new_tokens": args.tokens,
               "competitor": "python -c 'while 1: pass'", "goal": "busy >= 0.40 x quiet", "rows": rows,
               "load_average_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    sys.path.insert(0, str(ROOT))
+    from bench._results import isa_suffix
+
+    results = RESULTS_DIR / f"busy_decode{isa_suffix()}.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":
