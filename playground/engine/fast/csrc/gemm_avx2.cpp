@@ -4,11 +4,12 @@
 // vpmaddubsw multiplies 32 unsigned 4-bit weights by 32 signed bytes of x and adds neighbours into 16 int16 lanes,
 // and the eight of a group of 32 are summed in int16 before one vpmaddwd widens them: |sum| <= 8 * 2 * 15 * 128 =
 // 30720 < 32767, so nothing saturates. Two vector operations per 32 products, where fp32 takes four FMAs.
-// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme), ~3x MKL's sgemm on a 2-core
-//   Zen 3.
+// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 1.4-2.0x MKL's sgemm on a
+//   2-core Zen 3 (bench/prefill_gemm.py).
 // - fp32 mode: x rounded to int16 as the AVX2 decode does (xs16, error <= 1.6e-5 of the group's largest value),
-//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above (~1.5x MKL's sgemm): int8 x would cost
-//   the embedded model +1.1-1.2% perplexity over the varied text (bench/prefill_quality.py), int16 x nothing.
+//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above: twice the multiplies, 0.9-1.3x MKL's
+//   sgemm (Zen 3 has one multiplier for these, so its int16 rate is its fp32 FMA rate). int8 x would cost the
+//   embedded model +1.0-1.2% perplexity over the varied text (bench/prefill_quality.py), int16 x nothing.
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
