@@ -81,6 +81,19 @@ static T* reused(std::vector<T>& slot, int64_t n) {
   return slot.data();
 }
 
+// f(begin, end) over [0, total) in chunks of `chunk` handed to torch's threads one at a time (an atomic counter):
+// for prefill's GEMM a static split into one range per thread left the first to finish spinning in libgomp while
+// the other, its core shared with another process or just slower, ran on (~9% of a prefill). (Decode keeps the
+// static split: chunks of its rows measured no faster.)
+template <class F>
+static void dynamic_for(int64_t total, int64_t chunk, const F& f) {
+  const int64_t chunks = (total + chunk - 1) / chunk;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), chunks), 1, [&](int64_t, int64_t) {
+    for (int64_t c = next++; c < chunks; c = next++) f(c * chunk, std::min(total, (c + 1) * chunk));
+  });
+}
+
 void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vector<QSeg>& segs, bool int8_x,
                  float* out, int64_t ldo) {
   const int64_t G = K / kGroup, Gp = (G + 7) / 8 * 8;
@@ -260,16 +273,11 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   int64_t col = 0;
   for (const QSeg& s : segs) {
     if (ints && s.kind == kInt4) {
-      // Blocks of rows handed out one at a time: a static split left one thread waiting on the other ~9% of a
-      // prefill here (another process taking a core's time slices, or a block's packing, unbalances the halves).
-      const int64_t unit = gemm_block_rows(K), units = (s.N + unit - 1) / unit;
-      std::atomic<int64_t> next{0};
-      at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+      // a block of rows at a time, smaller where a segment has fewer than ~4 blocks a thread (GQA's k and v)
+      const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
+      dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
         thread_local std::vector<uint8_t> kept;
-        uint8_t* scratch = reused(kept, gemm_scratch_bytes(K));
-        for (int64_t u = next++; u < units; u = next++) {
-          gemm_rows(s, xpi, u * unit, std::min(s.N, (u + 1) * unit), out + col, ldo, scratch);
-        }
+        gemm_rows(s, xpi, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
       });
     } else {
       tile_gemm(isa, x, xin, s, bf16, out + col, ldo);
