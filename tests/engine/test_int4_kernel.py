@@ -150,8 +150,9 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
             assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
             with k.exact_fp32():  # the exact mode still multiplies x as is
                 assert _rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
-        x = _x(20, k_)  # prefill's GEMM: int8 weights' fp32 tiles dequantized by the AVX2 code, x as is
-        assert _rel_err(int8_kernel.matmul(x, q8, s8), x.double() @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+        x = _x(20, k_)  # prefill's GEMM: int8 weights against x rounded to int16 as well (test_prefill_gemm.py)
+        x16 = k.quantize_activations(x, bits=16).double()
+        assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
 
 
 def _ref_bf16(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:

@@ -1,6 +1,6 @@
-"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): int4 weights multiplied in integers by x rounded per group
-as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode), run on any x86-64 CPU with AVX2 (the kernels
-are capped at avx2 here, so AVX-512 machines check it too)."""
+"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): weights multiplied in integers by x rounded per group as
+decode rounds it (int4: int16 in the fp32 mode, int8 in the int8 mode; int8 weights: int16 in the fp32 mode), run
+on any x86-64 CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too)."""
 
 from __future__ import annotations
 
@@ -91,14 +91,21 @@ def test_a_position_does_not_depend_on_how_many_ran_with_it(avx2):
             assert torch.equal(part, whole[:t]), (int8, t)
 
 
-def test_int8_weights_beside_int4_keep_the_fp32_gemm(avx2):
-    """A fused group with an int8 part (GGUF: Q6_K or Q8_0 beside Q4_K): its columns take the fp32 tile GEMM,
-    the int4 ones the integer GEMM, in one call."""
+def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):
+    """A fused group with an int8 part (GGUF: Q5_0, Q6_K or Q8_0 beside Q4_K), odd row and group counts: in the fp32
+    mode the int8 columns multiply x rounded to int16 too (vpmaddwd on the weights widened); in the int8 mode they
+    keep the fp32 tile GEMM while the int4 ones take int8 x."""
     from playground.engine.fast import kernels
 
-    a = k.quantize(torch.randn(24, 96, generator=torch.Generator().manual_seed(7)) * 0.05)
-    q8, s8 = int8_kernel.quantize(torch.randn(16, 96, generator=torch.Generator().manual_seed(8)) * 0.05)
-    x = torch.randn(20, 96, generator=torch.Generator().manual_seed(9))
-    out = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], False, True, True)
-    assert _rel_err(out[:, :24], _rounded(x, a, 16)) < 2e-6
-    assert _rel_err(out[:, 24:], x.double() @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+    for k_, n8 in ((96, 16), (160, 37), (544, 300)):
+        a = k.quantize(torch.randn(24, k_, generator=torch.Generator().manual_seed(7)) * 0.05)
+        q8, s8 = int8_kernel.quantize(torch.randn(n8, k_, generator=torch.Generator().manual_seed(8)) * 0.05)
+        w8 = int8_kernel.dequantize(q8, s8).double()
+        for t in (16, 19):
+            x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
+            out = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], False, True, True)
+            assert _rel_err(out[:, :24], _rounded(x, a, 16)) < 2e-6
+            assert _rel_err(out[:, 24:], k.quantize_activations(x, bits=16).double() @ w8.T) < 2e-6, (k_, n8, t)
+            int8 = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], True, True, True)
+            assert _rel_err(int8[:, :24], _rounded(x, a, 8)) < 2e-6
+            assert _rel_err(int8[:, 24:], x.double() @ w8.T) < 2e-6

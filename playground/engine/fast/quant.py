@@ -14,9 +14,9 @@ matmul kernel turns them into products. Precisions:
   the outliers int8 rounding hurts most (embedded model, perplexity over the varied text: +1.25% with every
   projection at int8 x, +0.89% with the down projection at fp32 x).
 
-Prefill of the quantized precisions runs a GEMM (``int4_kernel.prefill_gemm``): on the AVX2 path int4 weights are
-multiplied in integers by x rounded as decode rounds it (int16, or int8 in the ``-a8`` layers); elsewhere, and for
-int8 / int6 weights, on tiles of dequantized weights, in bf16 where the CPU has AVX512-BF16, else fp32.
+Prefill of the quantized precisions runs a GEMM (``int4_kernel.prefill_gemm``): on the AVX2 path the weights are
+multiplied in integers by x rounded as decode rounds it (int16; int4 weights in the ``-a8`` layers by int8 x);
+elsewhere on tiles of dequantized weights, in bf16 where the CPU has AVX512-BF16, else fp32.
 
 The tied embedding / LM head is never 4-bit (its values are not on a 4-bit grid): int8 for int8 and int4.
 A GGUF file's weights keep the format they were stored in (int4, int6 or int8 after repacking); the precision then

@@ -10,6 +10,9 @@
 //   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above: twice the multiplies, 0.9-1.3x MKL's
 //   sgemm (Zen 3 has one multiplier for these, so its int16 rate is its fp32 FMA rate). int8 x would cost the
 //   embedded model +1.0-1.2% perplexity over the varied text (bench/prefill_quality.py), int16 x nothing.
+// - int8 weights (GGUF's Q8_0, Q5_0, and Q6_K here), fp32 mode: widened to int16 and multiplied by x16 as is with
+//   vpmaddwd, 16 products per multiply as above (1.0-1.4x MKL's sgemm; Gemma-3-270M's Q4_K_M file is three
+//   quarters such weights). The int8 mode leaves them to MKL.
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
@@ -25,27 +28,32 @@ namespace pg {
 
 namespace {
 
-constexpr int64_t kPanel = 8;                 // rows per panel (one int32 lane each)
-constexpr int64_t kPanelGroupBytes = 8 * 32;  // one group of a panel: 8 steps x 32 bytes
-constexpr int64_t kMaxRows = 4;               // rows of x per kernel call (int8 mode; the split mode takes 2)
+constexpr int64_t kPanel = 8;  // rows per panel (one int32 lane each)
+constexpr int64_t kMaxRows = 4;  // rows of x per kernel call (int8 mode, int8 weights; int4 x int16 takes 2)
 
-// Bytes of one panel: the repacked nibbles, then fp32 scales [G][8] and offsets [G][8].
-int64_t panel_bytes(int64_t G) { return G * (kPanelGroupBytes + 2 * kPanel * 4); }
+// One group of a panel: int4, 8 steps x 32 bytes (4 k of 8 rows, a byte each); int8, 16 steps x 32 bytes (2 k of
+// 8 rows, widened to int16).
+int64_t group_bytes(int kind) { return kind == kInt4 ? 8 * 32 : 16 * 32; }
+
+// Bytes of one panel: the repacked weights, then fp32 scales [G][8] and (int4) offsets [G][8].
+int64_t panel_bytes(int kind, int64_t G) { return G * (group_bytes(kind) + (kind == kInt4 ? 2 : 1) * kPanel * 4); }
 
 }  // namespace
 
 int64_t gemm_block_rows(int64_t K) {
-  // ~128 KiB of panels per block (they stay in L2 while every row of x passes over them), whole pairs of panels.
+  // ~128 KiB of int4 panels per block (they stay in L2 while every row of x passes over them), whole pairs of
+  // panels.
   const int64_t rows = (int64_t{1} << 17) / std::max<int64_t>(K, 1) / 16 * 16;
   return std::clamp<int64_t>(rows, 16, 256);
 }
 
-int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * panel_bytes(K / kGroup); }
+int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * panel_bytes(kInt8, K / kGroup); }
 
 #if PG_X86
 
 // fp32 mode: per row, per group of 32, x16 = round(x * 32639 / max|x|) as 4 high bytes then 4 low bytes per 4 values
-// (x16hl [T, 2K]), xs16, the exact sums (sumx) and those of x as rounded (sumq).
+// (x16hl [T, 2K]) and, where x16 is set, as is (x16 [T, K]), xs16, the exact sums (sumx) and those of x as rounded
+// (sumq).
 PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i half = _mm256_set1_epi32(128);
@@ -67,6 +75,13 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
         total = _mm256_add_epi32(total, q[j]);
       }
       p.sumq[t * p.Gp + i] = static_cast<float>(hsum_epi32(total)) * scale;
+      if (p.x16) {  // int8 weights' kernel: x16 as is
+        int16_t* plain = p.x16 + t * p.K + i * kGroup;
+        for (int j = 0; j < 4; j += 2) {
+          const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[j], q[j + 1]), 0xD8);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(plain + 8 * j), w);
+        }
+      }
       int8_t* dst = p.x16hl + t * 2 * p.K + i * 2 * kGroup;
       for (int j = 0; j < 4; j += 2) {  // 16 values: 64 bytes
         __m256i hl[4];
@@ -85,48 +100,60 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
 
 namespace {
 
-// Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst.
+// Eight rows' 4-int32 chunks h[0..7] as 4 vectors of [row 0..7] at out: vector j holds each row's int32 j (rows
+// 0-3 in the low 128 bits, 4-7 in the high ones).
+PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out) {
+  const __m256i a0 = _mm256_set_m128i(h[4], h[0]), a1 = _mm256_set_m128i(h[5], h[1]);
+  const __m256i a2 = _mm256_set_m128i(h[6], h[2]), a3 = _mm256_set_m128i(h[7], h[3]);
+  const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
+  const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+  _mm256_storeu_si256(out + 0, _mm256_unpacklo_epi64(t0, t2));
+  _mm256_storeu_si256(out + 1, _mm256_unpackhi_epi64(t0, t2));
+  _mm256_storeu_si256(out + 2, _mm256_unpacklo_epi64(t1, t3));
+  _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
+}
+
+// Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8:
+// 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
-  const int64_t G = s.K / kGroup, rb = s.K / 2;
-  float* ws = reinterpret_cast<float*>(dst + G * kPanelGroupBytes);
+  const int64_t G = s.K / kGroup, rb = row_bytes(s), gb = group_bytes(s.kind);
+  const bool int4 = s.kind == kInt4;
+  float* ws = reinterpret_cast<float*>(dst + G * gb);
   float* off = ws + G * kPanel;
   const __m128i low = _mm_set1_epi8(0x0F);
   for (int64_t g = 0; g < G; ++g) {
-    // Per row: its 16 low nibbles are the group's q[0..15] (steps 0-3, 4 bytes each), the high ones q[16..31].
-    __m128i lo[kPanel], hi[kPanel];
-    for (int64_t r = 0; r < kPanel; ++r) {
-      if (r0 + r < s.N) {
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
-        lo[r] = _mm_and_si128(b, low);
-        hi[r] = _mm_and_si128(_mm_srli_epi16(b, 4), low);
-      } else {
-        lo[r] = hi[r] = _mm_setzero_si128();
+    __m256i* out = reinterpret_cast<__m256i*>(dst + g * gb);
+    // int4: per row, 16 low nibbles are q[0..15] (steps 0-3), the high ones q[16..31] (steps 4-7). int8: 4 chunks
+    // of 8 values (steps 4c..4c+3).
+    for (int c = 0; c < 4; ++c) {
+      if (int4 && c == 2) break;
+      __m128i h[kPanel];
+      for (int64_t r = 0; r < kPanel; ++r) {
+        if (r0 + r >= s.N) {
+          h[r] = _mm_setzero_si128();
+        } else if (int4) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
+          h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
+        } else {
+          h[r] = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb +
+                                                                                    g * kGroup + 8 * c)));
+        }
       }
-    }
-    // A 4-byte-granular transpose: step s of rows 0-3 in the low 128 bits, of rows 4-7 in the high ones.
-    for (int half = 0; half < 2; ++half) {
-      const __m128i* h = half == 0 ? lo : hi;
-      const __m256i a0 = _mm256_set_m128i(h[4], h[0]), a1 = _mm256_set_m128i(h[5], h[1]);
-      const __m256i a2 = _mm256_set_m128i(h[6], h[2]), a3 = _mm256_set_m128i(h[7], h[3]);
-      const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
-      const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
-      __m256i* out = reinterpret_cast<__m256i*>(dst + g * kPanelGroupBytes + half * 4 * 32);
-      _mm256_storeu_si256(out + 0, _mm256_unpacklo_epi64(t0, t2));
-      _mm256_storeu_si256(out + 1, _mm256_unpackhi_epi64(t0, t2));
-      _mm256_storeu_si256(out + 2, _mm256_unpacklo_epi64(t1, t3));
-      _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
+      transpose_8x4(h, out + 4 * c);
     }
     for (int64_t r = 0; r < kPanel; ++r) {
       const bool in = r0 + r < s.N;
       const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
       ws[g * kPanel + r] = sc;
-      off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g]) : -8.f * sc;
+      if (int4) off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g]) : -8.f * sc;
     }
   }
 }
 
+constexpr int64_t kInt4Group = 8 * 32;  // group_bytes(kInt4)
+
 // One broadcast of 4 bytes of x.
-PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const int8_t* p) {
+PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return _mm256_set1_epi32(v);
@@ -141,8 +168,8 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
                            float* c, int64_t ldc) {
   constexpr int kX = SPLIT ? 2 : 1;  // bytes of x per value
   const int64_t G = xp.G, ldx = kX * xp.K;
-  const float* ws0 = reinterpret_cast<const float*>(p0 + G * kPanelGroupBytes);
-  const float* ws1 = reinterpret_cast<const float*>(p1 + G * kPanelGroupBytes);
+  const float* ws0 = reinterpret_cast<const float*>(p0 + G * kInt4Group);
+  const float* ws1 = reinterpret_cast<const float*>(p1 + G * kInt4Group);
   const float *off0 = ws0 + G * kPanel, *off1 = ws1 + G * kPanel;
   const float* xscale = SPLIT ? xp.xs16 : xp.xs;
   const int8_t* x = (SPLIT ? xp.x16hl : xp.xq) + t * ldx;
@@ -151,8 +178,8 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
   for (int64_t g = 0; g < G; ++g) {
     __m256i h0[TR], h1[TR], l0[TR], l1[TR];  // high bytes' (or int8 x's) sums, low bytes'
     for (int i = 0; i < TR; ++i) h0[i] = h1[i] = l0[i] = l1[i] = _mm256_setzero_si256();
-    const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * kPanelGroupBytes);
-    const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * kPanelGroupBytes);
+    const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * kInt4Group);
+    const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * kInt4Group);
     const int8_t* xg = x + g * kX * kGroup;
     for (int st = 0; st < 8; ++st) {
       const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
@@ -192,21 +219,65 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
   }
 }
 
+// The same for int8 weights (fp32 mode): x16 as is against the int16-widened weights, vpmaddwd into int32 sums
+// per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply, as int4's
+// split takes.
+template <int TR>
+PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float*, int64_t t,
+                                 float* c, int64_t ldc) {
+  constexpr int64_t gb = 16 * 32;
+  const int64_t G = xp.G, K = xp.K;
+  const float* ws0 = reinterpret_cast<const float*>(p0 + G * gb);
+  const float* ws1 = reinterpret_cast<const float*>(p1 + G * gb);
+  const int16_t* x = xp.x16 + t * K;
+  alignas(32) float acc[TR][2 * kPanel] = {};
+  for (int64_t g = 0; g < G; ++g) {
+    __m256i s0[TR], s1[TR];
+    for (int i = 0; i < TR; ++i) s0[i] = s1[i] = _mm256_setzero_si256();
+    const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * gb);
+    const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * gb);
+    const int16_t* xg = x + g * kGroup;
+    for (int st = 0; st < 16; ++st) {
+      const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
+      for (int i = 0; i < TR; ++i) {
+        const __m256i xb = four_bytes(xg + i * K + 2 * st);
+        s0[i] = _mm256_add_epi32(s0[i], _mm256_madd_epi16(a, xb));
+        s1[i] = _mm256_add_epi32(s1[i], _mm256_madd_epi16(b, xb));
+        __asm__("" : "+x"(s0[i]), "+x"(s1[i]));
+      }
+    }
+    const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
+    for (int i = 0; i < TR; ++i) {
+      const __m256 xs = _mm256_set1_ps(xp.xs16[(t + i) * xp.Gp + g]);
+      _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, xs),
+                                              _mm256_load_ps(acc[i])));
+      _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, xs),
+                                                       _mm256_load_ps(acc[i] + kPanel)));
+    }
+  }
+  for (int i = 0; i < TR; ++i) {
+    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
+    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
+  }
+}
+
 using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, const float*, int64_t, float*, int64_t);
 constexpr KernelFn kInt8Kernels[kMaxRows + 1] = {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>,
                                                  kernel<4, false>};
 constexpr int64_t kSplitRows = 2;  // 2 rows x 2 panels x (high, low) int16 sums: 8 registers
 constexpr KernelFn kSplitKernels[kSplitRows + 1] = {nullptr, kernel<1, true>, kernel<2, true>};
+constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1>, kernel_int8w<2>, kernel_int8w<3>,
+                                                  kernel_int8w<4>};
 
 }  // namespace
 
 PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
                               uint8_t* scratch) {
-  const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows(s.K);
+  const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
   const float* sums = s.offsets ? xp.sumx : xp.sumq;
-  const bool split = !xp.int8_x;
+  const bool int8w = s.kind == kInt8, split = !xp.int8_x && !int8w;
   const int64_t step = split ? kSplitRows : kMaxRows;
-  const KernelFn* kernels = split ? kSplitKernels : kInt8Kernels;
+  const KernelFn* kernels = int8w ? kInt8wKernels : split ? kSplitKernels : kInt8Kernels;
   float tail[kMaxRows * 2 * kPanel];
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;

@@ -87,6 +87,8 @@ struct XPrep {
   // [T, 2K] prefill's GEMM on the AVX2 path, fp32 mode: x rounded to int16 (xs16) and split, x16 = 256 * hi + lo,
   // per 4 values their 4 high bytes then their 4 low ones (gemm_rows).
   int8_t* x16hl = nullptr;
+  // [T, K] the same int16 x as is, for int8 weights' GEMM there (null where no int8 weight takes it).
+  int16_t* x16 = nullptr;
 };
 // The int16 rounding's largest magnitude: 127 * 256 + 127, so both bytes of the split stay within int8.
 constexpr float kInt16Levels = 32639.f;
@@ -117,10 +119,10 @@ int64_t seg_scratch_floats(int64_t G);
 // out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of seg, all T rows of x (out points at column 0 of seg).
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch);
-// Prefill's GEMM on the AVX2 path (gemm_avx2.cpp): out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of an
-// int4 segment and all T rows of x, prepared in int8 mode (prepare_x: xq, xs, sumx, sumq) or else by
-// prepare_gemm_x16 (x16hl, xs16, sumx, sumq); rows are repacked gemm_block_rows(K) at a time into scratch
-// (gemm_scratch_bytes(K) bytes per thread). Split the work at multiples of 16 rows.
+// Prefill's GEMM on the AVX2 path (gemm_avx2.cpp): out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of a
+// segment and all T rows of x: int4 weights with x prepared in int8 mode (prepare_x: xq, xs, sumx, sumq) or else
+// by prepare_gemm_x16 (x16hl, xs16, sumx, sumq), int8 weights in the fp32 mode only (x16, xs16); rows are repacked
+// gemm_block_rows(K) at a time into scratch (gemm_scratch_bytes(K) bytes per thread).
 int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);

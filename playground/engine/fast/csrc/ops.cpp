@@ -182,11 +182,15 @@ bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gem
 
 bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
 
+// Which segments gemm_rows multiplies: int4 ones, and int8 ones in the fp32 mode.
+static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || (s.kind == kInt8 && !int8_x); }
+
 // x rounded per group for gemm_rows (into arrays kept for the next call), rows split over the threads: to int8 in
-// the int8 mode, else to int16 split into bytes.
-static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
+// the int8 mode, else to int16, split into bytes (int4 weights) and as is (int8 weights, plain16).
+static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool plain16) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
   thread_local std::vector<int8_t> xq;
+  thread_local std::vector<int16_t> x16;
   thread_local std::vector<float> xs, sumx, sumq;
   XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x, reused(sumx, T * Gp)};
   xp.sumq = reused(sumq, T * Gp);
@@ -196,6 +200,7 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
   } else {
     xp.x16hl = reused(xq, 2 * T * K);
     xp.xs16 = reused(xs, T * Gp);
+    if (plain16) xp.x16 = reused(x16, T * K);
   }
   at::parallel_for(0, T, 8, [&](int64_t b, int64_t e) {
     XPrep rows = xp;
@@ -210,6 +215,7 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
     } else {
       rows.x16hl += 2 * b * K;
       rows.xs16 += b * Gp;
+      if (rows.x16) rows.x16 += b * K;
       prepare_gemm_x16(rows);
     }
   });
@@ -256,8 +262,10 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   // MKL's own bf16 GEMM runs no faster than its fp32 one. at::mm returns bf16 for bf16 inputs on the CPU (the
   // products are summed in fp32 and rounded once, 2^-9 relative: far below what 4-bit weights cost).
   const bool bf16 = gemm_in_bf16(isa, reduced);
-  const bool ints = gemm_in_integers(isa, reduced) &&
-                    std::any_of(segs.begin(), segs.end(), [](const QSeg& s) { return s.kind == kInt4; });
+  const auto any = [&](int kind) {
+    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
+  };
+  const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (any(kInt8) && !int8_x));
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
   if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
@@ -269,10 +277,10 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x) : XPrep{};
+  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x, any(kInt8)) : XPrep{};
   int64_t col = 0;
   for (const QSeg& s : segs) {
-    if (ints && s.kind == kInt4) {
+    if (ints && integer_gemm(s, int8_x)) {
       // a block of rows at a time, smaller where a segment has fewer than ~4 blocks a thread (GQA's k and v)
       const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
       dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {

@@ -25,10 +25,11 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
 // (reduced precision asked for, and exact fp32 not set).
 bool bf16_gemm_available(int isa);
 bool gemm_in_bf16(int isa, bool reduced);
-// Whether linear_gemm multiplies int4 weights in integers (the AVX2 path, reduced precision asked for, exact fp32
-// not set): gemm_rows, x rounded as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode).
+// Whether linear_gemm multiplies in integers (the AVX2 path, reduced precision asked for, exact fp32 not set):
+// gemm_rows, x rounded as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode); int4 weights, and
+// int8 ones in the fp32 mode.
 bool gemm_in_integers(int isa, bool reduced);
-// Larger T: int4 weights by gemm_rows where gemm_in_integers, else tiles of rows dequantized (fp32, or bf16 where
+// Larger T: gemm_rows where gemm_in_integers takes the weights, else tiles of rows dequantized (fp32, or bf16 where
 // gemm_in_bf16) and multiplied by BLAS; no full-precision copy of the weights is ever made.
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool int8_x, bool reduced, float* out,
                  int64_t ldo);
