@@ -1,6 +1,7 @@
 """The README's table of issue 17's goals, printed from the committed result files in bench/results/ (so every
 figure in it traces to a JSON with its command and machine). Usage: .venv/bin/python bench/readme_table.py [--isa avx2]
-(``--isa``: the rows measured where the kernels ran that ISA's path, vs_llamacpp_avx2.json and gguf_load_avx2.json)
+(``--isa``: the rows measured where the kernels ran that ISA's path: vs_llamacpp_avx2.json, gguf_load_avx2.json and
+busy_decode_avx2.json)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--isa", default="", help="another kernel ISA's result files (avx2)")
     suffix = f"_{ap.parse_args().isa}" if ap.parse_args().isa else ""
     vs = load(f"vs_llamacpp{suffix}")
-    busy, speed = (load("busy_decode"), load("decode_speed")) if not suffix else ({}, {})
+    busy, speed = load(f"busy_decode{suffix}"), load("decode_speed") if not suffix else {}
     models = vs.get("models", {})
     print("| goal (issue 17) | target | measured | verdict |\n|---|---|---|---|")
 

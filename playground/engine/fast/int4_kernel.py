@@ -16,13 +16,13 @@ of dequantized rows with BLAS. Activations, per call (``int8_activations=``, def
   per group of 32 to int16 (AVX512-VNNI and AVX2; ``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers: from DRAM that
   reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM rounds x the same way on
-  AVX2 (0.9-1.3x MKL's fp32 GEMM there, ``bench/prefill_gemm.py``); on CPUs with AVX512-BF16 (``gemm_bf16()``) it
+  AVX2 (1.3-1.4x MKL's fp32 GEMM there, ``bench/prefill_gemm.py``); on CPUs with AVX512-BF16 (``gemm_bf16()``) it
   takes x and the weight tiles in bf16 through oneDNN, sums in fp32 and rounds each result once to bf16 (2^-9
   relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by; stored offsets meet x's exact group sums, Q4_0's implied ones x as rounded, as in llama.cpp's
-  Q4_0 x Q8_0); so does prefill's GEMM on the AVX2 path (1.4-2.0x MKL's fp32 GEMM there), elsewhere it runs as in
+  Q4_0 x Q8_0); so does prefill's GEMM on the AVX2 path (2.0-2.3x MKL's fp32 GEMM there), elsewhere it runs as in
   the fp32 mode.
 
 Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of

@@ -4,12 +4,12 @@
 // vpmaddubsw multiplies 32 unsigned 4-bit weights by 32 signed bytes of x and adds neighbours into 16 int16 lanes,
 // and the eight of a group of 32 are summed in int16 before one vpmaddwd widens them: |sum| <= 8 * 2 * 15 * 128 =
 // 30720 < 32767, so nothing saturates. Two vector operations per 32 products, where fp32 takes four FMAs.
-// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 1.4-2.0x MKL's sgemm on a
+// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 2.0-2.3x MKL's sgemm on a
 //   2-core Zen 3 (bench/prefill_gemm.py).
 // - fp32 mode: x rounded to int16 as the AVX2 decode does (xs16, error <= 1.6e-5 of the group's largest value),
-//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above: twice the multiplies, 0.9-1.3x MKL's
-//   sgemm (Zen 3 has one multiplier for these, so its int16 rate is its fp32 FMA rate). int8 x would cost the
-//   embedded model +1.0-1.2% perplexity over the varied text (bench/prefill_quality.py), int16 x nothing.
+//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above: twice the multiplies, 1.3-1.4x MKL's
+//   sgemm (~0.6x the int8 mode's rate). int8 x would cost the embedded model +1.0-1.2% perplexity over the varied
+//   text (bench/prefill_quality.py), int16 x nothing.
 // - int8 weights (GGUF's Q8_0, Q5_0, and Q6_K here), fp32 mode: widened to int16 and multiplied by x16 as is with
 //   vpmaddwd, 16 products per multiply as above (1.0-1.4x MKL's sgemm; Gemma-3-270M's Q4_K_M file is three
 //   quarters such weights). The int8 mode leaves them to MKL.
