@@ -1,4 +1,5 @@
-// Torch-side helpers shared by ops.cpp (the matmul ops) and decoder_step.cpp (the fused decode step).
+// Torch-side helpers shared by ops.cpp (the matmul ops), gemm_ops.cpp (prefill's GEMM) and decoder_step.cpp (the
+// fused decode step).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -10,7 +11,16 @@
 
 namespace pg {
 
-constexpr int64_t kGemmMinT = 16;  // from this many rows of x on, dequantize tiles and run a BLAS GEMM
+constexpr int64_t kGemmMinT = 16;  // from this many rows of x on, the GEMM (linear_gemm) instead of the gemv
+
+// A buffer kept for the next call of this thread: prefill calls the GEMM hundreds of times with the same shapes, and
+// a fresh multi-MiB allocation each time costs page faults (the kernel zeroes every new page). Plain memory, wrapped
+// per call (a kept tensor made under InferenceMode could not be written outside it).
+template <typename T>
+inline T* reused(std::vector<T>& slot, int64_t n) {
+  if (static_cast<int64_t>(slot.size()) < n) slot.resize(static_cast<size_t>(n));
+  return slot.data();
+}
 
 // The segments of a (fused) linear: weights flat, int4 as (qweight, scales, offsets), int8 as (qweight, scales);
 // kinds[i] = kInt4 or kInt8. Checks shapes against K; returns them with their total rows in *n_total.

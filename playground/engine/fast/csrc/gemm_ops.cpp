@@ -1,0 +1,162 @@
+// Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp), else tiles of
+// dequantized rows through BLAS (bf16 through oneDNN where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/copy.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/mm.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "kernels.h"
+#include "ops.h"
+
+// sgemm from the MKL inside torch's CPU library (x86 Linux wheels export it); weak, so a torch without it still
+// loads this library and takes at::mm instead.
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc) __attribute__((weak));
+}
+
+namespace pg {
+
+// f(begin, end) over [0, total) in chunks of `chunk` handed to torch's threads one at a time (an atomic counter):
+// for prefill's GEMM a static split into one range per thread left the first to finish spinning in libgomp while
+// the other, its core shared with another process or just slower, ran on (~9% of a prefill). (Decode keeps the
+// static split: chunks of its rows measured no faster.)
+template <class F>
+static void dynamic_for(int64_t total, int64_t chunk, const F& f) {
+  const int64_t chunks = (total + chunk - 1) / chunk;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), chunks), 1, [&](int64_t, int64_t) {
+    for (int64_t c = next++; c < chunks; c = next++) f(c * chunk, std::min(total, (c + 1) * chunk));
+  });
+}
+
+// at::mm on bf16 is fast only through oneDNN: a torch built without it (or with it switched off) would take its
+// plain loops, far slower than the fp32 GEMM.
+bool bf16_gemm_available(int isa) {
+  return cpu().bf16 && isa == kAvx512 && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+}
+
+bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gemm_available(isa); }
+
+bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
+
+// Which segments gemm_rows multiplies: int4 ones, and int8 ones in the fp32 mode.
+static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || (s.kind == kInt8 && !int8_x); }
+
+// x rounded per group for gemm_rows (into arrays kept for the next call), rows split over the threads: to int8 in
+// the int8 mode, else to int16, split into bytes (int4 weights) and as is (int8 weights, plain16).
+static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool plain16) {
+  const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<int16_t> x16;
+  thread_local std::vector<float> xs, sumx, sumq;
+  XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x, reused(sumx, T * Gp)};
+  xp.sumq = reused(sumq, T * Gp);
+  if (int8_x) {
+    xp.xq = reused(xq, T * K);
+    xp.xs = reused(xs, T * Gp);
+  } else {
+    xp.x16hl = reused(xq, 2 * T * K);
+    xp.xs16 = reused(xs, T * Gp);
+    if (plain16) xp.x16 = reused(x16, T * K);
+  }
+  at::parallel_for(0, T, 8, [&](int64_t b, int64_t e) {
+    XPrep rows = xp;
+    rows.x += b * K;
+    rows.T = e - b;
+    rows.sumx += b * Gp;
+    rows.sumq += b * Gp;
+    if (int8_x) {
+      rows.xq += b * K;
+      rows.xs += b * Gp;
+      prepare_x(isa, rows);
+    } else {
+      rows.x16hl += 2 * b * K;
+      rows.xs16 += b * Gp;
+      if (rows.x16) rows.x16 += b * K;
+      prepare_gemm_x16(rows);
+    }
+  });
+  return xp;
+}
+
+// One segment through the tiles of dequantized rows and a BLAS GEMM.
+static void tile_gemm(int isa, const at::Tensor& x, const at::Tensor& xin, const QSeg& s, bool bf16, float* out,
+                      int64_t ldo) {
+  const int64_t T = x.size(0), K = x.size(1);
+  // Tiles of ~4 MiB (bf16) / 8 MiB (fp32): large enough for the GEMM to run at speed (smaller ones measured slower).
+  const int64_t rows = std::max<int64_t>(64, ((int64_t{1} << 21) / K) / 64 * 64);
+  thread_local std::vector<uint16_t> tile16, y16;  // at most 4 MiB, T (a prefill chunk) x rows
+  thread_local std::vector<float> tile32;
+  const at::TensorOptions half = x.options().dtype(at::kBFloat16);
+  float* const t32 = bf16 ? nullptr : reused(tile32, rows * K);
+  uint16_t* const t16 = bf16 ? reused(tile16, rows * K) : nullptr;
+  uint16_t* const y = bf16 ? reused(y16, T * rows) : nullptr;
+  for (int64_t n0 = 0; n0 < s.N; n0 += rows) {
+    const int64_t r = std::min(rows, s.N - n0);
+    at::parallel_for(0, r, 16, [&](int64_t b, int64_t e) {
+      dequant_rows(isa, s, n0 + b, n0 + e, bf16 ? nullptr : t32 + b * K, bf16 ? t16 + b * K : nullptr);
+    });
+    float* c = out + n0;
+    const int m = static_cast<int>(T), n = static_cast<int>(r), k = static_cast<int>(K), ld = static_cast<int>(ldo);
+    if (bf16) {  // out[T, r] (row stride ldo) = x[T, K] . tile[r, K]^T
+      at::Tensor yt = at::from_blob(y, {T, r}, half);
+      at::mm_out(yt, xin, at::from_blob(t16, {r, K}, half).t());
+      at::from_blob(c, {T, r}, {ldo, 1}, x.options()).copy_(yt);
+    } else if (sgemm_ != nullptr) {  // column-major: out^T [r, T] = tile^T' . x^T
+      const float one = 1.f, zero = 0.f;
+      sgemm_("T", "N", &n, &m, &k, &one, t32, &k, x.data_ptr<float>(), &k, &zero, c, &ld);
+    } else {
+      const at::Tensor w = at::from_blob(t32, {r, K}, x.options());
+      at::from_blob(c, {T, r}, {ldo, 1}, x.options()).copy_(at::mm(x, w.t()));
+    }
+  }
+}
+
+void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool int8_x, bool reduced,
+                 float* out, int64_t ldo) {
+  const int64_t T = x.size(0), K = x.size(1);
+  // bf16 goes through at::mm, i.e. oneDNN (AVX512-BF16 or AMX code): ~2.2x MKL's sgemm on a 2-core Zen 4, where
+  // MKL's own bf16 GEMM runs no faster than its fp32 one. at::mm returns bf16 for bf16 inputs on the CPU (the
+  // products are summed in fp32 and rounded once, 2^-9 relative: far below what 4-bit weights cost).
+  const bool bf16 = gemm_in_bf16(isa, reduced);
+  const auto any = [&](int kind) {
+    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
+  };
+  const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (any(kInt8) && !int8_x));
+  thread_local std::vector<uint16_t> x16;  // T x K
+  at::Tensor xin = x;
+  if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
+    xin = at::from_blob(reused(x16, T * K), {T, K}, x.options().dtype(at::kBFloat16));
+    const float* src = x.data_ptr<float>();
+    const int64_t ldx = x.stride(0);
+    uint16_t* dst = reinterpret_cast<uint16_t*>(xin.data_ptr());
+    at::parallel_for(0, T, 16, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
+    });
+  }
+  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x, any(kInt8)) : XPrep{};
+  int64_t col = 0;
+  for (const QSeg& s : segs) {
+    if (ints && integer_gemm(s, int8_x)) {
+      // a block of rows at a time, smaller where a segment has fewer than ~4 blocks a thread (GQA's k and v)
+      const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
+      dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
+        thread_local std::vector<uint8_t> kept;
+        gemm_rows(s, xpi, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
+      });
+    } else {
+      tile_gemm(isa, x, xin, s, bf16, out + col, ldo);
+    }
+    col += s.N;
+  }
+}
+
+}  // namespace pg
