@@ -152,31 +152,20 @@ static void prepare_x_scalar(XPrep& p) {
 
 #if PG_X86
 PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t i = 0; i < p.G; ++i) {
       const float* xg = p.x + t * p.K + i * kGroup;
-      const __m256 v0 = _mm256_loadu_ps(xg), v1 = _mm256_loadu_ps(xg + 8);
-      const __m256 v2 = _mm256_loadu_ps(xg + 16), v3 = _mm256_loadu_ps(xg + 24);
-      p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3)));
+      const __m256 v[4] = {_mm256_loadu_ps(xg), _mm256_loadu_ps(xg + 8), _mm256_loadu_ps(xg + 16),
+                           _mm256_loadu_ps(xg + 24)};
+      p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
       if (!p.int8_x) continue;
-      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
-                                     _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
-      const float amax = hmax(m);
-      const float inv = amax > 0.f ? 127.f / amax : 0.f;
-      p.xs[t * p.Gp + i] = amax / 127.f;
-      const __m256 vi = _mm256_set1_ps(inv);
-      // vcvtps2dq rounds half to even (the default MXCSR mode), like torch.round.
-      const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vi)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vi));
-      const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vi)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vi));
-      const __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
+      const RoundedGroup r = round_group(v, 127.f);
+      p.xs[t * p.Gp + i] = r.scale;
+      const __m256i w01 = _mm256_packs_epi32(r.q[0], r.q[1]), w23 = _mm256_packs_epi32(r.q[2], r.q[3]);
       const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xq + t * p.K + i * kGroup), b);
-      if (p.sumq) {
-        const __m256i q = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        p.sumq[t * p.Gp + i] = static_cast<float>(hsum_epi32(q)) * p.xs[t * p.Gp + i];
-      }
+      if (p.sumq) p.sumq[t * p.Gp + i] = static_cast<float>(r.sum) * r.scale;
     }
   }
 }
@@ -345,27 +334,20 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
 // prepare_split_avx512's rounding for the AVX2 kernels, as int16 in XPrep::x16p's pair order (no constants: the
 // kernels take the stored offsets in fp32; sumq: x's group sums as rounded, for Q4_0's implied offsets).
 PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const int64_t row = (p.G + 1) / 2 * 2 * kGroup;
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t g = 0; g < p.G; ++g) {
       const float* xg = p.x + t * p.K + g * kGroup;
       __m256 v[4];
       for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xg + 8 * i);
-      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                                     _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
-      const float amax = hmax(m);
-      const __m256 inv = _mm256_set1_ps(amax > 0.f ? kInt16Levels / amax : 0.f);
-      p.xs16[t * p.Gp + g] = amax / kInt16Levels;
+      const RoundedGroup r = round_group(v, kInt16Levels);
+      p.xs16[t * p.Gp + g] = r.scale;
       int16_t* dst = p.x16p + t * row + g / 2 * 2 * kGroup + g % 2 * 8;
-      __m256i sum = _mm256_setzero_si256();
       for (int i = 0; i < 4; ++i) {
-        const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));  // half to even, as torch.round
-        sum = _mm256_add_epi32(sum, q);
-        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q, q), 0x08);  // 8 int16 in the low half
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[i], r.q[i]), 0x08);  // 8 int16, low half
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * i), _mm256_castsi256_si128(w));
       }
-      if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(hsum_epi32(sum)) * p.xs16[t * p.Gp + g];
+      if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(r.sum) * r.scale;
     }
   }
 }

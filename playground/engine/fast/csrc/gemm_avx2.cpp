@@ -55,7 +55,6 @@ int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * pan
 // (x16hl [T, 2K]) and, where x16 is set, as is (x16 [T, K]), xs16, the exact sums (sumx) and those of x as rounded
 // (sumq).
 PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i half = _mm256_set1_epi32(128);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t i = 0; i < p.G; ++i) {
@@ -63,18 +62,10 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
       __m256 v[4];
       for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xg + 8 * j);
       p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
-      const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                                     _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
-      const float amax = hmax(m);
-      const float inv = amax > 0.f ? kInt16Levels / amax : 0.f;
-      const float scale = amax / kInt16Levels;
-      p.xs16[t * p.Gp + i] = scale;
-      __m256i q[4], total = _mm256_setzero_si256();
-      for (int j = 0; j < 4; ++j) {  // vcvtps2dq rounds half to even, like torch.round
-        q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], _mm256_set1_ps(inv)));
-        total = _mm256_add_epi32(total, q[j]);
-      }
-      p.sumq[t * p.Gp + i] = static_cast<float>(hsum_epi32(total)) * scale;
+      const RoundedGroup r = round_group(v, kInt16Levels);  // as the AVX2 decode rounds x
+      const __m256i* q = r.q;
+      p.xs16[t * p.Gp + i] = r.scale;
+      p.sumq[t * p.Gp + i] = static_cast<float>(r.sum) * r.scale;
       if (p.x16) {  // int8 weights' kernel: x16 as is
         int16_t* plain = p.x16 + t * p.K + i * kGroup;
         for (int j = 0; j < 4; j += 2) {

@@ -42,6 +42,32 @@ PG_TARGET_AVX2 PG_INLINE int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xB1)));
 }
 
+// A group of 32 activations v[0..3] rounded per group to integers of at most `levels` (the kernels' int8 and int16
+// x): q = round(x * levels / max|x|), vcvtps2dq rounding half to even as torch.round does; scale = max|x| / levels,
+// sum = the sum of q.
+struct RoundedGroup {
+  __m256i q[4];
+  float scale;
+  int32_t sum;
+};
+
+PG_TARGET_AVX2 PG_INLINE RoundedGroup round_group(const __m256 (&v)[4], float levels) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                                 _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+  const float amax = hmax(m);
+  const __m256 inv = _mm256_set1_ps(amax > 0.f ? levels / amax : 0.f);
+  RoundedGroup r;
+  r.scale = amax / levels;
+  __m256i total = _mm256_setzero_si256();
+  for (int i = 0; i < 4; ++i) {
+    r.q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
+    total = _mm256_add_epi32(total, r.q[i]);
+  }
+  r.sum = hsum_epi32(total);
+  return r;
+}
+
 // The lane sums of r[0..7] as one vector: [sum(r[0]), ..., sum(r[7])].
 PG_TARGET_AVX2 PG_INLINE __m256 reduce8(const __m256* r) {
   const __m256 h01 = _mm256_hadd_ps(_mm256_hadd_ps(r[0], r[1]), _mm256_hadd_ps(r[2], r[3]));
