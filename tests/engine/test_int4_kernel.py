@@ -134,11 +134,12 @@ def test_kernel_matches_reference(kernel, isa: str):
 def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
     """The AVX2 path (every x86-64 CPU; the only one without AVX-512) multiplies fp32 x rounded to int16 per group:
     asymmetric int4 (offsets meet x's exact sums), symmetric Q4_0-style int4 (its implied -8 * scale meets x as
-    rounded) and int8 weights, odd group counts (a last group without a pair) and more rows than one pass takes."""
+    rounded) and int8 weights, odd group counts (a last group without a pair), every count of a row's last fp16
+    params short of 8 (read by masked loads) and more rows than one pass takes."""
     if k.set_isa("avx2").split()[0] != "avx2":
         pytest.skip("this CPU has no avx2 path")
     assert k.fp32_x_bits() == 16
-    for k_ in (544, 160, 96):  # 17, 5 and 3 groups
+    for k_ in (544, 160, 96, 896, 224, 192, 320):  # 17, 5, 3, 28, 7, 6 and 10 groups: 1-7 params past the 8s
         w = k.quantize(_weight(37, k_, seed=k_))
         sym = k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])  # offsets = -8 * scale, not stored
         q8, s8 = int8_kernel.quantize(_weight(21, k_, seed=k_ + 1))

@@ -335,6 +335,8 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
 // kernels take the stored offsets in fp32; sumq: x's group sums as rounded, for Q4_0's implied offsets).
 PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
   const int64_t row = (p.G + 1) / 2 * 2 * kGroup;
+  const __m256i evens_then_odds = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
+                                                   0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t g = 0; g < p.G; ++g) {
       const float* xg = p.x + t * p.K + g * kGroup;
@@ -343,9 +345,11 @@ PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
       const RoundedGroup r = round_group(v, kInt16Levels);
       p.xs16[t * p.Gp + g] = r.scale;
       int16_t* dst = p.x16p + t * row + g / 2 * 2 * kGroup + g % 2 * 8;
-      for (int i = 0; i < 4; ++i) {
-        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[i], r.q[i]), 0x08);  // 8 int16, low half
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * i), _mm256_castsi256_si128(w));
+      for (int h = 0; h < 2; ++h) {  // values 16h .. 16h + 15: the evens to chunk h, the odds to chunk 2 + h
+        const __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[2 * h], r.q[2 * h + 1]), 0xD8);
+        const __m256i eo = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, evens_then_odds), 0xD8);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * h), _mm256_castsi256_si128(eo));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (2 + h)), _mm256_extracti128_si256(eo, 1));
       }
       if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(r.sum) * r.scale;
     }

@@ -116,10 +116,10 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
   if (pending.count) flush(pending, a, t0);
 }
 
-// fp32 x as int16 on AVX2 (XPrep::x16p, two groups' x in 8-value chunks): per pair of groups the two 32-byte rows'
-// 8-byte quarters interleaved (vpunpck{l,h}qdq) and widened to int16 in x16p's order, four vpmaddwd; lanes 0-3 are
-// group g's sums, 4-7 group g+1's, one FMA with both scales. Dequantizing to fp32 needed 4 conversions and 4 FMAs
-// per group.
+// fp32 x as int16 on AVX2 (XPrep::x16p): per pair of groups the two 32-byte rows' first halves side by side in one
+// vector and their second halves in another (vperm2i128); each vector's even bytes and odd bytes sign-extended to
+// int16 within the 16-bit lanes (shifts), which is x16p's order; four vpmaddwd, lanes 0-3 group g's sums, 4-7 group
+// g+1's, one FMA with both scales. Dequantizing to fp32 needed 4 conversions and 4 FMAs per group.
 
 // Pair p's groups (a last odd one alone: the other half zero; x16p holds zeros there) widened to int16.
 struct Int8X16Pair {
@@ -130,12 +130,11 @@ struct Int8X16Pair {
     const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
     const __m256i v1 =
         half ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kGroup));
-    const __m256i lo = _mm256_unpacklo_epi64(v0, v1), hi = _mm256_unpackhi_epi64(v0, v1);
-    x16_pair<TT>(acc, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo)),       // values 0..7 of both groups
-                 _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi)),            // 8..15
-                 _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1)),       // 16..23
-                 _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1)), x16,  // 24..31
-                 stride, d, Gp, p);
+    const __m256i a = _mm256_permute2x128_si256(v0, v1, 0x20), b = _mm256_permute2x128_si256(v0, v1, 0x31);
+    x16_pair<TT>(acc, _mm256_srai_epi16(_mm256_slli_epi16(a, 8), 8),  // k = 0, 2, .., 14 of both groups
+                 _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8),       // 16, 18, .., 30
+                 _mm256_srai_epi16(a, 8),                             // 1, 3, .., 15
+                 _mm256_srai_epi16(b, 8), x16, stride, d, Gp, p);     // 17, 19, .., 31
   }
 };
 
