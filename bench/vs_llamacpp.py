@@ -4,8 +4,9 @@
 
 Per model, each engine in its own worker process (bench/engine_worker.py, bench/llama_cpp_worker.py) fed the same
 token ids: decode tok/s (64 new tokens after a 32-token prompt, greedy), prefill of 512 tokens (time to the first
-token), peak RSS after those runs, and for ``--long`` models decode at 256, 2k and 8k tokens of context. Ratios are
-ours / llama.cpp (prefill: llama.cpp's time / ours). Writes bench/results/vs_llamacpp.json
+token), peak RSS after those runs, and for ``--long`` models decode at 256, 2k and 8k tokens of context (also
+medians of alternating rounds). Ratios are ours / llama.cpp (prefill: llama.cpp's time / ours). Writes
+bench/results/vs_llamacpp.json
 (vs_llamacpp_avx2.json where the kernels run their AVX2 path: each vector ISA keeps its own rows).
 
 Models: the embedded SmolLM2-135M (ours: the app's int4 from its HF weights; llama.cpp: the embedded Q4_1 GGUF),
@@ -130,7 +131,11 @@ def bench_model(name: str, python: str, threads: int, rounds: int, long: bool, p
         row["long_context"] = {}
         for n in CONTEXTS:
             ids = text_ids(folder, n - 32)  # 32 new tokens: the last one at position n (the model's limit at 8k)
-            rates = {key: w.run(ids, 32)["tokens_per_s"] for key, w in engines.items()}
+            runs: dict[str, list[float]] = {key: [] for key in engines}
+            for _ in range(rounds):  # alternating, as the short runs: one run each swung 0.66-1.4x with the host
+                for key, w in engines.items():
+                    runs[key].append(w.run(ids, 32)["tokens_per_s"])
+            rates = {key: statistics.median(r) for key, r in runs.items()}
             row["long_context"][str(n)] = {**{k: round(v, 2) for k, v in rates.items()},
                                            "ratio": round(rates["ours"] / rates["llama.cpp"], 3)}
             print(f"  {name} decode at {n} context: ours {rates['ours']:.1f}, llama.cpp {rates['llama.cpp']:.1f}",
