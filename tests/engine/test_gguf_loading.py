@@ -21,7 +21,8 @@ WIDE = {"hidden_size": 256, "intermediate_size": 256}  # K-quants need rows of w
 # (family, type of the 2-D weights, shape overrides): each family once, each block type at least once; rows that
 # are not whole K-quant blocks (Qwen3's and Gemma's o_proj) take Q8_0, as llama.cpp's quantizer does.
 CASES = [("llama", "Q4_K", WIDE), ("qwen2", "Q4_0", {}), ("qwen3", "Q6_K", WIDE), ("gemma3_text", "Q5_K", WIDE),
-         ("gemma2", "Q8_0", {}), ("phi3", "Q4_1", {}), ("qwen2", "Q5_1", {}), ("llama", "BF16", {})]
+         ("gemma2", "Q8_0", {}), ("phi3", "Q4_1", {}), ("qwen2", "Q5_1", {}), ("llama", "BF16", {}),
+         ("llama", "Q3_K", WIDE), ("qwen2", "Q2_K", WIDE)]
 
 pytestmark = pytest.mark.usefixtures("exact_fp32")  # compared with transformers to 1e-4
 

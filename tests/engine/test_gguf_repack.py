@@ -1,7 +1,7 @@
 """Each GGUF tensor type the loader reads becomes the engine's format holding gguf-py's own dequantized values:
 exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, F16, BF16), within the fp16
 rounding of a sub-block's scale for Q4_K, and within half an int8 step of each group for the re-quantized ones
-(Q5_1, Q5_K, Q6_K). Random blocks of every bit pattern, not just what a quantizer writes."""
+(Q5_1, Q5_K, Q6_K, Q2_K, Q3_K). Random blocks of every bit pattern, not just what a quantizer writes."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_q4_k_dequantizes_within_the_fp16_rounding_of_its_sub_block_scales():
     assert err.mean() < 1e-3 * np.abs(ref).mean()
 
 
-@pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
     """(Q6_K through the numpy repack: where the int6 kernel runs, the loader keeps its six bits, tested below.)"""
     raw = random_blocks(ROWS, K, quant, seed=5)

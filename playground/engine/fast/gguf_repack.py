@@ -14,10 +14,16 @@ is a run of blocks along ``in``:
   sub-block s), 128 bytes of nibbles as Q4_K; w = d * sc * q - dmin * m with q in 0..31.
 - Q6_K (210 bytes): 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales (one per 16 weights), fp16 d;
   w = d * scale * (q - 32).
+- Q2_K and Q3_K (the Q2_K / Q3_K_* files' low-bit types) carry 2-bit values in 64 bytes: byte l of half h holds
+  weight 128h + 32j + l in bits 2j..2j+1; a scale per 16 weights. Q2_K (84 bytes): 16 scale bytes first (low
+  nibble the step, high the min), the values, fp16 d, fp16 dmin; w = d * step * q - dmin * min. Q3_K (110 bytes):
+  32 bytes of high bits first (bit i of byte l for weight 32i + l; a set bit adds 4), the values, 12 bytes of 16
+  6-bit scales (low nibbles: bytes 0-7, low then high nibble for scales 0-7 then 8-15; top 2 bits: scale 4k + i in
+  bits 2k..2k+1 of byte 8 + i), fp16 d; w = d * (scale - 32) * (q - 4), q in 0..7.
 
 Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
 the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Group`` exactly; Q5_1,
-Q5_K and Q6_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
+Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
 scales allow, so no weight is clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI): ``Int6Weight``, its
 values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch tensors viewing the
 file's memory map.
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
 
 # ggml type name -> (weights per block, bytes per block)
 BLOCKS = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22), "Q5_1": (32, 24), "Q8_0": (32, 34),
-          "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
+          "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
 FLOATS = ("F32", "F16", "BF16")
 SUPPORTED = (*FLOATS, *BLOCKS)
 CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
@@ -296,6 +302,49 @@ def _q6_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
     _requantize(q, step, step * -32, bound, q8, scales)
 
 
+_TWO_BIT_SHIFTS = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 1, 4, 1)
+
+
+def _two_bit_values(b: np.ndarray, at: int) -> np.ndarray:
+    """Q2_K/Q3_K: the 2-bit values in the 64 bytes at ``at``, uint8 [rows, blocks, 256] in weight order."""
+    r, nb = b.shape[:2]
+    qs = np.ascontiguousarray(b[..., at:at + 64]).reshape(r, nb, 2, 1, 32)
+    return ((qs >> _TWO_BIT_SHIFTS) & np.uint8(3)).reshape(r, nb, 256)
+
+
+def _runs(per_16: np.ndarray) -> np.ndarray:
+    """[rows, blocks, 16] per-16-weight factors as ``_requantize``'s [rows, groups, 2, 1] (a group: two runs)."""
+    r, nb = per_16.shape[:2]
+    return per_16.reshape(r, nb * 8, 2, 1)
+
+
+def _q2_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    sc = b[..., 0:16]
+    step = _runs(_half(b, 80)[..., None] * (sc & np.uint8(15)))
+    base = _runs(-(_half(b, 82)[..., None] * (sc >> np.uint8(4))))
+    bound = np.maximum(np.abs(base), np.abs(step * 3 + base)).max(axis=(2, 3))
+    _requantize(_two_bit_values(b, 16).reshape(r, nb * 8, 2, 16), step, base, bound, q8, scales)
+
+
+def _q3_k_scales(b: np.ndarray) -> np.ndarray:
+    """Q3_K: the 16 signed scales (6-bit, minus 32) of each block, as float32 [rows, blocks, 16]."""
+    low = np.concatenate([b[..., 96:104] & np.uint8(15), b[..., 96:104] >> np.uint8(4)], axis=-1)
+    top = (b[..., None, 104:108] >> (2 * np.arange(4, dtype=np.uint8))[:, None]) & np.uint8(3)  # [.., k, i]
+    six = low | (top.reshape(*b.shape[:2], 16) << np.uint8(4))
+    return six.astype(np.float32) - 32
+
+
+def _q3_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    hm = np.ascontiguousarray(b[..., 0:32]).reshape(r, nb, 1, 32)
+    high = ((hm >> np.arange(8, dtype=np.uint8)[:, None]) & np.uint8(1)).reshape(r, nb, 256)
+    q = (_two_bit_values(b, 32) | (high << np.uint8(2))).reshape(r, nb * 8, 2, 16)
+    step = _runs(_half(b, 108)[..., None] * _q3_k_scales(b))
+    bound = (np.abs(step) * 4).max(axis=(2, 3))  # q - 4 spans -4..3
+    _requantize(q, step, step * -4, bound, q8, scales)
+
+
 # csrc/gguf_repack.cpp: the types of the common Q4_0 and Q4_K_M files
 _NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K")}
 
@@ -305,4 +354,4 @@ def _native_ok() -> bool:
 
 
 _INT4 = {"Q4_0": _q4_0, "Q4_1": _q4_1, "Q4_K": _q4_k}
-_INT8 = {"Q8_0": _q8_0, "Q5_0": _q5_0, "Q5_1": _q5_1, "Q5_K": _q5_k, "Q6_K": _q6_k}
+_INT8 = {"Q8_0": _q8_0, "Q5_0": _q5_0, "Q5_1": _q5_1, "Q5_K": _q5_k, "Q6_K": _q6_k, "Q2_K": _q2_k, "Q3_K": _q3_k}
