@@ -70,9 +70,10 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
            native: bool | None = None, out: list[torch.Tensor] | None = None) -> Weight:
     """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
     (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's).
-    ``native``: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0 and Q6_K through the compiled repack when the kernel library is loaded
-    (None, the default), or never (False: the numpy path, which the tests compare it with). ``out``: the result's
-    tensors (``output_tensors``), written in place by the compiled repack (else filled by a copy)."""
+    ``native``: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0, Q6_K, Q2_K and Q3_K through the compiled repack when the kernel
+    library is loaded (None, the default), or never (False: the numpy path, which the tests compare it with).
+    ``out``: the result's tensors (``output_tensors``), written in place by the compiled repack (else filled by a
+    copy)."""
     import torch
 
     if type_name in FLOATS:
@@ -345,8 +346,9 @@ def _q3_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
     _requantize(q, step, step * -4, bound, q8, scales)
 
 
-# csrc/gguf_repack.cpp: the types of the common Q4_0 and Q4_K_M files
-_NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K")}
+# csrc/gguf_repack.cpp: the types of the common Q4_0, Q4_K_M and Q3_K / Q2_K files
+_NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q2_K",
+                                                        "Q3_K")}
 
 
 def _native_ok() -> bool:

@@ -10,7 +10,9 @@
 //   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
 //   Q6_K [rows, blocks, 210] -> int6 (qweight, scales; kernels.h): the same values, d * sub-scale per 16 in fp16;
 //        or, where the int6 kernel does not run, int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
-//        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even.
+//        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even;
+//   Q2_K [rows, blocks, 84], Q3_K [.., 110] -> int8 re-quantized the same way (their 2-3 bit values and 16
+//        scales per block: gguf_repack.py).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -220,33 +222,88 @@ float q6_k_values(const uint8_t* blk, uint8_t* q6) {
   return half_at(blk + 208);
 }
 
+// A K-quant block's 256 values q (weight order) with w = base[r] + q * step[r] for run r of 16 weights, as int8:
+// each group of 32 (two runs) scaled by the largest |w| its runs allow (q in 0..qmax) / 127 in fp16, rounded half
+// to even (gguf_repack.py's _requantize, to the same bits but for an occasional tie).
+void requantize_block(const uint8_t* q, const float (&step)[16], const float (&base)[16], float qmax, int8_t* qp,
+                      uint16_t* sp) {
+  for (int g = 0; g < 8; ++g) {  // group g: weights 32g..32g+31, runs 2g and 2g + 1
+    float bound = 0.f;
+    for (int r = 2 * g; r < 2 * g + 2; ++r)
+      bound = std::max(bound, std::max(std::fabs(base[r]), std::fabs(step[r] * qmax + base[r])));
+    const uint16_t s16 = to_half(std::max(bound / 127.f, 0x1p-24f));
+    const float inv = 1.f / pg::half_to_float(s16);
+    sp[g] = s16;
+    for (int r = 2 * g; r < 2 * g + 2; ++r) {  // a run at a time: one step, so the loop vectorises
+      const float si = step[r] * inv, b = base[r] * inv;
+      for (int j = 0; j < 16; ++j) {
+        // + 1.5 * 2^23 - 1.5 * 2^23 rounds |x| < 2^22 to nearest even, like nearbyint (a libm call here: the
+        // library is built without -march)
+        float v = (b + static_cast<float>(q[16 * r + j]) * si + 12582912.f) - 12582912.f;
+        v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
+        qp[16 * r + j] = static_cast<int8_t>(static_cast<int>(v));
+      }
+    }
+  }
+}
+
 std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
   Int8Out o(blocks, 8, out);
-  int8_t* qp = o.qp;
-  uint16_t* sp = o.sp;
   for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
     uint8_t q6[256];
     const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
     const float d = q6_k_values(blk, q6);
-    for (int g = 0; g < 8; ++g) {  // group g: weights 32g..32g+31, sub-blocks 2g and 2g + 1
-      const float step[2] = {d * static_cast<float>(sub[2 * g]), d * static_cast<float>(sub[2 * g + 1])};
-      const float bound = std::max(std::fabs(step[0]), std::fabs(step[1])) * 32.f;  // q - 32 spans -32..31
-      const uint16_t s16 = to_half(std::max(bound / 127.f, 0x1p-24f));
-      const float inv = 1.f / pg::half_to_float(s16);
-      sp[i * 8 + g] = s16;
-      for (int h = 0; h < 2; ++h) {  // a sub-block at a time: one step, so the loop vectorises
-        const float si = step[h] * inv, base = step[h] * -32.f * inv;
-        const uint8_t* in = q6 + 32 * g + 16 * h;
-        int8_t* out = qp + i * 256 + 32 * g + 16 * h;
-        for (int j = 0; j < 16; ++j) {
-          // + 1.5 * 2^23 - 1.5 * 2^23 rounds |x| < 2^22 to nearest even, like nearbyint (a libm call here: the
-          // library is built without -march)
-          float v = (base + static_cast<float>(in[j]) * si + 12582912.f) - 12582912.f;
-          v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
-          out[j] = static_cast<int8_t>(static_cast<int>(v));
-        }
-      }
+    float step[16], base[16];
+    for (int r = 0; r < 16; ++r) {
+      step[r] = d * static_cast<float>(sub[r]);
+      base[r] = step[r] * -32.f;  // q - 32
     }
+    requantize_block(q6, step, base, 63.f, o.qp + i * 256, o.sp + i * 8);
+  });
+  return o.result();
+}
+
+// The 2-bit values of Q2_K / Q3_K (64 bytes at qs): weight 128h + 32j + l in bits 2j..2j+1 of byte 32h + l.
+void two_bit_values(const uint8_t* qs, uint8_t* q) {
+  for (int h = 0; h < 2; ++h)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) q[128 * h + 32 * j + l] = (qs[32 * h + l] >> (2 * j)) & 3;
+}
+
+// Q2_K [rows, blocks, 84] -> int8: w = d * (sc & 15) * q - dmin * (sc >> 4) per run of 16, re-quantized.
+std::tuple<at::Tensor, at::Tensor> repack_q2_k(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 8, out);
+  for_blocks(blocks, 84, "repack_q2_k", 256, [&](int64_t i, const uint8_t* blk) {
+    uint8_t q[256];
+    two_bit_values(blk + 16, q);
+    const float d = half_at(blk + 80), dmin = half_at(blk + 82);
+    float step[16], base[16];
+    for (int r = 0; r < 16; ++r) {
+      step[r] = d * static_cast<float>(blk[r] & 15);
+      base[r] = -(dmin * static_cast<float>(blk[r] >> 4));
+    }
+    requantize_block(q, step, base, 3.f, o.qp + i * 256, o.sp + i * 8);
+  });
+  return o.result();
+}
+
+// Q3_K [rows, blocks, 110] -> int8: w = d * (scale - 32) * (q - 4), q = the 2-bit value + 4 * its high bit (bit
+// 4h + j of byte l of the first 32 for weight 128h + 32j + l); 16 6-bit scales, re-quantized.
+std::tuple<at::Tensor, at::Tensor> repack_q3_k(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 8, out);
+  for_blocks(blocks, 110, "repack_q3_k", 256, [&](int64_t i, const uint8_t* blk) {
+    uint8_t q[256];
+    two_bit_values(blk + 32, q);
+    for (int w = 0; w < 256; ++w) q[w] |= ((blk[w & 31] >> (w >> 5)) & 1) << 2;
+    const float d = half_at(blk + 108);
+    const uint8_t* sc = blk + 96;
+    float step[16], base[16];
+    for (int r = 0; r < 16; ++r) {
+      const int low = r < 8 ? sc[r] & 15 : sc[r - 8] >> 4, top = (sc[8 + r % 4] >> (2 * (r / 4))) & 3;
+      step[r] = d * static_cast<float>((low | top << 4) - 32);
+      base[r] = step[r] * -4.f;
+    }
+    requantize_block(q, step, base, 7.f, o.qp + i * 256, o.sp + i * 8);
   });
   return o.result();
 }
@@ -336,6 +393,8 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("repack_q5_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q8_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q6_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_q2_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_q3_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q6_k_int6(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
 }
 
@@ -346,6 +405,8 @@ TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q5_0", &repack_q5_0);
   m.impl("repack_q8_0", &repack_q8_0);
   m.impl("repack_q6_k", &repack_q6_k);
+  m.impl("repack_q2_k", &repack_q2_k);
+  m.impl("repack_q3_k", &repack_q3_k);
   m.impl("repack_q6_k_int6", &repack_q6_k_int6);
   m.impl("gguf_strings", &gguf_strings);
 }
