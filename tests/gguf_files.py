@@ -160,7 +160,7 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
 _HALVES = {"Q4_0": {0: 2e-2}, "Q4_1": {0: 1e-2, 2: -5e-2}, "Q5_0": {0: 1e-2}, "Q5_1": {0: 5e-3, 2: -5e-2},
            "Q8_0": {0: 1e-3}, "Q4_K": {0: 2e-4, 2: 2e-4}, "Q5_K": {0: 1e-4, 2: 2e-4}, "Q6_K": {208: 3e-5},
            "Q2_K": {80: 1e-3, 82: 5e-4}, "Q3_K": {108: 1e-3},
-           "IQ4_NL": {0: 1e-3}}
+           "IQ4_NL": {0: 1e-3}, "IQ4_XS": {0: 1e-4}, "IQ2_XXS": {0: 1e-3}}
 
 
 def random_blocks(rows: int, k: int, quant: str, seed: int = 0) -> np.ndarray:

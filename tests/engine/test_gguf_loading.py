@@ -22,7 +22,7 @@ WIDE = {"hidden_size": 256, "intermediate_size": 256}  # K-quants need rows of w
 # are not whole K-quant blocks (Qwen3's and Gemma's o_proj) take Q8_0, as llama.cpp's quantizer does.
 CASES = [("llama", "Q4_K", WIDE), ("qwen2", "Q4_0", {}), ("qwen3", "Q6_K", WIDE), ("gemma3_text", "Q5_K", WIDE),
          ("gemma2", "Q8_0", {}), ("phi3", "Q4_1", {}), ("qwen2", "Q5_1", {}), ("llama", "BF16", {}),
-         ("llama", "Q3_K", WIDE), ("qwen2", "Q2_K", WIDE)]
+         ("llama", "Q3_K", WIDE), ("qwen2", "Q2_K", WIDE), ("qwen3", "IQ4_XS", WIDE), ("gemma2", "IQ4_NL", {})]
 
 pytestmark = pytest.mark.usefixtures("exact_fp32")  # compared with transformers to 1e-4
 
@@ -74,15 +74,15 @@ def test_fp32_precision_runs_transformers_on_the_dequantized_weights(tmp_path):
 
 
 def test_an_unreadable_tensor_type_falls_back_to_transformers_conversion_and_says_so(tmp_path):
-    """IQ4_NL: a type the loader does not repack, which transformers' GGUF reader (gguf-py) dequantizes."""
+    """IQ2_XXS: a type the loader does not repack, which transformers' GGUF reader (gguf-py) dequantizes."""
     from playground.runtime.dispatch import load_model
 
-    path = write_gguf(tiny_model("qwen2"), tmp_path / "iq.gguf", quant="IQ4_NL")
-    with pytest.raises(UnsupportedModel, match="IQ4_NL"):  # what the direct loader says
+    path = write_gguf(tiny_model("qwen2", **WIDE), tmp_path / "iq.gguf", quant="IQ2_XXS")
+    with pytest.raises(UnsupportedModel, match="IQ2_XXS"):  # what the direct loader says
         load_gguf(path)
     events = []
     tm = load_model(str(path), device="cpu", on_progress=events.append)
-    assert tm.weights_source == "GGUF converted by transformers" and "IQ4_NL" in tm.path_reason
+    assert tm.weights_source == "GGUF converted by transformers" and "IQ2_XXS" in tm.path_reason
     assert any("converting it with transformers" in e.stage for e in events)
 
 
@@ -119,11 +119,11 @@ def test_cli_models_add_says_how_a_gguf_will_load_and_complete_runs_it(tmp_path,
     from playground.cli.main import main
 
     good = write_gguf(tiny_model("llama"), tmp_path / "tiny-llama.gguf", quant="Q4_0")
-    odd = write_gguf(tiny_model("qwen2"), tmp_path / "odd.gguf", quant="IQ4_NL")
+    odd = write_gguf(tiny_model("qwen2", **WIDE), tmp_path / "odd.gguf", quant="IQ2_XXS")
     assert main(["models", "add", str(good)]) == 0
     assert "loads directly: llama, F32/Q4_0" in capsys.readouterr().out
     assert main(["models", "add", str(odd)]) == 0
-    assert "transformers' GGUF conversion (slower, once): tensor types IQ4_NL" in capsys.readouterr().out
+    assert "transformers' GGUF conversion (slower, once): tensor types IQ2_XXS" in capsys.readouterr().out
     assert main(["complete", "--model", "tiny-llama", "--prompt", "the", "--temperature", "0", "--max-tokens", "4",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["finish_reason"] in {"stop", "length"}

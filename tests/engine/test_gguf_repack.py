@@ -1,7 +1,8 @@
 """Each GGUF tensor type the loader reads becomes the engine's format holding gguf-py's own dequantized values:
-exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, F16, BF16), within the fp16
-rounding of a sub-block's scale for Q4_K, and within half an int8 step of each group for the re-quantized ones
-(Q5_1, Q5_K, Q6_K, Q2_K, Q3_K). Random blocks of every bit pattern, not just what a quantizer writes."""
+exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, IQ4_NL, F16, BF16), within
+the fp16 rounding of a sub-block's scale for Q4_K and IQ4_XS, and within half an int8 step of each group for the
+re-quantized ones (Q5_1, Q5_K, Q6_K, Q2_K, Q3_K). Random blocks of every bit pattern, not just what a quantizer
+writes."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _reference(raw: np.ndarray, quant: str) -> np.ndarray:
     return gguf.dequantize(raw, gguf.GGMLQuantizationType[quant]).reshape(ROWS, K).astype(np.float64)
 
 
-@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q5_0", "Q8_0"])
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q5_0", "Q8_0", "IQ4_NL"])
 def test_exact_types_dequantize_to_gguf_py_values(quant):
     raw = random_blocks(ROWS, K, quant, seed=3)
     w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
@@ -43,6 +44,18 @@ def test_q4_k_dequantizes_within_the_fp16_rounding_of_its_sub_block_scales():
     # d*sc and dmin*m each rounded to fp16 (relative 2^-11): at most 2^-11 * (|d*sc*q| + |dmin*m|) per weight
     assert err.max() <= 2.0**-11 * 2 * np.abs(ref).max()
     assert err.mean() < 1e-3 * np.abs(ref).mean()
+
+
+def test_iq4_xs_keeps_its_table_values_with_each_sub_blocks_scale_rounded_to_fp16():
+    """IQ4_XS: 4-bit indices into a non-linear table of int8 values, a 6-bit scale per 32 weights: int8 of the
+    table values themselves, each group's scale d * (scale - 32) in fp16."""
+    raw = random_blocks(ROWS, K, "IQ4_XS", seed=11)
+    w = gguf_repack.repack(raw.reshape(-1), "IQ4_XS", (ROWS, K))
+    assert isinstance(w, Int8Group)
+    assert set(np.unique(w.qweight.numpy())) <= set(gguf_repack.IQ4_VALUES.tolist())
+    ref = _reference(raw, "IQ4_XS")
+    err = np.abs(gguf_repack.dequantize(w).double().numpy() - ref)
+    assert np.all(err <= 2.0**-11 * np.abs(ref) + 1e-12)
 
 
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])

@@ -2,11 +2,11 @@
 
 ``GgufModel.config`` is the Hugging Face config dict of the model's family (``gguf_config``), ``tensors`` maps HF
 parameter names (``model.layers.0.self_attn.q_proj.weight``, [out, in]) to ``Int4Weight`` (from Q4_0 / Q4_1 /
-Q4_K), ``Int6Weight`` (Q6_K, on AVX512-VNNI CPUs), ``Int8Group`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q3_K / Q2_K; Q6_K
-elsewhere) or a torch tensor (F32 / F16 / BF16, a view of the memory map unless the converter's changes had to be
-undone),
-and ``tokenizer`` is a transformers tokenizer built from the file's metadata (``gguf_tokenizer``). No fp32 copy of
-the model is made; ``to_transformers()`` makes one, for tests and for running a model the fast path does not cover.
+Q4_K), ``Int6Weight`` (Q6_K, on AVX512-VNNI CPUs), ``Int8Group`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q3_K / Q2_K /
+IQ4_NL / IQ4_XS; Q6_K elsewhere) or a torch tensor (F32 / F16 / BF16, a view of the memory map unless the
+converter's changes had to be undone), and ``tokenizer`` is a transformers tokenizer built from the file's
+metadata (``gguf_tokenizer``). No fp32 copy of the model is made; ``to_transformers()`` makes one, for tests and
+for running a model the fast path does not cover.
 
 Anything the loader cannot take (another architecture, tensor type or tokenizer) raises ``UnsupportedModel``
 naming it: the caller falls back to transformers' own GGUF conversion.

@@ -14,6 +14,10 @@ is a run of blocks along ``in``:
   sub-block s), 128 bytes of nibbles as Q4_K; w = d * sc * q - dmin * m with q in 0..31.
 - Q6_K (210 bytes): 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales (one per 16 weights), fp16 d;
   w = d * scale * (q - 32).
+- IQ4_NL (32 weights, 18 bytes): fp16 d, nibbles as Q4_0, each an index into a fixed table of 16 int8 values
+  (``IQ4_VALUES``, non-linear); w = d * table[q]. IQ4_XS (256 weights, 136 bytes): fp16 d, a u16 of the 8
+  sub-blocks' top 2 scale bits (2 each), 4 bytes of their low 4 bits (two a byte, low nibble first), then each
+  32-weight sub-block's 16 bytes of nibbles as IQ4_NL; w = d * (scale - 32) * table[q].
 - Q2_K and Q3_K (the Q2_K / Q3_K_* files' low-bit types) carry 2-bit values in 64 bytes: byte l of half h holds
   weight 128h + 32j + l in bits 2j..2j+1; a scale per 16 weights. Q2_K (84 bytes): 16 scale bytes first (low
   nibble the step, high the min), the values, fp16 d, fp16 dmin; w = d * step * q - dmin * min. Q3_K (110 bytes):
@@ -22,7 +26,8 @@ is a run of blocks along ``in``:
   bits 2k..2k+1 of byte 8 + i), fp16 d; w = d * (scale - 32) * (q - 4), q in 0..7.
 
 Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
-the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0 and Q5_0 -> ``Int8Group`` exactly; Q5_1,
+the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly
+(IQ4_XS: each sub-block's d * scale rounded to fp16); Q5_1,
 Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
 scales allow, so no weight is clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI): ``Int6Weight``, its
 values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch tensors viewing the
@@ -54,7 +59,10 @@ if TYPE_CHECKING:
 
 # ggml type name -> (weights per block, bytes per block)
 BLOCKS = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22), "Q5_1": (32, 24), "Q8_0": (32, 34),
-          "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
+          "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210),
+          "IQ4_NL": (32, 18), "IQ4_XS": (256, 136)}
+# IQ4_NL / IQ4_XS: the int8 value each 4-bit index stands for (ggml's kvalues_iq4nl)
+IQ4_VALUES = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=np.int8)
 FLOATS = ("F32", "F16", "BF16")
 SUPPORTED = (*FLOATS, *BLOCKS)
 CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
@@ -121,6 +129,8 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
+    if not np.isfinite(scales).all():
+        raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
     return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
 
 
@@ -303,6 +313,27 @@ def _q6_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
     _requantize(q, step, step * -32, bound, q8, scales)
 
 
+def _iq4_values(nibble_bytes: np.ndarray) -> np.ndarray:
+    """16-byte runs of IQ4 nibbles [..., 16] as their table values, int8 [..., 32] in weight order."""
+    both = np.concatenate([nibble_bytes & np.uint8(15), nibble_bytes >> np.uint8(4)], axis=-1)
+    return IQ4_VALUES[both]
+
+
+def _iq4_nl(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    q8.reshape(b.shape[0], -1, 32)[:] = _iq4_values(b[..., 2:18])
+    scales[:] = _half(b, 0)
+
+
+def _iq4_xs(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
+    r, nb = b.shape[:2]
+    q8.reshape(r, nb, 8, 32)[:] = _iq4_values(b[..., 8:136].reshape(r, nb, 8, 16))
+    low = np.stack([b[..., 4:8] & np.uint8(15), b[..., 4:8] >> np.uint8(4)], axis=-1).reshape(r, nb, 8)
+    high = (np.ascontiguousarray(b[..., 2:4]).view(np.uint16) >> (2 * np.arange(8, dtype=np.uint16))) & 3
+    sub = (low | (high.astype(np.uint8) << np.uint8(4))).astype(np.float32) - 32
+    with np.errstate(over="ignore"):  # an fp16 overflow shows as inf: the caller checks
+        scales[:] = (_half(b, 0)[..., None] * sub).astype(np.float16).reshape(r, nb * 8)
+
+
 _TWO_BIT_SHIFTS = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 1, 4, 1)
 
 
@@ -356,4 +387,5 @@ def _native_ok() -> bool:
 
 
 _INT4 = {"Q4_0": _q4_0, "Q4_1": _q4_1, "Q4_K": _q4_k}
-_INT8 = {"Q8_0": _q8_0, "Q5_0": _q5_0, "Q5_1": _q5_1, "Q5_K": _q5_k, "Q6_K": _q6_k, "Q2_K": _q2_k, "Q3_K": _q3_k}
+_INT8 = {"Q8_0": _q8_0, "Q5_0": _q5_0, "Q5_1": _q5_1, "Q5_K": _q5_k, "Q6_K": _q6_k, "Q2_K": _q2_k, "Q3_K": _q3_k,
+         "IQ4_NL": _iq4_nl, "IQ4_XS": _iq4_xs}
