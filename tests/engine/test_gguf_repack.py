@@ -98,11 +98,12 @@ def test_an_unsupported_type_is_named():
         gguf_repack.repack(np.zeros(74 * 2, np.uint8), "IQ2_XS", (1, 512))
 
 
-@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q2_K", "Q3_K"])
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q2_K", "Q3_K", "IQ4_NL",
+                                   "IQ4_XS"])
 def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
     """The C++ repack (the loader's path where the kernel library is built) and the numpy one produce the same
-    weights: Q4_0, Q4_1, Q4_K, Q5_0 and Q8_0 bit for bit; the re-quantized Q6_K, Q2_K and Q3_K with the same scales
-    and at most a last-bit tie rounded the other way."""
+    weights: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0, IQ4_NL and IQ4_XS bit for bit; the re-quantized Q6_K, Q2_K and Q3_K
+    with the same scales and at most a last-bit tie rounded the other way."""
     from playground.engine.fast import kernels
 
     if not kernels.available():

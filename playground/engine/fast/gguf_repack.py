@@ -78,8 +78,8 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
            native: bool | None = None, out: list[torch.Tensor] | None = None) -> Weight:
     """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
     (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's).
-    ``native``: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0, Q6_K, Q2_K and Q3_K through the compiled repack when the kernel
-    library is loaded (None, the default), or never (False: the numpy path, which the tests compare it with).
+    ``native``: the types in ``_NATIVE`` through the compiled repack when the kernel library is loaded (None,
+    the default), or never (False: the numpy path, which the tests compare it with).
     ``out``: the result's tensors (``output_tensors``), written in place by the compiled repack (else filled by a
     copy)."""
     import torch
@@ -108,6 +108,8 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
+            if not bool(torch.isfinite(made[1]).all()):
+                raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
             return Int8Group(n, k, *made)
         if not bool(torch.isfinite(made[2]).all()):
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
@@ -377,9 +379,9 @@ def _q3_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
     _requantize(q, step, step * -4, bound, q8, scales)
 
 
-# csrc/gguf_repack.cpp: the types of the common Q4_0, Q4_K_M and Q3_K / Q2_K files
+# csrc/gguf_repack.cpp: every type above but Q5_1 and Q5_K (rare: numpy's repack)
 _NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q2_K",
-                                                        "Q3_K")}
+                                                        "Q3_K", "IQ4_NL", "IQ4_XS")}
 
 
 def _native_ok() -> bool:

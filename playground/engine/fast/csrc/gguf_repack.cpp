@@ -12,7 +12,8 @@
 //        or, where the int6 kernel does not run, int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
 //        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even;
 //   Q2_K [rows, blocks, 84], Q3_K [.., 110] -> int8 re-quantized the same way (their 2-3 bit values and 16
-//        scales per block: gguf_repack.py).
+//        scales per block: gguf_repack.py);
+//   IQ4_NL [rows, blocks, 18], IQ4_XS [.., 136] -> int8: their table values, d (* sub-block scale) in fp16.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -308,6 +309,40 @@ std::tuple<at::Tensor, at::Tensor> repack_q3_k(const at::Tensor& blocks, at::Ten
   return o.result();
 }
 
+// IQ4_NL / IQ4_XS -> int8: each 4-bit index's table value (ggml's kvalues_iq4nl) exactly; IQ4_NL's scale d, IQ4_XS's
+// d * (6-bit sub-block scale - 32) per 32 weights in fp16 (an overflow shows as inf: the caller checks).
+constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+void iq4_run(const uint8_t* nibbles, int8_t* q) {  // 16 bytes: weight j in the low nibble of byte j, j + 16 high
+  for (int j = 0; j < 16; ++j) {
+    q[j] = kIq4Values[nibbles[j] & 15];
+    q[j + 16] = kIq4Values[nibbles[j] >> 4];
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> repack_iq4_nl(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 1, out);
+  for_blocks(blocks, 18, "repack_iq4_nl", 4096, [&](int64_t i, const uint8_t* blk) {
+    std::memcpy(o.sp + i, blk, 2);
+    iq4_run(blk + 2, o.qp + i * 32);
+  });
+  return o.result();
+}
+
+std::tuple<at::Tensor, at::Tensor> repack_iq4_xs(const at::Tensor& blocks, at::TensorList out) {
+  Int8Out o(blocks, 8, out);
+  for_blocks(blocks, 136, "repack_iq4_xs", 256, [&](int64_t i, const uint8_t* blk) {
+    const float d = half_at(blk);
+    const int high = blk[2] | blk[3] << 8;
+    for (int s = 0; s < 8; ++s) {
+      const int low = (blk[4 + s / 2] >> (4 * (s % 2))) & 15, top = (high >> (2 * s)) & 3;
+      o.sp[i * 8 + s] = to_half(d * static_cast<float>((low | top << 4) - 32));
+      iq4_run(blk + 8 + 16 * s, o.qp + i * 256 + 32 * s);
+    }
+  });
+  return o.result();
+}
+
 // Q6_K -> int6 (kernels.h): the same 6-bit values, the 16-weight scales d * sub-scale rounded to fp16 (an overflow
 // shows as inf: the caller checks).
 std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at::TensorList out) {
@@ -395,6 +430,8 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("repack_q6_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q2_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q3_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_iq4_nl(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
+  m.def("repack_iq4_xs(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q6_k_int6(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
 }
 
@@ -407,6 +444,8 @@ TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q6_k", &repack_q6_k);
   m.impl("repack_q2_k", &repack_q2_k);
   m.impl("repack_q3_k", &repack_q3_k);
+  m.impl("repack_iq4_nl", &repack_iq4_nl);
+  m.impl("repack_iq4_xs", &repack_iq4_xs);
   m.impl("repack_q6_k_int6", &repack_q6_k_int6);
   m.impl("gguf_strings", &gguf_strings);
 }
