@@ -100,7 +100,7 @@ PG_TARGET_VNNI512 PG_INLINE __m256 dot_halves8(__m256 acc, const uint16_t* of, c
 
 // 8 fp16 params from p as fp32 (the last ones of a row: only ``left`` < 8 read, the rest zero). The tail is a
 // masked load of the whole 32-bit words, an odd last one broadcast into its lane: copying the tail through a small
-// array stalled on store-to-load forwarding, twice a row, and made rows of 896 weights (28 groups) ~30% slower.
+// array stalled on store-to-load forwarding, twice a row (Qwen2.5-0.5B's 4864 x 896 gemv: 15.5 -> 20 GB/s without).
 // Nothing past p[left - 1] is read (the last row's params may end a mapping).
 PG_TARGET_AVX2 PG_INLINE __m256 halves8(const uint16_t* p, int64_t left) {
   if (left >= 8) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
