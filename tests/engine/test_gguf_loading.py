@@ -129,10 +129,10 @@ def test_cli_models_add_says_how_a_gguf_will_load_and_complete_runs_it(tmp_path,
     assert json.loads(capsys.readouterr().out)["finish_reason"] in {"stop", "length"}
 
 
-@pytest.mark.parametrize("quant", ["Q4_0", "Q4_K", "Q6_K", "Q5_K"])
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_K", "Q6_K", "Q5_K", "Q5_1"])
 def test_large_tensors_repack_in_pieces_into_the_same_weights(quant, tmp_path, monkeypatch):
     """A tensor larger than a repack piece (16 MB of file; here 512 bytes) is repacked a few rows at a time into
-    the whole tensor's memory (the compiled repack writes in place; Q5_K's numpy repack is copied in), its file
+    the whole tensor's memory (the compiled repack writes in place; Q5_1's numpy repack is copied in), its file
     pages dropped as it goes, so the load's peak memory is not the embedding twice: the pieces assemble into the
     weights a whole-tensor repack gives (rows undone by the converter stay one piece)."""
     from playground.engine.fast import gguf_model

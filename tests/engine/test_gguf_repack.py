@@ -58,6 +58,18 @@ def test_iq4_xs_keeps_its_table_values_with_each_sub_blocks_scale_rounded_to_fp1
     assert np.all(err <= 2.0**-11 * np.abs(ref) + 1e-12)
 
 
+@pytest.mark.parametrize("native", [None, False])
+def test_an_int8_scale_beyond_fp16_is_refused_by_name(native):
+    """A block whose d times its sub-block scale does not fit fp16 (a damaged or hostile file) is refused, naming
+    the type, by the compiled repack and the numpy one alike."""
+    raw = random_blocks(ROWS, K, "IQ4_XS", seed=12)
+    blocks = raw.reshape(ROWS, -1, 136)
+    blocks[0, 0, 0:2] = np.array([60000], np.float16).view(np.uint8)  # d; times (scale - 32) = -32 for scale 0
+    blocks[0, 0, 2:8] = 0
+    with pytest.raises(UnsupportedModel, match="IQ4_XS tensor's scales overflow fp16"):
+        gguf_repack.repack(raw.reshape(-1), "IQ4_XS", (ROWS, K), native=native)
+
+
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
     """(Q6_K through the numpy repack: where the int6 kernel runs, the loader keeps its six bits, tested below.)"""
@@ -98,12 +110,12 @@ def test_an_unsupported_type_is_named():
         gguf_repack.repack(np.zeros(74 * 2, np.uint8), "IQ2_XS", (1, 512))
 
 
-@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q2_K", "Q3_K", "IQ4_NL",
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q5_K", "Q2_K", "Q3_K", "IQ4_NL",
                                    "IQ4_XS"])
 def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
     """The C++ repack (the loader's path where the kernel library is built) and the numpy one produce the same
-    weights: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0, IQ4_NL and IQ4_XS bit for bit; the re-quantized Q6_K, Q2_K and Q3_K
-    with the same scales and at most a last-bit tie rounded the other way."""
+    weights: Q4_0, Q4_1, Q4_K, Q5_0, Q8_0, IQ4_NL and IQ4_XS bit for bit; the re-quantized Q6_K, Q5_K, Q2_K and
+    Q3_K with the same scales and at most a last-bit tie rounded the other way."""
     from playground.engine.fast import kernels
 
     if not kernels.available():
@@ -123,7 +135,7 @@ def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
         finally:
             kernels.set_isa("avx512")
         assert all(torch.equal(a, b) for a, b in zip(plain.segment(), numpy_.segment(), strict=True))
-    if quant not in ("Q6_K", "Q2_K", "Q3_K"):
+    if quant not in ("Q6_K", "Q5_K", "Q2_K", "Q3_K"):
         for a, b in zip(native.segment(), numpy_.segment(), strict=True):
             assert torch.equal(a, b)
     else:

@@ -68,6 +68,7 @@ def _ensure_loaded() -> bool:
                                      "repack_q6_k": ns.repack_q6_k.default,
                                      "repack_q6_k_int6": ns.repack_q6_k_int6.default,
                                      "repack_q2_k": ns.repack_q2_k.default, "repack_q3_k": ns.repack_q3_k.default,
+                                     "repack_q5_k": ns.repack_q5_k.default,
                                      "repack_iq4_nl": ns.repack_iq4_nl.default,
                                      "repack_iq4_xs": ns.repack_iq4_xs.default}
             except Exception as exc:  # noqa: BLE001 - never raise from available()

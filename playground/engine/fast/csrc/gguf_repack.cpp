@@ -8,12 +8,8 @@
 //        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
 //   Q8_0 [rows, blocks, 34] -> int8 (qweight, scales): the same bytes and scale;
 //   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
-//   Q6_K [rows, blocks, 210] -> int6 (qweight, scales; kernels.h): the same values, d * sub-scale per 16 in fp16;
-//        or, where the int6 kernel does not run, int8 (qweight, scales): each group of 32 re-quantized to int8 with the scale its
-//        two 16-weight sub-blocks allow (max |d * sub-scale| * 32 / 127, fp16), rounded half to even;
-//   Q2_K [rows, blocks, 84], Q3_K [.., 110] -> int8 re-quantized the same way (their 2-3 bit values and 16
-//        scales per block: gguf_repack.py);
-//   IQ4_NL [rows, blocks, 18], IQ4_XS [.., 136] -> int8: their table values, d (* sub-block scale) in fp16.
+//   Q6_K [rows, blocks, 210] -> int6 (qweight, scales; kernels.h): the same values, d * sub-scale per 16 in fp16
+//        (where the int6 kernel does not run, int8: gguf_int8.cpp, with Q5_K, Q3_K, Q2_K and IQ4_NL / IQ4_XS).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -25,66 +21,35 @@
 #include <cstring>
 #include <tuple>
 
+#include "gguf_blocks.h"
 #include "kernels.h"
 #include "simd.h"
 
+namespace pg::gguf {
+
+float q6_k_values(const uint8_t* blk, uint8_t* q6) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
+    const uint8_t* l4 = ql + 64 * half;
+    const uint8_t* h2 = qh + 32 * half;
+    uint8_t* out = q6 + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
+      out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
+      out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
+      out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
+    }
+  }
+  return half_at(blk + 208);
+}
+
+}  // namespace pg::gguf
+
 namespace {
 
-uint16_t to_half(float f) {
-  uint16_t h;
-  pg::floats_to_halves(pg::kScalar, &f, &h, 1);
-  return h;
-}
+using namespace pg::gguf;  // NOLINT: this file's helpers
 
-// f(i, block i's bytes) for every block of a [rows, blocks, size] uint8 tensor, split over the threads.
-template <class F>
-void for_blocks(const at::Tensor& blocks, int64_t size, const char* name, int64_t grain, F f) {
-  TORCH_CHECK(blocks.device().is_cpu() && blocks.scalar_type() == at::kByte && blocks.dim() == 3 &&
-                  blocks.size(2) == size && blocks.is_contiguous(),
-              name, ": blocks must be contiguous uint8 [rows, blocks, ", size, "]");
-  const uint8_t* src = blocks.data_ptr<uint8_t>();
-  at::parallel_for(0, blocks.size(0) * blocks.size(1), grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) f(i, src + i * size);
-  });
-}
-
-// An output with `per_block` entries per block in each row: out[i] when given (the caller's memory, e.g. rows of a
-// larger tensor repacked a piece at a time), else a new tensor.
-at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type, at::TensorList out,
-                     size_t i) {
-  if (out.empty()) return at::empty({blocks.size(0), blocks.size(1) * per_block}, blocks.options().dtype(type));
-  TORCH_CHECK(out.size() > i && out[i].scalar_type() == type && out[i].is_contiguous() && out[i].dim() == 2 &&
-                  out[i].size(0) == blocks.size(0) && out[i].size(1) == blocks.size(1) * per_block,
-              "repack: out[", i, "] must be a contiguous ", at::toString(type), " [", blocks.size(0), ", ",
-              blocks.size(1) * per_block, "]");
-  return out[i];
-}
-
-uint16_t* halves(at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
-
-// The int4 format's tensors for `groups` groups of 32 per block, and pointers to fill them.
-struct Int4Out {
-  at::Tensor q, sc, of;
-  uint8_t* qp;
-  uint16_t *sp, *op;
-  // symmetric (Q4_0): no offsets at all (-8 * scale, implied): `of` is empty and out[2], if given, unused.
-  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out, bool symmetric = false)
-      : q(per_block(blocks, 16 * groups, at::kByte, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
-        of(symmetric ? at::empty({0}, blocks.options().dtype(at::kHalf)) : per_block(blocks, groups, at::kHalf, out, 2)),
-        qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(symmetric ? nullptr : halves(of)) {}
-  std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
-};
-
-// The int8 format's tensors, likewise.
-struct Int8Out {
-  at::Tensor q, sc;
-  int8_t* qp;
-  uint16_t* sp;
-  Int8Out(const at::Tensor& blocks, int64_t groups, at::TensorList out)
-      : q(per_block(blocks, 32 * groups, at::kChar, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
-        qp(q.data_ptr<int8_t>()), sp(halves(sc)) {}
-  std::tuple<at::Tensor, at::Tensor> result() const { return {q, sc}; }
-};
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks, at::TensorList out) {
   Int4Out o(blocks, 1, out, /*symmetric=*/true);
@@ -109,13 +74,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blo
   return o.result();
 }
 
-// The fp16 value stored at p (a block's d / dmin: unaligned).
-float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return pg::half_to_float(h);
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks, at::TensorList out) {
   Int4Out o(blocks, 8, out);
   uint8_t* qp = o.qp;
@@ -124,10 +82,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blo
     const float d = half_at(blk), dmin = half_at(blk + 2);
     const uint8_t* s6 = blk + 4;  // 8 (scale, min) pairs of 6 bits in 12 bytes
     for (int j = 0; j < 8; ++j) {
-      const int scale = j < 4 ? s6[j] & 63 : (s6[j + 4] & 15) | ((s6[j - 4] >> 6) << 4);
-      const int min = j < 4 ? s6[j + 4] & 63 : (s6[j + 4] >> 4) | ((s6[j] >> 6) << 4);
-      sp[i * 8 + j] = to_half(d * static_cast<float>(scale));
-      op[i * 8 + j] = to_half(-(dmin * static_cast<float>(min)));
+      const K4Scale k = k4_scale(s6, j);
+      sp[i * 8 + j] = to_half(d * static_cast<float>(k.scale));
+      op[i * 8 + j] = to_half(-(dmin * static_cast<float>(k.min)));
     }
     const uint8_t* qs = blk + 16;
     uint8_t* out = qp + i * 128;
@@ -201,144 +158,6 @@ std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks, at::Ten
   for_blocks(blocks, 34, "repack_q8_0", 4096, [&](int64_t i, const uint8_t* blk) {
     std::memcpy(sp + i, blk, 2);
     std::memcpy(qp + i * 32, blk + 2, 32);
-  });
-  return o.result();
-}
-
-// A Q6_K block's 256 values (0..63, weight order) into q6; returns its d.
-float q6_k_values(const uint8_t* blk, uint8_t* q6) {
-  const uint8_t* ql = blk;
-  const uint8_t* qh = blk + 128;
-  for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
-    const uint8_t* l4 = ql + 64 * half;
-    const uint8_t* h2 = qh + 32 * half;
-    uint8_t* out = q6 + 128 * half;
-    for (int l = 0; l < 32; ++l) {
-      out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
-      out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
-      out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
-      out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
-    }
-  }
-  return half_at(blk + 208);
-}
-
-// A K-quant block's 256 values q (weight order) with w = base[r] + q * step[r] for run r of 16 weights, as int8:
-// each group of 32 (two runs) scaled by the largest |w| its runs allow (q in 0..qmax) / 127 in fp16, rounded half
-// to even (gguf_repack.py's _requantize, to the same bits but for an occasional tie).
-void requantize_block(const uint8_t* q, const float (&step)[16], const float (&base)[16], float qmax, int8_t* qp,
-                      uint16_t* sp) {
-  for (int g = 0; g < 8; ++g) {  // group g: weights 32g..32g+31, runs 2g and 2g + 1
-    float bound = 0.f;
-    for (int r = 2 * g; r < 2 * g + 2; ++r)
-      bound = std::max(bound, std::max(std::fabs(base[r]), std::fabs(step[r] * qmax + base[r])));
-    const uint16_t s16 = to_half(std::max(bound / 127.f, 0x1p-24f));
-    const float inv = 1.f / pg::half_to_float(s16);
-    sp[g] = s16;
-    for (int r = 2 * g; r < 2 * g + 2; ++r) {  // a run at a time: one step, so the loop vectorises
-      const float si = step[r] * inv, b = base[r] * inv;
-      for (int j = 0; j < 16; ++j) {
-        // + 1.5 * 2^23 - 1.5 * 2^23 rounds |x| < 2^22 to nearest even, like nearbyint (a libm call here: the
-        // library is built without -march)
-        float v = (b + static_cast<float>(q[16 * r + j]) * si + 12582912.f) - 12582912.f;
-        v = v < -127.f ? -127.f : (v > 127.f ? 127.f : v);
-        qp[16 * r + j] = static_cast<int8_t>(static_cast<int>(v));
-      }
-    }
-  }
-}
-
-std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
-  Int8Out o(blocks, 8, out);
-  for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {
-    uint8_t q6[256];
-    const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
-    const float d = q6_k_values(blk, q6);
-    float step[16], base[16];
-    for (int r = 0; r < 16; ++r) {
-      step[r] = d * static_cast<float>(sub[r]);
-      base[r] = step[r] * -32.f;  // q - 32
-    }
-    requantize_block(q6, step, base, 63.f, o.qp + i * 256, o.sp + i * 8);
-  });
-  return o.result();
-}
-
-// The 2-bit values of Q2_K / Q3_K (64 bytes at qs): weight 128h + 32j + l in bits 2j..2j+1 of byte 32h + l.
-void two_bit_values(const uint8_t* qs, uint8_t* q) {
-  for (int h = 0; h < 2; ++h)
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 32; ++l) q[128 * h + 32 * j + l] = (qs[32 * h + l] >> (2 * j)) & 3;
-}
-
-// Q2_K [rows, blocks, 84] -> int8: w = d * (sc & 15) * q - dmin * (sc >> 4) per run of 16, re-quantized.
-std::tuple<at::Tensor, at::Tensor> repack_q2_k(const at::Tensor& blocks, at::TensorList out) {
-  Int8Out o(blocks, 8, out);
-  for_blocks(blocks, 84, "repack_q2_k", 256, [&](int64_t i, const uint8_t* blk) {
-    uint8_t q[256];
-    two_bit_values(blk + 16, q);
-    const float d = half_at(blk + 80), dmin = half_at(blk + 82);
-    float step[16], base[16];
-    for (int r = 0; r < 16; ++r) {
-      step[r] = d * static_cast<float>(blk[r] & 15);
-      base[r] = -(dmin * static_cast<float>(blk[r] >> 4));
-    }
-    requantize_block(q, step, base, 3.f, o.qp + i * 256, o.sp + i * 8);
-  });
-  return o.result();
-}
-
-// Q3_K [rows, blocks, 110] -> int8: w = d * (scale - 32) * (q - 4), q = the 2-bit value + 4 * its high bit (bit
-// 4h + j of byte l of the first 32 for weight 128h + 32j + l); 16 6-bit scales, re-quantized.
-std::tuple<at::Tensor, at::Tensor> repack_q3_k(const at::Tensor& blocks, at::TensorList out) {
-  Int8Out o(blocks, 8, out);
-  for_blocks(blocks, 110, "repack_q3_k", 256, [&](int64_t i, const uint8_t* blk) {
-    uint8_t q[256];
-    two_bit_values(blk + 32, q);
-    for (int w = 0; w < 256; ++w) q[w] |= ((blk[w & 31] >> (w >> 5)) & 1) << 2;
-    const float d = half_at(blk + 108);
-    const uint8_t* sc = blk + 96;
-    float step[16], base[16];
-    for (int r = 0; r < 16; ++r) {
-      const int low = r < 8 ? sc[r] & 15 : sc[r - 8] >> 4, top = (sc[8 + r % 4] >> (2 * (r / 4))) & 3;
-      step[r] = d * static_cast<float>((low | top << 4) - 32);
-      base[r] = step[r] * -4.f;
-    }
-    requantize_block(q, step, base, 7.f, o.qp + i * 256, o.sp + i * 8);
-  });
-  return o.result();
-}
-
-// IQ4_NL / IQ4_XS -> int8: each 4-bit index's table value (ggml's kvalues_iq4nl) exactly; IQ4_NL's scale d, IQ4_XS's
-// d * (6-bit sub-block scale - 32) per 32 weights in fp16 (an overflow shows as inf: the caller checks).
-constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-
-void iq4_run(const uint8_t* nibbles, int8_t* q) {  // 16 bytes: weight j in the low nibble of byte j, j + 16 high
-  for (int j = 0; j < 16; ++j) {
-    q[j] = kIq4Values[nibbles[j] & 15];
-    q[j + 16] = kIq4Values[nibbles[j] >> 4];
-  }
-}
-
-std::tuple<at::Tensor, at::Tensor> repack_iq4_nl(const at::Tensor& blocks, at::TensorList out) {
-  Int8Out o(blocks, 1, out);
-  for_blocks(blocks, 18, "repack_iq4_nl", 4096, [&](int64_t i, const uint8_t* blk) {
-    std::memcpy(o.sp + i, blk, 2);
-    iq4_run(blk + 2, o.qp + i * 32);
-  });
-  return o.result();
-}
-
-std::tuple<at::Tensor, at::Tensor> repack_iq4_xs(const at::Tensor& blocks, at::TensorList out) {
-  Int8Out o(blocks, 8, out);
-  for_blocks(blocks, 136, "repack_iq4_xs", 256, [&](int64_t i, const uint8_t* blk) {
-    const float d = half_at(blk);
-    const int high = blk[2] | blk[3] << 8;
-    for (int s = 0; s < 8; ++s) {
-      const int low = (blk[4 + s / 2] >> (4 * (s % 2))) & 15, top = (high >> (2 * s)) & 3;
-      o.sp[i * 8 + s] = to_half(d * static_cast<float>((low | top << 4) - 32));
-      iq4_run(blk + 8 + 16 * s, o.qp + i * 256 + 32 * s);
-    }
   });
   return o.result();
 }
@@ -427,11 +246,6 @@ TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("repack_q4_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
   m.def("repack_q5_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q8_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
-  m.def("repack_q6_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
-  m.def("repack_q2_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
-  m.def("repack_q3_k(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
-  m.def("repack_iq4_nl(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
-  m.def("repack_iq4_xs(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
   m.def("repack_q6_k_int6(Tensor blocks, Tensor[] out) -> (Tensor, Tensor)");
 }
 
@@ -441,11 +255,6 @@ TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q4_k", &repack_q4_k);
   m.impl("repack_q5_0", &repack_q5_0);
   m.impl("repack_q8_0", &repack_q8_0);
-  m.impl("repack_q6_k", &repack_q6_k);
-  m.impl("repack_q2_k", &repack_q2_k);
-  m.impl("repack_q3_k", &repack_q3_k);
-  m.impl("repack_iq4_nl", &repack_iq4_nl);
-  m.impl("repack_iq4_xs", &repack_iq4_xs);
   m.impl("repack_q6_k_int6", &repack_q6_k_int6);
   m.impl("gguf_strings", &gguf_strings);
 }
