@@ -27,11 +27,11 @@ is a run of blocks along ``in``:
 
 Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
 the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly
-(IQ4_XS: each sub-block's d * scale rounded to fp16); Q5_1,
-Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8 scale of a group covers the largest value its blocks'
-scales allow, so no weight is clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI): ``Int6Weight``, its
-values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch tensors viewing the
-file's memory map.
+(IQ4_XS: each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group``
+re-quantized (the int8 scale of a group covers the largest value its blocks' scales allow, so no weight is
+clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI): ``Int6Weight``, its values as they are, each 16
+weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or
+offset past fp16's range (a damaged file) is refused, naming the type.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
 chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into
@@ -102,16 +102,16 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     groups = k // 32
     if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
         made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
-        if not _finite(made[1]):
+        if not _finite(made[1].numpy()):
             raise UnsupportedModel("a Q6_K tensor's scales overflow fp16")
         return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
-            if not _finite(made[1]):
+            if not _finite(made[1].numpy()):
                 raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
             return Int8Group(n, k, *made)
-        if not _finite(made[2]):
+        if not _finite(made[2].numpy()):
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
         return Int4Weight(n, k, *made)
     if out is not None:  # the numpy repack allocates its own: copied into the given tensors
@@ -125,21 +125,21 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         q, scales = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16)
         offsets = np.empty((n, 0 if type_name == "Q4_0" else groups), np.float16)
         _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
-        if not np.isfinite(offsets).all():
+        if not _finite(offsets):
             raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
         offsets_t = torch.from_numpy(offsets.reshape(-1) if type_name == "Q4_0" else offsets)  # Q4_0's: empty
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
-    if not np.isfinite(scales).all():
+    if not _finite(scales):
         raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
     return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
 
 
-def _finite(halves: torch.Tensor) -> bool:
+def _finite(halves: np.ndarray) -> bool:
     """Whether no fp16 value is inf or NaN (all exponent bits set), read in one single-threaded pass: torch's
     isfinite on fp16 took ~1-15 ms a tensor, ~0.4-2 s of a 1B model's load."""
-    bits = halves.numpy().view(np.uint16)
+    bits = halves.view(np.uint16)
     return not bool(np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)))
 
 

@@ -35,8 +35,8 @@ inline void for_blocks(const at::Tensor& blocks, int64_t size, const char* name,
 
 // An output with `per_block` entries per block in each row: out[i] when given (the caller's memory, e.g. rows of a
 // larger tensor repacked a piece at a time), else a new tensor.
-inline at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type, at::TensorList out,
-                     size_t i) {
+inline at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::ScalarType type,
+                            at::TensorList out, size_t i) {
   if (out.empty()) return at::empty({blocks.size(0), blocks.size(1) * per_block}, blocks.options().dtype(type));
   TORCH_CHECK(out.size() > i && out[i].scalar_type() == type && out[i].is_contiguous() && out[i].dim() == 2 &&
                   out[i].size(0) == blocks.size(0) && out[i].size(1) == blocks.size(1) * per_block,
@@ -47,20 +47,7 @@ inline at::Tensor per_block(const at::Tensor& blocks, int64_t per_block, at::Sca
 
 inline uint16_t* halves(at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr()); }
 
-// The int4 format's tensors for `groups` groups of 32 per block, and pointers to fill them.
-struct Int4Out {
-  at::Tensor q, sc, of;
-  uint8_t* qp;
-  uint16_t *sp, *op;
-  // symmetric (Q4_0): no offsets at all (-8 * scale, implied): `of` is empty and out[2], if given, unused.
-  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out, bool symmetric = false)
-      : q(per_block(blocks, 16 * groups, at::kByte, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
-        of(symmetric ? at::empty({0}, blocks.options().dtype(at::kHalf)) : per_block(blocks, groups, at::kHalf, out, 2)),
-        qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(symmetric ? nullptr : halves(of)) {}
-  std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
-};
-
-// The int8 format's tensors, likewise.
+// The int8 format's tensors for `groups` groups of 32 per block, and pointers to fill them.
 struct Int8Out {
   at::Tensor q, sc;
   int8_t* qp;
@@ -86,8 +73,5 @@ inline K4Scale k4_scale(const uint8_t* s6, int j) {
   return j < 4 ? K4Scale{s6[j] & 63, s6[j + 4] & 63}
                : K4Scale{(s6[j + 4] & 15) | ((s6[j - 4] >> 6) << 4), (s6[j + 4] >> 4) | ((s6[j] >> 6) << 4)};
 }
-
-// A Q6_K block's 256 values (0..63, weight order) into q6; returns its d (gguf_repack.cpp).
-float q6_k_values(const uint8_t* blk, uint8_t* q6);
 
 }  // namespace pg::gguf

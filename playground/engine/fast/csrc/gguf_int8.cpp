@@ -40,6 +40,24 @@ void requantize_block(const uint8_t* q, const float (&step)[16], const float (&b
   }
 }
 
+// A Q6_K block's 256 values (0..63, weight order) into q6; returns its d.
+float q6_k_values(const uint8_t* blk, uint8_t* q6) {
+  const uint8_t* ql = blk;
+  const uint8_t* qh = blk + 128;
+  for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
+    const uint8_t* l4 = ql + 64 * half;
+    const uint8_t* h2 = qh + 32 * half;
+    uint8_t* out = q6 + 128 * half;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
+      out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
+      out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
+      out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
+    }
+  }
+  return half_at(blk + 208);
+}
+
 std::tuple<at::Tensor, at::Tensor> repack_q6_k(const at::Tensor& blocks, at::TensorList out) {
   Int8Out o(blocks, 8, out);
   for_blocks(blocks, 210, "repack_q6_k", 256, [&](int64_t i, const uint8_t* blk) {

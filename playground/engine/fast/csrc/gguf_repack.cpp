@@ -25,31 +25,22 @@
 #include "kernels.h"
 #include "simd.h"
 
-namespace pg::gguf {
-
-float q6_k_values(const uint8_t* blk, uint8_t* q6) {
-  const uint8_t* ql = blk;
-  const uint8_t* qh = blk + 128;
-  for (int half = 0; half < 2; ++half) {  // weight 128 half + 32 quadrant + l (ggml's dequantize_row_q6_K)
-    const uint8_t* l4 = ql + 64 * half;
-    const uint8_t* h2 = qh + 32 * half;
-    uint8_t* out = q6 + 128 * half;
-    for (int l = 0; l < 32; ++l) {
-      out[l] = static_cast<uint8_t>((l4[l] & 15) | ((h2[l] & 3) << 4));
-      out[l + 32] = static_cast<uint8_t>((l4[l + 32] & 15) | (((h2[l] >> 2) & 3) << 4));
-      out[l + 64] = static_cast<uint8_t>((l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4));
-      out[l + 96] = static_cast<uint8_t>((l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4));
-    }
-  }
-  return half_at(blk + 208);
-}
-
-}  // namespace pg::gguf
-
 namespace {
 
 using namespace pg::gguf;  // NOLINT: this file's helpers
 
+// The int4 format's tensors for `groups` groups of 32 per block, and pointers to fill them.
+struct Int4Out {
+  at::Tensor q, sc, of;
+  uint8_t* qp;
+  uint16_t *sp, *op;
+  // symmetric (Q4_0): no offsets at all (-8 * scale, implied): `of` is empty and out[2], if given, unused.
+  Int4Out(const at::Tensor& blocks, int64_t groups, at::TensorList out, bool symmetric = false)
+      : q(per_block(blocks, 16 * groups, at::kByte, out, 0)), sc(per_block(blocks, groups, at::kHalf, out, 1)),
+        of(symmetric ? at::empty({0}, blocks.options().dtype(at::kHalf)) : per_block(blocks, groups, at::kHalf, out, 2)),
+        qp(q.data_ptr<uint8_t>()), sp(halves(sc)), op(symmetric ? nullptr : halves(of)) {}
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> result() const { return {q, sc, of}; }
+};
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_0(const at::Tensor& blocks, at::TensorList out) {
   Int4Out o(blocks, 1, out, /*symmetric=*/true);
