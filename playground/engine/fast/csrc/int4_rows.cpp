@@ -167,7 +167,8 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     }                                                                                                              \
   }
 
-#define PG_DEFINE_INT4_INT8(NAME, TARGET, DOT)                                                                     \
+// STREAM: prefetch_ahead in the loop (the AVX2-class kernels), else a row's lines at its start (AVX-512).
+#define PG_DEFINE_INT4_INT8(NAME, TARGET, DOT, STREAM)                                                             \
   template <int TT>                                                                                                \
   TARGET void NAME(const Args& a, const Block& blk, int64_t t0, int64_t n1) {                                      \
     const XPrep& xp = *a.x;                                                                                        \
@@ -180,7 +181,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
-      prefetch_row(a, n + a.prefetch_rows, K / 2);                                                                 \
+      if (!(STREAM)) prefetch_row(a, n + a.prefetch_rows, K / 2);                                                  \
       const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
       const float* of = blk.of + (n - blk.n0) * G;                                                                 \
       const uint8_t* row = a.s->q + n * (K / 2);                                                                   \
@@ -193,6 +194,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
       for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();                                    \
       int64_t g = 0;                                                                                               \
       for (; g + 2 <= G; g += 2) {                                                                                 \
+        if ((STREAM) && g % 4 == 0) prefetch_ahead(row + g * 16); /* a line: 4 groups */                           \
         PG_INT4_INT8_GROUP(DOT, 0, g)                                                                              \
         PG_INT4_INT8_GROUP(DOT, 1, g + 1)                                                                          \
       }                                                                                                            \
@@ -362,6 +364,7 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
 
 // Pair p's 32 bytes (a last odd group: its 16, the upper half zero; x16p holds zeros there) widened to int16.
 struct Int4X16Pair {
+  static constexpr int64_t kBytes = 32;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
@@ -378,10 +381,10 @@ PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
   x16_rows<TT, Int4X16Pair>(a, blk, t0, n1, a.x->K / 2);
 }
 
-PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2)
-PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512)
+PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2, true)
+PG_DEFINE_INT4_INT8(int4_rows_int8_vnni512, PG_TARGET_VNNI512, PG_DOT_VNNI512, false)
 #if PG_HAVE_AVXVNNI
-PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI)
+PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI, true)
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {

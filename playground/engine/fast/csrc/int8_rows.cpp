@@ -123,6 +123,7 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
 
 // Pair p's groups (a last odd one alone: the other half zero; x16p holds zeros there) widened to int16.
 struct Int8X16Pair {
+  static constexpr int64_t kBytes = 64;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
@@ -167,7 +168,6 @@ PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
-      prefetch_row(a, n + a.prefetch_rows, K);                                                                     \
       const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
       const uint8_t* row = a.s->q + n * K;                                                                         \
       for (int t = 0; t < TT; ++t) {                                                                               \
@@ -179,6 +179,7 @@ PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
       for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();                                    \
       int64_t g = 0;                                                                                               \
       for (; g + 2 <= G; g += 2) {                                                                                 \
+        prefetch_ahead(row + g * kGroup); /* a line: 2 groups */                                                   \
         PG_INT8_INT8_GROUP(DOT, 0, g)                                                                              \
         PG_INT8_INT8_GROUP(DOT, 1, g + 1)                                                                          \
       }                                                                                                            \
