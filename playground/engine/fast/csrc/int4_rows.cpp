@@ -388,15 +388,17 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI, t
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {
-  if (isa != kAvx512) return xp.x16p != nullptr;  // set in the fp32 mode only
+  if (isa != kAvx512) return xp.x16p != nullptr;
   return xp.int8_x ? cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
 }
 
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+  if (a.x->x16p) {  // either mode (see prepare_x16_avx2)
+    PG_DISPATCH_T(int4_rows_x16_avx2, tn, a, blk, t0, n1)
+    return;
+  }
   if (!a.x->int8_x) {
-    if (a.x->x16p) {
-      PG_DISPATCH_T(int4_rows_x16_avx2, tn, a, blk, t0, n1)
-    } else if (a.x->xh4 && !a.s->offsets) {
+    if (a.x->xh4 && !a.s->offsets) {
       PG_DISPATCH_T(int4_rows_int16_sym, tn, a, blk, t0, n1)
     } else if (a.x->xh4) {
       PG_DISPATCH_T(int4_rows_int16_asym, tn, a, blk, t0, n1)

@@ -270,11 +270,11 @@ PG_TARGET_VNNI512 void int8_rows_int8_pair(const Args& a, const Block& blk, int6
 }
 
 bool int8_reads_halves(const XPrep& xp) {
-  return xp.int8_x ? xp.c8 != nullptr : xp.c16n != nullptr || xp.x16p != nullptr;
+  return xp.x16p != nullptr || (xp.int8_x ? xp.c8 != nullptr : xp.c16n != nullptr);
 }
 
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
-  if (!a.x->int8_x && a.x->x16p) {
+  if (a.x->x16p) {  // either mode (see prepare_x16_avx2)
     PG_DISPATCH_T(int8_rows_x16_avx2, tn, a, blk, t0, n1)
     return;
   }

@@ -84,7 +84,8 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     v.resize(static_cast<size_t>(T * K));
     return v.data();
   };
-  if (x16_avx2(isa) && !int8_x && int16_x(isa) && (has(kInt4) || has(kInt8))) {  // AVX2: int16 x, no constants
+  if (x16_avx2(isa) && (has(kInt4) || has(kInt8)) && (int8_x ? cpu().int8_dot < 2 : int16_x(isa))) {
+    // AVX2: x as int16 (the int8 mode's int8 values too, where no AVX-VNNI multiplies bytes), no constants
     xs16.resize(static_cast<size_t>(T * Gp), 0.f);
     xp.xs16 = xs16.data();
     sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // Q4_0's implied offsets meet x as rounded, as on VNNI
