@@ -69,9 +69,10 @@ struct XPrep {
   int8_t* xh4 = nullptr;
   int8_t* xl4 = nullptr;
   // The AVX2 path (null elsewhere): the same int16 rounding (xs16; in the int8 mode x's int8 values, xs16 = xs,
-  // where no AVX-VNNI multiplies bytes), as int16 [T, 32 * G rounded up to even], per pair of groups (g, g+1) eight 8-value chunks: g's x[0, 2, .., 14], g+1's, g's x[16, 18, .., 30],
-  // g+1's, then the odd k's the same way (a missing last g+1: zeros): the order in which the 16-bit lanes hold an
-  // int4 row's nibbles, so the kernels widen by shifts alone (int4_rows_x16_avx2, int8_rows_x16_avx2).
+  // where no AVX-VNNI multiplies bytes), as int16 [T, 32 * G rounded up to even], per pair of groups (g, g+1) eight
+  // 8-value chunks: g's x[0, 2, .., 14], g+1's, g's x[16, 18, .., 30], g+1's, then the odd k's the same way (a
+  // missing last g+1: zeros): the order in which the 16-bit lanes hold an int4 row's nibbles, so the kernels widen
+  // by shifts alone (int4_rows_x16_avx2, int8_rows_x16_avx2).
   int16_t* x16p = nullptr;
   // The integer sums' constant terms, started from (see c_stride): int4 symmetric weights' -8 * the group's x16
   // (fp32 mode) or xq (int8 mode) sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8
