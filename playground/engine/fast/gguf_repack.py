@@ -102,17 +102,14 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     groups = k // 32
     if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
         made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
-        if not _finite(made[1].numpy()):
-            raise UnsupportedModel("a Q6_K tensor's scales overflow fp16")
+        _require_finite(made[1].numpy(), type_name, "scales")
         return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
-            if not _finite(made[1].numpy()):
-                raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
+            _require_finite(made[1].numpy(), type_name, "scales")
             return Int8Group(n, k, *made)
-        if not _finite(made[2].numpy()):
-            raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
+        _require_finite(made[2].numpy(), type_name, "offsets")
         return Int4Weight(n, k, *made)
     if out is not None:  # the numpy repack allocates its own: copied into the given tensors
         w = repack(raw, type_name, shape, rows, native=False)
@@ -125,22 +122,21 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         q, scales = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16)
         offsets = np.empty((n, 0 if type_name == "Q4_0" else groups), np.float16)
         _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
-        if not _finite(offsets):
-            raise UnsupportedModel(f"a {type_name} tensor's offsets overflow fp16")
+        _require_finite(offsets, type_name, "offsets")
         offsets_t = torch.from_numpy(offsets.reshape(-1) if type_name == "Q4_0" else offsets)  # Q4_0's: empty
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
-    if not _finite(scales):
-        raise UnsupportedModel(f"a {type_name} tensor's scales overflow fp16")
+    _require_finite(scales, type_name, "scales")
     return Int8Group(n, k, torch.from_numpy(q8), torch.from_numpy(scales))
 
 
-def _finite(halves: np.ndarray) -> bool:
-    """Whether no fp16 value is inf or NaN (all exponent bits set), read in one single-threaded pass: torch's
-    isfinite on fp16 took ~1-15 ms a tensor, ~0.4-2 s of a 1B model's load."""
+def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
+    """UnsupportedModel unless every fp16 value is finite (an inf or NaN has all exponent bits set), read in one
+    single-threaded pass: torch's isfinite on fp16 took ~1-15 ms a tensor, ~0.4-2 s of a 1B model's load."""
     bits = halves.view(np.uint16)
-    return not bool(np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)))
+    if np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)):
+        raise UnsupportedModel(f"a {type_name} tensor's {what} overflow fp16")
 
 
 def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:

@@ -17,6 +17,10 @@ import time
 from typing import Any
 
 ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
+# the library's ops that ``op(name)`` hands out (looked up once, at load)
+_OPS = ("qlinear", "qlinear_into", "int4_gemv", "qdequantize", "decoder_step", "repack_q4_0", "repack_q4_1",
+        "repack_q4_k", "repack_q5_0", "repack_q8_0", "repack_q6_k", "repack_q6_k_int6", "repack_q2_k", "repack_q3_k",
+        "repack_q5_k", "repack_iq4_nl", "repack_iq4_xs")
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None,
@@ -59,18 +63,7 @@ def _ensure_loaded() -> bool:
                     import torch
 
                     ns = torch.ops.playground
-                    _state["ops"] = {"qlinear": ns.qlinear.default, "qlinear_into": ns.qlinear_into.default,
-                                     "int4_gemv": ns.int4_gemv.default, "qdequantize": ns.qdequantize.default,
-                                     "decoder_step": ns.decoder_step.default,
-                                     "repack_q4_0": ns.repack_q4_0.default, "repack_q4_1": ns.repack_q4_1.default,
-                                     "repack_q4_k": ns.repack_q4_k.default,
-                                     "repack_q5_0": ns.repack_q5_0.default, "repack_q8_0": ns.repack_q8_0.default,
-                                     "repack_q6_k": ns.repack_q6_k.default,
-                                     "repack_q6_k_int6": ns.repack_q6_k_int6.default,
-                                     "repack_q2_k": ns.repack_q2_k.default, "repack_q3_k": ns.repack_q3_k.default,
-                                     "repack_q5_k": ns.repack_q5_k.default,
-                                     "repack_iq4_nl": ns.repack_iq4_nl.default,
-                                     "repack_iq4_xs": ns.repack_iq4_xs.default}
+                    _state["ops"] = {name: getattr(ns, name).default for name in _OPS}
             except Exception as exc:  # noqa: BLE001 - never raise from available()
                 ok, reason = False, f"kernel load failed: {exc}"
             _state.update(loaded=ok, reason=reason)
