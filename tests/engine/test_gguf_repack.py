@@ -219,27 +219,26 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
 
 
 def test_q6_k_keeps_its_six_bits_where_the_int6_kernel_runs():
-    """On AVX512-VNNI a Q6_K tensor loads as int6 (0.875 bytes a weight, not int8's 1.0625): gguf-py's values within
-    the fp16 rounding of each 16-weight scale, and every path multiplies by exactly those values: decode with x as
-    int16 or int8, batched rows, the prefill GEMM, the capped ISAs' plain path, the kernels' dequantization, and
-    embedding rows of a tied head."""
+    """Where the int6 kernel runs (AVX512-VNNI; the LM head on AVX2) a Q6_K tensor loads as int6 (0.875 bytes a
+    weight, not int8's 1.0625): gguf-py's values within the fp16 rounding of each 16-weight scale, and every path
+    multiplies by exactly those values: decode with x as int16 or int8 (AVX512-VNNI's kernel and AVX2's), batched
+    rows, the prefill GEMM, the plain path, the kernels' dequantization, and embedding rows of a tied head."""
     import gguf
 
     from playground.engine.fast import int4_kernel as k4
     from playground.engine.fast import int6_kernel as k6
     from playground.engine.fast import kernels
 
-    if not k6.runs_here():
-        pytest.skip("the int6 kernel needs AVX512-VNNI (Q6_K loads as int8 here, tested above)")
+    if not k6.runs_here(head=True):
+        pytest.skip(f"no int6 kernel here ({kernels.build_info().get('isa') or kernels.unavailable_reason()})")
     rows, k = 40, 1024
     raw = random_blocks(rows, k, "Q6_K", seed=7)
-    w = gguf_repack.repack(raw.reshape(-1), "Q6_K", (rows, k))
+    w = gguf_repack.repack(raw.reshape(-1), "Q6_K", (rows, k), head=True)
     assert isinstance(w, k6.Int6Weight) and w.nbytes == rows * k * 7 // 8
     ref = gguf.dequantize(raw, gguf.GGMLQuantizationType.Q6_K).reshape(rows, k).astype(np.float64)
     dense = k6.dequantize(w).double()
     err = np.abs(dense.numpy() - ref)
     assert err.max() <= 2.0**-11 * np.abs(ref).max() and err.mean() < 1e-3 * np.abs(ref).mean()
-    assert torch.equal(kernels.op("qdequantize")(w.segment(), [k6.KIND], k).double(), dense)
     lin = QLinear.wrap(w, "int4")
     ids = torch.tensor([5, 0, 39, 5])
     assert lin.format == "int6" and torch.equal(lin.rows(ids).double(), dense[ids])
@@ -248,18 +247,47 @@ def test_q6_k_keeps_its_six_bits_where_the_int6_kernel_runs():
         return float((got.double() - want).abs().max() / want.abs().max())
 
     gen = torch.Generator().manual_seed(3)
-    for t in (1, 3, 9):
-        x = torch.randn(t, k, generator=gen)
-        assert rel(k6.matmul(x, w), k4.quantize_activations(x, bits=16).double() @ dense.T) < 2e-6, t
-        x8 = k4.quantize_activations(x).double()
-        assert rel(k6.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, t
-        for isa in ("avx2", "scalar"):
+    isas = (["avx512"] if k6.runs_here() else []) + ["avx2", "scalar"]  # what this CPU has, down to the plain path
+    try:
+        for isa in isas:
             kernels.set_isa(isa)
-            try:
-                assert rel(k6.matmul(x, w), x.double() @ dense.T) < 2e-6, (t, isa)
+            assert torch.equal(kernels.op("qdequantize")(w.segment(), [k6.KIND], k).double(), dense), isa
+            for t in (1, 3, 9):
+                x = torch.randn(t, k, generator=gen)
+                x16 = x if isa == "scalar" else k4.quantize_activations(x, bits=16)  # the plain path: x as is
+                assert rel(k6.matmul(x, w), x16.double() @ dense.T) < 2e-6, (t, isa)
+                x8 = k4.quantize_activations(x).double()
                 assert rel(k6.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, (t, isa)
-            finally:
-                kernels.set_isa("avx512")
+    finally:
+        kernels.set_isa("avx512")
     x = torch.randn(20, k, generator=gen)  # the tiled GEMM (bf16 where the CPU has it: 2^-8 per product)
     assert rel(k6.matmul(x, w, prefill=True), x.double() @ dense.T) < 2e-2
     assert rel(k6._fallback(x, w, False), x.double() @ dense.T) < 2e-6
+
+
+def test_a_q6_k_head_stays_int6_and_the_fused_decode_reads_it(tmp_path):
+    """Most Q4_0 and Q4_K_M files store the LM head (tied to the embedding) as Q6_K: it loads as int6 wherever the
+    int6 kernel runs (on AVX2 the head and embedding only), and the fused decode, x rounded to int16, gives the
+    exact-fp32 path's logits to that rounding."""
+    from playground.engine.fast import int4_kernel as k4
+    from playground.engine.fast import int6_kernel as k6
+    from playground.engine.gguf_text import load_gguf_text_model
+    from tests.gguf_files import tiny_model, write_gguf
+
+    if not k6.runs_here(head=True):
+        pytest.skip("no int6 kernel here")
+    path = write_gguf(tiny_model("qwen3", hidden_size=256, intermediate_size=256), tmp_path / "m.gguf", quant="Q6_K")
+    tm = load_gguf_text_model("m", path, device="cpu")
+    assert tm.path == "fused" and tm.fast.weights.head.format == "int6"
+    ids = list(range(5, 30))
+
+    def logits() -> torch.Tensor:
+        with torch.inference_mode():
+            rows = [tm.fast.prefill(0, ids[:20], reuse=False)] + [tm.fast.step([t], [0])[0] for t in ids[20:]]
+        return torch.stack(rows)
+
+    fast = logits()
+    with k4.exact_fp32():
+        exact = logits()
+    assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-3
+    assert torch.equal(fast.argmax(-1), exact.argmax(-1))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine.fast import gguf_config, gguf_repack
+from playground.engine.fast import gguf_config, gguf_repack, int6_kernel
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
 from playground.engine.gc_pause import collector_paused
 from playground.errors import UnsupportedModel
@@ -93,11 +93,11 @@ class GgufTensors(Mapping):
         if info.type_name in gguf_repack.FLOATS:
             weight = gguf_repack.repack(self.raw(name), info.type_name, info.shape, rows)
         else:
-            weight = self._repack_quantized(info, rows)
+            weight = self._repack_quantized(info, rows, hf in int6_kernel.HEAD_TENSORS)
         shift = gguf_config.norm_shift(name, self._arch)
         return weight.float() + shift if shift else weight
 
-    def _repack_quantized(self, info: TensorInfo, rows: np.ndarray | None) -> Any:
+    def _repack_quantized(self, info: TensorInfo, rows: np.ndarray | None, head: bool) -> Any:
         """Repacked ~16 MB of file at a time into the whole tensor's memory, each part's file pages dropped once
         read: a large tensor (the embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident
         beside its repacked copy, which was the load's peak."""
@@ -105,15 +105,15 @@ class GgufTensors(Mapping):
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece
         if step >= n:
-            w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows)
+            w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows, head=head)
             self._drop_pages(info.offset, info.nbytes)
             return w
-        whole = gguf_repack.output_tensors(info.type_name, n, k)
+        whole = gguf_repack.output_tensors(info.type_name, n, k, head)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             start = info.offset + r0 * row_bytes
             w = gguf_repack.repack(self._data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
-                                   out=[t[r0:r1] for t in whole])
+                                   out=[t[r0:r1] for t in whole], head=head)
             self._drop_pages(start, (r1 - r0) * row_bytes)
         return type(w)(n, k, *whole)
 

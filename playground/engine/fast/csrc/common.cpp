@@ -265,10 +265,12 @@ static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep
   }
 }
 
-// The int6 constant of group g's half h (see XPrep::c6) in row t's array: -32 * half_sum * scale.
+// The int6 constant of group g's half h (see XPrep::c6) in row t's array: -32 * half_sum * scale (and the scale
+// itself in xs6, where the AVX2 kernel takes it).
 static inline void set_c6(const XPrep& p, int64_t t, int64_t g, int h, int32_t half_sum, float scale) {
-  const int64_t i = g % 8;
-  p.c6[t * (p.K / 16) + g / 8 * 16 + i % 4 * 4 + i / 4 * 2 + h] = -32.f * static_cast<float>(half_sum) * scale;
+  const int64_t i = g % 8, at = t * (p.K / 16) + g / 8 * 16 + i % 4 * 4 + i / 4 * 2 + h;
+  p.c6[at] = -32.f * static_cast<float>(half_sum) * scale;
+  if (p.xs6) p.xs6[at] = scale;
 }
 
 // The constant terms of row t's group g (see kernels.h) from the sums of its two halves of x as rounded (x16 or xq)
@@ -356,6 +358,10 @@ PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (2 + h)), _mm256_extracti128_si256(eo, 1));
       }
       if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(r.sum) * r.scale;
+      if (p.c6) {  // int6 weights: their -32 offsets' term per half group
+        set_c6(p, t, g, 0, hsum_epi32(_mm256_add_epi32(r.q[0], r.q[1])), r.scale);
+        set_c6(p, t, g, 1, hsum_epi32(_mm256_add_epi32(r.q[2], r.q[3])), r.scale);
+      }
     }
   }
 }
@@ -374,7 +380,7 @@ void prepare_x(int isa, XPrep& p) {
   prepare_x_scalar(p);
 #endif
   if (p.int8_x && p.xq4) interleave_quads(p.xq, p.xq4, p);
-  if (p.int8_x && (p.c8 || p.c4 || p.c6)) prepare_int8_consts(p);
+  if (p.int8_x && !p.x16p && (p.c8 || p.c4 || p.c6)) prepare_int8_consts(p);  // (x16p: set above)
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------
@@ -513,8 +519,8 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 #if PG_X86
     if (isa >= kAvx512) {
       (int6 ? dequant_row_int6_avx512 : dequant_row_avx512)(s, n, out);
-    } else if (isa == kAvx2 && !int6) {  // prefill's fp32 tiles on AVX2 (scalar: ~20% of a prefill)
-      dequant_row_avx2(s, n, out);
+    } else if (isa == kAvx2) {  // prefill's fp32 tiles on AVX2 (scalar: ~20% of a prefill)
+      (int6 ? dequant_row_int6_avx2 : dequant_row_avx2)(s, n, out);
     } else
 #endif
     {

@@ -460,7 +460,7 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
     const bool int4 = a.s->kind == kInt4;
     if (a.s->kind == kInt6) {
 #if PG_X86
-      if (isa != kScalar && int6_vnni(*a.x)) {
+      if (isa != kScalar && int6_simd(*a.x)) {
         int6_rows_simd(a, blk, t0, tn, n1);
         continue;
       }

@@ -6,6 +6,9 @@
 //            second halves), vpdpbusd's unsigned operand against x as int8 (int8 mode) or as int16 split into its
 //            two bytes (fp32 mode); one FMA per vector (its 16-weight runs' scales permuted to its lanes), and one
 //            per block for the -32 offsets (the scales times -32 * the half groups' x sums, c6);
+//   avx2     x rounded to int16 in the int4 kernels' pair order (XPrep::x16p): a 32-byte load of nibbles and one of
+//            their 2-bit pairs make two groups' 64 values, widened to int16 by masks and shifts, multiplied by
+//            vpmaddwd; each half group's sums scaled once per block (the -32 offsets through c6, as on VNNI);
 //   other    (a capped ISA, exact fp32: tests) a row dequantized to fp32, then plain dot products.
 // A Q6_K file stored as int8 (what it was before) cost 1.0625 bytes a weight against Q6_K's 0.82; this is 0.875.
 #include <algorithm>
@@ -185,10 +188,115 @@ PG_TARGET_BF16 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* ou
   }
 }
 
-bool int6_vnni(const XPrep& xp) { return xp.c6 != nullptr; }
+// One 32-byte load of a block's nibbles (quad q's groups 2j, 2j + 1) with its pair bytes (already shifted right by 4
+// for quad 1): each 16-bit lane's four 6-bit values as int16 in XPrep::x16p's order, v[0] k = 2i, v[1] 16 + 2i,
+// v[2] 2i + 1, v[3] 17 + 2i (lanes 0-7 group 2j, 8-15 group 2j + 1). A lane's low byte takes the low nibble (v[0])
+// or high nibble (v[1]) of nibble byte 2i and its pair bits, its high byte those of byte 2i + 1 (v[2], v[3]): the
+// 6-bit values are built two to a 16-bit lane, then split.
+PG_TARGET_AVX2 PG_INLINE void widen_int6(__m256i w, __m256i pairs, __m256i (&v)[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30), low = _mm256_set1_epi16(0xFF);
+  const __m256i evens = _mm256_or_si256(_mm256_and_si256(w, m4), _mm256_and_si256(_mm256_slli_epi16(pairs, 4), m2));
+  const __m256i odds = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(pairs, 2), m2));
+  v[0] = _mm256_and_si256(evens, low);
+  v[1] = _mm256_and_si256(odds, low);
+  v[2] = _mm256_srli_epi16(evens, 8);
+  v[3] = _mm256_srli_epi16(odds, 8);
+}
+
+// Per block (256 weights, two 32-byte loads per quad) and row of x: a load's first halves' products (v[0], v[2])
+// and second halves' (v[1], v[3]) summed by vpmaddwd into two vectors, lanes 0-3 group 2j's and 4-7 group 2j+1's;
+// for load j, quad 0 and quad 1's four such vectors transpose-and-add (within 128-bit lanes) into one whose lane
+// 4i + 2q + h is half h of quad q's group 2j + i: the order of the block's scales 8j .. 8j + 7. Then per 8 scales
+// one FMA with xs6 plus c6 (x's scales and -32 offset terms in that order) and one with the scales.
+template <int TT>
+PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t K = xp.K, B = K / 256, C = K / 16, stride = xp.G * kGroup;  // G is even: no padding pair
+  const int16_t* x16 = xp.x16p + t0 * stride;
+  const float* xs6 = xp.xs6 + t0 * C;
+  const float* c6 = xp.c6 + t0 * C;
+  Pending<TT> pending;
+  pending.first = blk.n0;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    const uint8_t* row = a.s->q + n * B * kBlockBytes;
+    const uint16_t* sc = a.s->scales + n * C;
+    __m256 acc[TT];
+    for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < B; ++b) {
+      const uint8_t* bp = row + b * kBlockBytes;
+      for (int64_t o = 0; o < kBlockBytes; o += 64) prefetch_ahead(bp + o);
+      for (int j = 0; j < 2; ++j) {
+        const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * j));
+        __m256i v0[4], v1[4];
+        widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * j)), pairs, v0);
+        widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 64 + 32 * j)),
+                   _mm256_srli_epi16(pairs, 4), v1);
+        const __m256 s8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * 16 + 8 * j)));
+        for (int t = 0; t < TT; ++t) {
+          const __m256i* x0 = reinterpret_cast<const __m256i*>(x16 + t * stride + (4 * b + j) * 64);
+          const __m256i* x1 = x0 + 8;  // quad 1: pair 4b + 2 + j
+          const __m256i f0 = _mm256_add_epi32(_mm256_madd_epi16(v0[0], _mm256_loadu_si256(x0)),
+                                              _mm256_madd_epi16(v0[2], _mm256_loadu_si256(x0 + 2)));
+          const __m256i h0 = _mm256_add_epi32(_mm256_madd_epi16(v0[1], _mm256_loadu_si256(x0 + 1)),
+                                              _mm256_madd_epi16(v0[3], _mm256_loadu_si256(x0 + 3)));
+          const __m256i f1 = _mm256_add_epi32(_mm256_madd_epi16(v1[0], _mm256_loadu_si256(x1)),
+                                              _mm256_madd_epi16(v1[2], _mm256_loadu_si256(x1 + 2)));
+          const __m256i h1 = _mm256_add_epi32(_mm256_madd_epi16(v1[1], _mm256_loadu_si256(x1 + 1)),
+                                              _mm256_madd_epi16(v1[3], _mm256_loadu_si256(x1 + 3)));
+          const __m256i r = _mm256_add_epi32(_mm256_unpacklo_epi32(f0, h0), _mm256_unpackhi_epi32(f0, h0));
+          const __m256i q = _mm256_add_epi32(_mm256_unpacklo_epi32(f1, h1), _mm256_unpackhi_epi32(f1, h1));
+          const __m256i sum = _mm256_add_epi32(_mm256_unpacklo_epi64(r, q), _mm256_unpackhi_epi64(r, q));
+          const int64_t at = t * C + b * 16 + 8 * j;
+          const __m256 scaled = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(xs6 + at), _mm256_loadu_ps(c6 + at));
+          acc[t] = _mm256_fmadd_ps(s8, scaled, acc[t]);
+        }
+      }
+    }
+    for (int t = 0; t < TT; ++t) pending.r[t][pending.count] = acc[t];
+    if (++pending.count == 8) flush(pending, a, t0);
+  }
+  if (pending.count) flush(pending, a, t0);
+}
+
+PG_TARGET_AVX2 void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out) {
+  const int64_t B = s.K / 256;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint8_t* bp = s.q + (n * B + b) * kBlockBytes;
+    const uint16_t* sc = s.scales + (n * B + b) * 16;
+    alignas(32) int16_t vals[4][16];
+    for (int q = 0; q < 2; ++q) {
+      for (int j = 0; j < 2; ++j) {
+        const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * j));
+        __m256i v[4];
+        widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 64 * q + 32 * j)),
+                   q ? _mm256_srli_epi16(pairs, 4) : pairs, v);
+        for (int k = 0; k < 4; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(vals[k]), v[k]);
+        for (int g = 0; g < 2; ++g) {  // lanes 8g .. 8g + 7: group 2j + g of quad q (weights i = 0..7 of each vector)
+          const int i = 2 * j + g;
+          float* o = out + b * 256 + (4 * q + i) * 32;
+          const __m256 bias = _mm256_set1_ps(32.f);
+          for (int h = 0; h < 2; ++h) {  // v[h] k = 16h + 2i, v[2 + h] k = 16h + 2i + 1
+            const __m256 scale = _mm256_set1_ps(_cvtsh_ss(sc[4 * i + 2 * q + h]));
+            const __m256 ev = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(vals[h] + 8 * g))));
+            const __m256 od = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(vals[2 + h] + 8 * g))));
+            const __m256 e = _mm256_mul_ps(_mm256_sub_ps(ev, bias), scale), d = _mm256_mul_ps(_mm256_sub_ps(od, bias), scale);
+            const __m256 lo = _mm256_unpacklo_ps(e, d), hi = _mm256_unpackhi_ps(e, d);  // k 0-1 4-5 | 2-3 6-7
+            _mm256_storeu_ps(o + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(o + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+          }
+        }
+      }
+    }
+  }
+}
+
+bool int6_simd(const XPrep& xp) { return xp.c6 != nullptr; }
 
 void int6_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
-  if (a.x->int8_x) {
+  if (a.x->x16p) {
+    PG_DISPATCH_T(int6_rows_x16_avx2, tn, a, blk, t0, n1)
+  } else if (a.x->int8_x) {
     PG_DISPATCH_T(int6_rows_int8, tn, a, blk, t0, n1)
   } else {
     PG_DISPATCH_T(int6_rows_split, tn, a, blk, t0, n1)

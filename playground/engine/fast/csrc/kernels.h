@@ -85,6 +85,8 @@ struct XPrep {
   // [T, K/16] int6 weights: -32 times each 16-value half group's sum of x as the mode rounds it (x16 * xs16 or
   // xq * xs), in the order of an int6 row's scales.
   float* c6 = nullptr;
+  // [T, K/16] the AVX2 int6 kernel's: each half group's x scale (xs16), in c6's order.
+  float* xs6 = nullptr;
   float* xs16 = nullptr;
   // [T, 2K] prefill's GEMM on the AVX2 path, fp32 mode: x rounded to int16 (xs16) and split, x16 = 256 * hi + lo,
   // per 4 values their 4 high bytes then their 4 low ones (gemm_rows).

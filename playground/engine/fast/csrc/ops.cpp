@@ -76,7 +76,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<float> xs16;
   std::vector<int16_t> x16p;
   std::vector<int32_t> c4, c16n, c8;
-  std::vector<float> c6;
+  std::vector<float> c6, xs6;
   const auto has = [&](int kind) {
     return std::any_of(segs.begin(), segs.end(), [kind](const QSeg& s) { return s.kind == kind; });
   };
@@ -84,8 +84,16 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     v.resize(static_cast<size_t>(T * K));
     return v.data();
   };
-  if (x16_avx2(isa) && (has(kInt4) || has(kInt8)) && (int8_x ? cpu().int8_dot < 2 : int16_x(isa))) {
-    // AVX2: x as int16 (the int8 mode's int8 values too, where no AVX-VNNI multiplies bytes), no constants
+  if (x16_avx2(isa) && (has(kInt4) || has(kInt8) || has(kInt6)) &&
+      (int8_x ? cpu().int8_dot < 2 || has(kInt6) : int16_x(isa))) {
+    // AVX2: x as int16 (the int8 mode's int8 values too, where no AVX-VNNI multiplies bytes, or for int6 weights:
+    // its only AVX2 kernel), no constants but int6's
+    if (has(kInt6)) {
+      c6.resize(static_cast<size_t>(T * K / 16), 0.f);
+      xp.c6 = c6.data();
+      xs6.resize(static_cast<size_t>(T * K / 16), 0.f);
+      xp.xs6 = xs6.data();
+    }
     xs16.resize(static_cast<size_t>(T * Gp), 0.f);
     xp.xs16 = xs16.data();
     sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // Q4_0's implied offsets meet x as rounded, as on VNNI

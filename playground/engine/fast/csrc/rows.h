@@ -52,10 +52,11 @@ void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out);
 #if PG_X86
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 void int8_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
-// The AVX512-VNNI int6 kernel, for x prepared with c6 (int6_vnni).
+// The int6 kernels (AVX512-VNNI; AVX2 with x16p), for x prepared with c6 (int6_simd).
 void int6_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
-bool int6_vnni(const XPrep& xp);
+bool int6_simd(const XPrep& xp);
 void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* out);
+void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
 
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
