@@ -2,7 +2,7 @@
 
 ``GgufModel.config`` is the Hugging Face config dict of the model's family (``gguf_config``), ``tensors`` maps HF
 parameter names (``model.layers.0.self_attn.q_proj.weight``, [out, in]) to ``Int4Weight`` (from Q4_0 / Q4_1 /
-Q4_K), ``Int6Weight`` (Q6_K, on AVX512-VNNI CPUs), ``Int8Group`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q3_K / Q2_K /
+Q4_K), ``Int6Weight`` (Q6_K, on AVX512-VNNI and AVX2 CPUs), ``Int8Group`` (Q8_0 / Q5_0 / Q5_1 / Q5_K / Q3_K / Q2_K /
 IQ4_NL / IQ4_XS; Q6_K elsewhere) or a torch tensor (F32 / F16 / BF16, a view of the memory map unless the
 converter's changes had to be undone), and ``tokenizer`` is a transformers tokenizer built from the file's
 metadata (``gguf_tokenizer``). No fp32 copy of the model is made; ``to_transformers()`` makes one, for tests and
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine.fast import gguf_config, gguf_repack, int6_kernel
+from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
 from playground.engine.gc_pause import collector_paused
 from playground.errors import UnsupportedModel
@@ -93,11 +93,11 @@ class GgufTensors(Mapping):
         if info.type_name in gguf_repack.FLOATS:
             weight = gguf_repack.repack(self.raw(name), info.type_name, info.shape, rows)
         else:
-            weight = self._repack_quantized(info, rows, hf in int6_kernel.HEAD_TENSORS)
+            weight = self._repack_quantized(info, rows)
         shift = gguf_config.norm_shift(name, self._arch)
         return weight.float() + shift if shift else weight
 
-    def _repack_quantized(self, info: TensorInfo, rows: np.ndarray | None, head: bool) -> Any:
+    def _repack_quantized(self, info: TensorInfo, rows: np.ndarray | None) -> Any:
         """Repacked ~16 MB of file at a time into the whole tensor's memory, each part's file pages dropped once
         read: a large tensor (the embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident
         beside its repacked copy, which was the load's peak."""
@@ -105,15 +105,15 @@ class GgufTensors(Mapping):
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece
         if step >= n:
-            w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows, head=head)
+            w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows)
             self._drop_pages(info.offset, info.nbytes)
             return w
-        whole = gguf_repack.output_tensors(info.type_name, n, k, head)
+        whole = gguf_repack.output_tensors(info.type_name, n, k)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             start = info.offset + r0 * row_bytes
             w = gguf_repack.repack(self._data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
-                                   out=[t[r0:r1] for t in whole], head=head)
+                                   out=[t[r0:r1] for t in whole])
             self._drop_pages(start, (r1 - r0) * row_bytes)
         return type(w)(n, k, *whole)
 

@@ -29,7 +29,7 @@ Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset;
 the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly
 (IQ4_XS: each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group``
 re-quantized (the int8 scale of a group covers the largest value its blocks' scales allow, so no weight is
-clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI; the LM head and embedding on AVX2):
+clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI or AVX2):
 ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch
 tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file) is refused, naming the
 type.
@@ -76,13 +76,13 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.ndarray | None = None,
-           native: bool | None = None, out: list[torch.Tensor] | None = None, head: bool = False) -> Weight:
+           native: bool | None = None, out: list[torch.Tensor] | None = None) -> Weight:
     """The tensor whose file bytes are ``raw`` (uint8, 1-D) as the engine stores it; ``rows`` reorders rows first
     (undoing a row permutation of the converter: row i of the result is row ``rows[i]`` of the file's).
     ``native``: the types in ``_NATIVE`` through the compiled repack when the kernel library is loaded (None,
     the default), or never (False: the numpy path, which the tests compare it with).
     ``out``: the result's tensors (``output_tensors``), written in place by the compiled repack (else filled by a
-    copy). ``head``: the LM head or embedding (Q6_K stays int6 there on more CPUs: ``int6_kernel.runs_here``)."""
+    copy)."""
     import torch
 
     if type_name in FLOATS:
@@ -101,7 +101,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     if rows is not None:
         blocks = blocks[rows]
     groups = k // 32
-    if native is not False and type_name == "Q6_K" and int6_kernel.runs_here(head):
+    if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
         made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         _require_finite(made[1].numpy(), type_name, "scales")
         return Int6Weight(n, k, *made)
@@ -113,7 +113,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         _require_finite(made[2].numpy(), type_name, "offsets")
         return Int4Weight(n, k, *made)
     if out is not None:  # the numpy repack allocates its own: copied into the given tensors
-        w = repack(raw, type_name, shape, rows, native=False, head=head)
+        w = repack(raw, type_name, shape, rows, native=False)
         for dst, src in zip(out, w.segment(), strict=False):
             if src.numel():
                 dst.copy_(src)
@@ -140,13 +140,13 @@ def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
         raise UnsupportedModel(f"a {type_name} tensor's {what} overflow fp16")
 
 
-def output_tensors(type_name: str, n: int, k: int, head: bool = False) -> list[torch.Tensor]:
+def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
     """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets),
     int6 (qweight, scales) or int8 (qweight, scales)."""
     import torch
 
     groups = k // 32
-    if type_name == "Q6_K" and int6_kernel.runs_here(head):
+    if type_name == "Q6_K" and int6_kernel.runs_here():
         return [torch.empty((n, k // 4 * 3), dtype=torch.uint8), torch.empty((n, k // 16), dtype=torch.float16)]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         return [torch.empty((n, k // 2), dtype=torch.uint8), torch.empty((n, groups), dtype=torch.float16),

@@ -1,4 +1,4 @@
-"""Int6 weights: GGUF's Q6_K kept at 6 bits (``csrc/int6_rows.cpp``), on AVX512-VNNI and (the LM head) AVX2.
+"""Int6 weights: GGUF's Q6_K kept at 6 bits (``csrc/int6_rows.cpp``), for CPUs with AVX512-VNNI or AVX2.
 
 A Q6_K tensor (the LM head of most Q4_0 and Q4_K_M files, and Q4_K_M's V / down projections) re-quantized to int8
 cost decode 1.0625 bytes a weight against the file's 0.82: Llama-3.2-1B's tied head alone read 279 MB a token where
@@ -8,11 +8,9 @@ block of 256 weights (two quads of 4 groups of 32) each quad's 64 nibble bytes l
 sub-scale, rounded to fp16), per quad its four groups' first halves', then their second halves';
 ``w = (q - 32) * scale`` with q in 0..63. ``csrc/kernels.h`` gives the bit positions.
 
-The loader makes it where a kernel reads it at speed (``runs_here``): on AVX512-VNNI every Q6_K tensor; on the
-AVX2 path the LM head and the embedding, read every decoded token (Llama-3.2-1B's tied head: 279 -> 230 MB), where
-prefill's integer GEMM, which takes int4 and int8 weights only, never meets them (the head multiplies one row of a
-prompt; scoring a whole text takes the dequantized tiles). Elsewhere Q6_K becomes int8 as before. ``dequantize``
-here is plain torch: the tests' reference and the fallback.
+The loader makes it where a kernel reads it at speed (``runs_here``: AVX512-VNNI, and the AVX2 path with its int16
+x); elsewhere Q6_K becomes int8 as before. ``dequantize`` here is plain torch: the tests' reference and the
+fallback.
 """
 
 from __future__ import annotations
@@ -44,13 +42,10 @@ class Int6Weight(ScaledWeight):
         return cls(int(q.shape[0]), int(q.shape[1]) // 3 * 4, q, tensors["scales"])
 
 
-HEAD_TENSORS = ("lm_head.weight", "model.embed_tokens.weight")  # what the AVX2 path keeps at six bits
-
-
-def runs_here(head: bool = False) -> bool:
-    """Whether a Q6_K tensor loads as int6 now: AVX512-VNNI (the library loaded, not capped below it), or the AVX2
-    path for the LM head / embedding (``head``; see the module docstring)."""
-    return kernels.vnni512() or (head and kernels.int16_avx2())
+def runs_here() -> bool:
+    """Whether a Q6_K tensor loads as int6 now: the library loaded, AVX512-VNNI or the AVX2 path (not capped below
+    them)."""
+    return kernels.vnni512() or kernels.int16_avx2()
 
 
 def dequantize(w: Int6Weight) -> torch.Tensor:

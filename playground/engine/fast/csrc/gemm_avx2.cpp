@@ -13,6 +13,8 @@
 // - int8 weights (GGUF's Q8_0, Q5_0, and Q6_K here), fp32 mode: widened to int16 and multiplied by x16 as is with
 //   vpmaddwd, 16 products per multiply as above (1.0-1.4x MKL's sgemm; Gemma-3-270M's Q4_K_M file is three
 //   quarters such weights). The int8 mode leaves them to MKL.
+// - int6 weights (Q6_K kept at six bits) the same, their values less 32 widened to int16, each half group's sum
+//   scaled by its own scale.
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
@@ -31,12 +33,13 @@ namespace {
 constexpr int64_t kPanel = 8;  // rows per panel (one int32 lane each)
 constexpr int64_t kMaxRows = 4;  // rows of x per kernel call (int8 mode, int8 weights; int4 x int16 takes 2)
 
-// One group of a panel: int4, 8 steps x 32 bytes (4 k of 8 rows, a byte each); int8, 16 steps x 32 bytes (2 k of
-// 8 rows, widened to int16).
+// One group of a panel: int4, 8 steps x 32 bytes (4 k of 8 rows, a byte each); int8 and int6, 16 steps x 32 bytes
+// (2 k of 8 rows, widened to int16).
 int64_t group_bytes(int kind) { return kind == kInt4 ? 8 * 32 : 16 * 32; }
 
-// Bytes of one panel: the repacked weights, then fp32 scales [G][8] and (int4) offsets [G][8].
-int64_t panel_bytes(int kind, int64_t G) { return G * (group_bytes(kind) + (kind == kInt4 ? 2 : 1) * kPanel * 4); }
+// Bytes of one panel: the repacked weights, then fp32 scales [G][8] and (int4) offsets [G][8]; int6: scales
+// [G][2][8], one per half group.
+int64_t panel_bytes(int kind, int64_t G) { return G * (group_bytes(kind) + (kind == kInt8 ? 1 : 2) * kPanel * 4); }
 
 }  // namespace
 
@@ -47,7 +50,7 @@ int64_t gemm_block_rows(int64_t K) {
   return std::clamp<int64_t>(rows, 16, 256);
 }
 
-int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * panel_bytes(kInt8, K / kGroup); }
+int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * panel_bytes(kInt6, K / kGroup); }
 
 #if PG_X86
 
@@ -104,11 +107,24 @@ PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out) {
   _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
 }
 
-// Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8:
-// 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
+// Row n's group g of int6 weights (kernels.h): 8 values less 32 as int16, chunk c (k 8c .. 8c + 7).
+PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
+  const int64_t quad = g % 8 / 4, i = g % 4;
+  const uint8_t* blk = s.q + n * row_bytes(s) + g / 8 * 192;
+  const __m128i nib = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 64 * quad + 16 * i + 8 * (c % 2)));
+  const __m128i pairs = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 128 + 16 * i + 8 * (c % 2)));
+  const int shift = static_cast<int>(4 * quad + 2 * (c / 2));  // low nibbles (k < 16): bits 0-1 of the quad's pair
+  const __m128i low = _mm_and_si128(c < 2 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
+  const __m128i top = _mm_and_si128(_mm_srl_epi16(pairs, _mm_cvtsi32_si128(shift)), _mm_set1_epi8(0x03));
+  const __m128i q = _mm_or_si128(low, _mm_slli_epi16(top, 4));  // 0..63 in each byte (no bit crosses a byte)
+  return _mm_sub_epi16(_mm_cvtepu8_epi16(q), _mm_set1_epi16(32));
+}
+
+// Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8
+// and int6: 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
   const int64_t G = s.K / kGroup, rb = row_bytes(s), gb = group_bytes(s.kind);
-  const bool int4 = s.kind == kInt4;
+  const bool int4 = s.kind == kInt4, int6 = s.kind == kInt6;
   float* ws = reinterpret_cast<float*>(dst + G * gb);
   float* off = ws + G * kPanel;
   const __m128i low = _mm_set1_epi8(0x0F);
@@ -125,6 +141,8 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
         } else if (int4) {
           const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
           h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
+        } else if (int6) {
+          h[r] = int6_chunk(s, r0 + r, g, c);
         } else {
           h[r] = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb +
                                                                                     g * kGroup + 8 * c)));
@@ -132,7 +150,13 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       }
       transpose_8x4(h, out + 4 * c);
     }
-    for (int64_t r = 0; r < kPanel; ++r) {
+    for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales (kernels.h's order within a block)
+      for (int64_t h = 0; h < 2; ++h) {
+        const int64_t at = g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h;
+        ws[(2 * g + h) * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[(r0 + r) * 2 * G + at]) : 0.f;
+      }
+    }
+    for (int64_t r = 0; r < kPanel && !int6; ++r) {
       const bool in = r0 + r < s.N;
       const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
       ws[g * kPanel + r] = sc;
@@ -212,38 +236,42 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
 
 // The same for int8 weights (fp32 mode): x16 as is against the int16-widened weights, vpmaddwd into int32 sums
 // per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply, as int4's
-// split takes.
-template <int TR>
+// split takes. HALVES (int6): each half group (8 steps) scaled by its own scale.
+template <int TR, bool HALVES>
 PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float*, int64_t t,
                                  float* c, int64_t ldc) {
   constexpr int64_t gb = 16 * 32;
+  constexpr int kParts = HALVES ? 2 : 1, kSteps = 16 / kParts;
   const int64_t G = xp.G, K = xp.K;
   const float* ws0 = reinterpret_cast<const float*>(p0 + G * gb);
   const float* ws1 = reinterpret_cast<const float*>(p1 + G * gb);
   const int16_t* x = xp.x16 + t * K;
   alignas(32) float acc[TR][2 * kPanel] = {};
   for (int64_t g = 0; g < G; ++g) {
-    __m256i s0[TR], s1[TR];
-    for (int i = 0; i < TR; ++i) s0[i] = s1[i] = _mm256_setzero_si256();
-    const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * gb);
-    const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * gb);
-    const int16_t* xg = x + g * kGroup;
-    for (int st = 0; st < 16; ++st) {
-      const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
-      for (int i = 0; i < TR; ++i) {
-        const __m256i xb = four_bytes(xg + i * K + 2 * st);
-        s0[i] = _mm256_add_epi32(s0[i], _mm256_madd_epi16(a, xb));
-        s1[i] = _mm256_add_epi32(s1[i], _mm256_madd_epi16(b, xb));
-        __asm__("" : "+x"(s0[i]), "+x"(s1[i]));
+    for (int part = 0; part < kParts; ++part) {
+      __m256i s0[TR], s1[TR];
+      for (int i = 0; i < TR; ++i) s0[i] = s1[i] = _mm256_setzero_si256();
+      const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * gb) + part * kSteps;
+      const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * gb) + part * kSteps;
+      const int16_t* xg = x + g * kGroup + part * 2 * kSteps;
+      for (int st = 0; st < kSteps; ++st) {
+        const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
+        for (int i = 0; i < TR; ++i) {
+          const __m256i xb = four_bytes(xg + i * K + 2 * st);
+          s0[i] = _mm256_add_epi32(s0[i], _mm256_madd_epi16(a, xb));
+          s1[i] = _mm256_add_epi32(s1[i], _mm256_madd_epi16(b, xb));
+          __asm__("" : "+x"(s0[i]), "+x"(s1[i]));
+        }
       }
-    }
-    const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
-    for (int i = 0; i < TR; ++i) {
-      const __m256 xs = _mm256_set1_ps(xp.xs16[(t + i) * xp.Gp + g]);
-      _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, xs),
-                                              _mm256_load_ps(acc[i])));
-      _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, xs),
-                                                       _mm256_load_ps(acc[i] + kPanel)));
+      const int64_t at = (kParts * g + part) * kPanel;
+      const __m256 sc0 = _mm256_loadu_ps(ws0 + at), sc1 = _mm256_loadu_ps(ws1 + at);
+      for (int i = 0; i < TR; ++i) {
+        const __m256 xs = _mm256_set1_ps(xp.xs16[(t + i) * xp.Gp + g]);
+        _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, xs),
+                                                _mm256_load_ps(acc[i])));
+        _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, xs),
+                                                         _mm256_load_ps(acc[i] + kPanel)));
+      }
     }
   }
   for (int i = 0; i < TR; ++i) {
@@ -257,8 +285,10 @@ constexpr KernelFn kInt8Kernels[kMaxRows + 1] = {nullptr, kernel<1, false>, kern
                                                  kernel<4, false>};
 constexpr int64_t kSplitRows = 2;  // 2 rows x 2 panels x (high, low) int16 sums: 8 registers
 constexpr KernelFn kSplitKernels[kSplitRows + 1] = {nullptr, kernel<1, true>, kernel<2, true>};
-constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1>, kernel_int8w<2>, kernel_int8w<3>,
-                                                  kernel_int8w<4>};
+constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, false>, kernel_int8w<2, false>,
+                                                  kernel_int8w<3, false>, kernel_int8w<4, false>};
+constexpr KernelFn kInt6wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, true>, kernel_int8w<2, true>,
+                                                  kernel_int8w<3, true>, kernel_int8w<4, true>};
 
 }  // namespace
 
@@ -266,9 +296,10 @@ PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_
                               uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
   const float* sums = s.offsets ? xp.sumx : xp.sumq;
-  const bool int8w = s.kind == kInt8, split = !xp.int8_x && !int8w;
+  const bool wide = s.kind != kInt4, split = !xp.int8_x && !wide;  // wide: int8 and int6 weights, x16 as is
   const int64_t step = split ? kSplitRows : kMaxRows;
-  const KernelFn* kernels = int8w ? kInt8wKernels : split ? kSplitKernels : kInt8Kernels;
+  const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : wide ? kInt8wKernels : split ? kSplitKernels
+                                                                                      : kInt8Kernels;
   float tail[kMaxRows * 2 * kPanel];
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;

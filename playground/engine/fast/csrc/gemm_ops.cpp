@@ -47,11 +47,11 @@ bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gem
 
 bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
 
-// Which segments gemm_rows multiplies: int4 ones, and int8 ones in the fp32 mode.
-static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || (s.kind == kInt8 && !int8_x); }
+// Which segments gemm_rows multiplies: int4 ones, and int8 and int6 ones in the fp32 mode.
+static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || !int8_x; }
 
 // x rounded per group for gemm_rows (into arrays kept for the next call), rows split over the threads: to int8 in
-// the int8 mode, else to int16, split into bytes (int4 weights) and as is (int8 weights, plain16).
+// the int8 mode, else to int16, split into bytes (int4 weights) and as is (int8 and int6 weights, plain16).
 static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool plain16) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
   thread_local std::vector<int8_t> xq;
@@ -130,7 +130,8 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const auto any = [&](int kind) {
     return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
   };
-  const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (any(kInt8) && !int8_x));
+  const bool wide = any(kInt8) || any(kInt6);  // weights that meet x16 as is
+  const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (wide && !int8_x));
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
   if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
@@ -142,7 +143,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x, any(kInt8)) : XPrep{};
+  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x, wide) : XPrep{};
   int64_t col = 0;
   for (const QSeg& s : segs) {
     if (ints && integer_gemm(s, int8_x)) {
