@@ -268,7 +268,7 @@ static void interleave_quads(const int8_t* src_all, int8_t* dst_all, const XPrep
 // The int6 constant of group g's half h (see XPrep::c6) in row t's array: -32 * half_sum * scale (and the scale
 // itself in xs6, where the AVX2 kernel takes it).
 static inline void set_c6(const XPrep& p, int64_t t, int64_t g, int h, int32_t half_sum, float scale) {
-  const int64_t i = g % 8, at = t * (p.K / 16) + g / 8 * 16 + i % 4 * 4 + i / 4 * 2 + h;
+  const int64_t at = t * (p.K / 16) + int6_scale_at(g, h);
   p.c6[at] = -32.f * static_cast<float>(half_sum) * scale;
   if (p.xs6) p.xs6[at] = scale;
 }

@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "rows.h"
 #include "simd.h"
 
 namespace pg {
@@ -107,19 +108,6 @@ PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out) {
   _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
 }
 
-// Row n's group g of int6 weights (kernels.h): 8 values less 32 as int16, chunk c (k 8c .. 8c + 7).
-PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
-  const int64_t quad = g % 8 / 4, i = g % 4;
-  const uint8_t* blk = s.q + n * row_bytes(s) + g / 8 * 192;
-  const __m128i nib = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 64 * quad + 16 * i + 8 * (c % 2)));
-  const __m128i pairs = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 128 + 16 * i + 8 * (c % 2)));
-  const int shift = static_cast<int>(4 * quad + 2 * (c / 2));  // low nibbles (k < 16): bits 0-1 of the quad's pair
-  const __m128i low = _mm_and_si128(c < 2 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
-  const __m128i top = _mm_and_si128(_mm_srl_epi16(pairs, _mm_cvtsi32_si128(shift)), _mm_set1_epi8(0x03));
-  const __m128i q = _mm_or_si128(low, _mm_slli_epi16(top, 4));  // 0..63 in each byte (no bit crosses a byte)
-  return _mm_sub_epi16(_mm_cvtepu8_epi16(q), _mm_set1_epi16(32));
-}
-
 // Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8
 // and int6: 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
@@ -152,8 +140,8 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
     }
     for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales (kernels.h's order within a block)
       for (int64_t h = 0; h < 2; ++h) {
-        const int64_t at = g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h;
-        ws[(2 * g + h) * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[(r0 + r) * 2 * G + at]) : 0.f;
+        const int64_t at = (r0 + r) * 2 * G + int6_scale_at(g, h);
+        ws[(2 * g + h) * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[at]) : 0.f;
       }
     }
     for (int64_t r = 0; r < kPanel && !int6; ++r) {

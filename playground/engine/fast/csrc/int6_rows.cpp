@@ -248,7 +248,8 @@ PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
           const __m256i q = _mm256_add_epi32(_mm256_unpacklo_epi32(f1, h1), _mm256_unpackhi_epi32(f1, h1));
           const __m256i sum = _mm256_add_epi32(_mm256_unpacklo_epi64(r, q), _mm256_unpackhi_epi64(r, q));
           const int64_t at = t * C + b * 16 + 8 * j;
-          const __m256 scaled = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(xs6 + at), _mm256_loadu_ps(c6 + at));
+          const __m256 scaled =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(xs6 + at), _mm256_loadu_ps(c6 + at));
           acc[t] = _mm256_fmadd_ps(s8, scaled, acc[t]);
         }
       }
@@ -260,33 +261,12 @@ PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
 }
 
 PG_TARGET_AVX2 void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out) {
-  const int64_t B = s.K / 256;
-  for (int64_t b = 0; b < B; ++b) {
-    const uint8_t* bp = s.q + (n * B + b) * kBlockBytes;
-    const uint16_t* sc = s.scales + (n * B + b) * 16;
-    alignas(32) int16_t vals[4][16];
-    for (int q = 0; q < 2; ++q) {
-      for (int j = 0; j < 2; ++j) {
-        const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * j));
-        __m256i v[4];
-        widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 64 * q + 32 * j)),
-                   q ? _mm256_srli_epi16(pairs, 4) : pairs, v);
-        for (int k = 0; k < 4; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(vals[k]), v[k]);
-        for (int g = 0; g < 2; ++g) {  // lanes 8g .. 8g + 7: group 2j + g of quad q (weights i = 0..7 of each vector)
-          const int i = 2 * j + g;
-          float* o = out + b * 256 + (4 * q + i) * 32;
-          const __m256 bias = _mm256_set1_ps(32.f);
-          for (int h = 0; h < 2; ++h) {  // v[h] k = 16h + 2i, v[2 + h] k = 16h + 2i + 1
-            const __m256 scale = _mm256_set1_ps(_cvtsh_ss(sc[4 * i + 2 * q + h]));
-            const __m256 ev = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(vals[h] + 8 * g))));
-            const __m256 od = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(vals[2 + h] + 8 * g))));
-            const __m256 e = _mm256_mul_ps(_mm256_sub_ps(ev, bias), scale), d = _mm256_mul_ps(_mm256_sub_ps(od, bias), scale);
-            const __m256 lo = _mm256_unpacklo_ps(e, d), hi = _mm256_unpackhi_ps(e, d);  // k 0-1 4-5 | 2-3 6-7
-            _mm256_storeu_ps(o + 16 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
-            _mm256_storeu_ps(o + 16 * h + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-          }
-        }
-      }
+  const int64_t G = s.K / kGroup;
+  for (int64_t g = 0; g < G; ++g) {
+    for (int c = 0; c < 4; ++c) {
+      const __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(int6_chunk(s, n, g, c)));
+      const float scale = _cvtsh_ss(s.scales[n * 2 * G + int6_scale_at(g, c / 2)]);
+      _mm256_storeu_ps(out + g * kGroup + 8 * c, _mm256_mul_ps(w, _mm256_set1_ps(scale)));
     }
   }
 }

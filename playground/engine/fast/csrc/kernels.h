@@ -9,8 +9,9 @@
 //   int6  (GGUF's Q6_K; K a multiple of 256) qweight uint8 [N, 3K/4]: per block of 256 weights (8 groups, two
 //         quads of 4), 192 bytes: each quad's 64 nibble bytes laid out as int4's (byte 16i+j: group i's q[j] low,
 //         q[16+j] high), then 64 bytes of the values' bits 4-5 (byte b: bits 0-1 for quad 0's low nibble of its
-//         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: quad 0's groups'
-//         first halves', their second halves', then quad 1's likewise; w = (q - 32) * scale, q in 0..63.
+//         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: group i of
+//         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at); w = (q - 32) * scale,
+//         q in 0..63.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). Stored int4 offsets meet the
 // exact fp32 group sums of x; symmetric int4's implied one (Q4_0) meets x as the mode rounds it (as llama.cpp's
@@ -132,6 +133,9 @@ int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);
 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo, uint8_t* scratch);
 // Row bytes of a segment's qweight.
+// Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
+inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
+
 inline int64_t row_bytes(const QSeg& s) { return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.K; }
 // Rows [n0, n1) of seg dequantized to fp32 [n1-n0, K], or to bf16 (uint16) when dst16 is set.
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16);
