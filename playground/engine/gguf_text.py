@@ -1,13 +1,12 @@
 """Load a GGUF file as a TextModel straight from its memory map (``fast.gguf_model``): no fp32 state dict, no
 conversion folder, seconds instead of transformers' ~35-75 s ``gguf_file`` path.
 
-Quantized weights keep the format they were stored in (Q4_0 / Q4_1 / Q4_K as int4, Q5_* / Q6_K / Q8_0 as int8, see
-``fast.gguf_repack``) and run on the fused runner; the precision setting picks the activations (``int4-a8``: int8
-activations) or, for fp32 / bf16, transformers' forward on the dequantized weights (the reference). Float GGUFs
-(F32 / F16 / BF16 weights) take the same path choice as a safetensors folder. A file the loader cannot read
-(another architecture, tensor type or tokenizer) raises ``DirectGgufUnsupported``: the caller falls back to
-transformers' conversion and says so.
-"""
+Quantized weights keep the format they were stored in (Q4_0 / Q4_1 / Q4_K as int4, Q6_K as int6 where its kernel
+runs, Q5_* / Q8_0 as int8, see ``fast.gguf_repack``) and run on the fused runner; the precision setting picks the
+activations (``int4-a8``: int8 activations) or, for fp32 / bf16, transformers' forward on the dequantized weights
+(the reference). Float GGUFs (F32 / F16 / BF16 weights) take the same path choice as a safetensors folder. A file
+the loader cannot read (another architecture, tensor type or tokenizer) raises ``DirectGgufUnsupported``: the caller
+falls back to transformers' conversion and says so. """
 
 from __future__ import annotations
 
