@@ -6,7 +6,8 @@ runs, Q5_* / Q8_0 as int8, see ``fast.gguf_repack``) and run on the fused runner
 activations (``int4-a8``: int8 activations) or, for fp32 / bf16, transformers' forward on the dequantized weights
 (the reference). Float GGUFs (F32 / F16 / BF16 weights) take the same path choice as a safetensors folder. A file
 the loader cannot read (another architecture, tensor type or tokenizer) raises ``DirectGgufUnsupported``: the caller
-falls back to transformers' conversion and says so. """
+falls back to transformers' conversion and says so.
+"""
 
 from __future__ import annotations
 

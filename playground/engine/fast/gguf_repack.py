@@ -25,14 +25,13 @@ is a run of blocks along ``in``:
   6-bit scales (low nibbles: bytes 0-7, low then high nibble for scales 0-7 then 8-15; top 2 bits: scale 4k + i in
   bits 2k..2k+1 of byte 8 + i), fp16 d; w = d * (scale - 32) * (q - 4), q in 0..7.
 
-Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K
-the per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly
-(IQ4_XS: each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group``
-re-quantized (the int8 scale of a group covers the largest value its blocks' scales allow, so no weight is
-clipped), except Q6_K where the int6 kernel runs (AVX512-VNNI or AVX2):
-``Int6Weight``, its values as they are, each 16 weights' d * sub-scale rounded to fp16; F32/F16/BF16 -> torch
-tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file) is refused, naming the
-type.
+Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K the
+per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly (IQ4_XS:
+each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8
+scale of a group covers the largest value its blocks' scales allow, so no weight is clipped), except Q6_K where the
+int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale
+rounded to fp16; F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or offset past fp16's range (a
+damaged file) is refused, naming the type.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
 chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into

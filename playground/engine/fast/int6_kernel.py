@@ -5,8 +5,8 @@ cost decode 1.0625 bytes a weight against the file's 0.82: Llama-3.2-1B's tied h
 llama.cpp reads 215. This format keeps the file's values in 0.875 bytes a weight: ``qweight`` uint8 [N, 3K/4], per
 block of 256 weights (two quads of 4 groups of 32) each quad's 64 nibble bytes laid out as ``int4_kernel``'s, then
 64 bytes of the values' top two bits; ``scales`` fp16 [N, K/16], one per 16 weights (Q6_K's d times its int8
-sub-scale, rounded to fp16), per quad its four groups' first halves', then their second halves';
-``w = (q - 32) * scale`` with q in 0..63. ``csrc/kernels.h`` gives the bit positions.
+sub-scale, rounded to fp16), per block: group i of each quad, then the quad, then the half (``4i + 2 quad +
+half``); ``w = (q - 32) * scale`` with q in 0..63. ``csrc/kernels.h`` gives the bit positions.
 
 The loader makes it where a kernel reads it at speed (``runs_here``: AVX512-VNNI, and the AVX2 path with its int16
 x); elsewhere Q6_K becomes int8 as before. ``dequantize`` here is plain torch: the tests' reference and the
