@@ -174,8 +174,7 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
         x = torch.randn(t, K, generator=torch.Generator().manual_seed(t))
         if k.fp32_x_bits() == 16 and (t < k.GEMM_MIN_T or k.prefill_gemm() == "int16"):
             # Decode where x is rounded to int16 (and the AVX2 prefill GEMM): the implied offset meets -8 * the
-            # rounded x's group sums (int16 in the fp32 mode, int8 in the int8 mode, as llama.cpp's Q4_0 x Q8_0);
-            # stored offsets meet exact sums
+            # rounded x's group sums (int16 in the fp32 mode, int8 in the int8 mode, as llama.cpp's Q4_0 x Q8_0)
             for bits, int8 in ((16, False), (8, True)):
                 ref = k.quantize_activations(x, bits=bits).double() @ k.dequantize(w).double().T
                 got = k.matmul(x, w, int8_activations=int8).double()

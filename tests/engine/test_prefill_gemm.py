@@ -19,10 +19,11 @@ def avx2(kernel) -> None:
 
 
 def _rounded(x: torch.Tensor, w: k.Int4Weight, bits: int) -> torch.Tensor:
-    """x rounded per group to int8 or int16 times q * scale, plus the offsets times x's group sums: exact sums for
-    stored offsets, the rounded x's for Q4_0's implied -8 * scale (as decode does)."""
+    """x rounded per group to int8 or int16 times q * scale, plus the offsets times x's group sums: the rounded x's
+    for Q4_0's implied -8 * scale and in the int8 mode, exact sums for the int16 mode's stored offsets (as decode
+    does)."""
     xr = k.quantize_activations(x, bits=bits).double()
-    sums = (xr if w.symmetric else x.double()).reshape(x.shape[0], -1, k.GROUP).sum(-1)
+    sums = (xr if w.symmetric or bits == 8 else x.double()).reshape(x.shape[0], -1, k.GROUP).sum(-1)
     return xr @ k._dequantize_rows(w, 0, w.n, offsets=False).double().T + sums @ w.offset_values().double().T
 
 

@@ -21,9 +21,9 @@ of dequantized rows with BLAS. Activations, per call (``int8_activations=``, def
   relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
-  multiplies by; stored offsets meet x's exact group sums, Q4_0's implied ones x as rounded, as in llama.cpp's
-  Q4_0 x Q8_0); so does prefill's GEMM on the AVX2 path (2.0-2.3x MKL's fp32 GEMM there), elsewhere it runs as in
-  the fp32 mode.
+  multiplies by; the offsets, stored or Q4_0's implied ones, meet x's group sums as rounded, as in llama.cpp's
+  Q4_0 x Q8_0: see ``csrc/kernels.h``); so does prefill's GEMM on the AVX2 path (2.0-2.3x MKL's fp32 GEMM there),
+  elsewhere it runs as in the fp32 mode.
 
 Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of
 rows at a time into ``F.linear``, computing the same activation mode (fp32 prefill), so they agree up to rounding.
@@ -260,15 +260,10 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
         parts = [F.linear(x2, _dequantize_rows(w, i, min(w.n, i + rows), x.dtype)) for i in range(0, w.n, rows)]
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         return out.reshape(*x.shape[:-1], w.n)
-    # int8 mode, as the kernel computes it: scale * sum(q * x8) with quantized x, a stored offset * sum(x) with
-    # exact x, symmetric weights' implied one (Q4_0) with x as rounded (as llama.cpp's Q4_0 x Q8_0).
-    x2 = x2.float()
-    xq = quantize_activations(x2)
-    sums = (xq if w.symmetric else x2).reshape(x2.shape[0], -1, GROUP).sum(dim=-1)  # [T, G]
-    parts = []
-    for i in range(0, w.n, rows):
-        j = min(w.n, i + rows)
-        parts.append(F.linear(xq, _dequantize_rows(w, i, j, offsets=False)) + sums @ w.offset_values()[i:j].float().T)
+    # int8 mode, as the kernel computes it: the weights, offsets included, against x rounded to int8 (as
+    # llama.cpp's Q4_0 x Q8_0; csrc/kernels.h says why the offsets meet x as rounded)
+    xq = quantize_activations(x2.float())
+    parts = [F.linear(xq, _dequantize_rows(w, i, min(w.n, i + rows))) for i in range(0, w.n, rows)]
     out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
     return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
 

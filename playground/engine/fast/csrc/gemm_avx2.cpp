@@ -18,8 +18,9 @@
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
-// row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum (exact
-// sums for stored offsets; x as rounded for Q4_0's implied -8 * scale, as the decode kernels do).
+// row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum (x as
+// rounded for Q4_0's implied -8 * scale and in the int8 mode, exact sums for the fp32 mode's stored offsets, as the
+// decode kernels do; kernels.h says why).
 #include <algorithm>
 #include <cstring>
 
@@ -283,7 +284,7 @@ constexpr KernelFn kInt6wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, true>
 PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
                               uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
-  const float* sums = s.offsets ? xp.sumx : xp.sumq;
+  const float* sums = s.offsets && !xp.int8_x ? xp.sumx : xp.sumq;
   const bool wide = s.kind != kInt4, split = !xp.int8_x && !wide;  // wide: int8 and int6 weights, x16 as is
   const int64_t step = split ? kSplitRows : kMaxRows;
   const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : wide ? kInt8wKernels : split ? kSplitKernels

@@ -31,7 +31,7 @@ void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, i
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     for (int64_t t = t0; t < t0 + tn; ++t) {
-      const float* sx = (x.int8_x && !a.s->offsets ? x.sumq : x.sumx) + t * Gp;
+      const float* sx = (x.int8_x ? x.sumq : x.sumx) + t * Gp;  // offsets meet x as rounded (kernels.h)
       float acc = 0.f;
       for (int64_t g = 0; g < G; ++g) {
         const uint8_t* b = row + g * 16;
@@ -177,7 +177,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;                                                                  \
     const int8_t* xq = xp.xq + t0 * K;                                                                             \
     float* d = blk.scratch; /* [TT, Gp]: scale * x_scale */                                                        \
-    const float* sums = a.s->offsets ? xp.sumx : xp.sumq; /* Q4_0's implied offset meets x as rounded */          \
+    const float* sums = xp.sumq; /* the offsets meet x as rounded (kernels.h) */                                  \
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
@@ -217,7 +217,8 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
 //   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
 
 // SYM (Q4_0) starts from XPrep::c4 (-8 * the groups' xq sums): the implied offset meets the int8 x, as in
-// llama.cpp's Q4_0 x Q8_0 (stored offsets meet x's exact fp32 sums, after the loop).
+// llama.cpp's Q4_0 x Q8_0 (stored offsets: after the loop, with x's sums as the mode rounds it in the int8 mode,
+// exact ones in the fp32 mode; see kernels.h).
 template <bool SYM>
 struct Quad {
   static constexpr int kPer = 4;
