@@ -75,10 +75,11 @@ class TextModel:
         text = f"{self.precision} · {self.path}"
         if self.fast is not None and self.precision not in ("fp32", "bf16"):
             from playground.engine.fast import kernels
+            from playground.engine.fast.int4_kernel import prefill_gemm
 
             info = kernels.build_info()
             text += f" · kernels {info['isa']}" if info.get("loaded") else f" · no kernels ({info.get('reason')})"
-            text += f" · x {_activations(self.precision)} · prefill {_prefill_gemm(self.precision)}"
+            text += f" · x {_activations(self.precision)} · prefill {prefill_gemm()}"
         return text + (f" · {self.weights_source}" if self.weights_source else "")
 
     @property
@@ -99,15 +100,6 @@ def _activations(precision: str) -> str:
 
     fp32_mode = "int16" if fp32_x_bits() == 16 else "fp32"
     return f"int8 (down projection {fp32_mode})" if precision.endswith("-a8") else fp32_mode
-
-
-def _prefill_gemm(precision: str) -> str:
-    """What prefill's GEMM multiplies int4 weights by: bf16 (AVX512-BF16), int16 x (AVX2; int8 x in the -a8
-    layers) or fp32."""
-    from playground.engine.fast.int4_kernel import prefill_gemm
-
-    gemm = prefill_gemm()
-    return f"int8 (down projection {gemm})" if gemm == "int16" and precision.endswith("-a8") else gemm
 
 
 def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:

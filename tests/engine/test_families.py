@@ -184,9 +184,9 @@ def test_int16_activations_stay_within_their_rounding(family):
 
 
 def test_reduced_prefill_stays_within_its_rounding(family):
-    """Where prefill's GEMM runs in bf16 (AVX512-BF16) or in integers on x rounded to int16 (AVX2): the prompt's
-    logits against the fp32 GEMM's, within a few bf16 roundings (2^-9 each) or int16 steps (~1.5e-5 each),
-    amplified by the tiny random models, and the same next token."""
+    """Where prefill's GEMM runs in bf16 (AVX512-BF16) or in integers on int4 weights' x rounded to int8 (AVX2): the
+    prompt's logits against the fp32 GEMM's, within a few bf16 roundings (2^-9 each) or int8 steps (~4e-3 of a
+    group's largest value each), amplified by the tiny random models, and the same next token."""
     name, config, tensors, _ = family
     with int4_kernel.exact_fp32(False):
         gemm = int4_kernel.prefill_gemm()
@@ -197,7 +197,7 @@ def test_reduced_prefill_stays_within_its_rounding(family):
         want = r.prefill(0, IDS, reuse=False)
         with int4_kernel.exact_fp32(False):
             got = r.prefill(0, IDS, reuse=False)
-    assert 0 < _rel(got, want) < (2e-2 if gemm == "bf16" else 2e-3), (name, gemm, _rel(got, want))
+    assert 0 < _rel(got, want) < (2e-2 if gemm == "bf16" else 5e-2), (name, gemm, _rel(got, want))
     assert int(got.argmax()) == int(want.argmax()), name
 
 

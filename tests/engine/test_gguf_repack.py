@@ -172,10 +172,11 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
                                rtol=1e-6, atol=1e-9)
     for t in (1, 3, 20):  # 20 rows: the tiled GEMM
         x = torch.randn(t, K, generator=torch.Generator().manual_seed(t))
-        if k.fp32_x_bits() == 16 and (t < k.GEMM_MIN_T or k.prefill_gemm() == "int16"):
+        gemm8 = t >= k.GEMM_MIN_T and k.prefill_gemm() == "int8"  # the AVX2 prefill GEMM: int8 x in either mode
+        if k.fp32_x_bits() == 16 and (t < k.GEMM_MIN_T or gemm8):
             # Decode where x is rounded to int16 (and the AVX2 prefill GEMM): the implied offset meets -8 * the
             # rounded x's group sums (int16 in the fp32 mode, int8 in the int8 mode, as llama.cpp's Q4_0 x Q8_0)
-            for bits, int8 in ((16, False), (8, True)):
+            for bits, int8 in ((8 if gemm8 else 16, False), (8, True)):
                 ref = k.quantize_activations(x, bits=bits).double() @ k.dequantize(w).double().T
                 got = k.matmul(x, w, int8_activations=int8).double()
                 assert float((got - ref).abs().max() / ref.abs().max()) < 2e-6, (t, bits)
@@ -193,7 +194,7 @@ def test_q4_0_keeps_its_offsets_implied_and_multiplies_as_if_stored():
                     k.set_isa("avx512")
             for got in paths:
                 assert float((got.double() - ref8).abs().max() / ref8.abs().max()) < 2e-6, t
-        elif k.prefill_gemm() != "int16":  # tiles dequantized for a BLAS GEMM: the same as offsets written out
+        elif k.prefill_gemm() != "int8":  # tiles dequantized for a BLAS GEMM: the same as offsets written out
             assert torch.equal(k.matmul(x, w, int8_activations=True), k.matmul(x, explicit, int8_activations=True)), t
     if k.fp32_x_bits() == 16:  # 17 groups: four whole quads, then a last group on its own
         w17 = gguf_repack.repack(random_blocks(5, 544, "Q4_0", seed=7).reshape(-1), "Q4_0", (5, 544))

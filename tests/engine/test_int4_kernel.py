@@ -54,17 +54,19 @@ def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def _fp32_mode_x(x: torch.Tensor) -> torch.Tensor:
-    """What the fp32 mode multiplies by now: decode on AVX512-VNNI and AVX2 rounds x to int16 per group, and so does
-    prefill's GEMM on AVX2; else x as is."""
+    """What the fp32 mode's decode multiplies by now: on AVX512-VNNI and AVX2 x rounded to int16 per group; else x
+    as is (prefill's GEMM on AVX2 rounds it to int8: ``_ref`` sends it to ``_ref_int8``)."""
     x2 = x.reshape(-1, x.shape[-1])
-    if k.fp32_x_bits() == 16 and (x2.shape[0] < k.GEMM_MIN_T or k.prefill_gemm() == "int16"):
+    if k.fp32_x_bits() == 16 and x2.shape[0] < k.GEMM_MIN_T:
         return k.quantize_activations(x2, bits=16).reshape(x.shape)
     return x
 
 
 def _ref(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
-    """The fp32 mode: x @ dequantize(w).T, with x as that mode multiplies it (the offsets meet x's exact group sums,
-    as in the int8 mode)."""
+    """The fp32 mode: x @ dequantize(w).T, with x as that mode multiplies it (the offsets meet x's exact group sums
+    at int16; prefill's int8 GEMM on AVX2 is the int8 mode's)."""
+    if x.reshape(-1, x.shape[-1]).shape[0] >= k.GEMM_MIN_T and k.prefill_gemm() == "int8":
+        return _ref_int8(x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.n)
     xr = _fp32_mode_x(x)
     if xr is x:
         return x.double() @ k.dequantize(w).double().T
@@ -164,7 +166,7 @@ def _assert_gemm(got: torch.Tensor, x: torch.Tensor, w: k.Int4Weight, int8: bool
     (AVX2: int16, or int8 in the int8 mode) or as is; where it runs in bf16, each result within one bf16 rounding
     (2^-8 relative, with room for the fp32 summation order) of the bf16 inputs' exact sum."""
     if not k.gemm_bf16():
-        ref = _ref_int8(x, w) if int8 and k.prefill_gemm() == "int16" else _ref(x, w)
+        ref = _ref_int8(x, w) if int8 and k.prefill_gemm() == "int8" else _ref(x, w)
         assert _rel_err(got, ref) < 2e-6
         return
     ref = _ref_bf16(x, w)

@@ -1,6 +1,6 @@
-"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): weights multiplied in integers by x rounded per group as
-decode rounds it (int4: int16 in the fp32 mode, int8 in the int8 mode; int8 weights: int16 in the fp32 mode), run
-on any x86-64 CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too)."""
+"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): weights multiplied in integers by x rounded per group
+(int4: int8 in either mode; int8 and int6 weights: int16 as decode rounds it, in the fp32 mode), run on any x86-64
+CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from playground.engine.fast import int8_kernel
 def avx2(kernel) -> None:
     if k.set_isa("avx2").split()[0] != "avx2":
         pytest.skip("this CPU has no avx2 path")
-    assert k.prefill_gemm() == "int16"
+    assert k.prefill_gemm() == "int8"
 
 
 def _rounded(x: torch.Tensor, w: k.Int4Weight, bits: int) -> torch.Tensor:
@@ -45,28 +45,30 @@ def test_prefill_multiplies_x_as_decode_rounds_it(avx2):
             for t in (16, 17, 18, 19):
                 x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
                 x[:, 7] = 40.0  # one outlier per row: its group's scale is set by it
-                for int8, bits in ((False, 16), (True, 8)):
+                for int8 in (False, True):  # int4 weights take int8 x in either mode
                     got = k.matmul(x, weight, int8_activations=int8, prefill=True)
-                    assert _rel_err(got, _rounded(x, weight, bits)) < 2e-6, (k_, n, t, int8)
+                    assert _rel_err(got, _rounded(x, weight, 8)) < 2e-6, (k_, n, t, int8)
                 with k.exact_fp32():
                     exact = k.matmul(x, weight, prefill=True)
                 assert _rel_err(exact, x.double() @ k.dequantize(weight).double().T) < 2e-6
 
 
-def test_int16_prefill_is_as_close_to_fp32_as_decode(avx2):
-    """The point of the int16 mode: prefill's products within int16 rounding of exact fp32 ones (max relative
-    error ~1e-5 here), where int8 x is hundreds of times further off."""
+def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(avx2):
+    """Prefill's int4 products are the int8 mode's in the fp32 mode too (the same bits), while decode, a row at a
+    time, keeps x at int16: within ~1e-5 of exact fp32, where the int8 rounding is hundreds of times further off
+    (and costs the embedded model's perplexity nothing measurable: bench/prefill_quality.py)."""
     w = k.quantize(torch.randn(64, 576, generator=torch.Generator().manual_seed(3)) * 0.05)
     x = torch.randn(32, 576, generator=torch.Generator().manual_seed(4))
     exact = x.double() @ k.dequantize(w).double().T
-    int16 = _rel_err(k.matmul(x, w, prefill=True), exact)
-    int8 = _rel_err(k.matmul(x, w, int8_activations=True, prefill=True), exact)
-    assert int16 < 5e-5 and int8 > 100 * int16, (int16, int8)
+    prefill = k.matmul(x, w, prefill=True)
+    assert torch.equal(prefill, k.matmul(x, w, int8_activations=True, prefill=True))
+    decode = torch.cat([k.matmul(x[i:i + 1], w) for i in range(4)])
+    assert _rel_err(decode, exact[:4]) < 5e-5 and _rel_err(prefill, exact) > 100 * _rel_err(decode, exact[:4])
 
 
 def test_largest_products_do_not_saturate(avx2):
-    """Every q 15 against x at its largest magnitude (each group's int16 sums reach 30480 in the int8 mode, 30720
-    for the low bytes in the int16 mode) and x values whose int16 low byte is -128: exact results."""
+    """Every q 15 against x at its largest magnitude (each group's int16 sums reach 30480) and x with one large
+    value per group: exact results."""
     n, k_ = 16, 256
     q = torch.full((n, k_ // 2), 0xFF, dtype=torch.uint8)  # q = 15: w = 15 * scale - 8 * scale = 7
     w = k.Int4Weight(n, k_, q, torch.ones(n, k_ // 32, dtype=torch.float16), torch.empty(n, 0, dtype=torch.float16))
@@ -74,10 +76,9 @@ def test_largest_products_do_not_saturate(avx2):
         for int8 in (False, True):
             assert torch.allclose(k.matmul(x, w, int8_activations=int8, prefill=True), x @ k.dequantize(w).T,
                                   rtol=1e-6), int8
-    # x16 = 32639 * 128 / 32639 = 128 = 256 * 1 - 128 for most values of a group whose largest is 32639 levels
     x = torch.full((16, k_), 128.0)
     x[:, ::32] = 32639.0
-    assert _rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 16)) < 2e-6
+    assert _rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 8)) < 2e-6
 
 
 def test_a_position_does_not_depend_on_how_many_ran_with_it(avx2):
@@ -93,9 +94,9 @@ def test_a_position_does_not_depend_on_how_many_ran_with_it(avx2):
 
 
 def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):
-    """A fused group with an int8 part (GGUF: Q5_0, Q6_K or Q8_0 beside Q4_K), odd row and group counts: in the fp32
-    mode the int8 columns multiply x rounded to int16 too (vpmaddwd on the weights widened); in the int8 mode they
-    keep the fp32 tile GEMM while the int4 ones take int8 x."""
+    """A fused group with an int8 part (GGUF: Q5_0 or Q8_0 beside Q4_K), odd row and group counts: in the fp32 mode
+    the int8 columns multiply x rounded to int16 (vpmaddwd on the weights widened) while the int4 ones take int8 x;
+    in the int8 mode the int8 columns keep the fp32 tile GEMM."""
     from playground.engine.fast import kernels
 
     for k_, n8 in ((96, 16), (160, 37), (544, 300)):
@@ -105,7 +106,7 @@ def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):
         for t in (16, 19):
             x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
             out = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], False, True, True)
-            assert _rel_err(out[:, :24], _rounded(x, a, 16)) < 2e-6
+            assert _rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
             assert _rel_err(out[:, 24:], k.quantize_activations(x, bits=16).double() @ w8.T) < 2e-6, (k_, n8, t)
             int8 = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], True, True, True)
             assert _rel_err(int8[:, :24], _rounded(x, a, 8)) < 2e-6

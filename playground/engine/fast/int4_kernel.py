@@ -212,10 +212,10 @@ def fp32_x_bits() -> int | None:
 
 def prefill_gemm() -> str:
     """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "bf16" (AVX512-BF16 on the avx512 path,
-    torch with oneDNN on: x and the weight tiles in bf16), "int16" (the AVX2 path: x rounded per group to int16 as
-    its decode rounds it; the int8 mode's layers take int8 x there) or "fp32" (``exact_fp32``, other paths, no
-    kernels). int8 weights take the same in the fp32 mode (fp32 in the int8 mode on AVX2), int6 ones bf16 or
-    fp32."""
+    torch with oneDNN on: x and the weight tiles in bf16), "int8" (the AVX2 path: x rounded per group to int8, as
+    the int8 mode rounds it; ``csrc/gemm_avx2.cpp``) or "fp32" (``exact_fp32``, other paths, no kernels). int8 and
+    int6 weights take bf16 or fp32 the same way, or on the AVX2 path x rounded to int16 as decode rounds it (fp32
+    in the int8 mode there)."""
     import torch
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
@@ -223,7 +223,7 @@ def prefill_gemm() -> str:
     taken = build_info().get("isa", "").split()
     if taken[:1] == ["avx512"] and "bf16" in taken:
         return "bf16"
-    return "int16" if taken[:1] == ["avx2"] else "fp32"
+    return "int8" if taken[:1] == ["avx2"] else "fp32"
 
 
 def gemm_bf16() -> bool:

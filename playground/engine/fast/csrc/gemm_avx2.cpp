@@ -1,15 +1,13 @@
-// Prefill's GEMM on the AVX2 path: int4 weights times x rounded per group of 32 as decode rounds it, in integers.
+// Prefill's GEMM on the AVX2 path: quantized weights times x rounded per group of 32, in integers.
 //
 // MKL's fp32 sgemm on dequantized tiles ran at ~60% of the cores' FMA peak and was ~80% of a prefill. Here
 // vpmaddubsw multiplies 32 unsigned 4-bit weights by 32 signed bytes of x and adds neighbours into 16 int16 lanes,
 // and the eight of a group of 32 are summed in int16 before one vpmaddwd widens them: |sum| <= 8 * 2 * 15 * 128 =
 // 30720 < 32767, so nothing saturates. Two vector operations per 32 products, where fp32 takes four FMAs.
-// - int8 mode (the -a8 precisions): x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 2.0-2.3x MKL's sgemm on a
-//   2-core Zen 3 (bench/prefill_gemm.py).
-// - fp32 mode: x rounded to int16 as the AVX2 decode does (xs16, error <= 1.6e-5 of the group's largest value),
-//   split into two signed bytes x16 = 256 * hi + lo, each multiplied as above: twice the multiplies, 1.3-1.4x MKL's
-//   sgemm (~0.6x the int8 mode's rate). int8 x would cost the embedded model +1.0-1.2% perplexity over the varied
-//   text (bench/prefill_quality.py), int16 x nothing.
+// - int4 weights, either mode: x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 2.0-2.3x MKL's sgemm on a
+//   2-core Zen 3 (bench/prefill_gemm.py). The fp32 mode took x as int16 split into two bytes until the offsets met
+//   x as rounded (kernels.h): twice the multiplies (1.3-1.4x MKL's sgemm), to avoid a +1.0-1.2% perplexity that
+//   int8 x turned out not to cost (bench/prefill_quality.py: -0.00% since).
 // - int8 weights (GGUF's Q8_0, Q5_0, and Q6_K here), fp32 mode: widened to int16 and multiplied by x16 as is with
 //   vpmaddwd, 16 products per multiply as above (1.0-1.4x MKL's sgemm; Gemma-3-270M's Q4_K_M file is three
 //   quarters such weights). The int8 mode leaves them to MKL.
@@ -33,7 +31,7 @@ namespace pg {
 namespace {
 
 constexpr int64_t kPanel = 8;  // rows per panel (one int32 lane each)
-constexpr int64_t kMaxRows = 4;  // rows of x per kernel call (int8 mode, int8 weights; int4 x int16 takes 2)
+constexpr int64_t kMaxRows = 4;  // rows of x per kernel call
 
 // One group of a panel: int4, 8 steps x 32 bytes (4 k of 8 rows, a byte each); int8 and int6, 16 steps x 32 bytes
 // (2 k of 8 rows, widened to int16).
@@ -56,11 +54,9 @@ int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * pan
 
 #if PG_X86
 
-// fp32 mode: per row, per group of 32, x16 = round(x * 32639 / max|x|) as 4 high bytes then 4 low bytes per 4 values
-// (x16hl [T, 2K]) and, where x16 is set, as is (x16 [T, K]), xs16, the exact sums (sumx) and those of x as rounded
-// (sumq).
+// fp32 mode, int8 and int6 weights: per row, per group of 32, x16 = round(x * 32639 / max|x|) (x16 [T, K]), xs16,
+// the exact sums (sumx) and those of x as rounded (sumq).
 PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
-  const __m256i half = _mm256_set1_epi32(128);
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t i = 0; i < p.G; ++i) {
       const float* xg = p.x + t * p.K + i * kGroup;
@@ -71,24 +67,10 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
       const __m256i* q = r.q;
       p.xs16[t * p.Gp + i] = r.scale;
       p.sumq[t * p.Gp + i] = static_cast<float>(r.sum) * r.scale;
-      if (p.x16) {  // int8 weights' kernel: x16 as is
-        int16_t* plain = p.x16 + t * p.K + i * kGroup;
-        for (int j = 0; j < 4; j += 2) {
-          const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[j], q[j + 1]), 0xD8);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(plain + 8 * j), w);
-        }
-      }
-      int8_t* dst = p.x16hl + t * 2 * p.K + i * 2 * kGroup;
-      for (int j = 0; j < 4; j += 2) {  // 16 values: 64 bytes
-        __m256i hl[4];
-        for (int h = 0; h < 2; ++h) {
-          const __m256i hi = _mm256_srai_epi32(_mm256_add_epi32(q[j + h], half), 8);
-          hl[2 * h] = hi;
-          hl[2 * h + 1] = _mm256_sub_epi32(q[j + h], _mm256_slli_epi32(hi, 8));
-        }
-        // packs work per 128-bit lane: bytes come out as 8-byte chunks of values 0-3, 8-11 | 4-7, 12-15
-        const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(hl[0], hl[1]), _mm256_packs_epi32(hl[2], hl[3]));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 * j), _mm256_permute4x64_epi64(b, 0xD8));
+      int16_t* plain = p.x16 + t * p.K + i * kGroup;
+      for (int j = 0; j < 4; j += 2) {
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[j], q[j + 1]), 0xD8);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(plain + 8 * j), w);
       }
     }
   }
@@ -163,52 +145,39 @@ PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const void* p) {
   return _mm256_set1_epi32(v);
 }
 
-// c[i][0..15] = rows t..t+TR of x times the two panels at p0 and p1 (each panel_bytes(G) long); SPLIT: x16hl's
-// high and low bytes, else xq. The int16 sums stay in registers through a group: without the empty asm GCC
-// reordered the additions, kept all of a group's products on the stack and ran at half the speed. The fp32 sums
-// live in acc (memory, touched once a group).
-template <int TR, bool SPLIT>
+// c[i][0..15] = rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (each panel_bytes(G) long). The int16
+// sums stay in registers through a group: without the empty asm GCC reordered the additions, kept all of a group's
+// products on the stack and ran at half the speed. The fp32 sums live in acc (memory, touched once a group).
+template <int TR>
 PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float* sums, int64_t t,
                            float* c, int64_t ldc) {
-  constexpr int kX = SPLIT ? 2 : 1;  // bytes of x per value
-  const int64_t G = xp.G, ldx = kX * xp.K;
+  const int64_t G = xp.G, ldx = xp.K;
   const float* ws0 = reinterpret_cast<const float*>(p0 + G * kInt4Group);
   const float* ws1 = reinterpret_cast<const float*>(p1 + G * kInt4Group);
   const float *off0 = ws0 + G * kPanel, *off1 = ws1 + G * kPanel;
-  const float* xscale = SPLIT ? xp.xs16 : xp.xs;
-  const int8_t* x = (SPLIT ? xp.x16hl : xp.xq) + t * ldx;
-  const __m256i ones = _mm256_set1_epi16(1), k256 = _mm256_set1_epi16(256);
+  const int8_t* x = xp.xq + t * ldx;
+  const __m256i ones = _mm256_set1_epi16(1);
   alignas(32) float acc[TR][2 * kPanel] = {};
   for (int64_t g = 0; g < G; ++g) {
-    __m256i h0[TR], h1[TR], l0[TR], l1[TR];  // high bytes' (or int8 x's) sums, low bytes'
-    for (int i = 0; i < TR; ++i) h0[i] = h1[i] = l0[i] = l1[i] = _mm256_setzero_si256();
+    __m256i h0[TR], h1[TR];
+    for (int i = 0; i < TR; ++i) h0[i] = h1[i] = _mm256_setzero_si256();
     const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * kInt4Group);
     const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * kInt4Group);
-    const int8_t* xg = x + g * kX * kGroup;
+    const int8_t* xg = x + g * kGroup;
     for (int st = 0; st < 8; ++st) {
       const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
       for (int i = 0; i < TR; ++i) {
-        const __m256i xh = four_bytes(xg + i * ldx + st * 4 * kX);
-        h0[i] = _mm256_add_epi16(h0[i], _mm256_maddubs_epi16(a, xh));
-        h1[i] = _mm256_add_epi16(h1[i], _mm256_maddubs_epi16(b, xh));
-        if constexpr (SPLIT) {
-          const __m256i xl = four_bytes(xg + i * ldx + st * 8 + 4);
-          l0[i] = _mm256_add_epi16(l0[i], _mm256_maddubs_epi16(a, xl));
-          l1[i] = _mm256_add_epi16(l1[i], _mm256_maddubs_epi16(b, xl));
-          __asm__("" : "+x"(l0[i]), "+x"(l1[i]));
-        }
+        const __m256i xb = four_bytes(xg + i * ldx + st * 4);
+        h0[i] = _mm256_add_epi16(h0[i], _mm256_maddubs_epi16(a, xb));
+        h1[i] = _mm256_add_epi16(h1[i], _mm256_maddubs_epi16(b, xb));
         __asm__("" : "+x"(h0[i]), "+x"(h1[i]));
       }
     }
     const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
     const __m256 o0 = _mm256_loadu_ps(off0 + g * kPanel), o1 = _mm256_loadu_ps(off1 + g * kPanel);
     for (int i = 0; i < TR; ++i) {
-      __m256i i0 = _mm256_madd_epi16(h0[i], SPLIT ? k256 : ones), i1 = _mm256_madd_epi16(h1[i], SPLIT ? k256 : ones);
-      if constexpr (SPLIT) {  // |sum| <= 32 * 15 * 32639 < 2^24: exact in fp32
-        i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(l0[i], ones));
-        i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(l1[i], ones));
-      }
-      const __m256 xs = _mm256_set1_ps(xscale[(t + i) * xp.Gp + g]);
+      const __m256i i0 = _mm256_madd_epi16(h0[i], ones), i1 = _mm256_madd_epi16(h1[i], ones);
+      const __m256 xs = _mm256_set1_ps(xp.xs[(t + i) * xp.Gp + g]);
       const __m256 sx = _mm256_set1_ps(sums[(t + i) * xp.Gp + g]);
       const __m256 a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, xs), _mm256_load_ps(acc[i]));
       const __m256 a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, xs),
@@ -224,8 +193,7 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
 }
 
 // The same for int8 weights (fp32 mode): x16 as is against the int16-widened weights, vpmaddwd into int32 sums
-// per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply, as int4's
-// split takes. HALVES (int6): each half group (8 steps) scaled by its own scale.
+// per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply. HALVES (int6): each half group (8 steps) scaled by its own scale.
 template <int TR, bool HALVES>
 PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float*, int64_t t,
                                  float* c, int64_t ldc) {
@@ -270,10 +238,7 @@ PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPr
 }
 
 using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, const float*, int64_t, float*, int64_t);
-constexpr KernelFn kInt8Kernels[kMaxRows + 1] = {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>,
-                                                 kernel<4, false>};
-constexpr int64_t kSplitRows = 2;  // 2 rows x 2 panels x (high, low) int16 sums: 8 registers
-constexpr KernelFn kSplitKernels[kSplitRows + 1] = {nullptr, kernel<1, true>, kernel<2, true>};
+constexpr KernelFn kInt4Kernels[kMaxRows + 1] = {nullptr, kernel<1>, kernel<2>, kernel<3>, kernel<4>};
 constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, false>, kernel_int8w<2, false>,
                                                   kernel_int8w<3, false>, kernel_int8w<4, false>};
 constexpr KernelFn kInt6wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, true>, kernel_int8w<2, true>,
@@ -285,10 +250,9 @@ PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_
                               uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
   const float* sums = s.offsets && !xp.int8_x ? xp.sumx : xp.sumq;
-  const bool wide = s.kind != kInt4, split = !xp.int8_x && !wide;  // wide: int8 and int6 weights, x16 as is
-  const int64_t step = split ? kSplitRows : kMaxRows;
-  const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : wide ? kInt8wKernels : split ? kSplitKernels
-                                                                                      : kInt8Kernels;
+  // int4: xq (int8 x); int8 and int6 weights: x16 as is
+  const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : s.kind == kInt8 ? kInt8wKernels : kInt4Kernels;
+  const int64_t step = kMaxRows;
   float tail[kMaxRows * 2 * kPanel];
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;

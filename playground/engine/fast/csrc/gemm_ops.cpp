@@ -47,25 +47,27 @@ bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gem
 
 bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
 
-// Which segments gemm_rows multiplies: int4 ones, and int8 and int6 ones in the fp32 mode.
+// Which segments gemm_rows multiplies: int4 ones (x rounded to int8 in either mode: as the int8 mode's error, it
+// costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice the multiplies),
+// and int8 and int6 ones in the fp32 mode (x16 as is).
 static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || !int8_x; }
 
-// x rounded per group for gemm_rows (into arrays kept for the next call), rows split over the threads: to int8 in
-// the int8 mode, else to int16, split into bytes (int4 weights) and as is (int8 and int6 weights, plain16).
-static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool plain16) {
+// x rounded per group for gemm_rows (into arrays kept for the next call, one set per rounding), rows split over the
+// threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
+static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
+  const int set = int8_x ? 0 : 1;
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<int16_t> x16;
-  thread_local std::vector<float> xs, sumx, sumq;
-  XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x, reused(sumx, T * Gp)};
-  xp.sumq = reused(sumq, T * Gp);
+  thread_local std::vector<float> xs[2], sumx[2], sumq[2];
+  XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x, reused(sumx[set], T * Gp)};
+  xp.sumq = reused(sumq[set], T * Gp);
   if (int8_x) {
     xp.xq = reused(xq, T * K);
-    xp.xs = reused(xs, T * Gp);
+    xp.xs = reused(xs[set], T * Gp);
   } else {
-    xp.x16hl = reused(xq, 2 * T * K);
-    xp.xs16 = reused(xs, T * Gp);
-    if (plain16) xp.x16 = reused(x16, T * K);
+    xp.xs16 = reused(xs[set], T * Gp);
+    xp.x16 = reused(x16, T * K);
   }
   at::parallel_for(0, T, 8, [&](int64_t b, int64_t e) {
     XPrep rows = xp;
@@ -78,9 +80,8 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool plain1
       rows.xs += b * Gp;
       prepare_x(isa, rows);
     } else {
-      rows.x16hl += 2 * b * K;
       rows.xs16 += b * Gp;
-      if (rows.x16) rows.x16 += b * K;
+      rows.x16 += b * K;
       prepare_gemm_x16(rows);
     }
   });
@@ -130,7 +131,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const auto any = [&](int kind) {
     return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
   };
-  const bool wide = any(kInt8) || any(kInt6);  // weights that meet x16 as is
+  const bool wide = any(kInt8) || any(kInt6);  // weights that meet x16 as is (fp32 mode)
   const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (wide && !int8_x));
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
@@ -143,7 +144,8 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xpi = ints ? prepare_gemm(isa, x, int8_x, wide) : XPrep{};
+  const XPrep xp8 = ints && any(kInt4) ? prepare_gemm(isa, x, true) : XPrep{};
+  const XPrep xp16 = ints && wide && !int8_x ? prepare_gemm(isa, x, false) : XPrep{};
   int64_t col = 0;
   for (const QSeg& s : segs) {
     if (ints && integer_gemm(s, int8_x)) {
@@ -151,7 +153,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
       dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
         thread_local std::vector<uint8_t> kept;
-        gemm_rows(s, xpi, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
+        gemm_rows(s, s.kind == kInt4 ? xp8 : xp16, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
       });
     } else {
       tile_gemm(isa, x, xin, s, bf16, out + col, ldo);

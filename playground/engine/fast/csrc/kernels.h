@@ -92,10 +92,7 @@ struct XPrep {
   // [T, K/16] the AVX2 int6 kernel's: each half group's x scale (xs16), in c6's order.
   float* xs6 = nullptr;
   float* xs16 = nullptr;
-  // [T, 2K] prefill's GEMM on the AVX2 path, fp32 mode: x rounded to int16 (xs16) and split, x16 = 256 * hi + lo,
-  // per 4 values their 4 high bytes then their 4 low ones (gemm_rows).
-  int8_t* x16hl = nullptr;
-  // [T, K] the same int16 x as is, for int8 weights' GEMM there (null where no int8 weight takes it).
+  // [T, K] prefill's GEMM on the AVX2 path, fp32 mode: x rounded to int16 (xs16), for int8 and int6 weights.
   int16_t* x16 = nullptr;
 };
 // The int16 rounding's largest magnitude: 127 * 256 + 127, so both bytes of the split stay within int8.
@@ -128,8 +125,8 @@ int64_t seg_scratch_floats(int64_t G);
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch);
 // Prefill's GEMM on the AVX2 path (gemm_avx2.cpp): out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of a
-// segment and all T rows of x: int4 weights with x prepared in int8 mode (prepare_x: xq, xs, sumx, sumq) or else
-// by prepare_gemm_x16 (x16hl, xs16, sumx, sumq), int8 weights in the fp32 mode only (x16, xs16); rows are repacked
+// segment and all T rows of x: int4 weights with x prepared in int8 mode, in either mode (prepare_x: xq, xs, sumx,
+// sumq), int8 and int6 weights in the fp32 mode only (prepare_gemm_x16: x16, xs16); rows are repacked
 // gemm_block_rows(K) at a time into scratch (gemm_scratch_bytes(K) bytes per thread).
 int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
