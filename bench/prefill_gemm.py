@@ -1,7 +1,7 @@
 """Prefill's matmul alone: one prompt chunk (512 rows of x) times a quantized weight of a real model's shape, in
 GFLOP/s, for the modes the kernels can take: the fp32 GEMM on dequantized tiles (``exact_fp32``; the baseline, what
 prefill ran before bf16), the default reduced one (bf16 through oneDNN where the CPU has AVX512-BF16; on the AVX2
-path int4 x int16 in integers, csrc/gemm_avx2.cpp), the int8 mode's (-a8 precisions; int8 x on the AVX2 path), and
+path int4 x int8 in integers, csrc/gemm_avx2.cpp), the int8 mode's (-a8 precisions; int8 x on the AVX2 path), and
 torch's own fp32 and bf16 matmuls of the same product on weights already dequantized (what a float model would
 run). Alternating rounds in one process, best of each. Results: bench/results/prefill_gemm[_ISA].json.
 Usage: .venv/bin/python bench/prefill_gemm.py [--rounds 5] [--threads 2]
@@ -50,7 +50,7 @@ def _best_times(n: int, k: int, rounds: int) -> dict[str, float]:
     dense16, x16 = dense.bfloat16(), x.bfloat16()
     modes = {
         "int4 tiles, fp32 GEMM (baseline)": (lambda: int4_kernel.matmul(x, w, prefill=True), True),
-        "int4, default GEMM (bf16 / int16 x)": (lambda: int4_kernel.matmul(x, w, prefill=True), False),
+        "int4, default GEMM (bf16 / int8 x)": (lambda: int4_kernel.matmul(x, w, prefill=True), False),
         "int4, int8 mode's GEMM (-a8)": (lambda: int4_kernel.matmul(x, w, int8_activations=True, prefill=True),
                                          False),
         "dense fp32 matmul": (lambda: x @ dense.T, False),
