@@ -15,8 +15,9 @@ of dequantized rows with BLAS. Activations, per call (``int8_activations=``, def
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except where decode rounds x
   per group of 32 to int16 (AVX512-VNNI and AVX2; ``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers: from DRAM that
-  reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM rounds x the same way on
-  AVX2 (1.3-1.4x MKL's fp32 GEMM there, ``bench/prefill_gemm.py``); on CPUs with AVX512-BF16 (``gemm_bf16()``) it
+  reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM on AVX2 rounds x to int8
+  as the int8 mode does (2.0-2.3x MKL's fp32 GEMM there, ``bench/prefill_gemm.py``; no measured perplexity cost,
+  ``bench/prefill_quality.py``); on CPUs with AVX512-BF16 (``gemm_bf16()``) it
   takes x and the weight tiles in bf16 through oneDNN, sums in fp32 and rounds each result once to bf16 (2^-9
   relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
