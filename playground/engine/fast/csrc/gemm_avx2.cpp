@@ -16,9 +16,8 @@
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes, so one 32-byte load meets a broadcast of 4 bytes of an x row and each int32 lane ends up holding one
-// row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum (x as
-// rounded for Q4_0's implied -8 * scale and in the int8 mode, exact sums for the fp32 mode's stored offsets, as the
-// decode kernels do; kernels.h says why).
+// row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum as
+// rounded (the int8 mode's rule, offset_sums in kernels.h; it says why).
 #include <algorithm>
 #include <cstring>
 
@@ -149,9 +148,9 @@ PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const void* p) {
 // sums stay in registers through a group: without the empty asm GCC reordered the additions, kept all of a group's
 // products on the stack and ran at half the speed. The fp32 sums live in acc (memory, touched once a group).
 template <int TR>
-PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float* sums, int64_t t,
-                           float* c, int64_t ldc) {
+PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, int64_t t, float* c, int64_t ldc) {
   const int64_t G = xp.G, ldx = xp.K;
+  const float* sums = offset_sums(xp);  // the int8 mode's: x as rounded
   const float* ws0 = reinterpret_cast<const float*>(p0 + G * kInt4Group);
   const float* ws1 = reinterpret_cast<const float*>(p1 + G * kInt4Group);
   const float *off0 = ws0 + G * kPanel, *off1 = ws1 + G * kPanel;
@@ -193,10 +192,11 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
 }
 
 // The same for int8 weights (fp32 mode): x16 as is against the int16-widened weights, vpmaddwd into int32 sums
-// per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply. HALVES (int6): each half group (8 steps) scaled by its own scale.
+// per group (|sum| <= 32 * 127 * 32639 < 2^31); no offsets. A step is 2 k: 16 products per multiply. HALVES
+// (int6): each half group (8 steps) scaled by its own scale.
 template <int TR, bool HALVES>
-PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, const float*, int64_t t,
-                                 float* c, int64_t ldc) {
+PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, int64_t t, float* c,
+                                 int64_t ldc) {
   constexpr int64_t gb = 16 * 32;
   constexpr int kParts = HALVES ? 2 : 1, kSteps = 16 / kParts;
   const int64_t G = xp.G, K = xp.K;
@@ -237,7 +237,7 @@ PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPr
   }
 }
 
-using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, const float*, int64_t, float*, int64_t);
+using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, int64_t, float*, int64_t);
 constexpr KernelFn kInt4Kernels[kMaxRows + 1] = {nullptr, kernel<1>, kernel<2>, kernel<3>, kernel<4>};
 constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, false>, kernel_int8w<2, false>,
                                                   kernel_int8w<3, false>, kernel_int8w<4, false>};
@@ -249,24 +249,22 @@ constexpr KernelFn kInt6wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, true>
 PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
                               uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
-  const float* sums = s.offsets && !xp.int8_x ? xp.sumx : xp.sumq;
   // int4: xq (int8 x); int8 and int6 weights: x16 as is
   const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : s.kind == kInt8 ? kInt8wKernels : kInt4Kernels;
-  const int64_t step = kMaxRows;
   float tail[kMaxRows * 2 * kPanel];
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
     for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
-    for (int64_t t = 0; t < xp.T; t += step) {
-      const int64_t tr = std::min(step, xp.T - t);
+    for (int64_t t = 0; t < xp.T; t += kMaxRows) {
+      const int64_t tr = std::min(kMaxRows, xp.T - t);
       for (int64_t p = 0; p < panels; p += 2) {
         const int64_t r = b0 + p * kPanel, width = std::min<int64_t>(2 * kPanel, b1 - r);
         // an odd last panel pairs with itself; its second half is not stored
         const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
         if (width == 2 * kPanel) {
-          kernels[tr](scratch + p * pb, p1, xp, sums, t, out + t * ldo + r, ldo);
+          kernels[tr](scratch + p * pb, p1, xp, t, out + t * ldo + r, ldo);
         } else {
-          kernels[tr](scratch + p * pb, p1, xp, sums, t, tail, 2 * kPanel);
+          kernels[tr](scratch + p * pb, p1, xp, t, tail, 2 * kPanel);
           for (int64_t i = 0; i < tr; ++i) std::memcpy(out + (t + i) * ldo + r, tail + i * 2 * kPanel, width * 4);
         }
       }

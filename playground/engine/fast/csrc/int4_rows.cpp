@@ -31,7 +31,7 @@ void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, i
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     for (int64_t t = t0; t < t0 + tn; ++t) {
-      const float* sx = (x.int8_x ? x.sumq : x.sumx) + t * Gp;  // offsets meet x as rounded (kernels.h)
+      const float* sx = offset_sums(x) + t * Gp;
       float acc = 0.f;
       for (int64_t g = 0; g < G; ++g) {
         const uint8_t* b = row + g * 16;
@@ -177,7 +177,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     const int64_t G = xp.G, Gp = xp.Gp, K = xp.K;                                                                  \
     const int8_t* xq = xp.xq + t0 * K;                                                                             \
     float* d = blk.scratch; /* [TT, Gp]: scale * x_scale */                                                        \
-    const float* sums = xp.sumq; /* the offsets meet x as rounded (kernels.h) */                                  \
+    const float* sums = offset_sums(xp); /* the int8 mode: x's sums as rounded */                                \
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \

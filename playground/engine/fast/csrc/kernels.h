@@ -59,7 +59,7 @@ struct XPrep {
   float* sumx = nullptr;  // [T, Gp] per-group sums of x
   int8_t* xq = nullptr;   // [T, K] int8 mode
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
-  float* sumq = nullptr;  // [T, Gp] int8 mode: per-group sums of x as rounded (xs * sum xq), for symmetric int4
+  float* sumq = nullptr;  // [T, Gp] per-group sums of x as rounded (int8 mode; AVX2's int16 x), see offset_sums
   // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
@@ -95,6 +95,11 @@ struct XPrep {
   // [T, K] prefill's GEMM on the AVX2 path, fp32 mode: x rounded to int16 (xs16), for int8 and int6 weights.
   int16_t* x16 = nullptr;
 };
+
+// The group sums of x that int4 offsets meet: as rounded in the int8 mode (sumq), exact in the fp32 one (sumx; see
+// the activation modes above; Q4_0's implied offsets meet sumq in both where x is rounded, through c4 or
+// scales_times_x16).
+inline const float* offset_sums(const XPrep& xp) { return xp.int8_x ? xp.sumq : xp.sumx; }
 // The int16 rounding's largest magnitude: 127 * 256 + 127, so both bytes of the split stay within int8.
 constexpr float kInt16Levels = 32639.f;
 // out[j] = act(gu[j]) * gu[inter + j] (act 0: SiLU, 1: GELU, tanh form): the MLP's gate times its up projection

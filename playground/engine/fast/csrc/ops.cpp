@@ -96,7 +96,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     }
     xs16.resize(static_cast<size_t>(T * Gp), 0.f);
     xp.xs16 = xs16.data();
-    sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // Q4_0's implied offsets meet x as rounded, as on VNNI
+    sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // x's sums as rounded: Q4_0's offsets, and the int8 mode's
     xp.sumq = sumq.data();
     x16p.resize(static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup)), 0);  // zeros: a last odd group's partner
     xp.x16p = x16p.data();

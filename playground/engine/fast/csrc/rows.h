@@ -241,7 +241,7 @@ PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t 
     for (int t = 0; t < TT; ++t) {
       __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
       if (a.s->kind == kInt4 && a.s->offsets) {
-        r = dot_halves8_avx2(r, a.s->offsets + n * G, (xp.int8_x ? xp.sumq : xp.sumx) + (t0 + t) * Gp, G);
+        r = dot_halves8_avx2(r, a.s->offsets + n * G, offset_sums(xp) + (t0 + t) * Gp, G);
       } else if (symmetric) {
         r = _mm256_fmadd_ps(_mm256_set1_ps(-8.f), implied[t], r);
       }
@@ -297,7 +297,7 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
       if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 * scale)
-        const float* sx = (xp.int8_x ? xp.sumq : xp.sumx) + (t0 + t) * Gp;
+        const float* sx = offset_sums(xp) + (t0 + t) * Gp;
         rest[t] = a.s->offsets
                       ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
                       : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
