@@ -33,11 +33,7 @@ def _vocabulary(seed: int) -> tuple[list[str], list[float]]:
     return tokens, scores
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_sentencepiece_vocabulary_encodes_like_transformers(arch):
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer
-
-    tokens, scores = _vocabulary(seed=3)
+def _meta(arch: str, tokens: list[str], scores: list[float]) -> dict:
     types = [2, 3, 3] + [6] * 256 + [1] * (len(tokens) - 259)
     meta = {"general.architecture": arch, "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": tokens,
             "tokenizer.ggml.scores": scores, "tokenizer.ggml.token_type": types,
@@ -45,14 +41,113 @@ def test_sentencepiece_vocabulary_encodes_like_transformers(arch):
             "tokenizer.ggml.eos_token_id": 2}
     if arch == "gemma3":
         meta["tokenizer.ggml.add_space_prefix"] = False
-    ours = build_tokenizer(meta)._tokenizer
-    theirs, _ = convert_gguf_tokenizer(arch, {"tokenizer_type": "llama", "tokens": tokens, "scores": scores,
-                                              "token_type": types, "unk_token_id": 0, "bos_token_id": 1,
-                                              "eos_token_id": 2,
+    return meta
+
+
+def _transformers_tokenizer(arch: str, meta: dict) -> object:
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer
+
+    theirs, _ = convert_gguf_tokenizer(arch, {"tokenizer_type": "llama", "tokens": meta["tokenizer.ggml.tokens"],
+                                              "scores": meta["tokenizer.ggml.scores"],
+                                              "token_type": meta["tokenizer.ggml.token_type"], "unk_token_id": 0,
+                                              "bos_token_id": 1, "eos_token_id": 2,
                                               **({"add_prefix_space": False} if arch == "gemma3" else {})})
-    for text in TEXTS:
-        expected = theirs.encode(text, add_special_tokens=False).ids
-        assert ours.encode(text, add_special_tokens=False).ids == expected, text
+    return theirs
+
+
+def _random_texts(tokens: list[str], n: int, seed: int) -> list[str]:
+    """Runs of the vocabulary's own pieces and characters, spaces, and characters it lacks (byte fallback)."""
+    rng = random.Random(seed)
+    pieces = [t.replace("\u2581", " ") for t in tokens[259:]] + [" ", "  ", "\n", "ß", "😀", "zq", "日本"]
+    return TEXTS + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+def _uses_library_split(tok, monkeypatch) -> bool:
+    """Whether encoding goes through the library's split (``SpmSplit._pieces`` called)."""
+    from playground.engine.fast.spm_split import SpmSplit
+
+    calls = []
+    real = SpmSplit._pieces
+    monkeypatch.setattr(SpmSplit, "_pieces", lambda self, i, normalized: calls.append(i) or real(self, i, normalized))
+    tok.encode("the cat", add_special_tokens=False)
+    monkeypatch.setattr(SpmSplit, "_pieces", real)
+    return bool(calls)
+
+
+@pytest.mark.parametrize("path", ["library split", "merges table"])
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "phi3"])
+def test_sentencepiece_vocabulary_encodes_like_transformers(arch, path, monkeypatch):
+    """Both ways the tokenizer merges (the library's split, no merges table; or the tokenizers library's merges
+    table, where the kernel library is not built) give transformers' own tokens, offsets included, on random
+    texts over a vocabulary with tied scores and a repeated token (NaN scores have no order in Python's sort:
+    ``test_the_split_merges_as_the_table_does`` covers them)."""
+    from playground.engine.fast import kernels, spm_split
+
+    if path == "library split" and not kernels.available():
+        if kernels.compiler_present():
+            pytest.fail("the kernel library did not build although a compiler is present")
+        pytest.skip("no C++ compiler here")
+    if path == "merges table":
+        monkeypatch.setattr(spm_split.SpmSplit, "build", classmethod(lambda cls, tokens, scores: None))
+    tokens, scores = _vocabulary(seed=3)
+    scores[300:] = [-float(i // 40) for i in range(len(scores) - 300)]  # ties: the parts' lengths, then the place
+    tokens.append(tokens[330])  # a repeated token: its last id and score, its first place
+    scores.append(2.0)
+    meta = _meta(arch, tokens, scores)
+    ours = build_tokenizer(meta)._tokenizer
+    assert _uses_library_split(ours, monkeypatch) == (path == "library split")
+    theirs = _transformers_tokenizer(arch, meta)
+    for text in _random_texts(tokens, 400, seed=11):
+        expected = theirs.encode(text, add_special_tokens=False)
+        got = ours.encode(text, add_special_tokens=False)
+        assert (got.ids, got.offsets) == (expected.ids, expected.offsets), text
+
+
+def test_the_split_merges_as_the_table_does(monkeypatch):
+    """The library's split and the merges table it replaces give the same tokens where scores tie, are NaN (after
+    every other) or -inf, and a token repeats (its last id and score, its first place)."""
+    import numpy as np
+
+    from playground.engine.fast import kernels, spm_split
+
+    if not kernels.available():
+        pytest.skip("the kernel library is not built: the table is the only way here")
+    tokens, scores = _vocabulary(seed=6)
+    scores[300:] = [-float(i // 25) for i in range(len(scores) - 300)]
+    scores[330:340] = [float("nan")] * 10
+    scores[340:345] = [-float("inf")] * 5
+    tokens += [tokens[350], tokens[360]]
+    scores += [3.0, float("nan")]
+    meta = _meta("llama", tokens, scores)
+    split = build_tokenizer(meta)._tokenizer
+    monkeypatch.setattr(spm_split.SpmSplit, "build", classmethod(lambda cls, tokens, scores: None))
+    table = build_tokenizer(meta)._tokenizer
+    texts = _random_texts(tokens, 600, seed=13)
+    assert [e.ids for e in split.encode_batch(texts)] == [e.ids for e in table.encode_batch(texts)]
+    assert np.isnan(scores).sum() == 11 and len(tokens) - 1 in {i for e in split.encode_batch(texts) for i in e.ids}
+
+
+@pytest.mark.parametrize("odd", ["a byte without its token", "a token joining a byte token"])
+def test_a_vocabulary_the_split_would_not_reproduce_takes_the_merges_table(odd, monkeypatch):
+    """The library's split is exact only where every byte has its fallback token and no token joins a byte token
+    to another (the merges table would merge those); other vocabularies keep the table, and still encode as
+    transformers does."""
+    from playground.engine.fast import kernels
+
+    if not kernels.available():
+        pytest.skip("the kernel library is not built: the table is the only way here")
+    tokens, scores = _vocabulary(seed=4)
+    if odd == "a byte without its token":
+        tokens[3 + 0xC3] = "<byte C3>"  # "ß", "😀" and "日本" start with other bytes; fallback then drops or unks
+    else:
+        tokens.append("<0x41>" + tokens[300])
+        scores.append(1.0)
+    meta = _meta("llama", tokens, scores)
+    ours = build_tokenizer(meta)._tokenizer
+    assert not _uses_library_split(ours, monkeypatch)
+    theirs = _transformers_tokenizer("llama", meta)
+    for text in _random_texts(tokens, 100, seed=12) + ["<0x41>" + tokens[300]]:
+        assert ours.encode(text, add_special_tokens=False).ids == theirs.encode(text, add_special_tokens=False).ids
 
 
 def test_compiled_merges_equal_the_python_ones():
@@ -115,6 +210,6 @@ def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes(monkeypatc
     scores = np.asarray(_vocabulary(seed=7)[1])
     vocab = {t: i for i, t in enumerate(tokens)}
     compiled = gguf_tokenizer._merges(tokens, vocab, scores)
-    monkeypatch.setitem(kernels._state, "pair_list", False)  # as where the symbol is not exported
+    monkeypatch.setitem(kernels._state, "c_functions", {"pg_pair_list": None})  # as where it is not exported
     assert kernels.pair_list(tokens, left, right) is None
     assert gguf_tokenizer._merges(tokens, vocab, scores) == compiled and len(compiled) > 100

@@ -8,7 +8,9 @@ transformers' own GGUF path builds the same tokenizer through its slow-tokenizer
 - ``llama``: SentencePiece BPE with byte fallback; the file has scores, not merges, so merges are rebuilt from
   the vocabulary: every split of a token into two tokens, best merged token first (by score; Gemma's scores do
   not follow its merge order, its token order does), as transformers does. Spaces become ``▁``; a prefix space
-  is added unless ``add_space_prefix`` is false (Gemma adds none, Phi-3 prepends through its normalizer).
+  is added unless ``add_space_prefix`` is false (Gemma adds none, Phi-3 prepends through its normalizer). Where
+  the kernel library is built, those merges run there (``spm_split``: the same tokens, offsets included) and the
+  tokenizers library gets no merges table, whose build was ~0.75 s of Gemma's first load.
 Control tokens become special added tokens, user-defined ones plain added tokens (matched whole, as llama.cpp
 does); BOS/EOS are added as ``add_bos_token`` / ``add_eos_token`` say; the chat template comes along.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.engine.fast.spm_split import SpmSplit
 from playground.engine.token_bytes import byte_chars
 from playground.errors import UnsupportedModel
 
@@ -53,12 +56,22 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
     else:
         raise UnsupportedModel(f"GGUF tokenizer model {kind!r} is not supported (gpt2 and llama are)")
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False))
-    _add_tokens(backend, tokens, types, vocab if kind == "llama" else None, kind == "gpt2")
     special = {name: tokens[int(meta[f"tokenizer.ggml.{key}"])] for name, key in
                (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"),
                 ("pad_token", "padding_token_id"))
                if f"tokenizer.ggml.{key}" in meta and 0 <= int(meta[f"tokenizer.ggml.{key}"]) < len(tokens)}
-    return _wrap(backend, special, add_bos, add_eos, meta.get("tokenizer.chat_template"))
+    control, user = _added_tokens(tokens, types, vocab if kind == "llama" else None, kind == "gpt2")
+    # transformers' __init__ reads every added token back from the backend twice (0.12 s for Gemma's 6,384), so
+    # only the named special tokens are added before it (it adds those it does not find), the rest after.
+    named = set(special.values())
+    if first := [t for t in control if t.content in named]:
+        backend.add_special_tokens(first)
+    wrapped = _wrap(backend, special, add_bos, add_eos, meta.get("tokenizer.chat_template"))
+    if rest := [t for t in control if t.content not in named]:
+        backend.add_special_tokens(rest)
+    if user:
+        backend.add_tokens(user)
+    return wrapped
 
 
 # ---------------------------------------------------------------- models ------------------------------------------
@@ -107,8 +120,11 @@ def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[
         if scores.shape != (len(tokens),):
             raise UnsupportedModel(f"the GGUF tokenizer has {scores.size} scores for {len(tokens)} tokens")
     unk_id = int(meta.get("tokenizer.ggml.unknown_token_id", 0))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=_merges(tokens, vocab, scores), dropout=None, fuse_unk=True,
-                               byte_fallback=True, unk_token=tokens[unk_id] if 0 <= unk_id < len(tokens) else None))
+    unk = tokens[unk_id] if 0 <= unk_id < len(tokens) else None
+    splitter = SpmSplit.build(tokens, scores)  # the merges run in the library: no merges table to build
+    merges = [] if splitter is not None else _merges(tokens, vocab, scores)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, fuse_unk=True, byte_fallback=True,
+                               unk_token=unk, ignore_merges=splitter is not None))
     steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
     if gemma:
         tok.normalizer = normalizers.Replace(" ", "\u2581")
@@ -123,6 +139,9 @@ def _sentencepiece(meta: dict[str, Any], tokens: list[str], arch: str) -> tuple[
         if prefix:
             steps.append(decoders.Strip(content=" ", left=1))
     tok.decoder = decoders.Sequence(steps)
+    if splitter is not None:
+        split = pre_tokenizers.PreTokenizer.custom(splitter)
+        tok.pre_tokenizer = split if tok.pre_tokenizer is None else pre_tokenizers.Sequence([tok.pre_tokenizer, split])
     return tok, vocab
 
 
@@ -194,8 +213,8 @@ def _compiled_merges(tokens: list[str], scores: np.ndarray) -> tuple[np.ndarray,
 # ---------------------------------------------------------------- special tokens and wrapper ----------------------
 
 
-def _add_tokens(tok: Any, tokens: list[str], types: np.ndarray, vocab: dict[str, int] | None,
-                byte_level: bool) -> None:
+def _added_tokens(tokens: list[str], types: np.ndarray, vocab: dict[str, int] | None,
+                  byte_level: bool) -> tuple[list[Any], list[Any]]:
     """Control tokens as special added tokens, user-defined ones as plain added tokens (both matched whole)."""
     from tokenizers import AddedToken
 
@@ -204,10 +223,7 @@ def _add_tokens(tok: Any, tokens: list[str], types: np.ndarray, vocab: dict[str,
                if alphabet is None or set(tokens[i]) <= alphabet]
     user = [AddedToken(tokens[i], normalized=False, special=False) for i in np.flatnonzero(types == USER_DEFINED)
             if vocab is None or tokens[i] in vocab]
-    if control:
-        tok.add_special_tokens(control)
-    if user:
-        tok.add_tokens(user)
+    return control, user
 
 
 def _wrap(backend: Any, special: dict[str, str], add_bos: bool, add_eos: bool, template: str | None) -> Any:

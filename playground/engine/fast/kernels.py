@@ -24,7 +24,7 @@ _OPS = ("qlinear", "qlinear_into", "int4_gemv", "qdequantize", "decoder_step", "
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None,
-                          "ops": None, "pair_list": None}
+                          "ops": None, "c_functions": {}}
 
 
 def env_disabled() -> bool:
@@ -86,25 +86,34 @@ def op(name: str) -> Any:
     return _state["ops"][name]
 
 
-def pair_list(tokens: list[str], left: Any, right: Any) -> list[tuple[str, str]] | None:
-    """``[(tokens[l], tokens[r]) for l, r in zip(left, right)]`` (int64 numpy arrays) built by the library's C
-    function ``pg_pair_list`` (ctypes.PyDLL: the GIL held, a Python error raised as such); None where the library
-    is not loaded."""
+def c_function(name: str, restype: Any, argtypes: list[Any], gil: bool = False) -> Any:
+    """The library's plain C function ``name`` through ctypes (``gil``: PyDLL, the GIL held and a Python error
+    raised as such; else CDLL, the GIL released during the call), or None where the library is not loaded or does
+    not export it."""
     if not available():
         return None
-    fn = _state.get("pair_list")
-    if fn is None:
+    functions = _state["c_functions"]
+    if name not in functions:
         import ctypes
 
         try:
-            fn = ctypes.PyDLL(_state["library"]).pg_pair_list
-        except (OSError, AttributeError):  # a library that does not export it: the caller builds the list itself
-            fn = False
+            fn = getattr((ctypes.PyDLL if gil else ctypes.CDLL)(_state["library"]), name)
+        except (OSError, AttributeError):  # a library that does not export it: the caller does without
+            fn = None
         else:
-            fn.restype = ctypes.py_object
-            fn.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-        _state["pair_list"] = fn
-    if fn is False:
+            fn.restype, fn.argtypes = restype, argtypes
+        functions[name] = fn
+    return functions[name]
+
+
+def pair_list(tokens: list[str], left: Any, right: Any) -> list[tuple[str, str]] | None:
+    """``[(tokens[l], tokens[r]) for l, r in zip(left, right)]`` (int64 numpy arrays) built by the library's C
+    function ``pg_pair_list``; None where the library is not loaded."""
+    import ctypes
+
+    fn = c_function("pg_pair_list", ctypes.py_object,
+                    [ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64], gil=True)
+    if fn is None:
         return None
     import numpy as np
 
@@ -168,7 +177,7 @@ def set_isa(isa: str) -> str:
 def reset_for_tests() -> None:
     """Forget the load state (the library itself stays loaded in this process)."""
     with _lock:
-        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None, ops=None, pair_list=None)
+        _state.update(loaded=None, reason=None, build_s=None, load_s=None, library=None, ops=None, c_functions={})
 
 
 _fakes_registered = False

@@ -14,7 +14,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
+#include <memory>
+#include <queue>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
@@ -71,11 +75,14 @@ class TokenTable {
 
   // The id of the token with text ``s`` and hash ``h``, or -1.
   int64_t find(std::string_view s, uint64_t h) const {
-    for (size_t at = index(h);; at = (at + 1) & mask_) {
-      const Slot& slot = slots_[at];
-      if (slot.last < 0) return -1;
-      if (slot.hash == h && tokens_[slot.last] == s) return slot.last;
-    }
+    const Slot* slot = find_slot(s, h);
+    return slot == nullptr ? -1 : slot->last;
+  }
+
+  // The last and first ids of the token with text ``s``, or {-1, -1}.
+  std::pair<int32_t, int32_t> find_ids(std::string_view s) const {
+    const Slot* slot = find_slot(s, fnv(s));
+    return slot == nullptr ? std::pair<int32_t, int32_t>{-1, -1} : std::pair<int32_t, int32_t>{slot->last, slot->first};
   }
 
   int64_t first_of(size_t i) const { return first_of_[i]; }
@@ -88,6 +95,13 @@ class TokenTable {
     int32_t first;
   };
   size_t index(uint64_t h) const { return static_cast<size_t>(h ^ (h >> 29)) & mask_; }
+  const Slot* find_slot(std::string_view s, uint64_t h) const {
+    for (size_t at = index(h);; at = (at + 1) & mask_) {
+      const Slot& slot = slots_[at];
+      if (slot.last < 0) return nullptr;
+      if (slot.hash == h && tokens_[slot.last] == s) return &slot;
+    }
+  }
 
   const std::vector<std::string_view>& tokens_;
   std::vector<Slot> slots_;
@@ -231,3 +245,199 @@ PG_C_EXPORT PyObject* pg_pair_list(PyObject* tokens, const int64_t* left, const 
   }
   return out;
 }
+
+// ---------------------------------------------------------------- SentencePiece BPE without a merges table
+// pg_spm_*: the tokenizers library's BPE, as gguf_tokenizer builds it for a SentencePiece vocabulary (every split
+// of a token into two tokens a merge, ranked as bpe_merges ranks them), run here on the merges' definition instead
+// of a table: two adjacent symbols merge when their texts joined are a token. Building the table inside the
+// tokenizers library took ~0.75 s of Gemma's first load (515k merges); this needs only the token table. The
+// tokenizer then maps each piece returned here to its id (BPE with ignore_merges). The merge loop is the library's
+// Word::merge_all: a heap of (rank, position), the best rank first, then the leftmost; stale entries skipped.
+namespace {
+
+class SpmModel {
+ public:
+  SpmModel(std::string joined, const double* scores, size_t n_tokens)
+      : blob_(std::move(joined)), tokens_(split_blob(blob_, n_tokens)), table_(tokens_),
+        scores_(scores, scores + n_tokens), chars_(n_tokens) {
+    for (size_t i = 0; i < n_tokens; ++i) chars_[i] = count_chars(tokens_[i]);
+    for (int b = 0; b < 256; ++b) {
+      char name[8];
+      std::snprintf(name, sizeof name, "<0x%02X>", b);
+      byte_ids_[b] = table_.find_ids(name).first;
+    }
+  }
+
+  // True when the run here equals the library's: every byte has its fallback token (so no character is ever
+  // unknown or dropped), and no token joins a byte token to another token (so fallback bytes never merge, and
+  // every piece is a span of the text).
+  bool exact() const {
+    for (int32_t id : byte_ids_)
+      if (id < 0) return false;
+    for (std::string_view t : tokens_) {
+      if (t.size() <= 6) continue;
+      if (is_byte_token(t.substr(0, 6)) && table_.find_ids(t.substr(6)).first >= 0) return false;
+      if (is_byte_token(t.substr(t.size() - 6)) && table_.find_ids(t.substr(0, t.size() - 6)).first >= 0) return false;
+    }
+    return true;
+  }
+
+  // The character offsets where the pieces of ``text`` (UTF-8) end, into ``ends``; returns their count.
+  int64_t split(std::string_view text, int64_t* ends) const {
+    std::vector<Symbol> sym;
+    sym.reserve(text.size());
+    int32_t chars = 0;
+    for (size_t at = 0; at < text.size(); ++chars) {
+      size_t len = 1;
+      while (at + len < text.size() && (static_cast<uint8_t>(text[at + len]) & 0xC0) == 0x80) ++len;
+      const int32_t id = table_.find_ids(text.substr(at, len)).first;
+      if (id >= 0) {
+        sym.push_back(Symbol{id, chars, chars + 1});
+      } else {  // byte fallback: one symbol per byte, all spanning the character
+        for (size_t b = 0; b < len; ++b) sym.push_back(Symbol{byte_ids_[static_cast<uint8_t>(text[at + b])], chars, chars + 1});
+      }
+      at += len;
+    }
+    const auto n = static_cast<int32_t>(sym.size());
+    for (int32_t i = 0; i < n; ++i) {
+      sym[i].prev = i - 1;
+      sym[i].next = i + 1 < n ? i + 1 : -1;
+    }
+    std::priority_queue<Candidate, std::vector<Candidate>, Later> heap;
+    std::string joined;
+    auto push = [&](int32_t pos) {
+      const int32_t right = sym[pos].next;
+      if (right < 0) return;
+      Candidate c;
+      if (pair(sym[pos].id, sym[right].id, joined, c)) {
+        c.pos = pos;
+        c.left = sym[pos].id;
+        c.right = sym[right].id;
+        heap.push(c);
+      }
+    };
+    for (int32_t i = 0; i + 1 < n; ++i) push(i);
+    while (!heap.empty()) {
+      const Candidate top = heap.top();
+      heap.pop();
+      Symbol& left = sym[top.pos];
+      // Stale: either symbol changed since. (The library compares the merged ids instead: the same test here,
+      // since a changed pair covers a longer span of text, which is another token.)
+      if (left.dead || left.next < 0 || left.id != top.left || sym[left.next].id != top.right) continue;
+      Symbol& right = sym[left.next];
+      left.id = top.merged;
+      left.char_end = right.char_end;
+      right.dead = true;
+      left.next = right.next;
+      if (left.next >= 0) sym[left.next].prev = top.pos;
+      if (left.prev >= 0) push(left.prev);
+      push(top.pos);
+    }
+    int64_t count = 0;
+    for (int32_t i = 0; i >= 0 && i < n; i = sym[i].next)
+      if (count == 0 || ends[count - 1] != sym[i].char_end) ends[count++] = sym[i].char_end;
+    return count;
+  }
+
+ private:
+  struct Symbol {
+    int32_t id;
+    int32_t char_start;
+    int32_t char_end;
+    int32_t prev = -1;
+    int32_t next = -1;
+    bool dead = false;
+  };
+  // A merge's rank, as bpe_merges orders merges: the merged token's score (higher first; NaN after all), the
+  // longer left part, the longer right part, the merged token's first place; then the leftmost position.
+  struct Candidate {
+    bool nan;
+    double score;
+    int32_t left_chars;
+    int32_t right_chars;
+    int32_t place;
+    int32_t merged;
+    int32_t pos;
+    int32_t left;
+    int32_t right;
+  };
+  struct Later {  // true when a comes after b (std::priority_queue pops its largest)
+    bool operator()(const Candidate& a, const Candidate& b) const {
+      if (a.nan != b.nan) return a.nan;
+      if (a.score != b.score) return a.score < b.score;
+      if (a.left_chars != b.left_chars) return a.left_chars < b.left_chars;
+      if (a.right_chars != b.right_chars) return a.right_chars < b.right_chars;
+      if (a.place != b.place) return a.place > b.place;
+      return a.pos > b.pos;
+    }
+  };
+
+  // Whether tokens ``l`` and ``r`` merge; if so their candidate (position unset) in ``out``.
+  bool pair(int32_t l, int32_t r, std::string& joined, Candidate& out) const {
+    joined.assign(tokens_[l]);
+    joined.append(tokens_[r]);
+    const auto [last, first] = table_.find_ids(joined);
+    if (last < 0) return false;
+    const double score = scores_[last];
+    out = Candidate{std::isnan(score), std::isnan(score) ? 0.0 : score, chars_[l], chars_[r], first, last, 0, l, r};
+    return true;
+  }
+
+  // The text of a byte's fallback token ("<0x0A>": what the library looks up, uppercase hex digits).
+  static bool is_byte_token(std::string_view s) {
+    auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+    return s.size() == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && hex(s[3]) && hex(s[4]) && s[5] == '>';
+  }
+
+  static int32_t count_chars(std::string_view s) {
+    int32_t n = 0;
+    for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    return n;
+  }
+
+  static std::vector<std::string_view> split_blob(const std::string& blob, size_t n_tokens) {
+    std::vector<std::string_view> out;
+    out.reserve(n_tokens);
+    size_t start = 0;
+    for (size_t i = 0; i <= blob.size(); ++i) {
+      if (i == blob.size() || blob[i] == 0) {
+        out.emplace_back(blob.data() + start, i - start);
+        start = i + 1;
+      }
+    }
+    return out;
+  }
+
+  std::string blob_;
+  std::vector<std::string_view> tokens_;
+  TokenTable table_;
+  std::vector<double> scores_;
+  std::vector<int32_t> chars_;
+  int32_t byte_ids_[256];
+};
+
+}  // namespace
+
+// joined: the n_tokens tokens (UTF-8) joined by NUL; scores: one float64 each. A model for pg_spm_split, or NULL
+// when the vocabulary is one the run here would not reproduce exactly (SpmModel::exact) or the input is malformed.
+PG_C_EXPORT void* pg_spm_new(const char* joined, int64_t n_bytes, const double* scores, int64_t n_tokens) {
+  try {
+    std::string blob(joined, static_cast<size_t>(n_bytes));
+    if (n_tokens <= 0 || std::count(blob.begin(), blob.end(), '\0') != n_tokens - 1) return nullptr;
+    auto model = std::make_unique<SpmModel>(std::move(blob), scores, static_cast<size_t>(n_tokens));
+    return model->exact() ? model.release() : nullptr;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// The character offsets where the pieces of ``text`` end (ends: room for n_bytes); their count, or -1 on failure.
+PG_C_EXPORT int64_t pg_spm_split(const void* model, const char* text, int64_t n_bytes, int64_t* ends) {
+  try {
+    return static_cast<const SpmModel*>(model)->split(std::string_view(text, static_cast<size_t>(n_bytes)), ends);
+  } catch (...) {
+    return -1;
+  }
+}
+
+PG_C_EXPORT void pg_spm_free(void* model) { delete static_cast<SpmModel*>(model); }
