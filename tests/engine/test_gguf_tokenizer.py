@@ -213,3 +213,50 @@ def test_the_compiled_pair_list_builds_the_merges_the_tokenizer_takes(monkeypatc
     monkeypatch.setitem(kernels._state, "c_functions", {"pg_pair_list": None})  # as where it is not exported
     assert kernels.pair_list(tokens, left, right) is None
     assert gguf_tokenizer._merges(tokens, vocab, scores) == compiled and len(compiled) > 100
+
+
+def _byte_level_meta(pre: str, words: list[str], merges: list[str]) -> dict:
+    from playground.engine.token_bytes import byte_chars
+
+    tokens = [*byte_chars(), *words]
+    return {"general.architecture": "llama", "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre,
+            "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.merges": merges,
+            "tokenizer.ggml.token_type": [1] * len(tokens)}
+
+
+PRE_TEXTS = ["Hello World's HTTPServer don't", "1234567 and 12 apples/pears\r\n\n  x", "ÉCOLE naïve Ünïcode 日本語",
+             "tabs\tand  double  spaces   ", "CamelCaseWords mixedCASE x-y_z!!", "line one\nLine Two\n\n"]
+
+
+def test_each_pre_tokenizer_transformers_knows_splits_text_as_there():
+    """Every ``tokenizer.ggml.pre`` the loader reads that transformers' GGUF conversion also reads (Llama 3,
+    Qwen2, Mistral's Tekken, Falcon 3, ...) splits text into the same pieces there."""
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import (
+        GGUF_PRE_TOKENIZER_SPLITS,
+        convert_gguf_tokenizer,
+    )
+
+    from playground.engine.fast.gguf_tokenizer import PRE_TOKENIZERS
+
+    shared = sorted(set(PRE_TOKENIZERS) & set(GGUF_PRE_TOKENIZER_SPLITS))
+    assert {"llama-bpe", "qwen2", "tekken", "falcon3"} <= set(shared)
+    for pre in shared:
+        meta = _byte_level_meta(pre, ["ab"], ["a b"])
+        ours = build_tokenizer(meta)._tokenizer.pre_tokenizer
+        theirs, _ = convert_gguf_tokenizer("llama", {"tokenizer_type": "gpt2", "pre_tokenizer_type": pre,
+                                                     "tokens": meta["tokenizer.ggml.tokens"], "merges": ["a b"],
+                                                     "token_type": meta["tokenizer.ggml.token_type"]})
+        for text in PRE_TEXTS:
+            assert [p for p, _ in ours.pre_tokenize_str(text)] == \
+                [p for p, _ in theirs.pre_tokenizer.pre_tokenize_str(text)], (pre, text)
+
+
+def test_llama3_and_tekken_take_a_piece_that_is_a_token_whole():
+    """As llama.cpp (``ignore_merges``) and Llama 3's own tokenizer.json: a piece that is in the vocabulary is
+    that token even where the merges do not reach it; GPT-2-style files merge it."""
+    merges = ["a b", "ab c"]  # "abcd" is a token, but no merge makes it
+    for pre, whole in (("llama-bpe", True), ("tekken", True), ("falcon3", True), ("gpt2", False),
+                       ("qwen2", False)):
+        tok = build_tokenizer(_byte_level_meta(pre, ["ab", "abc", "abcd"], merges))
+        pieces = tok.convert_ids_to_tokens(tok("abcd", add_special_tokens=False)["input_ids"])
+        assert pieces == (["abcd"] if whole else ["abc", "d"]), pre

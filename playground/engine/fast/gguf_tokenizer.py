@@ -32,9 +32,18 @@ _LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?
            r"|\s+(?!\S)|\s+")
 _QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
           r"|\s+(?!\S)|\s+")
-# tokenizer.ggml.pre -> the regexes applied in turn (each splits the pieces the previous one left)
+# Mistral's Tekken (Mistral Nemo, Ministral, Pixtral: llama-architecture files): case-aware words, digits one by one
+_TEKKEN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+           r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+           r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# tokenizer.ggml.pre -> the regexes applied in turn (each splits the pieces the previous one left); the names
+# llama.cpp's converter writes for the families the loader reads (Falcon 3 and Smaug are llama-architecture files)
 PRE_TOKENIZERS = {"gpt2": [_GPT2], "smollm": [r"\p{N}", _GPT2], "llama3": [_LLAMA3], "llama-bpe": [_LLAMA3],
-                  "llama-v3": [_LLAMA3], "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2]}
+                  "llama-v3": [_LLAMA3], "falcon3": [_LLAMA3], "smaug-bpe": [_LLAMA3], "qwen2": [_QWEN2],
+                  "deepseek-r1-qwen": [_QWEN2], "tekken": [_TEKKEN], "pixtral": [_LLAMA3]}
+# pre-tokenizers whose pieces, when one is a token, are that token without merging (llama.cpp's ``ignore_merges``,
+# as Llama 3's and Tekken's tokenizer.json say: merges alone do not always reach a word that is in the vocabulary)
+WHOLE_PIECES = frozenset({"llama3", "llama-bpe", "llama-v3", "falcon3", "pixtral", "tekken"})
 CONTROL, USER_DEFINED = 3, 4
 
 
@@ -96,7 +105,7 @@ def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, dict[str,
     vocab = {t: i for i, t in enumerate(spelled)}
     pairs = [tuple(m.split(" ", 1)) for m in merges]
     tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, dropout=None, continuing_subword_prefix="",
-                               end_of_word_suffix="", fuse_unk=False))
+                               end_of_word_suffix="", fuse_unk=False, ignore_merges=pre in WHOLE_PIECES))
     splits = [pre_tokenizers.Split(Regex(p), behavior="isolated") for p in PRE_TOKENIZERS[pre]]
     tok.pre_tokenizer = pre_tokenizers.Sequence([*splits,
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
