@@ -260,3 +260,16 @@ def test_llama3_and_tekken_take_a_piece_that_is_a_token_whole():
         tok = build_tokenizer(_byte_level_meta(pre, ["ab", "abc", "abcd"], merges))
         pieces = tok.convert_ids_to_tokens(tok("abcd", add_special_tokens=False)["input_ids"])
         assert pieces == (["abcd"] if whole else ["abc", "d"]), pre
+
+
+def test_bos_follows_the_file_else_llama_cpp_s_default_for_the_family():
+    """``add_bos_token`` as the file says; where it says nothing, BOS for Llama 3- and Tekken-style files (as
+    llama.cpp adds it) and none for other byte-level ones."""
+    for pre, flag, bos in (("llama-bpe", None, True), ("tekken", None, True), ("gpt2", None, False),
+                           ("qwen2", None, False), ("llama-bpe", False, False), ("qwen2", True, True)):
+        meta = _byte_level_meta(pre, ["ab", "<s>"], ["a b"])
+        meta["tokenizer.ggml.bos_token_id"] = len(meta["tokenizer.ggml.tokens"]) - 1
+        if flag is not None:
+            meta["tokenizer.ggml.add_bos_token"] = flag
+        ids = build_tokenizer(meta)("ab")["input_ids"]
+        assert (ids[0] == meta["tokenizer.ggml.bos_token_id"]) == bos, (pre, flag)

@@ -42,7 +42,8 @@ PRE_TOKENIZERS = {"gpt2": [_GPT2], "smollm": [r"\p{N}", _GPT2], "llama3": [_LLAM
                   "llama-v3": [_LLAMA3], "falcon3": [_LLAMA3], "smaug-bpe": [_LLAMA3], "qwen2": [_QWEN2],
                   "deepseek-r1-qwen": [_QWEN2], "tekken": [_TEKKEN], "pixtral": [_LLAMA3]}
 # pre-tokenizers whose pieces, when one is a token, are that token without merging (llama.cpp's ``ignore_merges``,
-# as Llama 3's and Tekken's tokenizer.json say: merges alone do not always reach a word that is in the vocabulary)
+# as Llama 3's and Tekken's tokenizer.json say: merges alone do not always reach a word that is in the vocabulary);
+# llama.cpp also adds BOS for these where the file does not say
 WHOLE_PIECES = frozenset({"llama3", "llama-bpe", "llama-v3", "falcon3", "pixtral", "tekken"})
 CONTROL, USER_DEFINED = 3, 4
 
@@ -58,7 +59,8 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
     arch = str(meta.get("general.architecture", ""))
     if kind == "gpt2":
         backend, vocab = _byte_level(meta, tokens)
-        add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
+        # a file that does not say: BOS for the Llama 3 and Tekken families (llama.cpp's default for them)
+        add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", meta.get("tokenizer.ggml.pre") in WHOLE_PIECES))
     elif kind == "llama":
         backend, vocab = _sentencepiece(meta, tokens, arch)
         add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", True))
