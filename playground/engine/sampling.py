@@ -80,11 +80,43 @@ def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
     if 0 < req.top_k < logits.numel():
         kth = torch.topk(logits, req.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if req.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cum = torch.softmax(sorted_logits, dim=0).cumsum(0)
-        # Drop tokens once the mass before them already reaches top_p; the first token always stays.
-        drop = (cum - torch.softmax(sorted_logits, dim=0)) >= req.top_p
-        logits = logits.scatter(0, order, sorted_logits.masked_fill(drop, float("-inf")))
     probs = torch.softmax(logits, dim=0)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    if req.top_p < 1.0:
+        probs = nucleus(probs, req.top_p)
+    return draw(probs, generator)
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``probs`` with every token dropped (zeroed) once the mass of the likelier ones already reaches ``top_p`` (the
+    first token always stays); not renormalised. The kept tokens are found among the k likeliest, k growing 16-fold
+    until their mass reaches ``top_p``, so beyond them every token is dropped: a full sort of Gemma's 262k
+    probabilities took 25 ms a token, the first top-64 0.8 ms."""
+    import torch
+
+    n = probs.numel()
+    k = min(64, n)
+    while True:
+        top, order = torch.topk(probs, k)  # descending
+        cum = top.cumsum(0)
+        if k == n or bool(cum[-1] >= top_p):
+            break
+        k = min(n, k * 16)
+    keep = order[(cum - top) < top_p]
+    kept = torch.zeros_like(probs)
+    kept[keep] = probs[keep]
+    return kept
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator) -> int:
+    """One token drawn from ``probs`` (non-negative, any positive total) by inverting their running sum at a uniform
+    number: ``torch.multinomial`` took 7.9 ms a draw over Gemma's 262k tokens (a decode step there is ~5 ms),
+    this 0.3 ms. A token of zero probability is never drawn."""
+    import torch
+
+    cdf = probs.cumsum(0)
+    total = cdf[-1]
+    if not bool(torch.isfinite(total)) or bool(total <= 0):
+        return int(torch.multinomial(probs, 1, generator=generator))  # raises torch's own error, as before
+    at = torch.rand((), generator=generator) * total
+    last = torch.searchsorted(cdf, total)  # the last token with any mass (cdf reaches its total there)
+    return int(torch.minimum(torch.searchsorted(cdf, at, right=True), last))
