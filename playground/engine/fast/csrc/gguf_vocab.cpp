@@ -79,10 +79,14 @@ class TokenTable {
     return slot == nullptr ? -1 : slot->last;
   }
 
-  // The last and first ids of the token with text ``s``, or {-1, -1}.
-  std::pair<int32_t, int32_t> find_ids(std::string_view s) const {
+  struct Ids {
+    int32_t last;   // the id a vocabulary dict built in order keeps
+    int32_t first;  // its place among the distinct tokens
+  };
+  // The ids of the token with text ``s``, or {-1, -1}.
+  Ids find_ids(std::string_view s) const {
     const Slot* slot = find_slot(s, fnv(s));
-    return slot == nullptr ? std::pair<int32_t, int32_t>{-1, -1} : std::pair<int32_t, int32_t>{slot->last, slot->first};
+    return slot == nullptr ? Ids{-1, -1} : Ids{slot->last, slot->first};
   }
 
   int64_t first_of(size_t i) const { return first_of_[i]; }
@@ -264,7 +268,7 @@ class SpmModel {
     for (int b = 0; b < 256; ++b) {
       char name[8];
       std::snprintf(name, sizeof name, "<0x%02X>", b);
-      byte_ids_[b] = table_.find_ids(name).first;
+      byte_ids_[b] = table_.find_ids(name).last;
     }
   }
 
@@ -276,8 +280,8 @@ class SpmModel {
       if (id < 0) return false;
     for (std::string_view t : tokens_) {
       if (t.size() <= 6) continue;
-      if (is_byte_token(t.substr(0, 6)) && table_.find_ids(t.substr(6)).first >= 0) return false;
-      if (is_byte_token(t.substr(t.size() - 6)) && table_.find_ids(t.substr(0, t.size() - 6)).first >= 0) return false;
+      if (is_byte_token(t.substr(0, 6)) && table_.find_ids(t.substr(6)).last >= 0) return false;
+      if (is_byte_token(t.substr(t.size() - 6)) && table_.find_ids(t.substr(0, t.size() - 6)).last >= 0) return false;
     }
     return true;
   }
@@ -290,7 +294,7 @@ class SpmModel {
     for (size_t at = 0; at < text.size(); ++chars) {
       size_t len = 1;
       while (at + len < text.size() && (static_cast<uint8_t>(text[at + len]) & 0xC0) == 0x80) ++len;
-      const int32_t id = table_.find_ids(text.substr(at, len)).first;
+      const int32_t id = table_.find_ids(text.substr(at, len)).last;
       if (id >= 0) {
         sym.push_back(Symbol{id, chars, chars + 1});
       } else {  // byte fallback: one symbol per byte, all spanning the character
@@ -376,10 +380,11 @@ class SpmModel {
   bool pair(int32_t l, int32_t r, std::string& joined, Candidate& out) const {
     joined.assign(tokens_[l]);
     joined.append(tokens_[r]);
-    const auto [last, first] = table_.find_ids(joined);
-    if (last < 0) return false;
-    const double score = scores_[last];
-    out = Candidate{std::isnan(score), std::isnan(score) ? 0.0 : score, chars_[l], chars_[r], first, last, 0, l, r};
+    const TokenTable::Ids merged = table_.find_ids(joined);
+    if (merged.last < 0) return false;
+    const double score = scores_[merged.last];
+    out = Candidate{std::isnan(score), std::isnan(score) ? 0.0 : score, chars_[l], chars_[r], merged.first,
+                    merged.last, 0, l, r};
     return true;
   }
 
