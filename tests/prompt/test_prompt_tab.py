@@ -192,3 +192,20 @@ def test_status_bar_says_which_path_and_precision_a_model_runs_on(qtbot, make_wi
         window.bridge.load(info.id)
     assert "(int8, fused)" in window.device_label.text()
     assert "kernels" in window.device_label.toolTip()
+
+
+def test_the_first_token_is_painted_at_once_and_the_rest_in_batches(qtbot, make_window):
+    """Repaints compete with decode for the cores (ui/common/streaming.py), so tokens are painted in batches, but
+    the first of each run at once: it is on screen as soon as it arrives, the next waits for the batch."""
+    from playground.domain.text import TokenEvent
+
+    window = make_window(ScriptedRunner(WORDS[:1]))
+    tab = window.prompt_tab
+    for run in range(2):
+        tab.set_running(True)
+        tab._on_engine_token(TokenEvent(0, 0, " first", 0, -0.1, ()))
+        assert tab.output.toPlainText().endswith(" first"), run  # painted without waiting for the timer
+        tab._on_engine_token(TokenEvent(0, 1, " second", 1, -0.1, ()))
+        assert not tab.output.toPlainText().endswith(" second")
+        qtbot.waitUntil(lambda: tab.output.toPlainText().endswith(" second"), timeout=2000)  # the next batch
+        tab.set_running(False)

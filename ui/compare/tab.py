@@ -40,6 +40,7 @@ from playground.tasks.compare_store import run_record
 from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
+from ui.common.streaming import REPAINT_MS, FirstAtOnce
 from ui.common.widgets import ElidedLabel
 from ui.compare import column_tools
 from ui.compare import session as compare_session
@@ -48,8 +49,6 @@ from ui.compare.image_grid import ImageGridView
 from ui.compare.layout_variants import LayoutVariantsView
 from ui.compare.strip import ColumnStrip
 from ui.compare.worker import CompareWorker
-
-FLUSH_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 
 
 class CompareTab(ModeTab):
@@ -78,7 +77,8 @@ class CompareTab(ModeTab):
         self._model_choices: list[str] = []  # offered while typing a column's model (local and remote ids)
         self._run_inputs: dict[str, Any] = {}
         self._pending: dict[int, list[TokenEvent]] = {}
-        self._flush = QTimer(self, interval=FLUSH_MS)
+        self._flush = QTimer(self, interval=REPAINT_MS)  # streamed tokens painted in batches
+        self._first = FirstAtOnce()
         self._flush.timeout.connect(self._flush_tokens)
 
         self.source = QPlainTextEdit()
@@ -315,6 +315,8 @@ class CompareTab(ModeTab):
     def _on_token(self, index: int, event: TokenEvent) -> None:
         if self.running:
             self._pending.setdefault(index, []).append(event)
+            if self._first.now():
+                self._flush_tokens()
 
     @Slot()
     def _flush_tokens(self) -> None:
@@ -357,6 +359,7 @@ class CompareTab(ModeTab):
 
     def _on_running_changed(self, running: bool) -> None:
         if running:
+            self._first.start()
             self._flush.start()
         else:
             self._flush.stop()

@@ -37,11 +37,11 @@ from ui.common import settings
 from ui.common.bridge import EngineBridge, GenerationJob
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
+from ui.common.streaming import REPAINT_MS, FirstAtOnce
 from ui.common.token_view import OutputView
 from ui.common.widgets import ElidedLabel, hint_label, preset_combo
 from ui.prompt.branches import BranchPanel, beside
 
-REPAINT_MS = 33  # coalesce streamed tokens to ~30 repaints a second
 SCORE_TOP = 5
 CONSTRAINT_HINTS = {"": "", "json_schema": '{"type": "object", "properties": {"answer": {"type": "string"}}}',
                     "regex": "[0-9]{1,3}", "choice": "yes, no, maybe"}
@@ -71,8 +71,9 @@ class PromptTab(ModeTab):
         self._request: GenerationRequest | None = None
         self._job: GenerationJob | None = None
         self._fork: Fork | None = None  # the branch being generated, if the run is one
-        self._flush_timer = QTimer(self, interval=REPAINT_MS)
+        self._flush_timer = QTimer(self, interval=REPAINT_MS)  # streamed tokens painted in batches
         self._flush_timer.timeout.connect(self._flush)
+        self._first = FirstAtOnce()
 
         self._presets: list[Preset] = load_presets("prompt")
         self.presets = preset_combo([p.name for p in self._presets])
@@ -267,6 +268,8 @@ class PromptTab(ModeTab):
     def _on_engine_token(self, event: TokenEvent) -> None:
         if self.running:
             self._pending.append(event)
+            if self._first.now():
+                self._flush()
 
     @Slot()
     def _flush(self) -> None:
@@ -321,6 +324,7 @@ class PromptTab(ModeTab):
 
     def _on_running_changed(self, running: bool) -> None:
         if running:
+            self._first.start()
             self._flush_timer.start()
         else:
             self._flush_timer.stop()
