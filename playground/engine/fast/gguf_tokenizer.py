@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.engine.fast.spm_split import SpmSplit
+from playground.engine.fast.spm_split import SpmSplit, nul_joined
 from playground.engine.token_bytes import byte_chars
 from playground.errors import UnsupportedModel
 
@@ -209,14 +209,12 @@ def _compiled_merges(tokens: list[str], scores: np.ndarray) -> tuple[np.ndarray,
     strings travel NUL-joined)."""
     from playground.engine.fast import kernels
 
-    if not tokens or not kernels.available():
-        return None
-    text = "\x00".join(tokens)
-    if text.count("\x00") != len(tokens) - 1:
+    text = nul_joined(tokens)
+    if text is None or not kernels.available():
         return None
     import torch
 
-    joined = torch.frombuffer(bytearray(text.encode("utf-8", "surrogatepass")), dtype=torch.uint8)
+    joined = torch.frombuffer(bytearray(text), dtype=torch.uint8)
     lefts, rights = torch.ops.playground.bpe_merges(joined, torch.from_numpy(np.ascontiguousarray(scores)))
     return lefts.numpy(), rights.numpy()
 

@@ -17,6 +17,15 @@ import numpy as np
 from playground.engine.fast import kernels
 
 
+def nul_joined(tokens: list[str]) -> bytes | None:
+    """The tokens as one UTF-8 string joined by NUL, as the library's vocabulary functions take them; None for no
+    tokens, or where a token holds a NUL itself."""
+    text = "\x00".join(tokens)
+    if not tokens or text.count("\x00") != len(tokens) - 1:
+        return None
+    return text.encode("utf-8", "surrogatepass")
+
+
 class SpmSplit:
     """A ``tokenizers.pre_tokenizers.PreTokenizer.custom`` object: each piece is split into its tokens' spans."""
 
@@ -33,11 +42,9 @@ class SpmSplit:
         split = kernels.c_function("pg_spm_split", ctypes.c_int64,
                                    [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p])
         free = kernels.c_function("pg_spm_free", None, [ctypes.c_void_p])
-        if new is None or split is None or free is None or not tokens:
-            return None
-        joined = "\x00".join(tokens).encode("utf-8", "surrogatepass")
+        joined = nul_joined(tokens)
         scores = np.ascontiguousarray(scores, dtype=np.float64)
-        if scores.shape != (len(tokens),):
+        if new is None or split is None or free is None or joined is None or scores.shape != (len(tokens),):
             return None
         handle = new(joined, len(joined), scores.ctypes.data, len(tokens))
         return cls(handle, split, free) if handle else None

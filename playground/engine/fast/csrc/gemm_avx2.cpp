@@ -53,19 +53,17 @@ int64_t gemm_scratch_bytes(int64_t K) { return gemm_block_rows(K) / kPanel * pan
 
 #if PG_X86
 
-// fp32 mode, int8 and int6 weights: per row, per group of 32, x16 = round(x * 32639 / max|x|) (x16 [T, K]), xs16,
-// the exact sums (sumx) and those of x as rounded (sumq).
+// fp32 mode, int8 and int6 weights: per row, per group of 32, x16 = round(x * 32639 / max|x|) (x16 [T, K]) and
+// xs16. No group sums: those weights have no offsets (int6's -32 is taken off its values in the panels).
 PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
   for (int64_t t = 0; t < p.T; ++t) {
     for (int64_t i = 0; i < p.G; ++i) {
       const float* xg = p.x + t * p.K + i * kGroup;
       __m256 v[4];
       for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xg + 8 * j);
-      p.sumx[t * p.Gp + i] = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
       const RoundedGroup r = round_group(v, kInt16Levels);  // as the AVX2 decode rounds x
       const __m256i* q = r.q;
       p.xs16[t * p.Gp + i] = r.scale;
-      p.sumq[t * p.Gp + i] = static_cast<float>(r.sum) * r.scale;
       int16_t* plain = p.x16 + t * p.K + i * kGroup;
       for (int j = 0; j < 4; j += 2) {
         const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[j], q[j + 1]), 0xD8);

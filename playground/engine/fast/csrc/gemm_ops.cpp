@@ -52,30 +52,30 @@ bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() &
 // and int8 and int6 ones in the fp32 mode (x16 as is).
 static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || !int8_x; }
 
-// x rounded per group for gemm_rows (into arrays kept for the next call, one set per rounding), rows split over the
+// x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
 // threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
 static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
-  const int set = int8_x ? 0 : 1;
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<int16_t> x16;
-  thread_local std::vector<float> xs[2], sumx[2], sumq[2];
-  XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x, reused(sumx[set], T * Gp)};
-  xp.sumq = reused(sumq[set], T * Gp);
+  thread_local std::vector<float> xs, xs16, sumx, sumq;
+  XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x};
   if (int8_x) {
+    xp.sumx = reused(sumx, T * Gp);
+    xp.sumq = reused(sumq, T * Gp);
     xp.xq = reused(xq, T * K);
-    xp.xs = reused(xs[set], T * Gp);
+    xp.xs = reused(xs, T * Gp);
   } else {
-    xp.xs16 = reused(xs[set], T * Gp);
+    xp.xs16 = reused(xs16, T * Gp);
     xp.x16 = reused(x16, T * K);
   }
   at::parallel_for(0, T, 8, [&](int64_t b, int64_t e) {
     XPrep rows = xp;
     rows.x += b * K;
     rows.T = e - b;
-    rows.sumx += b * Gp;
-    rows.sumq += b * Gp;
     if (int8_x) {
+      rows.sumx += b * Gp;
+      rows.sumq += b * Gp;
       rows.xq += b * K;
       rows.xs += b * Gp;
       prepare_x(isa, rows);

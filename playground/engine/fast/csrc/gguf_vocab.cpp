@@ -25,21 +25,31 @@
 
 namespace {
 
-// The NUL-separated strings of a uint8 tensor.
-std::vector<std::string_view> split_joined(const at::Tensor& joined) {
-  TORCH_CHECK(joined.scalar_type() == at::kByte && joined.dim() == 1 && joined.is_contiguous(),
-              "bpe_merges: strings must be contiguous uint8, joined by NUL");
-  const char* p = reinterpret_cast<const char*>(joined.data_ptr<uint8_t>());
-  const int64_t n = joined.numel();
+// The NUL-separated strings of the n bytes at p.
+std::vector<std::string_view> split_nul(const char* p, size_t n) {
   std::vector<std::string_view> out;
-  int64_t start = 0;
-  for (int64_t i = 0; i <= n; ++i) {
+  size_t start = 0;
+  for (size_t i = 0; i <= n; ++i) {
     if (i == n || p[i] == 0) {
-      out.emplace_back(p + start, static_cast<size_t>(i - start));
+      out.emplace_back(p + start, i - start);
       start = i + 1;
     }
   }
   return out;
+}
+
+// The NUL-separated strings of a uint8 tensor.
+std::vector<std::string_view> split_joined(const at::Tensor& joined) {
+  TORCH_CHECK(joined.scalar_type() == at::kByte && joined.dim() == 1 && joined.is_contiguous(),
+              "bpe_merges: strings must be contiguous uint8, joined by NUL");
+  return split_nul(reinterpret_cast<const char*>(joined.data_ptr<uint8_t>()), static_cast<size_t>(joined.numel()));
+}
+
+// Characters in UTF-8 text (bytes that do not continue a sequence).
+inline int32_t utf8_chars(std::string_view s) {
+  int32_t n = 0;
+  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+  return n;
 }
 
 constexpr uint64_t kFnvBasis = 1469598103934665603ULL;
@@ -137,8 +147,7 @@ bool before(const Merge& a, const Merge& b) {
 // are tokens.
 void word_merges(const TokenTable& table, std::string_view s, int32_t word, double score, bool nan,
                  std::vector<Merge>& out) {
-  int32_t chars = 0;
-  for (char c : s) chars += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+  const int32_t chars = utf8_chars(s);
   uint64_t prefix = fnv_step(kFnvBasis, s[0]);
   int32_t cut = 0;
   for (size_t b = 1; b < s.size(); prefix = fnv_step(prefix, s[b]), ++b) {
@@ -262,9 +271,9 @@ namespace {
 class SpmModel {
  public:
   SpmModel(std::string joined, const double* scores, size_t n_tokens)
-      : blob_(std::move(joined)), tokens_(split_blob(blob_, n_tokens)), table_(tokens_),
+      : blob_(std::move(joined)), tokens_(split_nul(blob_.data(), blob_.size())), table_(tokens_),
         scores_(scores, scores + n_tokens), chars_(n_tokens) {
-    for (size_t i = 0; i < n_tokens; ++i) chars_[i] = count_chars(tokens_[i]);
+    for (size_t i = 0; i < n_tokens; ++i) chars_[i] = utf8_chars(tokens_[i]);
     for (int b = 0; b < 256; ++b) {
       char name[8];
       std::snprintf(name, sizeof name, "<0x%02X>", b);
@@ -392,25 +401,6 @@ class SpmModel {
   static bool is_byte_token(std::string_view s) {
     auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
     return s.size() == 6 && s[0] == '<' && s[1] == '0' && s[2] == 'x' && hex(s[3]) && hex(s[4]) && s[5] == '>';
-  }
-
-  static int32_t count_chars(std::string_view s) {
-    int32_t n = 0;
-    for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
-    return n;
-  }
-
-  static std::vector<std::string_view> split_blob(const std::string& blob, size_t n_tokens) {
-    std::vector<std::string_view> out;
-    out.reserve(n_tokens);
-    size_t start = 0;
-    for (size_t i = 0; i <= blob.size(); ++i) {
-      if (i == blob.size() || blob[i] == 0) {
-        out.emplace_back(blob.data() + start, i - start);
-        start = i + 1;
-      }
-    }
-    return out;
   }
 
   std::string blob_;
