@@ -9,6 +9,7 @@ import random
 import pytest
 
 from playground.engine.fast.gguf_tokenizer import build_tokenizer
+from playground.errors import UnsupportedModel
 
 TEXTS = ["the cat sat on the mat", "  leading spaces and a tab\tthen\nnew lines", "thethethe catcat",
          "unknown: ß ∑ 😀 zq", "abc abd abe the then there"]
@@ -239,7 +240,7 @@ def test_each_pre_tokenizer_transformers_knows_splits_text_as_there():
     from playground.engine.fast.gguf_tokenizer import PRE_TOKENIZERS
 
     shared = sorted(set(PRE_TOKENIZERS) & set(GGUF_PRE_TOKENIZER_SPLITS))
-    assert {"llama-bpe", "qwen2", "tekken", "falcon3"} <= set(shared)
+    assert {"llama-bpe", "qwen2", "tekken", "falcon3", "gpt-4o", "llama4", "dbrx", "qwen35"} <= set(shared)
     for pre in shared:
         meta = _byte_level_meta(pre, ["ab"], ["a b"])
         ours = build_tokenizer(meta)._tokenizer.pre_tokenizer
@@ -249,6 +250,35 @@ def test_each_pre_tokenizer_transformers_knows_splits_text_as_there():
         for text in PRE_TEXTS:
             assert [p for p, _ in ours.pre_tokenize_str(text)] == \
                 [p for p, _ in theirs.pre_tokenizer.pre_tokenize_str(text)], (pre, text)
+
+
+def _pieces(pre: str | None, text: str) -> list[str]:
+    meta = _byte_level_meta(pre or "", ["ab"], ["a b"])
+    if pre is None:
+        del meta["tokenizer.ggml.pre"]
+    return [p for p, _ in build_tokenizer(meta)._tokenizer.pre_tokenizer.pre_tokenize_str(text)]
+
+
+def test_every_pre_tokenizer_name_llama_cpp_reads_splits_numbers_as_its_family_does():
+    """The names llama.cpp's converter writes for families transformers has no GGUF table for ("gpt-2" for GPT-2
+    itself, StarCoder's, Command-R's, StableLM 2's, ...) load, each with its family's split: GPT-2's keeps a digit
+    run whole, SmolLM's and StarCoder's split every digit, Llama 3's in threes, Qwen2's one by one; a file that
+    names none gets llama.cpp's default (digit runs cut in threes, punctuation runs apart from words)."""
+    number = "Year 20245!"
+    whole, single = ["Year", "Ġ20245", "!"], ["Year", "Ġ", "2", "0", "2", "4", "5", "!"]
+    threes = ["Year", "Ġ", "202", "45", "!"]
+    for pre, expected in (("gpt-2", whole), ("phi-2", whole), ("olmo", whole), ("starcoder", single),
+                          ("command-r", single), ("refact", single), ("dbrx", threes), ("falcon-h1", threes),
+                          ("stablelm2", single), ("megrez", single), ("gpt-4o", threes), (None, threes),
+                          ("default", threes)):
+        assert _pieces(pre, number) == expected, pre
+    assert _pieces(None, "well ,done") == ["well", "Ġ", ",", "done"]
+    assert _pieces("gpt-2", "well ,done") == ["well", "Ġ,", "done"]  # GPT-2's keeps the space on the comma
+
+
+def test_an_unknown_pre_tokenizer_is_refused_by_name():
+    with pytest.raises(UnsupportedModel, match="'no-such-split'"):
+        build_tokenizer(_byte_level_meta("no-such-split", ["ab"], ["a b"]))
 
 
 def test_llama3_and_tekken_take_a_piece_that_is_a_token_whole():

@@ -3,8 +3,10 @@
 transformers' own GGUF path builds the same tokenizer through its slow-tokenizer classes (4-9 s for SmolLM2,
 15-35 s for Gemma-3, measured here). The pieces, per ``tokenizer.ggml.model``:
 - ``gpt2``: byte-level BPE; the vocabulary and merges are in the file; the text is split by the regexes of
-  ``tokenizer.ggml.pre`` (llama.cpp's names; the patterns are the models' own ``tokenizer.json`` ones: GPT-2's
-  for ``gpt2``, digits one by one then GPT-2's for ``smollm``, Llama 3's, Qwen2's), then mapped to bytes.
+  ``tokenizer.ggml.pre`` (every name llama.cpp's loader maps to one of these splits; the patterns are the
+  models' own ``tokenizer.json`` ones: GPT-2's, digits one by one then GPT-2's for ``smollm`` and StarCoder's,
+  Llama 3's, Qwen2's, Tekken's, GPT-4o's; llama.cpp's ``default`` for a file that names none), then mapped to
+  bytes.
 - ``llama``: SentencePiece BPE with byte fallback; the file has scores, not merges, so merges are rebuilt from
   the vocabulary: every split of a token into two tokens, best merged token first (by score; Gemma's scores do
   not follow its merge order, its token order does), as transformers does. Spaces become ``▁``; a prefix space
@@ -36,15 +38,38 @@ _QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p
 _TEKKEN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
            r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
            r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-# tokenizer.ggml.pre -> the regexes applied in turn (each splits the pieces the previous one left); the names
-# llama.cpp's converter writes for the families the loader reads (Falcon 3 and Smaug are llama-architecture files)
-PRE_TOKENIZERS = {"gpt2": [_GPT2], "smollm": [r"\p{N}", _GPT2], "llama3": [_LLAMA3], "llama-bpe": [_LLAMA3],
-                  "llama-v3": [_LLAMA3], "falcon3": [_LLAMA3], "smaug-bpe": [_LLAMA3], "qwen2": [_QWEN2],
-                  "deepseek-r1-qwen": [_QWEN2], "tekken": [_TEKKEN], "pixtral": [_LLAMA3]}
+# Phi-4-mini, Llama 4 (o200k-style): Tekken's words with the English contractions attached, digits in threes
+_GPT4O = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+          r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+          r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Qwen3.5: Qwen2's, with combining marks kept in their words
+_QWEN35 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*"
+           r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# llama.cpp's split for a byte-level file that names no pre-tokenizer (or "default"): punctuation runs, GPT-2's
+# words, digit runs, then digits in threes
+_DEFAULT = [r"[\p{P}\$\+<=>\^~\|]+", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+            r"\p{N}+", r"[0-9][0-9][0-9]"]
+# tokenizer.ggml.pre -> the regexes applied in turn (each splits the pieces the previous one left): every name
+# llama.cpp's vocabulary loader maps to one of these splits (its converter writes them: "gpt-2" for GPT-2 itself,
+# "smollm", "starcoder", "command-r" and others for the digit-by-digit one, ...)
+_SPLITS: dict[tuple[str, ...], list[str]] = {
+    ("default",): _DEFAULT,
+    ("gpt2", "gpt-2", "phi-2", "mpt", "olmo", "jais", "trillion", "gigachat", "a.x-4.0", "mellum", "exaone4",
+     "granite-docling"): [_GPT2],
+    ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2"): [r"\p{N}", _GPT2],
+    ("llama3", "llama-bpe", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+     "smaug-bpe", "dbrx"): [_LLAMA3],
+    ("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open"): [_QWEN2],
+    ("qwen35",): [_QWEN35],
+    ("tekken",): [_TEKKEN],
+    ("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"): [_GPT4O],
+}
+PRE_TOKENIZERS = {name: splits for names, splits in _SPLITS.items() for name in names}
 # pre-tokenizers whose pieces, when one is a token, are that token without merging (llama.cpp's ``ignore_merges``,
 # as Llama 3's and Tekken's tokenizer.json say: merges alone do not always reach a word that is in the vocabulary);
 # llama.cpp also adds BOS for these where the file does not say
-WHOLE_PIECES = frozenset({"llama3", "llama-bpe", "llama-v3", "falcon3", "pixtral", "tekken"})
+WHOLE_PIECES = frozenset({"llama3", "llama-bpe", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                          "jina-v5-nano", "tekken"})
 CONTROL, USER_DEFINED = 3, 4
 
 
@@ -91,7 +116,7 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
 def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, dict[str, int]]:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
-    pre = str(meta.get("tokenizer.ggml.pre", "gpt2"))
+    pre = str(meta.get("tokenizer.ggml.pre") or "default")
     if pre not in PRE_TOKENIZERS:
         raise UnsupportedModel(f"GGUF pre-tokenizer {pre!r} is not supported ({', '.join(PRE_TOKENIZERS)} are)")
     merges = meta.get("tokenizer.ggml.merges")
