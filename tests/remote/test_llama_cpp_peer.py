@@ -8,43 +8,23 @@ GGUF (``scripts/setup.sh`` fetches it); skipped with the reason when either is m
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from playground.domain.text import FinishReason, GenerationRequest
-from playground.models.embedded import ENV_GGUF, GGUF_NAME
 from playground.remote.backend import generate_remote, list_remote_models, load_remote_model
-from tests.conftest import embedded_home
+from tests.llama_cpp_env import embedded_gguf, llama_python
 from tests.remote.conftest import add_endpoint
 from tests.remote.peers import CancelAfter
 
 pytestmark = pytest.mark.llama_cpp
 
-VERSION = os.environ.get("LLAMA_CPP_PYTHON_VERSION", "0.3.36")
-VENV = Path(os.environ.get("PLAYGROUND_BENCH_CACHE", Path.home() / ".cache" / "playground-bench")) / \
-    f"llama-cpp-{VERSION}"
 ALIAS = "smollm2"
 PROMPT = "The capital of France is"
-
-
-def _llama_python() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists() or not (VENV / ".built").exists():
-        pytest.skip(f"llama-cpp-python is not built in {VENV}: run `bash scripts/llama_cpp_env.sh` (~12 min)")
-    return python
-
-
-def _gguf() -> Path:
-    for candidate in (os.environ.get(ENV_GGUF), embedded_home() / "downloads" / GGUF_NAME):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.skip(f"the embedded GGUF ({GGUF_NAME}) is not in {embedded_home() / 'downloads'}: run scripts/setup.sh")
 
 
 def _free_port() -> int:
@@ -55,7 +35,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_url(tmp_path_factory: pytest.TempPathFactory):
-    python, gguf = _llama_python(), _gguf()
+    python, gguf = llama_python(), embedded_gguf()
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with open(log, "wb") as out:
