@@ -118,7 +118,9 @@ def _byte_level(meta: dict[str, Any], tokens: list[str]) -> tuple[Any, dict[str,
 
     pre = str(meta.get("tokenizer.ggml.pre") or "default")
     if pre not in PRE_TOKENIZERS:
-        raise UnsupportedModel(f"GGUF pre-tokenizer {pre!r} is not supported ({', '.join(PRE_TOKENIZERS)} are)")
+        raise UnsupportedModel(f"GGUF pre-tokenizer {pre!r} is not supported (the loader reads GPT-2's, Llama 3's, "
+                               f"Qwen2's, SmolLM's, Tekken's and GPT-4o's splits under the {len(PRE_TOKENIZERS)} "
+                               f"names llama.cpp gives them, e.g. gpt-2, llama-bpe, qwen2, smollm, tekken, gpt-4o)")
     merges = meta.get("tokenizer.ggml.merges")
     if not merges:
         raise UnsupportedModel("the GGUF byte-level tokenizer has no merges")
