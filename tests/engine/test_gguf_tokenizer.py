@@ -261,16 +261,18 @@ def _pieces(pre: str | None, text: str) -> list[str]:
 
 def test_every_pre_tokenizer_name_llama_cpp_reads_splits_numbers_as_its_family_does():
     """The names llama.cpp's converter writes for families transformers has no GGUF table for ("gpt-2" for GPT-2
-    itself, StarCoder's, Command-R's, StableLM 2's, ...) load, each with its family's split: GPT-2's keeps a digit
-    run whole, SmolLM's and StarCoder's split every digit, Llama 3's in threes, Qwen2's one by one; a file that
-    names none gets llama.cpp's default (digit runs cut in threes, punctuation runs apart from words)."""
+    itself, StarCoder's, Command-R's, StableLM 2's, DeepSeek's, ...) load, each with its family's split: GPT-2's
+    keeps a digit run whole, SmolLM's, StarCoder's and DeepSeek Coder's split every digit, Llama 3's in threes,
+    Qwen2's one by one, DeepSeek LLM's keeps the run apart from the space before it; a file that names none gets
+    llama.cpp's default (digit runs cut in threes, punctuation runs apart from words)."""
     number = "Year 20245!"
     whole, single = ["Year", "Ġ20245", "!"], ["Year", "Ġ", "2", "0", "2", "4", "5", "!"]
     threes = ["Year", "Ġ", "202", "45", "!"]
     for pre, expected in (("gpt-2", whole), ("phi-2", whole), ("olmo", whole), ("starcoder", single),
                           ("command-r", single), ("refact", single), ("dbrx", threes), ("falcon-h1", threes),
                           ("stablelm2", single), ("megrez", single), ("gpt-4o", threes), (None, threes),
-                          ("default", threes)):
+                          ("default", threes), ("deepseek-coder", single),
+                          ("deepseek-llm", ["Year", "Ġ", "20245", "!"])):
         assert _pieces(pre, number) == expected, pre
     assert _pieces(None, "well ,done") == ["well", "Ġ", ",", "done"]
     assert _pieces("gpt-2", "well ,done") == ["well", "Ġ,", "done"]  # GPT-2's keeps the space on the comma

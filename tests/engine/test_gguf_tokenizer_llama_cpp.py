@@ -24,7 +24,7 @@ pytestmark = pytest.mark.llama_cpp
 
 # one name or more per split, "" for a file that names none (llama.cpp's default split)
 PRES = ("", "default", "gpt-2", "olmo", "smollm", "starcoder", "command-r", "llama-bpe", "falcon-h1", "dbrx",
-        "qwen2", "stablelm2", "megrez", "tekken", "gpt-4o", "llama4")
+        "qwen2", "stablelm2", "megrez", "tekken", "gpt-4o", "llama4", "deepseek-llm", "deepseek-coder")
 _TOKENIZE = """
 import json, sys
 from llama_cpp import Llama
