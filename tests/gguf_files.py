@@ -89,9 +89,11 @@ def _llama3_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None) -> Path:
+def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None,
+               drop: tuple[str, ...] = ()) -> Path:
     """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
-    K-quants as random blocks); ``arch`` overrides the architecture written."""
+    K-quants as random blocks); ``arch`` overrides the architecture written; the HF tensors whose names start
+    with one of ``drop`` are left out (a broken file)."""
     import gguf
 
     cfg = model.config
@@ -129,7 +131,7 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
         w.add_tensor("rope_freqs.weight", _llama3_factors(rope, head_dim))
     for hf, t in model.state_dict().items():
         data = t.detach().float().numpy().copy()
-        if hf == "lm_head.weight" and cfg.tie_word_embeddings:
+        if (hf == "lm_head.weight" and cfg.tie_word_embeddings) or hf.startswith(drop or ("\0",)):
             continue
         if family.startswith("gemma") and hf.endswith("norm.weight"):
             data = data + 1

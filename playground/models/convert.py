@@ -41,7 +41,14 @@ def convert_gguf(gguf_path: Path, out_dir: Path, on_progress: ProgressFn = lambd
         on_progress(ProgressEvent("Reading the tokenizer from the GGUF file", 0.05))
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
         on_progress(ProgressEvent("De-quantizing the GGUF weights (once; about half a minute)", 0.3))
-        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model, info = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                           output_loading_info=True)
+        # transformers initialises what the file lacks at random: a vocabulary-only or cut-down file would
+        # "convert" into a model that writes noise
+        missing = sorted(set(info.get("missing_keys") or ()) - set(getattr(model, "_tied_weights_keys", None) or ()))
+        if missing:
+            raise ValueError(f"the file holds no weights for {len(missing)} of the model's tensors (e.g. "
+                             f"{', '.join(missing[:3])}): it is incomplete, or a vocabulary-only GGUF")
         on_progress(ProgressEvent("Saving as safetensors", 0.85))
         # A GGUF-loaded model refuses save_pretrained; the weights are plain fp32 by now, so drop the marker.
         model.hf_quantizer = None

@@ -94,6 +94,18 @@ def test_an_unsupported_architecture_says_which(tmp_path):
         load_model(str(path), device="cpu")
 
 
+@pytest.mark.parametrize("drop", [("model.layers.1.mlp.down_proj",), ("model.",)], ids=["a-tensor", "all-weights"])
+def test_a_gguf_missing_weights_is_refused_not_run_with_random_ones(drop, tmp_path):
+    """A file without some of its weights (cut down, or vocabulary-only) is refused with a message saying so:
+    transformers' conversion, the fallback, would initialise what is missing at random and write noise."""
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "broken.gguf", drop=drop)
+    with pytest.raises(UnsupportedModel, match="holds no weights for|lacks 1 of its tensors"):
+        load_model(str(path), device="cpu")
+    assert not list(paths.models_dir().glob("gguf-broken-*"))  # no converted folder left behind
+
+
 @pytest.mark.embedded
 def test_embedded_q4_1_gguf_gives_the_same_greedy_text_as_the_converted_folder(embedded_model):
     from playground.domain.text import GenerationRequest

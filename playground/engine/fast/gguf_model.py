@@ -59,9 +59,12 @@ class GgufModel:
             model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
         tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
-        if set(missing) - tied or unexpected:
-            raise UnsupportedModel(f"{self.path.name}: the {config.model_type} model lacks {sorted(unexpected)[:3]} "
-                                   f"or the file lacks {sorted(set(missing) - tied)[:3]}")
+        absent = sorted(set(missing) - tied)
+        if absent or unexpected:
+            said = [f"the file lacks {len(absent)} of its tensors (e.g. {', '.join(absent[:3])})"] if absent else []
+            said += [f"the {config.model_type} model has no place for {', '.join(sorted(unexpected)[:3])}"] \
+                if unexpected else []
+            raise UnsupportedModel(f"{self.path.name}: {'; '.join(said)}")
         if tied:
             model.tie_weights()
         return model.eval()
