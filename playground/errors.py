@@ -29,6 +29,11 @@ class ContextOverflow(KnownError):
     """The prompt does not fit the model's context window."""
 
 
+class BrokenOutput(KnownError):
+    """The model's scores for the next token are not numbers (NaN): corrupt weights, or an overflow at a reduced
+    precision; nothing sensible can be sampled from them."""
+
+
 class OutOfMemory(KnownError):
     """The device ran out of memory; memory has been freed."""
 

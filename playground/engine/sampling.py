@@ -6,12 +6,18 @@ penalty), the way the OpenAI API reports them: they say what the model believes,
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
+
+from playground.errors import BrokenOutput
 
 if TYPE_CHECKING:
     import torch
 
     from playground.domain.text import GenerationRequest
+
+NAN_SCORES = ("The model's scores for the next token are not numbers (NaN): its weights may be corrupt, or a "
+              "value overflowed at this precision (try Precision fp32)")
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -75,7 +81,10 @@ def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
         if allowed is None or bool(torch.isfinite(kept).any()):  # the ban never leaves a constraint no way out
             logits = kept
     if req.temperature == 0:
-        return int(torch.argmax(logits))
+        best = int(torch.argmax(logits))  # a NaN anywhere is where argmax stops
+        if math.isnan(float(logits[best])):
+            raise BrokenOutput(NAN_SCORES)
+        return best
     logits = logits / req.temperature
     if 0 < req.top_k < logits.numel():
         kth = torch.topk(logits, req.top_k).values[-1]
@@ -115,6 +124,8 @@ def draw(probs: torch.Tensor, generator: torch.Generator) -> int:
 
     cdf = probs.cumsum(0)
     total = cdf[-1]
+    if math.isnan(float(total)):
+        raise BrokenOutput(NAN_SCORES)
     if not bool(torch.isfinite(total)) or bool(total <= 0):
         return int(torch.multinomial(probs, 1, generator=generator))  # raises torch's own error, as before
     at = torch.rand((), generator=generator) * total

@@ -106,6 +106,21 @@ def test_a_gguf_missing_weights_is_refused_not_run_with_random_ones(drop, tmp_pa
     assert not list(paths.models_dir().glob("gguf-broken-*"))  # no converted folder left behind
 
 
+def test_a_gguf_with_a_nan_scale_is_refused_naming_the_tensor(tmp_path):
+    """A Q4_0 block whose fp16 scale is NaN had loaded (Q4_0 has no offsets, the one part checked) and failed only
+    when sampling; now the load is refused, naming the file and the tensor."""
+    from playground.engine.fast.gguf_read import GgufFile
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "nan.gguf", quant="Q4_0")
+    offset = GgufFile(path).tensors["blk.0.ffn_down.weight"].offset
+    data = bytearray(path.read_bytes())
+    data[offset:offset + 2] = b"\x00\x7e"  # the first block's d: fp16 NaN
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnsupportedModel, match="nan.gguf: blk.0.ffn_down.weight: its Q4_0 scales are not all finite"):
+        load_model(str(path), device="cpu")
+
+
 @pytest.mark.embedded
 def test_embedded_q4_1_gguf_gives_the_same_greedy_text_as_the_converted_folder(embedded_model):
     from playground.domain.text import GenerationRequest

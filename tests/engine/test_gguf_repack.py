@@ -66,8 +66,20 @@ def test_an_int8_scale_beyond_fp16_is_refused_by_name(native):
     blocks = raw.reshape(ROWS, -1, 136)
     blocks[0, 0, 0:2] = np.array([60000], np.float16).view(np.uint8)  # d; times (scale - 32) = -32 for scale 0
     blocks[0, 0, 2:8] = 0
-    with pytest.raises(UnsupportedModel, match="IQ4_XS tensor's scales overflow fp16"):
+    with pytest.raises(UnsupportedModel, match="IQ4_XS scales are not all finite"):
         gguf_repack.repack(raw.reshape(-1), "IQ4_XS", (ROWS, K), native=native)
+
+
+@pytest.mark.parametrize("native", [None, False])
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q8_0"])
+def test_a_nan_block_scale_is_refused(quant, native):
+    """A block whose fp16 d is NaN (a damaged file) is refused at load, by the compiled repack and the numpy one:
+    the symmetric Q4_0 (no offsets to check) had loaded, and its NaN logits failed only at sampling."""
+    size = gguf_repack.BLOCKS[quant][1]
+    raw = random_blocks(ROWS, K, quant, seed=13)
+    raw.reshape(ROWS, -1, size)[1, 2, 0:2] = np.array([np.nan], np.float16).view(np.uint8)
+    with pytest.raises(UnsupportedModel, match=f"{quant} scales are not all finite"):
+        gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K), native=native)
 
 
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])

@@ -74,3 +74,16 @@ def test_the_extreme_uniform_numbers_still_land_on_tokens_with_mass(monkeypatch,
         assert draw(probs, torch.Generator()) == expected
     finally:
         monkeypatch.setattr(torch, "rand", real_rand)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_nan_scores_stop_with_a_message_not_a_token(temperature):
+    """Logits holding a NaN (corrupt weights, an overflow at reduced precision): greedy decoding had taken the NaN
+    as the best token, sampling had failed with torch's own error; both now stop with one clear sentence."""
+    from playground.errors import BrokenOutput
+
+    logits = torch.randn(500)
+    logits[123] = float("nan")
+    req = GenerationRequest(prompt="x", temperature=temperature)
+    with pytest.raises(BrokenOutput, match="not numbers"):
+        pick_token(logits, req, torch.tensor([], dtype=torch.long), torch.Generator().manual_seed(0))

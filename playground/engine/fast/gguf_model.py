@@ -96,7 +96,10 @@ class GgufTensors(Mapping):
         if info.type_name in gguf_repack.FLOATS:
             weight = gguf_repack.repack(self.raw(name), info.type_name, info.shape, rows)
         else:
-            weight = self._repack_quantized(info, rows)
+            try:
+                weight = self._repack_quantized(info, rows)
+            except UnsupportedModel as exc:  # say which tensor of which file
+                raise UnsupportedModel(f"{self._gguf.path.name}: {name}: {exc}") from exc
         shift = gguf_config.norm_shift(name, self._arch)
         return weight.float() + shift if shift else weight
 

@@ -106,8 +106,8 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
+        _require_finite(made[1].numpy(), type_name, "scales")
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
-            _require_finite(made[1].numpy(), type_name, "scales")
             return Int8Group(n, k, *made)
         _require_finite(made[2].numpy(), type_name, "offsets")
         return Int4Weight(n, k, *made)
@@ -122,6 +122,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         q, scales = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16)
         offsets = np.empty((n, 0 if type_name == "Q4_0" else groups), np.float16)
         _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
+        _require_finite(scales, type_name, "scales")
         _require_finite(offsets, type_name, "offsets")
         offsets_t = torch.from_numpy(offsets.reshape(-1) if type_name == "Q4_0" else offsets)  # Q4_0's: empty
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
@@ -136,7 +137,8 @@ def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
     single-threaded pass: torch's isfinite on fp16 took ~1-15 ms a tensor, ~0.4-2 s of a 1B model's load."""
     bits = halves.view(np.uint16)
     if np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)):
-        raise UnsupportedModel(f"a {type_name} tensor's {what} overflow fp16")
+        raise UnsupportedModel(f"its {type_name} {what} are not all finite (a NaN, or past fp16's range): "
+                               f"the file is damaged or was written wrong")
 
 
 def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
