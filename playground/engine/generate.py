@@ -104,8 +104,21 @@ def _encode(tm: TextModel, text: str) -> list[int]:
 
 
 def _encode_chat(tm: TextModel, messages: tuple[dict[str, str], ...]) -> list[int]:
-    text = tm.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+    text = render_chat(tm, messages, add_generation_prompt=True)
     return list(tm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def render_chat(tm: TextModel, messages: tuple[dict[str, str], ...] | list[dict[str, str]],
+                add_generation_prompt: bool) -> str:
+    """The model's chat template applied to ``messages``. A template that refuses them (many raise on a system
+    message, or on roles that do not alternate) is the request's problem, said in the template's own words."""
+    from jinja2 import TemplateError
+
+    try:
+        return tm.tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                add_generation_prompt=add_generation_prompt)
+    except TemplateError as exc:
+        raise ParameterError(f"The model's chat template refused these messages: {exc}") from exc
 
 
 StepFn = Callable[[int], "torch.Tensor"]  # feed one token, get the next-token logits (fp32 [vocab], CPU)
@@ -120,7 +133,10 @@ def _checkpoints(tm: TextModel, req: GenerationRequest, chat: bool, prompt_ids: 
     if chat:
         if len(req.messages or ()) < 2:
             return ()
-        text = tm.tokenizer.apply_chat_template(list(req.messages[:-1]), tokenize=False)
+        try:
+            text = render_chat(tm, req.messages[:-1], add_generation_prompt=False)
+        except ParameterError:  # the earlier turns alone may not be a conversation the template takes
+            return ()
         shared = list(tm.tokenizer(text, add_special_tokens=False)["input_ids"])
     elif req.source and req.prompt:
         shared = list(tm.tokenizer(req.source, add_special_tokens=True)["input_ids"])

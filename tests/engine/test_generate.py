@@ -133,3 +133,20 @@ def test_timings_are_reported(tiny_model):
 def test_bad_parameters_are_refused(tiny_model):
     with pytest.raises(ParameterError, match="top-p"):
         generate(tiny_model, GenerationRequest(prompt="a", top_p=0))
+
+
+REFUSING_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+                     "{{ raise_exception('System role not supported') }}{% endif %}"
+                     "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                     "{% if add_generation_prompt %}assistant:{% endif %}")
+
+
+def test_a_chat_template_that_refuses_the_messages_says_so_as_the_request_s_problem(tiny_model, monkeypatch):
+    """Many models' templates raise on a system message (or on roles that do not alternate): the template's own
+    sentence comes back as a ParameterError (serve answers 400), not as an internal error; messages it takes run."""
+    monkeypatch.setattr(tiny_model.tokenizer, "chat_template", REFUSING_TEMPLATE)
+    system = ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"})
+    with pytest.raises(ParameterError, match="chat template refused these messages: System role not supported"):
+        generate(tiny_model, greedy(messages=system, max_new_tokens=3))
+    ok = generate(tiny_model, greedy(messages=system[1:], max_new_tokens=3))
+    assert ok.completions[0].tokens
