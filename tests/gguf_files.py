@@ -90,15 +90,16 @@ def _llama3_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
 
 
 def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None,
-               drop: tuple[str, ...] = ()) -> Path:
+               drop: tuple[str, ...] = (), split_max_tensors: int = 0) -> Path:
     """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
     K-quants as random blocks); ``arch`` overrides the architecture written; the HF tensors whose names start
-    with one of ``drop`` are left out (a broken file)."""
+    with one of ``drop`` are left out (a broken file); ``split_max_tensors``: written as gguf-split writes a split
+    model, that many tensors a part (``path``'s stem-00001-of-0000N.gguf, ...; the first part returned)."""
     import gguf
 
     cfg = model.config
     family = cfg.model_type
-    w = gguf.GGUFWriter(str(path), arch or ARCH[family])
+    w = gguf.GGUFWriter(str(path), arch or ARCH[family], split_max_tensors=split_max_tensors)
     heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
     w.add_context_length(cfg.max_position_embeddings)
@@ -154,7 +155,7 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    return path
+    return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf")) if split_max_tensors else path
 
 
 # Where each block type keeps its fp16 scale(s) (byte offsets), and the magnitude given to them in random blocks

@@ -20,6 +20,7 @@ from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import adapters, demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
+from playground.models.gguf_parts import model_stem, parts_size
 
 USER_MODELS_FILE = "models.json"
 
@@ -34,7 +35,7 @@ class ResolvedModel:
 
 def folder_size(path: Path) -> int:
     if path.is_file():
-        return path.stat().st_size
+        return parts_size(path)  # a split GGUF's part: all its parts
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())  # follows HF cache symlinks
 
 
@@ -87,7 +88,7 @@ class Registry:
             if Path(entry["path"]) == p:
                 return self._user_info(entry)
         taken = {m.id for m in self.list(include_hf_cache=False)}
-        base = p.stem if source == "gguf" else p.name
+        base = model_stem(p) if source == "gguf" else p.name
         model_id, n = base, 2
         while model_id in taken:
             model_id, n = f"{base}-{n}", n + 1

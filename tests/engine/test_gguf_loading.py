@@ -121,6 +121,36 @@ def test_a_gguf_with_a_nan_scale_is_refused_naming_the_tensor(tmp_path):
         load_model(str(path), device="cpu")
 
 
+def test_a_split_gguf_loads_from_any_of_its_parts_as_the_single_file_does(tmp_path):
+    """A model split by gguf-split (NAME-00001-of-00003.gguf, ...) loads from whichever part is named, on the fast
+    path, with the single file's logits; the model manager lists it once, by the name without the part, with the
+    size of all its parts; a missing part is named, and so is a part renamed so that the others cannot be found."""
+    from playground.models.registry import Registry
+    from playground.runtime.dispatch import load_model
+
+    model = tiny_model("qwen2")
+    for sub in ("one", "split"):
+        (tmp_path / sub).mkdir()
+    single = write_gguf(model, tmp_path / "one" / "tiny.gguf", quant="Q4_0")
+    first = write_gguf(model, tmp_path / "split" / "tiny.gguf", quant="Q4_0", split_max_tensors=10)
+    parts = sorted(first.parent.glob("tiny-*-of-*.gguf"))
+    assert len(parts) == 3 and first == parts[0]
+    reference = load_model(str(single), device="cpu").fast.prefill(0, IDS, reuse=False)
+    for part in (parts[0], parts[1]):
+        tm = load_model(str(part), device="cpu")
+        assert tm.fast is not None
+        assert torch.equal(tm.fast.prefill(0, IDS, reuse=False), reference)
+    info = Registry().add(parts[1])
+    assert info.id == "tiny" and info.size_bytes == sum(p.stat().st_size for p in parts)
+    renamed = parts[0].with_name("tiny-first.gguf")
+    renamed.write_bytes(parts[0].read_bytes())
+    with pytest.raises(UnsupportedModel, match="part 1 of a GGUF split in 3, but not named as gguf-split names"):
+        load_model(str(renamed), device="cpu")
+    parts[2].unlink()
+    with pytest.raises(UnsupportedModel, match="tiny-00003-of-00003.gguf is not beside it"):
+        load_model(str(parts[0]), device="cpu")
+
+
 @pytest.mark.embedded
 def test_embedded_q4_1_gguf_gives_the_same_greedy_text_as_the_converted_folder(embedded_model):
     from playground.domain.text import GenerationRequest

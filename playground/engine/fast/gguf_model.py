@@ -26,6 +26,7 @@ import numpy as np
 from playground.domain.jobs import ProgressEvent
 from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
+from playground.engine.fast.gguf_split import SplitGguf, open_gguf
 from playground.engine.gc_pause import collector_paused
 from playground.errors import UnsupportedModel
 
@@ -74,14 +75,20 @@ class GgufTensors(Mapping):
     """The file's tensors under HF names, each repacked from the memory map when asked for (not kept): the runner
     builds its weights one layer at a time, so a load never holds the model twice."""
 
-    def __init__(self, gguf: GgufFile, arch: str, config: dict[str, Any], names: list[str]) -> None:
+    def __init__(self, gguf: GgufFile | SplitGguf, arch: str, config: dict[str, Any], names: list[str]) -> None:
         self._gguf, self._arch, self._config = gguf, arch, config
-        self._data = np.frombuffer(gguf.buffer(), dtype=np.uint8)  # the whole file, memory-mapped (no copy)
+        self._data: dict[int, np.ndarray] = {}  # per file (a split GGUF's parts): the whole of it, mapped, no copy
         self._by_hf = {gguf_config.hf_name(n, arch): n for n in names}  # raises on an unknown tensor, before work
+
+    def _file_data(self, gguf_name: str) -> tuple[GgufFile, np.ndarray]:
+        f = self._gguf.file_of(gguf_name)
+        if id(f) not in self._data:
+            self._data[id(f)] = np.frombuffer(f.buffer(), dtype=np.uint8)
+        return f, self._data[id(f)]
 
     def raw(self, gguf_name: str) -> np.ndarray:
         t = self._gguf.tensors[gguf_name]
-        return self._data[t.offset:t.offset + t.nbytes]
+        return self._file_data(gguf_name)[1][t.offset:t.offset + t.nbytes]
 
     def source_type(self, hf: str) -> str:
         return self._gguf.tensors[self._by_hf[hf]].type_name
@@ -110,30 +117,19 @@ class GgufTensors(Mapping):
         n, k = info.shape
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece
+        f, data = self._file_data(info.name)
         if step >= n:
             w = gguf_repack.repack(self.raw(info.name), info.type_name, info.shape, rows)
-            self._drop_pages(info.offset, info.nbytes)
+            _drop_pages(f, info.offset, info.nbytes)
             return w
         whole = gguf_repack.output_tensors(info.type_name, n, k)
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             start = info.offset + r0 * row_bytes
-            w = gguf_repack.repack(self._data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
+            w = gguf_repack.repack(data[start:start + (r1 - r0) * row_bytes], info.type_name, (r1 - r0, k),
                                    out=[t[r0:r1] for t in whole])
-            self._drop_pages(start, (r1 - r0) * row_bytes)
+            _drop_pages(f, start, (r1 - r0) * row_bytes)
         return type(w)(n, k, *whole)
-
-    def _drop_pages(self, offset: int, nbytes: int) -> None:
-        """Let the kernel reclaim the file pages of a tensor that was copied out: else every page the load read
-        stays resident (and counts in the process's peak) until the map closes, besides the repacked copy. The
-        map is private and never written, so a page read again later comes back from the file unchanged."""
-        page = mmap.PAGESIZE
-        start, end = -(-offset // page) * page, (offset + nbytes) // page * page
-        if end > start and hasattr(mmap, "MADV_DONTNEED"):
-            try:
-                self._gguf.buffer().madvise(mmap.MADV_DONTNEED, start, end - start)
-            except (OSError, ValueError):  # advice only
-                pass
 
     def __contains__(self, hf: object) -> bool:  # Mapping's would repack the tensor to find out
         return hf in self._by_hf
@@ -145,6 +141,19 @@ class GgufTensors(Mapping):
         return len(self._by_hf)
 
 
+def _drop_pages(f: GgufFile, offset: int, nbytes: int) -> None:
+    """Let the kernel reclaim the file pages of a tensor that was copied out: else every page the load read
+    stays resident (and counts in the process's peak) until the map closes, besides the repacked copy. The map is
+    private and never written, so a page read again later comes back from the file unchanged."""
+    page = mmap.PAGESIZE
+    start, end = -(-offset // page) * page, (offset + nbytes) // page * page
+    if end > start and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            f.buffer().madvise(mmap.MADV_DONTNEED, start, end - start)
+        except (OSError, ValueError):  # advice only
+            pass
+
+
 def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokenizer: bool = True,
               lazy: bool = False) -> GgufModel:
     """Read ``path`` into a GgufModel (see the module docstring); UnsupportedModel when the loader cannot.
@@ -152,7 +161,7 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
     started = time.perf_counter()
     path = Path(path)
     on_progress(ProgressEvent(f"Reading {path.name}", 0.0))
-    gguf = GgufFile(path)
+    gguf = open_gguf(path)
     meta = gguf.metadata
     arch = gguf_config.family(meta)
     unsupported = sorted({t.type_name for t in gguf.tensors.values() if t.type_name not in gguf_repack.SUPPORTED})
@@ -206,7 +215,7 @@ def describe_file(path: str | Path) -> str:
     """One line on how ``path`` will load, from its header alone: read directly (architecture, tensor types) or
     through transformers' conversion (and why)."""
     try:
-        gguf = GgufFile(path)
+        gguf = open_gguf(path)
         arch = gguf_config.family(gguf.metadata)
         kinds = sorted({t.type_name for t in gguf.tensors.values()})
         unsupported = [k for k in kinds if k not in gguf_repack.SUPPORTED]

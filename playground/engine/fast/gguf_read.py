@@ -162,6 +162,10 @@ class GgufFile:
         """The whole file, memory-mapped (copy-on-write: writable, never written), for ``torch.frombuffer``."""
         return self._map
 
+    def file_of(self, name: str) -> GgufFile:
+        """The file whose memory map holds tensor ``name``: this one (a split GGUF's parts differ: gguf_split)."""
+        return self
+
     def raw(self, name: str) -> np.ndarray:
         """The tensor's bytes as a read-only uint8 array over the memory map (no copy)."""
         info = self.tensors[name]

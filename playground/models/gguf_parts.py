@@ -1,0 +1,30 @@
+"""The file names of a split GGUF (llama.cpp's ``gguf-split`` writes ``NAME-00001-of-00003.gguf``, ...): which
+files make up the model that one part belongs to, its name without the part suffix, its size in all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_PART = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def split_parts(path: Path) -> list[Path] | None:
+    """Every part of the split GGUF whose part ``path`` is (named as gguf-split names them), first part first; None
+    for a name that is not a part's."""
+    m = _PART.match(path.name)
+    if m is None or int(m["count"]) < 2 or not 1 <= int(m["no"]) <= int(m["count"]):
+        return None
+    count = int(m["count"])
+    return [path.with_name(f"{m['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+
+
+def model_stem(path: Path) -> str:
+    """The model's name: the file's stem, without a split part's ``-00001-of-00003``."""
+    m = _PART.match(path.name)
+    return m["stem"] if m is not None and split_parts(path) else path.stem
+
+
+def parts_size(path: Path) -> int:
+    """Bytes of the model ``path`` stands for: all its parts when it is one part of a split GGUF."""
+    return sum(p.stat().st_size for p in split_parts(path) or [path] if p.is_file())
