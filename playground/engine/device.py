@@ -77,5 +77,14 @@ def loading_errors(model_id: str, device: torch.device, purpose: str = "") -> It
     except KnownError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
-        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UnsupportedModel(f"Could not load {model_id}{purpose}: {first_line}") from exc
+        raise UnsupportedModel(f"Could not load {model_id}{purpose}: {_gist(exc)}") from exc
+
+
+def _gist(exc: BaseException) -> str:
+    """The library's first line; where it only announces a list ("Error(s) in loading state_dict for X:"), the
+    list's first entry too, since that is what says which tensor and why."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    if lines[0].endswith(":") and len(lines) > 1:
+        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+        return f"{lines[0]} {lines[1]}{more}"
+    return lines[0]

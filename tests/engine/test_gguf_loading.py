@@ -121,6 +121,18 @@ def test_a_gguf_with_a_nan_scale_is_refused_naming_the_tensor(tmp_path):
         load_model(str(path), device="cpu")
 
 
+def test_metadata_that_does_not_fit_the_tensors_names_the_first_mismatch(tmp_path):
+    """A header whose head count does not divide the width (a hand-edited or miswritten file): the message had
+    been transformers' first line alone ("Error(s) in loading state_dict for ...:"); it now says which tensor."""
+    from playground.runtime.dispatch import load_model
+
+    model = tiny_model("qwen2")
+    model.config.num_attention_heads = 3  # 64 wide: the tensors were made for 4 heads of 16
+    path = write_gguf(model, tmp_path / "heads.gguf", quant="Q8_0")
+    with pytest.raises(UnsupportedModel, match=r"size mismatch for model\.layers\.0\.self_attn\.q_proj\.weight.*more"):
+        load_model(str(path), device="cpu")
+
+
 def test_a_split_gguf_loads_from_any_of_its_parts_as_the_single_file_does(tmp_path):
     """A model split by gguf-split (NAME-00001-of-00003.gguf, ...) loads from whichever part is named, on the fast
     path, with the single file's logits; the model manager lists it once, by the name without the part, with the
