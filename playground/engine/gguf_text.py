@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.domain.jobs import ProgressEvent
+from playground.engine import memory_check
 from playground.engine.device import choose_device, choose_dtype, loading_errors
 from playground.errors import KnownError, UnsupportedModel
 
@@ -60,6 +61,10 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     else:
         n_params = sum(int(w.numel()) for w in (loaded.tensors[n] for n in loaded.tensors) if hasattr(w, "numel"))
         chosen = select.plan(config, dev.type, plain, requested, n_params, path_choice)
+    tensors = loaded.tensors
+    # the fused runner holds the weights repacked; transformers' forward, dequantized to fp32
+    need = sum(tensors.repacked_nbytes(n) if chosen.path == "fused" else 4 * tensors.numel(n) for n in tensors)
+    memory_check.require(need, path.name)
     fast = model = None
     with loading_errors(model_id, dev):
         if chosen.path == "fused":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
+from playground.engine import memory_check
 from playground.engine.device import choose_device, choose_dtype, free_memory, loading_errors
 from playground.engine.fast.select import AUTO_PRECISION  # noqa: F401 - re-exported (cli setup)
 from playground.engine.gc_pause import collector_paused
@@ -158,6 +159,9 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     except Exception as exc:  # noqa: BLE001 - a damaged header (struct, JSON, OS errors): cannot load this
         raise UnsupportedModel(f"Could not load {model_id}: unreadable weights ({exc})") from exc
     chosen = select.plan(config, dev.type, plain, requested, tensors.numel(), path)
+    if dev.type == "cpu" or chosen.path == "fused":  # a GPU's memory is torch's to report (OutOfMemory)
+        held = chosen.precision if chosen.path == "fused" else plain if chosen.path == "transformers" else "fp32"
+        memory_check.require(int(tensors.numel() * memory_check.BYTES_PER_WEIGHT.get(held, 4.0)), model_id)
     with loading_errors(model_id, dev):
         with collector_paused():
             tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)

@@ -121,6 +121,27 @@ def test_a_gguf_with_a_nan_scale_is_refused_naming_the_tensor(tmp_path):
         load_model(str(path), device="cpu")
 
 
+def test_a_gguf_larger_than_free_memory_is_refused_before_loading(tmp_path, monkeypatch):
+    """Repacking past the machine's memory would end in the OOM killer taking the app (and unsaved work) down: a
+    load that needs more than is free stops first with OutOfMemory, naming the need and what is free."""
+    from playground.engine import memory_check
+    from playground.errors import OutOfMemory
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "big.gguf", quant="Q4_0")
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: 50_000)
+    with pytest.raises(OutOfMemory, match=r"big\.gguf needs about .* of memory once loaded and this machine has "
+                                          r"49 KB free"):
+        load_model(str(path), device="cpu")
+    from tests.tiny import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "folder")  # a safetensors folder: checked the same way
+    with pytest.raises(OutOfMemory, match="needs about .* of memory once loaded"):
+        load_model(str(folder), device="cpu")
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: None)  # cannot tell: no check
+    assert load_model(str(path), device="cpu").fast is not None
+
+
 def test_metadata_that_does_not_fit_the_tensors_names_the_first_mismatch(tmp_path):
     """A header whose head count does not divide the width (a hand-edited or miswritten file): the message had
     been transformers' first line alone ("Error(s) in loading state_dict for ...:"); it now says which tensor."""

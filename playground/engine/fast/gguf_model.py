@@ -96,6 +96,13 @@ class GgufTensors(Mapping):
     def nbytes(self, hf: str) -> int:
         return self._gguf.tensors[self._by_hf[hf]].nbytes
 
+    def numel(self, hf: str) -> int:
+        return int(np.prod(self._gguf.tensors[self._by_hf[hf]].shape, dtype=np.int64))
+
+    def repacked_nbytes(self, hf: str) -> int:
+        info = self._gguf.tensors[self._by_hf[hf]]
+        return gguf_repack.repacked_nbytes(info.type_name, info.shape)
+
     def __getitem__(self, hf: str) -> Any:
         name = self._by_hf[hf]
         info = self._gguf.tensors[name]

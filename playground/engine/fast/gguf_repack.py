@@ -141,6 +141,21 @@ def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
                                f"the file is damaged or was written wrong")
 
 
+def repacked_nbytes(type_name: str, shape: tuple[int, ...]) -> int:
+    """Bytes a load holds of a tensor once ``repack`` has made it (a float tensor: its own size, as mapped)."""
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if type_name in FLOATS or type_name not in BLOCKS or len(shape) != 2:
+        return count * {"F32": 4}.get(type_name, 2)
+    halves = count // 32 * 2  # one fp16 per group of 32
+    if type_name == "Q4_0":
+        return count // 2 + halves
+    if type_name in ("Q4_1", "Q4_K"):
+        return count // 2 + 2 * halves
+    if type_name == "Q6_K" and int6_kernel.runs_here():
+        return count * 3 // 4 + 2 * halves
+    return count + halves
+
+
 def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
     """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets),
     int6 (qweight, scales) or int8 (qweight, scales)."""
