@@ -209,3 +209,26 @@ def test_the_first_token_is_painted_at_once_and_the_rest_in_batches(qtbot, make_
         assert not tab.output.toPlainText().endswith(" second")
         qtbot.waitUntil(lambda: tab.output.toPlainText().endswith(" second"), timeout=2000)  # the next batch
         tab.set_running(False)
+
+
+def test_a_model_that_fails_to_load_leaves_the_status_bar_truthful(qtbot, make_window, tiny_model_dir, tmp_path):
+    """The loaded model is freed before the next one loads: when that load fails (here a GGUF without its weights),
+    the status bar had kept naming the model before it. It now says nothing is loaded, beside the reason; the
+    first model, picked again, runs."""
+    from tests.gguf_files import tiny_model, write_gguf
+
+    good = Registry().add(tiny_model_dir)
+    broken = Registry().add(write_gguf(tiny_model("qwen2"), tmp_path / "broken.gguf", drop=("model.",)))
+    window = make_window(EngineRunner(device="cpu"))
+    tab = window.prompt_tab
+    window.params.apply({"temperature": 0, "max_new_tokens": 3})
+    type_inputs(qtbot, tab, source="", prompt="hello")
+    for model_id, ends in ((good.id, tab.run_finished), (broken.id, window.bridge.failed), (good.id, tab.run_finished)):
+        window.refresh_models(select=model_id)
+        with qtbot.waitSignal(ends, timeout=120000):
+            tab.run_button.click()
+        if model_id == broken.id:
+            assert window.model_label.text() == "model: not loaded"
+            assert "holds no weights" in window.statusBar().currentMessage()
+        else:
+            assert good.id in window.model_label.text()

@@ -20,6 +20,7 @@ class EngineStatus(QObject):
     def __init__(self, bar: QStatusBar, bridge: EngineBridge, on_loaded: Callable[[], None]) -> None:
         super().__init__(bar)
         self.bar = bar
+        self._bridge = bridge
         self._on_loaded_hook = on_loaded
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -80,6 +81,11 @@ class EngineStatus(QObject):
     def _on_engine_failed(self, message: str, _is_bug: bool) -> None:
         self.bar.showMessage(message.splitlines()[0], 15000)
         self.progress.hide()
+        loaded = getattr(self._bridge.runner, "loaded_info", None)
+        if loaded is not None and loaded() is None:  # a failed load: the model before it was freed first
+            self.model_label.setText("model: not loaded")
+            self.device_label.setText("device: –")
+            self.speed_label.setText("– tok/s")
 
     @Slot(bool)
     def _on_engine_busy(self, busy: bool) -> None:
