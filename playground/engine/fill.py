@@ -40,6 +40,7 @@ from playground.domain.sheet import (
 )
 from playground.engine.device import free_memory
 from playground.engine.generate import ANCHOR_TOKENS, cache_kwarg
+from playground.engine.sampling import greedy_tokens
 from playground.errors import ContextOverflow, OutOfMemory
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class SheetFiller:
             if cancel.is_set():
                 return
             logprobs = torch.log_softmax(logits, dim=-1)  # (B_active, vocab)
-            tokens = torch.argmax(logprobs, dim=-1).tolist()
+            tokens = greedy_tokens(logprobs)
             top_lp, top_ids = torch.topk(logprobs, self.top, dim=-1) if self.top else (None, None)
             keep: list[int] = []
             for j, i in enumerate(rows):
@@ -244,7 +245,7 @@ class SheetFiller:
 
         tm = self.tm
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # (B_active, vocab)
-        tokens = torch.argmax(logprobs, dim=-1).tolist()
+        tokens = greedy_tokens(logprobs)
         top_lp, top_ids = torch.topk(logprobs, self.top, dim=-1) if self.top else (None, None)
         going = []
         for j, i in enumerate(active):

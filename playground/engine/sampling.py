@@ -81,10 +81,7 @@ def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
         if allowed is None or bool(torch.isfinite(kept).any()):  # the ban never leaves a constraint no way out
             logits = kept
     if req.temperature == 0:
-        best = int(torch.argmax(logits))  # a NaN anywhere is where argmax stops
-        if math.isnan(float(logits[best])):
-            raise BrokenOutput(NAN_SCORES)
-        return best
+        return int(greedy_tokens(logits))
     logits = logits / req.temperature
     if 0 < req.top_k < logits.numel():
         kth = torch.topk(logits, req.top_k).values[-1]
@@ -93,6 +90,17 @@ def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
     if req.top_p < 1.0:
         probs = nucleus(probs, req.top_p)
     return draw(probs, generator)
+
+
+def greedy_tokens(logprobs: torch.Tensor) -> int | list[int]:
+    """The best token of [vocab] scores (each row's, of [B, vocab]); ``BrokenOutput`` where the scores hold a NaN
+    (argmax stops at it)."""
+    import torch
+
+    best = torch.argmax(logprobs, dim=-1)
+    if bool(torch.isnan(logprobs.gather(-1, best.unsqueeze(-1))).any()):
+        raise BrokenOutput(NAN_SCORES)
+    return best.tolist()
 
 
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:

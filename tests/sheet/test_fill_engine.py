@@ -106,3 +106,22 @@ def test_fill_on_the_fast_path_batches_like_one_cell_at_a_time_and_says_so(tiny5
     for prompt, answer in zip(prompts, batched.answers, strict=True):
         req = GenerationRequest(prompt=prompt.text, temperature=0, max_new_tokens=6, stop=("\n",))
         assert generate(tm, req).first.text.strip() == answer.raw
+
+
+def test_a_model_whose_scores_are_nan_stops_the_fill_with_a_message(tiny512_dir, tmp_path):
+    """A NaN weight makes every score NaN: greedy filling had written the NaN's token into every cell; it now stops
+    with BrokenOutput (the sheet shows its sentence), as generation does."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from playground.engine.text import load_text_model
+    from playground.errors import BrokenOutput
+
+    folder = shutil.copytree(tiny512_dir, tmp_path / "nan")
+    weights = load_file(str(folder / "model.safetensors"))
+    weights[next(k for k in weights if "mlp.down_proj" in k)][0, 0] = float("nan")
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    tm = load_text_model("nan", folder, device="cpu", dtype="float32")
+    with pytest.raises(BrokenOutput, match="not numbers"):
+        SheetFiller(tm, max_new_tokens=4).fill(fill_prompts(capitals(empty=2)))
