@@ -129,6 +129,9 @@ def _lazy_transformers(path: Path) -> Callable[[], Any]:
     def load() -> Any:
         from playground.engine.fast.gguf_model import load_gguf
 
-        return load_gguf(path, tokenizer=False, lazy=True).to_transformers()
+        loaded = load_gguf(path, tokenizer=False, lazy=True)
+        tensors = loaded.tensors
+        memory_check.require(4 * sum(tensors.numel(n) for n in tensors), f"{path.name} at fp32 (for this feature)")
+        return loaded.to_transformers()
 
     return load

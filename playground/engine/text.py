@@ -214,6 +214,10 @@ def _lazy_transformers(folder: Path, config: Any, dev: torch.device, allow_pickl
     def load() -> Any:
         import torch
 
+        from playground.engine.fast.safetensors_read import SafetensorsTensors
+
+        if dev.type == "cpu":
+            memory_check.require(4 * SafetensorsTensors(folder).numel(), f"{model_id} at fp32 (for this feature)")
         model = _transformers_model(folder, config, dev, torch.float32, allow_pickle)
         if adapter is not None:
             from playground.engine.lora import merge_adapter

@@ -139,7 +139,12 @@ def test_a_gguf_larger_than_free_memory_is_refused_before_loading(tmp_path, monk
     with pytest.raises(OutOfMemory, match="needs about .* of memory once loaded"):
         load_model(str(folder), device="cpu")
     monkeypatch.setattr(memory_check, "available_bytes", lambda: None)  # cannot tell: no check
-    assert load_model(str(path), device="cpu").fast is not None
+    tm = load_model(str(path), device="cpu")
+    assert tm.fast is not None
+    # the features that read the model again at fp32 (Inspect's reference forward, LoRA training) check too
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: 50_000)
+    with pytest.raises(OutOfMemory, match=r"big\.gguf at fp32 \(for this feature\) needs about"):
+        tm.model_loader()
 
 
 def test_metadata_that_does_not_fit_the_tensors_names_the_first_mismatch(tmp_path):

@@ -58,7 +58,8 @@ class GgufModel:
         config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
         with no_init_weights():
             model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        # assign: the dequantized tensors become the parameters (a copy into fresh ones had held the model twice)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False, assign=True)
         tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
         absent = sorted(set(missing) - tied)
         if absent or unexpected:
