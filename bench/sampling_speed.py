@@ -1,7 +1,8 @@
 """What drawing a token costs after the model has run, at the vocabulary sizes of the models people bring (SmolLM2's
 49k, Qwen2.5's 152k, Gemma's 262k): the sampler (``sampling.pick_token``: softmax, top-p among the likeliest,
 one draw by the running sum) against the previous one measured in the same run (a full sort for top-p,
-``torch.multinomial`` for the draw), both on the same random logits, with and without top-p 0.9; then the whole
+``torch.multinomial`` for the draw), both on the same random logits, with and without top-p 0.9; the top-k by
+chunks (``sampling.top_k``: a token's 5 alternatives, top-p's first 64) against ``torch.topk``; then the whole
 sampled generation on the embedded model and on Gemma-3-270M's GGUF (when the bench models are there) against its
 greedy decode steps alone.
 
@@ -72,6 +73,23 @@ def sampler_rows(rounds: int) -> list[dict]:
     return rows
 
 
+def topk_rows(rounds: int) -> list[dict]:
+    import torch
+
+    from playground.engine.sampling import top_k
+
+    rows = []
+    for vocab in (49_152, 151_936, 262_144):
+        scores = torch.randn(vocab, generator=torch.Generator().manual_seed(vocab))
+        for k in (5, 64):
+            ours = per_call_ms(partial(top_k, scores, k), rounds)
+            before = per_call_ms(partial(torch.topk, scores, k), rounds)
+            rows.append({"vocab": vocab, "k": k, "ours_ms": round(ours, 3), "torch_topk_ms": round(before, 3),
+                         "speedup": round(before / ours, 2)})
+            print(f"vocab {vocab:>7}  top-{k}: {ours:.3f} ms (torch.topk {before:.3f} ms, {before / ours:.1f}x)")
+    return rows
+
+
 def generation_rows() -> list[dict]:
     import torch
 
@@ -118,7 +136,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    data = {"sampler": sampler_rows(args.rounds), "generation": generation_rows(),
+    data = {"sampler": sampler_rows(args.rounds), "top_k": topk_rows(args.rounds), "generation": generation_rows(),
             "note": "ours_ms / previous_ms: one token's sampling after the logits, medians; the generation rows "
                     "include prefill, detokenization and the top-5 log-probabilities the app shows."}
     print("wrote", write_result("sampling_speed" + isa_suffix(), data))

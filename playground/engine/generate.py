@@ -27,7 +27,7 @@ from playground.domain.text import (
     TokenEvent,
 )
 from playground.engine.device import free_memory
-from playground.engine.sampling import NgramBan, pick_token
+from playground.engine.sampling import NgramBan, pick_token, top_k
 from playground.engine.token_bytes import token_bytes
 from playground.errors import ContextOverflow, KnownError, OutOfMemory, ParameterError
 
@@ -292,11 +292,10 @@ class _Detokenizer:
 
 
 def _alternatives(tm: TextModel, logprobs: torch.Tensor, k: int) -> tuple[Alternative, ...]:
-    import torch
 
     if k <= 0:
         return ()
-    values, ids = torch.topk(logprobs, k)
+    values, ids = top_k(logprobs, k)
     return tuple(Alternative(_piece(tm.tokenizer, i), i, v) for v, i in zip(values.tolist(), ids.tolist(), strict=True))
 
 

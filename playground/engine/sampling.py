@@ -103,6 +103,26 @@ def greedy_tokens(logprobs: torch.Tensor) -> int | list[int]:
     return best.tolist()
 
 
+TOPK_CHUNK = 256
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(scores, k)`` of a 1-D tensor, the same values (ties may list other ids), found among the k
+    chunks of 256 with the largest maxima: every one of the k largest lies in such a chunk. On Gemma's 262k
+    scores torch's took 0.80 ms for k = 5 (a token's alternatives), this 0.15; 0.72 vs 0.23 for k = 64
+    (bench/sampling_speed.py)."""
+    import torch
+
+    n = scores.numel()
+    if k <= 0 or k > 256 or n < 8 * TOPK_CHUNK * k:
+        return torch.topk(scores, min(k, n))
+    pad = (-n) % TOPK_CHUNK
+    rows = (torch.cat([scores, scores.new_full((pad,), float("-inf"))]) if pad else scores).view(-1, TOPK_CHUNK)
+    best = torch.topk(rows.amax(1), k).indices  # a NaN counts as largest here, as in torch.topk
+    values, at = torch.topk(rows[best].reshape(-1), k)
+    return values, best[at // TOPK_CHUNK] * TOPK_CHUNK + at % TOPK_CHUNK
+
+
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """``probs`` with every token dropped (zeroed) once the mass of the likelier ones already reaches ``top_p`` (the
     first token always stays); not renormalised. The kept tokens are found among the k likeliest, k growing 16-fold
@@ -113,7 +133,7 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     n = probs.numel()
     k = min(64, n)
     while True:
-        top, order = torch.topk(probs, k)  # descending
+        top, order = top_k(probs, k)  # descending
         cum = top.cumsum(0)
         if k == n or bool(cum[-1] >= top_p):
             break

@@ -87,3 +87,19 @@ def test_nan_scores_stop_with_a_message_not_a_token(temperature):
     req = GenerationRequest(prompt="x", temperature=temperature)
     with pytest.raises(BrokenOutput, match="not numbers"):
         pick_token(logits, req, torch.tensor([], dtype=torch.long), torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("n", [262144, 151936, 49152 + 37])
+@pytest.mark.parametrize("k", [1, 5, 64])
+def test_top_k_by_chunks_equals_torch_topk(n, k):
+    """The chunked top-k (a token's alternatives, top-p's first pass) returns torch.topk's values and ids: a
+    vocabulary not a multiple of the chunk, masked (-inf) tokens, a NaN (counted largest, as torch does)."""
+    from playground.engine.sampling import top_k
+
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n + k))
+    x[::7] = float("-inf")
+    for scores in (x, torch.where(torch.arange(n) == n // 3, float("nan"), x)):
+        values, ids = top_k(scores, k)
+        expected_values, expected_ids = torch.topk(scores, k)
+        torch.testing.assert_close(values, expected_values, equal_nan=True, rtol=0, atol=0)
+        assert ids.tolist() == expected_ids.tolist()
