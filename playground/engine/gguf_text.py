@@ -59,7 +59,7 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     if quantized:
         chosen = _quantized_plan(config, dev.type, plain, requested, linear_types, path_choice)
     else:
-        n_params = sum(int(w.numel()) for w in (loaded.tensors[n] for n in loaded.tensors) if hasattr(w, "numel"))
+        n_params = sum(loaded.tensors.numel(n) for n in loaded.tensors)  # from the header: nothing repacked
         chosen = select.plan(config, dev.type, plain, requested, n_params, path_choice)
     tensors = loaded.tensors
     # the fused runner holds the weights repacked; transformers' forward, dequantized to fp32

@@ -84,7 +84,7 @@ def pick_token(logits: torch.Tensor, req: GenerationRequest, seen: torch.Tensor,
         return int(greedy_tokens(logits))
     logits = logits / req.temperature
     if 0 < req.top_k < logits.numel():
-        kth = torch.topk(logits, req.top_k).values[-1]
+        kth = top_k(logits, req.top_k)[0][-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=0)
     if req.top_p < 1.0:

@@ -146,28 +146,27 @@ def repacked_nbytes(type_name: str, shape: tuple[int, ...]) -> int:
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if type_name in FLOATS or type_name not in BLOCKS or len(shape) != 2:
         return count * {"F32": 4}.get(type_name, 2)
-    halves = count // 32 * 2  # one fp16 per group of 32
-    if type_name == "Q4_0":
-        return count // 2 + halves
-    if type_name in ("Q4_1", "Q4_K"):
-        return count // 2 + 2 * halves
-    if type_name == "Q6_K" and int6_kernel.runs_here():
-        return count * 3 // 4 + 2 * halves
-    return count + halves
+    return sum(int(np.prod(dims, dtype=np.int64)) * np.dtype(dtype).itemsize
+               for dims, dtype in _layout(type_name, *shape))
 
 
 def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
-    """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales, offsets),
-    int6 (qweight, scales) or int8 (qweight, scales)."""
+    """Empty tensors of what ``repack`` makes of an [n, k] ``type_name`` tensor (``_layout``)."""
     import torch
 
+    return [torch.empty(dims, dtype=getattr(torch, dtype)) for dims, dtype in _layout(type_name, n, k)]
+
+
+def _layout(type_name: str, n: int, k: int) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of each tensor ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales,
+    offsets: none for the symmetric Q4_0), int6 (qweight, scales per 16) or int8 (qweight, scales)."""
     groups = k // 32
     if type_name == "Q6_K" and int6_kernel.runs_here():
-        return [torch.empty((n, k // 4 * 3), dtype=torch.uint8), torch.empty((n, k // 16), dtype=torch.float16)]
+        return [((n, k // 4 * 3), "uint8"), ((n, k // 16), "float16")]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
-        return [torch.empty((n, k // 2), dtype=torch.uint8), torch.empty((n, groups), dtype=torch.float16),
-                torch.empty((0,) if type_name == "Q4_0" else (n, groups), dtype=torch.float16)]
-    return [torch.empty((n, k), dtype=torch.int8), torch.empty((n, groups), dtype=torch.float16)]
+        return [((n, k // 2), "uint8"), ((n, groups), "float16"),
+                ((0,) if type_name == "Q4_0" else (n, groups), "float16")]
+    return [((n, k), "int8"), ((n, groups), "float16")]
 
 
 def dequantize(w: Weight) -> torch.Tensor:
