@@ -82,7 +82,10 @@ def loading_errors(model_id: str, device: torch.device, purpose: str = "") -> It
 
 def _gist(exc: BaseException) -> str:
     """The library's first line; where it only announces a list ("Error(s) in loading state_dict for X:"), the
-    list's first entry too, since that is what says which tensor and why."""
+    list's first entry too, since that is what says which tensor and why. A bare KeyError (a name the library has
+    no entry for, e.g. an unknown activation in config.json) says so."""
+    if type(exc) is KeyError and len(exc.args) == 1:
+        return f"transformers does not know {exc.args[0]!r} (check the model's config.json)"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
     if lines[0].endswith(":") and len(lines) > 1:
         more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine import memory_check
+from playground.engine import light_config, memory_check
 from playground.engine.device import choose_device, choose_dtype, loading_errors
 from playground.errors import KnownError, UnsupportedModel
 
@@ -42,6 +42,7 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     from playground.engine.fast.gguf_model import load_gguf
     from playground.engine.text import TextModel, resolve_precision
 
+    light_config.prepare()
     started = time.perf_counter()
     try:
         loaded = load_gguf(path, on_progress, lazy=True)

@@ -140,10 +140,12 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from playground.engine import light_config
     from playground.engine.fast import select
     from playground.engine.fast.safetensors_read import SafetensorsTensors
 
     hf_logging.disable_progress_bar()
+    light_config.prepare()
 
     dev = choose_device(device)
     dt = choose_dtype(dev, dtype)

@@ -40,6 +40,16 @@ def test_unknown_architecture(tmp_path, tiny_model_dir):
         load_text_model("odd", folder)
 
 
+def test_an_unknown_activation_is_named(tmp_path, tiny_model_dir):
+    folder = tmp_path / "odd-act"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["hidden_act"] = "made_up_act"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModel, match="transformers does not know 'made_up_act' .check the model's config"):
+        load_text_model("odd-act", folder)
+
+
 def test_corrupt_weights(tmp_path, tiny_model_dir):
     folder = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, folder)
