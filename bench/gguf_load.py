@@ -52,8 +52,11 @@ def _ours(path: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     # Library code imported before the clock starts, as llama_cpp's is on the other side: transformers' config
-    # and tokenizer modules (~1.5 s on first import: they pull in torch.distributed), which a running app has
-    # imported already when a new GGUF is added. Reported as import_s.
+    # and tokenizer modules, which a running app has imported already when a new GGUF is added (the way the app
+    # imports them: light_config first). Reported as import_s.
+    from playground.engine import light_config
+
+    light_config.prepare()
     from transformers import AutoConfig, PreTrainedTokenizerFast  # noqa: F401
 
     AutoConfig.for_model("llama")
@@ -183,6 +186,10 @@ def main() -> None:
     from bench._results import isa_suffix
 
     results = ROOT / "bench" / "results" / f"gguf_load{isa_suffix()}.json"  # one file per kernel ISA
+    if results.is_file():  # a run over some models keeps the other models' rows, in their order
+        measured = {r["model"]: r for r in rows}
+        kept = json.loads(results.read_text(encoding="utf-8")).get("rows", [])
+        result["rows"] = [measured.pop(r["model"], r) for r in kept] + list(measured.values())
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {results.relative_to(ROOT)}")
