@@ -51,7 +51,13 @@ class ModelInfo:
     path: str | None = None
     size_bytes: int = 0
     ready: bool = True  # False when the embedded model still needs its first-run conversion
+    missing: bool = False  # a user-added file or folder that is no longer where it was added from
+
+    @property
+    def removable(self) -> bool:
+        """Whether ``Registry.remove`` forgets it (models the user added; adapters have their own dialog)."""
+        return self.source in ("folder", "gguf")
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "source": self.source, "path": self.path,
-                "size_bytes": self.size_bytes, "ready": self.ready}
+                "size_bytes": self.size_bytes, "ready": self.ready, "missing": self.missing}

@@ -69,7 +69,7 @@ class Registry:
         exists = path.exists()
         kind = entry.get("kind") or (folder_kind(path) if path.is_dir() else "text")
         return ModelInfo(id=entry["id"], kind=kind, source=entry["source"], path=str(path),
-                         size_bytes=folder_size(path) if exists else 0, ready=exists)
+                         size_bytes=folder_size(path) if exists else 0, ready=exists, missing=not exists)
 
     # -- adding and removing -------------------------------------------------------------------------------
     def add(self, path: str | os.PathLike[str]) -> ModelInfo:

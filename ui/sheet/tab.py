@@ -30,6 +30,7 @@ from playground.tasks.sheet_runs import SheetJob
 from playground.tasks.sheet_state import SheetState, table_to_dict
 from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
+from ui.common.model_drop import is_model, local_files
 from ui.common.params_panel import PanelSpec, ParamsPanel
 from ui.common.widgets import banner, hint_label, plain_label, preset_combo
 from ui.sheet import runs, session
@@ -362,13 +363,14 @@ class SheetTab(ModeTab):
 
     # -- drag and drop -----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if self._job is None and any(u.isLocalFile() for u in event.mimeData().urls()):
+        # models dropped here are the window's to add (ignored, the event goes on to it)
+        if self._job is None and any(not is_model(f) for f in local_files(event.mimeData())):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        files = [f for f in local_files(event.mimeData()) if not is_model(f)]
         if files:
             event.acceptProposedAction()
             self.import_csv(files[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QResizeEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from playground.domain.models import is_remote, looks_like_image_model, split_remote_id
+from playground.domain.models import ModelInfo, is_remote, looks_like_image_model, split_remote_id
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.endpoints import EndpointStore
@@ -29,6 +29,7 @@ from playground.store.repository import SessionStore
 from playground.sysinfo import human_bytes
 from ui.common import settings
 from ui.common.bridge import EngineBridge, Runner
+from ui.common.model_drop import model_paths
 from ui.common.params_panel import ParamsPanel
 from ui.common.remote_models import RemoteModels
 from ui.compare.tab import CompareTab
@@ -80,7 +81,12 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", self.open_endpoints)
         menu.addAction("Fine-tuned adapters…", self.open_adapters)
+        menu.addSeparator()
+        self.remove_model_action = menu.addAction("Remove from the list", self.remove_current_model)
+        menu.aboutToShow.connect(self._sync_remove_action)
         add_button.setMenu(menu)
+        add_button.setToolTip("Add a model folder or a .gguf file (or drop one on the window)")
+        self.setAcceptDrops(True)
         toolbar = self.addToolBar("Model")
         toolbar.setObjectName("model_toolbar")
         toolbar.setMovable(False)
@@ -282,7 +288,7 @@ class MainWindow(QMainWindow):
         for info in self.registry.list(include_hf_cache=include_hf_cache):
             if info.kind != "text":
                 continue
-            note = "" if info.ready else " (prepared on first use)"
+            note = " (file missing)" if info.missing else "" if info.ready else " (prepared on first use)"
             size = f" · {human_bytes(info.size_bytes)}" if info.size_bytes else ""
             self.model_picker.addItem(f"{info.id} · {info.source}{size}{note}", info.id)
             ids.append(info.id)
@@ -370,6 +376,47 @@ class MainWindow(QMainWindow):
             return
         self.refresh_models(select=info.id)
         self.bridge.load(info.id)
+
+    def _chosen_info(self) -> ModelInfo | None:
+        return next((m for m in self.registry.list(include_hf_cache=False) if m.id == self.current_model()), None)
+
+    @Slot()
+    def _sync_remove_action(self) -> None:
+        info = self._chosen_info()
+        removable = info is not None and info.removable
+        self.remove_model_action.setEnabled(removable)
+        self.remove_model_action.setText(f"Remove {info.id} from the list" if removable and info else
+                                         "Remove from the list (models you added)")
+
+    @Slot()
+    def remove_current_model(self) -> None:
+        """Forget the chosen user-added model (its file or folder stays where it is); the embedded model is chosen."""
+        info = self._chosen_info()
+        if info is None or not info.removable:
+            return
+        try:
+            self.registry.remove(info.id)
+        except KnownError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return
+        self.refresh_models(select=EMBEDDED_ID)
+        self.bridge.load(self.current_model())
+        self.statusBar().showMessage(f"Removed {info.id} from the list; {info.path} was not touched", 10000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if model_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = model_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        for path in paths:  # each registered; the last one is chosen and loads
+            self.add_model(path)
 
     @Slot(dict)
     def _on_open_image_settings(self, settings: dict) -> None:

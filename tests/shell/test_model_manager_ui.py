@@ -1,0 +1,131 @@
+"""Models the user brings, in the window: dropped on it (a .gguf file or a model folder), taken off the list again
+from the "Add model…" menu (the file stays), and marked when the file has gone from where it was added from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QToolButton
+
+from playground.cli.main import main as cli_main
+from playground.models.embedded import EMBEDDED_ID
+from tests.common.scripted import ScriptedRunner
+from ui.shell.main_window import MainWindow
+
+
+def _mime(*paths: Path) -> QMimeData:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
+def _drag_enter(widget, mime: QMimeData) -> bool:
+    event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    event.ignore()
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def _drop(widget, mime: QMimeData) -> bool:
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    event.ignore()
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def _window(qtbot) -> tuple[MainWindow, ScriptedRunner]:
+    runner = ScriptedRunner([" x"])
+    window = MainWindow(runner, autoload=False)
+    qtbot.addWidget(window)
+    return window, runner
+
+
+def _remove_action(window: MainWindow):
+    menu = next(b for b in window.findChildren(QToolButton) if b.text() == "Add model…").menu()
+    menu.aboutToShow.emit()  # what opening the menu does: the action names the chosen model
+    return next(a for a in menu.actions() if a.text().startswith("Remove"))
+
+
+def test_a_gguf_and_a_folder_dropped_on_the_window_are_added_and_the_last_is_chosen(qtbot, tmp_path):
+    gguf = tmp_path / "My-Model.Q4_K_M.gguf"
+    gguf.write_bytes(b"GGUF")
+    folder = tmp_path / "tiny-folder"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    window, _ = _window(qtbot)
+    assert _drag_enter(window, _mime(gguf, folder))
+    assert _drop(window, _mime(gguf, folder))
+    ids = [window.model_picker.itemData(i) for i in range(window.model_picker.count())]
+    assert "My-Model.Q4_K_M" in ids and "tiny-folder" in ids
+    assert window.current_model() == "tiny-folder"
+    window.close()
+
+
+def test_other_files_are_not_taken_as_models(qtbot, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    window, _ = _window(qtbot)
+    count = window.model_picker.count()
+    assert not _drag_enter(window, _mime(text))
+    assert not _drop(window, _mime(text))
+    assert window.model_picker.count() == count
+    window.close()
+
+
+def test_the_sheet_tab_leaves_a_dropped_model_to_the_window(qtbot, tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    table = tmp_path / "t.csv"
+    table.write_text("Country,Capital\nFrance,Paris\n")
+    window, _ = _window(qtbot)
+    tab = window.sheet_tab
+    columns = list(tab.model.columns)
+    # Qt hands an event the tab ignores on to its parents: the window adds the model, the grid stays as it was
+    assert _drag_enter(tab, _mime(gguf)) and _drop(tab, _mime(gguf))
+    assert window.current_model() == "m" and list(tab.model.columns) == columns
+    assert _drag_enter(tab, _mime(table)) and _drop(tab, _mime(table))  # a table still goes to the sheet
+    assert list(tab.model.columns) == ["Country", "Capital"]
+    assert window.current_model() == "m"
+    window.close()
+
+
+def test_removing_the_chosen_model_forgets_it_and_keeps_its_file(qtbot, tmp_path):
+    gguf = tmp_path / "bring.gguf"
+    gguf.write_bytes(b"GGUF")
+    window, runner = _window(qtbot)
+    window.add_model(str(gguf))
+    assert window.current_model() == "bring"
+    action = _remove_action(window)
+    assert action.isEnabled() and action.text() == "Remove bring from the list"
+    action.trigger()
+    assert window.model_picker.findData("bring") < 0
+    assert window.current_model() == EMBEDDED_ID
+    assert gguf.is_file()
+    assert "bring" in window.statusBar().currentMessage() and "not touched" in window.statusBar().currentMessage()
+    # the embedded model is not the user's to remove
+    assert not _remove_action(window).isEnabled()
+    window.close()
+
+
+def test_a_model_whose_file_is_gone_is_marked_in_the_picker_and_the_cli(qtbot, tmp_path, capsys):
+    gguf = tmp_path / "gone.gguf"
+    gguf.write_bytes(b"GGUF")
+    window, _ = _window(qtbot)
+    window.add_model(str(gguf))
+    gguf.unlink()
+    window.refresh_models()
+    index = window.model_picker.findData("gone")
+    assert index >= 0 and window.model_picker.itemText(index).endswith("(file missing)")
+    window.close()
+    capsys.readouterr()
+    assert cli_main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("gone "))
+    assert f"(missing: {gguf})" in line
+    assert cli_main(["models", "--json"]) == 0
+    entry = next(m for m in json.loads(capsys.readouterr().out) if m["id"] == "gone")
+    assert entry["missing"] is True and entry["ready"] is False

@@ -1,0 +1,27 @@
+"""Models dropped on the window: local .gguf files and model folders (config.json), the two kinds "Add model…"
+takes. Tabs that take other files dropped on them (the Sheet's tables, the Image tab's PNGs) leave these to the
+window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData
+
+
+def is_model(path: str) -> bool:
+    """A .gguf file, or a folder holding a model's config (what ``Registry.add`` takes)."""
+    p = Path(path)
+    if p.suffix.lower() == ".gguf":
+        return p.is_file()
+    return p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file())
+
+
+def local_files(mime: QMimeData) -> list[str]:
+    """The dropped local paths, in the order dropped."""
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+
+def model_paths(mime: QMimeData) -> list[str]:
+    """The dropped local paths that are models, in the order dropped."""
+    return [p for p in local_files(mime) if is_model(p)]
