@@ -94,6 +94,21 @@ def test_the_sheet_tab_leaves_a_dropped_model_to_the_window(qtbot, tmp_path):
     window.close()
 
 
+def test_a_model_dropped_on_a_text_field_is_added_not_pasted(qtbot, tmp_path):
+    gguf = tmp_path / "pasted.gguf"
+    gguf.write_bytes(b"GGUF")
+    window, _ = _window(qtbot)
+    editor = window.prompt_tab.source
+    editor.setPlainText("Country: France")
+    target = editor.viewport()
+    assert _drag_enter(target, _mime(gguf)) and _drop(target, _mime(gguf))
+    assert window.current_model() == "pasted" and editor.toPlainText() == "Country: France"
+    text = QMimeData()
+    text.setText("Capital: Paris")
+    assert editor.canInsertFromMimeData(text)  # text is still dropped into the editor
+    window.close()
+
+
 def test_removing_the_chosen_model_forgets_it_and_keeps_its_file(qtbot, tmp_path):
     gguf = tmp_path / "bring.gguf"
     gguf.write_bytes(b"GGUF")

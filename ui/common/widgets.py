@@ -9,16 +9,33 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtCore import QEvent, QMimeData, QSize, Qt
 from PySide6.QtGui import QPalette, QResizeEvent
-from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QSizePolicy, QWidget
 
+from ui.common.model_drop import model_paths
 from ui.common.theme import status_colour
 
 BANNER_STYLES = {
     "error": "background: #fde2e1; color: #8a1c13; padding: 6px; border-radius: 4px;",
     "notice": "background: #fff4d6; color: #5c4400; padding: 6px; border-radius: 4px;",
 }
+
+
+class TextEditor(QPlainTextEdit):
+    """A plain-text editor that leaves a dropped model file or folder to the window (which adds it) instead of
+    pasting its path into the text."""
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 - Qt override
+        return not model_paths(source) and super().canInsertFromMimeData(source)
+
+
+def text_editor(placeholder: str) -> TextEditor:
+    """An editor for a prompt or source text: Tab moves focus on (the fields are typed, not indented)."""
+    editor = TextEditor()
+    editor.setPlaceholderText(placeholder)
+    editor.setTabChangesFocus(True)
+    return editor
 
 
 def preset_combo(names: list[str]) -> QComboBox:

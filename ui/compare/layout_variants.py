@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -23,7 +22,7 @@ from playground.tasks.compare_run import ColumnOutcome
 from playground.tasks.layout_html import build_prompt, clean, load_examples
 from playground.tasks.layout_run import layout_settings
 from ui.common.html_preview import HtmlPreview
-from ui.common.widgets import banner
+from ui.common.widgets import TextEditor, banner
 
 
 class LayoutVariant(QWidget):
@@ -31,7 +30,7 @@ class LayoutVariant(QWidget):
         super().__init__()
         self.settings = QLineEdit(spec)
         self.settings.setPlaceholderText("model=ID,temperature=0.7,seed=1")
-        self.source = QPlainTextEdit()
+        self.source = TextEditor()
         self.source.setReadOnly(True)
         self.preview = HtmlPreview()
         panes = QSplitter(Qt.Orientation.Vertical)

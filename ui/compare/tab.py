@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -41,7 +40,7 @@ from ui.common.flow_layout import flow_row
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import FIELDS, PanelSpec, ParamsPanel
 from ui.common.streaming import REPAINT_MS, FirstAtOnce
-from ui.common.widgets import ElidedLabel
+from ui.common.widgets import ElidedLabel, TextEditor
 from ui.compare import column_tools
 from ui.compare import session as compare_session
 from ui.compare.column import CompareColumn
@@ -81,9 +80,9 @@ class CompareTab(ModeTab):
         self._first = FirstAtOnce()
         self._flush.timeout.connect(self._flush_tokens)
 
-        self.source = QPlainTextEdit()
+        self.source = TextEditor()
         self.source.setPlaceholderText("Source text (optional): comes before the prompt, the same for every column")
-        self.prompt = QPlainTextEdit()
+        self.prompt = TextEditor()
         self.prompt.setPlaceholderText("Prompt: every column completes source + prompt")
         self.add_button = QPushButton("+ Column")
         self.add_button.clicked.connect(lambda _checked=False: self.add_column({}))

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QProgressBar,
     QSpinBox,
     QSplitter,
@@ -33,7 +32,7 @@ from playground.models.demo_image import DEMO_IMAGE_ID
 from playground.store.records import Run
 from playground.tasks.image_runs import failed_image_run, image_run, save_images
 from ui.common.mode_tab import ModeTab
-from ui.common.widgets import plain_label
+from ui.common.widgets import TextEditor, plain_label
 from ui.image import session
 from ui.image.gallery import ImageGallery
 from ui.image.worker import ImageWorker
@@ -93,7 +92,7 @@ class ImageTab(ModeTab):
         policy.setRetainSizeWhenHidden(True)
         self.demo_note.setSizePolicy(policy)
         self.demo_note.setStyleSheet("background: #fff4ce; color: #5c4400; padding: 6px; border-radius: 4px;")
-        self.prompt = QPlainTextEdit()
+        self.prompt = TextEditor()
         self.prompt.setPlaceholderText("a blue square on a yellow background")
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMaximumHeight(90)

@@ -12,7 +12,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -27,7 +26,7 @@ from playground.store.records import Run
 from playground.tasks.inspect_run import inspect_run, lens_from_json, request_of
 from playground.tasks.probe import ProbeRequest, probe_run, rows_of
 from ui.common.mode_tab import ModeTab
-from ui.common.widgets import banner, hint_label
+from ui.common.widgets import banner, hint_label, text_editor
 from ui.inspect.attention_view import AttentionView
 from ui.inspect.heads_grid import AVERAGE
 from ui.inspect.lens_view import LensView
@@ -44,13 +43,6 @@ def prompt_tab_inputs(tab: Any) -> tuple[str, str, str]:
     """The Prompt tab's source, prompt and its first completion as shown."""
     completion = "".join(t.text for t in tab.output.tokens if t.completion == 0)
     return tab.source.toPlainText(), tab.prompt.toPlainText(), completion
-
-
-def _editor(placeholder: str) -> QPlainTextEdit:
-    editor = QPlainTextEdit()
-    editor.setPlaceholderText(placeholder)
-    editor.setTabChangesFocus(True)
-    return editor
 
 
 class InspectTab(ModeTab):
@@ -75,9 +67,9 @@ class InspectTab(ModeTab):
         self._pending_lens: set[int] = set()
         self._preloaded = ""
 
-        self.source = _editor("Source text: examples before the prompt (as in the Prompt tab)")
-        self.prompt = _editor("Prompt, e.g. Country: Italy↵Capital:")
-        self.completion = _editor("Completion (optional): text after the prompt to inspect too")
+        self.source = text_editor("Source text: examples before the prompt (as in the Prompt tab)")
+        self.prompt = text_editor("Prompt, e.g. Country: Italy↵Capital:")
+        self.completion = text_editor("Completion (optional): text after the prompt to inspect too")
         self.new_tokens = QSpinBox()
         self.new_tokens.setRange(0, MAX_NEW_TOKENS)
         self.new_tokens.setToolTip("Continue greedily by this many tokens first, to see what generated tokens "

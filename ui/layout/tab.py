@@ -37,7 +37,7 @@ from ui.common.html_highlighter import HtmlHighlighter
 from ui.common.html_preview import HtmlPreview
 from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
-from ui.common.widgets import StatusLabel, plain_label, preset_combo
+from ui.common.widgets import StatusLabel, TextEditor, plain_label, preset_combo
 from ui.layout.examples import ExamplesEditor
 
 RENDER_MS = 400  # re-render the partial page at most this often while streaming
@@ -83,7 +83,7 @@ class LayoutTab(ModeTab):
         self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.presets.setMinimumContentsLength(12)
         self.presets.activated.connect(self._on_preset_activated)
-        self.description = QPlainTextEdit()
+        self.description = TextEditor()
         self.description.setPlaceholderText("Describe the page: “a blue button that says Subscribe under a large "
                                             "heading Welcome”")
         self.description.setTabChangesFocus(True)
@@ -97,7 +97,7 @@ class LayoutTab(ModeTab):
         self.change_button.clicked.connect(lambda _checked=False: self.apply_change())
         self.also_disabled_while_running(self.change_button)
 
-        self.source = QPlainTextEdit()
+        self.source = TextEditor()
         self.source.setReadOnly(True)
         self.source.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self._highlighter = HtmlHighlighter(self.source.document())

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -39,20 +38,13 @@ from ui.common.mode_tab import ModeTab
 from ui.common.params_panel import PanelSpec, ParamsPanel, run_origin
 from ui.common.streaming import REPAINT_MS, FirstAtOnce
 from ui.common.token_view import OutputView
-from ui.common.widgets import ElidedLabel, hint_label, preset_combo
+from ui.common.widgets import ElidedLabel, hint_label, preset_combo, text_editor
 from ui.prompt.branches import BranchPanel, beside
 
 SCORE_TOP = 5
 CONSTRAINT_HINTS = {"": "", "json_schema": '{"type": "object", "properties": {"answer": {"type": "string"}}}',
                     "regex": "[0-9]{1,3}", "choice": "yes, no, maybe"}
 SHOW_PROBABILITIES = "prompt/show_probabilities"
-
-
-def _editor(placeholder: str) -> QPlainTextEdit:
-    editor = QPlainTextEdit()
-    editor.setPlaceholderText(placeholder)
-    editor.setTabChangesFocus(True)
-    return editor
 
 
 class PromptTab(ModeTab):
@@ -80,9 +72,9 @@ class PromptTab(ModeTab):
         self.presets.activated.connect(self._on_preset_activated)
         self.preset_note = hint_label()
 
-        self.source = _editor("Source text: examples the model should continue from (kept when you change the "
+        self.source = text_editor("Source text: examples the model should continue from (kept when you change the "
                               "prompt)")
-        self.prompt = _editor("Prompt: appended directly after the source text, nothing in between")
+        self.prompt = text_editor("Prompt: appended directly after the source text, nothing in between")
         self.output = OutputView()
         self.show_probs = QCheckBox("Show probabilities")
         self.show_probs.setToolTip("Colour each token by its probability; hover a token for the top-5 alternatives")
