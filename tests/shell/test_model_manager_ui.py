@@ -22,20 +22,21 @@ def _mime(*paths: Path) -> QMimeData:
     return mime
 
 
-def _drag_enter(widget, mime: QMimeData) -> bool:
-    event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+def _send(widget, kind: str, mime: QMimeData) -> bool:
+    """Deliver a drag-enter or drop event as Qt does (an ignored one goes on to the parents); was it accepted?"""
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDragEnterEvent(QPoint(5, 5), *args) if kind == "enter" else QDropEvent(QPointF(5, 5), *args)
     event.ignore()
     QApplication.sendEvent(widget, event)
     return event.isAccepted()
+
+
+def _drag_enter(widget, mime: QMimeData) -> bool:
+    return _send(widget, "enter", mime)
 
 
 def _drop(widget, mime: QMimeData) -> bool:
-    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    event.ignore()
-    QApplication.sendEvent(widget, event)
-    return event.isAccepted()
+    return _send(widget, "drop", mime)
 
 
 def _window(qtbot) -> tuple[MainWindow, ScriptedRunner]:
