@@ -14,6 +14,7 @@ else it imports is imported first, normally. Where transformers no longer has th
 
 from __future__ import annotations
 
+import _imp
 import importlib
 import sys
 
@@ -35,6 +36,12 @@ def prepare() -> None:
     real = getattr(import_utils, "is_torch_available", None)
     if real is None:
         return
+    vision = getattr(import_utils, "is_vision_available", lambda: False)
+    if vision():
+        importlib.import_module("transformers.image_utils")  # type_validators' one other import, when Pillow is there
+    # The stand-in is global for as long as type_validators runs: the import lock keeps other threads from starting
+    # an import meanwhile (everything it imports is already loaded, so nothing here waits on another thread).
+    _imp.acquire_lock()
     import_utils.is_torch_available = lambda: False
     try:
         validators = importlib.import_module(_MODULE)
@@ -42,6 +49,7 @@ def prepare() -> None:
         return
     finally:
         import_utils.is_torch_available = real
+        _imp.release_lock()
     # its device validator tests is_torch_available() at call time, then isinstance(value, torch.device)
     validators.is_torch_available = real
     if real():
