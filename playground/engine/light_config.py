@@ -7,9 +7,10 @@ load took 2.3-2.4 s and the process held 413 MB; without that chain 1.5-1.7 s an
 The fused runner needs none of it: it reads the config's numbers. transformers' own forward (Inspect, LoRA, the
 fallback path) imports the chain later through its modeling code, as before.
 
-``prepare()`` imports ``type_validators`` once with torch reported absent to that module alone, so it binds an
-empty activation table (its validator then skips the name check, as it does on a torch-less install); everything
-else it imports is imported first, normally. Where transformers no longer has that shape, it does nothing.
+``prepare()`` imports ``type_validators`` once with torch reported absent while that one module runs, so it binds
+an empty activation table (its validator then skips the name check, as it does on a torch-less install); everything
+else it imports is imported first, normally, and the import lock keeps other threads from importing meanwhile.
+Where transformers no longer has that shape, it does nothing.
 """
 
 from __future__ import annotations
