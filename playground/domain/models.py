@@ -59,5 +59,6 @@ class ModelInfo:
         return self.source in ("folder", "gguf")
 
     def as_dict(self) -> dict[str, Any]:
+        """``playground models --json``'s shape, kept as scripts read it (a missing file: ready false)."""
         return {"id": self.id, "kind": self.kind, "source": self.source, "path": self.path,
-                "size_bytes": self.size_bytes, "ready": self.ready, "missing": self.missing}
+                "size_bytes": self.size_bytes, "ready": self.ready}
