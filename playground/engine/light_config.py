@@ -38,15 +38,18 @@ def prepare() -> None:
     if real is None:
         return
     vision = getattr(import_utils, "is_vision_available", lambda: False)
-    if vision():
-        importlib.import_module("transformers.image_utils")  # type_validators' one other import, when Pillow is there
+    try:
+        if vision():
+            importlib.import_module("transformers.image_utils")  # type_validators' other import, with Pillow
+    except ImportError:
+        return
     # The stand-in is global for as long as type_validators runs: the import lock keeps other threads from starting
     # an import meanwhile (everything it imports is already loaded, so nothing here waits on another thread).
     _imp.acquire_lock()
     import_utils.is_torch_available = lambda: False
     try:
         validators = importlib.import_module(_MODULE)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - a failed import leaves nothing behind: transformers imports it its own way later
         return
     finally:
         import_utils.is_torch_available = real
