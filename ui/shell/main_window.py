@@ -9,12 +9,9 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QTabWidget,
-    QToolButton,
     QWidget,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,6 +39,7 @@ from ui.shell import session_files, sessions_sidebar, window_state
 from ui.shell.adapters_dialog import AdaptersDialog
 from ui.shell.endpoints_dialog import EndpointsDialog
 from ui.shell.menus import build_menus
+from ui.shell.model_menu import ModelMenu
 from ui.shell.params_dock import ParamsDock
 from ui.shell.sessions_panel import SessionsPanel
 from ui.shell.sessions_sidebar import LAST_SESSION
@@ -72,27 +70,14 @@ class MainWindow(QMainWindow):
         self.model_picker.setMinimumContentsLength(28)
         self.model_picker.setToolTip("The model every run uses; it loads in the background")
         self.model_picker.activated.connect(self._on_model_picked)
-        add_button = QToolButton()
-        add_button.setText("Add model…")
-        add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(add_button)
-        menu.addAction("Model folder (safetensors)…", self._add_folder)
-        menu.addAction("GGUF file…", self._add_gguf)
-        menu.addSeparator()
-        menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", self.open_endpoints)
-        menu.addAction("Fine-tuned adapters…", self.open_adapters)
-        menu.addSeparator()
-        self.remove_model_action = menu.addAction("Remove from the list", self.remove_current_model)
-        menu.aboutToShow.connect(self._sync_remove_action)
-        add_button.setMenu(menu)
-        add_button.setToolTip("Add a model folder or a .gguf file (or drop one on the window)")
+        self.model_menu = ModelMenu(self)
         self.setAcceptDrops(True)
         toolbar = self.addToolBar("Model")
         toolbar.setObjectName("model_toolbar")
         toolbar.setMovable(False)
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_picker)
-        toolbar.addWidget(add_button)
+        toolbar.addWidget(self.model_menu.button)
 
         # Each tab has its own parameters (only those it uses, its own defaults); the dock shows the current one's.
         panels = {cls: ParamsPanel(cls.params_spec) for cls in (PromptTab, LayoutTab, SheetTab, CompareTab)}
@@ -147,6 +132,7 @@ class MainWindow(QMainWindow):
         self.remote_models = RemoteModels(self)
         self.remote_models.listed.connect(self._on_remote_listed)
         self._remote_ids: list[str] = []
+        self._model_infos: dict[str, ModelInfo] = {}  # the picker's local text models, by id
         self.endpoints_dialog: EndpointsDialog | None = None
         self.adapters_dialog: AdaptersDialog | None = None
         # The Hugging Face cache scan (and its imports) waits until the window is on screen.
@@ -285,9 +271,11 @@ class MainWindow(QMainWindow):
         keep = select or self.current_model()
         self.model_picker.clear()
         ids = []
+        self._model_infos = {}
         for info in self.registry.list(include_hf_cache=include_hf_cache):
             if info.kind != "text":
                 continue
+            self._model_infos[info.id] = info
             note = " (file missing)" if info.missing else "" if info.ready else " (prepared on first use)"
             size = f" · {human_bytes(info.size_bytes)}" if info.size_bytes else ""
             self.model_picker.addItem(f"{info.id} · {info.source}{size}{note}", info.id)
@@ -304,6 +292,10 @@ class MainWindow(QMainWindow):
             index = self.model_picker.count() - 1
         self.model_picker.setCurrentIndex(max(index, 0))
         self.compare_tab.set_model_choices(ids)
+
+    def model_info(self, model_id: str) -> ModelInfo | None:
+        """The registry's entry for a local text model in the picker, as its last refresh listed it."""
+        return self._model_infos.get(model_id)
 
     # -- remote endpoints ----------------------------------------------------------------------------------------
     @Slot()
@@ -358,50 +350,11 @@ class MainWindow(QMainWindow):
     def _on_model_picked(self, _index: int) -> None:
         self.bridge.load(self.current_model())
 
-    def _add_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Add a model folder")
-        if path:
-            self.add_model(path)
-
-    def _add_gguf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF file", filter="GGUF models (*.gguf)")
-        if path:
-            self.add_model(path)
-
     def add_model(self, path: str) -> None:
-        try:
-            info = self.registry.add(path)
-        except KnownError as exc:
-            self.statusBar().showMessage(str(exc), 10000)
-            return
-        self.refresh_models(select=info.id)
-        self.bridge.load(info.id)
+        self.model_menu.add(path)
 
-    def _chosen_info(self) -> ModelInfo | None:
-        return next((m for m in self.registry.list(include_hf_cache=False) if m.id == self.current_model()), None)
-
-    @Slot()
-    def _sync_remove_action(self) -> None:
-        info = self._chosen_info()
-        removable = info is not None and info.removable
-        self.remove_model_action.setEnabled(removable)
-        self.remove_model_action.setText(f"Remove {info.id} from the list" if removable and info else
-                                         "Remove from the list (models you added)")
-
-    @Slot()
     def remove_current_model(self) -> None:
-        """Forget the chosen user-added model (its file or folder stays where it is); the embedded model is chosen."""
-        info = self._chosen_info()
-        if info is None or not info.removable:
-            return
-        try:
-            self.registry.remove(info.id)
-        except KnownError as exc:
-            self.statusBar().showMessage(str(exc), 10000)
-            return
-        self.refresh_models(select=EMBEDDED_ID)
-        self.bridge.load(self.current_model())
-        self.statusBar().showMessage(f"Removed {info.id} from the list; {info.path} was not touched", 10000)
+        self.model_menu.remove_current()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if model_paths(event.mimeData()):
@@ -416,7 +369,7 @@ class MainWindow(QMainWindow):
             return
         event.acceptProposedAction()
         for path in paths:  # each registered; the last one is chosen and loads
-            self.add_model(path)
+            self.model_menu.add(path)
 
     @Slot(dict)
     def _on_open_image_settings(self, settings: dict) -> None:

@@ -1,0 +1,81 @@
+"""The toolbar's "Add model…" button: add a model folder or a .gguf file (also what a drop on the window does), open
+the Endpoints and Fine-tuned adapters dialogs, and take a model the user added off the list again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
+
+from playground.errors import KnownError
+from playground.models.embedded import EMBEDDED_ID
+
+if TYPE_CHECKING:
+    from ui.shell.main_window import MainWindow
+
+
+class ModelMenu(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.button = QToolButton()
+        self.button.setText("Add model…")
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.button.setToolTip("Add a model folder or a .gguf file (or drop one on the window)")
+        menu = QMenu(self.button)
+        menu.addAction("Model folder (safetensors)…", self._add_folder)
+        menu.addAction("GGUF file…", self._add_gguf)
+        menu.addSeparator()
+        menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", window.open_endpoints)
+        menu.addAction("Fine-tuned adapters…", window.open_adapters)
+        menu.addSeparator()
+        self.remove_action = menu.addAction("Remove from the list", self.remove_current)
+        menu.aboutToShow.connect(self._sync_remove_action)
+        self.button.setMenu(menu)
+
+    def add(self, path: str) -> None:
+        """Register ``path`` (a model folder or a .gguf file), choose it and load it; a problem goes to the status
+        bar."""
+        w = self.window
+        try:
+            info = w.registry.add(path)
+        except KnownError as exc:
+            w.statusBar().showMessage(str(exc), 10000)
+            return
+        w.refresh_models(select=info.id)
+        w.bridge.load(info.id)
+
+    @Slot()
+    def remove_current(self) -> None:
+        """Forget the chosen user-added model (its file or folder stays where it is); the embedded model is chosen."""
+        w = self.window
+        info = w.model_info(w.current_model())
+        if info is None or not info.removable:
+            return
+        try:
+            w.registry.remove(info.id)
+        except KnownError as exc:
+            w.statusBar().showMessage(str(exc), 10000)
+            return
+        w.refresh_models(select=EMBEDDED_ID)
+        w.bridge.load(w.current_model())
+        w.statusBar().showMessage(f"Removed {info.id} from the list; {info.path} was not touched", 10000)
+
+    @Slot()
+    def _sync_remove_action(self) -> None:
+        info = self.window.model_info(self.window.current_model())
+        removable = info is not None and info.removable
+        self.remove_action.setEnabled(removable)
+        self.remove_action.setText(f"Remove {info.id} from the list" if info is not None and removable else
+                                   "Remove from the list (models you added)")
+
+    def _add_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self.window, "Add a model folder")
+        if path:
+            self.add(path)
+
+    def _add_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Add a GGUF file", filter="GGUF models (*.gguf)")
+        if path:
+            self.add(path)
