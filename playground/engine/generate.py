@@ -292,7 +292,6 @@ class _Detokenizer:
 
 
 def _alternatives(tm: TextModel, logprobs: torch.Tensor, k: int) -> tuple[Alternative, ...]:
-
     if k <= 0:
         return ()
     values, ids = top_k(logprobs, k)
