@@ -132,10 +132,11 @@ def test_kernel_matches_reference(kernel, isa: str):
 
 
 def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
-    """The AVX2 path (every x86-64 CPU; the only one without AVX-512) multiplies fp32 x rounded to int16 per group:
-    asymmetric int4 (offsets meet x's exact sums), symmetric Q4_0-style int4 (its implied -8 * scale meets x as
-    rounded) and int8 weights, odd group counts (a last group without a pair), every count of a row's last fp16
-    params short of 8 (read by masked loads) and more rows than one pass takes."""
+    """The AVX2 path (every x86-64 CPU; the only one without AVX-512) multiplies fp32 x rounded to int16 per group
+    (the int8 mode: x's int8 values, as bytes against int4 weights): asymmetric int4 (offsets meet x's exact sums),
+    symmetric Q4_0-style int4 (its implied -8 * scale meets x as rounded) and int8 weights, odd group counts (a last
+    group without a pair), every count of a row's last fp16 params short of 8 (read by masked loads) and more rows
+    than one pass takes."""
     if k.set_isa("avx2").split()[0] != "avx2":
         pytest.skip("this CPU has no avx2 path")
     assert k.fp32_x_bits() == 16
@@ -149,6 +150,9 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
             assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (k_, t)
             assert _rel_err(k.matmul(x, sym), x16 @ k.dequantize(sym).double().T) < 2e-6, (k_, t)
             assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+            # int4-a8 (the app's default above 50M parameters): int4 weights against x rounded to int8 in bytes
+            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (k_, t)
+            assert _rel_err(k.matmul(x, sym, int8_activations=True), _ref_int8(x, sym)) < 2e-6, (k_, t)
             with k.exact_fp32():  # the exact mode still multiplies x as is
                 assert _rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
         x = _x(20, k_)  # prefill's GEMM: int8 weights against x rounded to int16 as well (test_prefill_gemm.py)

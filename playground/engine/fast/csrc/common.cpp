@@ -357,6 +357,14 @@ PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * h), _mm256_castsi256_si128(eo));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (2 + h)), _mm256_extracti128_si256(eo, 1));
       }
+      if (p.x8p) {  // the int8 values as bytes (within +-127: no saturation), in x8p's order
+        int8_t* dst8 = p.x8p + t * row + g / 2 * 2 * kGroup + g % 2 * 16;
+        for (int h = 0; h < 2; ++h) {  // values 16h .. 16h + 15 to chunk h
+          const __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[2 * h], r.q[2 * h + 1]), 0xD8);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst8 + 32 * h),
+                           _mm_packs_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+        }
+      }
       if (p.sumq) p.sumq[t * p.Gp + g] = static_cast<float>(r.sum) * r.scale;
       if (p.c6) {  // int6 weights: their -32 offsets' term per half group
         set_c6(p, t, g, 0, hsum_epi32(_mm256_add_epi32(r.q[0], r.q[1])), r.scale);

@@ -123,6 +123,7 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
 
 // Pair p's groups (a last odd one alone: the other half zero; x16p holds zeros there) widened to int16.
 struct Int8X16Pair {
+  static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 64;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,

@@ -78,6 +78,10 @@ struct XPrep {
   // missing last g+1: zeros): the order in which the 16-bit lanes hold an int4 row's nibbles, so the kernels widen
   // by shifts alone (int4_rows_x16_avx2, int8_rows_x16_avx2).
   int16_t* x16p = nullptr;
+  // The AVX2 int8 mode, for int4 weights (null elsewhere): x16p's int8 values as bytes, per pair of groups (g, g+1)
+  // 64 bytes: g's x[0..15], g+1's x[0..15], g's x[16..31], g+1's x[16..31] (a missing last g+1: zeros), so one
+  // 32-byte load of two groups' nibble bytes, masked and shifted, meets x in vpmaddubsw (int4_rows_x8_avx2).
+  int8_t* x8p = nullptr;
   // The integer sums' constant terms, started from (see c_stride): int4 symmetric weights' -8 * the group's x16
   // (fp32 mode) or xq (int8 mode) sum (Q4_0: offset = -8 * scale), per 4 groups in lanes 0/4/8/12 (c4); int8
   // weights' -128 * the group's x sum

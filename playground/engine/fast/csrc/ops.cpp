@@ -75,6 +75,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
   std::vector<int8_t> xq4, xh, xl, xh4, xl4;
   std::vector<float> xs16;
   std::vector<int16_t> x16p;
+  std::vector<int8_t> x8p;
   std::vector<int32_t> c4, c16n, c8;
   std::vector<float> c6, xs6;
   const auto has = [&](int kind) {
@@ -100,6 +101,10 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     xp.sumq = sumq.data();
     x16p.resize(static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup)), 0);  // zeros: a last odd group's partner
     xp.x16p = x16p.data();
+    if (int8_x && has(kInt4)) {
+      x8p.resize(static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup)), 0);
+      xp.x8p = x8p.data();
+    }
   } else if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
     const auto consts = [&](std::vector<int32_t>& v, int per) {
       v.resize(static_cast<size_t>(T * c_stride(G, per)), 0);

@@ -219,7 +219,7 @@ template <int TT, class PAIR>
 PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t row_bytes) {
   const XPrep& xp = *a.x;
   const int64_t G = xp.G, Gp = xp.Gp, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
-  const int16_t* x16 = xp.x16p + t0 * stride;
+  const auto* x16 = PAIR::x(xp) + t0 * stride;  // x16p, or x8p (int4_rows_x8_avx2)
   float* d = blk.scratch;  // [TT, Gp]: scale * x scale
   Pending<TT> pending;
   pending.first = blk.n0;
