@@ -137,31 +137,26 @@ PG_TARGET_AVX2 PG_INLINE __m256 halves8(const uint16_t* p, int64_t left) {
   return _mm256_cvtph_ps(v);
 }
 
-// dot_halves8 on AVX2.
-PG_TARGET_AVX2 PG_INLINE __m256 dot_halves8_avx2(__m256 acc, const uint16_t* of, const float* sumx, int64_t G) {
-  for (int64_t i = 0; i < G; i += 8) acc = _mm256_fmadd_ps(halves8(of + i, G - i), _mm256_loadu_ps(sumx + i), acc);
-  return acc;
-}
-
 // d [TT, Gp] = a row's fp16 scales times x's int16 scales (xs16 from row t0), zero past G: the AVX2 int16 kernels'
-// per-group factors. With ``implied`` (Q4_0's symmetric int4), also each row of x's sum of scale * sumq (its
-// -8 * scale offsets' term, before the -8), from the same converted scales.
-// The implied sums run in locals, stored once: summed through the pointer, each step reloaded what the last had
-// stored (the stores to d might alias it), a chain that cost ~20% of Qwen2.5-3B's Q4_0 decode on a Zen 3 (perf).
+// per-group factors; and per row of x the offsets' term, summed in the same pass over the row's params: Q4_0's
+// implied -8 * scale (``symmetric``: scale * sumq summed, the -8 applied by the caller) or stored offsets (``of``:
+// of * x's group sums as the mode rounds them, offset_sums).
+// The sums run in locals, returned once: summed through a pointer that the stores to d might alias, each step
+// reloaded what the last had stored, a chain that cost ~20% of Qwen2.5-3B's Q4_0 decode on a Zen 3 (perf); the
+// stored offsets had their own pass after the row's pairs.
 template <int TT>
-PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const XPrep& xp, int64_t t0, float* d,
-                                               __m256 (*implied)[TT]) {
-  __m256 imp[TT];
-  for (int t = 0; t < TT; ++t) imp[t] = _mm256_setzero_ps();
+PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const uint16_t* of, bool symmetric,
+                                               const XPrep& xp, int64_t t0, float* d, __m256 (&term)[TT]) {
+  const float* sums = of ? offset_sums(xp) : xp.sumq;
+  for (int t = 0; t < TT; ++t) term[t] = _mm256_setzero_ps();
   for (int64_t g = 0; g < xp.Gp; g += 8) {
     const __m256 s8 = halves8(sc + g, xp.G - g);
+    const __m256 o8 = of ? halves8(of + g, xp.G - g) : s8;
     for (int t = 0; t < TT; ++t) {
       _mm256_storeu_ps(d + t * xp.Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * xp.Gp + g)));
-      if (implied) imp[t] = _mm256_fmadd_ps(s8, _mm256_loadu_ps(xp.sumq + (t0 + t) * xp.Gp + g), imp[t]);
+      if (of || symmetric) term[t] = _mm256_fmadd_ps(o8, _mm256_loadu_ps(sums + (t0 + t) * xp.Gp + g), term[t]);
     }
   }
-  if (implied)
-    for (int t = 0; t < TT; ++t) (*implied)[t] = _mm256_add_ps((*implied)[t], imp[t]);
 }
 
 // One pair of groups (p) of the AVX2 int16 kernels: weights q0..q3 widened to int16 in XPrep::x16p's order, against
@@ -233,9 +228,10 @@ PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t 
     const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
     const uint8_t* row = a.s->q + n * row_bytes;
     const bool symmetric = a.s->kind == kInt4 && !a.s->offsets;
-    __m256 acc0[TT], acc1[TT], implied[TT];
-    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = implied[t] = _mm256_setzero_ps();
-    scales_times_x16<TT>(sc, xp, t0, d, symmetric ? &implied : nullptr);
+    const uint16_t* of = a.s->kind == kInt4 && a.s->offsets ? a.s->offsets + n * G : nullptr;
+    __m256 acc0[TT], acc1[TT], term[TT];
+    for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    scales_times_x16<TT>(sc, of, symmetric, xp, t0, d, term);
     int64_t p = 0;
     for (; p + 2 <= pairs; p += 2) {
       for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) prefetch_ahead(row + p * PAIR::kBytes + o);
@@ -245,13 +241,9 @@ PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t 
     if (p < pairs) PAIR::template load<TT>(acc0, row, false, x16, stride, d, Gp, p++);
     if (G % 2) PAIR::template load<TT>(acc1, row, true, x16, stride, d, Gp, p);
     for (int t = 0; t < TT; ++t) {
-      __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
-      if (a.s->kind == kInt4 && a.s->offsets) {
-        r = dot_halves8_avx2(r, a.s->offsets + n * G, offset_sums(xp) + (t0 + t) * Gp, G);
-      } else if (symmetric) {
-        r = _mm256_fmadd_ps(_mm256_set1_ps(-8.f), implied[t], r);
-      }
-      pending.r[t][pending.count] = r;
+      const __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
+      pending.r[t][pending.count] = of ? _mm256_add_ps(r, term[t])
+                                       : symmetric ? _mm256_fmadd_ps(_mm256_set1_ps(-8.f), term[t], r) : r;
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }
