@@ -337,7 +337,8 @@ PG_TARGET_AVX512 static void prepare_split_avx512(XPrep& p) {
 // kernels take the stored offsets in fp32; sumq: x's group sums as rounded, for Q4_0's implied offsets). The int8
 // mode rounds to int8 as prepare_x_avx2 does (the same values, held as int16): the int16 kernels then make the
 // int8 kernels' integer sums, faster (Qwen2.5-3B's int4-a8 decode 7.9-8.4 -> 9.8-11.2 tok/s on a 2-core Zen 3,
-// alternating processes; the int8 kernel's nibble unpacking and per-group scaling cost more than widening).
+// alternating processes; the int8 kernel's nibble unpacking and per-group scaling cost more than widening). Int4
+// weights in the int8 mode then moved on to the same values as bytes (x8p, written here too: int4_rows_x8_avx2).
 PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
   const float levels = p.int8_x ? 127.f : kInt16Levels;
   const int64_t row = (p.G + 1) / 2 * 2 * kGroup;
