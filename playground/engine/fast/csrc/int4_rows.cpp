@@ -363,7 +363,13 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
 // vpunpck{l,h}bw took one instruction more, four of them shuffles, at the same measured speed on Zen 3;
 // dequantizing to fp32 read the weights at a third of the memory's rate.
 
-// Pair p's 32 bytes (a last odd group: its 16, the upper half zero; x16p holds zeros there) widened to int16.
+// Pair p's 32 bytes of nibbles (a last odd group: its 16, the upper half zero).
+PG_TARGET_AVX2 PG_INLINE __m256i pair_bytes(const uint8_t* row, int64_t p, bool half) {
+  return half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
+              : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+}
+
+// Pair p's 32 bytes (x16p holds zeros past a last odd group) widened to int16.
 struct Int4X16Pair {
   static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 32;
@@ -371,8 +377,7 @@ struct Int4X16Pair {
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
     const __m256i low4 = _mm256_set1_epi16(15);
-    const __m256i w = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
-                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+    const __m256i w = pair_bytes(row, p, half);
     x16_pair<TT>(acc, _mm256_and_si256(w, low4), _mm256_and_si256(_mm256_srli_epi16(w, 4), low4),
                  _mm256_and_si256(_mm256_srli_epi16(w, 8), low4), _mm256_srli_epi16(w, 12), x16, stride, d, Gp, p);
   }
@@ -395,8 +400,7 @@ struct Int4X8Pair {
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int8_t* x8,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
     const __m256i low4 = _mm256_set1_epi8(15);
-    const __m256i w = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + p * 32)))
-                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + p * 32));
+    const __m256i w = pair_bytes(row, p, half);
     const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
     const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     for (int t = 0; t < TT; ++t) {
