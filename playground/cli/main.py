@@ -42,7 +42,7 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--device", default=argparse.SUPPRESS, help="auto | cpu | cuda | cuda:1 | mps")
     common.add_argument("--dtype", default=argparse.SUPPRESS, help="auto | float32 | float16 | bfloat16")
     common.add_argument("--precision", default=argparse.SUPPRESS,
-                        help="decode weights on the CPU: auto (int4-a8 for models of 50M+ parameters) | fp32 | bf16 | "
+                        help="decode weights on the CPU: auto (int4 for models of 50M+ parameters) | fp32 | bf16 | "
                              "int8 | int4 | int4-a8 (default: $PLAYGROUND_PRECISION or auto)")
     return common
 

@@ -150,7 +150,7 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
             assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (k_, t)
             assert _rel_err(k.matmul(x, sym), x16 @ k.dequantize(sym).double().T) < 2e-6, (k_, t)
             assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
-            # int4-a8 (the app's default above 50M parameters): int4 weights against x rounded to int8 in bytes
+            # int4-a8 (the fastest precision): int4 weights against x rounded to int8, as bytes
             assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (k_, t)
             assert _rel_err(k.matmul(x, sym, int8_activations=True), _ref_int8(x, sym)) < 2e-6, (k_, t)
             with k.exact_fp32():  # the exact mode still multiplies x as is

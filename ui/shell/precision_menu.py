@@ -11,10 +11,11 @@ from playground.errors import KnownError
 
 # (value, menu label, tooltip) for Model ▸ Precision; measured by bench/decode_speed.py on the embedded model.
 PRECISION_CHOICES = (
-    ("auto", "Auto (int4 + int8 activations for models of 50M+ parameters)",
-     "The fastest precision that keeps fp32's answers (bench/decode_speed.py)"),
+    ("auto", "Auto (int4 weights for models of 50M+ parameters)",
+     "int4 weights, fp32 activations: fp32's answers and perplexity on the embedded model (bench/decode_speed.py)"),
     ("int4", "int4 weights", "4-bit weights in groups of 32, fp32 activations: closest to fp32 of the int4 options"),
-    ("int4-a8", "int4 weights, int8 activations", "Fastest: 0.99x llama.cpp on the embedded model"),
+    ("int4-a8", "int4 weights, int8 activations",
+     "Fastest: the int8 activations cost ~0.4-1.3% perplexity on the embedded model"),
     ("int8", "int8 weights", "8-bit weights"),
     ("bf16", "bf16 weights", "Half the bytes of fp32"),
     ("fp32", "fp32 (full precision)", "The model's own weights"),
