@@ -160,6 +160,22 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
         assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
 
 
+def test_a_fused_group_mixing_int4_and_int8_weights_matches_each_alone(kernel):
+    """A GGUF Q4_K_M layer fuses Q4_K and Q6_K / Q8_0 tensors into one group: in either mode each weight kind gets
+    x laid out for its own kernel (on AVX2 in the int8 mode: bytes for int4, int16 for int8), the same rows as
+    multiplying each weight alone."""
+    for k_ in (544, 896):  # 17 and 28 groups
+        w4 = k.quantize(_weight(40, k_, seed=k_))
+        q8, s8 = int8_kernel.quantize(_weight(24, k_, seed=k_ + 1))
+        for t in (1, 3, 9):
+            x = _x(t, k_, seed=t)
+            for int8 in (False, True):
+                both = torch.ops.playground.qlinear(x, [*w4.segment(), q8, s8], [1, 2], int8)
+                alone = [torch.ops.playground.qlinear(x, w4.segment(), [1], int8),
+                         torch.ops.playground.qlinear(x, [q8, s8], [2], int8)]
+                assert torch.equal(both, torch.cat(alone, 1)), (k_, t, int8)
+
+
 def _ref_bf16(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
     """What the bf16 prefill GEMM sums: weights and x rounded to bf16 (the sum is then rounded to bf16 once)."""
     return x.bfloat16().double() @ k.dequantize(w).bfloat16().double().T

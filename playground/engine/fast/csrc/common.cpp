@@ -351,18 +351,17 @@ PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
       for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xg + 8 * i);
       const RoundedGroup r = round_group(v, levels);
       p.xs16[t * p.Gp + g] = r.scale;
-      int16_t* dst = p.x16p + t * row + g / 2 * 2 * kGroup + g % 2 * 8;
-      for (int h = 0; h < 2; ++h) {  // values 16h .. 16h + 15: the evens to chunk h, the odds to chunk 2 + h
+      const int64_t pair = t * row + g / 2 * 2 * kGroup;
+      for (int h = 0; h < 2; ++h) {  // values 16h .. 16h + 15 as int16, in order
         const __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[2 * h], r.q[2 * h + 1]), 0xD8);
-        const __m256i eo = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, evens_then_odds), 0xD8);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * h), _mm256_castsi256_si128(eo));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (2 + h)), _mm256_extracti128_si256(eo, 1));
-      }
-      if (p.x8p) {  // the int8 values as bytes (within +-127: no saturation), in x8p's order
-        int8_t* dst8 = p.x8p + t * row + g / 2 * 2 * kGroup + g % 2 * 16;
-        for (int h = 0; h < 2; ++h) {  // values 16h .. 16h + 15 to chunk h
-          const __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32(r.q[2 * h], r.q[2 * h + 1]), 0xD8);
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst8 + 32 * h),
+        if (p.x16p) {  // the evens to chunk h, the odds to chunk 2 + h
+          int16_t* dst = p.x16p + pair + g % 2 * 8;
+          const __m256i eo = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, evens_then_odds), 0xD8);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * h), _mm256_castsi256_si128(eo));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (2 + h)), _mm256_extracti128_si256(eo, 1));
+        }
+        if (p.x8p) {  // as bytes (the int8 mode's values, within +-127: no saturation) to chunk h
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(p.x8p + pair + g % 2 * 16 + 32 * h),
                            _mm_packs_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
         }
       }
@@ -379,7 +378,7 @@ PG_TARGET_AVX2 static void prepare_x16_avx2(XPrep& p) {
 void prepare_x(int isa, XPrep& p) {
 #if PG_X86
   if (!p.int8_x && p.xh) prepare_split_avx512(p);
-  if (p.x16p) prepare_x16_avx2(p);
+  if (p.x16p || p.x8p) prepare_x16_avx2(p);
   if (isa >= kAvx2) {
     prepare_x_avx2(p);
   } else {
@@ -389,7 +388,7 @@ void prepare_x(int isa, XPrep& p) {
   prepare_x_scalar(p);
 #endif
   if (p.int8_x && p.xq4) interleave_quads(p.xq, p.xq4, p);
-  if (p.int8_x && !p.x16p && (p.c8 || p.c4 || p.c6)) prepare_int8_consts(p);  // (x16p: set above)
+  if (p.int8_x && !p.x16p && !p.x8p && (p.c8 || p.c4 || p.c6)) prepare_int8_consts(p);  // (x16p, x8p: above)
 }
 
 // ---------------------------------------------------------------- dequantization -----------------------------------

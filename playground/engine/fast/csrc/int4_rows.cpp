@@ -427,7 +427,7 @@ PG_DEFINE_INT4_INT8(int4_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT_AVXVNNI, t
 #endif
 
 bool int4_reads_halves(int isa, const XPrep& xp) {
-  if (isa != kAvx512) return xp.x16p != nullptr;
+  if (isa != kAvx512) return xp.x16p != nullptr || xp.x8p != nullptr;
   return xp.int8_x ? cpu().int8_dot == 3 && xp.xq4 : xp.xh4 != nullptr;
 }
 
@@ -436,7 +436,7 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     PG_DISPATCH_T(int4_rows_x8_avx2, tn, a, blk, t0, n1)
     return;
   }
-  if (a.x->x16p) {  // either mode (see prepare_x16_avx2)
+  if (a.x->x16p) {  // fp32 x as int16 (see prepare_x16_avx2)
     PG_DISPATCH_T(int4_rows_x16_avx2, tn, a, blk, t0, n1)
     return;
   }

@@ -72,13 +72,13 @@ struct XPrep {
   int8_t* xl = nullptr;
   int8_t* xh4 = nullptr;
   int8_t* xl4 = nullptr;
-  // The AVX2 path (null elsewhere): the same int16 rounding (xs16; in the int8 mode x's int8 values, xs16 = xs,
-  // where no AVX-VNNI multiplies bytes), as int16 [T, 32 * G rounded up to even], per pair of groups (g, g+1) eight
+  // The AVX2 path (null elsewhere; in the int8 mode only for int8 and int6 weights): the same int16 rounding (xs16;
+  // in the int8 mode x's int8 values, xs16 = xs, where no AVX-VNNI multiplies bytes), as int16 [T, 32 * G rounded up to even], per pair of groups (g, g+1) eight
   // 8-value chunks: g's x[0, 2, .., 14], g+1's, g's x[16, 18, .., 30], g+1's, then the odd k's the same way (a
   // missing last g+1: zeros): the order in which the 16-bit lanes hold an int4 row's nibbles, so the kernels widen
   // by shifts alone (int4_rows_x16_avx2, int8_rows_x16_avx2).
   int16_t* x16p = nullptr;
-  // The AVX2 int8 mode, for int4 weights (null elsewhere): x16p's int8 values as bytes, per pair of groups (g, g+1)
+  // The AVX2 int8 mode, for int4 weights (null elsewhere): x's int8 values as bytes, per pair of groups (g, g+1)
   // 64 bytes: g's x[0..15], g+1's x[0..15], g's x[16..31], g+1's x[16..31] (a missing last g+1: zeros), so one
   // 32-byte load of two groups' nibble bytes, masked and shifted, meets x in vpmaddubsw (int4_rows_x8_avx2).
   int8_t* x8p = nullptr;

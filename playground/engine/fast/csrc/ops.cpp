@@ -99,10 +99,14 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     xp.xs16 = xs16.data();
     sumq.resize(static_cast<size_t>(T * Gp), 0.f);  // x's sums as rounded: Q4_0's offsets, and the int8 mode's
     xp.sumq = sumq.data();
-    x16p.resize(static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup)), 0);  // zeros: a last odd group's partner
-    xp.x16p = x16p.data();
+    // zeros: a last odd group's partner. In the int8 mode int4 weights take x as bytes (x8p), the others as int16.
+    const size_t padded = static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup));
+    if (!int8_x || has(kInt8) || has(kInt6)) {
+      x16p.resize(padded, 0);
+      xp.x16p = x16p.data();
+    }
     if (int8_x && has(kInt4)) {
-      x8p.resize(static_cast<size_t>(T * ((G + 1) / 2 * 2 * kGroup)), 0);
+      x8p.resize(padded, 0);
       xp.x8p = x8p.data();
     }
   } else if (quad_kernel(isa) && (int8_x || int16_x(isa))) {
