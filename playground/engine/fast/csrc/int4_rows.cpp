@@ -359,7 +359,7 @@ void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n
 // int16 vectors in x16p's order, each multiplied by x in vpmaddwd (16 products each, summed in pairs to int32: per
 // 64 weights 4 multiply instructions, as the int8 mode's vpmaddubsw + vpmaddwd; splitting x into two bytes for
 // vpmaddubsw took 6, and the multiplier is what two AVX2 cores run out of). Lanes 0-3 are group g's, 4-7 group
-// g+1's: one FMA with the two groups' scales per pair (the loop and the offsets: x16_rows in rows.h). Widening by
+// g+1's: one FMA with the two groups' scales per pair (the loop and the offsets: pair_rows in rows.h). Widening by
 // vpunpck{l,h}bw took one instruction more, four of them shuffles, at the same measured speed on Zen 3;
 // dequantizing to fp32 read the weights at a third of the memory's rate.
 
@@ -385,7 +385,7 @@ struct Int4X16Pair {
 
 template <int TT>
 PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  x16_rows<TT, Int4X16Pair>(a, blk, t0, n1, a.x->K / 2);
+  pair_rows<TT, Int4X16Pair>(a, blk, t0, n1, a.x->K / 2);
 }
 
 // The int8 mode on AVX2 (XPrep::x8p): the same 32-byte load of two groups' nibble bytes, masked (their q[0..15])
@@ -417,7 +417,7 @@ struct Int4X8Pair {
 
 template <int TT>
 PG_TARGET_AVX2 void int4_rows_x8_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  x16_rows<TT, Int4X8Pair>(a, blk, t0, n1, a.x->K / 2);
+  pair_rows<TT, Int4X8Pair>(a, blk, t0, n1, a.x->K / 2);
 }
 
 PG_DEFINE_INT4_INT8(int4_rows_int8_avx2, PG_TARGET_AVX2, PG_DOT_AVX2, true)

@@ -142,7 +142,7 @@ struct Int8X16Pair {
 
 template <int TT>
 PG_TARGET_AVX2 void int8_rows_x16_avx2(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  x16_rows<TT, Int8X16Pair>(a, blk, t0, n1, a.x->K);
+  pair_rows<TT, Int8X16Pair>(a, blk, t0, n1, a.x->K);
 }
 
 #define PG_DOT8_AVX2(w, xv) _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1))

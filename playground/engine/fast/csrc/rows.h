@@ -161,7 +161,7 @@ PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const uint16_
 
 // One pair of groups (p) of the AVX2 int16 kernels: weights q0..q3 widened to int16 in XPrep::x16p's order, against
 // each row of x; lanes 0-3 are group 2p's sums, 4-7 group 2p+1's, scaled by d (scales_times_x16) into acc.
-// x16_rows keeps one accumulator set per pair parity, each its own array: one array indexed by the parity at run
+// pair_rows keeps one accumulator set per pair parity, each its own array: one array indexed by the parity at run
 // time stayed in memory, and the FMA's store-and-reload chain bounded the loop.
 template <int TT>
 PG_TARGET_AVX2 PG_INLINE void x16_pair(__m256 (&acc)[TT], __m256i q0, __m256i q1, __m256i q2, __m256i q3,
@@ -211,16 +211,17 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   p.count = 0;
 }
 
-// The AVX2 int16 kernels' loop (int4 and int8 weights; PAIR::load<TT>(acc, row, half, x16, stride, d, Gp, p) widens
-// a row's pair p of groups, a last odd group alone when ``half``, into acc through x16_pair): per row the
-// scale factors, the pairs into two accumulator sets (even and odd pairs), int4's offset term (stored offsets
-// against x's exact group sums in the fp32 mode, as rounded in the int8 mode; Q4_0's implied -8 * scale against x
-// as rounded, as on VNNI).
+// The AVX2 pair kernels' loop (int4 and int8 weights against x as int16, int4 against x as bytes;
+// PAIR::load<TT>(acc, row, half, xs, stride, d, Gp, p) multiplies a row's pair p of groups, a last odd group alone
+// when ``half``, into acc, lanes 0-3 group 2p's and 4-7 group 2p+1's; PAIR::x(xp) is the layout of x it reads):
+// per row the scale factors, the pairs into two accumulator sets (even and odd pairs), int4's offset term (stored
+// offsets against x's exact group sums in the fp32 mode, as rounded in the int8 mode; Q4_0's implied -8 * scale
+// against x as rounded, as on VNNI).
 template <int TT, class PAIR>
-PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t row_bytes) {
+PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t row_bytes) {
   const XPrep& xp = *a.x;
   const int64_t G = xp.G, Gp = xp.Gp, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
-  const auto* x16 = PAIR::x(xp) + t0 * stride;  // x16p, or x8p (int4_rows_x8_avx2)
+  const auto* xs = PAIR::x(xp) + t0 * stride;  // x16p, or x8p (int4_rows_x8_avx2)
   float* d = blk.scratch;  // [TT, Gp]: scale * x scale
   Pending<TT> pending;
   pending.first = blk.n0;
@@ -235,11 +236,11 @@ PG_TARGET_AVX2 PG_INLINE void x16_rows(const Args& a, const Block& blk, int64_t 
     int64_t p = 0;
     for (; p + 2 <= pairs; p += 2) {
       for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) prefetch_ahead(row + p * PAIR::kBytes + o);
-      PAIR::template load<TT>(acc0, row, false, x16, stride, d, Gp, p);
-      PAIR::template load<TT>(acc1, row, false, x16, stride, d, Gp, p + 1);
+      PAIR::template load<TT>(acc0, row, false, xs, stride, d, Gp, p);
+      PAIR::template load<TT>(acc1, row, false, xs, stride, d, Gp, p + 1);
     }
-    if (p < pairs) PAIR::template load<TT>(acc0, row, false, x16, stride, d, Gp, p++);
-    if (G % 2) PAIR::template load<TT>(acc1, row, true, x16, stride, d, Gp, p);
+    if (p < pairs) PAIR::template load<TT>(acc0, row, false, xs, stride, d, Gp, p++);
+    if (G % 2) PAIR::template load<TT>(acc1, row, true, xs, stride, d, Gp, p);
     for (int t = 0; t < TT; ++t) {
       const __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
       pending.r[t][pending.count] = of ? _mm256_add_ps(r, term[t])
