@@ -1,7 +1,8 @@
 """Decode's matmul alone: bytes of weight read per second by one GEMV (one row of x, as a decode step), for int4 and
 int8 weights too large for any cache, at each activation mode: fp32 x multiplied as is (the baseline, the kernels
 before integer decode), fp32 x rounded to int16 (the int4 default on AVX512-VNNI) and int8 x (int4-a8), with a
-plain read of the same bytes as the memory's own rate. Alternating rounds in one process, best of each.
+plain read of the same bytes as the memory's own rate. Alternating rounds in one process, best of each. Writes
+bench/results/gemv_bandwidth.json (gemv_bandwidth_avx2.json where the kernels run their AVX2 path).
 Usage: .venv/bin/python bench/gemv_bandwidth.py [--rounds 5] [--threads 2]
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._results import kernel_bench_args, rate_rows, write_result  # noqa: E402
+from bench._results import isa_suffix, kernel_bench_args, rate_rows, write_result  # noqa: E402
 
 N, K = 16384, 8192  # 84 MB of int4, 134 MB of int8: far past the last-level cache
 
@@ -47,7 +48,7 @@ def main() -> None:
         rows[fmt] = rate_rows(f"{fmt} weights [{N}, {K}] ({nbytes / 1e6:.0f} MB), {args.threads} threads:", best,
                               nbytes, "GB/s", "fp32 x (baseline)")
     print(f"int16 x on this CPU: {int4_kernel.fp32_x_bits() == 16} ({int4_kernel.build_info().get('isa')})")
-    write_result("gemv_bandwidth", {"shape": [N, K], "threads": args.threads, "rounds": args.rounds,
+    write_result(f"gemv_bandwidth{isa_suffix()}", {"shape": [N, K], "threads": args.threads, "rounds": args.rounds,
                                     "isa": int4_kernel.build_info().get("isa"), "rows": rows})
 
 
