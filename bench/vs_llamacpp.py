@@ -36,7 +36,9 @@ GGUFS = {"gemma3-270m": "gemma-3-270m-Q4_K_M.gguf", "qwen2.5-0.5b": "qwen2.5-0.5
          "llama3.2-1b": "llama-3.2-1b-Q4_0.gguf", "qwen2.5-3b": "qwen2.5-3b-Q4_0.gguf",
          # Q4_K_M, the type most downloads carry (ours: Q4_K repacked to asymmetric int4, 5 bits a weight)
          "qwen2.5-0.5b-q4_k_m": "qwen2.5-0.5b-Q4_K_M.gguf", "llama3.2-1b-q4_k_m": "llama-3.2-1b-Q4_K_M.gguf",
-         "qwen2.5-3b-q4_k_m": "qwen2.5-3b-Q4_K_M.gguf"}
+         "qwen2.5-3b-q4_k_m": "qwen2.5-3b-Q4_K_M.gguf",
+         # Q5_K_M, the next most common (ours: Q5_K kept at five bits where the int5 kernel runs)
+         "llama3.2-1b-q5_k_m": "llama-3.2-1b-Q5_K_M.gguf"}
 CONTEXTS = (256, 2048, 8192)
 DECODE_TOKENS = 64
 

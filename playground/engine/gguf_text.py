@@ -84,6 +84,9 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
                 from playground.engine.fast.generic import GenericRunner
 
                 fast = GenericRunner(model, chosen.precision)
+    if quantized and chosen.path == "fused" and fast is not None:  # the formats they became (Q5_K: int5 or int8)
+        held = sorted({p.format for layer in fast.weights.layers for g in layer.groups() for p in g.parts})
+        source += f" to {'/'.join(held)}"
     tokenizer = loaded.tokenizer
     context = int(loaded.config.get("max_position_embeddings") or 2048)
     if fast is not None:

@@ -1,8 +1,8 @@
 """Each GGUF tensor type the loader reads becomes the engine's format holding gguf-py's own dequantized values:
-exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, IQ4_NL, F16, BF16), within
-the fp16 rounding of a sub-block's scale for Q4_K and IQ4_XS, and within half an int8 step of each group for the
-re-quantized ones (Q5_1, Q5_K, Q6_K, Q2_K, Q3_K). Random blocks of every bit pattern, not just what a quantizer
-writes."""
+exactly for the types whose blocks are the engine's format (Q4_0, Q4_1, Q5_0, Q8_0, IQ4_NL, F16, BF16; Q5_1 where
+the int5 kernel runs), within the fp16 rounding of a sub-block's scale for Q4_K and IQ4_XS (and Q5_K as int5), and
+within half an int8 step of each group for the re-quantized ones (Q5_1, Q5_K, Q6_K, Q2_K, Q3_K where held as int8).
+Random blocks of every bit pattern, not just what a quantizer writes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from playground.engine.fast import gguf_repack
+from playground.engine.fast import int5_kernel as k5
 from playground.engine.fast.int4_kernel import Int4Weight
 from playground.engine.fast.quant import Int8Group, QLinear
 from playground.engine.fast.weights import Group
@@ -30,7 +31,8 @@ def _reference(raw: np.ndarray, quant: str) -> np.ndarray:
 def test_exact_types_dequantize_to_gguf_py_values(quant):
     raw = random_blocks(ROWS, K, quant, seed=3)
     w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
-    assert isinstance(w, Int4Weight if quant.startswith("Q4") else Int8Group)
+    held = k5.Int5Weight if quant == "Q5_0" and k5.runs_here() else Int8Group  # (int5: its five bits, below)
+    assert isinstance(w, Int4Weight if quant.startswith("Q4") else held)
     got = gguf_repack.dequantize(w).double().numpy()
     np.testing.assert_allclose(got, _reference(raw, quant), rtol=1e-6, atol=1e-9)
 
@@ -84,9 +86,11 @@ def test_a_nan_block_scale_is_refused(quant, native):
 
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
-    """(Q6_K through the numpy repack: where the int6 kernel runs, the loader keeps its six bits, tested below.)"""
+    """(Q6_K and the Q5 types through the numpy repack where the int6 / int5 kernel runs: there the loader keeps
+    their bits, tested below; the compiled int8 repacks are held to the numpy ones further down.)"""
     raw = random_blocks(ROWS, K, quant, seed=5)
-    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K), native=False if quant == "Q6_K" else None)
+    kept = quant == "Q6_K" or (quant.startswith("Q5") and k5.runs_here())
+    w = gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K), native=False if kept else None)
     assert isinstance(w, Int8Group)
     ref = _reference(raw, quant)
     got = gguf_repack.dequantize(w).double().numpy()
@@ -134,7 +138,7 @@ def test_compiled_repack_gives_the_numpy_repacks_weights(quant):
         pytest.skip(f"no kernel library here: {kernels.unavailable_reason()}")
     raw = random_blocks(ROWS, K, quant, seed=9).reshape(-1)
     rows = np.random.default_rng(10).permutation(ROWS)
-    if quant == "Q6_K":  # its int8 repack: where the int6 kernel does not run (capped here)
+    if quant in ("Q6_K", "Q5_0", "Q5_K"):  # their int8 repacks: where the int6 / int5 kernel does not run (capped)
         kernels.set_isa("scalar")
     try:
         native, numpy_ = (gguf_repack.repack(raw, quant, (ROWS, K), rows, native=n) for n in (None, False))

@@ -30,8 +30,10 @@ per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_
 each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8
 scale of a group covers the largest value its blocks' scales allow, so no weight is clipped), except Q6_K where the
 int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale
-rounded to fp16; F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or offset past fp16's range (a
-damaged file) is refused, naming the type.
+rounded to fp16, and Q5_0, Q5_1 and Q5_K where the int5 kernel runs (AVX2): ``Int5Weight``, their values as they
+are (Q5_0 and Q5_1 exactly, Q5_K with d * sc and dmin * m rounded to fp16, as Q4_K's); F32/F16/BF16 -> torch
+tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file) is refused, naming the
+type.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
 chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into
@@ -48,8 +50,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playground.engine.fast import int6_kernel, kernels
+from playground.engine.fast import int5_kernel, int6_kernel, kernels
 from playground.engine.fast.int4_kernel import Int4Weight
+from playground.engine.fast.int5_kernel import Int5Weight
 from playground.engine.fast.int6_kernel import Int6Weight
 from playground.engine.fast.quant import Int8Group
 from playground.errors import UnsupportedModel
@@ -67,7 +70,7 @@ FLOATS = ("F32", "F16", "BF16")
 SUPPORTED = (*FLOATS, *BLOCKS)
 CHUNK = 1 << 20  # weights per chunk of rows (measured: 1M beats 256K and 64K)
 
-Weight = Any  # Int4Weight | Int6Weight | Int8Group | torch.Tensor
+Weight = Any  # Int4Weight | Int5Weight | Int6Weight | Int8Group | torch.Tensor
 _U64 = np.uint64
 _M0F, _MF0 = _U64(0x0F0F0F0F0F0F0F0F), _U64(0xF0F0F0F0F0F0F0F0)
 _M01, _M03 = _U64(0x0101010101010101), _U64(0x0303030303030303)
@@ -100,6 +103,11 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     if rows is not None:
         blocks = blocks[rows]
     groups = k // 32
+    if native is not False and type_name in _INT5 and int5_kernel.runs_here():
+        made = kernels.op(_INT5[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
+        _require_finite(made[1].numpy(), type_name, "scales")
+        _require_finite(made[2].numpy(), type_name, "offsets")
+        return Int5Weight(n, k, *made)
     if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
         made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
         _require_finite(made[1].numpy(), type_name, "scales")
@@ -159,8 +167,12 @@ def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
 
 def _layout(type_name: str, n: int, k: int) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each tensor ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales,
-    offsets: none for the symmetric Q4_0), int6 (qweight, scales per 16) or int8 (qweight, scales)."""
+    offsets: none for the symmetric Q4_0), int5 (the same, Q5_0 symmetric), int6 (qweight, scales per 16) or int8
+    (qweight, scales)."""
     groups = k // 32
+    if type_name in _INT5 and int5_kernel.runs_here():
+        return [((n, int5_kernel.row_bytes(k)), "uint8"), ((n, groups), "float16"),
+                ((0,) if type_name == "Q5_0" else (n, groups), "float16")]
     if type_name == "Q6_K" and int6_kernel.runs_here():
         return [((n, k // 4 * 3), "uint8"), ((n, k // 16), "float16")]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
@@ -185,6 +197,8 @@ def dequantize(w: Weight) -> torch.Tensor:
         return int8_dequantize(w.qweight, w.scales)
     if isinstance(w, Int6Weight):
         return int6_kernel.dequantize(w)
+    if isinstance(w, Int5Weight):
+        return int5_kernel.dequantize(w)
     return w.float()
 
 
@@ -401,6 +415,9 @@ def _q3_k(b: np.ndarray, q8: np.ndarray, scales: np.ndarray) -> None:
 # csrc/gguf_repack.cpp and gguf_int8.cpp: every type above but Q5_1 (rare: numpy's repack)
 _NATIVE = {name: f"repack_{name.lower()}" for name in ("Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q8_0", "Q6_K", "Q5_K",
                                                         "Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS")}
+
+
+_INT5 = {name: f"repack_{name.lower()}_int5" for name in ("Q5_0", "Q5_1", "Q5_K")}  # where int5_kernel runs
 
 
 def _native_ok() -> bool:

@@ -19,8 +19,8 @@ multiplied in integers by x rounded as decode rounds it (int16; int4 weights in 
 elsewhere on tiles of dequantized weights, in bf16 where the CPU has AVX512-BF16, else fp32.
 
 The tied embedding / LM head is never 4-bit (its values are not on a 4-bit grid): int8 for int8 and int4.
-A GGUF file's weights keep the format they were stored in (int4, int6 or int8 after repacking); the precision then
-picks the activations (``-a8`` or fp32).
+A GGUF file's weights keep the format they were stored in (int4, int5, int6 or int8 after repacking); the precision
+then picks the activations (``-a8`` or fp32).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "int4", "int4-a8")
-QUANTIZED = ("int4", "int6", "int8")  # the stored formats the kernels multiply
+QUANTIZED = ("int4", "int5", "int6", "int8")  # the stored formats the kernels multiply
 GROUP = 32
 
 
@@ -44,7 +44,8 @@ def resolved_precision(precision: str, device_type: str = "cpu") -> str:
 
 
 def weight_format(precision: str) -> str:
-    """The stored format of a precision: fp32, bf16, int8 or int4 (or int6: a GGUF's Q6_K, never asked for)."""
+    """The stored format of a precision: fp32, bf16, int8 or int4 (or int5 / int6: a GGUF's Q5 / Q6_K, never asked
+    for)."""
     for fmt in QUANTIZED:
         if precision.startswith(fmt):
             return fmt
@@ -72,10 +73,11 @@ class Int8Group(ScaledWeight):
 
 
 def stored_format(w: Any) -> str:
-    """int4 (``Int4Weight``), int6 (``Int6Weight``), int8 (an int8 holder with qweight / scales) or float."""
+    """int4 (``Int4Weight``), int5 / int6 (``Int5Weight`` / ``Int6Weight``: their ``format``), int8 (an int8 holder
+    with qweight / scales) or float."""
     if not hasattr(w, "qweight"):
         return "float"
-    return "int4" if hasattr(w, "offsets") else getattr(w, "format", "int8")
+    return getattr(w, "format", None) or ("int4" if hasattr(w, "offsets") else "int8")
 
 
 class QLinear:
@@ -105,8 +107,8 @@ class QLinear:
 
     @classmethod
     def wrap(cls, weight: Any, precision: str) -> QLinear:
-        """A layer around an already quantized weight (``Int4Weight``, ``Int6Weight``, an int8 holder with
-        qweight/scales) or a float tensor (quantized now to ``precision``'s format)."""
+        """A layer around an already quantized weight (``Int4Weight``, ``Int5Weight``, ``Int6Weight``, an int8
+        holder with qweight/scales) or a float tensor (quantized now to ``precision``'s format)."""
         fmt = stored_format(weight)
         if fmt == "float":
             return cls(weight, precision)
@@ -141,6 +143,10 @@ class QLinear:
             from playground.engine.fast import int4_kernel
 
             lin._w = int4_kernel.Int4Weight.from_tensors(state)
+        elif fmt == "int5":
+            from playground.engine.fast.int5_kernel import Int5Weight
+
+            lin._w = Int5Weight.from_tensors(state)
         elif fmt == "int6":
             from playground.engine.fast.int6_kernel import Int6Weight
 
@@ -168,6 +174,10 @@ class QLinear:
             from playground.engine.fast import int6_kernel
 
             return int6_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
+        if fmt == "int5":
+            from playground.engine.fast import int5_kernel
+
+            return int5_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
         from playground.engine.fast import int4_kernel
 
         return int4_kernel.matmul(x, self._w, int8_activations=a8, prefill=prefill)
@@ -187,6 +197,10 @@ class QLinear:
             from playground.engine.fast import int6_kernel
 
             return int6_kernel.dequantize_rows(self._w, ids)
+        if fmt == "int5":
+            from playground.engine.fast import int5_kernel
+
+            return int5_kernel.dequantize_rows(self._w, ids)
         return self._w[ids].float()
 
     def dequantized(self) -> torch.Tensor:
@@ -203,6 +217,8 @@ class QLinear:
             return 2, [self._w.qweight, self._w.scales]
         if self.format == "int6":
             return 3, self._w.segment()
+        if self.format == "int5":
+            return 4, self._w.segment()
         return None
 
     def nbytes(self) -> int:

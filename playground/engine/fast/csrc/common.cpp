@@ -505,10 +505,10 @@ PG_TARGET_BF16 static void to_bf16_avx512(const float* src, uint16_t* dst, int64
 
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16) {
   alignas(64) float row[4096];
-  const bool int6 = s.kind == kInt6;
+  const bool int6 = s.kind == kInt6, int5 = s.kind == kInt5;
   for (int64_t n = n0; n < n1; ++n) {
 #if PG_X86
-    if (dst16 != nullptr && isa >= kAvx512 && cpu().bf16) {
+    if (dst16 != nullptr && isa >= kAvx512 && cpu().bf16 && !int5) {
       if (int6) {
         dequant_row_int6_bf16(s, n, dst16 + (n - n0) * s.K);
       } else {
@@ -524,6 +524,9 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
       big.resize(static_cast<size_t>(s.K));
       out = big.data();
     }
+    if (int5) {  // (the AVX2 path: prefill multiplies int5 in integers; this is the tiles' fallback and lookups)
+      dequant_row_int5_scalar(s, n, out);
+    } else
 #if PG_X86
     if (isa >= kAvx512) {
       (int6 ? dequant_row_int6_avx512 : dequant_row_avx512)(s, n, out);

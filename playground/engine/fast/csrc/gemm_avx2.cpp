@@ -7,8 +7,9 @@
 // - int4 weights, either mode: x rounded to int8 (xq, xs; llama.cpp's q8 scheme): 2.0-2.3x MKL's sgemm on a
 //   2-core Zen 3 (bench/prefill_gemm.py). The fp32 mode took x as int16 split into two bytes until the offsets met
 //   x as rounded (kernels.h): twice the multiplies (1.3-1.4x MKL's sgemm), to avoid a +1.0-1.2% perplexity that
-//   int8 x turned out not to cost (bench/prefill_quality.py: -0.00% since).
-// - int8 weights (GGUF's Q8_0, Q5_0, and Q6_K here), fp32 mode: widened to int16 and multiplied by x16 as is with
+//   int8 x turned out not to cost (bench/prefill_quality.py: -0.00% since). int5 weights the same way, their
+//   panels holding 0..31, the int16 sums widened every half group.
+// - int8 weights (GGUF's Q8_0, and Q5 / Q6_K where held as int8), fp32 mode: widened to int16 and multiplied by x16 as is with
 //   vpmaddwd, 16 products per multiply as above (1.0-1.4x MKL's sgemm; Gemma-3-270M's Q4_K_M file is three
 //   quarters such weights). The int8 mode leaves them to MKL.
 // - int6 weights (Q6_K kept at six bits) the same, their values less 32 widened to int16, each half group's sum
@@ -34,7 +35,7 @@ constexpr int64_t kMaxRows = 4;  // rows of x per kernel call
 
 // One group of a panel: int4, 8 steps x 32 bytes (4 k of 8 rows, a byte each); int8 and int6, 16 steps x 32 bytes
 // (2 k of 8 rows, widened to int16).
-int64_t group_bytes(int kind) { return kind == kInt4 ? 8 * 32 : 16 * 32; }
+int64_t group_bytes(int kind) { return nibble_kind(kind) ? 8 * 32 : 16 * 32; }
 
 // Bytes of one panel: the repacked weights, then fp32 scales [G][8] and (int4) offsets [G][8]; int6: scales
 // [G][2][8], one per half group.
@@ -88,11 +89,23 @@ PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out) {
   _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
 }
 
+// Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
+PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c) {
+  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
+  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + 32 + g % 8 * 16));
+  const __m128i fifth = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + g % 2 * 16));
+  const int at = static_cast<int>(g % 8 / 2 * 2 + c);  // the bit of each fifth-bit byte, moved to bit 4 (in-byte)
+  const __m128i top = at <= 4 ? _mm_sll_epi16(fifth, _mm_cvtsi32_si128(4 - at))
+                              : _mm_srl_epi16(fifth, _mm_cvtsi32_si128(at - 4));
+  const __m128i low = _mm_and_si128(c == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
+  return _mm_or_si128(low, _mm_and_si128(top, _mm_set1_epi8(0x10)));
+}
+
 // Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8
 // and int6: 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
   const int64_t G = s.K / kGroup, rb = row_bytes(s), gb = group_bytes(s.kind);
-  const bool int4 = s.kind == kInt4, int6 = s.kind == kInt6;
+  const bool int4 = nibble_kind(s.kind), int6 = s.kind == kInt6, int5 = s.kind == kInt5;
   float* ws = reinterpret_cast<float*>(dst + G * gb);
   float* off = ws + G * kPanel;
   const __m128i low = _mm_set1_epi8(0x0F);
@@ -106,6 +119,8 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       for (int64_t r = 0; r < kPanel; ++r) {
         if (r0 + r >= s.N) {
           h[r] = _mm_setzero_si128();
+        } else if (int5) {
+          h[r] = int5_chunk(s.q + (r0 + r) * rb, g, c);
         } else if (int4) {
           const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
           h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
@@ -128,7 +143,10 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       const bool in = r0 + r < s.N;
       const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
       ws[g * kPanel + r] = sc;
-      if (int4) off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g]) : -8.f * sc;
+      if (int4) {
+        off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g])
+                                                    : implied_offset(s.kind) * sc;
+      }
     }
   }
 }
@@ -145,7 +163,8 @@ PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const void* p) {
 // c[i][0..15] = rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (each panel_bytes(G) long). The int16
 // sums stay in registers through a group: without the empty asm GCC reordered the additions, kept all of a group's
 // products on the stack and ran at half the speed. The fp32 sums live in acc (memory, touched once a group).
-template <int TR>
+// FIVE (int5 weights, 0..31): the int16 sums are widened every 4 steps (|sum| <= 4 * 2 * 31 * 128 = 31744).
+template <int TR, bool FIVE>
 PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, int64_t t, float* c, int64_t ldc) {
   const int64_t G = xp.G, ldx = xp.K;
   const float* sums = offset_sums(xp);  // the int8 mode's: x as rounded
@@ -156,8 +175,8 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
   const __m256i ones = _mm256_set1_epi16(1);
   alignas(32) float acc[TR][2 * kPanel] = {};
   for (int64_t g = 0; g < G; ++g) {
-    __m256i h0[TR], h1[TR];
-    for (int i = 0; i < TR; ++i) h0[i] = h1[i] = _mm256_setzero_si256();
+    __m256i h0[TR], h1[TR], i0[TR], i1[TR];
+    for (int i = 0; i < TR; ++i) h0[i] = h1[i] = i0[i] = i1[i] = _mm256_setzero_si256();
     const __m256i* w0 = reinterpret_cast<const __m256i*>(p0 + g * kInt4Group);
     const __m256i* w1 = reinterpret_cast<const __m256i*>(p1 + g * kInt4Group);
     const int8_t* xg = x + g * kGroup;
@@ -169,15 +188,27 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
         h1[i] = _mm256_add_epi16(h1[i], _mm256_maddubs_epi16(b, xb));
         __asm__("" : "+x"(h0[i]), "+x"(h1[i]));
       }
+      if (FIVE && (st == 3 || st == 7)) {
+        for (int i = 0; i < TR; ++i) {
+          i0[i] = _mm256_add_epi32(i0[i], _mm256_madd_epi16(h0[i], ones));
+          i1[i] = _mm256_add_epi32(i1[i], _mm256_madd_epi16(h1[i], ones));
+          h0[i] = h1[i] = _mm256_setzero_si256();
+        }
+      }
+    }
+    if (!FIVE) {
+      for (int i = 0; i < TR; ++i) {
+        i0[i] = _mm256_madd_epi16(h0[i], ones);
+        i1[i] = _mm256_madd_epi16(h1[i], ones);
+      }
     }
     const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
     const __m256 o0 = _mm256_loadu_ps(off0 + g * kPanel), o1 = _mm256_loadu_ps(off1 + g * kPanel);
     for (int i = 0; i < TR; ++i) {
-      const __m256i i0 = _mm256_madd_epi16(h0[i], ones), i1 = _mm256_madd_epi16(h1[i], ones);
       const __m256 xs = _mm256_set1_ps(xp.xs[(t + i) * xp.Gp + g]);
       const __m256 sx = _mm256_set1_ps(sums[(t + i) * xp.Gp + g]);
-      const __m256 a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(sc0, xs), _mm256_load_ps(acc[i]));
-      const __m256 a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(sc1, xs),
+      const __m256 a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0[i]), _mm256_mul_ps(sc0, xs), _mm256_load_ps(acc[i]));
+      const __m256 a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1[i]), _mm256_mul_ps(sc1, xs),
                                         _mm256_load_ps(acc[i] + kPanel));
       _mm256_store_ps(acc[i], _mm256_fmadd_ps(o0, sx, a0));
       _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(o1, sx, a1));
@@ -236,7 +267,10 @@ PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPr
 }
 
 using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, int64_t, float*, int64_t);
-constexpr KernelFn kInt4Kernels[kMaxRows + 1] = {nullptr, kernel<1>, kernel<2>, kernel<3>, kernel<4>};
+constexpr KernelFn kInt4Kernels[kMaxRows + 1] = {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>,
+                                                  kernel<4, false>};
+constexpr KernelFn kInt5Kernels[kMaxRows + 1] = {nullptr, kernel<1, true>, kernel<2, true>, kernel<3, true>,
+                                                  kernel<4, true>};
 constexpr KernelFn kInt8wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, false>, kernel_int8w<2, false>,
                                                   kernel_int8w<3, false>, kernel_int8w<4, false>};
 constexpr KernelFn kInt6wKernels[kMaxRows + 1] = {nullptr, kernel_int8w<1, true>, kernel_int8w<2, true>,
@@ -248,7 +282,10 @@ PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_
                               uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(s.kind, G), block = gemm_block_rows(s.K);
   // int4: xq (int8 x); int8 and int6 weights: x16 as is
-  const KernelFn* kernels = s.kind == kInt6 ? kInt6wKernels : s.kind == kInt8 ? kInt8wKernels : kInt4Kernels;
+  const KernelFn* kernels = s.kind == kInt6   ? kInt6wKernels
+                            : s.kind == kInt8 ? kInt8wKernels
+                            : s.kind == kInt5 ? kInt5Kernels
+                                              : kInt4Kernels;
   float tail[kMaxRows * 2 * kPanel];
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;

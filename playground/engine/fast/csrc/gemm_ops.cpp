@@ -47,10 +47,10 @@ bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gem
 
 bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
 
-// Which segments gemm_rows multiplies: int4 ones (x rounded to int8 in either mode: as the int8 mode's error, it
+// Which segments gemm_rows multiplies: int4 and int5 ones (x rounded to int8 in either mode: as the int8 mode's error, it
 // costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice the multiplies),
 // and int8 and int6 ones in the fp32 mode (x16 as is).
-static bool integer_gemm(const QSeg& s, bool int8_x) { return s.kind == kInt4 || !int8_x; }
+static bool integer_gemm(const QSeg& s, bool int8_x) { return nibble_kind(s.kind) || !int8_x; }
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
 // threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
@@ -132,7 +132,8 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
     return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
   };
   const bool wide = any(kInt8) || any(kInt6);  // weights that meet x16 as is (fp32 mode)
-  const bool ints = gemm_in_integers(isa, reduced) && (any(kInt4) || (wide && !int8_x));
+  const bool nibbles = any(kInt4) || any(kInt5);  // int4 and int5 weights meet x rounded to int8
+  const bool ints = gemm_in_integers(isa, reduced) && (nibbles || (wide && !int8_x));
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
   if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
@@ -144,7 +145,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xp8 = ints && any(kInt4) ? prepare_gemm(isa, x, true) : XPrep{};
+  const XPrep xp8 = ints && nibbles ? prepare_gemm(isa, x, true) : XPrep{};
   const XPrep xp16 = ints && wide && !int8_x ? prepare_gemm(isa, x, false) : XPrep{};
   int64_t col = 0;
   for (const QSeg& s : segs) {
@@ -153,7 +154,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
       dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
         thread_local std::vector<uint8_t> kept;
-        gemm_rows(s, s.kind == kInt4 ? xp8 : xp16, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
+        gemm_rows(s, nibble_kind(s.kind) ? xp8 : xp16, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
       });
     } else {
       tile_gemm(isa, x, xin, s, bf16, out + col, ldo);

@@ -373,6 +373,8 @@ PG_TARGET_AVX2 PG_INLINE __m256i pair_bytes(const uint8_t* row, int64_t p, bool 
 struct Int4X16Pair {
   static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 32;
+  static constexpr int64_t kAhead = kPrefetchBytes;
+  static constexpr bool kQuad = false;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
@@ -396,6 +398,8 @@ PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
 struct Int4X8Pair {
   static const int8_t* x(const XPrep& xp) { return xp.x8p; }
   static constexpr int64_t kBytes = 32;
+  static constexpr int64_t kAhead = kPrefetchBytes;
+  static constexpr bool kQuad = false;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int8_t* x8,
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
@@ -501,6 +505,16 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
   for (int64_t t0 = 0; t0 < T; t0 += kMaxT) {
     const int64_t tn = std::min(kMaxT, T - t0);
     const bool int4 = a.s->kind == kInt4;
+    if (a.s->kind == kInt5) {
+#if PG_X86
+      if (isa != kScalar && int5_simd(*a.x)) {
+        int5_rows_simd(a, blk, t0, tn, n1);
+        continue;
+      }
+#endif
+      int5_rows_scalar(a, blk, t0, tn, n1);
+      continue;
+    }
     if (a.s->kind == kInt6) {
 #if PG_X86
       if (isa != kScalar && int6_simd(*a.x)) {
@@ -544,7 +558,8 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
   float* bof = bsc + params;
 #if PG_X86
   const bool halves = isa != kScalar && s.kind != kInt6 &&
-                      (s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
+                      (s.kind == kInt5 ? int5_simd(xp)
+                       : s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
 #else
   const bool halves = false;
 #endif
@@ -561,11 +576,12 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
     }
     halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);
     std::fill_n(bsc + (b1 - b0) * G, 8, 0.f);
-    if (s.kind == kInt4) {
+    if (nibble_kind(s.kind)) {
       if (s.offsets) {
         halves_to_floats(isa, s.offsets + b0 * G, bof, (b1 - b0) * G);
       } else {
-        for (int64_t i = 0; i < (b1 - b0) * G; ++i) bof[i] = -8.f * bsc[i];  // symmetric (Q4_0)
+        const float implied = implied_offset(s.kind);  // symmetric (Q4_0, Q5_0)
+        for (int64_t i = 0; i < (b1 - b0) * G; ++i) bof[i] = implied * bsc[i];
       }
       std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
     }

@@ -12,6 +12,11 @@
 //         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: group i of
 //         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at); w = (q - 32) * scale,
 //         q in 0..63.
+//   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 path) qweight uint8 [N, int5_row_bytes(K)]: per quad of 8 groups
+//         (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes laid out as int4's
+//         (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
+//         byte b (group 2r + b / 16, its byte b % 16), low nibble (v = 0: q[b % 16]) or high (v = 1: q[16 + b % 16]);
+//         scales and offsets as int4's: w = q * scale + offset, q in 0..31; no offsets (Q5_0): offset = -16 * scale.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). In the int8 mode int4 offsets,
 // stored or Q4_0's implied -8 * scale, meet x's group sums as rounded (sumq; as llama.cpp's Q4_0 x Q8_0; in
@@ -29,7 +34,7 @@ constexpr int64_t kGroup = 32;
 constexpr int64_t kMaxT = 8;  // rows of x per pass over the weights
 
 enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
-enum Kind { kInt4 = 1, kInt8 = 2, kInt6 = 3 };
+enum Kind { kInt4 = 1, kInt8 = 2, kInt6 = 3, kInt5 = 4 };
 
 struct Cpu {
   int isa = kScalar;
@@ -45,9 +50,9 @@ const char* int8_dot_name(int isa);
 // One quantized weight (or a row range of one).
 struct QSeg {
   int kind = kInt4;
-  const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes); int6: [N, 3K/4]
+  const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes); int6: [N, 3K/4]; int5
   const uint16_t* scales = nullptr;   // fp16 [N, G] (int6: [N, 2G])
-  const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 only; null: symmetric, -8 * scale)
+  const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 and int5; null: symmetric, -8 / -16 * scale)
   int64_t N = 0, K = 0;
 };
 
@@ -141,11 +146,27 @@ int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);
 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo, uint8_t* scratch);
-// Row bytes of a segment's qweight.
 // Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
 inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
 
-inline int64_t row_bytes(const QSeg& s) { return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.K; }
+constexpr int64_t kInt5QuadBytes = 160;  // 32 bytes of fifth bits + 8 groups' 16 nibble bytes
+inline int64_t int5_row_bytes(int64_t K) {
+  const int64_t G = K / kGroup;
+  return G / 8 * kInt5QuadBytes + (G % 8 ? 32 + 16 * (G % 8) : 0);
+}
+// Whether the weights hold nibbles with a scale and an offset per group (int4, int5), and the offset implied
+// without stored ones (-8 or -16 times the scale).
+inline bool nibble_kind(int kind) { return kind == kInt4 || kind == kInt5; }
+inline float implied_offset(int kind) { return kind == kInt5 ? -16.f : -8.f; }
+
+// Group g's 32 values (0..31) of an int5 row, and their writing (the fifth bits are ORed in: zero the row first).
+void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q);
+void int5_put_group(uint8_t* row, int64_t g, const uint8_t* q);
+void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out);
+// Row bytes of a segment's qweight.
+inline int64_t row_bytes(const QSeg& s) {
+  return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.kind == kInt5 ? int5_row_bytes(s.K) : s.K;
+}
 // Rows [n0, n1) of seg dequantized to fp32 [n1-n0, K], or to bf16 (uint16) when dst16 is set.
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16);
 // fp32 -> bf16, rounded to nearest even.

@@ -29,19 +29,21 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
   for (const int64_t kind : kinds) {
     QSeg s;
     s.kind = static_cast<int>(kind);
-    TORCH_CHECK(kind == kInt4 || kind == kInt8 || kind == kInt6, "qlinear: unknown weight kind ", kind);
-    const size_t n = kind == kInt4 ? 3 : 2;
+    TORCH_CHECK(kind == kInt4 || kind == kInt8 || kind == kInt6 || kind == kInt5, "qlinear: unknown weight kind ",
+                kind);
+    const size_t n = nibble_kind(static_cast<int>(kind)) ? 3 : 2;
     TORCH_CHECK(i + n <= weights.size(), "qlinear: too few weight tensors for the kinds given");
     const at::Tensor& q = weights[i];
     const at::Tensor& sc = weights[i + 1];
     TORCH_CHECK(q.device().is_cpu() && q.dim() == 2 && q.is_contiguous(), "qlinear: weights must be contiguous CPU");
     s.N = q.size(0);
     s.K = K;
-    if (kind == kInt4) {
-      TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) * 2 == K, "qlinear: int4 qweight must be uint8 [N, K/2]");
+    if (nibble_kind(s.kind)) {
+      TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) == row_bytes(s),
+                  "qlinear: int4 / int5 qweight must be uint8 [N, K/2] / [N, int5_row_bytes(K)]");
       const at::Tensor& of = weights[i + 2];
       TORCH_CHECK(of.scalar_type() == at::kHalf && of.is_contiguous() && (of.numel() == s.N * G || of.numel() == 0),
-                  "qlinear: int4 offsets must be float16 [N, K/32] (or empty: symmetric)");
+                  "qlinear: int4 / int5 offsets must be float16 [N, K/32] (or empty: symmetric)");
       s.offsets = of.numel() ? reinterpret_cast<const uint16_t*>(of.data_ptr()) : nullptr;
     } else if (kind == kInt6) {
       TORCH_CHECK(K % 256 == 0 && q.scalar_type() == at::kByte && q.size(1) == K / 4 * 3,
@@ -85,10 +87,10 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
     v.resize(static_cast<size_t>(T * K));
     return v.data();
   };
-  if (x16_avx2(isa) && (has(kInt4) || has(kInt8) || has(kInt6)) &&
-      (int8_x ? cpu().int8_dot < 2 || has(kInt6) : int16_x(isa))) {
+  if (x16_avx2(isa) && (has(kInt4) || has(kInt8) || has(kInt6) || has(kInt5)) &&
+      (int8_x ? cpu().int8_dot < 2 || has(kInt6) || has(kInt5) : int16_x(isa))) {
     // AVX2: x as int16 (the int8 mode's int8 values too, where no AVX-VNNI multiplies bytes, or for int6 weights:
-    // its only AVX2 kernel), no constants but int6's
+    // its only AVX2 kernel; int5's, as bytes), no constants but int6's
     if (has(kInt6)) {
       c6.resize(static_cast<size_t>(T * K / 16), 0.f);
       xp.c6 = c6.data();
@@ -105,7 +107,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
       x16p.resize(padded, 0);
       xp.x16p = x16p.data();
     }
-    if (int8_x && has(kInt4)) {
+    if (int8_x && (has(kInt4) || has(kInt5))) {
       x8p.resize(padded, 0);
       xp.x8p = x8p.data();
     }

@@ -48,6 +48,8 @@ void int8_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, i
 // int6 (int6_rows.cpp): blk.scratch holds K floats (a dequantized row) for the scalar path.
 void int6_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out);
+// int5 (int5_rows.cpp): blk.sc / blk.of as int4's.
+void int5_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 
 #if PG_X86
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
@@ -58,6 +60,9 @@ bool int6_simd(const XPrep& xp);
 void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
+// The AVX2 int5 kernels, for x prepared with x16p (fp32 mode) or x8p (int8 mode): int5_simd.
+void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+bool int5_simd(const XPrep& xp);
 
 // Row n's group g of int6 weights (kernels.h): its values less 32 as int16, k 8c .. 8c + 7 (prefill's GEMM panels,
 // the AVX2 dequantization).
@@ -211,31 +216,45 @@ PG_TARGET_AVX2 PG_INLINE void flush(Pending<TT>& p, const Args& a, int64_t t0) {
   p.count = 0;
 }
 
-// The AVX2 pair kernels' loop (int4 and int8 weights against x as int16, int4 against x as bytes;
+// The AVX2 pair kernels' loop (int4, int5 and int8 weights against x as int16, int4 and int5 against x as bytes;
 // PAIR::load<TT>(acc, row, half, xs, stride, d, Gp, p) multiplies a row's pair p of groups, a last odd group alone
 // when ``half``, into acc, lanes 0-3 group 2p's and 4-7 group 2p+1's; PAIR::x(xp) is the layout of x it reads):
 // per row the scale factors, the pairs into two accumulator sets (even and odd pairs), int4's offset term (stored
-// offsets against x's exact group sums in the fp32 mode, as rounded in the int8 mode; Q4_0's implied -8 * scale
-// against x as rounded, as on VNNI).
+// offsets against x's exact group sums in the fp32 mode, as rounded in the int8 mode; Q4_0's implied -8 * scale,
+// Q5_0's -16 * scale, against x as rounded, as on VNNI).
 template <int TT, class PAIR>
 PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t row_bytes) {
   const XPrep& xp = *a.x;
   const int64_t G = xp.G, Gp = xp.Gp, pairs = G / 2, stride = (G + 1) / 2 * 2 * kGroup;
   const auto* xs = PAIR::x(xp) + t0 * stride;  // x16p, or x8p (int4_rows_x8_avx2)
   float* d = blk.scratch;  // [TT, Gp]: scale * x scale
+  const __m256 implied = _mm256_set1_ps(implied_offset(a.s->kind));
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
     const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
     const uint8_t* row = a.s->q + n * row_bytes;
-    const bool symmetric = a.s->kind == kInt4 && !a.s->offsets;
-    const uint16_t* of = a.s->kind == kInt4 && a.s->offsets ? a.s->offsets + n * G : nullptr;
+    const bool symmetric = nibble_kind(a.s->kind) && !a.s->offsets;
+    const uint16_t* of = nibble_kind(a.s->kind) && a.s->offsets ? a.s->offsets + n * G : nullptr;
     __m256 acc0[TT], acc1[TT], term[TT];
     for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
     scales_times_x16<TT>(sc, of, symmetric, xp, t0, d, term);
     int64_t p = 0;
+    if constexpr (PAIR::kQuad) {  // int5: a quad of pairs at a time, each pair's place in it known when compiled
+      for (; p + 4 <= pairs; p += 4) {
+        for (int64_t o = 0; o < 4 * PAIR::kBytes; o += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(row + p * PAIR::kBytes + o) + PAIR::kAhead, _MM_HINT_T2);
+        }
+        PAIR::template load<TT, 0>(acc0, row, false, xs, stride, d, Gp, p);
+        PAIR::template load<TT, 1>(acc1, row, false, xs, stride, d, Gp, p + 1);
+        PAIR::template load<TT, 2>(acc0, row, false, xs, stride, d, Gp, p + 2);
+        PAIR::template load<TT, 3>(acc1, row, false, xs, stride, d, Gp, p + 3);
+      }
+    }
     for (; p + 2 <= pairs; p += 2) {
-      for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) prefetch_ahead(row + p * PAIR::kBytes + o);
+      for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(row + p * PAIR::kBytes + o) + PAIR::kAhead, _MM_HINT_T2);
+      }
       PAIR::template load<TT>(acc0, row, false, xs, stride, d, Gp, p);
       PAIR::template load<TT>(acc1, row, false, xs, stride, d, Gp, p + 1);
     }
@@ -244,7 +263,7 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
     for (int t = 0; t < TT; ++t) {
       const __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
       pending.r[t][pending.count] = of ? _mm256_add_ps(r, term[t])
-                                       : symmetric ? _mm256_fmadd_ps(_mm256_set1_ps(-8.f), term[t], r) : r;
+                                       : symmetric ? _mm256_fmadd_ps(implied, term[t], r) : r;
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }

@@ -1,0 +1,135 @@
+// GGUF's 5-bit types repacked into the int5 format (kernels.h) at their five bits (where the AVX2 int5 kernel runs;
+// elsewhere they are re-quantized to int8: gguf_repack.cpp, gguf_int8.cpp):
+//   Q5_0 [rows, blocks, 22] -> int5, no offsets: q as stored (its -16 implied), scale d;
+//   Q5_1 [rows, blocks, 24] -> int5: q, scale d, offset m;
+//   Q5_K [rows, blocks, 176] -> int5: each 32-weight sub-block a group, scale d * sc, offset -dmin * m (fp16), as
+//        Q4_K's; q = its nibble + 16 * its high bit.
+// A row's fifth bits of 8 groups share 32 bytes, so the work is split by (row, 8 groups).
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "gguf_blocks.h"
+#include "kernels.h"
+
+namespace {
+
+using namespace pg::gguf;  // NOLINT: this file's helpers
+
+using Int5Result = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// fill(row, g0, g1, qrow, scales, offsets): groups [g0, g1) of a row, given the row's output (zeroed) and params.
+template <class F>
+Int5Result repack_int5(const at::Tensor& blocks, int64_t size, int64_t per_block, bool symmetric, const char* name,
+                       at::TensorList out, F fill) {
+  TORCH_CHECK(blocks.device().is_cpu() && blocks.scalar_type() == at::kByte && blocks.dim() == 3 &&
+                  blocks.size(2) == size && blocks.is_contiguous(),
+              name, ": blocks must be contiguous uint8 [rows, blocks, ", size, "]");
+  const int64_t rows = blocks.size(0), G = blocks.size(1) * per_block, rb = pg::int5_row_bytes(G * pg::kGroup);
+  const auto opts = blocks.options();
+  const auto given = [&](size_t i, at::ScalarType type, int64_t cols) {
+    if (out.empty()) return at::Tensor();
+    TORCH_CHECK(out.size() > i && out[i].scalar_type() == type && out[i].is_contiguous() &&
+                    out[i].numel() == rows * cols,
+                name, ": out[", i, "] must be a contiguous ", at::toString(type), " [", rows, ", ", cols, "]");
+    return out[i];
+  };
+  at::Tensor q = given(0, at::kByte, rb), sc = given(1, at::kHalf, G);
+  at::Tensor of = symmetric ? at::Tensor() : given(2, at::kHalf, G);
+  if (!q.defined()) q = at::empty({rows, rb}, opts);
+  if (!sc.defined()) sc = at::empty({rows, G}, opts.dtype(at::kHalf));
+  if (!of.defined()) of = at::empty(symmetric ? at::IntArrayRef{0} : at::IntArrayRef{rows, G}, opts.dtype(at::kHalf));
+  uint8_t* qp = q.data_ptr<uint8_t>();
+  uint16_t* sp = halves(sc);
+  uint16_t* op = symmetric ? nullptr : halves(of);
+  const uint8_t* src = blocks.data_ptr<uint8_t>();
+  const int64_t quads = (G + 7) / 8, row_in = blocks.size(1) * size;
+  at::parallel_for(0, rows * quads, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t r = u / quads, g0 = u % quads * 8, g1 = std::min(G, g0 + 8);
+      uint8_t* qrow = qp + r * rb;
+      std::memset(qrow + g0 / 8 * pg::kInt5QuadBytes, 0, 32);  // the quad's fifth bits are ORed in
+      fill(src + r * row_in, g0, g1, qrow, sp + r * G, op ? op + r * G : nullptr);
+    }
+  });
+  return {q, sc, of};
+}
+
+// Q5_0 / Q5_1 block b: 32 values from qs (j: low nibble of byte j, j + 16: its high nibble) and bit j of qh.
+void q5_values(const uint8_t* qh_at, const uint8_t* qs, uint8_t* q) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_at, 4);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = static_cast<uint8_t>((qs[j] & 15) | ((qh >> j) & 1) << 4);
+    q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+  }
+}
+
+Int5Result repack_q5_0_int5(const at::Tensor& blocks, at::TensorList out) {
+  return repack_int5(blocks, 22, 1, true, "repack_q5_0_int5", out,
+                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t*) {
+                       uint8_t v[32];
+                       for (int64_t g = g0; g < g1; ++g) {
+                         const uint8_t* blk = row + g * 22;
+                         std::memcpy(sc + g, blk, 2);
+                         q5_values(blk + 2, blk + 6, v);
+                         pg::int5_put_group(q, g, v);
+                       }
+                     });
+}
+
+Int5Result repack_q5_1_int5(const at::Tensor& blocks, at::TensorList out) {
+  return repack_int5(blocks, 24, 1, false, "repack_q5_1_int5", out,
+                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t* of) {
+                       uint8_t v[32];
+                       for (int64_t g = g0; g < g1; ++g) {
+                         const uint8_t* blk = row + g * 24;
+                         std::memcpy(sc + g, blk, 2);
+                         std::memcpy(of + g, blk + 2, 2);
+                         q5_values(blk + 4, blk + 8, v);
+                         pg::int5_put_group(q, g, v);
+                       }
+                     });
+}
+
+Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
+  return repack_int5(blocks, 176, 8, false, "repack_q5_k_int5", out,
+                     [](const uint8_t* row, int64_t g0, int64_t, uint8_t* q, uint16_t* sc, uint16_t* of) {
+                       const uint8_t* blk = row + g0 / 8 * 176;  // one block: the quad's 8 groups
+                       const float d = half_at(blk), dmin = half_at(blk + 2);
+                       const uint8_t *qh = blk + 16, *qs = blk + 48;
+                       uint8_t v[32];
+                       for (int j = 0; j < 8; ++j) {  // sub-block j: chunk j / 2's low (even j) or high nibbles
+                         const K4Scale k = k4_scale(blk + 4, j);
+                         sc[g0 + j] = to_half(d * static_cast<float>(k.scale));
+                         of[g0 + j] = to_half(-(dmin * static_cast<float>(k.min)));
+                         const uint8_t* a = qs + 32 * (j / 2);
+                         for (int l = 0; l < 32; ++l) {
+                           const int nib = j % 2 ? a[l] >> 4 : a[l] & 15;
+                           v[l] = static_cast<uint8_t>(nib | ((qh[l] >> j) & 1) << 4);
+                         }
+                         pg::int5_put_group(q, g0 + j, v);
+                       }
+                     });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(playground, m) {
+  m.def("repack_q5_0_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q5_1_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("repack_q5_k_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(playground, CPU, m) {
+  m.impl("repack_q5_0_int5", &repack_q5_0_int5);
+  m.impl("repack_q5_1_int5", &repack_q5_1_int5);
+  m.impl("repack_q5_k_int5", &repack_q5_k_int5);
+}

@@ -1,0 +1,160 @@
+"""Int5 weights: GGUF's Q5_0, Q5_1 and Q5_K kept at five bits (``csrc/int5_rows.cpp``), on the AVX2 path.
+
+Re-quantized to int8 (what these types were before) a Q5 weight cost 1.0625 bytes where the file holds 0.6875 (Q5_0
+and Q5_1: 0.6875 and 0.75): a Q5_K_M file's memory grew by half and decode read half again what llama.cpp reads, and
+the Q4_K_M files of models whose widths are not multiples of 256 (Qwen2.5-0.5B, Gemma-3-270M, SmolLM2) keep most of
+their layers as Q5_0. This format keeps the file's values: ``qweight`` uint8 [n, ``row_bytes(k)``], per quad of 8
+groups of 32 (a last one shorter) 32 bytes of the values' fifth bits, then the groups' nibble bytes as
+``int4_kernel``'s (byte j: q[j] low, q[16 + j] high); ``scales`` and ``offsets`` fp16 [n, k/32] as int4's:
+``w = q * scale + offset`` with q in 0..31, no offsets (Q5_0): ``offset = -16 * scale``. ``csrc/kernels.h`` gives
+the fifth bits' positions.
+
+The loader makes it where the AVX2 kernel reads it (``runs_here``); elsewhere the Q5 types become int8 as before.
+``pack`` / ``unpack`` / ``dequantize`` here are numpy and torch: the tests' reference and the fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from playground.engine.fast import kernels
+
+if TYPE_CHECKING:
+    import torch
+
+ENV_ENABLE = "PLAYGROUND_INT5"
+KIND = 4  # the int5 weight kind in the ops' segment lists
+GROUP = 32
+QUAD_BYTES = 160  # 32 bytes of fifth bits + 8 groups' 16 nibble bytes
+_FALLBACK_CHUNK = 1 << 18
+
+
+def row_bytes(k: int) -> int:
+    groups = k // GROUP
+    return groups // 8 * QUAD_BYTES + (32 + 16 * (groups % 8) if groups % 8 else 0)
+
+
+@dataclass
+class Int5Weight:
+    """qweight uint8 [n, row_bytes(k)], scales float16 [n, k/32], offsets float16 [n, k/32] or empty (symmetric)."""
+
+    n: int
+    k: int
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    offsets: torch.Tensor
+
+    format = "int5"
+
+    @property
+    def symmetric(self) -> bool:
+        return self.offsets.numel() == 0
+
+    def offset_values(self) -> torch.Tensor:
+        """float16 [n, k/32] whether stored or implied (-16 * scale is exact in fp16)."""
+        return self.scales * -16 if self.symmetric else self.offsets
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"qweight": self.qweight, "scales": self.scales, "offsets": self.offsets}
+
+    def segment(self) -> list[torch.Tensor]:
+        return [self.qweight, self.scales, self.offsets]
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int5Weight:
+        scales = tensors["scales"]
+        return cls(int(scales.shape[0]), int(scales.shape[1]) * GROUP, tensors["qweight"], scales, tensors["offsets"])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes a matmul reads from the weight."""
+        return sum(t.numel() * t.element_size() for t in self.tensors().values())
+
+
+def runs_here() -> bool:
+    """Whether a Q5 tensor loads as int5 now: the library loaded on the AVX2 path (not AVX512-VNNI, whose kernels
+    this format has none of, nor capped below AVX2), and ``PLAYGROUND_INT5=0`` not set (int8 as before: on two
+    cores, where decode runs out of arithmetic before memory, fp32 x meets int8 weights faster; see the README)."""
+    return kernels.int16_avx2() and os.environ.get(ENV_ENABLE, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def pack(values: np.ndarray) -> np.ndarray:
+    """uint8 values [n, k] in 0..31 (k a multiple of 32) -> qweight uint8 [n, row_bytes(k)]."""
+    n, k = values.shape
+    groups, quads = k // GROUP, -(-k // (8 * GROUP))
+    q = np.zeros((n, quads * 8, GROUP), np.uint8)
+    q[:, :groups] = values.reshape(n, groups, GROUP)
+    nib = ((q[..., :16] & 15) | ((q[..., 16:] & 15) << 4)).reshape(n, quads, 128)
+    fifth = ((q >> 4) & 1).reshape(n, quads, 4, 2, 2, 16)  # [quad, pair r, group of the pair, low/high v, byte j]
+    weights = (1 << (2 * np.arange(4)[:, None] + np.arange(2)[None, :])).astype(np.uint8)  # bit 2r + v
+    bits = (fifth * weights[None, None, :, None, :, None]).sum(axis=(2, 4), dtype=np.uint8).reshape(n, quads, 32)
+    return np.ascontiguousarray(np.concatenate([bits, nib], axis=-1).reshape(n, -1)[:, :row_bytes(k)])
+
+
+def unpack(qweight: np.ndarray, k: int) -> np.ndarray:
+    """``pack``'s inverse: uint8 values [n, k] in 0..31."""
+    n = qweight.shape[0]
+    groups, quads = k // GROUP, -(-k // (8 * GROUP))
+    full = np.zeros((n, quads * QUAD_BYTES), np.uint8)
+    full[:, :qweight.shape[1]] = qweight
+    full = full.reshape(n, quads, QUAD_BYTES)
+    nib = full[..., 32:].reshape(n, quads, 4, 2, 16)  # [quad, pair r, group of the pair, byte j]
+    fifth = full[..., :32].reshape(n, quads, 1, 2, 16)
+    shift = (2 * np.arange(4)).astype(np.uint8)[None, None, :, None, None]
+    low = (nib & 15) | (((fifth >> shift) & 1) << 4)
+    high = (nib >> 4) | (((fifth >> (shift + 1)) & 1) << 4)
+    values = np.concatenate([low, high], axis=-1).reshape(n, quads * 8, GROUP)
+    return np.ascontiguousarray(values[:, :groups].reshape(n, k))
+
+
+def dequantize(w: Int5Weight) -> torch.Tensor:
+    """The fp32 [n, k] weight (numpy and torch: independent of the kernels)."""
+    import torch
+
+    q = torch.from_numpy(unpack(w.qweight.numpy(), w.k).astype(np.float32)).reshape(w.n, w.k // GROUP, GROUP)
+    out = torch.addcmul(w.offset_values().float().unsqueeze(-1), q, w.scales.float().unsqueeze(-1))
+    return out.reshape(w.n, w.k)
+
+
+def dequantize_rows(w: Int5Weight, ids: torch.Tensor) -> torch.Tensor:
+    """fp32 rows ``ids`` (an embedding lookup from a tied head)."""
+    sub = Int5Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids],
+                     w.offsets if w.symmetric else w.offsets[ids])
+    if kernels.available() and sub.qweight.is_cpu:
+        return kernels.op("qdequantize")(sub.segment(), [KIND], w.k)
+    return dequantize(sub)
+
+
+def matmul(x: torch.Tensor, w: Int5Weight, *, int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
+    """``x @ dequantize(w).T`` for x [T, K] fp32 (the modes as ``int4_kernel.matmul``'s)."""
+    import torch
+
+    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
+        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_activations, True, prefill)
+        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
+    return _fallback(x, w, int8_activations and not prefill)
+
+
+def _fallback(x: torch.Tensor, w: Int5Weight, int8_activations: bool) -> torch.Tensor:
+    """Stock torch, a chunk of rows dequantized at a time (int8 x: decode's rounding, for few rows)."""
+    import torch
+    import torch.nn.functional as F
+
+    from playground.engine.fast.int4_kernel import GEMM_MIN_T, quantize_activations
+
+    x2 = x.reshape(-1, w.k).float()
+    if int8_activations and x2.shape[0] < GEMM_MIN_T:
+        x2 = quantize_activations(x2)
+    rows = max(1, _FALLBACK_CHUNK // w.k)
+    parts = []
+    for i in range(0, w.n, rows):
+        j = min(w.n, i + rows)
+        part = Int5Weight(j - i, w.k, w.qweight[i:j], w.scales[i:j], w.offsets if w.symmetric else w.offsets[i:j])
+        parts.append(F.linear(x2, dequantize(part)))
+    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    return out.reshape(*x.shape[:-1], w.n).to(x.dtype)

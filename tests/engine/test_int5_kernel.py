@@ -1,0 +1,137 @@
+"""GGUF's 5-bit types (Q5_0, Q5_1, Q5_K) kept at five bits where the AVX2 int5 kernel runs: the file's values, in
+0.625-0.75 bytes a weight where int8 took 1.0625, multiplied by every path (decode with x as int16 or int8, the
+prefill GEMM, the plain path, the fallback, embedding rows) as the dequantized weight would be, and a model of such
+layers giving the exact-fp32 path's logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from playground.engine.fast import gguf_repack, kernels
+from playground.engine.fast import int4_kernel as k4
+from playground.engine.fast import int5_kernel as k5
+from playground.engine.fast.quant import QLinear
+from tests.gguf_files import random_blocks
+
+
+@pytest.fixture
+def int5_here() -> None:
+    if not k5.runs_here():
+        pytest.skip(f"the int5 kernel runs on the AVX2 path only (here: {kernels.build_info().get('isa')})")
+
+
+@pytest.mark.parametrize("k", [32, 96, 256, 352, 896, 2048])
+def test_pack_keeps_every_value_and_takes_five_bits_and_a_quads_header(k):
+    values = np.random.default_rng(k).integers(0, 32, (7, k), dtype=np.uint8)
+    packed = k5.pack(values)
+    groups = k // 32
+    assert packed.shape == (7, k5.row_bytes(k)) and k5.row_bytes(k) == 16 * groups + 32 * -(-groups // 8)
+    np.testing.assert_array_equal(k5.unpack(packed, k), values)
+
+
+def _rel(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.double() - want).abs().max() / want.abs().max())
+
+
+@pytest.mark.parametrize(("quant", "k"), [("Q5_0", 352), ("Q5_0", 896), ("Q5_1", 352), ("Q5_K", 768)])
+def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_here, quant, k):
+    """352 = 11 groups (a quad, then three groups: an odd last one), 896 = 28 (Qwen2.5-0.5B's width), 768 = three
+    whole quads."""
+    import gguf
+
+    rows = 37
+    raw = random_blocks(rows, k, quant, seed=len(quant) + k)
+    w = gguf_repack.repack(raw.reshape(-1), quant, (rows, k))
+    assert isinstance(w, k5.Int5Weight) and w.symmetric == (quant == "Q5_0")
+    assert w.nbytes == rows * (k5.row_bytes(k) + k // 32 * (2 if quant == "Q5_0" else 4))
+    ref = gguf.dequantize(raw, gguf.GGMLQuantizationType[quant]).reshape(rows, k).astype(np.float64)
+    dense = k5.dequantize(w).double()
+    if quant == "Q5_K":  # d * sc and dmin * m rounded to fp16, as Q4_K's
+        err = np.abs(dense.numpy() - ref)
+        assert err.max() <= 2.0**-11 * 2 * np.abs(ref).max() and err.mean() < 1e-3 * np.abs(ref).mean()
+    else:
+        np.testing.assert_allclose(dense.numpy(), ref, rtol=1e-6, atol=1e-9)
+    lin = QLinear.wrap(w, "int4")
+    ids = torch.tensor([5, 0, 36, 5])
+    assert lin.format == "int5" and torch.equal(lin.rows(ids).double(), dense[ids])
+    offsets = w.offset_values().double().repeat_interleave(32, 1)
+    gen = torch.Generator().manual_seed(k)
+    try:
+        for isa in ("avx2", "scalar"):
+            kernels.set_isa(isa)
+            assert torch.equal(kernels.op("qdequantize")(w.segment(), [k5.KIND], k).double(), dense), isa
+            for t in (1, 3, 9):
+                x = torch.randn(t, k, generator=gen)
+                if isa == "scalar":  # the plain path: x as is
+                    want = x.double() @ dense.T
+                else:  # x rounded to int16 meets the values; stored offsets meet x's exact sums, implied ones x16's
+                    x16 = k4.quantize_activations(x, bits=16).double()
+                    want = x16 @ dense.T if w.symmetric else x16 @ (dense - offsets).T + x.double() @ offsets.T
+                assert _rel(k5.matmul(x, w), want) < 2e-6, (t, isa)
+                x8 = k4.quantize_activations(x).double()
+                assert _rel(k5.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, (t, isa)
+    finally:
+        kernels.set_isa("avx512")
+    x = torch.randn(40, k, generator=gen)  # the prefill GEMM in integers: x rounded to int8, as for int4 weights
+    want8 = k4.quantize_activations(x).double() @ dense.T
+    assert _rel(k5.matmul(x, w, prefill=True), want8) < 2e-6
+    assert _rel(k5.matmul(x, w, prefill=True, int8_activations=True), want8) < 2e-6
+    assert _rel(k5._fallback(x, w, False), x.double() @ dense.T) < 2e-6
+    with k4.exact_fp32():  # tiles of dequantized rows through BLAS
+        assert _rel(k5.matmul(x, w, prefill=True), x.double() @ dense.T) < 2e-6
+
+
+def test_a_group_mixing_int5_with_int4_and_int8_weights_matches_each_alone(int5_here):
+    """A GGUF layer's fused q/k/v of mixed types (Q4_1, Q5_0, Q8_0 and Q5_1 parts): one kernel call, x prepared
+    once for all, in both modes, decode and prefill."""
+    from playground.engine.fast.weights import Group
+
+    k = 896
+    parts = [gguf_repack.repack(random_blocks(n, k, quant, seed=i).reshape(-1), quant, (n, k))
+             for i, (n, quant) in enumerate([(24, "Q4_1"), (8, "Q5_0"), (16, "Q8_0"), (8, "Q5_1")])]
+    assert [QLinear.wrap(p, "int4").format for p in parts] == ["int4", "int5", "int8", "int5"]
+    for precision in ("int4", "int4-a8"):
+        group = Group([QLinear.wrap(p, precision) for p in parts])
+        for t, prefill in ((1, False), (5, False), (40, True)):
+            x = torch.randn(t, k, generator=torch.Generator().manual_seed(t))
+            alone = torch.cat([p(x, prefill) for p in group.parts], -1)
+            assert torch.equal(group(x, prefill), alone), (precision, t)
+
+
+@pytest.mark.parametrize(("quant", "hidden"), [("Q5_K", 256), ("Q5_0", 96)])
+def test_a_model_of_q5_layers_runs_int5_on_the_fused_path(int5_here, tmp_path, quant, hidden):
+    """Q5_K_M files (most layers Q5_K) and the Q4_K_M files of narrow models (their Q5_0 layers): the fused decode
+    and the prefill GEMM give the exact-fp32 path's logits to x's rounding."""
+    from playground.engine.gguf_text import load_gguf_text_model
+    from tests.gguf_files import tiny_model, write_gguf
+
+    path = write_gguf(tiny_model("qwen3", hidden_size=hidden, intermediate_size=2 * hidden), tmp_path / "m.gguf",
+                      quant=quant)
+    tm = load_gguf_text_model("m", path, device="cpu")
+    layer = tm.fast.weights.layers[0]
+    assert tm.path == "fused" and {p.format for p in layer.qkv.parts + layer.down.parts} == {"int5"}
+    ids = list(range(5, 30))
+
+    def logits() -> torch.Tensor:
+        with torch.inference_mode():
+            rows = [tm.fast.prefill(0, ids[:20], reuse=False)] + [tm.fast.step([t], [0])[0] for t in ids[20:]]
+        return torch.stack(rows)
+
+    fast = logits()
+    with k4.exact_fp32():
+        exact = logits()
+    assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-2
+    assert torch.equal(fast.argmax(-1), exact.argmax(-1))
+
+
+def test_playground_int5_0_holds_q5_as_int8_as_before(monkeypatch):
+    """The switch for a machine where int8 weights decode faster (fp32 x on few cores): Q5 types re-quantized to
+    int8, the format they had before int5."""
+    from playground.engine.fast.quant import Int8Group
+
+    monkeypatch.setenv(k5.ENV_ENABLE, "0")
+    assert not k5.runs_here()
+    raw = random_blocks(4, 256, "Q5_K", seed=2)
+    assert isinstance(gguf_repack.repack(raw.reshape(-1), "Q5_K", (4, 256)), Int8Group)
