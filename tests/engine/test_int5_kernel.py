@@ -135,3 +135,14 @@ def test_playground_int5_0_holds_q5_as_int8_as_before(monkeypatch):
     assert not k5.runs_here()
     raw = random_blocks(4, 256, "Q5_K", seed=2)
     assert isinstance(gguf_repack.repack(raw.reshape(-1), "Q5_K", (4, 256)), Int8Group)
+
+
+def test_the_prefill_gemm_holds_the_largest_values_without_saturating(int5_here):
+    """Every weight 31 against x at its int8 maximum: a group's int16 sums would pass 32767 if kept a whole group
+    before widening (int4's 15s fit); the GEMM's result is the exact product."""
+    n, k = 16, 256
+    w = k5.Int5Weight(n, k, torch.from_numpy(k5.pack(np.full((n, k), 31, np.uint8))),
+                      torch.full((n, k // 32), 0.5, dtype=torch.float16), torch.empty(0, dtype=torch.float16))
+    x = torch.ones(20, k)  # rounded to int8: 127 * (1 / 127) each
+    got = k5.matmul(x, w, prefill=True)
+    assert torch.allclose(got, torch.full_like(got, k * 0.5 * (31 - 16)), rtol=1e-5)
