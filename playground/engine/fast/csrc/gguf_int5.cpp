@@ -55,32 +55,50 @@ Int5Result repack_int5(const at::Tensor& blocks, int64_t size, int64_t per_block
     for (int64_t u = begin; u < end; ++u) {
       const int64_t r = u / quads, g0 = u % quads * 8, g1 = std::min(G, g0 + 8);
       uint8_t* qrow = qp + r * rb;
-      std::memset(qrow + g0 / 8 * pg::kInt5QuadBytes, 0, 32);  // the quad's fifth bits are ORed in
+      std::memset(qrow + g0 / 8 * pg::kInt5QuadBytes, 0, 32);  // the quad's fifth bits (Q5_0 / Q5_1: ORed in)
       fill(src + r * row_in, g0, g1, qrow, sp + r * G, op ? op + r * G : nullptr);
     }
   });
   return {q, sc, of};
 }
 
-// Q5_0 / Q5_1 block b: 32 values from qs (j: low nibble of byte j, j + 16: its high nibble) and bit j of qh.
-void q5_values(const uint8_t* qh_at, const uint8_t* qs, uint8_t* q) {
+// Bits 0-7 of v spread to bytes 0-7 (each 0 or 1).
+constexpr uint64_t spread8(unsigned v) {
+  uint64_t out = 0;
+  for (int i = 0; i < 8; ++i) out |= static_cast<uint64_t>((v >> i) & 1) << (8 * i);
+  return out;
+}
+struct SpreadTable {
+  uint64_t v[256];
+  constexpr SpreadTable() : v() {
+    for (unsigned i = 0; i < 256; ++i) v[i] = spread8(i);
+  }
+};
+constexpr SpreadTable kSpread;
+
+// A Q5_0 / Q5_1 block as int5 group g: its nibble bytes are int5's as they are (byte j: q[j] low, q[j + 16] high);
+// qh's bit j (the fifth bit of q[j]) goes to bit 2r of fifth-bit byte 16s + j % 16 (j < 16), bit 2r + 1 for
+// j >= 16 (r, s: the group's pair in its quad and its place in the pair).
+void q5_group(uint8_t* row, int64_t g, const uint8_t* qh_at, const uint8_t* qs) {
+  uint8_t* quad = row + g / 8 * pg::kInt5QuadBytes;
+  std::memcpy(quad + 32 + g % 8 * 16, qs, 16);
   uint32_t qh;
   std::memcpy(&qh, qh_at, 4);
-  for (int j = 0; j < 16; ++j) {
-    q[j] = static_cast<uint8_t>((qs[j] & 15) | ((qh >> j) & 1) << 4);
-    q[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
-  }
+  const int r2 = static_cast<int>(g % 8 / 2 * 2);
+  uint64_t fifth[2];
+  std::memcpy(fifth, quad + g % 2 * 16, 16);
+  fifth[0] |= kSpread.v[qh & 255] << r2 | kSpread.v[(qh >> 16) & 255] << (r2 + 1);
+  fifth[1] |= kSpread.v[(qh >> 8) & 255] << r2 | kSpread.v[qh >> 24] << (r2 + 1);
+  std::memcpy(quad + g % 2 * 16, fifth, 16);
 }
 
 Int5Result repack_q5_0_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 22, 1, true, "repack_q5_0_int5", out,
                      [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t*) {
-                       uint8_t v[32];
                        for (int64_t g = g0; g < g1; ++g) {
                          const uint8_t* blk = row + g * 22;
                          std::memcpy(sc + g, blk, 2);
-                         q5_values(blk + 2, blk + 6, v);
-                         pg::int5_put_group(q, g, v);
+                         q5_group(q, g, blk + 2, blk + 6);
                        }
                      });
 }
@@ -88,34 +106,42 @@ Int5Result repack_q5_0_int5(const at::Tensor& blocks, at::TensorList out) {
 Int5Result repack_q5_1_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 24, 1, false, "repack_q5_1_int5", out,
                      [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t* of) {
-                       uint8_t v[32];
                        for (int64_t g = g0; g < g1; ++g) {
                          const uint8_t* blk = row + g * 24;
                          std::memcpy(sc + g, blk, 2);
                          std::memcpy(of + g, blk + 2, 2);
-                         q5_values(blk + 4, blk + 8, v);
-                         pg::int5_put_group(q, g, v);
+                         q5_group(q, g, blk + 4, blk + 8);
                        }
                      });
 }
 
+// A Q5_K block is one quad: sub-block j is group j. Its nibbles as Q4_K's (chunk c: sub-block 2c low, 2c + 1 high)
+// re-laid as int5's; qh[l]'s bit j (sub-block j's value l) goes to fifth-bit byte 16 (j % 2) + l % 16, bit
+// 2 (j / 2) + l / 16: byte jj of the first 16 takes qh[jj]'s even bits (to even places) and qh[jj + 16]'s (to odd
+// ones), byte 16 + jj their odd bits.
 Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 176, 8, false, "repack_q5_k_int5", out,
                      [](const uint8_t* row, int64_t g0, int64_t, uint8_t* q, uint16_t* sc, uint16_t* of) {
-                       const uint8_t* blk = row + g0 / 8 * 176;  // one block: the quad's 8 groups
+                       const uint8_t* blk = row + g0 / 8 * 176;
                        const float d = half_at(blk), dmin = half_at(blk + 2);
-                       const uint8_t *qh = blk + 16, *qs = blk + 48;
-                       uint8_t v[32];
-                       for (int j = 0; j < 8; ++j) {  // sub-block j: chunk j / 2's low (even j) or high nibbles
+                       for (int j = 0; j < 8; ++j) {
                          const K4Scale k = k4_scale(blk + 4, j);
                          sc[g0 + j] = to_half(d * static_cast<float>(k.scale));
                          of[g0 + j] = to_half(-(dmin * static_cast<float>(k.min)));
-                         const uint8_t* a = qs + 32 * (j / 2);
-                         for (int l = 0; l < 32; ++l) {
-                           const int nib = j % 2 ? a[l] >> 4 : a[l] & 15;
-                           v[l] = static_cast<uint8_t>(nib | ((qh[l] >> j) & 1) << 4);
+                       }
+                       const uint8_t *qh = blk + 16, *qs = blk + 48;
+                       uint8_t* quad = q + g0 / 8 * pg::kInt5QuadBytes;
+                       for (int jj = 0; jj < 16; ++jj) {
+                         quad[jj] = static_cast<uint8_t>((qh[jj] & 0x55) | (qh[jj + 16] & 0x55) << 1);
+                         quad[16 + jj] = static_cast<uint8_t>((qh[jj] >> 1 & 0x55) | (qh[jj + 16] & 0xAA));
+                       }
+                       uint8_t* nib = quad + 32;
+                       for (int c = 0; c < 4; ++c) {
+                         const uint8_t* a = qs + 32 * c;
+                         for (int j = 0; j < 16; ++j) {
+                           nib[32 * c + j] = static_cast<uint8_t>((a[j] & 15) | (a[j + 16] & 15) << 4);
+                           nib[32 * c + 16 + j] = static_cast<uint8_t>((a[j] >> 4) | (a[j + 16] & 0xf0));
                          }
-                         pg::int5_put_group(q, g0 + j, v);
                        }
                      });
 }

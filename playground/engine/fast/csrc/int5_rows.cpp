@@ -25,17 +25,6 @@ void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q) {
   }
 }
 
-void int5_put_group(uint8_t* row, int64_t g, const uint8_t* q) {
-  uint8_t* quad = row + g / 8 * kInt5QuadBytes;
-  uint8_t* nib = quad + 32 + g % 8 * 16;
-  uint8_t* fifth = quad + g % 2 * 16;
-  const int shift = static_cast<int>(g % 8 / 2 * 2);
-  for (int j = 0; j < 16; ++j) {
-    nib[j] = static_cast<uint8_t>((q[j] & 15) | (q[j + 16] & 15) << 4);
-    fifth[j] = static_cast<uint8_t>(fifth[j] | ((q[j] >> 4) & 1) << shift | ((q[j + 16] >> 4) & 1) << (shift + 1));
-  }
-}
-
 void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out) {
   const int64_t G = s.K / kGroup;
   const uint8_t* row = s.q + n * row_bytes(s);

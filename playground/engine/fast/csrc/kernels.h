@@ -159,9 +159,8 @@ inline int64_t int5_row_bytes(int64_t K) {
 inline bool nibble_kind(int kind) { return kind == kInt4 || kind == kInt5; }
 inline float implied_offset(int kind) { return kind == kInt5 ? -16.f : -8.f; }
 
-// Group g's 32 values (0..31) of an int5 row, and their writing (the fifth bits are ORed in: zero the row first).
+// Group g's 32 values (0..31) of an int5 row.
 void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q);
-void int5_put_group(uint8_t* row, int64_t g, const uint8_t* q);
 void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out);
 // Row bytes of a segment's qweight.
 inline int64_t row_bytes(const QSeg& s) {
