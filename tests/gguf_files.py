@@ -220,3 +220,22 @@ def _byte_vocab(w: Any, size: int) -> None:
     w.add_eos_token_id(2)
     w.add_pad_token_id(0)
     w.add_add_bos_token(True)
+
+
+def fused_against_exact(tm: Any, ids: list[int], prompt: int = 20) -> tuple[Any, Any]:
+    """A loaded model's fused-path logits for ``ids`` (the first ``prompt`` prefilled, the rest decoded one by one)
+    as it runs, and the same with the kernels' exact fp32 arithmetic (x never rounded): [len(ids) - prompt + 1,
+    vocab] each."""
+    import torch
+
+    from playground.engine.fast import int4_kernel
+
+    def logits() -> torch.Tensor:
+        with torch.inference_mode():
+            rows = [tm.fast.prefill(0, ids[:prompt], reuse=False)]
+            rows += [tm.fast.step([t], [0])[0] for t in ids[prompt:]]
+        return torch.stack(rows)
+
+    fast = logits()
+    with int4_kernel.exact_fp32():
+        return fast, logits()

@@ -287,25 +287,15 @@ def test_a_q6_k_head_stays_int6_and_the_fused_decode_reads_it(tmp_path):
     """Q4_0 and Q4_K_M files store the LM head (often tied to the embedding) as Q6_K, and Q4_K_M some V and down
     projections: they load as int6 wherever the int6 kernel runs, and the fused decode and the prefill GEMM, x
     rounded to int16, give the exact-fp32 path's logits to that rounding."""
-    from playground.engine.fast import int4_kernel as k4
     from playground.engine.fast import int6_kernel as k6
     from playground.engine.gguf_text import load_gguf_text_model
-    from tests.gguf_files import tiny_model, write_gguf
+    from tests.gguf_files import fused_against_exact, tiny_model, write_gguf
 
     if not k6.runs_here():
         pytest.skip("no int6 kernel here")
     path = write_gguf(tiny_model("qwen3", hidden_size=256, intermediate_size=256), tmp_path / "m.gguf", quant="Q6_K")
     tm = load_gguf_text_model("m", path, device="cpu")
     assert tm.path == "fused" and tm.fast.weights.head.format == "int6"
-    ids = list(range(5, 30))
-
-    def logits() -> torch.Tensor:
-        with torch.inference_mode():
-            rows = [tm.fast.prefill(0, ids[:20], reuse=False)] + [tm.fast.step([t], [0])[0] for t in ids[20:]]
-        return torch.stack(rows)
-
-    fast = logits()
-    with k4.exact_fp32():
-        exact = logits()
+    fast, exact = fused_against_exact(tm, list(range(5, 30)))
     assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-3
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))

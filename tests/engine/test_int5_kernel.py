@@ -105,23 +105,14 @@ def test_a_model_of_q5_layers_runs_int5_on_the_fused_path(int5_here, tmp_path, q
     """Q5_K_M files (most layers Q5_K) and the Q4_K_M files of narrow models (their Q5_0 layers): the fused decode
     and the prefill GEMM give the exact-fp32 path's logits to x's rounding."""
     from playground.engine.gguf_text import load_gguf_text_model
-    from tests.gguf_files import tiny_model, write_gguf
+    from tests.gguf_files import fused_against_exact, tiny_model, write_gguf
 
     path = write_gguf(tiny_model("qwen3", hidden_size=hidden, intermediate_size=2 * hidden), tmp_path / "m.gguf",
                       quant=quant)
     tm = load_gguf_text_model("m", path, device="cpu")
     layer = tm.fast.weights.layers[0]
     assert tm.path == "fused" and {p.format for p in layer.qkv.parts + layer.down.parts} == {"int5"}
-    ids = list(range(5, 30))
-
-    def logits() -> torch.Tensor:
-        with torch.inference_mode():
-            rows = [tm.fast.prefill(0, ids[:20], reuse=False)] + [tm.fast.step([t], [0])[0] for t in ids[20:]]
-        return torch.stack(rows)
-
-    fast = logits()
-    with k4.exact_fp32():
-        exact = logits()
+    fast, exact = fused_against_exact(tm, list(range(5, 30)))
     assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-2
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))
 

@@ -406,16 +406,7 @@ struct Int4X8Pair {
     const __m256i low4 = _mm256_set1_epi8(15);
     const __m256i w = pair_bytes(row, p, half);
     const __m256i lo = _mm256_and_si256(w, low4), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-    const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    for (int t = 0; t < TT; ++t) {
-      const __m256i* xv = reinterpret_cast<const __m256i*>(x8 + t * stride + p * 64);
-      const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(xv)),
-                                           _mm256_maddubs_epi16(hi, _mm256_loadu_si256(xv + 1)));
-      const __m256i s = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-      const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick),
-                               acc[t]);
-    }
+    x8_pair<TT>(acc, lo, hi, x8, stride, d, Gp, p);
   }
 };
 

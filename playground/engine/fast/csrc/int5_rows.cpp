@@ -115,8 +115,7 @@ struct Int5X16Pair {
   }
 };
 
-// The int8 mode (XPrep::x8p): lo and hi against x's bytes in vpmaddubsw (a pair of products is at most
-// 2 * 31 * 127, the two vectors' sums at most twice that: no saturation), one vpmaddwd by ones to int32.
+// The int8 mode (XPrep::x8p): lo and hi against x's bytes (x8_pair).
 struct Int5X8Pair {
   static const int8_t* x(const XPrep& xp) { return xp.x8p; }
   static constexpr int64_t kBytes = 40;
@@ -127,16 +126,7 @@ struct Int5X8Pair {
                                             int64_t stride, const float* d, int64_t Gp, int64_t p) {
     __m256i lo, hi;
     int5_bytes<R>(row, p, half, lo, hi);
-    const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    for (int t = 0; t < TT; ++t) {
-      const __m256i* xv = reinterpret_cast<const __m256i*>(x8 + t * stride + p * 64);
-      const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(xv)),
-                                           _mm256_maddubs_epi16(hi, _mm256_loadu_si256(xv + 1)));
-      const __m256i s = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-      const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick),
-                               acc[t]);
-    }
+    x8_pair<TT>(acc, lo, hi, x8, stride, d, Gp, p);
   }
 };
 

@@ -185,6 +185,25 @@ PG_TARGET_AVX2 PG_INLINE void x16_pair(__m256 (&acc)[TT], __m256i q0, __m256i q1
   }
 }
 
+// One pair of groups (p) of the AVX2 byte kernels: weights as bytes, lo (each group's q[0..15]) and hi (q[16..31]),
+// unsigned and at most 31, against x's bytes (XPrep::x8p) in vpmaddubsw (a pair of products is at most 2 * 31 * 127,
+// the two vectors' sums at most twice that: no saturation), one vpmaddwd by ones to int32; lanes 0-3 are group 2p's
+// sums, 4-7 group 2p+1's, scaled by d (scales_times_x16) into acc.
+template <int TT>
+PG_TARGET_AVX2 PG_INLINE void x8_pair(__m256 (&acc)[TT], __m256i lo, __m256i hi, const int8_t* x8, int64_t stride,
+                                      const float* d, int64_t Gp, int64_t p) {
+  const __m256i pick = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  for (int t = 0; t < TT; ++t) {
+    const __m256i* xv = reinterpret_cast<const __m256i*>(x8 + t * stride + p * 64);
+    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(xv)),
+                                         _mm256_maddubs_epi16(hi, _mm256_loadu_si256(xv + 1)));
+    const __m256i s = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+    const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d + t * Gp + 2 * p)));
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), pick),
+                             acc[t]);
+  }
+}
+
 // Whether seg_rows' kernel for these weights and x reads the fp16 params itself (halves16), so no fp32 copy is
 // made: the AVX512-VNNI kernels (int4: int16 x pairs, int8 x quads; int8 weights: int16 x), and AVX2's int16 x
 // (int4_rows_x16_avx2).
