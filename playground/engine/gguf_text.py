@@ -84,9 +84,11 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
                 from playground.engine.fast.generic import GenericRunner
 
                 fast = GenericRunner(model, chosen.precision)
+    label = ""
     if quantized and chosen.path == "fused" and fast is not None:  # the formats they became (Q5_K: int5 or int8)
-        held = sorted({p.format for layer in fast.weights.layers for g in layer.groups() for p in g.parts})
-        source += f" to {'/'.join(held)}"
+        held = "/".join(sorted({p.format for layer in fast.weights.layers for g in layer.groups() for p in g.parts}))
+        source += f" to {held}"
+        label = held + ("-a8" if chosen.precision.endswith("-a8") else "")
     tokenizer = loaded.tokenizer
     context = int(loaded.config.get("max_position_embeddings") or 2048)
     if fast is not None:
@@ -100,7 +102,8 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
         dtype=torch.float32 if fast is not None else dt, load_s=time.perf_counter() - started,
         context_length=context, eos_ids=frozenset(eos), fast=fast, precision=chosen.precision,
         requested_precision=requested, path_reason=chosen.reason, vocab_size=int(config.vocab_size),
-        model_loader=_lazy_transformers(path) if chosen.path == "fused" else None, weights_source=source)
+        model_loader=_lazy_transformers(path) if chosen.path == "fused" else None, weights_source=source,
+        precision_label=label)
 
 
 def _quantized_plan(config: Any, device_type: str, plain: str, requested: str, linear_types: set[str],

@@ -48,6 +48,9 @@ class TextModel:
     vocab_size: int = 0
     model_loader: Callable[[], Any] | None = field(default=None, repr=False)  # loads ``hf_model`` on demand
     weights_source: str = ""  # where the weights came from when it matters ("GGUF Q4_K/Q6_K repacked", ...)
+    # what the status bar shows for ``precision`` where the weights kept their file's formats (a GGUF's layers, e.g.
+    # "int5/int6" for Q5_K_M, whose precision reads int8: what a float tensor among them would be quantized to)
+    precision_label: str = ""
 
     @property
     def model(self) -> Any:

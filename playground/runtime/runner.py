@@ -96,7 +96,8 @@ class EngineRunner:
         if tm is None:
             return None
         # What decode really runs at: the fast path's precision, or the model's dtype.
-        dtype = tm.precision if getattr(tm, "fast", None) is not None else str(tm.dtype).removeprefix("torch.")
+        fast = getattr(tm, "fast", None) is not None
+        dtype = (getattr(tm, "precision_label", "") or tm.precision) if fast else str(tm.dtype).removeprefix("torch.")
         path = getattr(tm, "path", "remote")
         detail = tm.describe() if hasattr(tm, "describe") else dtype
         return LoadedInfo(tm.id, str(tm.device), dtype, tm.load_s, tm.context_length, path, detail)

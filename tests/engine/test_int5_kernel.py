@@ -112,6 +112,9 @@ def test_a_model_of_q5_layers_runs_int5_on_the_fused_path(int5_here, tmp_path, q
     tm = load_gguf_text_model("m", path, device="cpu")
     layer = tm.fast.weights.layers[0]
     assert tm.path == "fused" and {p.format for p in layer.qkv.parts + layer.down.parts} == {"int5"}
+    # what the status bar shows: the weights' format, not the precision a float tensor among them would get
+    held = {p.format for layer in tm.fast.weights.layers for g in layer.groups() for p in g.parts}
+    assert tm.precision_label == "/".join(sorted(held)) and tm.describe().endswith(f"repacked to {tm.precision_label}")
     fast, exact = fused_against_exact(tm, list(range(5, 30)))
     assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-2
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))
