@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -124,10 +125,22 @@ def llama_cpp_python(mode: str) -> str | None:
     return None
 
 
+def load_model(model: str, precision: str, device: str | None = None, reference: bool = False) -> Any:
+    """``model`` as the app loads it: a registered GGUF file directly, in its own quantized formats (``reference``:
+    the same weights dequantized into transformers' fp32 forward), anything else from its folder. (A GGUF had been
+    read through transformers' conversion to fp32 and re-quantized to int4: not what the app runs.)"""
+    resolved = Registry().resolve(model, direct_gguf=True)
+    if resolved.gguf is not None:
+        from playground.engine.gguf_text import load_gguf_text_model
+
+        return load_gguf_text_model(model, resolved.gguf, device=device, precision=precision,
+                                    path_choice="transformers" if reference else "auto")
+    return load_text_model(model, resolved.folder, device=device, precision=precision)
+
+
 def rss_probe(model: str, precision: str) -> None:
     """Child-process mode: load at ``precision``, generate once, print peak RSS (bytes) as JSON."""
-    folder = Registry().resolve(model).folder
-    tm = load_text_model(model, folder, device="cpu", precision=precision)
+    tm = load_model(model, precision, device="cpu", reference=precision == "fp32")
     generate(tm, GenerationRequest(prompt="Hello", temperature=0, max_new_tokens=16))
     print(json.dumps({"rss_bytes": peak_rss_bytes()}))
 
@@ -182,15 +195,17 @@ def main() -> None:
         args.model = "random-smollm2-shape"
         folder = build_tiny_llama(Path(tempfile.mkdtemp()), vocab_size=49152, **SMOLLM2_135M)
     else:
-        folder = Registry().resolve(args.model).folder
+        folder = None  # load_model resolves it as the app does
     cpu = args.device in (None, "cpu") and not torch.cuda.is_available()
     precisions = [p for p in args.precisions.split(",") if p] if cpu else ["auto"]
     models = {}
     for precision in precisions:
         started = time.perf_counter()
-        tm = load_text_model(args.model, folder, device=args.device, precision=precision)
+        tm = (load_text_model(args.model, folder, device=args.device, precision=precision) if folder
+              else load_model(args.model, precision, args.device))
         models[f"ours {tm.precision}"] = (tm, time.perf_counter() - started)
-    reference = load_text_model(args.model, folder, device=args.device, precision="fp32")
+    reference = (load_text_model(args.model, folder, device=args.device, precision="fp32") if folder
+                 else load_model(args.model, "fp32", args.device, reference=True))
     reference.fast = None  # transformers' own forward
     preset = load_presets("prompt")[0]
     prompt = preset.fields["source"] + preset.fields["prompt"]
