@@ -23,29 +23,37 @@
 
 namespace pg {
 
-void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+// int4 and int5 rows: blk.sc / blk.of hold the rows' scales and offsets in fp32 (implied ones included).
+void nibble_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   const XPrep& x = *a.x;
-  const int64_t G = x.G, Gp = x.Gp, K = x.K;
+  const int64_t G = x.G, Gp = x.Gp, K = x.K, rb = row_bytes(*a.s);
+  const bool int5 = a.s->kind == kInt5;
+  uint8_t q[kGroup];
   for (int64_t n = blk.n0; n < n1; ++n) {
-    const uint8_t* row = a.s->q + n * (K / 2);
+    const uint8_t* row = a.s->q + n * rb;
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     for (int64_t t = t0; t < t0 + tn; ++t) {
       const float* sx = offset_sums(x) + t * Gp;
       float acc = 0.f;
       for (int64_t g = 0; g < G; ++g) {
-        const uint8_t* b = row + g * 16;
+        if (int5) {
+          int5_group_values(row, g, q);
+        } else {
+          for (int j = 0; j < 16; ++j) {
+            q[j] = row[g * 16 + j] & 15;
+            q[j + 16] = row[g * 16 + j] >> 4;
+          }
+        }
         float d = 0.f;
         if (x.int8_x) {
           const int8_t* xg = x.xq + t * K + g * kGroup;
           int32_t s = 0;
-          for (int j = 0; j < 16; ++j) s += (b[j] & 15) * xg[j] + (b[j] >> 4) * xg[j + 16];
+          for (int j = 0; j < kGroup; ++j) s += q[j] * xg[j];
           d = static_cast<float>(s) * x.xs[t * Gp + g];
         } else {
           const float* xg = x.x + t * K + g * kGroup;
-          for (int j = 0; j < 16; ++j) {
-            d += static_cast<float>(b[j] & 15) * xg[j] + static_cast<float>(b[j] >> 4) * xg[j + 16];
-          }
+          for (int j = 0; j < kGroup; ++j) d += static_cast<float>(q[j]) * xg[j];
         }
         acc += sc[g] * d + of[g] * sx[g];
       }
@@ -503,7 +511,7 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
         continue;
       }
 #endif
-      int5_rows_scalar(a, blk, t0, tn, n1);
+      nibble_rows_scalar(a, blk, t0, tn, n1);
       continue;
     }
     if (a.s->kind == kInt6) {
@@ -527,7 +535,7 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
     }
 #endif
     if (int4) {
-      int4_rows_scalar(a, blk, t0, tn, n1);
+      nibble_rows_scalar(a, blk, t0, tn, n1);
     } else {
       int8_rows_scalar(a, blk, t0, tn, n1);
     }

@@ -5,7 +5,7 @@
 //           (int5_bytes): against x's bytes in the int8 mode (x8p), or taken apart into int16 lanes in the fp32
 //           mode (x16p). Held as int8 (what these types were before) a Q5 weight cost 1.0625 bytes; this is 0.6875
 //           (0.625 for Q5_0).
-//   scalar  the same sums in plain C++ (both modes), from the values unpacked per group.
+//   scalar  int4's plain loop (nibble_rows_scalar), the values unpacked per group by int5_group_values.
 #include <algorithm>
 
 #include "kernels.h"
@@ -34,37 +34,6 @@ void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out) {
     const float of = s.offsets ? half_to_float(s.offsets[n * G + g]) : -16.f * sc;
     int5_group_values(row, g, q);
     for (int j = 0; j < kGroup; ++j) out[g * kGroup + j] = static_cast<float>(q[j]) * sc + of;
-  }
-}
-
-// blk.sc / blk.of: the rows' scales and offsets in fp32 (implied ones included), as int4_rows_scalar takes them.
-void int5_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
-  const XPrep& x = *a.x;
-  const int64_t G = x.G, Gp = x.Gp, K = x.K, rb = row_bytes(*a.s);
-  uint8_t q[kGroup];
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    const uint8_t* row = a.s->q + n * rb;
-    const float* sc = blk.sc + (n - blk.n0) * G;
-    const float* of = blk.of + (n - blk.n0) * G;
-    for (int64_t t = t0; t < t0 + tn; ++t) {
-      const float* sx = offset_sums(x) + t * Gp;
-      float acc = 0.f;
-      for (int64_t g = 0; g < G; ++g) {
-        int5_group_values(row, g, q);
-        float d = 0.f;
-        if (x.int8_x) {
-          const int8_t* xg = x.xq + t * K + g * kGroup;
-          int32_t s = 0;
-          for (int j = 0; j < kGroup; ++j) s += q[j] * xg[j];
-          d = static_cast<float>(s) * x.xs[t * Gp + g];
-        } else {
-          const float* xg = x.x + t * K + g * kGroup;
-          for (int j = 0; j < kGroup; ++j) d += static_cast<float>(q[j]) * xg[j];
-        }
-        acc += sc[g] * d + of[g] * sx[g];
-      }
-      a.out[t * a.ldo + n] = acc;
-    }
   }
 }
 

@@ -43,13 +43,11 @@ struct Block {
     default: FN<8>(__VA_ARGS__); break;      \
   }
 
-void int4_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+void nibble_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);  // int4, int5
 void int8_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 // int6 (int6_rows.cpp): blk.scratch holds K floats (a dequantized row) for the scalar path.
 void int6_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out);
-// int5 (int5_rows.cpp): blk.sc / blk.of as int4's.
-void int5_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 
 #if PG_X86
 void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
