@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from playground.engine.fast import kernels
+from playground.engine.fast import kernels, qmatmul
 from playground.engine.fast.kernel_build import ENV_CACHE, ENV_VERBOSE, source_digest  # noqa: F401 - re-exported
 from playground.engine.fast.kernels import (  # noqa: F401 - the kernel API, re-exported
     ENV_ENABLE,
@@ -48,6 +48,7 @@ from playground.engine.fast.kernels import (  # noqa: F401 - the kernel API, re-
     set_isa,
     unavailable_reason,
 )
+from playground.engine.fast.qmatmul import GEMM_MIN_T, quantize_activations  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +58,6 @@ MIN_SCALE = 2.0**-24  # a constant group's scale (fp16's smallest), so quantize 
 MAX_ABS = 65000.0  # fp16 scales and offsets: larger weights are refused
 ENV_ACTIVATIONS = "PLAYGROUND_INT4_ACTIVATIONS"
 KIND = 1  # the int4 weight kind in the ops' segment lists (int8 is 2)
-_FALLBACK_CHUNK = 1 << 18  # weights dequantized at a time by the fallback (1 MiB of fp32)
 
 
 @dataclass
@@ -184,23 +184,6 @@ _use_kernel._dynamo_marked_constant = True  # type: ignore[attr-defined]
 _int8_default._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
-def quantize_activations(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
-    """What the int8 mode multiplies by: x [T, K] fp32 rounded per group of 32 to int8 * (max|x| / 127); with
-    ``bits=16`` what the fp32 mode's decode multiplies by where ``fp32_x_bits()`` is 16 (int16, max|x| / 32639:
-    127 * 256 + 127, so the kernel can split each value into two signed bytes).
-
-    Bit for bit the kernel's rounding: inv = levels / max|x| in fp32, round(x * inv) half to even.
-    """
-    import torch
-
-    levels = {8: 127.0, 16: 32639.0}[bits]
-    g = x.reshape(x.shape[0], -1, GROUP)
-    amax = g.abs().amax(dim=-1, keepdim=True)
-    # levels / amax as a correctly rounded fp32 division (a Python float over a tensor goes through a reciprocal)
-    inv = torch.where(amax > 0, torch.full_like(amax, levels) / amax, torch.zeros_like(amax))
-    return (torch.round(g * inv) * (amax / levels)).reshape(x.shape)
-
-
 def fp32_x_bits() -> int | None:
     """16 when the loaded kernels' fp32-activation decode rounds x to int16 (on the AVX512-VNNI path, and on the
     AVX2 one; not ``exact_fp32``), else None (x multiplied as is)."""
@@ -255,7 +238,7 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
 
-    rows = max(1, _FALLBACK_CHUNK // w.k)
+    rows = max(1, qmatmul.FALLBACK_CHUNK // w.k)
     x2 = x.reshape(-1, w.k)
     if not int8_x or x2.shape[0] >= GEMM_MIN_T:  # prefill (and the fp32 mode): x as is
         parts = [F.linear(x2, _dequantize_rows(w, i, min(w.n, i + rows), x.dtype)) for i in range(0, w.n, rows)]
@@ -267,9 +250,6 @@ def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
     parts = [F.linear(xq, _dequantize_rows(w, i, min(w.n, i + rows))) for i in range(0, w.n, rows)]
     out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
     return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
-
-
-GEMM_MIN_T = 16  # rows of x from which the kernel runs a tiled GEMM (csrc/ops.h kGemmMinT)
 
 
 def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = None,
@@ -285,9 +265,7 @@ def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = No
 
     int8_x = _int8_default() if int8_activations is None else bool(int8_activations)
     if _use_kernel() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
-        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_x, True, prefill)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
+        return qmatmul.qlinear(x, w.segment(), KIND, w.n, int8_x, prefill)
     if x.shape[-1] != w.k:
         raise ValueError(f"matmul: x has K={x.shape[-1]}, the weight {w.k}")
     return _fallback(x, w, int8_x and not prefill)

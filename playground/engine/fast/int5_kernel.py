@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground.engine.fast import kernels
+from playground.engine.fast import kernels, qmatmul
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +30,6 @@ ENV_ENABLE = "PLAYGROUND_INT5"
 KIND = 4  # the int5 weight kind in the ops' segment lists
 GROUP = 32
 QUAD_BYTES = 160  # 32 bytes of fifth bits + 8 groups' 16 nibble bytes
-_FALLBACK_CHUNK = 1 << 18
 
 
 def row_bytes(k: int) -> int:
@@ -57,6 +56,12 @@ class Int5Weight:
     def offset_values(self) -> torch.Tensor:
         """float16 [n, k/32] whether stored or implied (-16 * scale is exact in fp16)."""
         return self.scales * -16 if self.symmetric else self.offsets
+
+    def take(self, rows: torch.Tensor | slice) -> Int5Weight:
+        """The weight of rows ``rows`` (an index tensor or a slice)."""
+        q = self.qweight[rows]
+        return Int5Weight(int(q.shape[0]), self.k, q, self.scales[rows],
+                          self.offsets if self.symmetric else self.offsets[rows])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"qweight": self.qweight, "scales": self.scales, "offsets": self.offsets}
@@ -122,8 +127,7 @@ def dequantize(w: Int5Weight) -> torch.Tensor:
 
 def dequantize_rows(w: Int5Weight, ids: torch.Tensor) -> torch.Tensor:
     """fp32 rows ``ids`` (an embedding lookup from a tied head)."""
-    sub = Int5Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids],
-                     w.offsets if w.symmetric else w.offsets[ids])
+    sub = w.take(ids)
     if kernels.available() and sub.qweight.is_cpu:
         return kernels.op("qdequantize")(sub.segment(), [KIND], w.k)
     return dequantize(sub)
@@ -131,30 +135,11 @@ def dequantize_rows(w: Int5Weight, ids: torch.Tensor) -> torch.Tensor:
 
 def matmul(x: torch.Tensor, w: Int5Weight, *, int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
     """``x @ dequantize(w).T`` for x [T, K] fp32 (the modes as ``int4_kernel.matmul``'s)."""
-    import torch
-
-    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
-        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_activations, True, prefill)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
+    if qmatmul.op_ready(x, w.qweight):
+        return qmatmul.qlinear(x, w.segment(), KIND, w.n, int8_activations, prefill)
     return _fallback(x, w, int8_activations and not prefill)
 
 
 def _fallback(x: torch.Tensor, w: Int5Weight, int8_activations: bool) -> torch.Tensor:
     """Stock torch, a chunk of rows dequantized at a time (int8 x: decode's rounding, for few rows)."""
-    import torch
-    import torch.nn.functional as F
-
-    from playground.engine.fast.int4_kernel import GEMM_MIN_T, quantize_activations
-
-    x2 = x.reshape(-1, w.k).float()
-    if int8_activations and x2.shape[0] < GEMM_MIN_T:
-        x2 = quantize_activations(x2)
-    rows = max(1, _FALLBACK_CHUNK // w.k)
-    parts = []
-    for i in range(0, w.n, rows):
-        j = min(w.n, i + rows)
-        part = Int5Weight(j - i, w.k, w.qweight[i:j], w.scales[i:j], w.offsets if w.symmetric else w.offsets[i:j])
-        parts.append(F.linear(x2, dequantize(part)))
-    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-    return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
+    return qmatmul.chunked_linear(x, w.n, w.k, lambda i, j: dequantize(w.take(slice(i, j))), int8_activations)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playground.engine.fast import kernels
+from playground.engine.fast import kernels, qmatmul
 from playground.engine.fast.int8_kernel import ScaledWeight
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 KIND = 3  # the int6 weight kind in the ops' segment lists
 BLOCK = 256  # weights per block: K must be a multiple
 BLOCK_BYTES = 192
-_FALLBACK_CHUNK = 1 << 18
 
 
 @dataclass
@@ -73,29 +72,12 @@ def dequantize_rows(w: Int6Weight, ids: torch.Tensor) -> torch.Tensor:
 
 def matmul(x: torch.Tensor, w: Int6Weight, *, int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
     """``x @ dequantize(w).T`` for x [T, K] fp32 (the modes as ``int8_kernel.matmul``'s)."""
-    import torch
-
-    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and w.qweight.is_cpu:
-        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, w.segment(), [KIND], int8_activations, True, prefill)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], w.n)
+    if qmatmul.op_ready(x, w.qweight):
+        return qmatmul.qlinear(x, w.segment(), KIND, w.n, int8_activations, prefill)
     return _fallback(x, w, int8_activations and not prefill)
 
 
 def _fallback(x: torch.Tensor, w: Int6Weight, int8_activations: bool) -> torch.Tensor:
     """Stock torch, a chunk of rows dequantized at a time (int8 x: decode's rounding, for few rows)."""
-    import torch
-    import torch.nn.functional as F
-
-    from playground.engine.fast.int4_kernel import GEMM_MIN_T, quantize_activations
-
-    x2 = x.reshape(-1, w.k).float()
-    if int8_activations and x2.shape[0] < GEMM_MIN_T:
-        x2 = quantize_activations(x2)
-    rows = max(1, _FALLBACK_CHUNK // w.k)
-    parts = [F.linear(x2, dequantize(Int6Weight(min(rows, w.n - i), w.k, w.qweight[i:i + rows],
-                                                 w.scales[i:i + rows]))) for i in range(0, w.n, rows)]
-    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-    return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
-
-
+    return qmatmul.chunked_linear(
+        x, w.n, w.k, lambda i, j: dequantize(Int6Weight(j - i, w.k, w.qweight[i:j], w.scales[i:j])), int8_activations)

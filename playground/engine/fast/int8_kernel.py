@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playground.engine.fast import kernels
+from playground.engine.fast import qmatmul
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 GROUP = 32
 KIND = 2  # the int8 weight kind in the ops' segment lists
 MAX_ABS = 65000.0 * 127
-_FALLBACK_CHUNK = 1 << 18
 
 
 @dataclass
@@ -73,10 +72,8 @@ def dequantize(qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
 
 
 def quantize_activations(x: torch.Tensor) -> torch.Tensor:
-    """What the int8-activation mode multiplies by (the same rounding as int4_kernel.quantize_activations)."""
-    from playground.engine.fast.int4_kernel import quantize_activations as q
-
-    return q(x)
+    """What the int8-activation mode multiplies by (the kernels' rounding, ``qmatmul.quantize_activations``)."""
+    return qmatmul.quantize_activations(x)
 
 
 def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
@@ -84,20 +81,8 @@ def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
     """``x @ dequantize(qweight, scales).T`` for x [T, K] fp32; ``int8_activations``: the reduced-precision mode
     (int8 x in decode); ``prefill``: the GEMM whatever T is (bf16 where ``int4_kernel.gemm_bf16()``; on the AVX2
     path x rounded to int16 in the fp32 mode, as decode rounds it, and fp32 in the int8 mode)."""
-    import torch
-    import torch.nn.functional as F
-
-    from playground.engine.fast.int4_kernel import GEMM_MIN_T
-
-    if kernels.available() and x.dtype == torch.float32 and x.is_cpu and qweight.is_cpu:
-        x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
-        out = kernels.op("qlinear")(x2, [qweight, scales], [KIND], int8_activations, True, prefill)
-        return out if x.dim() == 2 else out.reshape(*x.shape[:-1], qweight.shape[0])
     n, k = qweight.shape
-    x2 = x.reshape(-1, k).float()
-    if int8_activations and x2.shape[0] < GEMM_MIN_T and not prefill:
-        x2 = quantize_activations(x2)
-    rows = max(1, _FALLBACK_CHUNK // k)
-    parts = [F.linear(x2, dequantize(qweight[i:i + rows], scales[i:i + rows])) for i in range(0, n, rows)]
-    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-    return out.reshape(*x.shape[:-1], n).to(x.dtype)
+    if qmatmul.op_ready(x, qweight):
+        return qmatmul.qlinear(x, [qweight, scales], KIND, n, int8_activations, prefill)
+    return qmatmul.chunked_linear(x, n, k, lambda i, j: dequantize(qweight[i:j], scales[i:j]),
+                                  int8_activations and not prefill)
