@@ -381,7 +381,6 @@ PG_TARGET_AVX2 PG_INLINE __m256i pair_bytes(const uint8_t* row, int64_t p, bool 
 struct Int4X16Pair {
   static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 32;
-  static constexpr int64_t kAhead = kPrefetchBytes;
   static constexpr bool kQuad = false;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
@@ -406,7 +405,6 @@ PG_TARGET_AVX2 void int4_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
 struct Int4X8Pair {
   static const int8_t* x(const XPrep& xp) { return xp.x8p; }
   static constexpr int64_t kBytes = 32;
-  static constexpr int64_t kAhead = kPrefetchBytes;
   static constexpr bool kQuad = false;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int8_t* x8,

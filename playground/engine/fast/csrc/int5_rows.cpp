@@ -71,7 +71,6 @@ PG_TARGET_AVX2 PG_INLINE void int5_bytes(const uint8_t* row, int64_t p, bool hal
 struct Int5X16Pair {
   static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 40;
-  static constexpr int64_t kAhead = kPrefetchBytes;
   static constexpr bool kQuad = true;
   template <int TT, int R = -1>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,
@@ -88,7 +87,6 @@ struct Int5X16Pair {
 struct Int5X8Pair {
   static const int8_t* x(const XPrep& xp) { return xp.x8p; }
   static constexpr int64_t kBytes = 40;
-  static constexpr int64_t kAhead = kPrefetchBytes;
   static constexpr bool kQuad = true;
   template <int TT, int R = -1>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int8_t* x8,

@@ -125,7 +125,6 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
 struct Int8X16Pair {
   static const int16_t* x(const XPrep& xp) { return xp.x16p; }
   static constexpr int64_t kBytes = 64;
-  static constexpr int64_t kAhead = kPrefetchBytes;
   static constexpr bool kQuad = false;
   template <int TT>
   PG_TARGET_AVX2 static PG_INLINE void load(__m256 (&acc)[TT], const uint8_t* row, bool half, const int16_t* x16,

@@ -259,9 +259,7 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
     int64_t p = 0;
     if constexpr (PAIR::kQuad) {  // int5: a quad of pairs at a time, each pair's place in it known when compiled
       for (; p + 4 <= pairs; p += 4) {
-        for (int64_t o = 0; o < 4 * PAIR::kBytes; o += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(row + p * PAIR::kBytes + o) + PAIR::kAhead, _MM_HINT_T2);
-        }
+        for (int64_t o = 0; o < 4 * PAIR::kBytes; o += 64) prefetch_ahead(row + p * PAIR::kBytes + o);
         PAIR::template load<TT, 0>(acc0, row, false, xs, stride, d, Gp, p);
         PAIR::template load<TT, 1>(acc1, row, false, xs, stride, d, Gp, p + 1);
         PAIR::template load<TT, 2>(acc0, row, false, xs, stride, d, Gp, p + 2);
@@ -269,9 +267,7 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
       }
     }
     for (; p + 2 <= pairs; p += 2) {
-      for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(row + p * PAIR::kBytes + o) + PAIR::kAhead, _MM_HINT_T2);
-      }
+      for (int64_t o = 0; o < 2 * PAIR::kBytes; o += 64) prefetch_ahead(row + p * PAIR::kBytes + o);
       PAIR::template load<TT>(acc0, row, false, xs, stride, d, Gp, p);
       PAIR::template load<TT>(acc1, row, false, xs, stride, d, Gp, p + 1);
     }
