@@ -1,6 +1,7 @@
-"""Prefill's GEMM on the AVX2 path (csrc/gemm_avx2.cpp): weights multiplied in integers by x rounded per group
-(int4: int8 in either mode; int8 and int6 weights: int16 as decode rounds it, in the fp32 mode), run on any x86-64
-CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too)."""
+"""Prefill's integer GEMMs: on the AVX2 path (csrc/gemm_avx2.cpp) weights multiplied in integers by x rounded per
+group (int4: int8 in either mode; int8 and int6 weights: int16 as decode rounds it, in the fp32 mode), run on any
+x86-64 CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too); on AVX512-VNNI
+(csrc/gemm_avx512.cpp) int4 weights the same way, checked where the CPU has it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from playground.engine.fast import int8_kernel
 def avx2(kernel) -> None:
     if k.set_isa("avx2").split()[0] != "avx2":
         pytest.skip("this CPU has no avx2 path")
+    assert k.prefill_gemm() == "int8"
+
+
+@pytest.fixture(params=["avx2", "avx512"])
+def int4_gemm(request, kernel) -> None:
+    """Each integer GEMM that takes int4 weights: AVX2's, and AVX512-VNNI's where the CPU has it."""
+    wanted = {"avx2": ["avx2"], "avx512": ["avx512", "avx512-vnni"]}[request.param]
+    if k.set_isa(request.param).split()[:len(wanted)] != wanted:
+        pytest.skip(f"this CPU has no {' '.join(wanted)} path")
     assert k.prefill_gemm() == "int8"
 
 
@@ -35,7 +45,7 @@ def _symmetric(w: k.Int4Weight) -> k.Int4Weight:
     return k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])
 
 
-def test_prefill_multiplies_x_as_decode_rounds_it(avx2):
+def test_prefill_multiplies_x_as_decode_rounds_it(int4_gemm):
     """Odd group counts, row counts around the 8-row panels and the blocks of rows each thread repacks (300 > one
     block at K=544), every tail of x's rows (kernel calls take 4 rows, or 2 in the int16 mode), asymmetric and
     Q4_0-style weights, an outlier in x; the exact mode still multiplies x as is."""
@@ -53,7 +63,7 @@ def test_prefill_multiplies_x_as_decode_rounds_it(avx2):
                 assert _rel_err(exact, x.double() @ k.dequantize(weight).double().T) < 2e-6
 
 
-def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(avx2):
+def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(int4_gemm):
     """Prefill's int4 products are the int8 mode's in the fp32 mode too (the same bits), while decode, a row at a
     time, keeps x at int16: within ~1e-5 of exact fp32, where the int8 rounding is hundreds of times further off
     (and costs the embedded model's perplexity nothing measurable: bench/prefill_quality.py)."""
@@ -66,7 +76,7 @@ def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(a
     assert _rel_err(decode, exact[:4]) < 5e-5 and _rel_err(prefill, exact) > 100 * _rel_err(decode, exact[:4])
 
 
-def test_largest_products_do_not_saturate(avx2):
+def test_largest_products_do_not_saturate(int4_gemm):
     """Every q 15 against x at its largest magnitude (each group's int16 sums reach 30480) and x with one large
     value per group: exact results."""
     n, k_ = 16, 256
@@ -81,7 +91,7 @@ def test_largest_products_do_not_saturate(avx2):
     assert _rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 8)) < 2e-6
 
 
-def test_a_position_does_not_depend_on_how_many_ran_with_it(avx2):
+def test_a_position_does_not_depend_on_how_many_ran_with_it(int4_gemm):
     """Prefill's promise (a prompt split differently computes the same): row i's result is bit for bit the same
     whichever kernel tail it fell in."""
     w = k.quantize(torch.randn(40, 320, generator=torch.Generator().manual_seed(5)) * 0.05)

@@ -9,22 +9,22 @@ and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32]. 
 
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
 more rows (prefill) run a GEMM (``prefill_gemm()`` says which), never on a full-precision copy of the weights: on
-the AVX2 path in integers on weights repacked a block of rows at a time (csrc/gemm_avx2.cpp), elsewhere on tiles
-of dequantized rows with BLAS. Activations, per call (``int8_activations=``, default
-``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
+the AVX2 path and AVX512-VNNI CPUs in integers on weights repacked a block of rows at a time (csrc/gemm_avx2.cpp,
+csrc/gemm_avx512.cpp), elsewhere on tiles of dequantized rows with BLAS. Activations, per call
+(``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except where decode rounds x
   per group of 32 to int16 (AVX512-VNNI and AVX2; ``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's
   largest |x|, ~1e-5 of the output, far below what the 4-bit weights cost) and multiplies integers: from DRAM that
-  reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM on AVX2 rounds x to int8
-  as the int8 mode does (2.0-2.3x MKL's fp32 GEMM there, ``bench/prefill_gemm.py``; no measured perplexity cost,
-  ``bench/prefill_quality.py``); on CPUs with AVX512-BF16 (``gemm_bf16()``) it
-  takes x and the weight tiles in bf16 through oneDNN, sums in fp32 and rounds each result once to bf16 (2^-9
+  reads weights at the memory's own rate, ~2x dequantizing them to fp32. Prefill's GEMM on AVX2 and AVX512-VNNI
+  rounds x to int8 as the int8 mode does (2.0-2.3x MKL's fp32 GEMM on AVX2, ``bench/prefill_gemm.py``; no
+  measured perplexity cost, ``bench/prefill_quality.py``); on CPUs with AVX512-BF16 and no VNNI (``gemm_bf16()``)
+  it takes x and the weight tiles in bf16 through oneDNN, sums in fp32 and rounds each result once to bf16 (2^-9
   relative): ~2.2x the fp32 GEMM on a 2-core Zen 4;
 - int8 (reduced precision): decode rounds x per group of 32 to int8 (like llama.cpp's q8) and multiplies integers
   (VNNI where the CPU has it), ~1.3e-2 relative error on random data (``quantize_activations`` shows what it
   multiplies by; the offsets, stored or Q4_0's implied ones, meet x's group sums as rounded, as in llama.cpp's
-  Q4_0 x Q8_0: see ``csrc/kernels.h``); so does prefill's GEMM on the AVX2 path (2.0-2.3x MKL's fp32 GEMM there),
-  elsewhere it runs as in the fp32 mode.
+  Q4_0 x Q8_0: see ``csrc/kernels.h``); so does prefill's GEMM on the AVX2 path and AVX512-VNNI, elsewhere it
+  runs as in the fp32 mode.
 
 Fallback (no library, ``PLAYGROUND_INT4_KERNEL=0``, non-CPU or non-fp32 x): stock torch, dequantizing ~1 MiB of
 rows at a time into ``F.linear``, computing the same activation mode (fp32 prefill), so they agree up to rounding.
@@ -195,24 +195,35 @@ def fp32_x_bits() -> int | None:
 
 
 def prefill_gemm() -> str:
-    """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "bf16" (AVX512-BF16 on the avx512 path,
-    torch with oneDNN on: x and the weight tiles in bf16), "int8" (the AVX2 path: x rounded per group to int8, as
-    the int8 mode rounds it; ``csrc/gemm_avx2.cpp``) or "fp32" (``exact_fp32``, other paths, no kernels). int8 and
-    int6 weights take bf16 or fp32 the same way, or on the AVX2 path x rounded to int16 as decode rounds it (fp32
-    in the int8 mode there)."""
+    """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "int8" (the AVX2 path and AVX512-VNNI
+    CPUs: x rounded per group to int8, as the int8 mode rounds it; ``csrc/gemm_avx2.cpp``, ``csrc/gemm_avx512.cpp``),
+    "bf16" (AVX512-BF16 without VNNI on the avx512 path, torch with oneDNN on: x and the weight tiles in bf16) or
+    "fp32" (``exact_fp32``, other paths, no kernels). int8 and int6 weights: see ``tiles_bf16``, or on the AVX2 path
+    x rounded to int16 as decode rounds it (fp32 in the int8 mode there)."""
     import torch
 
     if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
         return "fp32"
     taken = build_info().get("isa", "").split()
-    if taken[:1] == ["avx512"] and "bf16" in taken:
-        return "bf16"
-    return "int8" if taken[:1] == ["avx2"] else "fp32"
+    if taken[:1] == ["avx2"] or taken[:2] == ["avx512", "avx512-vnni"]:
+        return "int8"
+    return "bf16" if taken[:1] == ["avx512"] and "bf16" in taken else "fp32"
 
 
 def gemm_bf16() -> bool:
-    """True when prefill's GEMM multiplies in bf16 (``prefill_gemm``)."""
+    """True when prefill's GEMM multiplies int4 weights in bf16 (``prefill_gemm``)."""
     return prefill_gemm() == "bf16"
+
+
+def tiles_bf16() -> bool:
+    """True when prefill multiplies the weights the integer GEMMs leave to tiles of dequantized rows (int8 and int6
+    weights off the AVX2 path) in bf16 (AVX512-BF16, torch with oneDNN on, exact fp32 off)."""
+    import torch
+
+    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
+        return False
+    taken = build_info().get("isa", "").split()
+    return taken[:1] == ["avx512"] and "bf16" in taken
 
 
 @contextmanager

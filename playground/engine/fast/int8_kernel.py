@@ -79,7 +79,7 @@ def quantize_activations(x: torch.Tensor) -> torch.Tensor:
 def matmul(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, *,
            int8_activations: bool = False, prefill: bool = False) -> torch.Tensor:
     """``x @ dequantize(qweight, scales).T`` for x [T, K] fp32; ``int8_activations``: the reduced-precision mode
-    (int8 x in decode); ``prefill``: the GEMM whatever T is (bf16 where ``int4_kernel.gemm_bf16()``; on the AVX2
+    (int8 x in decode); ``prefill``: the GEMM whatever T is (bf16 where ``int4_kernel.tiles_bf16()``; on the AVX2
     path x rounded to int16 in the fp32 mode, as decode rounds it, and fp32 in the int8 mode)."""
     n, k = qweight.shape
     if qmatmul.op_ready(x, qweight):

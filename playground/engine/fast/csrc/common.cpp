@@ -146,6 +146,7 @@ static void prepare_x_scalar(XPrep& p) {
         q += p.xq[t * p.K + i * kGroup + j];
       }
       if (p.sumq) p.sumq[t * p.Gp + i] = static_cast<float>(q) * p.xs[t * p.Gp + i];
+      if (p.qsum) p.qsum[t * p.Gp + i] = q;
     }
   }
 }
@@ -166,6 +167,7 @@ PG_TARGET_AVX2 static void prepare_x_avx2(XPrep& p) {
       const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.xq + t * p.K + i * kGroup), b);
       if (p.sumq) p.sumq[t * p.Gp + i] = static_cast<float>(r.sum) * r.scale;
+      if (p.qsum) p.qsum[t * p.Gp + i] = r.sum;
     }
   }
 }

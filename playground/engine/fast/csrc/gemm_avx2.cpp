@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "gemm_pack.h"
 #include "kernels.h"
 #include "rows.h"
 #include "simd.h"
@@ -76,19 +77,6 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
 
 namespace {
 
-// Eight rows' 4-int32 chunks h[0..7] as 4 vectors of [row 0..7] at out: vector j holds each row's int32 j (rows
-// 0-3 in the low 128 bits, 4-7 in the high ones).
-PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out) {
-  const __m256i a0 = _mm256_set_m128i(h[4], h[0]), a1 = _mm256_set_m128i(h[5], h[1]);
-  const __m256i a2 = _mm256_set_m128i(h[6], h[2]), a3 = _mm256_set_m128i(h[7], h[3]);
-  const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
-  const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
-  _mm256_storeu_si256(out + 0, _mm256_unpacklo_epi64(t0, t2));
-  _mm256_storeu_si256(out + 1, _mm256_unpackhi_epi64(t0, t2));
-  _mm256_storeu_si256(out + 2, _mm256_unpacklo_epi64(t1, t3));
-  _mm256_storeu_si256(out + 3, _mm256_unpackhi_epi64(t1, t3));
-}
-
 // Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
 PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c) {
   const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
@@ -131,7 +119,7 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
                                                                                     g * kGroup + 8 * c)));
         }
       }
-      transpose_8x4(h, out + 4 * c);
+      transpose_8x4(h, out + 4 * c, 1);
     }
     for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales (kernels.h's order within a block)
       for (int64_t h = 0; h < 2; ++h) {
@@ -152,13 +140,6 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
 }
 
 constexpr int64_t kInt4Group = 8 * 32;  // group_bytes(kInt4)
-
-// One broadcast of 4 bytes of x.
-PG_TARGET_AVX2 PG_INLINE __m256i four_bytes(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 // c[i][0..15] = rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (each panel_bytes(G) long). The int16
 // sums stay in registers through a group: without the empty asm GCC reordered the additions, kept all of a group's

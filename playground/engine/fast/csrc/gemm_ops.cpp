@@ -1,5 +1,5 @@
-// Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp), else tiles of
-// dequantized rows through BLAS (bf16 through oneDNN where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
+// Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4
+// weights on AVX512-VNNI (gemm_avx512.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -45,12 +45,17 @@ bool bf16_gemm_available(int isa) {
 
 bool gemm_in_bf16(int isa, bool bf16) { return bf16 && !exact_fp32() && bf16_gemm_available(isa); }
 
-bool gemm_in_integers(int isa, bool reduced) { return reduced && !exact_fp32() && isa == kAvx2; }
+bool gemm_in_integers(int isa, bool reduced) {
+  return reduced && !exact_fp32() && (isa == kAvx2 || quad_kernel(isa));
+}
 
-// Which segments gemm_rows multiplies: int4 and int5 ones (x rounded to int8 in either mode: as the int8 mode's error, it
-// costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice the multiplies),
-// and int8 and int6 ones in the fp32 mode (x16 as is).
-static bool integer_gemm(const QSeg& s, bool int8_x) { return nibble_kind(s.kind) || !int8_x; }
+// Which segments the integer GEMMs multiply: int4 and int5 ones (x rounded to int8 in either mode: as the int8
+// mode's error, it costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice
+// the multiplies); on the AVX2 path also int8 and int6 ones in the fp32 mode (x16 as is). AVX512-VNNI's GEMM takes
+// int4 only (its int8 / int6 weights keep the bf16 tiles).
+static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
+  return s.kind == kInt4 || (isa == kAvx2 && (s.kind == kInt5 || !int8_x));
+}
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
 // threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
@@ -59,10 +64,12 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<int16_t> x16;
   thread_local std::vector<float> xs, xs16, sumx, sumq;
+  thread_local std::vector<int32_t> qsum;
   XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x};
   if (int8_x) {
     xp.sumx = reused(sumx, T * Gp);
     xp.sumq = reused(sumq, T * Gp);
+    if (isa == kAvx512) xp.qsum = reused(qsum, T * Gp);
     xp.xq = reused(xq, T * K);
     xp.xs = reused(xs, T * Gp);
   } else {
@@ -76,6 +83,7 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
     if (int8_x) {
       rows.sumx += b * Gp;
       rows.sumq += b * Gp;
+      if (rows.qsum) rows.qsum += b * Gp;
       rows.xq += b * K;
       rows.xs += b * Gp;
       prepare_x(isa, rows);
@@ -128,15 +136,16 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   // MKL's own bf16 GEMM runs no faster than its fp32 one. at::mm returns bf16 for bf16 inputs on the CPU (the
   // products are summed in fp32 and rounded once, 2^-9 relative: far below what 4-bit weights cost).
   const bool bf16 = gemm_in_bf16(isa, reduced);
-  const auto any = [&](int kind) {
-    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return s.kind == kind; });
+  const bool ints = gemm_in_integers(isa, reduced);
+  const auto in_ints = [&](const QSeg& s) { return ints && integer_gemm(isa, s, int8_x); };
+  const auto taken = [&](bool nib) {  // int4 and int5 weights meet x rounded to int8, int8 and int6 x16 as is
+    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && nibble_kind(s.kind) == nib; });
   };
-  const bool wide = any(kInt8) || any(kInt6);  // weights that meet x16 as is (fp32 mode)
-  const bool nibbles = any(kInt4) || any(kInt5);  // int4 and int5 weights meet x rounded to int8
-  const bool ints = gemm_in_integers(isa, reduced) && (nibbles || (wide && !int8_x));
+  const bool nibbles = taken(true), wide = taken(false);
+  const bool tiles = !std::all_of(segs.begin(), segs.end(), in_ints);
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
-  if (bf16) {  // x may have a row stride (a view of a wider tensor): read it as is
+  if (bf16 && tiles) {  // x may have a row stride (a view of a wider tensor): read it as is
     xin = at::from_blob(reused(x16, T * K), {T, K}, x.options().dtype(at::kBFloat16));
     const float* src = x.data_ptr<float>();
     const int64_t ldx = x.stride(0);
@@ -145,16 +154,24 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xp8 = ints && nibbles ? prepare_gemm(isa, x, true) : XPrep{};
-  const XPrep xp16 = ints && wide && !int8_x ? prepare_gemm(isa, x, false) : XPrep{};
+  const XPrep xp8 = nibbles ? prepare_gemm(isa, x, true) : XPrep{};
+  const XPrep xp16 = wide ? prepare_gemm(isa, x, false) : XPrep{};
+  const bool vnni = isa == kAvx512;
+  const int64_t block = vnni ? gemm_block_rows_vnni512(K) : gemm_block_rows(K);
+  const int64_t scratch = vnni ? gemm_scratch_bytes_vnni512(K) : gemm_scratch_bytes(K);
   int64_t col = 0;
   for (const QSeg& s : segs) {
-    if (ints && integer_gemm(s, int8_x)) {
+    if (in_ints(s)) {
       // a block of rows at a time, smaller where a segment has fewer than ~4 blocks a thread (GQA's k and v)
       const int64_t pieces = 4 * at::get_num_threads(), per = (s.N + pieces - 1) / pieces;
-      dynamic_for(s.N, std::min(gemm_block_rows(K), (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
+      dynamic_for(s.N, std::min(block, (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
         thread_local std::vector<uint8_t> kept;
-        gemm_rows(s, nibble_kind(s.kind) ? xp8 : xp16, n0, n1, out + col, ldo, reused(kept, gemm_scratch_bytes(K)));
+        uint8_t* buf = reused(kept, scratch);
+        if (vnni) {
+          gemm_rows_vnni512(s, xp8, n0, n1, out + col, ldo, buf);
+        } else {
+          gemm_rows(s, nibble_kind(s.kind) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
+        }
       });
     } else {
       tile_gemm(isa, x, xin, s, bf16, out + col, ldo);

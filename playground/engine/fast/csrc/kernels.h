@@ -65,6 +65,7 @@ struct XPrep {
   int8_t* xq = nullptr;   // [T, K] int8 mode
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
   float* sumq = nullptr;  // [T, Gp] per-group sums of x as rounded (int8 mode; AVX2's int16 x), see offset_sums
+  int32_t* qsum = nullptr;  // [T, Gp] int8 mode, where asked for (prefill's AVX512-VNNI GEMM): the sums of xq
   // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
@@ -146,6 +147,11 @@ int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);
 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo, uint8_t* scratch);
+// The same on AVX512-VNNI (gemm_avx512.cpp; quad_kernel): int4 weights only, x prepared in int8 mode.
+int64_t gemm_block_rows_vnni512(int64_t K);
+int64_t gemm_scratch_bytes_vnni512(int64_t K);
+void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
+                       uint8_t* scratch);
 // Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
 inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
 

@@ -1,0 +1,159 @@
+// Prefill's GEMM on AVX512-VNNI CPUs: int4 weights times x rounded per group of 32 to int8, in integers.
+//
+// The bf16 GEMM through oneDNN (vdpbf16ps, 32 products per instruction) on tiles of dequantized rows was ~70% of a
+// prefill on a 2-core Zen 4. Here vpdpbusd multiplies 64 unsigned 4-bit weights by 64 signed bytes of x and sums
+// them, four at a time, straight into int32 lanes (nothing to saturate, no int16 stage as on AVX2): twice the
+// products per instruction. x is rounded as the AVX2 GEMM and the int8 mode round it (xq, xs; the offsets meet x's
+// group sums as rounded, kernels.h), in either mode. Only int4 weights: int8 and int6 ones keep the bf16 tiles.
+//
+// Weights are repacked per block of rows into panels of 16 rows: per group, 8 steps of [16 rows x 4 consecutive
+// k] bytes (64: one vector), so one load meets a broadcast of 4 bytes of an x row and each int32 lane ends up
+// holding one row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group
+// sum.
+#include <algorithm>
+
+#include "gemm_pack.h"
+#include "kernels.h"
+#include "rows.h"
+#include "simd.h"
+
+namespace pg {
+
+namespace {
+
+constexpr int64_t kPanel = 16;               // rows per panel (one int32 lane each)
+constexpr int64_t kMaxRows = 4;              // rows of x per kernel call
+constexpr int64_t kGroupBytes = 8 * 64;      // one group of a panel: 8 steps of [16 rows x 4 k]
+int64_t panel_bytes(int64_t G) { return G * (kGroupBytes + 2 * kPanel * 4); }  // + fp32 scales, offsets [G][16]
+
+}  // namespace
+
+int64_t gemm_block_rows_vnni512(int64_t K) {
+  // ~256 KiB of panels per block (Zen 4's L2 is 1 MiB), whole pairs of panels.
+  const int64_t rows = (int64_t{1} << 18) / std::max<int64_t>(K, 1) / 32 * 32;
+  return std::clamp<int64_t>(rows, 32, 512);
+}
+
+int64_t gemm_scratch_bytes_vnni512(int64_t K) { return gemm_block_rows_vnni512(K) / kPanel * panel_bytes(K / kGroup); }
+
+#if PG_X86
+
+namespace {
+
+// Rows [r0, r0 + 16) of an int4 segment (rows at or past N: zeros) as one panel at dst: per row, the group's 16
+// low nibbles are q[0..15] (steps 0-3), the high ones q[16..31] (steps 4-7).
+PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
+  const int64_t G = s.K / kGroup, rb = row_bytes(s);
+  float* ws = reinterpret_cast<float*>(dst + G * kGroupBytes);
+  float* off = ws + G * kPanel;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  for (int64_t g = 0; g < G; ++g) {
+    __m256i* out = reinterpret_cast<__m256i*>(dst + g * kGroupBytes);
+    for (int c = 0; c < 2; ++c) {
+      __m128i h[kPanel];
+      for (int64_t r = 0; r < kPanel; ++r) {
+        if (r0 + r >= s.N) {
+          h[r] = _mm_setzero_si128();
+          continue;
+        }
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
+        h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
+      }
+      transpose_8x4(h, out + 8 * c, 2);          // step 4c + j: rows 0-7 in its first 32 bytes
+      transpose_8x4(h + 8, out + 8 * c + 1, 2);  // rows 8-15 in its second
+    }
+    for (int64_t r = 0; r < kPanel; ++r) {
+      const bool in = r0 + r < s.N;
+      const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
+      ws[g * kPanel + r] = sc;
+      off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g])
+                                                  : implied_offset(s.kind) * sc;
+    }
+  }
+}
+
+// Rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (32 rows of the weight) into c (row stride ldc),
+// the columns of m0 / m1 stored. Each group's int32 sums, then the fp32 results, stay in registers. SYM (Q4_0's
+// implied offsets, -8 * scale): the sums start at -8 times x's group sum, so the weights are q - 8 in integers and
+// no offset term is added (the per-group fp32 work is what bounds this loop: 3 operations per 8 vpdpbusd, not 4).
+template <int TR, bool SYM>
+PG_TARGET_VNNI512 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, int64_t t, float* c,
+                              int64_t ldc, __mmask16 m0, __mmask16 m1) {
+  const int64_t G = xp.G, ldx = xp.K;
+  const float* sums = offset_sums(xp);  // the int8 mode's: x as rounded
+  const float* ws0 = reinterpret_cast<const float*>(p0 + G * kGroupBytes);
+  const float* ws1 = reinterpret_cast<const float*>(p1 + G * kGroupBytes);
+  const float *off0 = ws0 + G * kPanel, *off1 = ws1 + G * kPanel;
+  const int8_t* x = xp.xq + t * ldx;
+  __m512 f0[TR], f1[TR];
+  for (int i = 0; i < TR; ++i) f0[i] = f1[i] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    __m512i a0[TR], a1[TR];
+    for (int i = 0; i < TR; ++i) {
+      a0[i] = a1[i] = SYM ? _mm512_set1_epi32(-8 * xp.qsum[(t + i) * xp.Gp + g]) : _mm512_setzero_si512();
+    }
+    const uint8_t* w0 = p0 + g * kGroupBytes;
+    const uint8_t* w1 = p1 + g * kGroupBytes;
+    const int8_t* xg = x + g * kGroup;
+    for (int st = 0; st < 8; ++st) {
+      const __m512i a = _mm512_loadu_si512(w0 + 64 * st), b = _mm512_loadu_si512(w1 + 64 * st);
+      for (int i = 0; i < TR; ++i) {
+        const __m512i xb = _mm512_set1_epi32(four_bytes_at(xg + i * ldx + 4 * st));
+        a0[i] = _mm512_dpbusd_epi32(a0[i], a, xb);
+        a1[i] = _mm512_dpbusd_epi32(a1[i], b, xb);
+      }
+    }
+    const __m512 sc0 = _mm512_loadu_ps(ws0 + g * kPanel), sc1 = _mm512_loadu_ps(ws1 + g * kPanel);
+    for (int i = 0; i < TR; ++i) {
+      const __m512 xs = _mm512_set1_ps(xp.xs[(t + i) * xp.Gp + g]);
+      f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[i]), _mm512_mul_ps(sc0, xs), f0[i]);
+      f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[i]), _mm512_mul_ps(sc1, xs), f1[i]);
+      if (!SYM) {
+        const __m512 sx = _mm512_set1_ps(sums[(t + i) * xp.Gp + g]);
+        f0[i] = _mm512_fmadd_ps(_mm512_loadu_ps(off0 + g * kPanel), sx, f0[i]);
+        f1[i] = _mm512_fmadd_ps(_mm512_loadu_ps(off1 + g * kPanel), sx, f1[i]);
+      }
+    }
+  }
+  for (int i = 0; i < TR; ++i) {
+    _mm512_mask_storeu_ps(c + i * ldc, m0, f0[i]);
+    _mm512_mask_storeu_ps(c + i * ldc + kPanel, m1, f1[i]);
+  }
+}
+
+using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, int64_t, float*, int64_t, __mmask16,
+                          __mmask16);
+constexpr KernelFn kKernels[2][kMaxRows + 1] = {
+    {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>, kernel<4, false>},
+    {nullptr, kernel<1, true>, kernel<2, true>, kernel<3, true>, kernel<4, true>}};
+
+__mmask16 lanes(int64_t n) { return n >= kPanel ? 0xFFFF : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1); }
+
+}  // namespace
+
+PG_TARGET_VNNI512 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out,
+                                         int64_t ldo, uint8_t* scratch) {
+  const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows_vnni512(s.K);
+  for (int64_t b0 = n0; b0 < n1; b0 += block) {
+    const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
+    for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
+    for (int64_t t = 0; t < xp.T; t += kMaxRows) {
+      const int64_t tr = std::min(kMaxRows, xp.T - t);
+      for (int64_t p = 0; p < panels; p += 2) {
+        const int64_t r = b0 + p * kPanel, width = std::min<int64_t>(2 * kPanel, b1 - r);
+        // an odd last panel pairs with itself; its second half is not stored
+        const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
+        kKernels[s.offsets == nullptr][tr](scratch + p * pb, p1, xp, t, out + t * ldo + r, ldo, lanes(width),
+                                           lanes(width - kPanel));
+      }
+    }
+  }
+}
+
+#else
+
+void gemm_rows_vnni512(const QSeg&, const XPrep&, int64_t, int64_t, float*, int64_t, uint8_t*) {}
+
+#endif
+
+}  // namespace pg
