@@ -1,7 +1,7 @@
-"""GGUF's 5-bit types (Q5_0, Q5_1, Q5_K) kept at five bits where the AVX2 int5 kernel runs: the file's values, in
-0.625-0.75 bytes a weight where int8 took 1.0625, multiplied by every path (decode with x as int16 or int8, the
-prefill GEMM, the plain path, the fallback, embedding rows) as the dequantized weight would be, and a model of such
-layers giving the exact-fp32 path's logits."""
+"""GGUF's 5-bit types (Q5_0, Q5_1, Q5_K) kept at five bits where the int5 kernels run (AVX2, AVX512-VNNI): the
+file's values, in 0.625-0.75 bytes a weight where int8 took 1.0625, multiplied by every path (decode with x as int16
+or int8, the prefill GEMM, the plain path, the fallback, embedding rows) as the dequantized weight would be, and a
+model of such layers giving the exact-fp32 path's logits."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.gguf_files import random_blocks
 @pytest.fixture
 def int5_here() -> None:
     if not k5.runs_here():
-        pytest.skip(f"the int5 kernel runs on the AVX2 path only (here: {kernels.build_info().get('isa')})")
+        pytest.skip(f"the int5 kernels run on the AVX2 and AVX512-VNNI paths (here: {kernels.build_info().get('isa')})")
 
 
 @pytest.mark.parametrize("k", [32, 96, 256, 352, 896, 2048])
@@ -59,7 +59,7 @@ def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_he
     offsets = w.offset_values().double().repeat_interleave(32, 1)
     gen = torch.Generator().manual_seed(k)
     try:
-        for isa in ("avx2", "scalar"):
+        for isa in (["avx512"] if kernels.vnni512() else []) + ["avx2", "scalar"]:  # this CPU's paths
             kernels.set_isa(isa)
             assert torch.equal(kernels.op("qdequantize")(w.segment(), [k5.KIND], k).double(), dense), isa
             for t in (1, 3, 9):

@@ -1,4 +1,5 @@
-"""Int5 weights: GGUF's Q5_0, Q5_1 and Q5_K kept at five bits (``csrc/int5_rows.cpp``), on the AVX2 path.
+"""Int5 weights: GGUF's Q5_0, Q5_1 and Q5_K kept at five bits (``csrc/int5_rows.cpp``), on the AVX2 and
+AVX512-VNNI paths.
 
 Re-quantized to int8 (what these types were before) a Q5 weight cost 1.0625 bytes where the file holds 0.6875 (Q5_0
 and Q5_1: 0.6875 and 0.75): a Q5_K_M file's memory grew by half and decode read half again what llama.cpp reads, and
@@ -9,7 +10,8 @@ groups of 32 (a last one shorter) 32 bytes of the values' fifth bits, then the g
 ``w = q * scale + offset`` with q in 0..31, no offsets (Q5_0): ``offset = -16 * scale``. ``csrc/kernels.h`` gives
 the fifth bits' positions.
 
-The loader makes it where the AVX2 kernel reads it (``runs_here``); elsewhere the Q5 types become int8 as before.
+The loader makes it where the AVX2 or AVX512-VNNI kernels read it (``runs_here``); elsewhere the Q5 types become int8
+as before.
 ``pack`` / ``unpack`` / ``dequantize`` here are numpy and torch: the tests' reference and the fallback.
 """
 
@@ -81,10 +83,11 @@ class Int5Weight:
 
 
 def runs_here() -> bool:
-    """Whether a Q5 tensor loads as int5 now: the library loaded on the AVX2 path (not AVX512-VNNI, whose kernels
-    this format has none of, nor capped below AVX2), and ``PLAYGROUND_INT5=0`` not set (int8 as before: on two
-    cores, where decode runs out of arithmetic before memory, fp32 x meets int8 weights faster; see the README)."""
-    return kernels.int16_avx2() and os.environ.get(ENV_ENABLE, "").strip().lower() not in ("0", "false", "no", "off")
+    """Whether a Q5 tensor loads as int5 now: the library loaded on the AVX2 or AVX512-VNNI path (not AVX-512
+    without VNNI, nor capped below AVX2), and ``PLAYGROUND_INT5=0`` not set (int8 as before: on two cores, where
+    decode runs out of arithmetic before memory, fp32 x can meet int8 weights faster; see the README)."""
+    on = os.environ.get(ENV_ENABLE, "").strip().lower() not in ("0", "false", "no", "off")
+    return on and (kernels.int16_avx2() or kernels.vnni512())
 
 
 def pack(values: np.ndarray) -> np.ndarray:

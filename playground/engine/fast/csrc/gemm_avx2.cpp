@@ -77,18 +77,6 @@ PG_TARGET_AVX2 void prepare_gemm_x16(XPrep& p) {
 
 namespace {
 
-// Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
-PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c) {
-  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
-  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + 32 + g % 8 * 16));
-  const __m128i fifth = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + g % 2 * 16));
-  const int at = static_cast<int>(g % 8 / 2 * 2 + c);  // the bit of each fifth-bit byte, moved to bit 4 (in-byte)
-  const __m128i top = at <= 4 ? _mm_sll_epi16(fifth, _mm_cvtsi32_si128(4 - at))
-                              : _mm_srl_epi16(fifth, _mm_cvtsi32_si128(at - 4));
-  const __m128i low = _mm_and_si128(c == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
-  return _mm_or_si128(low, _mm_and_si128(top, _mm_set1_epi8(0x10)));
-}
-
 // Rows [r0, r0 + 8) of s (rows at or past N: zeros) as one panel at dst. int4: a step is 4 k (a byte each); int8
 // and int6: 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {

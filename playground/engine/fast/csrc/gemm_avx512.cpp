@@ -1,10 +1,11 @@
-// Prefill's GEMM on AVX512-VNNI CPUs: int4 weights times x rounded per group of 32 to int8, in integers.
+// Prefill's GEMM on AVX512-VNNI CPUs: int4 and int5 weights times x rounded per group of 32 to int8, in integers.
 //
 // The bf16 GEMM through oneDNN (vdpbf16ps, 32 products per instruction) on tiles of dequantized rows was ~70% of a
 // prefill on a 2-core Zen 4. Here vpdpbusd multiplies 64 unsigned 4-bit weights by 64 signed bytes of x and sums
 // them, four at a time, straight into int32 lanes (nothing to saturate, no int16 stage as on AVX2): twice the
 // products per instruction. x is rounded as the AVX2 GEMM and the int8 mode round it (xq, xs; the offsets meet x's
-// group sums as rounded, kernels.h), in either mode. Only int4 weights: int8 and int6 ones keep the bf16 tiles.
+// group sums as rounded, kernels.h), in either mode. int5 weights (values 0..31) the same way. int8 and int6 ones
+// keep the bf16 tiles.
 //
 // Weights are repacked per block of rows into panels of 16 rows: per group, 8 steps of [16 rows x 4 consecutive
 // k] bytes (64: one vector), so one load meets a broadcast of 4 bytes of an x row and each int32 lane ends up
@@ -40,10 +41,11 @@ int64_t gemm_scratch_bytes_vnni512(int64_t K) { return gemm_block_rows_vnni512(K
 
 namespace {
 
-// Rows [r0, r0 + 16) of an int4 segment (rows at or past N: zeros) as one panel at dst: per row, the group's 16
-// low nibbles are q[0..15] (steps 0-3), the high ones q[16..31] (steps 4-7).
+// Rows [r0, r0 + 16) of an int4 or int5 segment (rows at or past N: zeros) as one panel at dst: per row, the
+// group's q[0..15] (steps 0-3), then q[16..31] (steps 4-7).
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
   const int64_t G = s.K / kGroup, rb = row_bytes(s);
+  const bool int5 = s.kind == kInt5;
   float* ws = reinterpret_cast<float*>(dst + G * kGroupBytes);
   float* off = ws + G * kPanel;
   const __m128i low = _mm_set1_epi8(0x0F);
@@ -54,6 +56,10 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       for (int64_t r = 0; r < kPanel; ++r) {
         if (r0 + r >= s.N) {
           h[r] = _mm_setzero_si128();
+          continue;
+        }
+        if (int5) {
+          h[r] = int5_chunk(s.q + (r0 + r) * rb, g, c);
           continue;
         }
         const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
@@ -74,11 +80,12 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
 
 // Rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (32 rows of the weight) into c (row stride ldc),
 // the columns of m0 / m1 stored. Each group's int32 sums, then the fp32 results, stay in registers. SYM (Q4_0's
-// implied offsets, -8 * scale): the sums start at -8 times x's group sum, so the weights are q - 8 in integers and
-// no offset term is added (the per-group fp32 work is what bounds this loop: 3 operations per 8 vpdpbusd, not 4).
+// and Q5_0's implied offsets, -bias * scale, bias 8 or 16): the sums start at -bias times x's group sum, so the
+// weights are q - bias in integers and no offset term is added (the per-group fp32 work is what bounds this loop:
+// 3 operations per 8 vpdpbusd, not 4).
 template <int TR, bool SYM>
 PG_TARGET_VNNI512 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp, int64_t t, float* c,
-                              int64_t ldc, __mmask16 m0, __mmask16 m1) {
+                              int64_t ldc, __mmask16 m0, __mmask16 m1, int32_t bias) {
   const int64_t G = xp.G, ldx = xp.K;
   const float* sums = offset_sums(xp);  // the int8 mode's: x as rounded
   const float* ws0 = reinterpret_cast<const float*>(p0 + G * kGroupBytes);
@@ -90,7 +97,7 @@ PG_TARGET_VNNI512 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep&
   for (int64_t g = 0; g < G; ++g) {
     __m512i a0[TR], a1[TR];
     for (int i = 0; i < TR; ++i) {
-      a0[i] = a1[i] = SYM ? _mm512_set1_epi32(-8 * xp.qsum[(t + i) * xp.Gp + g]) : _mm512_setzero_si512();
+      a0[i] = a1[i] = SYM ? _mm512_set1_epi32(-bias * xp.qsum[(t + i) * xp.Gp + g]) : _mm512_setzero_si512();
     }
     const uint8_t* w0 = p0 + g * kGroupBytes;
     const uint8_t* w1 = p1 + g * kGroupBytes;
@@ -122,7 +129,7 @@ PG_TARGET_VNNI512 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep&
 }
 
 using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, int64_t, float*, int64_t, __mmask16,
-                          __mmask16);
+                          __mmask16, int32_t);
 constexpr KernelFn kKernels[2][kMaxRows + 1] = {
     {nullptr, kernel<1, false>, kernel<2, false>, kernel<3, false>, kernel<4, false>},
     {nullptr, kernel<1, true>, kernel<2, true>, kernel<3, true>, kernel<4, true>}};
@@ -134,6 +141,7 @@ __mmask16 lanes(int64_t n) { return n >= kPanel ? 0xFFFF : n <= 0 ? 0 : static_c
 PG_TARGET_VNNI512 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out,
                                          int64_t ldo, uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows_vnni512(s.K);
+  const auto bias = static_cast<int32_t>(-implied_offset(s.kind));
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
     for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
@@ -144,7 +152,7 @@ PG_TARGET_VNNI512 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t
         // an odd last panel pairs with itself; its second half is not stored
         const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
         kKernels[s.offsets == nullptr][tr](scratch + p * pb, p1, xp, t, out + t * ldo + r, ldo, lanes(width),
-                                           lanes(width - kPanel));
+                                           lanes(width - kPanel), bias);
       }
     }
   }

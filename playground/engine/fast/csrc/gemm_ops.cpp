@@ -52,9 +52,9 @@ bool gemm_in_integers(int isa, bool reduced) {
 // Which segments the integer GEMMs multiply: int4 and int5 ones (x rounded to int8 in either mode: as the int8
 // mode's error, it costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice
 // the multiplies); on the AVX2 path also int8 and int6 ones in the fp32 mode (x16 as is). AVX512-VNNI's GEMM takes
-// int4 only (its int8 / int6 weights keep the bf16 tiles).
+// int4 and int5 only (its int8 / int6 weights keep the bf16 tiles).
 static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
-  return s.kind == kInt4 || (isa == kAvx2 && (s.kind == kInt5 || !int8_x));
+  return nibble_kind(s.kind) || (isa == kAvx2 && !int8_x);
 }
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the

@@ -20,6 +20,7 @@
 #include "kernels.h"
 #include "rows.h"
 #include "simd.h"
+#include "vnni_quads.h"
 
 namespace pg {
 
@@ -218,119 +219,13 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
   }
 
 // ---------------------------------------------------------------- AVX512-VNNI: integers ------------------------
-// Both kernels (vnni_rows in rows.h) multiply integers 4 groups at a time: 64 bytes of a row are 4 groups'
-// nibbles; their low nibbles (each group's q[0..15]) meet x's first halves in xq4's order, the high ones its
-// second halves (vpdpbusd: the nibbles are its unsigned operand, x its signed one).
-//   int8 x  (Quad): xq4 (Q4_0: from -8 * the groups' xq sums);
-//   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
-
-// SYM (Q4_0) starts from XPrep::c4 (-8 * the groups' xq sums): the implied offset meets the int8 x, as in
-// llama.cpp's Q4_0 x Q8_0 (stored offsets: after the loop, with x's sums as the mode rounds it in the int8 mode,
-// exact ones in the fp32 mode; see kernels.h).
-template <bool SYM>
-struct Quad {
-  static constexpr int kPer = 4;
-  static constexpr int kShift = 1;
-  static constexpr bool kSym = SYM;
-  const int8_t* xq4;
-  const int8_t* xq;
-  const int32_t* c4;
-  const float* xs;  // [T, Gp] from row t0
-  int64_t K, Gp, C;
-
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
-                                        __m512i pick, int64_t g) const {
-    const __m512i low4 = _mm512_set1_epi8(15);
-    const __m512i w = _mm512_loadu_si512(row + g * 16);
-    const __m512i lo = _mm512_and_si512(w, low4);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
-    for (int t = 0; t < TT; ++t) {
-      const int8_t* xg = xq4 + t * K + g * kGroup;
-      const __m512i init = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
-      __m512i s = _mm512_dpbusd_epi32(init, lo, _mm512_loadu_si512(xg));
-      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
-    }
-  }
-
-  // Groups [g0, G) (at most 3), in xq's order.
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
-                                        int64_t G) const {
-    for (int64_t g = g0; g < G; ++g) {
-      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
-      const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b),
-                                                           _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
-      for (int t = 0; t < TT; ++t) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
-        const __m256i init = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128(c4[t * C + g * 4]))
-                                 : _mm256_setzero_si256();
-        const __m256i p = _mm256_dpbusd_epi32(init, w, xv);
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
-      }
-    }
-  }
-};
-
-// int16 x as two signed bytes (XPrep::xh4 / xl4): the high bytes' sums, times 256, then the low bytes'.
-// SYM (Q4_0) starts from XPrep::c4 (-8 * the groups' x16 sums): the offset term in integers.
-template <bool SYM>
-struct QuadSplit {
-  static constexpr int kPer = 4;
-  static constexpr int kShift = 1;
-  static constexpr bool kSym = SYM;
-  const int8_t* xh4;
-  const int8_t* xl4;
-  const int32_t* c4;
-  const float* xs;  // xs16 [T, Gp] from row t0
-  int64_t K, Gp, C;
-
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
-                                        __m512i pick, int64_t g) const {
-    const __m512i low4 = _mm512_set1_epi8(15);
-    const __m512i w = _mm512_loadu_si512(row + g * 16);
-    const __m512i lo = _mm512_and_si512(w, low4);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
-    for (int t = 0; t < TT; ++t) {
-      const int8_t* xh = xh4 + t * K + g * kGroup;
-      const int8_t* xl = xl4 + t * K + g * kGroup;
-      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xh));
-      s = _mm512_slli_epi32(_mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xh + 64)), 8);
-      if (SYM) s = _mm512_add_epi32(s, _mm512_loadu_si512(c4 + t * C + g * 4));
-      s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xl));
-      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
-    }
-  }
-
-  // Groups [g0, G) (at most 3), in x's order.
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
-                                        int64_t G) const {
-    for (int64_t g = g0; g < G; ++g) {
-      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
-      const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b),
-                                                           _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
-      for (int t = 0; t < TT; ++t) {
-        const int64_t at = t * K + g * kGroup;
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh4 + at)));
-        s = _mm256_slli_epi32(s, 8);
-        if (SYM) s = _mm256_add_epi32(s, _mm256_zextsi128_si256(_mm_cvtsi32_si128(c4[t * C + g * 4])));
-        s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl4 + at)));
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
-      }
-    }
-  }
-};
+// Both kernels (Quad, QuadSplit: vnni_quads.h) multiply integers 4 groups at a time.
 
 template <int TT, bool SYM>
 PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
   const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, Quad<SYM>{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, SYM ? xp.c4 + t0 * C : nullptr,
+  vnni_rows<TT>(a, blk, t0, n1, Quad<SYM, false>{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, SYM ? xp.c4 + t0 * C : nullptr,
                                           xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
@@ -348,7 +243,7 @@ template <int TT, bool SYM>
 PG_TARGET_VNNI512 void int4_rows_int16_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
   const XPrep& xp = *a.x;
   const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, QuadSplit<SYM>{xp.xh4 + t0 * xp.K, xp.xl4 + t0 * xp.K, xp.c4 + t0 * C,
+  vnni_rows<TT>(a, blk, t0, n1, QuadSplit<SYM, false>{xp.xh4 + t0 * xp.K, xp.xl4 + t0 * xp.K, xp.c4 + t0 * C,
                                                xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
 }
 
@@ -504,8 +399,8 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
     const bool int4 = a.s->kind == kInt4;
     if (a.s->kind == kInt5) {
 #if PG_X86
-      if (isa != kScalar && int5_simd(*a.x)) {
-        int5_rows_simd(a, blk, t0, tn, n1);
+      if (isa != kScalar && int5_simd(isa, *a.x)) {
+        int5_rows_simd(isa, a, blk, t0, tn, n1);
         continue;
       }
 #endif
@@ -555,7 +450,7 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
   float* bof = bsc + params;
 #if PG_X86
   const bool halves = isa != kScalar && s.kind != kInt6 &&
-                      (s.kind == kInt5 ? int5_simd(xp)
+                      (s.kind == kInt5 ? int5_simd(isa, xp)
                        : s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
 #else
   const bool halves = false;

@@ -206,7 +206,6 @@ PG_DEFINE_INT8_INT8(int8_rows_int8_avxvnni, PG_TARGET_AVXVNNI, PG_DOT8_AVXVNNI)
 template <bool SPLIT>
 struct Int8Pair {
   static constexpr int kPer = 2;
-  static constexpr int kShift = 0;
   static constexpr bool kSym = true;
   const int8_t* xh;  // SPLIT: the high bytes; else xq
   const int8_t* xl;  // SPLIT: the low bytes

@@ -12,7 +12,7 @@
 //         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: group i of
 //         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at); w = (q - 32) * scale,
 //         q in 0..63.
-//   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 path) qweight uint8 [N, int5_row_bytes(K)]: per quad of 8 groups
+//   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 and AVX512-VNNI paths) qweight uint8 [N, int5_row_bytes(K)]: per quad of 8 groups
 //         (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes laid out as int4's
 //         (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
 //         byte b (group 2r + b / 16, its byte b % 16), low nibble (v = 0: q[b % 16]) or high (v = 1: q[16 + b % 16]);
@@ -147,7 +147,7 @@ int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);
 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo, uint8_t* scratch);
-// The same on AVX512-VNNI (gemm_avx512.cpp; quad_kernel): int4 weights only, x prepared in int8 mode.
+// The same on AVX512-VNNI (gemm_avx512.cpp; quad_kernel): int4 and int5 weights only, x prepared in int8 mode.
 int64_t gemm_block_rows_vnni512(int64_t K);
 int64_t gemm_scratch_bytes_vnni512(int64_t K);
 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,

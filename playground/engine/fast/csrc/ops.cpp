@@ -116,15 +116,15 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
       v.resize(static_cast<size_t>(T * c_stride(G, per)), 0);
       return v.data();
     };
-    // int6 takes x in the quad order as int4 does, and its own constants
-    const bool quads = has(kInt4) || has(kInt6);
+    // int5 and int6 take x in the quad order as int4 does (int6 with constants of its own)
+    const bool quads = has(kInt4) || has(kInt5) || has(kInt6), nibbles = has(kInt4) || has(kInt5);
     if (has(kInt6)) {
       c6.resize(static_cast<size_t>(T * K / 16), 0.f);
       xp.c6 = c6.data();
     }
     if (int8_x) {
       if (quads) xp.xq4 = bytes(xq4);
-      if (has(kInt4)) xp.c4 = consts(c4, 4);
+      if (nibbles) xp.c4 = consts(c4, 4);
       if (has(kInt8)) xp.c8 = consts(c8, 2);
     } else {
       xs16.resize(static_cast<size_t>(T * Gp), 0.f);
@@ -135,7 +135,7 @@ void linear_gemv(int isa, const float* x, int64_t T, int64_t K, const std::vecto
         xp.xh4 = bytes(xh4);
         xp.xl4 = bytes(xl4);
       }
-      if (has(kInt4)) xp.c4 = consts(c4, 4);
+      if (nibbles) xp.c4 = consts(c4, 4);
       if (has(kInt8)) xp.c16n = consts(c16n, 2);
     }
   }

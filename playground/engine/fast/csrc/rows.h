@@ -58,9 +58,23 @@ bool int6_simd(const XPrep& xp);
 void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
-// The AVX2 int5 kernels, for x prepared with x16p (fp32 mode) or x8p (int8 mode): int5_simd.
-void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
-bool int5_simd(const XPrep& xp);
+// The int5 kernels: AVX2's for x prepared with x16p (fp32 mode) or x8p (int8 mode), AVX512-VNNI's for x in the
+// quad order (xq4, or xh4 / xl4): int5_simd.
+void int5_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+bool int5_simd(int isa, const XPrep& xp);
+
+// Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
+PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c) {
+  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
+  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + 32 + g % 8 * 16));
+  const __m128i fifth = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + g % 2 * 16));
+  const int at = static_cast<int>(g % 8 / 2 * 2 + c);  // the bit of each fifth-bit byte, moved to bit 4 (in-byte)
+  const __m128i top = at <= 4 ? _mm_sll_epi16(fifth, _mm_cvtsi32_si128(4 - at))
+                              : _mm_srl_epi16(fifth, _mm_cvtsi32_si128(at - 4));
+  const __m128i low = _mm_and_si128(c == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
+  return _mm_or_si128(low, _mm_and_si128(top, _mm_set1_epi8(0x10)));
+}
+
 
 // Row n's group g of int6 weights (kernels.h): its values less 32 as int16, k 8c .. 8c + 7 (prefill's GEMM panels,
 // the AVX2 dequantization).
@@ -285,16 +299,16 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
 
 // The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
 // kPer groups at a time (a lane of its integer sums belongs to group lane / (16 / kPer), scaled by a permute of
-// d16), the last groups by KERNEL::tail. Row bytes: K >> kShift. kSym: no per-group offset term after the loop
-// (else the int4 offsets times x's fp32 group sums; symmetric weights' -8 * scale times x's sums as the int8 mode
-// rounds it, see kernels.h).
+// d16), the last groups by KERNEL::tail. kSym: no per-group offset term after the loop (else the offsets times
+// x's fp32 group sums; symmetric weights' -8 (int5: -16) * scale times x's sums as the int8 mode rounds it, see
+// kernels.h).
 template <int TT, class KERNEL>
 PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
                                            const KERNEL& kern) {
   constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
   constexpr int PER = KERNEL::kPer, STEPS = 16 / PER;
   const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, K = xp.K, whole = G / PER * PER;
+  const int64_t G = xp.G, Gp = xp.Gp, whole = G / PER * PER, rb = row_bytes(*a.s);
   __m512i pick[STEPS];  // lane i of step k in a 16-group block: group PER * k + i / STEPS
   for (int k = 0; k < STEPS; ++k) {
     pick[k] = _mm512_add_epi32(_mm512_set1_epi32(PER * k),
@@ -304,9 +318,9 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K >> KERNEL::kShift);
+    prefetch_row(a, n + a.prefetch_rows, rb);
     const uint16_t* sc = a.s->scales + n * G;
-    const uint8_t* row = a.s->q + n * (K >> KERNEL::kShift);
+    const uint8_t* row = a.s->q + n * rb;
     __m512 acc[U][TT];
     for (int u = 0; u < U; ++u)
       for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
@@ -327,11 +341,11 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 * scale)
+      if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 or -16 * scale)
         const float* sx = offset_sums(xp) + (t0 + t) * Gp;
-        rest[t] = a.s->offsets
-                      ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
-                      : _mm256_fmadd_ps(_mm256_set1_ps(-8.f), dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
+        rest[t] = a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
+                               : _mm256_fmadd_ps(_mm256_set1_ps(implied_offset(a.s->kind)),
+                                                 dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
       }
       pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
     }

@@ -1,0 +1,144 @@
+// The AVX512-VNNI row kernels of int4 and int5 weights (vnni_rows in rows.h): integers, 4 groups at a time. 64
+// bytes of a row are 4 groups' nibbles; their low nibbles (each group's q[0..15]) meet x's first halves in xq4's
+// order, the high ones its second halves (vpdpbusd: the weights are its unsigned operand, x its signed one).
+//   int8 x  (Quad): xq4 (symmetric weights: from -8 (int5: -16) * the groups' xq sums);
+//   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
+// FIVE (int5, kernels.h's layout): the same nibble bytes sit in a quad of 8 groups after its 32 bytes of fifth
+// bits; each value's fifth bit is rotated to bit 4 of its byte (one vprolvq per vector) and ORed in: 0..31.
+#pragma once
+
+#include "kernels.h"
+#include "rows.h"
+#include "simd.h"
+
+#if PG_X86
+namespace pg {
+
+// Groups g..g+3 (g a multiple of 4) of a row: their q[0..15] (lo) and q[16..31] (hi) as bytes, in xq4's order.
+template <bool FIVE>
+PG_TARGET_VNNI512 PG_INLINE void quad_values(const uint8_t* row, int64_t g, __m512i& lo, __m512i& hi) {
+  const __m512i low4 = _mm512_set1_epi8(15);
+  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
+  const __m512i w = _mm512_loadu_si512(FIVE ? quad + 32 + g % 8 * 16 : row + g * 16);
+  lo = _mm512_and_si512(w, low4);
+  hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
+  if (!FIVE) return;
+  // Pair r = g % 8 / 2 fills the low 256 bits, pair r + 1 the high ones; fifth-bit byte b, bit 2r (+1 for the
+  // high nibbles), belongs to pair r's nibble byte b: rotated left by 4 - 2r (4 - 2r - 2 for pair r + 1, mod 64)
+  // it lands on bit 4 without leaving its byte.
+  const __m512i f = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(quad)));
+  const __m512i turn = _mm512_sub_epi64(_mm512_set1_epi64(4 - g % 8), _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
+  const __m512i top = _mm512_set1_epi8(0x10);
+  lo = _mm512_ternarylogic_epi64(lo, _mm512_rolv_epi64(f, turn), top, 0xF8);  // lo | (rotated & top)
+  hi = _mm512_ternarylogic_epi64(hi, _mm512_rolv_epi64(f, _mm512_sub_epi64(turn, _mm512_set1_epi64(1))), top, 0xF8);
+}
+
+// Group g of a row: its 32 values as bytes in x's order.
+template <bool FIVE>
+PG_TARGET_VNNI512 PG_INLINE __m256i group_values(const uint8_t* row, int64_t g) {
+  if (FIVE) return _mm256_set_m128i(int5_chunk(row, g, 1), int5_chunk(row, g, 0));
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + g * 16));
+  return _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(b), _mm256_setr_epi64x(0, 0, 4, 4)),
+                          _mm256_set1_epi8(15));
+}
+
+// SYM (Q4_0, Q5_0) starts from XPrep::c4 (-8 * the groups' xq sums; doubled for int5's -16): the implied offset
+// meets the int8 x, as in llama.cpp's Q4_0 x Q8_0 (stored offsets: after the loop, with x's sums as the mode rounds
+// it in the int8 mode, exact ones in the fp32 mode; see kernels.h).
+template <bool SYM, bool FIVE>
+struct Quad {
+  static constexpr int kPer = 4;
+  static constexpr bool kSym = SYM;
+  const int8_t* xq4;
+  const int8_t* xq;
+  const int32_t* c4;
+  const float* xs;  // [T, Gp] from row t0
+  int64_t K, Gp, C;
+
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
+    __m512i lo, hi;
+    quad_values<FIVE>(row, g, lo, hi);
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* xg = xq4 + t * K + g * kGroup;
+      const __m512i c = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
+      __m512i s = _mm512_dpbusd_epi32(FIVE ? _mm512_add_epi32(c, c) : c, lo, _mm512_loadu_si512(xg));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
+    }
+  }
+
+  // Groups [g0, G) (at most 3), in xq's order.
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
+                                        int64_t G) const {
+    for (int64_t g = g0; g < G; ++g) {
+      const __m256i w = group_values<FIVE>(row, g);
+      for (int t = 0; t < TT; ++t) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
+        const __m256i init = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4]))
+                                 : _mm256_setzero_si256();
+        const __m256i p = _mm256_dpbusd_epi32(init, w, xv);
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
+      }
+    }
+  }
+};
+
+// int16 x as two signed bytes (XPrep::xh4 / xl4): the high bytes' sums, times 256, then the low bytes'.
+// SYM (Q4_0, Q5_0) starts from XPrep::c4 (-8 * the groups' x16 sums, doubled for int5): the offset term in
+// integers.
+template <bool SYM, bool FIVE>
+struct QuadSplit {
+  static constexpr int kPer = 4;
+  static constexpr bool kSym = SYM;
+  const int8_t* xh4;
+  const int8_t* xl4;
+  const int32_t* c4;
+  const float* xs;  // xs16 [T, Gp] from row t0
+  int64_t K, Gp, C;
+
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
+                                        __m512i pick, int64_t g) const {
+    __m512i lo, hi;
+    quad_values<FIVE>(row, g, lo, hi);
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* xh = xh4 + t * K + g * kGroup;
+      const int8_t* xl = xl4 + t * K + g * kGroup;
+      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xh));
+      s = _mm512_slli_epi32(_mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xh + 64)), 8);
+      if (SYM) {
+        const __m512i c = _mm512_loadu_si512(c4 + t * C + g * 4);
+        s = _mm512_add_epi32(s, FIVE ? _mm512_add_epi32(c, c) : c);
+      }
+      s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xl));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
+    }
+  }
+
+  // Groups [g0, G) (at most 3), in x's order.
+  template <int TT>
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
+                                        int64_t G) const {
+    for (int64_t g = g0; g < G; ++g) {
+      const __m256i w = group_values<FIVE>(row, g);
+      for (int t = 0; t < TT; ++t) {
+        const int64_t at = t * K + g * kGroup;
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh4 + at)));
+        s = _mm256_slli_epi32(s, 8);
+        if (SYM) {
+          s = _mm256_add_epi32(s, _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4])));
+        }
+        s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl4 + at)));
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
+      }
+    }
+  }
+};
+
+}  // namespace pg
+#endif
