@@ -75,8 +75,9 @@ class TextModel:
         return self.fast.path
 
     def describe(self) -> str:
-        """One line for the status bar and --self-test: precision, path and the kernels' code path."""
-        text = f"{self.precision} · {self.path}"
+        """One line for the status bar and --self-test: precision (a GGUF's held formats, e.g. int5/int6), path
+        and the kernels' code path."""
+        text = f"{self.precision_label or self.precision} · {self.path}"
         if self.fast is not None and self.precision not in ("fp32", "bf16"):
             from playground.engine.fast import kernels
             from playground.engine.fast.int4_kernel import prefill_gemm
