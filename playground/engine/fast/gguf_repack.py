@@ -31,9 +31,9 @@ each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> 
 scale of a group covers the largest value its blocks' scales allow, so no weight is clipped), except Q6_K where the
 int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale
 rounded to fp16, and Q5_0, Q5_1 and Q5_K where the int5 kernels run (AVX2, AVX512-VNNI): ``Int5Weight``, their
-values as they are (Q5_0 and Q5_1 exactly, Q5_K with d * sc and dmin * m rounded to fp16, as Q4_K's); F32/F16/BF16 -> torch
-tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file) is refused, naming the
-type.
+values as they are (Q5_0 and Q5_1 exactly, Q5_K with d * sc and dmin * m rounded to fp16, as Q4_K's);
+F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file)
+is refused, naming the type.
 
 Speed: a load is bound by memory traffic, so the bit work runs on 64-bit words (eight bytes per operation), a
 chunk of rows at a time (cache-sized temporaries, reused), on a thread per core (numpy releases the GIL), into

@@ -256,24 +256,18 @@ PG_TARGET_AVX2 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_
                             : s.kind == kInt5 ? kInt5Kernels
                                               : kInt4Kernels;
   float tail[kMaxRows * 2 * kPanel];
-  for (int64_t b0 = n0; b0 < n1; b0 += block) {
-    const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
-    for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
-    for (int64_t t = 0; t < xp.T; t += kMaxRows) {
-      const int64_t tr = std::min(kMaxRows, xp.T - t);
-      for (int64_t p = 0; p < panels; p += 2) {
-        const int64_t r = b0 + p * kPanel, width = std::min<int64_t>(2 * kPanel, b1 - r);
-        // an odd last panel pairs with itself; its second half is not stored
-        const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
-        if (width == 2 * kPanel) {
-          kernels[tr](scratch + p * pb, p1, xp, t, out + t * ldo + r, ldo);
-        } else {
-          kernels[tr](scratch + p * pb, p1, xp, t, tail, 2 * kPanel);
-          for (int64_t i = 0; i < tr; ++i) std::memcpy(out + (t + i) * ldo + r, tail + i * 2 * kPanel, width * 4);
-        }
-      }
-    }
-  }
+  const auto pack = [&](int64_t r0, uint8_t* dst) { pack_panel(s, r0, dst); };
+  panel_pairs(n0, n1, block, kPanel, pb, xp.T, kMaxRows, scratch, pack,
+              [&](const uint8_t* p0, const uint8_t* p1, int64_t t, int64_t tr, int64_t r, int64_t width) {
+                if (width == 2 * kPanel) {
+                  kernels[tr](p0, p1, xp, t, out + t * ldo + r, ldo);
+                  return;
+                }
+                kernels[tr](p0, p1, xp, t, tail, 2 * kPanel);
+                for (int64_t i = 0; i < tr; ++i) {
+                  std::memcpy(out + (t + i) * ldo + r, tail + i * 2 * kPanel, width * 4);
+                }
+              });
 }
 
 #else

@@ -142,20 +142,12 @@ PG_TARGET_VNNI512 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t
                                          int64_t ldo, uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows_vnni512(s.K);
   const auto bias = static_cast<int32_t>(-implied_offset(s.kind));
-  for (int64_t b0 = n0; b0 < n1; b0 += block) {
-    const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + kPanel - 1) / kPanel;
-    for (int64_t p = 0; p < panels; ++p) pack_panel(s, b0 + p * kPanel, scratch + p * pb);
-    for (int64_t t = 0; t < xp.T; t += kMaxRows) {
-      const int64_t tr = std::min(kMaxRows, xp.T - t);
-      for (int64_t p = 0; p < panels; p += 2) {
-        const int64_t r = b0 + p * kPanel, width = std::min<int64_t>(2 * kPanel, b1 - r);
-        // an odd last panel pairs with itself; its second half is not stored
-        const uint8_t* p1 = scratch + std::min(p + 1, panels - 1) * pb;
-        kKernels[s.offsets == nullptr][tr](scratch + p * pb, p1, xp, t, out + t * ldo + r, ldo, lanes(width),
-                                           lanes(width - kPanel), bias);
-      }
-    }
-  }
+  const KernelFn* kernels = kKernels[s.offsets == nullptr];
+  const auto pack = [&](int64_t r0, uint8_t* dst) { pack_panel(s, r0, dst); };
+  panel_pairs(n0, n1, block, kPanel, pb, xp.T, kMaxRows, scratch, pack,
+              [&](const uint8_t* p0, const uint8_t* p1, int64_t t, int64_t tr, int64_t r, int64_t width) {
+                kernels[tr](p0, p1, xp, t, out + t * ldo + r, ldo, lanes(width), lanes(width - kPanel), bias);
+              });
 }
 
 #else

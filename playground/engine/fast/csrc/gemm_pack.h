@@ -2,6 +2,7 @@
 // into panels whose steps hold 4 bytes of each row, and meet them with broadcasts of 4 bytes of an x row.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 
 #include "simd.h"
@@ -27,6 +28,26 @@ PG_INLINE int32_t four_bytes_at(const void* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
+}
+
+// Rows [n0, n1) of a weight, a block at a time: the block's rows packed into panels of `panel` rows
+// (pack(first row, dst), pb bytes each, into scratch), then every max_rows rows of x against each pair of panels:
+// run(panel, its partner, t, rows of x, first row, rows to store). An odd last panel pairs with itself; its second
+// half is not stored.
+template <class Pack, class Run>
+PG_INLINE void panel_pairs(int64_t n0, int64_t n1, int64_t block, int64_t panel, int64_t pb, int64_t T,
+                           int64_t max_rows, uint8_t* scratch, const Pack& pack, const Run& run) {
+  for (int64_t b0 = n0; b0 < n1; b0 += block) {
+    const int64_t b1 = std::min(n1, b0 + block), panels = (b1 - b0 + panel - 1) / panel;
+    for (int64_t p = 0; p < panels; ++p) pack(b0 + p * panel, scratch + p * pb);
+    for (int64_t t = 0; t < T; t += max_rows) {
+      for (int64_t p = 0; p < panels; p += 2) {
+        const int64_t r = b0 + p * panel;
+        run(scratch + p * pb, scratch + std::min(p + 1, panels - 1) * pb, t, std::min(max_rows, T - t), r,
+            std::min(2 * panel, b1 - r));
+      }
+    }
+  }
 }
 
 // One broadcast of 4 bytes of x.

@@ -219,44 +219,6 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
   }
 
 // ---------------------------------------------------------------- AVX512-VNNI: integers ------------------------
-// Both kernels (Quad, QuadSplit: vnni_quads.h) multiply integers 4 groups at a time.
-
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int4_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, Quad<SYM, false>{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, SYM ? xp.c4 + t0 * C : nullptr,
-                                          xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
-}
-
-template <int TT>
-void int4_rows_int8_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int8_quad<TT, true>(a, blk, t0, n1);
-}
-
-template <int TT>
-void int4_rows_int8_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int8_quad<TT, false>(a, blk, t0, n1);
-}
-
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int4_rows_int16_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, QuadSplit<SYM, false>{xp.xh4 + t0 * xp.K, xp.xl4 + t0 * xp.K, xp.c4 + t0 * C,
-                                               xp.xs16 + t0 * xp.Gp, xp.K, xp.Gp, C});
-}
-
-template <int TT>
-void int4_rows_int16_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int16_split<TT, true>(a, blk, t0, n1);
-}
-
-template <int TT>
-void int4_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int4_rows_int16_split<TT, false>(a, blk, t0, n1);
-}
-
 // fp32 x as int16 on AVX2 (XPrep::x16p): a 32-byte load is two groups' nibble bytes, and each 16-bit lane holds
 // four nibbles (k = 2i, 16 + 2i, 2i + 1, 17 + 2i of its group); masks and shifts within the lanes give the four
 // int16 vectors in x16p's order, each multiplied by x in vpmaddwd (16 products each, summed in pairs to int32: per
@@ -337,10 +299,10 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   if (!a.x->int8_x) {
-    if (a.x->xh4 && !a.s->offsets) {
-      PG_DISPATCH_T(int4_rows_int16_sym, tn, a, blk, t0, n1)
+    if (a.x->xh4 && !a.s->offsets) {  // the quad kernels (vnni_quads.h)
+      PG_DISPATCH_T(int4_quad_sym, tn, a, blk, t0, n1)
     } else if (a.x->xh4) {
-      PG_DISPATCH_T(int4_rows_int16_asym, tn, a, blk, t0, n1)
+      PG_DISPATCH_T(int4_quad_asym, tn, a, blk, t0, n1)
     } else if (isa == kAvx512) {
       PG_DISPATCH_T(int4_rows_avx512, tn, a, blk, t0, n1)
     } else {
@@ -350,9 +312,9 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
   if (int4_reads_halves(isa, *a.x) && a.x->c4 && !a.s->offsets) {
-    PG_DISPATCH_T(int4_rows_int8_sym, tn, a, blk, t0, n1)
+    PG_DISPATCH_T(int4_quad_sym, tn, a, blk, t0, n1)
   } else if (int4_reads_halves(isa, *a.x)) {
-    PG_DISPATCH_T(int4_rows_int8_asym, tn, a, blk, t0, n1)
+    PG_DISPATCH_T(int4_quad_asym, tn, a, blk, t0, n1)
   } else if (dot == 3) {
     PG_DISPATCH_T(int4_rows_int8_vnni512, tn, a, blk, t0, n1)
 #if PG_HAVE_AVXVNNI

@@ -5,7 +5,7 @@
 //           (int5_bytes): against x's bytes in the int8 mode (x8p), or taken apart into int16 lanes in the fp32
 //           mode (x16p). Held as int8 (what these types were before) a Q5 weight cost 1.0625 bytes; this is 0.6875
 //           (0.625 for Q5_0).
-//   vnni512 int4's AVX512-VNNI kernels (Quad, QuadSplit in vnni_quads.h) on 4 groups' values as bytes with their
+//   vnni512 int4's AVX512-VNNI kernels (quad_rows in vnni_quads.h) on 4 groups' values as bytes with their
 //           fifth bits, against x in the quad order (xq4, or xh4 / xl4).
 //   scalar  int4's plain loop (nibble_rows_scalar), the values unpacked per group by int5_group_values.
 #include <algorithm>
@@ -110,43 +110,6 @@ PG_TARGET_AVX2 void int5_rows_x8_avx2(const Args& a, const Block& blk, int64_t t
   pair_rows<TT, Int5X8Pair>(a, blk, t0, n1, row_bytes(*a.s));
 }
 
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int5_rows_int8_quad(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, Quad<SYM, true>{xp.xq4 + t0 * xp.K, xp.xq + t0 * xp.K, SYM ? xp.c4 + t0 * C : nullptr,
-                                                xp.xs + t0 * xp.Gp, xp.K, xp.Gp, C});
-}
-
-template <int TT, bool SYM>
-PG_TARGET_VNNI512 void int5_rows_int16_split(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t C = c_stride(xp.G, 4);
-  vnni_rows<TT>(a, blk, t0, n1, QuadSplit<SYM, true>{xp.xh4 + t0 * xp.K, xp.xl4 + t0 * xp.K,
-                                                     SYM ? xp.c4 + t0 * C : nullptr, xp.xs16 + t0 * xp.Gp, xp.K,
-                                                     xp.Gp, C});
-}
-
-template <int TT>
-void int5_rows_int8_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int5_rows_int8_quad<TT, true>(a, blk, t0, n1);
-}
-
-template <int TT>
-void int5_rows_int8_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int5_rows_int8_quad<TT, false>(a, blk, t0, n1);
-}
-
-template <int TT>
-void int5_rows_int16_sym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int5_rows_int16_split<TT, true>(a, blk, t0, n1);
-}
-
-template <int TT>
-void int5_rows_int16_asym(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  int5_rows_int16_split<TT, false>(a, blk, t0, n1);
-}
-
 bool int5_simd(int isa, const XPrep& xp) {
   if (xp.x8p || xp.x16p) return xp.int8_x ? xp.x8p != nullptr : xp.x16p != nullptr;  // AVX2's layouts
   return quad_kernel(isa) && (xp.int8_x ? xp.xq4 != nullptr : xp.xh4 != nullptr);
@@ -159,14 +122,10 @@ void int5_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     PG_DISPATCH_T(int5_rows_x8_avx2, tn, a, blk, t0, n1)
   } else if (x.x16p) {
     PG_DISPATCH_T(int5_rows_x16_avx2, tn, a, blk, t0, n1)
-  } else if (x.int8_x && sym) {
-    PG_DISPATCH_T(int5_rows_int8_sym, tn, a, blk, t0, n1)
-  } else if (x.int8_x) {
-    PG_DISPATCH_T(int5_rows_int8_asym, tn, a, blk, t0, n1)
   } else if (sym) {
-    PG_DISPATCH_T(int5_rows_int16_sym, tn, a, blk, t0, n1)
+    PG_DISPATCH_T(int5_quad_sym, tn, a, blk, t0, n1)
   } else {
-    PG_DISPATCH_T(int5_rows_int16_asym, tn, a, blk, t0, n1)
+    PG_DISPATCH_T(int5_quad_asym, tn, a, blk, t0, n1)
   }
   (void)isa;
 }

@@ -1,8 +1,8 @@
 // The AVX512-VNNI row kernels of int4 and int5 weights (vnni_rows in rows.h): integers, 4 groups at a time. 64
 // bytes of a row are 4 groups' nibbles; their low nibbles (each group's q[0..15]) meet x's first halves in xq4's
 // order, the high ones its second halves (vpdpbusd: the weights are its unsigned operand, x its signed one).
-//   int8 x  (Quad): xq4 (symmetric weights: from -8 (int5: -16) * the groups' xq sums);
-//   int16 x (QuadSplit): its high bytes xh4, times 256, then its low bytes xl4.
+//   int8 x: xq4 (symmetric weights: from -8 (int5: -16) * the groups' xq sums);
+//   int16 x (SPLIT): its high bytes xh4, times 256, then its low bytes xl4.
 // FIVE (int5, kernels.h's layout): the same nibble bytes sit in a quad of 8 groups after its 32 bytes of fifth
 // bits; each value's fifth bit is rotated to bit 4 of its byte (one vprolvq per vector) and ORed in: 0..31.
 #pragma once
@@ -42,17 +42,18 @@ PG_TARGET_VNNI512 PG_INLINE __m256i group_values(const uint8_t* row, int64_t g) 
                           _mm256_set1_epi8(15));
 }
 
-// SYM (Q4_0, Q5_0) starts from XPrep::c4 (-8 * the groups' xq sums; doubled for int5's -16): the implied offset
-// meets the int8 x, as in llama.cpp's Q4_0 x Q8_0 (stored offsets: after the loop, with x's sums as the mode rounds
-// it in the int8 mode, exact ones in the fp32 mode; see kernels.h).
-template <bool SYM, bool FIVE>
+// SPLIT: int16 x as two signed bytes (XPrep::xh4 / xl4): the high bytes' sums, times 256, then the low bytes';
+// else int8 x (xq4). SYM (Q4_0, Q5_0) starts from XPrep::c4 (-8 * the groups' x sums as the mode rounds them,
+// doubled for int5's -16): the implied offset meets the rounded x, as in llama.cpp's Q4_0 x Q8_0 (stored offsets:
+// after the loop, with x's sums as the mode rounds it in the int8 mode, exact ones in the fp32 mode; kernels.h).
+template <bool SYM, bool FIVE, bool SPLIT>
 struct Quad {
   static constexpr int kPer = 4;
   static constexpr bool kSym = SYM;
-  const int8_t* xq4;
-  const int8_t* xq;
+  const int8_t* xa;  // xq4 (its last groups past a whole 4 in xq's order), or SPLIT: xh4
+  const int8_t* xb;  // SPLIT: xl4
   const int32_t* c4;
-  const float* xs;  // [T, Gp] from row t0
+  const float* xs;  // [T, Gp] from row t0: xs, or SPLIT: xs16
   int64_t K, Gp, C;
 
   template <int TT>
@@ -61,60 +62,18 @@ struct Quad {
     __m512i lo, hi;
     quad_values<FIVE>(row, g, lo, hi);
     for (int t = 0; t < TT; ++t) {
-      const int8_t* xg = xq4 + t * K + g * kGroup;
-      const __m512i c = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
-      __m512i s = _mm512_dpbusd_epi32(FIVE ? _mm512_add_epi32(c, c) : c, lo, _mm512_loadu_si512(xg));
-      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
-    }
-  }
-
-  // Groups [g0, G) (at most 3), in xq's order.
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
-                                        int64_t G) const {
-    for (int64_t g = g0; g < G; ++g) {
-      const __m256i w = group_values<FIVE>(row, g);
-      for (int t = 0; t < TT; ++t) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + t * K + g * kGroup));
-        const __m256i init = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4]))
-                                 : _mm256_setzero_si256();
-        const __m256i p = _mm256_dpbusd_epi32(init, w, xv);
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
+      const int8_t* a = xa + t * K + g * kGroup;
+      __m512i c = SYM ? _mm512_loadu_si512(c4 + t * C + g * 4) : _mm512_setzero_si512();
+      if (FIVE) c = _mm512_add_epi32(c, c);
+      __m512i s = _mm512_dpbusd_epi32(SPLIT ? _mm512_setzero_si512() : c, lo, _mm512_loadu_si512(a));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(a + 64));
+      if (SPLIT) {
+        const int8_t* b = xb + t * K + g * kGroup;
+        s = _mm512_slli_epi32(s, 8);
+        if (SYM) s = _mm512_add_epi32(s, c);
+        s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(b));
+        s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(b + 64));
       }
-    }
-  }
-};
-
-// int16 x as two signed bytes (XPrep::xh4 / xl4): the high bytes' sums, times 256, then the low bytes'.
-// SYM (Q4_0, Q5_0) starts from XPrep::c4 (-8 * the groups' x16 sums, doubled for int5): the offset term in
-// integers.
-template <bool SYM, bool FIVE>
-struct QuadSplit {
-  static constexpr int kPer = 4;
-  static constexpr bool kSym = SYM;
-  const int8_t* xh4;
-  const int8_t* xl4;
-  const int32_t* c4;
-  const float* xs;  // xs16 [T, Gp] from row t0
-  int64_t K, Gp, C;
-
-  template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void step(__m512 (&acc)[TT], const uint8_t* row, const __m512 (&d16)[TT],
-                                        __m512i pick, int64_t g) const {
-    __m512i lo, hi;
-    quad_values<FIVE>(row, g, lo, hi);
-    for (int t = 0; t < TT; ++t) {
-      const int8_t* xh = xh4 + t * K + g * kGroup;
-      const int8_t* xl = xl4 + t * K + g * kGroup;
-      __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xh));
-      s = _mm512_slli_epi32(_mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xh + 64)), 8);
-      if (SYM) {
-        const __m512i c = _mm512_loadu_si512(c4 + t * C + g * 4);
-        s = _mm512_add_epi32(s, FIVE ? _mm512_add_epi32(c, c) : c);
-      }
-      s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xl));
-      s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xl + 64));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(pick, d16[t]), acc[t]);
     }
   }
@@ -127,18 +86,45 @@ struct QuadSplit {
       const __m256i w = group_values<FIVE>(row, g);
       for (int t = 0; t < TT; ++t) {
         const int64_t at = t * K + g * kGroup;
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xh4 + at)));
-        s = _mm256_slli_epi32(s, 8);
-        if (SYM) {
-          s = _mm256_add_epi32(s, _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4])));
+        const __m256i c = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4]))
+                              : _mm256_setzero_si256();
+        __m256i s = _mm256_dpbusd_epi32(SPLIT ? _mm256_setzero_si256() : c, w,
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa + at)));
+        if (SPLIT) {
+          s = _mm256_slli_epi32(s, 8);
+          if (SYM) s = _mm256_add_epi32(s, c);
+          s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + at)));
         }
-        s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl4 + at)));
         out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
       }
     }
   }
 };
+
+// A row block through vnni_rows, x as the mode prepared it: int8 (xq4) or int16 split (xh4 / xl4).
+template <int TT, bool SYM, bool FIVE>
+PG_TARGET_VNNI512 void quad_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t C = c_stride(xp.G, 4), K = xp.K;
+  const int32_t* c4 = SYM ? xp.c4 + t0 * C : nullptr;
+  if (xp.int8_x) {
+    const Quad<SYM, FIVE, false> kern{xp.xq4 + t0 * K, nullptr, c4, xp.xs + t0 * xp.Gp, K, xp.Gp, C};
+    vnni_rows<TT>(a, blk, t0, n1, kern);
+  } else {
+    const Quad<SYM, FIVE, true> kern{xp.xh4 + t0 * K, xp.xl4 + t0 * K, c4, xp.xs16 + t0 * xp.Gp, K, xp.Gp, C};
+    vnni_rows<TT>(a, blk, t0, n1, kern);
+  }
+}
+
+// PG_DISPATCH_T's names (one template parameter each).
+template <int TT>
+constexpr auto int4_quad_sym = &quad_rows<TT, true, false>;
+template <int TT>
+constexpr auto int4_quad_asym = &quad_rows<TT, false, false>;
+template <int TT>
+constexpr auto int5_quad_sym = &quad_rows<TT, true, true>;
+template <int TT>
+constexpr auto int5_quad_asym = &quad_rows<TT, false, true>;
 
 }  // namespace pg
 #endif
