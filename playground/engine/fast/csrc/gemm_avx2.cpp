@@ -81,10 +81,9 @@ namespace {
 // and int6: 2 k widened to int16. Either way a step holds 4 bytes of each row, so both transpose 4-byte chunks.
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
   const int64_t G = s.K / kGroup, rb = row_bytes(s), gb = group_bytes(s.kind);
-  const bool int4 = nibble_kind(s.kind), int6 = s.kind == kInt6, int5 = s.kind == kInt5;
+  const bool int4 = nibble_kind(s.kind), int6 = s.kind == kInt6;
   float* ws = reinterpret_cast<float*>(dst + G * gb);
   float* off = ws + G * kPanel;
-  const __m128i low = _mm_set1_epi8(0x0F);
   for (int64_t g = 0; g < G; ++g) {
     __m256i* out = reinterpret_cast<__m256i*>(dst + g * gb);
     // int4: per row, 16 low nibbles are q[0..15] (steps 0-3), the high ones q[16..31] (steps 4-7). int8: 4 chunks
@@ -95,11 +94,8 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       for (int64_t r = 0; r < kPanel; ++r) {
         if (r0 + r >= s.N) {
           h[r] = _mm_setzero_si128();
-        } else if (int5) {
-          h[r] = int5_chunk(s.q + (r0 + r) * rb, g, c);
         } else if (int4) {
-          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
-          h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
+          h[r] = nibble_chunk(s, r0 + r, g, c);
         } else if (int6) {
           h[r] = int6_chunk(s, r0 + r, g, c);
         } else {
@@ -115,14 +111,9 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
         ws[(2 * g + h) * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[at]) : 0.f;
       }
     }
-    for (int64_t r = 0; r < kPanel && !int6; ++r) {
-      const bool in = r0 + r < s.N;
-      const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
-      ws[g * kPanel + r] = sc;
-      if (int4) {
-        off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g])
-                                                    : implied_offset(s.kind) * sc;
-      }
+    for (int64_t r = 0; r < kPanel && int4; ++r) nibble_params(s, r0 + r, g, ws + g * kPanel + r, off + g * kPanel + r);
+    for (int64_t r = 0; r < kPanel && s.kind == kInt8; ++r) {
+      ws[g * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
     }
   }
 }

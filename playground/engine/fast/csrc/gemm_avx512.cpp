@@ -44,37 +44,18 @@ namespace {
 // Rows [r0, r0 + 16) of an int4 or int5 segment (rows at or past N: zeros) as one panel at dst: per row, the
 // group's q[0..15] (steps 0-3), then q[16..31] (steps 4-7).
 PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
-  const int64_t G = s.K / kGroup, rb = row_bytes(s);
-  const bool int5 = s.kind == kInt5;
+  const int64_t G = s.K / kGroup;
   float* ws = reinterpret_cast<float*>(dst + G * kGroupBytes);
   float* off = ws + G * kPanel;
-  const __m128i low = _mm_set1_epi8(0x0F);
   for (int64_t g = 0; g < G; ++g) {
     __m256i* out = reinterpret_cast<__m256i*>(dst + g * kGroupBytes);
     for (int c = 0; c < 2; ++c) {
       __m128i h[kPanel];
-      for (int64_t r = 0; r < kPanel; ++r) {
-        if (r0 + r >= s.N) {
-          h[r] = _mm_setzero_si128();
-          continue;
-        }
-        if (int5) {
-          h[r] = int5_chunk(s.q + (r0 + r) * rb, g, c);
-          continue;
-        }
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + (r0 + r) * rb + g * 16));
-        h[r] = _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), low);
-      }
+      for (int64_t r = 0; r < kPanel; ++r) h[r] = r0 + r < s.N ? nibble_chunk(s, r0 + r, g, c) : _mm_setzero_si128();
       transpose_8x4(h, out + 8 * c, 2);          // step 4c + j: rows 0-7 in its first 32 bytes
       transpose_8x4(h + 8, out + 8 * c + 1, 2);  // rows 8-15 in its second
     }
-    for (int64_t r = 0; r < kPanel; ++r) {
-      const bool in = r0 + r < s.N;
-      const float sc = in ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
-      ws[g * kPanel + r] = sc;
-      off[g * kPanel + r] = !in ? 0.f : s.offsets ? half_to_float(s.offsets[(r0 + r) * G + g])
-                                                  : implied_offset(s.kind) * sc;
-    }
+    for (int64_t r = 0; r < kPanel; ++r) nibble_params(s, r0 + r, g, ws + g * kPanel + r, off + g * kPanel + r);
   }
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels.h"
+#include "rows.h"
 #include "simd.h"
 
 #if PG_X86
@@ -21,6 +23,21 @@ PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out, int6
   _mm256_storeu_si256(out + stride, _mm256_unpackhi_epi64(t0, t2));
   _mm256_storeu_si256(out + 2 * stride, _mm256_unpacklo_epi64(t1, t3));
   _mm256_storeu_si256(out + 3 * stride, _mm256_unpackhi_epi64(t1, t3));
+}
+
+// Row n's group g of an int4 or int5 segment: its values 16c .. 16c + 15 (c 0 or 1) as bytes.
+PG_TARGET_AVX2 PG_INLINE __m128i nibble_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
+  if (s.kind == kInt5) return int5_chunk(s.q + n * row_bytes(s), g, c);
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * row_bytes(s) + g * 16));
+  return _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), _mm_set1_epi8(0x0F));
+}
+
+// Row n's group g of an int4 or int5 segment: its scale and offset (implied ones included) into *sc / *off, zeros
+// for rows at or past N (a last panel's padding).
+inline void nibble_params(const QSeg& s, int64_t n, int64_t g, float* sc, float* off) {
+  const int64_t G = s.K / kGroup;
+  *sc = n < s.N ? half_to_float(s.scales[n * G + g]) : 0.f;
+  *off = n >= s.N ? 0.f : s.offsets ? half_to_float(s.offsets[n * G + g]) : implied_offset(s.kind) * *sc;
 }
 
 // 4 bytes of x as one int32 (to broadcast).
