@@ -384,12 +384,18 @@ def test_prefill_gemm_stays_fp32_without_onednn(kernel):
 
 
 def test_prefill_gemm_reads_a_strided_x_as_its_copy(kernel):
-    """Prefill's gated MLP hands the down projection a view of half a wider tensor: same result as its copy."""
+    """Prefill's gated MLP hands the down projection a view of half a wider tensor: same result as its copy, for
+    int4 weights (the integer GEMMs, or tiles) and int8 ones (tiles read the view as it is on AVX512-BF16)."""
     w = k.quantize(_weight(70, 160))
+    q8, s8 = int8_kernel.quantize(_weight(48, 160))
     wide = _x(40, 320)
     view = wide[:, :160]
     assert not view.is_contiguous()
-    assert torch.equal(k.matmul(view, w, prefill=True), k.matmul(view.contiguous(), w, prefill=True))
+    for exact in (False, True):
+        with k.exact_fp32(exact):
+            assert torch.equal(k.matmul(view, w, prefill=True), k.matmul(view.contiguous(), w, prefill=True))
+            assert torch.equal(int8_kernel.matmul(view, q8, s8, prefill=True),
+                               int8_kernel.matmul(view.contiguous(), q8, s8, prefill=True))
     _assert_gemm(k.matmul(view, w, prefill=True), view, w)
 
 

@@ -1,5 +1,6 @@
-// Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4
-// weights on AVX512-VNNI (gemm_avx512.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
+// Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4 /
+// int5 weights on AVX512-VNNI (gemm_avx512.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN
+// where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -55,6 +56,11 @@ bool gemm_in_integers(int isa, bool reduced) {
 // int4 and int5 only (its int8 / int6 weights keep the bf16 tiles).
 static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
   return nibble_kind(s.kind) || (isa == kAvx2 && !int8_x);
+}
+
+bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bool reduced) {
+  return gemm_in_integers(isa, reduced) &&
+         std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return integer_gemm(isa, s, int8_x); });
 }
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
@@ -139,7 +145,8 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const bool ints = gemm_in_integers(isa, reduced);
   const auto in_ints = [&](const QSeg& s) { return ints && integer_gemm(isa, s, int8_x); };
   const auto taken = [&](bool nib) {  // int4 and int5 weights meet x rounded to int8, int8 and int6 x16 as is
-    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && nibble_kind(s.kind) == nib; });
+    return std::any_of(segs.begin(), segs.end(),
+                       [&](const QSeg& s) { return in_ints(s) && nibble_kind(s.kind) == nib; });
   };
   const bool nibbles = taken(true), wide = taken(false);
   const bool tiles = !std::all_of(segs.begin(), segs.end(), in_ints);

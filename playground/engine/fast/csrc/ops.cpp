@@ -172,13 +172,13 @@ at::Tensor qlinear_run(const at::Tensor& x, at::TensorList weights, at::IntArray
               "qlinear: x must be float32 [T, K] on the CPU");
   const int isa = pg::active_isa();
   const bool gemv = x.size(0) < pg::kGemmMinT && !gemm;
+  int64_t total = 0;
+  const auto segs = pg::parse_segs(weights, kinds, x.size(1), &total);
   // The bf16 GEMM reads rows with a stride as they are (prefill's gated MLP hands a view of half its columns); the
   // integer GEMMs round x row by row from a contiguous copy.
-  const bool strided_ok = !gemv && pg::gemm_in_bf16(isa, bf16) && !pg::gemm_in_integers(isa, bf16) &&
+  const bool strided_ok = !gemv && pg::gemm_in_bf16(isa, bf16) && !pg::gemm_takes_integers(isa, segs, int8_x, bf16) &&
                           x.stride(1) == 1;
   const at::Tensor xc = strided_ok ? x : x.contiguous();
-  int64_t total = 0;
-  const auto segs = pg::parse_segs(weights, kinds, xc.size(1), &total);
   if (into) {
     TORCH_CHECK(into->device().is_cpu() && into->scalar_type() == at::kFloat && into->is_contiguous() &&
                     into->dim() == 2 && into->size(0) == xc.size(0) && into->size(1) == total,

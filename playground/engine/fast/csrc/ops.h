@@ -39,6 +39,8 @@ bool gemm_in_bf16(int isa, bool reduced);
 // gemm_rows, x rounded as decode rounds it (int16 in the fp32 mode, int8 in the int8 mode); int4 weights, and
 // int8 ones in the fp32 mode.
 bool gemm_in_integers(int isa, bool reduced);
+// Whether linear_gemm multiplies any of these segments in integers (then it reads x as a contiguous [T, K]).
+bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bool reduced);
 // Larger T: gemm_rows where gemm_in_integers takes the weights, else tiles of rows dequantized (fp32, or bf16 where
 // gemm_in_bf16) and multiplied by BLAS; no full-precision copy of the weights is ever made.
 void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bool int8_x, bool reduced, float* out,
