@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "kernels.h"
+#include "simd.h"
 
 namespace pg::gguf {
 
@@ -19,6 +20,26 @@ inline uint16_t to_half(float f) {
   uint16_t h;
   pg::floats_to_halves(pg::kScalar, &f, &h, 1);
   return h;
+}
+
+// K-quant nibbles (Q4_K, Q5_K, Q6_K: byte j of a run holds value j low, value j + 32 high) as int4's bytes
+// (kernels.h): from two 16-byte runs a and b, lo[j] = a[j]'s low nibble | b[j]'s << 4 (one group), hi[j] = their
+// high nibbles (the next group). SSE2 on x86-64 (a byte at a time took ~2x the rest of a Q6_K block's repack).
+inline void k_nibbles(const uint8_t* a, const uint8_t* b, uint8_t* lo, uint8_t* hi) {
+#if PG_X86
+  const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+  const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+  const __m128i m0f = _mm_set1_epi8(0x0F), mf0 = _mm_set1_epi8(static_cast<char>(0xF0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(lo),
+                   _mm_or_si128(_mm_and_si128(va, m0f), _mm_slli_epi16(_mm_and_si128(vb, m0f), 4)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(hi),
+                   _mm_or_si128(_mm_and_si128(_mm_srli_epi16(va, 4), m0f), _mm_and_si128(vb, mf0)));
+#else
+  for (int j = 0; j < 16; ++j) {
+    lo[j] = static_cast<uint8_t>((a[j] & 15) | (b[j] & 15) << 4);
+    hi[j] = static_cast<uint8_t>((a[j] >> 4) | (b[j] & 0xF0));
+  }
+#endif
 }
 
 // f(i, block i's bytes) for every block of a [rows, blocks, size] uint8 tensor, split over the threads.

@@ -137,11 +137,7 @@ Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
                        }
                        uint8_t* nib = quad + 32;
                        for (int c = 0; c < 4; ++c) {
-                         const uint8_t* a = qs + 32 * c;
-                         for (int j = 0; j < 16; ++j) {
-                           nib[32 * c + j] = static_cast<uint8_t>((a[j] & 15) | (a[j + 16] & 15) << 4);
-                           nib[32 * c + 16 + j] = static_cast<uint8_t>((a[j] >> 4) | (a[j + 16] & 0xf0));
-                         }
+                         k_nibbles(qs + 32 * c, qs + 32 * c + 16, nib + 32 * c, nib + 32 * c + 16);
                        }
                      });
 }

@@ -79,13 +79,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blo
     }
     const uint8_t* qs = blk + 16;
     uint8_t* out = qp + i * 128;
-    for (int c = 0; c < 4; ++c) {
-      const uint8_t* a = qs + 32 * c;
-      for (int j = 0; j < 16; ++j) {
-        out[32 * c + j] = static_cast<uint8_t>((a[j] & 15) | ((a[j + 16] & 15) << 4));
-        out[32 * c + 16 + j] = static_cast<uint8_t>((a[j] >> 4) | (a[j + 16] & 0xf0));
-      }
-    }
+    for (int c = 0; c < 4; ++c) k_nibbles(qs + 32 * c, qs + 32 * c + 16, out + 32 * c, out + 32 * c + 16);
   });
   return o.result();
 }
@@ -155,53 +149,40 @@ std::tuple<at::Tensor, at::Tensor> repack_q8_0(const at::Tensor& blocks, at::Ten
 
 // A Q6_K block's 6-bit values in int6's layout (kernels.h). Q6_K's half k is quad k: weight 32m + l of it has its
 // nibble in ql[l % 32 + 32 (m % 2)] (low for m < 2, high above) and its top bits at 2m of qh[l]; group i of the quad
-// is m = i.
+// is m = i. Byte 16i + j of a quad's nibbles: group i's weight j (low nibble) and 16 + j (high); top-bit byte
+// 16g + j: group g's weight j (bits 4k, quad k) and 16 + j (bits 4k + 2).
 static void q6_k_int6_bytes(const uint8_t* blk, uint8_t* dst) {
   for (int k = 0; k < 2; ++k) {
     const uint8_t* ql = blk + 64 * k;
-    const uint8_t* qh = blk + 128 + 32 * k;
     uint8_t* nib = dst + 64 * k;
-    for (int j = 0; j < 16; ++j) {  // byte 16i + j: group i's weight j (low nibble) and 16 + j (high)
-      nib[j] = static_cast<uint8_t>((ql[j] & 15) | (ql[16 + j] & 15) << 4);
-      nib[16 + j] = static_cast<uint8_t>((ql[32 + j] & 15) | (ql[48 + j] & 15) << 4);
-      nib[32 + j] = static_cast<uint8_t>((ql[j] >> 4) | (ql[16 + j] & 0xF0));
-      nib[48 + j] = static_cast<uint8_t>((ql[32 + j] >> 4) | (ql[48 + j] & 0xF0));
-    }
-    for (int b = 0; b < 64; ++b) {  // position b of the quad's first / second halves: group b / 16, weight b % 16
-      const int shift = 2 * (b / 16);
-      const int lo = (qh[b % 16] >> shift) & 3, hi = (qh[16 + b % 16] >> shift) & 3;
-      dst[128 + b] = static_cast<uint8_t>((k ? dst[128 + b] : 0) | lo << (4 * k) | hi << (4 * k + 2));
-    }
+    k_nibbles(ql, ql + 16, nib, nib + 32);
+    k_nibbles(ql + 32, ql + 48, nib + 16, nib + 48);
   }
-}
-
+  for (int g = 0; g < 4; ++g) {  // each shift keeps its 2 bits within their byte
 #if PG_X86
-// The same, 16 bytes at a time (the byte loops took ~2x Q5_K's repack per weight: 1.5 GB/s of file on two Zen 4
-// cores, the Q6_K head of a Llama-3.2-1B file ~0.14 s of its load). Every shift here keeps each value in its byte.
-PG_TARGET_AVX2 static void q6_k_int6_bytes_avx2(const uint8_t* blk, uint8_t* dst) {
-  const auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-  const auto store = [](uint8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); };
-  const __m128i m0f = _mm_set1_epi8(0x0F), mf0 = _mm_set1_epi8(static_cast<char>(0xF0)), m3 = _mm_set1_epi8(3);
-  __m128i top[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
-  for (int k = 0; k < 2; ++k) {
-    const uint8_t* ql = blk + 64 * k;
-    const __m128i a = load(ql), b = load(ql + 16), c = load(ql + 32), e = load(ql + 48);
-    uint8_t* nib = dst + 64 * k;
-    store(nib, _mm_or_si128(_mm_and_si128(a, m0f), _mm_slli_epi16(_mm_and_si128(b, m0f), 4)));
-    store(nib + 16, _mm_or_si128(_mm_and_si128(c, m0f), _mm_slli_epi16(_mm_and_si128(e, m0f), 4)));
-    store(nib + 32, _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m0f), _mm_and_si128(b, mf0)));
-    store(nib + 48, _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), m0f), _mm_and_si128(e, mf0)));
-    const __m128i h0 = load(blk + 128 + 32 * k), h1 = load(blk + 144 + 32 * k);
-    for (int g = 0; g < 4; ++g) {  // group g's 2-bit pairs: bits 2g of qh[j] (low nibbles), of qh[16 + j] (high)
-      const __m128i lo = _mm_and_si128(_mm_srl_epi16(h0, _mm_cvtsi32_si128(2 * g)), m3);
-      const __m128i hi = _mm_and_si128(_mm_srl_epi16(h1, _mm_cvtsi32_si128(2 * g)), m3);
-      top[g] = _mm_or_si128(top[g], _mm_or_si128(_mm_sll_epi16(lo, _mm_cvtsi32_si128(4 * k)),
-                                                 _mm_sll_epi16(hi, _mm_cvtsi32_si128(4 * k + 2))));
+    __m128i top = _mm_setzero_si128();
+    for (int k = 0; k < 2; ++k) {
+      const uint8_t* qh = blk + 128 + 32 * k;
+      const __m128i m3 = _mm_set1_epi8(3), at = _mm_cvtsi32_si128(2 * g);
+      const __m128i lo = _mm_and_si128(_mm_srl_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh)), at), m3);
+      const __m128i hi =
+          _mm_and_si128(_mm_srl_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + 16)), at), m3);
+      top = _mm_or_si128(top, _mm_or_si128(_mm_sll_epi16(lo, _mm_cvtsi32_si128(4 * k)),
+                                           _mm_sll_epi16(hi, _mm_cvtsi32_si128(4 * k + 2))));
     }
-  }
-  for (int g = 0; g < 4; ++g) store(dst + 128 + 16 * g, top[g]);
-}
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 128 + 16 * g), top);
+#else
+    for (int j = 0; j < 16; ++j) {
+      int v = 0;
+      for (int k = 0; k < 2; ++k) {
+        const uint8_t* qh = blk + 128 + 32 * k;
+        v |= ((qh[j] >> (2 * g)) & 3) << (4 * k) | ((qh[16 + j] >> (2 * g)) & 3) << (4 * k + 2);
+      }
+      dst[128 + 16 * g + j] = static_cast<uint8_t>(v);
+    }
 #endif
+  }
+}
 
 // Q6_K -> int6 (kernels.h): the same 6-bit values, the 16-weight scales d * sub-scale rounded to fp16 (an overflow
 // shows as inf: the caller checks).
@@ -213,15 +194,7 @@ std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at
   for_blocks(blocks, 210, "repack_q6_k_int6", 256, [&](int64_t i, const uint8_t* blk) {
     const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
     const float d = half_at(blk + 208);
-#if PG_X86
-    if (isa == pg::kAvx2) {
-      q6_k_int6_bytes_avx2(blk, qp + i * 192);
-    } else {
-      q6_k_int6_bytes(blk, qp + i * 192);
-    }
-#else
     q6_k_int6_bytes(blk, qp + i * 192);
-#endif
     float scales[16];
     for (int k = 0; k < 2; ++k) {
       for (int g = 0; g < 4; ++g) {  // scale 4g + 2k + h: quad k's group g, its half h (sub-block 8k + 2g + h)

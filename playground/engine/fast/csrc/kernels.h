@@ -12,9 +12,9 @@
 //         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: group i of
 //         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at); w = (q - 32) * scale,
 //         q in 0..63.
-//   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 and AVX512-VNNI paths) qweight uint8 [N, int5_row_bytes(K)]: per quad of 8 groups
-//         (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes laid out as int4's
-//         (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
+//   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 and AVX512-VNNI paths) qweight uint8 [N, int5_row_bytes(K)]: per
+//         quad of 8 groups (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes
+//         laid out as int4's (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
 //         byte b (group 2r + b / 16, its byte b % 16), low nibble (v = 0: q[b % 16]) or high (v = 1: q[16 + b % 16]);
 //         scales and offsets as int4's: w = q * scale + offset, q in 0..31; no offsets (Q5_0): offset = -16 * scale.
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
