@@ -53,6 +53,11 @@ class TextModel:
     precision_label: str = ""
 
     @property
+    def precision_shown(self) -> str:
+        """The precision as the status bar names it: a GGUF's held formats where they differ (``precision_label``)."""
+        return self.precision_label or self.precision
+
+    @property
     def model(self) -> Any:
         """transformers' module for this model (LoRA training, the reference forward): on the fused path it is
         loaded on first use (seconds, and full-precision memory), never for generation itself."""
@@ -77,7 +82,7 @@ class TextModel:
     def describe(self) -> str:
         """One line for the status bar and --self-test: precision (a GGUF's held formats, e.g. int5/int6), path
         and the kernels' code path."""
-        text = f"{self.precision_label or self.precision} · {self.path}"
+        text = f"{self.precision_shown} · {self.path}"
         if self.fast is not None and self.precision not in ("fp32", "bf16"):
             from playground.engine.fast import kernels
             from playground.engine.fast.int4_kernel import prefill_gemm

@@ -97,7 +97,7 @@ class EngineRunner:
             return None
         # What decode really runs at: the fast path's precision, or the model's dtype.
         fast = getattr(tm, "fast", None) is not None
-        dtype = (getattr(tm, "precision_label", "") or tm.precision) if fast else str(tm.dtype).removeprefix("torch.")
+        dtype = tm.precision_shown if fast else str(tm.dtype).removeprefix("torch.")
         path = getattr(tm, "path", "remote")
         detail = tm.describe() if hasattr(tm, "describe") else dtype
         return LoadedInfo(tm.id, str(tm.device), dtype, tm.load_s, tm.context_length, path, detail)

@@ -194,20 +194,26 @@ def fp32_x_bits() -> int | None:
     return 16 if kernels.vnni512() or kernels.int16_avx2() else None
 
 
+def _reduced_paths() -> list[str]:
+    """The loaded kernels' code paths (``build_info()["isa"]`` split) where they may reduce x's precision: empty
+    without the library or under ``exact_fp32``."""
+    import torch
+
+    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
+        return []
+    return str(build_info().get("isa", "")).split()
+
+
 def prefill_gemm() -> str:
     """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "int8" (the AVX2 path and AVX512-VNNI
     CPUs: x rounded per group to int8, as the int8 mode rounds it; ``csrc/gemm_avx2.cpp``, ``csrc/gemm_avx512.cpp``),
     "bf16" (AVX512-BF16 without VNNI on the avx512 path, torch with oneDNN on: x and the weight tiles in bf16) or
     "fp32" (``exact_fp32``, other paths, no kernels). int8 and int6 weights: see ``tiles_bf16``, or on the AVX2 path
     x rounded to int16 as decode rounds it (fp32 in the int8 mode there)."""
-    import torch
-
-    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
-        return "fp32"
-    taken = build_info().get("isa", "").split()
+    taken = _reduced_paths()
     if taken[:1] == ["avx2"] or taken[:2] == ["avx512", "avx512-vnni"]:
         return "int8"
-    return "bf16" if taken[:1] == ["avx512"] and "bf16" in taken else "fp32"
+    return "bf16" if tiles_bf16() else "fp32"
 
 
 def gemm_bf16() -> bool:
@@ -218,11 +224,7 @@ def gemm_bf16() -> bool:
 def tiles_bf16() -> bool:
     """True when prefill multiplies the weights the integer GEMMs leave to tiles of dequantized rows (int8 and int6
     weights off the AVX2 path) in bf16 (AVX512-BF16, torch with oneDNN on, exact fp32 off)."""
-    import torch
-
-    if not kernels.available() or torch.ops.playground.int4_gemv_exact_fp32(-1):
-        return False
-    taken = build_info().get("isa", "").split()
+    taken = _reduced_paths()
     return taken[:1] == ["avx512"] and "bf16" in taken
 
 
@@ -245,22 +247,14 @@ def exact_fp32(on: bool = True) -> Iterator[None]:
 
 
 def _fallback(x: torch.Tensor, w: Int4Weight, int8_x: bool) -> torch.Tensor:
-    """Stock torch, a chunk of rows (~1 MiB of fp32) dequantized at a time."""
+    """Stock torch, a chunk of rows (~1 MiB of fp32) dequantized at a time, in x's own dtype. The int8 mode (few
+    rows) as the kernel computes it: the weights, offsets included, in fp32 against x rounded to int8 (as llama.cpp's
+    Q4_0 x Q8_0; csrc/kernels.h says why the offsets meet x as rounded)."""
     import torch
-    import torch.nn.functional as F
 
-    rows = max(1, qmatmul.FALLBACK_CHUNK // w.k)
-    x2 = x.reshape(-1, w.k)
-    if not int8_x or x2.shape[0] >= GEMM_MIN_T:  # prefill (and the fp32 mode): x as is
-        parts = [F.linear(x2, _dequantize_rows(w, i, min(w.n, i + rows), x.dtype)) for i in range(0, w.n, rows)]
-        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-        return out.reshape(*x.shape[:-1], w.n)
-    # int8 mode, as the kernel computes it: the weights, offsets included, against x rounded to int8 (as
-    # llama.cpp's Q4_0 x Q8_0; csrc/kernels.h says why the offsets meet x as rounded)
-    xq = quantize_activations(x2.float())
-    parts = [F.linear(xq, _dequantize_rows(w, i, min(w.n, i + rows))) for i in range(0, w.n, rows)]
-    out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-    return out.reshape(*x.shape[:-1], w.n).to(x.dtype)
+    rounded = int8_x and x.numel() // w.k < GEMM_MIN_T
+    dtype = torch.float32 if rounded else x.dtype
+    return qmatmul.chunked_linear(x, w.n, w.k, lambda i, j: _dequantize_rows(w, i, j, dtype), rounded, dtype)
 
 
 def matmul(x: torch.Tensor, w: Int4Weight, *, int8_activations: bool | None = None,

@@ -50,13 +50,14 @@ def qlinear(x: torch.Tensor, segment: list[torch.Tensor], kind: int, n: int, int
 
 
 def chunked_linear(x: torch.Tensor, n: int, k: int, rows: Callable[[int, int], torch.Tensor],
-                   int8_x: bool) -> torch.Tensor:
-    """``x [..., K] @ W.T`` in stock torch, ``rows(i, j)`` giving W's rows [i, j) in fp32, a chunk at a time;
-    ``int8_x``: x rounded as decode's int8 mode rounds it (few rows; prefill takes x as is)."""
+                   int8_x: bool, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x [..., K] @ W.T`` in stock torch, ``rows(i, j)`` giving W's rows [i, j) in ``dtype`` (fp32 unless given),
+    a chunk at a time; ``int8_x``: x rounded as decode's int8 mode rounds it (few rows, in fp32; prefill takes x as
+    is)."""
     import torch
     import torch.nn.functional as F
 
-    x2 = x.reshape(-1, k).float()
+    x2 = x.reshape(-1, k).to(dtype or torch.float32)
     if int8_x and x2.shape[0] < GEMM_MIN_T:
         x2 = quantize_activations(x2)
     step = max(1, FALLBACK_CHUNK // k)
