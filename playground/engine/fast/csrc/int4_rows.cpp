@@ -362,7 +362,7 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
     if (a.s->kind == kInt5) {
 #if PG_X86
       if (isa != kScalar && int5_simd(isa, *a.x)) {
-        int5_rows_simd(isa, a, blk, t0, tn, n1);
+        int5_rows_simd(a, blk, t0, tn, n1);
         continue;
       }
 #endif

@@ -115,7 +115,7 @@ bool int5_simd(int isa, const XPrep& xp) {
   return quad_kernel(isa) && (xp.int8_x ? xp.xq4 != nullptr : xp.xh4 != nullptr);
 }
 
-void int5_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
+void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   const XPrep& x = *a.x;
   const bool sym = !a.s->offsets && x.c4;
   if (x.x8p) {
@@ -127,7 +127,6 @@ void int5_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
   } else {
     PG_DISPATCH_T(int5_quad_asym, tn, a, blk, t0, n1)
   }
-  (void)isa;
 }
 
 #endif  // PG_X86

@@ -60,7 +60,7 @@ void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out);
 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
 // The int5 kernels: AVX2's for x prepared with x16p (fp32 mode) or x8p (int8 mode), AVX512-VNNI's for x in the
 // quad order (xq4, or xh4 / xl4): int5_simd.
-void int5_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
+void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
 bool int5_simd(int isa, const XPrep& xp);
 
 // Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
