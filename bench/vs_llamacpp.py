@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 CACHE = Path(os.environ.get("PLAYGROUND_BENCH_CACHE", Path.home() / ".cache" / "playground-bench"))
 GGUFS = {"gemma3-270m": "gemma-3-270m-Q4_K_M.gguf", "qwen2.5-0.5b": "qwen2.5-0.5b-Q4_0.gguf",
          "llama3.2-1b": "llama-3.2-1b-Q4_0.gguf", "qwen2.5-3b": "qwen2.5-3b-Q4_0.gguf",
-         # Q4_K_M, the type most downloads carry (ours: Q4_K repacked to asymmetric int4, 5 bits a weight)
+         # Q4_K_M, the type most downloads carry (ours: Q4_K as int4 with its own parameters, 4.625 bits a weight)
          "qwen2.5-0.5b-q4_k_m": "qwen2.5-0.5b-Q4_K_M.gguf", "llama3.2-1b-q4_k_m": "llama-3.2-1b-Q4_K_M.gguf",
          "qwen2.5-3b-q4_k_m": "qwen2.5-3b-Q4_K_M.gguf",
          # Q5_K_M, the next most common (ours: Q5_K kept at five bits where the int5 kernel runs)

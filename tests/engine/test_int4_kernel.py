@@ -131,6 +131,39 @@ def test_kernel_matches_reference(kernel, isa: str):
             assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
 
 
+def _k_quant_weight(n: int, k_: int, seed: int) -> k.Int4Weight:
+    """An int4 weight holding GGUF Q4_K's own parameters (kquant.py), from random blocks."""
+    from playground.engine.fast import gguf_repack, kquant
+    from tests.gguf_files import random_blocks
+
+    w = gguf_repack.repack(random_blocks(n, k_, "Q4_K", seed=seed).reshape(-1), "Q4_K", (n, k_))
+    assert isinstance(w, k.Int4Weight) and kquant.is_kparams(w.scales)
+    return w
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "scalar"])
+def test_k_quant_parameters_multiply_as_their_values_on_every_path(kernel, isa: str):
+    """Q4_K's 6-bit codes and d / dmin per 256 weights, read as they are by every kernel: decode at each row count
+    in both modes (one and two super-blocks in a 16-group step: K = 1280 is 40 groups), exact fp32, prefill's GEMM,
+    against the dense weight; and the stock-torch fallback."""
+    taken = k.set_isa(isa).split()[0]
+    if taken != isa:
+        pytest.skip(f"this CPU has no {isa} path (takes {taken})")
+    for i, (n, k_) in enumerate([(300, 512), (70, 1280)]):
+        w = _k_quant_weight(n, k_, seed=20 + i)
+        dense = k.dequantize(w).double()
+        for t in (1, 2, 3, 9):
+            x = _x(t, k_, seed=30 + t)
+            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (isa, n, k_, t)
+            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
+            with k.exact_fp32():
+                assert _rel_err(k.matmul(x, w), x.double() @ dense.T) < 2e-6, (isa, n, k_, t)
+        x = _x(40, k_)
+        _assert_gemm(k.matmul(x, w, prefill=True), x, w)
+        _assert_gemm(k.matmul(x, w, prefill=True, int8_activations=True), x, w, int8=True)
+        assert _rel_err(k._fallback(x, w, False), x.double() @ dense.T) < 2e-6
+
+
 def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
     """The AVX2 path (every x86-64 CPU; the only one without AVX-512) multiplies fp32 x rounded to int16 per group
     (the int8 mode: x's int8 values, as bytes against int4 weights): asymmetric int4 (offsets meet x's exact sums),

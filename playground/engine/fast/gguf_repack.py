@@ -25,13 +25,13 @@ is a run of blocks along ``in``:
   6-bit scales (low nibbles: bytes 0-7, low then high nibble for scales 0-7 then 8-15; top 2 bits: scale 4k + i in
   bits 2k..2k+1 of byte 8 + i), fp16 d; w = d * (scale - 32) * (q - 4), q in 0..7.
 
-Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` (group 32, fp16 scale and offset; exact for Q4_0/Q4_1, for Q4_K the
-per-sub-block products d*sc and dmin*m are rounded to fp16); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly (IQ4_XS:
+Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` exactly (group 32; fp16 scale and offset, Q4_K its own 6-bit codes
+and d / dmin per 256 weights: kquant.py); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly (IQ4_XS:
 each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8
 scale of a group covers the largest value its blocks' scales allow, so no weight is clipped), except Q6_K where the
 int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale
 rounded to fp16, and Q5_0, Q5_1 and Q5_K where the int5 kernels run (AVX2, AVX512-VNNI): ``Int5Weight``, their
-values as they are (Q5_0 and Q5_1 exactly, Q5_K with d * sc and dmin * m rounded to fp16, as Q4_K's);
+values as they are (exactly; Q5_K with its own parameters, as Q4_K);
 F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file)
 is refused, naming the type.
 
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playground.engine.fast import int5_kernel, int6_kernel, kernels
+from playground.engine.fast import int5_kernel, int6_kernel, kernels, kquant
 from playground.engine.fast.int4_kernel import Int4Weight
 from playground.engine.fast.int5_kernel import Int5Weight
 from playground.engine.fast.int6_kernel import Int6Weight
@@ -105,7 +105,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     groups = k // 32
     if native is not False and type_name in _INT5 and int5_kernel.runs_here():
         made = kernels.op(_INT5[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
-        _require_finite(made[1].numpy(), type_name, "scales")
+        _require_finite(_param_halves(made[1].numpy()), type_name, "scales")
         _require_finite(made[2].numpy(), type_name, "offsets")
         return Int5Weight(n, k, *made)
     if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
@@ -114,7 +114,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
-        _require_finite(made[1].numpy(), type_name, "scales")
+        _require_finite(_param_halves(made[1].numpy()), type_name, "scales")
         if type_name not in ("Q4_0", "Q4_1", "Q4_K"):
             return Int8Group(n, k, *made)
         _require_finite(made[2].numpy(), type_name, "offsets")
@@ -127,12 +127,13 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return w
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         # Q4_0 is symmetric: no offsets (-8 * scale, implied; a tenth less to read per decoded token)
-        q, scales = np.empty((n, k // 2), np.uint8), np.empty((n, groups), np.float16)
-        offsets = np.empty((n, 0 if type_name == "Q4_0" else groups), np.float16)
+        (qshape, _), (sshape, sdtype), (oshape, _) = _layout(type_name, n, k)
+        q, scales = np.empty(qshape, np.uint8), np.empty(sshape, sdtype)
+        offsets = np.empty(oshape if len(oshape) == 2 else (n, 0), np.float16)
         _chunked(n, k, lambda s, e: _INT4[type_name](blocks[s:e], q[s:e], scales[s:e], offsets[s:e]))
-        _require_finite(scales, type_name, "scales")
+        _require_finite(_param_halves(scales), type_name, "scales")
         _require_finite(offsets, type_name, "offsets")
-        offsets_t = torch.from_numpy(offsets.reshape(-1) if type_name == "Q4_0" else offsets)  # Q4_0's: empty
+        offsets_t = torch.from_numpy(offsets.reshape(-1) if len(oshape) == 1 else offsets)  # Q4_0's, Q4_K's: empty
         return Int4Weight(n, k, torch.from_numpy(q), torch.from_numpy(scales), offsets_t)
     q8, scales = np.empty((n, k), np.int8), np.empty((n, groups), np.float16)
     _chunked(n, k, lambda s, e: _INT8[type_name](blocks[s:e], q8[s:e], scales[s:e]))
@@ -147,6 +148,11 @@ def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
     if np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)):
         raise UnsupportedModel(f"its {type_name} {what} are not all finite (a NaN, or past fp16's range): "
                                f"the file is damaged or was written wrong")
+
+
+def _param_halves(scales: np.ndarray) -> np.ndarray:
+    """The fp16 values among a repacked weight's scales: all of them, or K-quant parameters' d and dmin."""
+    return kquant.halves(scales) if scales.dtype == np.uint8 else scales
 
 
 def repacked_nbytes(type_name: str, shape: tuple[int, ...]) -> int:
@@ -167,17 +173,18 @@ def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
 
 def _layout(type_name: str, n: int, k: int) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each tensor ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales,
-    offsets: none for the symmetric Q4_0), int5 (the same, Q5_0 symmetric), int6 (qweight, scales per 16) or int8
-    (qweight, scales)."""
+    offsets: none for the symmetric Q4_0; Q4_K: its own parameters, kquant.py, in place of both), int5 (the same,
+    Q5_0 symmetric, Q5_K's own parameters), int6 (qweight, scales per 16) or int8 (qweight, scales)."""
     groups = k // 32
+    params = [((n, kquant.row_bytes(k)), "uint8"), ((0,), "float16")]  # Q4_K, Q5_K
     if type_name in _INT5 and int5_kernel.runs_here():
-        return [((n, int5_kernel.row_bytes(k)), "uint8"), ((n, groups), "float16"),
-                ((0,) if type_name == "Q5_0" else (n, groups), "float16")]
+        return [((n, int5_kernel.row_bytes(k)), "uint8"), *(params if type_name == "Q5_K" else [
+            ((n, groups), "float16"), ((0,) if type_name == "Q5_0" else (n, groups), "float16")])]
     if type_name == "Q6_K" and int6_kernel.runs_here():
         return [((n, k // 4 * 3), "uint8"), ((n, k // 16), "float16")]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
-        return [((n, k // 2), "uint8"), ((n, groups), "float16"),
-                ((0,) if type_name == "Q4_0" else (n, groups), "float16")]
+        return [((n, k // 2), "uint8"), *(params if type_name == "Q4_K" else [
+            ((n, groups), "float16"), ((0,) if type_name == "Q4_0" else (n, groups), "float16")])]
     return [((n, k), "int8"), ((n, groups), "float16")]
 
 
@@ -189,7 +196,7 @@ def dequantize(w: Weight) -> torch.Tensor:
         words = w.qweight.numpy().view(_U64).reshape(w.n, w.k // 32, 2)
         q = np.concatenate([words & _M0F, (words >> _U64(4)) & _M0F], axis=-1).view(np.uint8)
         out = torch.addcmul(w.offset_values().float().unsqueeze(-1), torch.from_numpy(q),
-                            w.scales.float().unsqueeze(-1))
+                            w.scale_values().float().unsqueeze(-1))
         return out.reshape(w.n, w.k)
     if isinstance(w, Int8Group):
         from playground.engine.fast.int8_kernel import dequantize as int8_dequantize
@@ -259,11 +266,11 @@ def _k_scales(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sc.astype(np.float32), m.astype(np.float32)
 
 
-def _q4_k(b: np.ndarray, q: np.ndarray, scales: np.ndarray, offsets: np.ndarray) -> None:
+def _q4_k(b: np.ndarray, q: np.ndarray, params: np.ndarray, offsets: np.ndarray) -> None:
     r, nb = b.shape[:2]
-    sc, m = _k_scales(b)
-    scales[:] = (_half(b, 0)[..., None] * sc).reshape(r, -1)
-    offsets[:] = (-(_half(b, 2)[..., None] * m)).reshape(r, -1)
+    sc, m = _k_scales(b)  # the block's own parameters (kquant.py): codes, then d and dmin as stored
+    p = params.reshape(r, nb, kquant.SUPER_BYTES)
+    p[..., :8], p[..., 8:16], p[..., 16:20] = sc, m, b[..., 0:4]
     qs = _words(b, 16, 144).reshape(r, nb, 4, 2, 2)  # [chunk, bytes 0-15 | 16-31, word]
     a, hi = qs[..., 0, :], qs[..., 1, :]
     out = q.view(_U64).reshape(r, nb, 4, 2, 2)  # [chunk, sub-block 2c | 2c+1, word]

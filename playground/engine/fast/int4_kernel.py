@@ -5,7 +5,9 @@ the group's min and ``scale = (max - min) / 15`` (at least ``MIN_SCALE``), both 
 in all: decode is bound by weight bytes). Packed layout (what the kernels read, and what GGUF's Q4_0 / Q4_1 / Q4_K
 repack into): ``qweight`` uint8 [N, K/2], per row group-major, byte j of group g holds q[32g + j] in its low nibble
 and q[32g + 16 + j] in its high one; ``scales`` and ``offsets`` fp16 [N, K/32]. Q4_0 is symmetric: its offsets are
--8 * scale and are not stored (``offsets`` empty; 4.5 bits per weight, what decode reads).
+-8 * scale and are not stored (``offsets`` empty; 4.5 bits per weight, what decode reads). Q4_K keeps its own
+parameters in ``scales`` (uint8: 6-bit scale and min codes, d and dmin per 256 weights; ``kquant.py``; 4.625 bits per
+weight) and no ``offsets``.
 
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
 more rows (prefill) run a GEMM (``prefill_gemm()`` says which), never on a full-precision copy of the weights: on
@@ -39,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from playground.engine.fast import kernels, qmatmul
+from playground.engine.fast import kernels, kquant, qmatmul
 from playground.engine.fast.kernel_build import ENV_CACHE, ENV_VERBOSE, source_digest  # noqa: F401 - re-exported
 from playground.engine.fast.kernels import (  # noqa: F401 - the kernel API, re-exported
     ENV_ENABLE,
@@ -67,15 +69,22 @@ class Int4Weight:
     n: int
     k: int
     qweight: torch.Tensor  # uint8 [n, k // 2]
-    scales: torch.Tensor  # float16 [n, k // GROUP]
-    offsets: torch.Tensor  # float16 [n, k // GROUP], or empty: symmetric (GGUF's Q4_0), offset = -8 * scale
+    scales: torch.Tensor  # float16 [n, k // GROUP], or GGUF Q4_K's own parameters: uint8 (kquant.py)
+    offsets: torch.Tensor  # float16 [n, k // GROUP], or empty: symmetric (GGUF's Q4_0), offset = -8 * scale; or
+    # K-quant parameters (their mins)
 
     @property
     def symmetric(self) -> bool:
-        return self.offsets.numel() == 0
+        return self.offsets.numel() == 0 and not kquant.is_kparams(self.scales)
+
+    def scale_values(self) -> torch.Tensor:
+        """[n, k // GROUP] per-group scales (float16, or fp32 from K-quant parameters)."""
+        return kquant.values(self.scales)[0] if kquant.is_kparams(self.scales) else self.scales
 
     def offset_values(self) -> torch.Tensor:
-        """float16 [n, k // GROUP] whether stored or implied (-8 * scale is exact in fp16)."""
+        """[n, k // GROUP] whether stored or implied (-8 * scale is exact in fp16; fp32 from K-quant parameters)."""
+        if kquant.is_kparams(self.scales):
+            return kquant.values(self.scales)[1]
         return self.scales * -8 if self.symmetric else self.offsets
 
     def to(self, device: Any) -> Int4Weight:
@@ -143,9 +152,11 @@ def _dequantize_rows(w: Int4Weight, start: int, stop: int, dtype: torch.dtype | 
 
     packed = w.qweight[start:stop].reshape(stop - start, w.k // GROUP, GROUP // 2)
     q = torch.cat([packed & 15, packed >> 4], dim=-1).to(torch.float32)
-    out = q * w.scales[start:stop].float().unsqueeze(-1)
+    part = Int4Weight(stop - start, w.k, w.qweight[start:stop], w.scales[start:stop],
+                      w.offsets if w.offsets.numel() == 0 else w.offsets[start:stop])
+    out = q * part.scale_values().float().unsqueeze(-1)
     if offsets:
-        out = out + w.offset_values()[start:stop].float().unsqueeze(-1)
+        out = out + part.offset_values().float().unsqueeze(-1)
     out = out.reshape(stop - start, w.k)
     return out if dtype is None else out.to(dtype)
 
@@ -157,7 +168,7 @@ def dequantize(w: Int4Weight) -> torch.Tensor:
 
 def dequantize_rows(w: Int4Weight, ids: torch.Tensor) -> torch.Tensor:
     """fp32 rows ``ids`` of the weight (an embedding lookup from a quantized table)."""
-    offsets = w.offsets if w.symmetric else w.offsets[ids]
+    offsets = w.offsets if w.offsets.numel() == 0 else w.offsets[ids]
     sub = Int4Weight(int(ids.numel()), w.k, w.qweight[ids], w.scales[ids], offsets)
     return dequantize(sub)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from playground.engine.fast import kernels, qmatmul
+from playground.engine.fast import kernels, kquant, qmatmul
 
 if TYPE_CHECKING:
     import torch
@@ -53,17 +53,23 @@ class Int5Weight:
 
     @property
     def symmetric(self) -> bool:
-        return self.offsets.numel() == 0
+        return self.offsets.numel() == 0 and not kquant.is_kparams(self.scales)
+
+    def scale_values(self) -> torch.Tensor:
+        """[n, k/32] per-group scales (float16, or fp32 from K-quant parameters: Q5_K's own, kquant.py)."""
+        return kquant.values(self.scales)[0] if kquant.is_kparams(self.scales) else self.scales
 
     def offset_values(self) -> torch.Tensor:
-        """float16 [n, k/32] whether stored or implied (-16 * scale is exact in fp16)."""
+        """[n, k/32] whether stored or implied (-16 * scale is exact in fp16; fp32 from K-quant parameters)."""
+        if kquant.is_kparams(self.scales):
+            return kquant.values(self.scales)[1]
         return self.scales * -16 if self.symmetric else self.offsets
 
     def take(self, rows: torch.Tensor | slice) -> Int5Weight:
         """The weight of rows ``rows`` (an index tensor or a slice)."""
         q = self.qweight[rows]
         return Int5Weight(int(q.shape[0]), self.k, q, self.scales[rows],
-                          self.offsets if self.symmetric else self.offsets[rows])
+                          self.offsets if self.offsets.numel() == 0 else self.offsets[rows])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"qweight": self.qweight, "scales": self.scales, "offsets": self.offsets}
@@ -74,7 +80,9 @@ class Int5Weight:
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Int5Weight:
         scales = tensors["scales"]
-        return cls(int(scales.shape[0]), int(scales.shape[1]) * GROUP, tensors["qweight"], scales, tensors["offsets"])
+        k = (int(scales.shape[1]) // kquant.SUPER_BYTES * kquant.SUPER if kquant.is_kparams(scales)
+             else int(scales.shape[1]) * GROUP)
+        return cls(int(scales.shape[0]), k, tensors["qweight"], scales, tensors["offsets"])
 
     @property
     def nbytes(self) -> int:
@@ -124,7 +132,7 @@ def dequantize(w: Int5Weight) -> torch.Tensor:
     import torch
 
     q = torch.from_numpy(unpack(w.qweight.numpy(), w.k).astype(np.float32)).reshape(w.n, w.k // GROUP, GROUP)
-    out = torch.addcmul(w.offset_values().float().unsqueeze(-1), q, w.scales.float().unsqueeze(-1))
+    out = torch.addcmul(w.offset_values().float().unsqueeze(-1), q, w.scale_values().float().unsqueeze(-1))
     return out.reshape(w.n, w.k)
 
 

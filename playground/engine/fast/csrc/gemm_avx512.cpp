@@ -123,7 +123,7 @@ PG_TARGET_VNNI512 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t
                                          int64_t ldo, uint8_t* scratch) {
   const int64_t G = s.K / kGroup, pb = panel_bytes(G), block = gemm_block_rows_vnni512(s.K);
   const auto bias = static_cast<int32_t>(-implied_offset(s.kind));
-  const KernelFn* kernels = kKernels[s.offsets == nullptr];
+  const KernelFn* kernels = kKernels[symmetric(s)];
   const auto pack = [&](int64_t r0, uint8_t* dst) { pack_panel(s, r0, dst); };
   panel_pairs(n0, n1, block, kPanel, pb, xp.T, kMaxRows, scratch, pack,
               [&](const uint8_t* p0, const uint8_t* p1, int64_t t, int64_t tr, int64_t r, int64_t width) {

@@ -35,9 +35,8 @@ PG_TARGET_AVX2 PG_INLINE __m128i nibble_chunk(const QSeg& s, int64_t n, int64_t 
 // Row n's group g of an int4 or int5 segment: its scale and offset (implied ones included) into *sc / *off, zeros
 // for rows at or past N (a last panel's padding).
 inline void nibble_params(const QSeg& s, int64_t n, int64_t g, float* sc, float* off) {
-  const int64_t G = s.K / kGroup;
-  *sc = n < s.N ? half_to_float(s.scales[n * G + g]) : 0.f;
-  *off = n >= s.N ? 0.f : s.offsets ? half_to_float(s.offsets[n * G + g]) : implied_offset(s.kind) * *sc;
+  *sc = n < s.N ? group_scale(s, n, g) : 0.f;
+  *off = n < s.N ? group_offset(s, n, g) : 0.f;
 }
 
 // 4 bytes of x as one int32 (to broadcast).

@@ -95,4 +95,15 @@ inline K4Scale k4_scale(const uint8_t* s6, int j) {
                : K4Scale{(s6[j + 4] & 15) | ((s6[j - 4] >> 6) << 4), (s6[j + 4] >> 4) | ((s6[j] >> 6) << 4)};
 }
 
+// A Q4_K / Q5_K block's parameters as QSeg::kparams holds them (kSuperBytes): the 8 scale codes, the 8 min codes,
+// then d and dmin as stored.
+inline void k_params(const uint8_t* blk, uint8_t* out) {
+  for (int j = 0; j < 8; ++j) {
+    const K4Scale k = k4_scale(blk + 4, j);
+    out[j] = static_cast<uint8_t>(k.scale);
+    out[8 + j] = static_cast<uint8_t>(k.min);
+  }
+  std::memcpy(out + 16, blk, 4);
+}
+
 }  // namespace pg::gguf

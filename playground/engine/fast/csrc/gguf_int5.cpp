@@ -2,8 +2,8 @@
 // elsewhere they are re-quantized to int8: gguf_repack.cpp, gguf_int8.cpp):
 //   Q5_0 [rows, blocks, 22] -> int5, no offsets: q as stored (its -16 implied), scale d;
 //   Q5_1 [rows, blocks, 24] -> int5: q, scale d, offset m;
-//   Q5_K [rows, blocks, 176] -> int5: each 32-weight sub-block a group, scale d * sc, offset -dmin * m (fp16), as
-//        Q4_K's; q = its nibble + 16 * its high bit.
+//   Q5_K [rows, blocks, 176] -> int5: each 32-weight sub-block a group, its parameters as the block scales them
+//        (QSeg::kparams, as Q4_K's); q = its nibble + 16 * its high bit.
 // A row's fifth bits of 8 groups share 32 bytes, so the work is split by (row, 8 groups).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -25,10 +25,11 @@ using namespace pg::gguf;  // NOLINT: this file's helpers
 
 using Int5Result = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
-// fill(row, g0, g1, qrow, scales, offsets): groups [g0, g1) of a row, given the row's output (zeroed) and params.
+// fill(row, g0, g1, qrow, scales, offsets, kparams): groups [g0, g1) of a row, given the row's output (zeroed) and
+// params: fp16 scales and offsets (none: symmetric), or with `kquant` the row's K-quant parameters (QSeg::kparams).
 template <class F>
 Int5Result repack_int5(const at::Tensor& blocks, int64_t size, int64_t per_block, bool symmetric, const char* name,
-                       at::TensorList out, F fill) {
+                       at::TensorList out, F fill, bool kquant = false) {
   TORCH_CHECK(blocks.device().is_cpu() && blocks.scalar_type() == at::kByte && blocks.dim() == 3 &&
                   blocks.size(2) == size && blocks.is_contiguous(),
               name, ": blocks must be contiguous uint8 [rows, blocks, ", size, "]");
@@ -41,14 +42,17 @@ Int5Result repack_int5(const at::Tensor& blocks, int64_t size, int64_t per_block
                 name, ": out[", i, "] must be a contiguous ", at::toString(type), " [", rows, ", ", cols, "]");
     return out[i];
   };
-  at::Tensor q = given(0, at::kByte, rb), sc = given(1, at::kHalf, G);
-  at::Tensor of = symmetric ? at::Tensor() : given(2, at::kHalf, G);
+  const bool none = symmetric || kquant;  // no offsets tensor
+  const int64_t kp_row = G / pg::kSuperGroups * pg::kSuperBytes;
+  at::Tensor q = given(0, at::kByte, rb), sc = kquant ? given(1, at::kByte, kp_row) : given(1, at::kHalf, G);
+  at::Tensor of = none ? at::Tensor() : given(2, at::kHalf, G);
   if (!q.defined()) q = at::empty({rows, rb}, opts);
-  if (!sc.defined()) sc = at::empty({rows, G}, opts.dtype(at::kHalf));
-  if (!of.defined()) of = at::empty(symmetric ? at::IntArrayRef{0} : at::IntArrayRef{rows, G}, opts.dtype(at::kHalf));
+  if (!sc.defined()) sc = kquant ? at::empty({rows, kp_row}, opts) : at::empty({rows, G}, opts.dtype(at::kHalf));
+  if (!of.defined()) of = at::empty(none ? at::IntArrayRef{0} : at::IntArrayRef{rows, G}, opts.dtype(at::kHalf));
   uint8_t* qp = q.data_ptr<uint8_t>();
-  uint16_t* sp = halves(sc);
-  uint16_t* op = symmetric ? nullptr : halves(of);
+  uint16_t* sp = kquant ? nullptr : halves(sc);
+  uint8_t* kp = kquant ? sc.data_ptr<uint8_t>() : nullptr;
+  uint16_t* op = none ? nullptr : halves(of);
   const uint8_t* src = blocks.data_ptr<uint8_t>();
   const int64_t quads = (G + 7) / 8, row_in = blocks.size(1) * size;
   at::parallel_for(0, rows * quads, 64, [&](int64_t begin, int64_t end) {
@@ -56,7 +60,8 @@ Int5Result repack_int5(const at::Tensor& blocks, int64_t size, int64_t per_block
       const int64_t r = u / quads, g0 = u % quads * 8, g1 = std::min(G, g0 + 8);
       uint8_t* qrow = qp + r * rb;
       std::memset(qrow + g0 / 8 * pg::kInt5QuadBytes, 0, 32);  // the quad's fifth bits (Q5_0 / Q5_1: ORed in)
-      fill(src + r * row_in, g0, g1, qrow, sp + r * G, op ? op + r * G : nullptr);
+      fill(src + r * row_in, g0, g1, qrow, sp ? sp + r * G : nullptr, op ? op + r * G : nullptr,
+           kp ? kp + r * kp_row : nullptr);
     }
   });
   return {q, sc, of};
@@ -94,7 +99,7 @@ void q5_group(uint8_t* row, int64_t g, const uint8_t* qh_at, const uint8_t* qs) 
 
 Int5Result repack_q5_0_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 22, 1, true, "repack_q5_0_int5", out,
-                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t*) {
+                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t*, uint8_t*) {
                        for (int64_t g = g0; g < g1; ++g) {
                          const uint8_t* blk = row + g * 22;
                          std::memcpy(sc + g, blk, 2);
@@ -105,7 +110,7 @@ Int5Result repack_q5_0_int5(const at::Tensor& blocks, at::TensorList out) {
 
 Int5Result repack_q5_1_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 24, 1, false, "repack_q5_1_int5", out,
-                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t* of) {
+                     [](const uint8_t* row, int64_t g0, int64_t g1, uint8_t* q, uint16_t* sc, uint16_t* of, uint8_t*) {
                        for (int64_t g = g0; g < g1; ++g) {
                          const uint8_t* blk = row + g * 24;
                          std::memcpy(sc + g, blk, 2);
@@ -121,14 +126,9 @@ Int5Result repack_q5_1_int5(const at::Tensor& blocks, at::TensorList out) {
 // ones), byte 16 + jj their odd bits.
 Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
   return repack_int5(blocks, 176, 8, false, "repack_q5_k_int5", out,
-                     [](const uint8_t* row, int64_t g0, int64_t, uint8_t* q, uint16_t* sc, uint16_t* of) {
+                     [](const uint8_t* row, int64_t g0, int64_t, uint8_t* q, uint16_t*, uint16_t*, uint8_t* kp) {
                        const uint8_t* blk = row + g0 / 8 * 176;
-                       const float d = half_at(blk), dmin = half_at(blk + 2);
-                       for (int j = 0; j < 8; ++j) {
-                         const K4Scale k = k4_scale(blk + 4, j);
-                         sc[g0 + j] = to_half(d * static_cast<float>(k.scale));
-                         of[g0 + j] = to_half(-(dmin * static_cast<float>(k.min)));
-                       }
+                       k_params(blk, kp + g0 / 8 * pg::kSuperBytes);
                        const uint8_t *qh = blk + 16, *qs = blk + 48;
                        uint8_t* quad = q + g0 / 8 * pg::kInt5QuadBytes;
                        for (int jj = 0; jj < 16; ++jj) {
@@ -139,7 +139,8 @@ Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
                        for (int c = 0; c < 4; ++c) {
                          k_nibbles(qs + 32 * c, qs + 32 * c + 16, nib + 32 * c, nib + 32 * c + 16);
                        }
-                     });
+                     },
+                     /*kquant=*/true);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //   Q4_0 [rows, blocks, 18] -> int4 (qweight, scales, no offsets): the nibbles already are the int4 packing; scale
 //        d, offset -8d implied (symmetric);
 //   Q4_1 [rows, blocks, 20] -> int4: the same nibbles, scale d, offset m;
-//   Q4_K [rows, blocks, 144] -> int4: each 32-weight sub-block is a group, scale d * sc, offset -dmin * m (fp16);
+//   Q4_K [rows, blocks, 144] -> int4: each 32-weight sub-block is a group, its parameters as the block scales them
+//        (QSeg::kparams: 6-bit scale and min codes, d and dmin per 256 weights; no fp16 scales or offsets);
 //        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
 //   Q8_0 [rows, blocks, 34] -> int8 (qweight, scales): the same bytes and scale;
 //   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
@@ -66,22 +67,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_1(const at::Tensor& blo
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> repack_q4_k(const at::Tensor& blocks, at::TensorList out) {
-  Int4Out o(blocks, 8, out);
-  uint8_t* qp = o.qp;
-  uint16_t *sp = o.sp, *op = o.op;
+  at::Tensor q = per_block(blocks, 128, at::kByte, out, 0), kp = per_block(blocks, pg::kSuperBytes, at::kByte, out, 1);
+  uint8_t *qp = q.data_ptr<uint8_t>(), *kpp = kp.data_ptr<uint8_t>();
   for_blocks(blocks, 144, "repack_q4_k", 1024, [&](int64_t i, const uint8_t* blk) {
-    const float d = half_at(blk), dmin = half_at(blk + 2);
-    const uint8_t* s6 = blk + 4;  // 8 (scale, min) pairs of 6 bits in 12 bytes
-    for (int j = 0; j < 8; ++j) {
-      const K4Scale k = k4_scale(s6, j);
-      sp[i * 8 + j] = to_half(d * static_cast<float>(k.scale));
-      op[i * 8 + j] = to_half(-(dmin * static_cast<float>(k.min)));
-    }
+    k_params(blk, kpp + i * pg::kSuperBytes);
     const uint8_t* qs = blk + 16;
     uint8_t* out = qp + i * 128;
     for (int c = 0; c < 4; ++c) k_nibbles(qs + 32 * c, qs + 32 * c + 16, out + 32 * c, out + 32 * c + 16);
   });
-  return o.result();
+  return {q, kp, at::empty({0}, blocks.options().dtype(at::kHalf))};
 }
 
 // One Q5_0 block's 32 weights: 4 low bits from qs (j: low nibble of byte j, j + 16: its high nibble), the fifth from

@@ -299,7 +299,7 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   if (!a.x->int8_x) {
-    if (a.x->xh4 && !a.s->offsets) {  // the quad kernels (vnni_quads.h)
+    if (a.x->xh4 && symmetric(*a.s)) {  // the quad kernels (vnni_quads.h)
       PG_DISPATCH_T(int4_quad_sym, tn, a, blk, t0, n1)
     } else if (a.x->xh4) {
       PG_DISPATCH_T(int4_quad_asym, tn, a, blk, t0, n1)
@@ -311,7 +311,7 @@ void int4_rows_simd(int isa, const Args& a, const Block& blk, int64_t t0, int64_
     return;
   }
   const int dot = isa == kAvx512 ? cpu().int8_dot : std::min(cpu().int8_dot, 1);
-  if (int4_reads_halves(isa, *a.x) && a.x->c4 && !a.s->offsets) {
+  if (int4_reads_halves(isa, *a.x) && a.x->c4 && symmetric(*a.s)) {
     PG_DISPATCH_T(int4_quad_sym, tn, a, blk, t0, n1)
   } else if (int4_reads_halves(isa, *a.x)) {
     PG_DISPATCH_T(int4_quad_asym, tn, a, blk, t0, n1)
@@ -397,6 +397,26 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
   }
 }
 
+void params_to_floats(int isa, const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of) {
+  const int64_t G = s.K / kGroup, count = (n1 - n0) * G;
+  if (s.kparams) {  // K-quant codes: d * sc, -dmin * m
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        sc[(n - n0) * G + g] = group_scale(s, n, g);
+        if (of) of[(n - n0) * G + g] = group_offset(s, n, g);
+      }
+    return;
+  }
+  halves_to_floats(isa, s.scales + n0 * G, sc, count);
+  if (!of) return;
+  if (s.offsets) {
+    halves_to_floats(isa, s.offsets + n0 * G, of, count);
+  } else {
+    const float implied = implied_offset(s.kind);  // symmetric (Q4_0, Q5_0)
+    for (int64_t i = 0; i < count; ++i) of[i] = implied * sc[i];
+  }
+}
+
 int64_t seg_scratch_floats(int64_t G) {
   const int64_t Gp = (G + 7) / 8 * 8;
   return 2 * (kRowBlock * G + 8) + kMaxT * Gp;
@@ -428,17 +448,9 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
       rows_block(isa, a, Block{nullptr, nullptr, bsc, b0}, xp.T, b1);
       continue;
     }
-    halves_to_floats(isa, s.scales + b0 * G, bsc, (b1 - b0) * G);
+    params_to_floats(isa, s, b0, b1, bsc, nibble_kind(s.kind) ? bof : nullptr);
     std::fill_n(bsc + (b1 - b0) * G, 8, 0.f);
-    if (nibble_kind(s.kind)) {
-      if (s.offsets) {
-        halves_to_floats(isa, s.offsets + b0 * G, bof, (b1 - b0) * G);
-      } else {
-        const float implied = implied_offset(s.kind);  // symmetric (Q4_0, Q5_0)
-        for (int64_t i = 0; i < (b1 - b0) * G; ++i) bof[i] = implied * bsc[i];
-      }
-      std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
-    }
+    if (nibble_kind(s.kind)) std::fill_n(bof + (b1 - b0) * G, 8, 0.f);
     rows_block(isa, a, Block{bsc, bof, bof + params, b0}, xp.T, b1);
   }
 }

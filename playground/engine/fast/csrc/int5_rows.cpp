@@ -33,8 +33,7 @@ void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out) {
   const uint8_t* row = s.q + n * row_bytes(s);
   uint8_t q[kGroup];
   for (int64_t g = 0; g < G; ++g) {
-    const float sc = half_to_float(s.scales[n * G + g]);
-    const float of = s.offsets ? half_to_float(s.offsets[n * G + g]) : -16.f * sc;
+    const float sc = group_scale(s, n, g), of = group_offset(s, n, g);
     int5_group_values(row, g, q);
     for (int j = 0; j < kGroup; ++j) out[g * kGroup + j] = static_cast<float>(q[j]) * sc + of;
   }
@@ -117,7 +116,7 @@ bool int5_simd(int isa, const XPrep& xp) {
 
 void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   const XPrep& x = *a.x;
-  const bool sym = !a.s->offsets && x.c4;
+  const bool sym = symmetric(*a.s) && x.c4;
   if (x.x8p) {
     PG_DISPATCH_T(int5_rows_x8_avx2, tn, a, blk, t0, n1)
   } else if (x.x16p) {

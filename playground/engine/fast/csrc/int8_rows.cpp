@@ -233,9 +233,10 @@ struct Int8Pair {
 
   // The last, odd group (if any).
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
-                                        int64_t G) const {
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const QSeg& seg, int64_t n,
+                                        int64_t g0, int64_t G) const {
     if (g0 >= G) return;
+    const uint16_t* sc = seg.scales + n * G;
     const __m256i w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g0 * kGroup)),
                                        _mm256_set1_epi8(-128));
     for (int t = 0; t < TT; ++t) {

@@ -4,7 +4,7 @@
 // Weight formats (group of 32 along K; see int4_kernel.py and int8_kernel.py):
 //   int4  qweight uint8 [N, K/2] (group g of a row: 16 bytes, byte j = q[32g+j] | q[32g+16+j] << 4),
 //         scales and offsets fp16 [N, K/32]: w = q * scale + offset, q in 0..15; no offsets (symmetric, GGUF's
-//         Q4_0): offset = -8 * scale;
+//         Q4_0): offset = -8 * scale; or (GGUF's Q4_K) the block's own parameters instead (QSeg::kparams);
 //   int8  qweight int8 [N, K], scales fp16 [N, K/32]: w = q * scale;
 //   int6  (GGUF's Q6_K; K a multiple of 256) qweight uint8 [N, 3K/4]: per block of 256 weights (8 groups, two
 //         quads of 4), 192 bytes: each quad's 64 nibble bytes laid out as int4's (byte 16i+j: group i's q[j] low,
@@ -16,7 +16,8 @@
 //         quad of 8 groups (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes
 //         laid out as int4's (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
 //         byte b (group 2r + b / 16, its byte b % 16), low nibble (v = 0: q[b % 16]) or high (v = 1: q[16 + b % 16]);
-//         scales and offsets as int4's: w = q * scale + offset, q in 0..31; no offsets (Q5_0): offset = -16 * scale.
+//         scales and offsets as int4's: w = q * scale + offset, q in 0..31; no offsets (Q5_0): offset = -16 * scale;
+//         Q5_K: its own parameters (QSeg::kparams).
 // Activation modes: fp32 (x as is; on AVX512-VNNI rounded per group of 32 to int16, unless exact fp32 is set) or
 // int8 (x rounded per group of 32 to int8, scale max|x|/127, like llama.cpp's q8). In the int8 mode int4 offsets,
 // stored or Q4_0's implied -8 * scale, meet x's group sums as rounded (sumq; as llama.cpp's Q4_0 x Q8_0; in
@@ -53,8 +54,21 @@ struct QSeg {
   const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes); int6: [N, 3K/4]; int5
   const uint16_t* scales = nullptr;   // fp16 [N, G] (int6: [N, 2G])
   const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 and int5; null: symmetric, -8 / -16 * scale)
+  // int4 and int5 held as GGUF's Q4_K / Q5_K scale them (scales and offsets null): per 256 weights kSuperBytes
+  // bytes, 8 groups' 6-bit scale codes, their 8 min codes, then fp16 d and dmin: w = d * sc * q - dmin * m. Decode
+  // reads 2.5 bytes of parameters per group where fp16 scales and offsets take 4 (Q4_K: 0.578 bytes a weight, not
+  // 0.625), and the values are GGUF's own, not rounded to fp16.
+  const uint8_t* kparams = nullptr;
   int64_t N = 0, K = 0;
 };
+
+constexpr int64_t kSuperGroups = 8;  // groups of 32 per K-quant super-block (256 weights)
+constexpr int64_t kSuperBytes = 20;  // its parameters (QSeg::kparams)
+inline int64_t param_bytes_per_row(const QSeg& s, int64_t G) {  // bytes of a row's parameters
+  return s.kparams ? G / kSuperGroups * kSuperBytes : 2 * G * (s.kind == kInt6 ? 2 : s.offsets ? 2 : 1);
+}
+// Symmetric nibble weights: the offset implied (Q4_0, Q5_0), none stored.
+inline bool symmetric(const QSeg& s) { return !s.offsets && !s.kparams; }
 
 // x [T, K] prepared once per call for every weight that multiplies it.
 struct XPrep {
@@ -178,6 +192,20 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n);
 
 float half_to_float(uint16_t h);
+// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes).
+inline float group_scale(const QSeg& s, int64_t n, int64_t g) {
+  if (!s.kparams) return half_to_float(s.scales[n * (s.K / kGroup) + g]);
+  const uint8_t* p = s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
+  return half_to_float(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
+}
+inline float group_offset(const QSeg& s, int64_t n, int64_t g) {
+  if (s.offsets) return half_to_float(s.offsets[n * (s.K / kGroup) + g]);
+  if (!s.kparams) return implied_offset(s.kind) * group_scale(s, n, g);
+  const uint8_t* p = s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
+  return -half_to_float(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
+}
+// Rows [n0, n1)'s scales and offsets in fp32 ([rows, G] each), however stored.
+void params_to_floats(int isa, const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of);
 void halves_to_floats(int isa, const uint16_t* src, float* dst, int64_t n);
 void floats_to_halves(int isa, const float* src, uint16_t* dst, int64_t n);
 

@@ -51,11 +51,17 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
     } else {
       TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
     }
-    const int64_t scales = kind == kInt6 ? 2 * G : G;
-    TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * scales,
-                "qlinear: scales must be float16 [N, K/32] (int6: [N, K/16])");
     s.q = reinterpret_cast<const uint8_t*>(q.data_ptr());
-    s.scales = reinterpret_cast<const uint16_t*>(sc.data_ptr());
+    if (nibble_kind(s.kind) && sc.scalar_type() == at::kByte) {  // K-quant parameters (QSeg::kparams)
+      TORCH_CHECK(K % 256 == 0 && !s.offsets && sc.is_contiguous() && sc.numel() == s.N * G / kSuperGroups * kSuperBytes,
+                  "qlinear: K-quant params must be uint8 [N, K/256 * 20] with K a multiple of 256 and no offsets");
+      s.kparams = reinterpret_cast<const uint8_t*>(sc.data_ptr());
+    } else {
+      const int64_t scales = kind == kInt6 ? 2 * G : G;
+      TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * scales,
+                  "qlinear: scales must be float16 [N, K/32] (int6: [N, K/16])");
+      s.scales = reinterpret_cast<const uint16_t*>(sc.data_ptr());
+    }
     segs.push_back(s);
     total += s.N;
     i += n;

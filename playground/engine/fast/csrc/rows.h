@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels.h"
 #include "simd.h"
@@ -109,6 +110,12 @@ PG_INLINE void prefetch_ahead(const uint8_t* p) {
 
 inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
   if (n1 <= n0) return;
+  if (a.s->kparams) {
+    const int64_t bytes = param_bytes_per_row(*a.s, a.x->G);
+    const char* p = reinterpret_cast<const char*>(a.s->kparams + n0 * bytes);
+    for (int64_t off = 0; off < (n1 - n0) * bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    return;
+  }
   const int64_t G = a.x->G * (a.s->kind == kInt6 ? 2 : 1);  // params per row (int6: a scale per 16 weights)
   const char* s = reinterpret_cast<const char*>(a.s->scales + n0 * G);
   const char* o = reinterpret_cast<const char*>(a.s->offsets ? a.s->offsets + n0 * G : nullptr);
@@ -123,6 +130,38 @@ inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
 // that stalled on DRAM (12% of a Llama-3.2-1B decode step).
 PG_TARGET_VNNI512 PG_INLINE __m512 halves16(const uint16_t* params, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, params));
+}
+
+// A K-quant super-block's fp16 d (at 16) or dmin (at 18) as fp32.
+PG_TARGET_AVX2 PG_INLINE float super_half(const uint8_t* p, int at) {
+  uint16_t h;
+  std::memcpy(&h, p + at, 2);
+  return _cvtsh_ss(h);
+}
+
+// 8 codes (bytes) as fp32 times f.
+PG_TARGET_AVX2 PG_INLINE __m256 codes8(const uint8_t* p, float f) {
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))),
+                       _mm256_set1_ps(f));
+}
+
+// Row n's scales of groups [g16, g16 + 16) as fp32, lanes past the mask zero: fp16 (halves16) or K-quant codes
+// times d (two super-blocks; the second read only where the mask reaches it).
+PG_TARGET_VNNI512 PG_INLINE __m512 scales16(const QSeg& s, int64_t n, int64_t G, int64_t g16, __mmask16 m) {
+  if (!s.kparams) return halves16(s.scales + n * G + g16, m);
+  const uint8_t* p = s.kparams + (n * G + g16) / kSuperGroups * kSuperBytes;
+  const bool two = (m >> 8) != 0;
+  const __m256 lo = codes8(p, super_half(p, 16));
+  const __m256 hi = two ? codes8(p + kSuperBytes, super_half(p + kSuperBytes, 16)) : _mm256_setzero_ps();
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// acc + the offsets of row n (K-quant: -dmin * m) times x's group sums sx, over its G groups (a multiple of 8).
+PG_TARGET_AVX2 PG_INLINE __m256 super_offsets_dot8(__m256 acc, const QSeg& s, int64_t n, const float* sx, int64_t G) {
+  const uint8_t* p = s.kparams + n * G / kSuperGroups * kSuperBytes;
+  for (int64_t i = 0; i < G; i += kSuperGroups, p += kSuperBytes)
+    acc = _mm256_fmadd_ps(codes8(p + 8, -super_half(p, 18)), _mm256_loadu_ps(sx + i), acc);
+  return acc;
 }
 
 PG_INLINE __mmask16 groups_mask(int64_t left) {
@@ -161,17 +200,24 @@ PG_TARGET_AVX2 PG_INLINE __m256 halves8(const uint16_t* p, int64_t left) {
 // The sums run in locals, returned once: summed through a pointer that the stores to d might alias, each step
 // reloaded what the last had stored, a chain that cost ~20% of Qwen2.5-3B's Q4_0 decode on a Zen 3 (perf); the
 // stored offsets had their own pass after the row's pairs.
+// K-quant rows (QSeg::kparams) count as stored offsets (-dmin * m), 8 groups (a super-block) a step.
 template <int TT>
-PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const uint16_t* sc, const uint16_t* of, bool symmetric,
-                                               const XPrep& xp, int64_t t0, float* d, __m256 (&term)[TT]) {
-  const float* sums = of ? offset_sums(xp) : xp.sumq;
+PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const QSeg& s, int64_t n, const XPrep& xp, int64_t t0, float* d,
+                                               __m256 (&term)[TT]) {
+  const int64_t G = xp.G;
+  const bool stored = nibble_kind(s.kind) && !symmetric(s), implied = nibble_kind(s.kind) && symmetric(s);
+  const uint16_t* sc = s.kparams ? nullptr : s.scales + n * G;
+  const uint16_t* of = s.offsets ? s.offsets + n * G : nullptr;
+  const uint8_t* kp = s.kparams ? s.kparams + n * G / kSuperGroups * kSuperBytes : nullptr;
+  const float* sums = stored ? offset_sums(xp) : xp.sumq;
   for (int t = 0; t < TT; ++t) term[t] = _mm256_setzero_ps();
   for (int64_t g = 0; g < xp.Gp; g += 8) {
-    const __m256 s8 = halves8(sc + g, xp.G - g);
-    const __m256 o8 = of ? halves8(of + g, xp.G - g) : s8;
+    const uint8_t* p = kp ? kp + g / kSuperGroups * kSuperBytes : nullptr;
+    const __m256 s8 = p ? codes8(p, super_half(p, 16)) : halves8(sc + g, G - g);
+    const __m256 o8 = p ? codes8(p + 8, -super_half(p, 18)) : of ? halves8(of + g, G - g) : s8;
     for (int t = 0; t < TT; ++t) {
       _mm256_storeu_ps(d + t * xp.Gp + g, _mm256_mul_ps(s8, _mm256_loadu_ps(xp.xs16 + (t0 + t) * xp.Gp + g)));
-      if (of || symmetric) term[t] = _mm256_fmadd_ps(o8, _mm256_loadu_ps(sums + (t0 + t) * xp.Gp + g), term[t]);
+      if (stored || implied) term[t] = _mm256_fmadd_ps(o8, _mm256_loadu_ps(sums + (t0 + t) * xp.Gp + g), term[t]);
     }
   }
 }
@@ -263,13 +309,11 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    const uint16_t* sc = a.s->scales + n * G;  // fp16, read here (no fp32 copy per block: ~15% of a decode step)
+    // the params are read here (no fp32 copy per block: ~15% of a decode step)
     const uint8_t* row = a.s->q + n * row_bytes;
-    const bool symmetric = nibble_kind(a.s->kind) && !a.s->offsets;
-    const uint16_t* of = nibble_kind(a.s->kind) && a.s->offsets ? a.s->offsets + n * G : nullptr;
     __m256 acc0[TT], acc1[TT], term[TT];
     for (int t = 0; t < TT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
-    scales_times_x16<TT>(sc, of, symmetric, xp, t0, d, term);
+    scales_times_x16<TT>(*a.s, n, xp, t0, d, term);
     int64_t p = 0;
     if constexpr (PAIR::kQuad) {  // int5: a quad of pairs at a time, each pair's place in it known when compiled
       for (; p + 4 <= pairs; p += 4) {
@@ -289,8 +333,8 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
     if (G % 2) PAIR::template load<TT>(acc1, row, true, xs, stride, d, Gp, p);
     for (int t = 0; t < TT; ++t) {
       const __m256 r = _mm256_add_ps(acc0[t], acc1[t]);
-      pending.r[t][pending.count] = of ? _mm256_add_ps(r, term[t])
-                                       : symmetric ? _mm256_fmadd_ps(implied, term[t], r) : r;
+      pending.r[t][pending.count] = !nibble_kind(a.s->kind) ? r
+                                   : symmetric(*a.s) ? _mm256_fmadd_ps(implied, term[t], r) : _mm256_add_ps(r, term[t]);
     }
     if (++pending.count == 8) flush(pending, a, t0);
   }
@@ -319,14 +363,13 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
     prefetch_row(a, n + a.prefetch_rows, rb);
-    const uint16_t* sc = a.s->scales + n * G;
     const uint8_t* row = a.s->q + n * rb;
     __m512 acc[U][TT];
     for (int u = 0; u < U; ++u)
       for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
     for (int64_t g16 = 0; g16 < whole; g16 += 16) {
       const __mmask16 m = groups_mask(whole - g16);
-      const __m512 s16 = halves16(sc + g16, m);
+      const __m512 s16 = scales16(*a.s, n, G, g16, m);
       __m512 d16[TT];
       for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
       const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
@@ -336,16 +379,17 @@ PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int6
     }
     __m256 rest[TT];
     for (int t = 0; t < TT; ++t) rest[t] = _mm256_setzero_ps();
-    kern.template tail<TT>(rest, row, sc, whole, G);
+    kern.template tail<TT>(rest, row, *a.s, n, whole, G);
     for (int t = 0; t < TT; ++t) {
       __m512 s = acc[0][t];
       for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
       if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 or -16 * scale)
         const float* sx = offset_sums(xp) + (t0 + t) * Gp;
-        rest[t] = a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
-                               : _mm256_fmadd_ps(_mm256_set1_ps(implied_offset(a.s->kind)),
-                                                 dot_halves8(_mm256_setzero_ps(), sc, sx, G), rest[t]);
+        rest[t] = a.s->kparams ? super_offsets_dot8(rest[t], *a.s, n, sx, G)
+                  : a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
+                                 : _mm256_fmadd_ps(_mm256_set1_ps(implied_offset(a.s->kind)),
+                                                   dot_halves8(_mm256_setzero_ps(), a.s->scales + n * G, sx, G), rest[t]);
       }
       pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
     }

@@ -80,7 +80,7 @@ struct Quad {
 
   // Groups [g0, G) (at most 3), in x's order.
   template <int TT>
-  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const uint16_t* sc, int64_t g0,
+  PG_TARGET_VNNI512 PG_INLINE void tail(__m256 (&out)[TT], const uint8_t* row, const QSeg& seg, int64_t n, int64_t g0,
                                         int64_t G) const {
     for (int64_t g = g0; g < G; ++g) {
       const __m256i w = group_values<FIVE>(row, g);
@@ -95,7 +95,7 @@ struct Quad {
           if (SYM) s = _mm256_add_epi32(s, c);
           s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + at)));
         }
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(sc[g]) * xs[t * Gp + g]), out[t]);
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(group_scale(seg, n, g) * xs[t * Gp + g]), out[t]);
       }
     }
   }

@@ -1,0 +1,46 @@
+"""K-quant parameters: int4 / int5 weights held as GGUF's Q4_K / Q5_K scale them (``csrc/kernels.h``'s
+``QSeg::kparams``). Per super-block of 256 weights (8 groups of 32), 20 bytes: the groups' 6-bit scale codes, their
+6-bit min codes, then fp16 ``d`` and ``dmin`` as the file stores them: ``w = d * sc * q - dmin * m``. Such a weight
+keeps these bytes (uint8 [n, k / 256 * 20]) where others keep fp16 scales, and no offsets tensor: decode reads 2.5
+bytes of parameters per group, not 4 (Q4_K: 0.578 bytes a weight where fp16 scales and offsets took 0.625), and
+the values are the file's own, not rounded to fp16."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+SUPER = 256  # weights per super-block
+SUPER_BYTES = 20
+
+
+def row_bytes(k: int) -> int:
+    return k // SUPER * SUPER_BYTES
+
+
+def is_kparams(scales: torch.Tensor) -> bool:
+    """Whether a weight's ``scales`` are K-quant parameters (bytes) rather than fp16 scales."""
+    return scales.element_size() == 1
+
+
+def values(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 [n, k / 256 * 20] -> (scales, offsets) fp32 [n, k / 32]: ``d * sc`` and ``-dmin * m`` (exact: an fp16
+    times a 6-bit integer fits fp32's mantissa)."""
+    import torch
+
+    n = params.shape[0]
+    p = params.reshape(n, -1, SUPER_BYTES)
+    d = p[..., 16:20].contiguous().view(torch.float16).float()  # [n, supers, 2]: d, dmin
+    scales = p[..., :8].float() * d[..., :1]
+    offsets = p[..., 8:16].float() * -d[..., 1:]
+    return scales.reshape(n, -1), offsets.reshape(n, -1)
+
+
+def halves(params: np.ndarray) -> np.ndarray:
+    """The fp16 d and dmin of each super-block (as uint16 [n, supers, 2]): what a finiteness check reads."""
+    n = params.shape[0]
+    return np.ascontiguousarray(params.reshape(n, -1, SUPER_BYTES)[..., 16:20]).view(np.uint16)
