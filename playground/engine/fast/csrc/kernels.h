@@ -192,17 +192,23 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n);
 
 float half_to_float(uint16_t h);
-// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes).
-inline float group_scale(const QSeg& s, int64_t n, int64_t g) {
-  if (!s.kparams) return half_to_float(s.scales[n * (s.K / kGroup) + g]);
-  const uint8_t* p = s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
-  return half_to_float(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
+// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes); HALF converts an
+// fp16 (half_to_float, or F16C's where the caller's target has it).
+inline const uint8_t* super_at(const QSeg& s, int64_t n, int64_t g) {  // the group's K-quant super-block
+  return s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
 }
-inline float group_offset(const QSeg& s, int64_t n, int64_t g) {
-  if (s.offsets) return half_to_float(s.offsets[n * (s.K / kGroup) + g]);
-  if (!s.kparams) return implied_offset(s.kind) * group_scale(s, n, g);
-  const uint8_t* p = s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
-  return -half_to_float(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
+template <class HALF = float (*)(uint16_t)>
+inline float group_scale(const QSeg& s, int64_t n, int64_t g, HALF half = half_to_float) {
+  if (!s.kparams) return half(s.scales[n * (s.K / kGroup) + g]);
+  const uint8_t* p = super_at(s, n, g);
+  return half(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
+}
+template <class HALF = float (*)(uint16_t)>
+inline float group_offset(const QSeg& s, int64_t n, int64_t g, HALF half = half_to_float) {
+  if (s.offsets) return half(s.offsets[n * (s.K / kGroup) + g]);
+  if (!s.kparams) return implied_offset(s.kind) * group_scale(s, n, g, half);
+  const uint8_t* p = super_at(s, n, g);
+  return -half(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
 }
 // Rows [n0, n1)'s scales and offsets in fp32 ([rows, G] each), however stored.
 void params_to_floats(int isa, const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of);

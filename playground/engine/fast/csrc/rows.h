@@ -149,7 +149,7 @@ PG_TARGET_AVX2 PG_INLINE __m256 codes8(const uint8_t* p, float f) {
 // times d (two super-blocks; the second read only where the mask reaches it).
 PG_TARGET_VNNI512 PG_INLINE __m512 scales16(const QSeg& s, int64_t n, int64_t G, int64_t g16, __mmask16 m) {
   if (!s.kparams) return halves16(s.scales + n * G + g16, m);
-  const uint8_t* p = s.kparams + (n * G + g16) / kSuperGroups * kSuperBytes;
+  const uint8_t* p = super_at(s, n, g16);
   const bool two = (m >> 8) != 0;
   const __m256 lo = codes8(p, super_half(p, 16));
   const __m256 hi = two ? codes8(p + kSuperBytes, super_half(p + kSuperBytes, 16)) : _mm256_setzero_ps();
@@ -158,7 +158,7 @@ PG_TARGET_VNNI512 PG_INLINE __m512 scales16(const QSeg& s, int64_t n, int64_t G,
 
 // acc + the offsets of row n (K-quant: -dmin * m) times x's group sums sx, over its G groups (a multiple of 8).
 PG_TARGET_AVX2 PG_INLINE __m256 super_offsets_dot8(__m256 acc, const QSeg& s, int64_t n, const float* sx, int64_t G) {
-  const uint8_t* p = s.kparams + n * G / kSuperGroups * kSuperBytes;
+  const uint8_t* p = super_at(s, n, 0);
   for (int64_t i = 0; i < G; i += kSuperGroups, p += kSuperBytes)
     acc = _mm256_fmadd_ps(codes8(p + 8, -super_half(p, 18)), _mm256_loadu_ps(sx + i), acc);
   return acc;
@@ -208,7 +208,7 @@ PG_TARGET_AVX2 PG_INLINE void scales_times_x16(const QSeg& s, int64_t n, const X
   const bool stored = nibble_kind(s.kind) && !symmetric(s), implied = nibble_kind(s.kind) && symmetric(s);
   const uint16_t* sc = s.kparams ? nullptr : s.scales + n * G;
   const uint16_t* of = s.offsets ? s.offsets + n * G : nullptr;
-  const uint8_t* kp = s.kparams ? s.kparams + n * G / kSuperGroups * kSuperBytes : nullptr;
+  const uint8_t* kp = s.kparams ? super_at(s, n, 0) : nullptr;
   const float* sums = stored ? offset_sums(xp) : xp.sumq;
   for (int t = 0; t < TT; ++t) term[t] = _mm256_setzero_ps();
   for (int64_t g = 0; g < xp.Gp; g += 8) {
