@@ -1,7 +1,8 @@
 """Prefill's integer GEMMs: on the AVX2 path (csrc/gemm_avx2.cpp) weights multiplied in integers by x rounded per
 group (int4: int8 in either mode; int8 and int6 weights: int16 as decode rounds it, in the fp32 mode), run on any
 x86-64 CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too); on AVX512-VNNI
-(csrc/gemm_avx512.cpp) int4 weights the same way, checked where the CPU has it."""
+(csrc/gemm_avx512.cpp) int4 weights the same way, and int6 ones with int8 x by half groups, checked where the CPU
+has it."""
 
 from __future__ import annotations
 
@@ -121,3 +122,25 @@ def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):
             int8 = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], True, True, True)
             assert _rel_err(int8[:, :24], _rounded(x, a, 8)) < 2e-6
             assert _rel_err(int8[:, 24:], x.double() @ w8.T) < 2e-6
+
+
+def test_int6_weights_multiply_int8_x_by_half_groups_beside_int4_in_one_call(kernel):
+    """AVX512-VNNI: Q6_K's int6 weights (values 0..63 less 32, a scale per 16) in the integer GEMM, in one call
+    with int4 weights (a Q4_K_M file's fused q/k/v with a Q6_K V), rows around the 16-row panels: x rounded per
+    group to int8 in either mode, each half group scaled by its own scale, the -32 meeting x as rounded."""
+    from playground.engine.fast import gguf_repack, int6_kernel, kernels
+    from tests.gguf_files import random_blocks
+
+    if k.set_isa("avx512").split()[:2] != ["avx512", "avx512-vnni"] or not int6_kernel.runs_here():
+        pytest.skip("this CPU has no avx512-vnni path")
+    for k_, n6 in ((256, 16), (512, 37), (768, 300)):
+        a = k.quantize(torch.randn(24, k_, generator=torch.Generator().manual_seed(7)) * 0.05)
+        w6 = gguf_repack.repack(random_blocks(n6, k_, "Q6_K", seed=k_).reshape(-1), "Q6_K", (n6, k_))
+        assert isinstance(w6, int6_kernel.Int6Weight)
+        dense6 = int6_kernel.dequantize(w6).double()
+        for t in (16, 19, 40):
+            x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
+            for int8 in (False, True):
+                out = kernels.op("qlinear")(x, [*a.segment(), *w6.segment()], [1, 3], int8, True, True)
+                assert _rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
+                assert _rel_err(out[:, 24:], k.quantize_activations(x).double() @ dense6.T) < 2e-6, (k_, n6, t, int8)

@@ -219,8 +219,9 @@ def prefill_gemm() -> str:
     """What prefill's GEMM multiplies int4 weights by in the fp32 mode now: "int8" (the AVX2 path and AVX512-VNNI
     CPUs: x rounded per group to int8, as the int8 mode rounds it; ``csrc/gemm_avx2.cpp``, ``csrc/gemm_avx512.cpp``),
     "bf16" (AVX512-BF16 without VNNI on the avx512 path, torch with oneDNN on: x and the weight tiles in bf16) or
-    "fp32" (``exact_fp32``, other paths, no kernels). int8 and int6 weights: see ``tiles_bf16``, or on the AVX2 path
-    x rounded to int16 as decode rounds it (fp32 in the int8 mode there)."""
+    "fp32" (``exact_fp32``, other paths, no kernels). int5 weights as int4's; int6 weights on AVX512-VNNI too (by
+    half groups), int8 ones: see ``tiles_bf16``; on the AVX2 path both multiply x rounded to int16 as decode rounds
+    it (fp32 in the int8 mode there)."""
     taken = _reduced_paths()
     if taken[:1] == ["avx2"] or taken[:2] == ["avx512", "avx512-vnni"]:
         return "int8"
@@ -233,8 +234,9 @@ def gemm_bf16() -> bool:
 
 
 def tiles_bf16() -> bool:
-    """True when prefill multiplies the weights the integer GEMMs leave to tiles of dequantized rows (int8 and int6
-    weights off the AVX2 path) in bf16 (AVX512-BF16, torch with oneDNN on, exact fp32 off)."""
+    """True when prefill multiplies the weights the integer GEMMs leave to tiles of dequantized rows (int8 weights
+    off the AVX2 path, and int6 ones on AVX-512 CPUs without VNNI) in bf16 (AVX512-BF16, torch with oneDNN on, exact
+    fp32 off)."""
     taken = _reduced_paths()
     return taken[:1] == ["avx512"] and "bf16" in taken
 

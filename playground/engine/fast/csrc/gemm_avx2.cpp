@@ -105,11 +105,8 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       }
       transpose_8x4(h, out + 4 * c, 1);
     }
-    for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales (kernels.h's order within a block)
-      for (int64_t h = 0; h < 2; ++h) {
-        const int64_t at = (r0 + r) * 2 * G + int6_scale_at(g, h);
-        ws[(2 * g + h) * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[at]) : 0.f;
-      }
+    for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales
+      for (int64_t h = 0; h < 2; ++h) ws[(2 * g + h) * kPanel + r] = int6_half_scale(s, r0 + r, g, h);
     }
     for (int64_t r = 0; r < kPanel && int4; ++r) nibble_params(s, r0 + r, g, ws + g * kPanel + r, off + g * kPanel + r);
     for (int64_t r = 0; r < kPanel && s.kind == kInt8; ++r) {

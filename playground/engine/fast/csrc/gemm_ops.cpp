@@ -53,9 +53,10 @@ bool gemm_in_integers(int isa, bool reduced) {
 // Which segments the integer GEMMs multiply: int4 and int5 ones (x rounded to int8 in either mode: as the int8
 // mode's error, it costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice
 // the multiplies); on the AVX2 path also int8 and int6 ones in the fp32 mode (x16 as is). AVX512-VNNI's GEMM takes
-// int4 and int5 only (its int8 / int6 weights keep the bf16 tiles).
+// int4, int5 and int6 (its int8 weights keep the bf16 tiles).
+static bool takes_x8(int isa, const QSeg& s) { return nibble_kind(s.kind) || (isa == kAvx512 && s.kind == kInt6); }
 static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
-  return nibble_kind(s.kind) || (isa == kAvx2 && !int8_x);
+  return takes_x8(isa, s) || (isa == kAvx2 && !int8_x);
 }
 
 bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bool reduced) {
@@ -65,17 +66,18 @@ bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bo
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
 // threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
-static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
+static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool half_sums = false) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
   thread_local std::vector<int8_t> xq;
   thread_local std::vector<int16_t> x16;
   thread_local std::vector<float> xs, xs16, sumx, sumq;
-  thread_local std::vector<int32_t> qsum;
+  thread_local std::vector<int32_t> qsum, qsum16;
   XPrep xp{x.data_ptr<float>(), T, K, G, Gp, int8_x};
   if (int8_x) {
     xp.sumx = reused(sumx, T * Gp);
     xp.sumq = reused(sumq, T * Gp);
     if (isa == kAvx512) xp.qsum = reused(qsum, T * Gp);
+    if (half_sums) xp.qsum16 = reused(qsum16, T * K / 16);
     xp.xq = reused(xq, T * K);
     xp.xs = reused(xs, T * Gp);
   } else {
@@ -93,6 +95,11 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x) {
       rows.xq += b * K;
       rows.xs += b * Gp;
       prepare_x(isa, rows);
+      for (int64_t i = 0; rows.qsum16 && i < (e - b) * K / 16; ++i) {  // int6's half groups
+        int32_t sum = 0;
+        for (int j = 0; j < 16; ++j) sum += xp.xq[b * K + 16 * i + j];
+        xp.qsum16[b * K / 16 + i] = sum;
+      }
     } else {
       rows.xs16 += b * Gp;
       rows.x16 += b * K;
@@ -144,11 +151,11 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const bool bf16 = gemm_in_bf16(isa, reduced);
   const bool ints = gemm_in_integers(isa, reduced);
   const auto in_ints = [&](const QSeg& s) { return ints && integer_gemm(isa, s, int8_x); };
-  const auto taken = [&](bool nib) {  // int4 and int5 weights meet x rounded to int8, int8 and int6 x16 as is
-    return std::any_of(segs.begin(), segs.end(),
-                       [&](const QSeg& s) { return in_ints(s) && nibble_kind(s.kind) == nib; });
+  const auto taken = [&](bool x8) {  // int4 and int5 weights (VNNI: int6 too) meet x rounded to int8, others x16
+    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && takes_x8(isa, s) == x8; });
   };
   const bool nibbles = taken(true), wide = taken(false);
+  const bool halves = std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && s.kind == kInt6; });
   const bool tiles = !std::all_of(segs.begin(), segs.end(), in_ints);
   thread_local std::vector<uint16_t> x16;  // T x K
   at::Tensor xin = x;
@@ -161,7 +168,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xp8 = nibbles ? prepare_gemm(isa, x, true) : XPrep{};
+  const XPrep xp8 = nibbles ? prepare_gemm(isa, x, true, halves && isa == kAvx512) : XPrep{};
   const XPrep xp16 = wide ? prepare_gemm(isa, x, false) : XPrep{};
   const bool vnni = isa == kAvx512;
   const int64_t block = vnni ? gemm_block_rows_vnni512(K) : gemm_block_rows(K);
@@ -177,7 +184,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
         if (vnni) {
           gemm_rows_vnni512(s, xp8, n0, n1, out + col, ldo, buf);
         } else {
-          gemm_rows(s, nibble_kind(s.kind) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
+          gemm_rows(s, takes_x8(isa, s) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
         }
       });
     } else {

@@ -36,9 +36,17 @@ PG_TARGET_AVX2 PG_INLINE __m128i nibble_chunk(const QSeg& s, int64_t n, int64_t 
 // for rows at or past N (a last panel's padding).
 // fp16 through F16C inline (half_to_float's plain C++, called per row and group, was ~3% of a prefill).
 PG_TARGET_AVX2 PG_INLINE void nibble_params(const QSeg& s, int64_t n, int64_t g, float* sc, float* off) {
-  const auto f16c = [](uint16_t h) PG_TARGET_AVX2 { return _cvtsh_ss(h); };
-  *sc = n < s.N ? group_scale(s, n, g, f16c) : 0.f;
-  *off = n < s.N ? group_offset(s, n, g, f16c) : 0.f;
+  if (n >= s.N) {
+    *sc = *off = 0.f;
+  } else if (s.kparams) {
+    const uint8_t* p = super_at(s, n, g);
+    *sc = _cvtsh_ss(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
+    *off = -_cvtsh_ss(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
+  } else {
+    const int64_t at = n * (s.K / kGroup) + g;
+    *sc = _cvtsh_ss(s.scales[at]);
+    *off = s.offsets ? _cvtsh_ss(s.offsets[at]) : implied_offset(s.kind) * *sc;
+  }
 }
 
 // 4 bytes of x as one int32 (to broadcast).

@@ -265,7 +265,7 @@ PG_TARGET_AVX2 void dequant_row_int6_avx2(const QSeg& s, int64_t n, float* out) 
   for (int64_t g = 0; g < G; ++g) {
     for (int c = 0; c < 4; ++c) {
       const __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(int6_chunk(s, n, g, c)));
-      const float scale = _cvtsh_ss(s.scales[n * 2 * G + int6_scale_at(g, c / 2)]);
+      const float scale = int6_half_scale(s, n, g, c / 2);
       _mm256_storeu_ps(out + g * kGroup + 8 * c, _mm256_mul_ps(w, _mm256_set1_ps(scale)));
     }
   }

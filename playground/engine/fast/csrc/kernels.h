@@ -80,6 +80,7 @@ struct XPrep {
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
   float* sumq = nullptr;  // [T, Gp] per-group sums of x as rounded (int8 mode; AVX2's int16 x), see offset_sums
   int32_t* qsum = nullptr;  // [T, Gp] int8 mode, where asked for (prefill's AVX512-VNNI GEMM): the sums of xq
+  int32_t* qsum16 = nullptr;  // [T, K/16] the same per 16 (that GEMM's int6 weights: a scale per half group)
   // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
@@ -161,7 +162,8 @@ int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);
 void gemm_rows(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo, uint8_t* scratch);
-// The same on AVX512-VNNI (gemm_avx512.cpp; quad_kernel): int4 and int5 weights only, x prepared in int8 mode.
+// The same on AVX512-VNNI (gemm_avx512.cpp; quad_kernel): int4, int5 and int6 weights, x prepared in int8 mode (int6:
+// with qsum16).
 int64_t gemm_block_rows_vnni512(int64_t K);
 int64_t gemm_scratch_bytes_vnni512(int64_t K);
 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
@@ -192,23 +194,21 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n);
 
 float half_to_float(uint16_t h);
-// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes); HALF converts an
-// fp16 (half_to_float, or F16C's where the caller's target has it).
+// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes; prefill's panels
+// read them through F16C: gemm_pack.h's nibble_params).
 inline const uint8_t* super_at(const QSeg& s, int64_t n, int64_t g) {  // the group's K-quant super-block
   return s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
 }
-template <class HALF = float (*)(uint16_t)>
-inline float group_scale(const QSeg& s, int64_t n, int64_t g, HALF half = half_to_float) {
-  if (!s.kparams) return half(s.scales[n * (s.K / kGroup) + g]);
+inline float group_scale(const QSeg& s, int64_t n, int64_t g) {
+  if (!s.kparams) return half_to_float(s.scales[n * (s.K / kGroup) + g]);
   const uint8_t* p = super_at(s, n, g);
-  return half(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
+  return half_to_float(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
 }
-template <class HALF = float (*)(uint16_t)>
-inline float group_offset(const QSeg& s, int64_t n, int64_t g, HALF half = half_to_float) {
-  if (s.offsets) return half(s.offsets[n * (s.K / kGroup) + g]);
-  if (!s.kparams) return implied_offset(s.kind) * group_scale(s, n, g, half);
+inline float group_offset(const QSeg& s, int64_t n, int64_t g) {
+  if (s.offsets) return half_to_float(s.offsets[n * (s.K / kGroup) + g]);
+  if (!s.kparams) return implied_offset(s.kind) * group_scale(s, n, g);
   const uint8_t* p = super_at(s, n, g);
-  return -half(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
+  return -half_to_float(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
 }
 // Rows [n0, n1)'s scales and offsets in fp32 ([rows, G] each), however stored.
 void params_to_floats(int isa, const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of);

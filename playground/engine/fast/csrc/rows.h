@@ -77,18 +77,28 @@ PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c
 }
 
 
-// Row n's group g of int6 weights (kernels.h): its values less 32 as int16, k 8c .. 8c + 7 (prefill's GEMM panels,
-// the AVX2 dequantization).
-PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
+// Row n's group g of int6 weights (kernels.h): its values 16h .. 16h + 15 (h the half group; 0..63) as bytes
+// (prefill's AVX512-VNNI panels).
+PG_TARGET_AVX2 PG_INLINE __m128i int6_bytes(const QSeg& s, int64_t n, int64_t g, int h) {
   const int64_t quad = g % 8 / 4, i = g % 4;
   const uint8_t* blk = s.q + n * row_bytes(s) + g / 8 * 192;
-  const __m128i nib = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 64 * quad + 16 * i + 8 * (c % 2)));
-  const __m128i pairs = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 128 + 16 * i + 8 * (c % 2)));
-  const int shift = static_cast<int>(4 * quad + 2 * (c / 2));  // low nibbles (k < 16): bits 0-1 of the quad's pair
-  const __m128i low = _mm_and_si128(c < 2 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
+  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 * quad + 16 * i));
+  const __m128i pairs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 128 + 16 * i));
+  const int shift = static_cast<int>(4 * quad + 2 * h);  // low nibbles (k < 16): bits 0-1 of the quad's pair
+  const __m128i low = _mm_and_si128(h == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
   const __m128i top = _mm_and_si128(_mm_srl_epi16(pairs, _mm_cvtsi32_si128(shift)), _mm_set1_epi8(0x03));
-  const __m128i q = _mm_or_si128(low, _mm_slli_epi16(top, 4));  // 0..63 in each byte (no bit crosses a byte)
-  return _mm_sub_epi16(_mm_cvtepu8_epi16(q), _mm_set1_epi16(32));
+  return _mm_or_si128(low, _mm_slli_epi16(top, 4));  // no bit crosses a byte
+}
+
+// The same values less 32 as int16, k 8c .. 8c + 7 (the AVX2 GEMM's panels, the AVX2 dequantization).
+PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
+  const __m128i q = int6_bytes(s, n, g, c / 2);
+  return _mm_sub_epi16(_mm_cvtepu8_epi16(c % 2 ? _mm_srli_si128(q, 8) : q), _mm_set1_epi16(32));
+}
+
+// Row n's scale of half h of group g of int6 weights, fp32 (0 at or past N: a last panel's padding).
+PG_TARGET_AVX2 PG_INLINE float int6_half_scale(const QSeg& s, int64_t n, int64_t g, int64_t h) {
+  return n < s.N ? _cvtsh_ss(s.scales[n * 2 * (s.K / kGroup) + int6_scale_at(g, h)]) : 0.f;
 }
 
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
