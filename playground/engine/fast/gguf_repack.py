@@ -29,8 +29,8 @@ Targets: Q4_0, Q4_1 and Q4_K -> ``Int4Weight`` exactly (group 32; fp16 scale and
 and d / dmin per 256 weights: kquant.py); Q8_0, Q5_0 and IQ4_NL -> ``Int8Group`` exactly (IQ4_XS:
 each sub-block's d * scale rounded to fp16); Q5_1, Q5_K, Q6_K, Q2_K and Q3_K -> ``Int8Group`` re-quantized (the int8
 scale of a group covers the largest value its blocks' scales allow, so no weight is clipped), except Q6_K where the
-int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values as they are, each 16 weights' d * sub-scale
-rounded to fp16, and Q5_0, Q5_1 and Q5_K where the int5 kernels run (AVX2, AVX512-VNNI): ``Int5Weight``, their
+int6 kernel runs (AVX512-VNNI or AVX2): ``Int6Weight``, its values and scales as they are, and Q5_0, Q5_1 and
+Q5_K where the int5 kernels run (AVX2, AVX512-VNNI): ``Int5Weight``, their
 values as they are (exactly; Q5_K with its own parameters, as Q4_K);
 F32/F16/BF16 -> torch tensors viewing the file's memory map. A scale or offset past fp16's range (a damaged file)
 is refused, naming the type.
@@ -110,7 +110,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         return Int5Weight(n, k, *made)
     if native is not False and type_name == "Q6_K" and int6_kernel.runs_here():
         made = kernels.op("repack_q6_k_int6")(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
-        _require_finite(made[1].numpy(), type_name, "scales")
+        _require_finite(kquant.halves(made[1].numpy(), kquant.INT6_BYTES), type_name, "scales")
         return Int6Weight(n, k, *made)
     if native is not False and type_name in _NATIVE and _native_ok():
         made = kernels.op(_NATIVE[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
@@ -174,14 +174,14 @@ def output_tensors(type_name: str, n: int, k: int) -> list[torch.Tensor]:
 def _layout(type_name: str, n: int, k: int) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each tensor ``repack`` makes of an [n, k] ``type_name`` tensor: int4 (qweight, scales,
     offsets: none for the symmetric Q4_0; Q4_K: its own parameters, kquant.py, in place of both), int5 (the same,
-    Q5_0 symmetric, Q5_K's own parameters), int6 (qweight, scales per 16) or int8 (qweight, scales)."""
+    Q5_0 symmetric, Q5_K's own parameters), int6 (qweight, Q6_K's own parameters) or int8 (qweight, scales)."""
     groups = k // 32
     params = [((n, kquant.row_bytes(k)), "uint8"), ((0,), "float16")]  # Q4_K, Q5_K
     if type_name in _INT5 and int5_kernel.runs_here():
         return [((n, int5_kernel.row_bytes(k)), "uint8"), *(params if type_name == "Q5_K" else [
             ((n, groups), "float16"), ((0,) if type_name == "Q5_0" else (n, groups), "float16")])]
     if type_name == "Q6_K" and int6_kernel.runs_here():
-        return [((n, k // 4 * 3), "uint8"), ((n, k // 16), "float16")]
+        return [((n, k // 4 * 3), "uint8"), ((n, k // 256 * kquant.INT6_BYTES), "uint8")]
     if type_name in ("Q4_0", "Q4_1", "Q4_K"):
         return [((n, k // 2), "uint8"), *(params if type_name == "Q4_K" else [
             ((n, groups), "float16"), ((0,) if type_name == "Q4_0" else (n, groups), "float16")])]

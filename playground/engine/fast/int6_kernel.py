@@ -2,11 +2,12 @@
 
 A Q6_K tensor (the LM head of most Q4_0 and Q4_K_M files, and Q4_K_M's V / down projections) re-quantized to int8
 cost decode 1.0625 bytes a weight against the file's 0.82: Llama-3.2-1B's tied head alone read 279 MB a token where
-llama.cpp reads 215. This format keeps the file's values in 0.875 bytes a weight: ``qweight`` uint8 [N, 3K/4], per
-block of 256 weights (two quads of 4 groups of 32) each quad's 64 nibble bytes laid out as ``int4_kernel``'s, then
-64 bytes of the values' top two bits; ``scales`` fp16 [N, K/16], one per 16 weights (Q6_K's d times its int8
-sub-scale, rounded to fp16), per block: group i of each quad, then the quad, then the half (``4i + 2 quad +
-half``); ``w = (q - 32) * scale`` with q in 0..63. ``csrc/kernels.h`` gives the bit positions.
+llama.cpp reads 215. This format keeps the file's values in its 0.82 bytes a weight: ``qweight`` uint8 [N, 3K/4],
+per block of 256 weights (two quads of 4 groups of 32) each quad's 64 nibble bytes laid out as ``int4_kernel``'s,
+then 64 bytes of the values' top two bits; ``scales`` uint8 [N, K/256 * 18], per block Q6_K's own 16 int8
+sub-scales, one per 16 weights, in the order group i of each quad, then the quad, then the half (``4i + 2 quad +
+half``), then its fp16 d (``kquant.py``); ``w = (q - 32) * d * sub`` with q in 0..63. ``csrc/kernels.h`` gives the
+bit positions.
 
 The loader makes it where a kernel reads it at speed (``runs_here``: AVX512-VNNI, and the AVX2 path with its int16
 x); elsewhere Q6_K becomes int8 as before. ``dequantize`` here is plain torch: the tests' reference and the
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playground.engine.fast import kernels, qmatmul
+from playground.engine.fast import kernels, kquant, qmatmul
 from playground.engine.fast.int8_kernel import ScaledWeight
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ BLOCK_BYTES = 192
 
 @dataclass
 class Int6Weight(ScaledWeight):
-    """qweight uint8 [n, 3k/4], scales float16 [n, k/16] (the layout above)."""
+    """qweight uint8 [n, 3k/4], scales: Q6_K's parameters, uint8 [n, k/256 * 18] (the layout above)."""
 
     format = "int6"
 
@@ -58,7 +59,7 @@ def dequantize(w: Int6Weight) -> torch.Tensor:
     first = (nib & 15) | top[:, :, :, 0] << 4  # each quad's groups' first halves
     second = (nib >> 4) | top[:, :, :, 1] << 4
     values = torch.stack([first.reshape(n, blocks, 2, 4, 16), second.reshape(n, blocks, 2, 4, 16)], dim=4)
-    scales = w.scales.float().reshape(n, blocks, 4, 2, 2).transpose(2, 3)  # [.., quad, group, half]
+    scales = kquant.int6_scales(w.scales).reshape(n, blocks, 4, 2, 2).transpose(2, 3)  # [.., quad, group, half]
     return ((values - 32).float() * scales.unsqueeze(-1)).reshape(n, w.k)
 
 

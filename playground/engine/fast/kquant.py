@@ -3,7 +3,10 @@
 6-bit min codes, then fp16 ``d`` and ``dmin`` as the file stores them: ``w = d * sc * q - dmin * m``. Such a weight
 keeps these bytes (uint8 [n, k / 256 * 20]) where others keep fp16 scales, and no offsets tensor: decode reads 2.5
 bytes of parameters per group, not 4 (Q4_K: 0.578 bytes a weight where fp16 scales and offsets took 0.625), and
-the values are the file's own, not rounded to fp16."""
+the values are the file's own, not rounded to fp16.
+
+Q6_K's (int6 weights, ``int6_kernel``): per 256 weights 18 bytes, its 16 int8 sub-scales (in the kernels' order) then
+fp16 ``d``: a 16-weight run's scale is ``d * sub``."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
 
 SUPER = 256  # weights per super-block
 SUPER_BYTES = 20
+INT6_BYTES = 18
 
 
 def row_bytes(k: int) -> int:
@@ -40,7 +44,17 @@ def values(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return scales.reshape(n, -1), offsets.reshape(n, -1)
 
 
-def halves(params: np.ndarray) -> np.ndarray:
-    """The fp16 d and dmin of each super-block (as uint16 [n, supers, 2]): what a finiteness check reads."""
+def int6_scales(params: torch.Tensor) -> torch.Tensor:
+    """Q6_K's uint8 [n, k / 256 * 18] -> fp32 [n, k / 16] (each block's 16 in the kernels' order): ``d * sub``."""
+    import torch
+
+    p = params.reshape(params.shape[0], -1, INT6_BYTES)
+    d = p[..., 16:18].contiguous().view(torch.float16).float()
+    return (p[..., :16].view(torch.int8).float() * d).reshape(params.shape[0], -1)
+
+
+def halves(params: np.ndarray, block: int = SUPER_BYTES) -> np.ndarray:
+    """The fp16 values of each super-block's parameters (d and dmin; int6's ``block`` of 18: d) as uint16: what a
+    finiteness check reads."""
     n = params.shape[0]
-    return np.ascontiguousarray(params.reshape(n, -1, SUPER_BYTES)[..., 16:20]).view(np.uint16)
+    return np.ascontiguousarray(params.reshape(n, -1, block)[..., 16:]).view(np.uint16)

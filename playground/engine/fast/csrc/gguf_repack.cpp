@@ -9,7 +9,7 @@
 //        a 64-weight chunk's 32 bytes hold sub-block 2c in their low nibbles and 2c + 1 in their high ones;
 //   Q8_0 [rows, blocks, 34] -> int8 (qweight, scales): the same bytes and scale;
 //   Q5_0 [rows, blocks, 22] -> int8: q - 16 (exact), scale d;
-//   Q6_K [rows, blocks, 210] -> int6 (qweight, scales; kernels.h): the same values, d * sub-scale per 16 in fp16
+//   Q6_K [rows, blocks, 210] -> int6 (qweight, params; kernels.h): the same values, its own sub-scales and d
 //        (where the int6 kernel does not run, int8: gguf_int8.cpp, with Q5_K, Q3_K, Q2_K and IQ4_NL / IQ4_XS).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -178,25 +178,23 @@ static void q6_k_int6_bytes(const uint8_t* blk, uint8_t* dst) {
   }
 }
 
-// Q6_K -> int6 (kernels.h): the same 6-bit values, the 16-weight scales d * sub-scale rounded to fp16 (an overflow
-// shows as inf: the caller checks).
+// Q6_K -> int6 (kernels.h): the same 6-bit values; the block's int8 sub-scales in the kernels' order, then its d
+// (QSeg::kparams: kInt6ParamBytes a block).
 std::tuple<at::Tensor, at::Tensor> repack_q6_k_int6(const at::Tensor& blocks, at::TensorList out) {
-  at::Tensor q = per_block(blocks, 192, at::kByte, out, 0), sc = per_block(blocks, 16, at::kHalf, out, 1);
-  uint8_t* qp = q.data_ptr<uint8_t>();
-  uint16_t* sp = halves(sc);
-  const int isa = std::min(pg::active_isa(), static_cast<int>(pg::kAvx2));  // F16C for the scales where there is
+  at::Tensor q = per_block(blocks, 192, at::kByte, out, 0);
+  at::Tensor sc = per_block(blocks, pg::kInt6ParamBytes, at::kByte, out, 1);
+  uint8_t *qp = q.data_ptr<uint8_t>(), *sp = sc.data_ptr<uint8_t>();
   for_blocks(blocks, 210, "repack_q6_k_int6", 256, [&](int64_t i, const uint8_t* blk) {
-    const int8_t* sub = reinterpret_cast<const int8_t*>(blk + 192);
-    const float d = half_at(blk + 208);
+    const uint8_t* sub = blk + 192;
+    uint8_t* p = sp + i * pg::kInt6ParamBytes;
     q6_k_int6_bytes(blk, qp + i * 192);
-    float scales[16];
     for (int k = 0; k < 2; ++k) {
       for (int g = 0; g < 4; ++g) {  // scale 4g + 2k + h: quad k's group g, its half h (sub-block 8k + 2g + h)
-        scales[4 * g + 2 * k] = d * static_cast<float>(sub[8 * k + 2 * g]);
-        scales[4 * g + 2 * k + 1] = d * static_cast<float>(sub[8 * k + 2 * g + 1]);
+        p[4 * g + 2 * k] = sub[8 * k + 2 * g];
+        p[4 * g + 2 * k + 1] = sub[8 * k + 2 * g + 1];
       }
     }
-    pg::floats_to_halves(isa, scales, sp + i * 16, 16);
+    std::memcpy(p + 16, blk + 208, 2);
   });
   return {q, sc};
 }

@@ -34,11 +34,11 @@ void dequant_row_int6_scalar(const QSeg& s, int64_t n, float* out) {
   const int64_t B = s.K / 256;
   for (int64_t b = 0; b < B; ++b) {
     const uint8_t* blk = s.q + (n * B + b) * kBlockBytes;
-    const uint16_t* sc = s.scales + (n * B + b) * 16;
+    const uint8_t* sc = int6_params(s, n, b);
     for (int p = 0; p < 256; ++p) {
       const int quad = p >> 7, half = (p >> 6) & 1, i = (p & 63) >> 4, j = p & 15;  // group 4 quad + i, half
       out[b * 256 + quad * 128 + i * 32 + half * 16 + j] =
-          static_cast<float>(q6_at(blk, p) - 32) * half_to_float(sc[4 * i + 2 * quad + half]);
+          static_cast<float>(q6_at(blk, p) - 32) * int6_scale(sc, 4 * i + 2 * quad + half);
     }
   }
 }
@@ -108,13 +108,14 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
   for (int64_t n = blk.n0; n < n1; ++n) {
     prefetch_row(a, n + a.prefetch_rows, B * kBlockBytes);
     const uint8_t* row = a.s->q + n * B * kBlockBytes;
-    const uint16_t* sc = a.s->scales + n * C;
     __m512 acc[2][TT];
     for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < B; ++b) {
       __m512i v[4];
       unpack_block(row + b * kBlockBytes, v);
-      const __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sc + b * 16)));
+      const uint8_t* p = int6_params(*a.s, n, b);  // 16 int8 sub-scales times d
+      const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))),
+                                       _mm512_set1_ps(super_half(p, 16)));
       for (int t = 0; t < TT; ++t) {
         const __m512 xs16 = _mm512_permutexvar_ps(xs_order, _mm512_castps256_ps512(_mm256_loadu_ps(xs + t * Gp + b * 8)));
         acc[1][t] = _mm512_fmadd_ps(s16, _mm512_loadu_ps(c6 + t * C + b * 16), acc[1][t]);
@@ -152,7 +153,7 @@ PG_TARGET_VNNI512 void int6_rows_int8(const Args& a, const Block& blk, int64_t t
 }
 
 // A block's 16-weight runs as fp32, in weight order (run r: group r / 2's first or second half).
-PG_TARGET_QUAD PG_INLINE void block_runs(const uint8_t* blk, const uint16_t* sc, __m512 (&out)[16]) {
+PG_TARGET_QUAD PG_INLINE void block_runs(const uint8_t* blk, const uint8_t* sc, __m512 (&out)[16]) {
   __m512i v[4];
   unpack_block(blk, v);
   alignas(64) uint8_t vals[4][64];
@@ -163,7 +164,7 @@ PG_TARGET_QUAD PG_INLINE void block_runs(const uint8_t* blk, const uint16_t* sc,
       for (int half = 0; half < 2; ++half) {
         const __m128i q = _mm_load_si128(reinterpret_cast<const __m128i*>(vals[2 * quad + half] + 16 * i));
         const __m512 w = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(q), bias));
-        out[8 * quad + 2 * i + half] = _mm512_mul_ps(w, _mm512_set1_ps(_cvtsh_ss(sc[4 * i + 2 * quad + half])));
+        out[8 * quad + 2 * i + half] = _mm512_mul_ps(w, _mm512_set1_ps(int6_scale(sc, 4 * i + 2 * quad + half)));
       }
     }
   }
@@ -173,7 +174,7 @@ PG_TARGET_AVX512 void dequant_row_int6_avx512(const QSeg& s, int64_t n, float* o
   const int64_t B = s.K / 256;
   for (int64_t b = 0; b < B; ++b) {
     __m512 r[16];
-    block_runs(s.q + (n * B + b) * kBlockBytes, s.scales + (n * B + b) * 16, r);
+    block_runs(s.q + (n * B + b) * kBlockBytes, int6_params(s, n, b), r);
     for (int i = 0; i < 16; ++i) _mm512_storeu_ps(out + b * 256 + 16 * i, r[i]);
   }
 }
@@ -182,7 +183,7 @@ PG_TARGET_BF16 void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* ou
   const int64_t B = s.K / 256;
   for (int64_t b = 0; b < B; ++b) {
     __m512 r[16];
-    block_runs(s.q + (n * B + b) * kBlockBytes, s.scales + (n * B + b) * 16, r);
+    block_runs(s.q + (n * B + b) * kBlockBytes, int6_params(s, n, b), r);
     for (int i = 0; i < 8; ++i)
       _mm512_storeu_si512(out + b * 256 + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(r[2 * i + 1], r[2 * i]));
   }
@@ -220,7 +221,6 @@ PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
     const uint8_t* row = a.s->q + n * B * kBlockBytes;
-    const uint16_t* sc = a.s->scales + n * C;
     __m256 acc[TT];
     for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < B; ++b) {
@@ -232,7 +232,7 @@ PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
         widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * j)), pairs, v0);
         widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 64 + 32 * j)),
                    _mm256_srli_epi16(pairs, 4), v1);
-        const __m256 s8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * 16 + 8 * j)));
+        const __m256 s8 = int6_scales8(int6_params(*a.s, n, b), 8 * j);
         for (int t = 0; t < TT; ++t) {
           const __m256i* x0 = reinterpret_cast<const __m256i*>(x16 + t * stride + (4 * b + j) * 64);
           const __m256i* x1 = x0 + 8;  // quad 1: pair 4b + 2 + j

@@ -9,9 +9,9 @@
 //   int6  (GGUF's Q6_K; K a multiple of 256) qweight uint8 [N, 3K/4]: per block of 256 weights (8 groups, two
 //         quads of 4), 192 bytes: each quad's 64 nibble bytes laid out as int4's (byte 16i+j: group i's q[j] low,
 //         q[16+j] high), then 64 bytes of the values' bits 4-5 (byte b: bits 0-1 for quad 0's low nibble of its
-//         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); scales fp16 [N, K/16], per block 16: group i of
-//         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at); w = (q - 32) * scale,
-//         q in 0..63.
+//         byte b, 2-3 its high one, 4-5 / 6-7 quad 1's); a scale per 16 weights, per block 16: group i of
+//         each quad (0..3), then the quad, then the half: 4i + 2 quad + half (int6_scale_at), as Q6_K holds them
+//         (QSeg::kparams: int8 sub-scales and fp16 d per block); w = (q - 32) * scale, q in 0..63.
 //   int5  (GGUF's Q5_0, Q5_1, Q5_K; the AVX2 and AVX512-VNNI paths) qweight uint8 [N, int5_row_bytes(K)]: per
 //         quad of 8 groups (4 pairs of groups, 256 weights) 32 bytes of fifth bits, then the groups' nibble bytes
 //         laid out as int4's (16 a group); a last quad of fewer groups the same, shorter. Fifth-bit byte b, bit 2r + v: pair r's nibble
@@ -52,7 +52,7 @@ const char* int8_dot_name(int isa);
 struct QSeg {
   int kind = kInt4;
   const uint8_t* q = nullptr;         // int4: [N, K/2] bytes; int8: [N, K] int8 (as bytes); int6: [N, 3K/4]; int5
-  const uint16_t* scales = nullptr;   // fp16 [N, G] (int6: [N, 2G])
+  const uint16_t* scales = nullptr;   // fp16 [N, G] (int4, int5, int8)
   const uint16_t* offsets = nullptr;  // fp16 [N, G] (int4 and int5; null: symmetric, -8 / -16 * scale)
   // int4 and int5 held as GGUF's Q4_K / Q5_K scale them (scales and offsets null): per 256 weights kSuperBytes
   // bytes, 8 groups' 6-bit scale codes, their 8 min codes, then fp16 d and dmin: w = d * sc * q - dmin * m. Decode
@@ -64,8 +64,12 @@ struct QSeg {
 
 constexpr int64_t kSuperGroups = 8;  // groups of 32 per K-quant super-block (256 weights)
 constexpr int64_t kSuperBytes = 20;  // its parameters (QSeg::kparams)
+// int6 (Q6_K) parameters per 256 weights, in QSeg::kparams: 16 int8 sub-scales in int6_scale_at's order within the
+// block, then fp16 d: a 16-weight run's scale is d * its sub-scale (Q6_K's own, not rounded to fp16).
+constexpr int64_t kInt6ParamBytes = 18;
 inline int64_t param_bytes_per_row(const QSeg& s, int64_t G) {  // bytes of a row's parameters
-  return s.kparams ? G / kSuperGroups * kSuperBytes : 2 * G * (s.kind == kInt6 ? 2 : s.offsets ? 2 : 1);
+  if (s.kind == kInt6) return G / kSuperGroups * kInt6ParamBytes;
+  return s.kparams ? G / kSuperGroups * kSuperBytes : 2 * G * (s.offsets ? 2 : 1);
 }
 // Symmetric nibble weights: the offset implied (Q4_0, Q5_0), none stored.
 inline bool symmetric(const QSeg& s) { return !s.offsets && !s.kparams; }
@@ -194,6 +198,13 @@ void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, 
 void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n);
 
 float half_to_float(uint16_t h);
+// Row n's block b (256 weights) of int6 weights: its 16 scales' parameters (kInt6ParamBytes), and scale i of them.
+inline const uint8_t* int6_params(const QSeg& s, int64_t n, int64_t b) {
+  return s.kparams + (n * (s.K / 256) + b) * kInt6ParamBytes;
+}
+inline float int6_scale(const uint8_t* p, int64_t i) {
+  return half_to_float(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(static_cast<int8_t>(p[i]));
+}
 // Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes; prefill's panels
 // read them through F16C: gemm_pack.h's nibble_params).
 inline const uint8_t* super_at(const QSeg& s, int64_t n, int64_t g) {  // the group's K-quant super-block

@@ -52,14 +52,15 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
       TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
     }
     s.q = reinterpret_cast<const uint8_t*>(q.data_ptr());
-    if (nibble_kind(s.kind) && sc.scalar_type() == at::kByte) {  // K-quant parameters (QSeg::kparams)
-      TORCH_CHECK(K % 256 == 0 && !s.offsets && sc.is_contiguous() && sc.numel() == s.N * G / kSuperGroups * kSuperBytes,
-                  "qlinear: K-quant params must be uint8 [N, K/256 * 20] with K a multiple of 256 and no offsets");
+    if (kind == kInt6 || (nibble_kind(s.kind) && sc.scalar_type() == at::kByte)) {  // QSeg::kparams
       s.kparams = reinterpret_cast<const uint8_t*>(sc.data_ptr());
+      TORCH_CHECK(K % 256 == 0 && !s.offsets && sc.scalar_type() == at::kByte && sc.is_contiguous() &&
+                      sc.numel() == s.N * param_bytes_per_row(s, G),
+                  "qlinear: K-quant params must be uint8 [N, K/256 * 20] (int6: * 18) with K a multiple of 256 and "
+                  "no offsets");
     } else {
-      const int64_t scales = kind == kInt6 ? 2 * G : G;
-      TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * scales,
-                  "qlinear: scales must be float16 [N, K/32] (int6: [N, K/16])");
+      TORCH_CHECK(sc.scalar_type() == at::kHalf && sc.is_contiguous() && sc.numel() == s.N * G,
+                  "qlinear: scales must be float16 [N, K/32]");
       s.scales = reinterpret_cast<const uint16_t*>(sc.data_ptr());
     }
     segs.push_back(s);

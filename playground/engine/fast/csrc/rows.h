@@ -77,6 +77,13 @@ PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c
 }
 
 
+// A K-quant super-block's fp16 d (at 16) or dmin (at 18; int6's d: at 16) as fp32.
+PG_TARGET_AVX2 PG_INLINE float super_half(const uint8_t* p, int at) {
+  uint16_t h;
+  std::memcpy(&h, p + at, 2);
+  return _cvtsh_ss(h);
+}
+
 // Row n's group g of int6 weights (kernels.h): its values 16h .. 16h + 15 (h the half group; 0..63) as bytes
 // (prefill's AVX512-VNNI panels).
 PG_TARGET_AVX2 PG_INLINE __m128i int6_bytes(const QSeg& s, int64_t n, int64_t g, int h) {
@@ -98,7 +105,15 @@ PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g,
 
 // Row n's scale of half h of group g of int6 weights, fp32 (0 at or past N: a last panel's padding).
 PG_TARGET_AVX2 PG_INLINE float int6_half_scale(const QSeg& s, int64_t n, int64_t g, int64_t h) {
-  return n < s.N ? _cvtsh_ss(s.scales[n * 2 * (s.K / kGroup) + int6_scale_at(g, h)]) : 0.f;
+  if (n >= s.N) return 0.f;
+  const uint8_t* p = int6_params(s, n, g / 8);
+  return super_half(p, 16) * static_cast<float>(static_cast<int8_t>(p[int6_scale_at(g, h) % 16]));
+}
+
+// A block's 8 int6 scales from i0 (int6_params' p) as fp32, d applied.
+PG_TARGET_AVX2 PG_INLINE __m256 int6_scales8(const uint8_t* p, int i0) {
+  const __m256 codes = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i0))));
+  return _mm256_mul_ps(codes, _mm256_set1_ps(super_half(p, 16)));
 }
 
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
@@ -126,7 +141,7 @@ inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
     for (int64_t off = 0; off < (n1 - n0) * bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
     return;
   }
-  const int64_t G = a.x->G * (a.s->kind == kInt6 ? 2 : 1);  // params per row (int6: a scale per 16 weights)
+  const int64_t G = a.x->G;
   const char* s = reinterpret_cast<const char*>(a.s->scales + n0 * G);
   const char* o = reinterpret_cast<const char*>(a.s->offsets ? a.s->offsets + n0 * G : nullptr);
   for (int64_t off = 0; off < (n1 - n0) * G * 2; off += 64) {
@@ -140,13 +155,6 @@ inline void prefetch_params(const Args& a, int64_t n0, int64_t n1) {
 // that stalled on DRAM (12% of a Llama-3.2-1B decode step).
 PG_TARGET_VNNI512 PG_INLINE __m512 halves16(const uint16_t* params, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, params));
-}
-
-// A K-quant super-block's fp16 d (at 16) or dmin (at 18) as fp32.
-PG_TARGET_AVX2 PG_INLINE float super_half(const uint8_t* p, int at) {
-  uint16_t h;
-  std::memcpy(&h, p + at, 2);
-  return _cvtsh_ss(h);
 }
 
 // 8 codes (bytes) as fp32 times f.
