@@ -32,23 +32,6 @@ PG_TARGET_AVX2 PG_INLINE __m128i nibble_chunk(const QSeg& s, int64_t n, int64_t 
   return _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), _mm_set1_epi8(0x0F));
 }
 
-// Row n's group g of an int4 or int5 segment: its scale and offset (implied ones included) into *sc / *off, zeros
-// for rows at or past N (a last panel's padding).
-// fp16 through F16C inline (half_to_float's plain C++, called per row and group, was ~3% of a prefill).
-PG_TARGET_AVX2 PG_INLINE void nibble_params(const QSeg& s, int64_t n, int64_t g, float* sc, float* off) {
-  if (n >= s.N) {
-    *sc = *off = 0.f;
-  } else if (s.kparams) {
-    const uint8_t* p = super_at(s, n, g);
-    *sc = _cvtsh_ss(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(p[g % kSuperGroups]);
-    *off = -_cvtsh_ss(static_cast<uint16_t>(p[18] | p[19] << 8)) * static_cast<float>(p[8 + g % kSuperGroups]);
-  } else {
-    const int64_t at = n * (s.K / kGroup) + g;
-    *sc = _cvtsh_ss(s.scales[at]);
-    *off = s.offsets ? _cvtsh_ss(s.offsets[at]) : implied_offset(s.kind) * *sc;
-  }
-}
-
 // 4 bytes of x as one int32 (to broadcast).
 PG_INLINE int32_t four_bytes_at(const void* p) {
   int32_t v;

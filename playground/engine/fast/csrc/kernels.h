@@ -57,7 +57,7 @@ struct QSeg {
   // int4 and int5 held as GGUF's Q4_K / Q5_K scale them (scales and offsets null): per 256 weights kSuperBytes
   // bytes, 8 groups' 6-bit scale codes, their 8 min codes, then fp16 d and dmin: w = d * sc * q - dmin * m. Decode
   // reads 2.5 bytes of parameters per group where fp16 scales and offsets take 4 (Q4_K: 0.578 bytes a weight, not
-  // 0.625), and the values are GGUF's own, not rounded to fp16.
+  // 0.625), and the values are GGUF's own, not rounded to fp16. int6 (Q6_K): always, kInt6ParamBytes a block.
   const uint8_t* kparams = nullptr;
   int64_t N = 0, K = 0;
 };
@@ -205,8 +205,8 @@ inline const uint8_t* int6_params(const QSeg& s, int64_t n, int64_t b) {
 inline float int6_scale(const uint8_t* p, int64_t i) {
   return half_to_float(static_cast<uint16_t>(p[16] | p[17] << 8)) * static_cast<float>(static_cast<int8_t>(p[i]));
 }
-// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes; prefill's panels
-// read them through F16C: gemm_pack.h's nibble_params).
+// Row n's group g: its scale and offset in fp32, however stored (fp16, implied, K-quant codes; the SIMD code reads
+// them through F16C: rows.h's group_params).
 inline const uint8_t* super_at(const QSeg& s, int64_t n, int64_t g) {  // the group's K-quant super-block
   return s.kparams + (n * (s.K / kGroup) + g) / kSuperGroups * kSuperBytes;
 }

@@ -84,6 +84,8 @@ struct Quad {
                                         int64_t G) const {
     for (int64_t g = g0; g < G; ++g) {
       const __m256i w = group_values<FIVE>(row, g);
+      float scale, offset;  // (the offset: the caller's term)
+      group_params(seg, n, g, &scale, &offset);
       for (int t = 0; t < TT; ++t) {
         const int64_t at = t * K + g * kGroup;
         const __m256i c = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4]))
@@ -95,7 +97,7 @@ struct Quad {
           if (SYM) s = _mm256_add_epi32(s, c);
           s = _mm256_dpbusd_epi32(s, w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + at)));
         }
-        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(group_scale(seg, n, g) * xs[t * Gp + g]), out[t]);
+        out[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(scale * xs[t * Gp + g]), out[t]);
       }
     }
   }
