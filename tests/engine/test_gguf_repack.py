@@ -85,6 +85,17 @@ def test_a_nan_block_scale_is_refused(quant, native):
         gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K), native=native)
 
 
+@pytest.mark.parametrize(("quant", "at"), [("Q4_K", 0), ("Q4_K", 2), ("Q5_K", 2), ("Q6_K", 208)])
+def test_a_nan_k_quant_scale_is_refused_where_its_own_parameters_are_kept(quant, at):
+    """Q4_K / Q5_K (d at 0, dmin at 2) and Q6_K (d at 208) keep their fp16 d / dmin as the file has them: a NaN
+    one (a damaged file) is refused at load as the fp16 scales were."""
+    size = gguf_repack.BLOCKS[quant][1]
+    raw = random_blocks(ROWS, K, quant, seed=14)
+    raw.reshape(ROWS, -1, size)[3, 1, at:at + 2] = np.array([np.nan], np.float16).view(np.uint8)
+    with pytest.raises(UnsupportedModel, match=f"{quant} scales are not all finite"):
+        gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
+
+
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
     """(Q6_K and the Q5 types through the numpy repack where the int6 / int5 kernel runs: there the loader keeps

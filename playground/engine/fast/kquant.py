@@ -54,7 +54,8 @@ def int6_scales(params: torch.Tensor) -> torch.Tensor:
 
 
 def halves(params: np.ndarray, block: int = SUPER_BYTES) -> np.ndarray:
-    """The fp16 values of each super-block's parameters (d and dmin; int6's ``block`` of 18: d) as uint16: what a
-    finiteness check reads."""
-    n = params.shape[0]
-    return np.ascontiguousarray(params.reshape(n, -1, block)[..., 16:]).view(np.uint16)
+    """The fp16 values of each super-block's parameters (d and dmin; int6's ``block`` of 18: d) as uint16, a view
+    (no copy: copying them out took ~0.02 s of a 1B model's load): what a finiteness check reads."""
+    flat = np.ascontiguousarray(params).reshape(-1)  # the repack's own output: contiguous already
+    count = flat.size // block
+    return np.ndarray((count, (block - 16) // 2), np.uint16, flat, 16, (block, 2))
