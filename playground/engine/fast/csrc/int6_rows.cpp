@@ -226,13 +226,15 @@ PG_TARGET_AVX2 void int6_rows_x16_avx2(const Args& a, const Block& blk, int64_t 
     for (int64_t b = 0; b < B; ++b) {
       const uint8_t* bp = row + b * kBlockBytes;
       for (int64_t o = 0; o < kBlockBytes; o += 64) prefetch_ahead(bp + o);
+      const uint8_t* params = int6_params(*a.s, n, b);
+      const __m256 d = _mm256_set1_ps(super_half(params, 16));
       for (int j = 0; j < 2; ++j) {
         const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 128 + 32 * j));
         __m256i v0[4], v1[4];
         widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * j)), pairs, v0);
         widen_int6(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 64 + 32 * j)),
                    _mm256_srli_epi16(pairs, 4), v1);
-        const __m256 s8 = int6_scales8(int6_params(*a.s, n, b), 8 * j);
+        const __m256 s8 = int6_scales8(params, 8 * j, d);
         for (int t = 0; t < TT; ++t) {
           const __m256i* x0 = reinterpret_cast<const __m256i*>(x16 + t * stride + (4 * b + j) * 64);
           const __m256i* x1 = x0 + 8;  // quad 1: pair 4b + 2 + j

@@ -127,10 +127,10 @@ PG_TARGET_AVX2 PG_INLINE void group_params(const QSeg& s, int64_t n, int64_t g, 
   }
 }
 
-// A block's 8 int6 scales from i0 (int6_params' p) as fp32, d applied.
-PG_TARGET_AVX2 PG_INLINE __m256 int6_scales8(const uint8_t* p, int i0) {
+// A block's 8 int6 scales from i0 (int6_params' p) as fp32 times d (the block's d, broadcast: read once a block).
+PG_TARGET_AVX2 PG_INLINE __m256 int6_scales8(const uint8_t* p, int i0, __m256 d) {
   const __m256 codes = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i0))));
-  return _mm256_mul_ps(codes, _mm256_set1_ps(super_half(p, 16)));
+  return _mm256_mul_ps(codes, d);
 }
 
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
