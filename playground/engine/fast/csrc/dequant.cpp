@@ -1,5 +1,6 @@
 // Weight dequantization: rows of any format to fp32 or bf16 (prefill's tiles for a BLAS GEMM, the exact-fp32 path,
-// embedding rows), and fp32 to bf16 (see kernels.h).
+// embedding rows), fp32 to bf16, and a row block's scales and offsets to fp32 (the decode paths that take fp32
+// copies; see kernels.h).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -171,6 +172,44 @@ void to_bf16(int isa, const float* src, uint16_t* dst, int64_t n) {
   if (isa >= kAvx512 && cpu().bf16) return to_bf16_avx512(src, dst, n);
 #endif
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_round(src[i]);
+}
+
+#if PG_X86
+// K-quant parameters as fp32, a super-block (8 groups) a step: a conversion per group through half_to_float made
+// the paths that take fp32 copies (AVX2's int8 mode where AVX-VNNI exists, AVX-512 without VNNI) ~5x slower.
+PG_TARGET_AVX2 static void kparams_to_floats_avx2(const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of) {
+  const int64_t G = s.K / kGroup;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* p = super_at(s, n, 0);
+    for (int64_t g = 0; g < G; g += kSuperGroups, p += kSuperBytes) {
+      _mm256_storeu_ps(sc + (n - n0) * G + g, codes8(p, super_half(p, 16)));
+      if (of) _mm256_storeu_ps(of + (n - n0) * G + g, codes8(p + 8, -super_half(p, 18)));
+    }
+  }
+}
+#endif
+
+void params_to_floats(int isa, const QSeg& s, int64_t n0, int64_t n1, float* sc, float* of) {
+  const int64_t G = s.K / kGroup, count = (n1 - n0) * G;
+#if PG_X86
+  if (s.kparams && isa != kScalar) return kparams_to_floats_avx2(s, n0, n1, sc, of);
+#endif
+  if (s.kparams) {  // K-quant codes: d * sc, -dmin * m
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        sc[(n - n0) * G + g] = group_scale(s, n, g);
+        if (of) of[(n - n0) * G + g] = group_offset(s, n, g);
+      }
+    return;
+  }
+  halves_to_floats(isa, s.scales + n0 * G, sc, count);
+  if (!of) return;
+  if (s.offsets) {
+    halves_to_floats(isa, s.offsets + n0 * G, of, count);
+  } else {
+    const float implied = implied_offset(s.kind);  // symmetric (Q4_0, Q5_0)
+    for (int64_t i = 0; i < count; ++i) of[i] = implied * sc[i];
+  }
 }
 
 }  // namespace pg
