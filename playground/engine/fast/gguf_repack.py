@@ -100,8 +100,9 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
     n, k = shape
     per, size = BLOCKS[type_name]
     blocks = raw.reshape(n, k // per, size)
-    if rows is not None:
-        blocks = blocks[rows]
+    if rows is not None:  # torch's gather runs on every core (numpy's fancy index on one)
+        blocks = torch.from_numpy(blocks.reshape(n, -1)).index_select(0, torch.from_numpy(np.asarray(rows, np.int64)))
+        blocks = blocks.numpy().reshape(n, k // per, size)
     groups = k // 32
     if native is not False and type_name in _INT5 and int5_kernel.runs_here():
         made = kernels.op(_INT5[type_name])(torch.from_numpy(np.ascontiguousarray(blocks)), out or [])
@@ -145,7 +146,7 @@ def _require_finite(halves: np.ndarray, type_name: str, what: str) -> None:
     """UnsupportedModel unless every fp16 value is finite (an inf or NaN has all exponent bits set), read in one
     single-threaded pass: torch's isfinite on fp16 took ~1-15 ms a tensor, ~0.4-2 s of a 1B model's load."""
     bits = halves.view(np.uint16)
-    if np.any((bits & np.uint16(0x7C00)) == np.uint16(0x7C00)):
+    if bits.size and int((bits & np.uint16(0x7C00)).max()) == 0x7C00:  # all exponent bits set somewhere
         raise UnsupportedModel(f"its {type_name} {what} are not all finite (a NaN, or past fp16's range): "
                                f"the file is damaged or was written wrong")
 
