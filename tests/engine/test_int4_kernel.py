@@ -17,6 +17,7 @@ import torch
 
 from playground.engine.fast import int4_kernel as k
 from playground.engine.fast import int8_kernel, kernel_build, kernels
+from tests.engine.int4_reference import assert_gemm, fp32_mode_x, ref_fp32, ref_int8, rel_err, x_rows
 
 SHAPES = [(576, 576), (1536, 576), (576, 1536), (1000, 576)]  # (N, K)
 
@@ -43,41 +44,6 @@ def _weight(n: int, k_: int, seed: int = 0) -> torch.Tensor:
     w = torch.randn(n, k_, generator=g) * 0.05
     w[0, :32] = 0.25  # a constant group (scale 0 before the floor)
     return w
-
-
-def _x(t: int, k_: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(t, k_, generator=torch.Generator().manual_seed(seed))
-
-
-def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((got.double() - ref).abs().max() / ref.abs().max()).item()
-
-
-def _fp32_mode_x(x: torch.Tensor) -> torch.Tensor:
-    """What the fp32 mode's decode multiplies by now: on AVX512-VNNI and AVX2 x rounded to int16 per group; else x
-    as is (prefill's GEMM on AVX2 rounds it to int8: ``_ref`` sends it to ``_ref_int8``)."""
-    x2 = x.reshape(-1, x.shape[-1])
-    if k.fp32_x_bits() == 16 and x2.shape[0] < k.GEMM_MIN_T:
-        return k.quantize_activations(x2, bits=16).reshape(x.shape)
-    return x
-
-
-def _ref(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
-    """The fp32 mode: x @ dequantize(w).T, with x as that mode multiplies it (the offsets meet x's exact group sums
-    at int16; prefill's int8 GEMM on AVX2 is the int8 mode's)."""
-    if x.reshape(-1, x.shape[-1]).shape[0] >= k.GEMM_MIN_T and k.prefill_gemm() == "int8":
-        return _ref_int8(x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.n)
-    xr = _fp32_mode_x(x)
-    if xr is x:
-        return x.double() @ k.dequantize(w).double().T
-    qs = k._dequantize_rows(w, 0, w.n, offsets=False).double()
-    sums = x.double().reshape(*x.shape[:-1], -1, k.GROUP).sum(-1)
-    return xr.double() @ qs.T + sums @ w.offset_values().double().T
-
-
-def _ref_int8(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
-    """What the int8-activation mode computes: the weights against quantized x (the offsets meet x as rounded)."""
-    return k.quantize_activations(x).double() @ k.dequantize(w).double().T
 
 
 # ---------------------------------------------------------------- quantization -------------------------------------
@@ -126,42 +92,9 @@ def test_kernel_matches_reference(kernel, isa: str):
     for i, (n, k_) in enumerate(SHAPES):
         w = k.quantize(_weight(n, k_, seed=i))
         for t in (1, 2, 3):  # each x-row count has its own accumulator layout in the kernels
-            x = _x(t, k_, seed=10 * i + t)
-            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (isa, n, k_, t)
-            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
-
-
-def _k_quant_weight(n: int, k_: int, seed: int) -> k.Int4Weight:
-    """An int4 weight holding GGUF Q4_K's own parameters (kquant.py), from random blocks."""
-    from playground.engine.fast import gguf_repack, kquant
-    from tests.gguf_files import random_blocks
-
-    w = gguf_repack.repack(random_blocks(n, k_, "Q4_K", seed=seed).reshape(-1), "Q4_K", (n, k_))
-    assert isinstance(w, k.Int4Weight) and kquant.is_kparams(w.scales)
-    return w
-
-
-@pytest.mark.parametrize("isa", ["avx512", "avx2", "scalar"])
-def test_k_quant_parameters_multiply_as_their_values_on_every_path(kernel, isa: str):
-    """Q4_K's 6-bit codes and d / dmin per 256 weights, read as they are by every kernel: decode at each row count
-    in both modes (one and two super-blocks in a 16-group step: K = 1280 is 40 groups), exact fp32, prefill's GEMM,
-    against the dense weight; and the stock-torch fallback."""
-    taken = k.set_isa(isa).split()[0]
-    if taken != isa:
-        pytest.skip(f"this CPU has no {isa} path (takes {taken})")
-    for i, (n, k_) in enumerate([(300, 512), (70, 1280)]):
-        w = _k_quant_weight(n, k_, seed=20 + i)
-        dense = k.dequantize(w).double()
-        for t in (1, 2, 3, 9):
-            x = _x(t, k_, seed=30 + t)
-            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (isa, n, k_, t)
-            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
-            with k.exact_fp32():
-                assert _rel_err(k.matmul(x, w), x.double() @ dense.T) < 2e-6, (isa, n, k_, t)
-        x = _x(40, k_)
-        _assert_gemm(k.matmul(x, w, prefill=True), x, w)
-        _assert_gemm(k.matmul(x, w, prefill=True, int8_activations=True), x, w, int8=True)
-        assert _rel_err(k._fallback(x, w, False), x.double() @ dense.T) < 2e-6
+            x = x_rows(t, k_, seed=10 * i + t)
+            assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6, (isa, n, k_, t)
+            assert rel_err(k.matmul(x, w, int8_activations=True), ref_int8(x, w)) < 2e-6, (isa, n, k_, t)
 
 
 def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
@@ -178,19 +111,19 @@ def test_avx2_decode_rounds_x_to_int16_exactly_as_described(kernel):
         sym = k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])  # offsets = -8 * scale, not stored
         q8, s8 = int8_kernel.quantize(_weight(21, k_, seed=k_ + 1))
         for t in (1, 2, 9):
-            x = _x(t, k_, seed=t)
+            x = x_rows(t, k_, seed=t)
             x16 = k.quantize_activations(x, bits=16).double()
-            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (k_, t)
-            assert _rel_err(k.matmul(x, sym), x16 @ k.dequantize(sym).double().T) < 2e-6, (k_, t)
-            assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+            assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6, (k_, t)
+            assert rel_err(k.matmul(x, sym), x16 @ k.dequantize(sym).double().T) < 2e-6, (k_, t)
+            assert rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
             # int4-a8 (the fastest precision): int4 weights against x rounded to int8, as bytes
-            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (k_, t)
-            assert _rel_err(k.matmul(x, sym, int8_activations=True), _ref_int8(x, sym)) < 2e-6, (k_, t)
+            assert rel_err(k.matmul(x, w, int8_activations=True), ref_int8(x, w)) < 2e-6, (k_, t)
+            assert rel_err(k.matmul(x, sym, int8_activations=True), ref_int8(x, sym)) < 2e-6, (k_, t)
             with k.exact_fp32():  # the exact mode still multiplies x as is
-                assert _rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
-        x = _x(20, k_)  # prefill's GEMM: int8 weights against x rounded to int16 as well (test_prefill_gemm.py)
+                assert rel_err(k.matmul(x, w), x.double() @ k.dequantize(w).double().T) < 2e-6
+        x = x_rows(20, k_)  # prefill's GEMM: int8 weights against x rounded to int16 as well (test_prefill_gemm.py)
         x16 = k.quantize_activations(x, bits=16).double()
-        assert _rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
+        assert rel_err(int8_kernel.matmul(x, q8, s8), x16 @ int8_kernel.dequantize(q8, s8).double().T) < 2e-6
 
 
 def test_a_fused_group_mixing_int4_and_int8_weights_matches_each_alone(kernel):
@@ -201,7 +134,7 @@ def test_a_fused_group_mixing_int4_and_int8_weights_matches_each_alone(kernel):
         w4 = k.quantize(_weight(40, k_, seed=k_))
         q8, s8 = int8_kernel.quantize(_weight(24, k_, seed=k_ + 1))
         for t in (1, 3, 9):
-            x = _x(t, k_, seed=t)
+            x = x_rows(t, k_, seed=t)
             for int8 in (False, True):
                 both = torch.ops.playground.qlinear(x, [*w4.segment(), q8, s8], [1, 2], int8)
                 alone = [torch.ops.playground.qlinear(x, w4.segment(), [1], int8),
@@ -209,42 +142,25 @@ def test_a_fused_group_mixing_int4_and_int8_weights_matches_each_alone(kernel):
                 assert torch.equal(both, torch.cat(alone, 1)), (k_, t, int8)
 
 
-def _ref_bf16(x: torch.Tensor, w: k.Int4Weight) -> torch.Tensor:
-    """What the bf16 prefill GEMM sums: weights and x rounded to bf16 (the sum is then rounded to bf16 once)."""
-    return x.bfloat16().double() @ k.dequantize(w).bfloat16().double().T
-
-
-def _assert_gemm(got: torch.Tensor, x: torch.Tensor, w: k.Int4Weight, int8: bool = False) -> None:
-    """The prefill GEMM: to float rounding of fp32 arithmetic on x as the mode rounds it where it runs in integers
-    (AVX2: int16, or int8 in the int8 mode) or as is; where it runs in bf16, each result within one bf16 rounding
-    (2^-8 relative, with room for the fp32 summation order) of the bf16 inputs' exact sum."""
-    if not k.gemm_bf16():
-        ref = _ref_int8(x, w) if int8 and k.prefill_gemm() == "int8" else _ref(x, w)
-        assert _rel_err(got, ref) < 2e-6
-        return
-    ref = _ref_bf16(x, w)
-    assert ((got.double() - ref).abs() <= 2 ** -8 * ref.abs() + 1e-6 * ref.abs().max()).all()
-
-
 def test_kernel_odd_sizes_and_many_rows(kernel):
     """K with an odd number of groups, N not a multiple of the row blocks, T across several 8-row passes, 3-D x;
     from 16 rows on (prefill) the tiled GEMM: fp32, or bf16 where the CPU has AVX512-BF16, in both modes."""
     for n, k_, t in [(37, 96, 9), (5, 32, 17), (70, 160, 8), (300, 64, 40)]:
         w = k.quantize(_weight(n, k_))
-        x = _x(t, k_)
+        x = x_rows(t, k_)
         assert k.matmul(x, w).shape == (t, n)
         reduced = k.matmul(x, w, int8_activations=True)
         if t < k.GEMM_MIN_T:
-            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
-            assert _rel_err(reduced, _ref_int8(x, w)) < 2e-6
+            assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
+            assert rel_err(reduced, ref_int8(x, w)) < 2e-6
         else:
-            _assert_gemm(k.matmul(x, w), x, w)
-            _assert_gemm(reduced, x, w, int8=True)
+            assert_gemm(k.matmul(x, w), x, w)
+            assert_gemm(reduced, x, w, int8=True)
             with k.exact_fp32():
-                assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
-    x3 = _x(6, 96).reshape(2, 3, 96)
+                assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
+    x3 = x_rows(6, 96).reshape(2, 3, 96)
     w = k.quantize(_weight(37, 96))
-    assert _rel_err(k.matmul(x3, w).reshape(6, 37), _ref(x3.reshape(6, 96), w)) < 2e-6
+    assert rel_err(k.matmul(x3, w).reshape(6, 37), ref_fp32(x3.reshape(6, 96), w)) < 2e-6
 
 
 def test_kernel_splits_rows_over_threads(kernel):
@@ -252,25 +168,25 @@ def test_kernel_splits_rows_over_threads(kernel):
     if kernel_build.build_flags()[1]:
         assert "openmp" in k.build_info()["isa"]
     w = k.quantize(_weight(1000, 576))
-    x = _x(3, 576)
+    x = x_rows(3, 576)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
-        assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6
+        assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
+        assert rel_err(k.matmul(x, w, int8_activations=True), ref_int8(x, w)) < 2e-6
     finally:
         torch.set_num_threads(threads)
 
 
 def test_int8_activations_stay_close_to_fp32(kernel):
     w = k.quantize(_weight(576, 1536))
-    x = _x(1, 1536)
-    assert _rel_err(k.matmul(x, w, int8_activations=True), _ref(x, w)) < 3e-2
+    x = x_rows(1, 1536)
+    assert rel_err(k.matmul(x, w, int8_activations=True), ref_fp32(x, w)) < 3e-2
 
 
 def test_env_picks_int8_activations(kernel, monkeypatch: pytest.MonkeyPatch):
     w = k.quantize(_weight(64, 128))
-    x = _x(2, 128)
+    x = x_rows(2, 128)
     monkeypatch.setenv(k.ENV_ACTIVATIONS, "int8")
     assert torch.equal(k.matmul(x, w), k.matmul(x, w, int8_activations=True))
     assert not torch.equal(k.matmul(x, w), k.matmul(x, w, int8_activations=False))
@@ -281,24 +197,24 @@ def test_fallback_matches_reference(fallback):
     for i, (n, k_) in enumerate(SHAPES):
         w = k.quantize(_weight(n, k_, seed=i))
         for t in (1, 3):
-            x = _x(t, k_, seed=10 * i + t)
-            assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6, (n, k_, t)
-            assert _rel_err(k.matmul(x, w, int8_activations=True), _ref_int8(x, w)) < 2e-6, (n, k_, t)
+            x = x_rows(t, k_, seed=10 * i + t)
+            assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6, (n, k_, t)
+            assert rel_err(k.matmul(x, w, int8_activations=True), ref_int8(x, w)) < 2e-6, (n, k_, t)
     # More rows than one fallback chunk (rows are dequantized ~1 MiB at a time).
     w = k.quantize(_weight(600, 576))
-    x = _x(2, 576)
-    assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+    x = x_rows(2, 576)
+    assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
 
 
 def test_kernel_and_fallback_agree(kernel, monkeypatch: pytest.MonkeyPatch):
     w = k.quantize(_weight(1000, 576))
-    x = _x(3, 576)
+    x = x_rows(3, 576)
     fast, fast8 = k.matmul(x, w), k.matmul(x, w, int8_activations=True)
     int16 = k.fp32_x_bits() == 16
     monkeypatch.setenv(k.ENV_ENABLE, "0")
     slow, slow8 = k.matmul(x, w), k.matmul(x, w, int8_activations=True)
-    assert _rel_err(fast, slow.double()) < (5e-5 if int16 else 2e-6)  # the fallback multiplies x as is
-    assert _rel_err(fast8, slow8.double()) < 2e-6
+    assert rel_err(fast, slow.double()) < (5e-5 if int16 else 2e-6)  # the fallback multiplies x as is
+    assert rel_err(fast8, slow8.double()) < 2e-6
 
 
 def test_matmul_under_torch_compile(kernel):
@@ -307,7 +223,7 @@ def test_matmul_under_torch_compile(kernel):
     def f(x: torch.Tensor) -> torch.Tensor:
         return torch.relu(k.matmul(x, w)) * 2 + k.matmul(x, w, int8_activations=True)
 
-    x = _x(2, 128)
+    x = x_rows(2, 128)
     compiled = torch.compile(f, fullgraph=True, dynamic=False)  # inductor, as the app would
     assert torch.allclose(compiled(x), f(x), rtol=1e-5, atol=1e-5)
 
@@ -330,8 +246,8 @@ def test_disabled_kernel_reports_why_and_matmul_still_works(fallback):
     assert k.available() is False
     assert k.ENV_ENABLE in (k.unavailable_reason() or "")
     w = k.quantize(_weight(32, 64))
-    x = _x(1, 64)
-    assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+    x = x_rows(1, 64)
+    assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
 
 
 def test_missing_compiler_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -343,8 +259,8 @@ def test_missing_compiler_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch
         reason = k.unavailable_reason() or ""
         assert "compiler" in reason or "AVX2" in reason or "CPUs" in reason, reason
         w = k.quantize(_weight(32, 64))
-        x = _x(1, 64)
-        assert _rel_err(k.matmul(x, w), _ref(x, w)) < 2e-6
+        x = x_rows(1, 64)
+        assert rel_err(k.matmul(x, w), ref_fp32(x, w)) < 2e-6
     finally:
         monkeypatch.undo()
         k._reset_for_tests()  # the next test loads the shared cache's build again
@@ -385,33 +301,33 @@ def test_int8_quantize_round_trip_and_kernel(kernel):
         for qq, ss in ((q, scales), (q17, scales17)):
             d = int8_kernel.dequantize(qq, ss).double()
             for t in (1, 3, 9):
-                x = _x(t, qq.shape[1], seed=t)
-                assert _rel_err(int8_kernel.matmul(x, qq, ss), _fp32_mode_x(x).double() @ d.T) < 2e-6, (isa, t)
+                x = x_rows(t, qq.shape[1], seed=t)
+                assert rel_err(int8_kernel.matmul(x, qq, ss), fp32_mode_x(x).double() @ d.T) < 2e-6, (isa, t)
                 ref8 = k.quantize_activations(x).double() @ d.T
-                assert _rel_err(int8_kernel.matmul(x, qq, ss, int8_activations=True), ref8) < 2e-6, (isa, t)
-    x = _x(33, 160)
-    assert _rel_err(int8_kernel.matmul(x, q, scales), x.double() @ deq.double().T) < 2e-6
+                assert rel_err(int8_kernel.matmul(x, qq, ss, int8_activations=True), ref8) < 2e-6, (isa, t)
+    x = x_rows(33, 160)
+    assert rel_err(int8_kernel.matmul(x, q, scales), x.double() @ deq.double().T) < 2e-6
 
 
 def test_int8_fallback_matches_kernel(kernel, monkeypatch: pytest.MonkeyPatch):
     q, scales = int8_kernel.quantize(_weight(40, 96))
-    x = _x(3, 96)
+    x = x_rows(3, 96)
     fast = int8_kernel.matmul(x, q, scales, int8_activations=True)
     monkeypatch.setenv(k.ENV_ENABLE, "0")
     slow = int8_kernel.matmul(x, q, scales, int8_activations=True)
-    assert _rel_err(fast, slow.double()) < 2e-6
+    assert rel_err(fast, slow.double()) < 2e-6
 
 
 def test_prefill_gemm_stays_fp32_without_onednn(kernel):
     """bf16 goes through oneDNN; with it switched off (or a torch built without it) at::mm on bf16 would take plain
     loops: prefill keeps the fp32 GEMM, exact to float rounding."""
-    w, x = k.quantize(_weight(70, 160)), _x(40, 160)
+    w, x = k.quantize(_weight(70, 160)), x_rows(40, 160)
     before = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
     try:
         assert not k.gemm_bf16()
         assert "bf16" not in k.build_info()["isa"].split()
-        assert _rel_err(k.matmul(x, w, prefill=True), _ref(x, w)) < 2e-6
+        assert rel_err(k.matmul(x, w, prefill=True), ref_fp32(x, w)) < 2e-6
     finally:
         torch.backends.mkldnn.enabled = before
 
@@ -421,7 +337,7 @@ def test_prefill_gemm_reads_a_strided_x_as_its_copy(kernel):
     int4 weights (the integer GEMMs, or tiles) and int8 ones (tiles read the view as it is on AVX512-BF16)."""
     w = k.quantize(_weight(70, 160))
     q8, s8 = int8_kernel.quantize(_weight(48, 160))
-    wide = _x(40, 320)
+    wide = x_rows(40, 320)
     view = wide[:, :160]
     assert not view.is_contiguous()
     for exact in (False, True):
@@ -429,14 +345,14 @@ def test_prefill_gemm_reads_a_strided_x_as_its_copy(kernel):
             assert torch.equal(k.matmul(view, w, prefill=True), k.matmul(view.contiguous(), w, prefill=True))
             assert torch.equal(int8_kernel.matmul(view, q8, s8, prefill=True),
                                int8_kernel.matmul(view.contiguous(), q8, s8, prefill=True))
-    _assert_gemm(k.matmul(view, w, prefill=True), view, w)
+    assert_gemm(k.matmul(view, w, prefill=True), view, w)
 
 
 def test_mixed_segments_in_one_call(kernel):
     """A fused group whose parts differ in format (GGUF: int4 q/k, int8 v) runs as one call: the columns of each
     segment equal that weight alone."""
     a, b = k.quantize(_weight(64, 96, seed=1)), int8_kernel.quantize(_weight(32, 96, seed=2))
-    x = _x(2, 96)
+    x = x_rows(2, 96)
     out = kernels.op("qlinear")(x, [*a.segment(), *b], [1, 2], False, False)
     assert torch.equal(out[:, :64], k.matmul(x, a)) and torch.equal(out[:, 64:], int8_kernel.matmul(x, *b))
 
@@ -448,7 +364,7 @@ def test_group_writes_into_a_kept_buffer(kernel):
     from playground.engine.fast.weights import Group
 
     group = Group([QLinear(_weight(64, 96, seed=1), "int4"), QLinear(_weight(32, 96, seed=2), "int8")])
-    x = _x(20, 96)  # 20 rows: prefill's GEMM
+    x = x_rows(20, 96)  # 20 rows: prefill's GEMM
     want = group(x, True)
     buf = torch.full((20 * 96 + 7,), float("nan"))
     got = group(x, True, buf)

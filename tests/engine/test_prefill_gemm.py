@@ -11,6 +11,7 @@ import torch
 
 from playground.engine.fast import int4_kernel as k
 from playground.engine.fast import int8_kernel
+from tests.engine.int4_reference import rel_err
 
 
 @pytest.fixture
@@ -38,10 +39,6 @@ def _rounded(x: torch.Tensor, w: k.Int4Weight, bits: int) -> torch.Tensor:
     return xr @ k._dequantize_rows(w, 0, w.n, offsets=False).double().T + sums @ w.offset_values().double().T
 
 
-def _rel_err(got: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((got.double() - ref).abs().max() / ref.abs().max()).item()
-
-
 def _symmetric(w: k.Int4Weight) -> k.Int4Weight:
     return k.Int4Weight(w.n, w.k, w.qweight, w.scales, w.scales[:, :0])
 
@@ -58,10 +55,10 @@ def test_prefill_multiplies_x_as_decode_rounds_it(int4_gemm):
                 x[:, 7] = 40.0  # one outlier per row: its group's scale is set by it
                 for int8 in (False, True):  # int4 weights take int8 x in either mode
                     got = k.matmul(x, weight, int8_activations=int8, prefill=True)
-                    assert _rel_err(got, _rounded(x, weight, 8)) < 2e-6, (k_, n, t, int8)
+                    assert rel_err(got, _rounded(x, weight, 8)) < 2e-6, (k_, n, t, int8)
                 with k.exact_fp32():
                     exact = k.matmul(x, weight, prefill=True)
-                assert _rel_err(exact, x.double() @ k.dequantize(weight).double().T) < 2e-6
+                assert rel_err(exact, x.double() @ k.dequantize(weight).double().T) < 2e-6
 
 
 def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(int4_gemm):
@@ -74,7 +71,7 @@ def test_prefill_rounds_int4_x_to_int8_in_either_mode_while_decode_keeps_int16(i
     prefill = k.matmul(x, w, prefill=True)
     assert torch.equal(prefill, k.matmul(x, w, int8_activations=True, prefill=True))
     decode = torch.cat([k.matmul(x[i:i + 1], w) for i in range(4)])
-    assert _rel_err(decode, exact[:4]) < 5e-5 and _rel_err(prefill, exact) > 100 * _rel_err(decode, exact[:4])
+    assert rel_err(decode, exact[:4]) < 5e-5 and rel_err(prefill, exact) > 100 * rel_err(decode, exact[:4])
 
 
 def test_largest_products_do_not_saturate(int4_gemm):
@@ -89,7 +86,7 @@ def test_largest_products_do_not_saturate(int4_gemm):
                                   rtol=1e-6), int8
     x = torch.full((16, k_), 128.0)
     x[:, ::32] = 32639.0
-    assert _rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 8)) < 2e-6
+    assert rel_err(k.matmul(x, w, prefill=True), _rounded(x, w, 8)) < 2e-6
 
 
 def test_a_position_does_not_depend_on_how_many_ran_with_it(int4_gemm):
@@ -117,11 +114,11 @@ def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):
         for t in (16, 19):
             x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
             out = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], False, True, True)
-            assert _rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
-            assert _rel_err(out[:, 24:], k.quantize_activations(x, bits=16).double() @ w8.T) < 2e-6, (k_, n8, t)
+            assert rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
+            assert rel_err(out[:, 24:], k.quantize_activations(x, bits=16).double() @ w8.T) < 2e-6, (k_, n8, t)
             int8 = kernels.op("qlinear")(x, [*a.segment(), q8, s8], [1, 2], True, True, True)
-            assert _rel_err(int8[:, :24], _rounded(x, a, 8)) < 2e-6
-            assert _rel_err(int8[:, 24:], x.double() @ w8.T) < 2e-6
+            assert rel_err(int8[:, :24], _rounded(x, a, 8)) < 2e-6
+            assert rel_err(int8[:, 24:], x.double() @ w8.T) < 2e-6
 
 
 def test_int6_weights_multiply_int8_x_by_half_groups_beside_int4_in_one_call(kernel):
@@ -142,5 +139,5 @@ def test_int6_weights_multiply_int8_x_by_half_groups_beside_int4_in_one_call(ker
             x = torch.randn(t, k_, generator=torch.Generator().manual_seed(t))
             for int8 in (False, True):
                 out = kernels.op("qlinear")(x, [*a.segment(), *w6.segment()], [1, 3], int8, True, True)
-                assert _rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
-                assert _rel_err(out[:, 24:], k.quantize_activations(x).double() @ dense6.T) < 2e-6, (k_, n6, t, int8)
+                assert rel_err(out[:, :24], _rounded(x, a, 8)) < 2e-6
+                assert rel_err(out[:, 24:], k.quantize_activations(x).double() @ dense6.T) < 2e-6, (k_, n6, t, int8)
