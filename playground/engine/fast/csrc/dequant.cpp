@@ -44,12 +44,11 @@ PG_TARGET_AVX512 static void dequant_row_avx512(const QSeg& s, int64_t n, float*
   const int64_t G = s.K / kGroup;
   const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   for (int64_t g = 0; g < G; ++g) {
-    float scale, offset;
-    group_params(s, n, g, &scale, &offset);
-    const __m512 sc = _mm512_set1_ps(scale);
+    const GroupParams p = group_params(s, n, g);
+    const __m512 sc = _mm512_set1_ps(p.scale);
     float* o = out + g * kGroup;
     if (s.kind == kInt4) {
-      const __m512 of = _mm512_set1_ps(offset);
+      const __m512 of = _mm512_set1_ps(p.offset);
       const __m512 table = _mm512_fmadd_ps(iota, sc, of);
       const __m512i b = _mm512_cvtepu8_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * (s.K / 2) + g * 16)));
@@ -69,12 +68,11 @@ PG_TARGET_AVX2 static void dequant_row_avx2(const QSeg& s, int64_t n, float* out
   const int64_t G = s.K / kGroup;
   const __m256i low4 = _mm256_set1_epi32(15);
   for (int64_t g = 0; g < G; ++g) {
-    float scale, offset;
-    group_params(s, n, g, &scale, &offset);
-    const __m256 sc = _mm256_set1_ps(scale);
+    const GroupParams p = group_params(s, n, g);
+    const __m256 sc = _mm256_set1_ps(p.scale);
     float* o = out + g * kGroup;
     if (s.kind == kInt4) {
-      const __m256 of = _mm256_set1_ps(offset);
+      const __m256 of = _mm256_set1_ps(p.offset);
       const uint8_t* b = s.q + n * (s.K / 2) + g * 16;
       for (int h = 0; h < 2; ++h) {  // bytes 0..7, then 8..15: low nibbles are q[8h..], high ones q[16 + 8h..]
         const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8 * h)));
@@ -98,12 +96,11 @@ PG_TARGET_BF16 static void dequant_row_bf16_avx512(const QSeg& s, int64_t n, uin
   const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m256i nib = _mm256_set1_epi16(15);
   for (int64_t g = 0; g < G; ++g) {
-    float scale, offset;
-    group_params(s, n, g, &scale, &offset);
-    const __m512 sc = _mm512_set1_ps(scale);
+    const GroupParams p = group_params(s, n, g);
+    const __m512 sc = _mm512_set1_ps(p.scale);
     void* o = out + g * kGroup;
     if (s.kind == kInt4) {
-      const __m512 of = _mm512_set1_ps(offset);
+      const __m512 of = _mm512_set1_ps(p.offset);
       const __m512i table = _mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(_mm512_fmadd_ps(iota, sc, of)));
       const __m256i b = _mm256_cvtepu8_epi16(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * (s.K / 2) + g * 16)));

@@ -108,9 +108,10 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
     for (int64_t r = 0; r < kPanel && int6; ++r) {  // the halves' scales
       for (int64_t h = 0; h < 2; ++h) ws[(2 * g + h) * kPanel + r] = int6_half_scale(s, r0 + r, g, h);
     }
-    for (int64_t r = 0; r < kPanel && int4; ++r) group_params(s, r0 + r, g, ws + g * kPanel + r, off + g * kPanel + r);
-    for (int64_t r = 0; r < kPanel && s.kind == kInt8; ++r) {
-      ws[g * kPanel + r] = r0 + r < s.N ? half_to_float(s.scales[(r0 + r) * G + g]) : 0.f;
+    for (int64_t r = 0; r < kPanel && !int6; ++r) {  // int4, int5: scales and offsets; int8: scales
+      const GroupParams p = group_params(s, r0 + r, g);
+      ws[g * kPanel + r] = p.scale;
+      if (int4) off[g * kPanel + r] = p.offset;
     }
   }
 }

@@ -65,7 +65,9 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       if (int6) {
         for (int64_t h = 0; h < 2; ++h) ws[(2 * g + h) * kPanel + r] = int6_half_scale(s, r0 + r, g, h);
       } else {
-        group_params(s, r0 + r, g, ws + g * kPanel + r, off + g * kPanel + r);
+        const GroupParams p = group_params(s, r0 + r, g);
+        ws[g * kPanel + r] = p.scale;
+        off[g * kPanel + r] = p.offset;
       }
     }
   }

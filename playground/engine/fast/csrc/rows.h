@@ -110,21 +110,22 @@ PG_TARGET_AVX2 PG_INLINE float int6_half_scale(const QSeg& s, int64_t n, int64_t
   return super_half(p, 16) * static_cast<float>(static_cast<int8_t>(p[int6_scale_at(g, h) % 16]));
 }
 
-// Row n's group g of an int4, int5 or int8 segment: its scale and offset (implied ones included; int8: unused) into
-// *sc / *off, zeros for rows at or past N (a last panel's padding). fp16 through F16C inline: group_scale's plain
-// conversion, called per row and group, was ~3% of a prefill.
-PG_TARGET_AVX2 PG_INLINE void group_params(const QSeg& s, int64_t n, int64_t g, float* sc, float* off) {
-  if (n >= s.N) {
-    *sc = *off = 0.f;
-  } else if (s.kparams) {
+// Row n's group g of an int4, int5 or int8 segment: its scale and offset (implied ones included; int8: unused),
+// zeros for rows at or past N (a last panel's padding). fp16 through F16C inline: group_scale's plain conversion,
+// called per row and group, was ~3% of a prefill.
+struct GroupParams {
+  float scale, offset;
+};
+PG_TARGET_AVX2 PG_INLINE GroupParams group_params(const QSeg& s, int64_t n, int64_t g) {
+  if (n >= s.N) return {0.f, 0.f};
+  if (s.kparams) {
     const uint8_t* p = super_at(s, n, g);
-    *sc = super_half(p, 16) * static_cast<float>(p[g % kSuperGroups]);
-    *off = -super_half(p, 18) * static_cast<float>(p[8 + g % kSuperGroups]);
-  } else {
-    const int64_t at = n * (s.K / kGroup) + g;
-    *sc = _cvtsh_ss(s.scales[at]);
-    *off = s.offsets ? _cvtsh_ss(s.offsets[at]) : implied_offset(s.kind) * *sc;
+    return {super_half(p, 16) * static_cast<float>(p[g % kSuperGroups]),
+            -super_half(p, 18) * static_cast<float>(p[8 + g % kSuperGroups])};
   }
+  const int64_t at = n * (s.K / kGroup) + g;
+  const float scale = _cvtsh_ss(s.scales[at]);
+  return {scale, s.offsets ? _cvtsh_ss(s.offsets[at]) : implied_offset(s.kind) * scale};
 }
 
 // A block's 8 int6 scales from i0 (int6_params' p) as fp32 times d (the block's d, broadcast: read once a block).

@@ -84,8 +84,7 @@ struct Quad {
                                         int64_t G) const {
     for (int64_t g = g0; g < G; ++g) {
       const __m256i w = group_values<FIVE>(row, g);
-      float scale, offset;  // (the offset: the caller's term)
-      group_params(seg, n, g, &scale, &offset);
+      const float scale = group_params(seg, n, g).scale;  // (the offset: the caller's term)
       for (int t = 0; t < TT; ++t) {
         const int64_t at = t * K + g * kGroup;
         const __m256i c = SYM ? _mm256_zextsi128_si256(_mm_cvtsi32_si128((FIVE ? 2 : 1) * c4[t * C + g * 4]))
