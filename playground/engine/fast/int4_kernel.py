@@ -63,7 +63,7 @@ KIND = 1  # the int4 weight kind in the ops' segment lists (int8 is 2)
 
 
 @dataclass
-class Int4Weight:
+class Int4Weight(kquant.NibbleParams):
     """A quantized [n, k] weight; all payload is in torch tensors (see the module docstring for the layout)."""
 
     n: int
@@ -73,19 +73,7 @@ class Int4Weight:
     offsets: torch.Tensor  # float16 [n, k // GROUP], or empty: symmetric (GGUF's Q4_0), offset = -8 * scale; or
     # K-quant parameters (their mins)
 
-    @property
-    def symmetric(self) -> bool:
-        return self.offsets.numel() == 0 and not kquant.is_kparams(self.scales)
-
-    def scale_values(self) -> torch.Tensor:
-        """[n, k // GROUP] per-group scales (float16, or fp32 from K-quant parameters)."""
-        return kquant.values(self.scales)[0] if kquant.is_kparams(self.scales) else self.scales
-
-    def offset_values(self) -> torch.Tensor:
-        """[n, k // GROUP] whether stored or implied (-8 * scale is exact in fp16; fp32 from K-quant parameters)."""
-        if kquant.is_kparams(self.scales):
-            return kquant.values(self.scales)[1]
-        return self.scales * -8 if self.symmetric else self.offsets
+    implied = -8.0  # Q4_0's offset per unit of scale (kquant.NibbleParams: symmetric, scale_values, offset_values)
 
     def to(self, device: Any) -> Int4Weight:
         """The same weight on another device (the kernel runs on CPU; other devices use the fallback)."""

@@ -40,8 +40,9 @@ def row_bytes(k: int) -> int:
 
 
 @dataclass
-class Int5Weight:
-    """qweight uint8 [n, row_bytes(k)], scales float16 [n, k/32], offsets float16 [n, k/32] or empty (symmetric)."""
+class Int5Weight(kquant.NibbleParams):
+    """qweight uint8 [n, row_bytes(k)], scales float16 [n, k/32] (or Q5_K's own parameters, uint8: kquant.py),
+    offsets float16 [n, k/32] or empty (symmetric, or K-quant)."""
 
     n: int
     k: int
@@ -50,20 +51,7 @@ class Int5Weight:
     offsets: torch.Tensor
 
     format = "int5"
-
-    @property
-    def symmetric(self) -> bool:
-        return self.offsets.numel() == 0 and not kquant.is_kparams(self.scales)
-
-    def scale_values(self) -> torch.Tensor:
-        """[n, k/32] per-group scales (float16, or fp32 from K-quant parameters: Q5_K's own, kquant.py)."""
-        return kquant.values(self.scales)[0] if kquant.is_kparams(self.scales) else self.scales
-
-    def offset_values(self) -> torch.Tensor:
-        """[n, k/32] whether stored or implied (-16 * scale is exact in fp16; fp32 from K-quant parameters)."""
-        if kquant.is_kparams(self.scales):
-            return kquant.values(self.scales)[1]
-        return self.scales * -16 if self.symmetric else self.offsets
+    implied = -16.0  # Q5_0's offset per unit of scale (kquant.NibbleParams: symmetric, scale_values, offset_values)
 
     def take(self, rows: torch.Tensor | slice) -> Int5Weight:
         """The weight of rows ``rows`` (an index tensor or a slice)."""

@@ -22,6 +22,30 @@ SUPER_BYTES = 20
 INT6_BYTES = 18
 
 
+class NibbleParams:
+    """The per-group parameters of an int4 / int5 weight however it holds them: fp16 ``scales`` and ``offsets``,
+    fp16 ``scales`` alone (symmetric: the offset ``implied`` times the scale, GGUF's Q4_0 / Q5_0), or K-quant
+    parameters in ``scales`` (uint8) and no ``offsets``. Mixed into ``Int4Weight`` and ``Int5Weight``."""
+
+    scales: torch.Tensor
+    offsets: torch.Tensor
+    implied: float  # the offset per unit of scale where none is stored: -8 (int4), -16 (int5)
+
+    @property
+    def symmetric(self) -> bool:
+        return self.offsets.numel() == 0 and not is_kparams(self.scales)
+
+    def scale_values(self) -> torch.Tensor:
+        """[n, k/32] per-group scales (float16, or fp32 from K-quant parameters)."""
+        return values(self.scales)[0] if is_kparams(self.scales) else self.scales
+
+    def offset_values(self) -> torch.Tensor:
+        """[n, k/32] whether stored or implied (the implied ones exact in fp16; fp32 from K-quant parameters)."""
+        if is_kparams(self.scales):
+            return values(self.scales)[1]
+        return self.scales * self.implied if self.symmetric else self.offsets
+
+
 def row_bytes(k: int) -> int:
     return k // SUPER * SUPER_BYTES
 
