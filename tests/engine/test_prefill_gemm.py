@@ -2,7 +2,7 @@
 group (int4: int8 in either mode; int8 and int6 weights: int16 as decode rounds it, in the fp32 mode), run on any
 x86-64 CPU with AVX2 (the kernels are capped at avx2 here, so AVX-512 machines check it too); on AVX512-VNNI
 (csrc/gemm_avx512.cpp) int4 weights the same way, and int6 ones with int8 x by half groups, checked where the CPU
-has it."""
+has it; there fewer than 16 rows of int4 and int5 weights skip the panels (csrc/gemm_small.cpp)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,31 @@ def test_a_position_does_not_depend_on_how_many_ran_with_it(int4_gemm):
         for t in (16, 17, 18, 21):
             part = k.matmul(x[:t], w, int8_activations=int8, prefill=True)
             assert torch.equal(part, whole[:t]), (int8, t)
+
+
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_K"])
+def test_a_short_prompt_computes_what_it_computes_in_a_long_one(kernel, quant):
+    """AVX512-VNNI runs fewer than 16 rows of x without the panels (csrc/gemm_small.cpp: a new prompt after a
+    cached source, a chat's next turn): every row, bit for bit, what the panel GEMM gives it among 40, for int4 and
+    int5 weights with stored, implied and K-quant offsets, group counts that are not whole 16s or 4s, rows that
+    are not whole 16s."""
+    from playground.engine.fast import gguf_repack, int5_kernel
+    from tests.gguf_files import random_blocks
+
+    if k.set_isa("avx512").split()[:2] != ["avx512", "avx512-vnni"]:
+        pytest.skip("this CPU has no avx512-vnni path")
+    fmt = int5_kernel if quant.startswith("Q5") else k
+    for n, k_ in ((37, 256), (16, 288), (50, 896), (33, 2048)):
+        if quant.endswith("_K") and k_ % 256:
+            continue
+        w = gguf_repack.repack(random_blocks(n, k_, quant, seed=n).reshape(-1), quant, (n, k_))
+        x = torch.randn(40, k_, generator=torch.Generator().manual_seed(k_))
+        reference = k.quantize_activations(x).double() @ fmt.dequantize(w).double().T
+        for int8 in (False, True):
+            whole = fmt.matmul(x, w, int8_activations=int8, prefill=True)
+            assert rel_err(whole, reference) < 2e-6
+            for t in (1, 2, 5, 15, 16):
+                assert torch.equal(fmt.matmul(x[:t], w, int8_activations=int8, prefill=True), whole[:t]), (n, k_, t)
 
 
 def test_int8_weights_multiply_int16_x_beside_int4_in_one_call(avx2):

@@ -12,7 +12,8 @@ weight) and no ``offsets``.
 ``matmul(x, w)`` (op ``playground::qlinear``, see ``csrc/``): up to 15 rows of x read each weight once (decode);
 more rows (prefill) run a GEMM (``prefill_gemm()`` says which), never on a full-precision copy of the weights: on
 the AVX2 path and AVX512-VNNI CPUs in integers on weights repacked a block of rows at a time (csrc/gemm_avx2.cpp,
-csrc/gemm_avx512.cpp), elsewhere on tiles of dequantized rows with BLAS. Activations, per call
+csrc/gemm_avx512.cpp; a prompt of fewer than 16 rows on AVX512-VNNI: the same numbers without repacking,
+csrc/gemm_small.cpp), elsewhere on tiles of dequantized rows with BLAS. Activations, per call
 (``int8_activations=``, default ``$PLAYGROUND_INT4_ACTIVATIONS``, else fp32):
 - fp32: results match ``x @ dequantize(w).T`` up to float rounding (~1e-7 relative). Except where decode rounds x
   per group of 32 to int16 (AVX512-VNNI and AVX2; ``fp32_x_bits()`` says 16; error at most 1.6e-5 of the group's

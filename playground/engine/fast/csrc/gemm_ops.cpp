@@ -1,6 +1,7 @@
 // Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4 /
-// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN
-// where the CPU has AVX512-BF16, else MKL's fp32 sgemm).
+// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp; fewer than 16 rows of x times int4 / int5 ones: the same
+// numbers without the panels, gemm_small.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN where
+// the CPU has AVX512-BF16, else MKL's fp32 sgemm).
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -181,7 +182,9 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       dynamic_for(s.N, std::min(block, (per + 15) / 16 * 16), [&](int64_t n0, int64_t n1) {
         thread_local std::vector<uint8_t> kept;
         uint8_t* buf = reused(kept, scratch);
-        if (vnni) {
+        if (vnni && gemm_small_vnni512_takes(s, T)) {
+          gemm_small_vnni512(s, xp8, n0, n1, out + col, ldo);
+        } else if (vnni) {
           gemm_rows_vnni512(s, xp8, n0, n1, out + col, ldo, buf);
         } else {
           gemm_rows(s, takes_x8(isa, s) ? xp8 : xp16, n0, n1, out + col, ldo, buf);

@@ -172,6 +172,10 @@ int64_t gemm_block_rows_vnni512(int64_t K);
 int64_t gemm_scratch_bytes_vnni512(int64_t K);
 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
                        uint8_t* scratch);
+// Its numbers for int4 and int5 weights and fewer than kGemmSmallT rows of x, without the panels (gemm_small.cpp).
+constexpr int64_t kGemmSmallT = 16;  // from 16 rows the panels pay (measured: level at 16, 0.3x slower at 32)
+bool gemm_small_vnni512_takes(const QSeg& s, int64_t T);
+void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo);
 // Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
 inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
 

@@ -1,0 +1,175 @@
+// Prefill's GEMM for a few rows of x on AVX512-VNNI (int4 and int5 weights): the numbers of gemm_rows_vnni512, bit
+// for bit, without its panels.
+//
+// The packed GEMM transposes every weight into panels of 16 rows before it multiplies: a fixed cost of ~6 GEMVs
+// per call (a [22016, 2048] Q4_K weight: 4.9 ms at T = 1, its GEMV 0.7 ms), which a prompt of a few tokens never
+// earns back, and that is the common case: a new prompt after a cached source, a chat's next turn. Here each row
+// is read as decode reads it (quad_values: 4 groups' values per 64 bytes, x in the same order), each group's
+// integer sum reduced across its 4 lanes, and 16 rows' sums turned so one vector holds a group's 16 rows: from
+// there on the per-group fp32 steps are the packed kernel's, in its order, so a prompt position computes the same
+// whether it ran alone or among 500 (prefill's promise, ops.cpp).
+#include <algorithm>
+#include <vector>
+
+#include "kernels.h"
+#include "ops.h"
+#include "rows.h"
+#include "simd.h"
+#include "vnni_quads.h"
+
+namespace pg {
+
+#if PG_X86
+
+namespace {
+
+constexpr int64_t kRows = 16;  // weight rows per block: one int32 / fp32 lane each
+
+// v[q]: a row's sums over quad q of a 16-group block, 4 lanes per group (lanes 4i..4i+3: group 4q + i). Returns
+// the 16 groups' sums, element 4L + q holding group 4q + L.
+PG_TARGET_VNNI512 PG_INLINE __m512i group_sums(const __m512i (&v)[4]) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+// r[i] (row i's 16 values) -> r[j] (value j of the 16 rows).
+PG_TARGET_VNNI512 PG_INLINE void transpose16(__m512i (&r)[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4i + k], 128-bit lane L: rows 4i..4i+3 of value 4L + k
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int k = 0; k < 4; ++k) t[k] = r[k], t[4 + k] = r[4 + k], t[8 + k] = r[8 + k], t[12 + k] = r[12 + k];
+  for (int k = 0; k < 4; ++k) {
+    const __m512i a = _mm512_shuffle_i32x4(t[k], t[4 + k], 0x44), b = _mm512_shuffle_i32x4(t[k], t[4 + k], 0xEE);
+    const __m512i c = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0x44), d = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0xEE);
+    r[k] = _mm512_shuffle_i32x4(a, c, 0x88);
+    r[4 + k] = _mm512_shuffle_i32x4(a, c, 0xDD);
+    r[8 + k] = _mm512_shuffle_i32x4(b, d, 0x88);
+    r[12 + k] = _mm512_shuffle_i32x4(b, d, 0xDD);
+  }
+}
+
+// Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16]. Each
+// row's values are taken apart once for all rows of x (scratch: xv [T][8] and r [T][16] vectors).
+template <bool FIVE>
+PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int32_t* sums,
+                                  int32_t* xv, int32_t* r) {
+  const auto at = [](int32_t* base, int64_t i) { return base + 16 * i; };  // vector i of a scratch array
+  const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s);
+  for (int64_t g16 = 0; g16 < G; g16 += 16) {
+    const int quads = static_cast<int>(std::min<int64_t>(4, (G - g16) / 4));
+    if (quads == 0) break;
+    for (int64_t t = 0; t < T; ++t) {  // x's 4 groups of a quad in quad_values' order: first halves, then last
+      for (int q = 0; q < quads; ++q) {
+        const int8_t* p = xp.xq + t * K + (g16 + 4 * q) * kGroup;
+        const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
+        _mm512_storeu_si512(at(xv, t * 8 + q), _mm512_shuffle_i64x2(a, b, 0x88));
+        _mm512_storeu_si512(at(xv, t * 8 + 4 + q), _mm512_shuffle_i64x2(a, b, 0xDD));
+      }
+    }
+    for (int64_t i = 0; i < kRows; ++i) {
+      __m512i lo[4], hi[4];
+      for (int q = 0; q < quads && i < rows; ++q) quad_values<FIVE>(s.q + (r0 + i) * rb, g16 + 4 * q, lo[q], hi[q]);
+      for (int64_t t = 0; t < T; ++t) {
+        __m512i v[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
+        for (int q = 0; q < quads && i < rows; ++q) {
+          v[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(at(xv, t * 8 + q))), hi[q],
+                                     _mm512_loadu_si512(at(xv, t * 8 + 4 + q)));
+        }
+        _mm512_storeu_si512(at(r, t * kRows + i), group_sums(v));
+      }
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      __m512i m[16];
+      for (int i = 0; i < 16; ++i) m[i] = _mm512_loadu_si512(at(r, t * kRows + i));
+      transpose16(m);
+      int32_t* out = sums + (t * G + g16) * kRows;
+      for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
+        if (j % 4 < quads) _mm512_storeu_si512(out + (4 * (j % 4) + j / 4) * kRows, m[j]);
+      }
+    }
+  }
+  for (int64_t g = G / 4 * 4; g < G; ++g) {  // groups past the last whole 4
+    for (int64_t i = 0; i < kRows; ++i) {
+      const __m256i w = i < rows ? group_values<FIVE>(s.q + (r0 + i) * rb, g) : _mm256_setzero_si256();
+      for (int64_t t = 0; t < T; ++t) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp.xq + t * K + g * kGroup));
+        const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        const __m128i h2 = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+        sums[(t * G + g) * kRows + i] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 1)));
+      }
+    }
+  }
+}
+
+// in [rows][G] (rows <= 16) -> out [G][16], rows past `rows` zeros.
+PG_TARGET_VNNI512 void params_by_group(const float* in, int64_t rows, int64_t G, float* out) {
+  for (int64_t g16 = 0; g16 < G; g16 += 16) {
+    const __mmask16 m = static_cast<__mmask16>(G - g16 >= 16 ? 0xFFFF : (1u << (G - g16)) - 1);
+    __m512i v[16];
+    for (int64_t i = 0; i < 16; ++i) {
+      v[i] = i < rows ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, in + i * G + g16)) : _mm512_setzero_si512();
+    }
+    transpose16(v);
+    for (int64_t j = 0; j < 16 && g16 + j < G; ++j) _mm512_storeu_si512(out + (g16 + j) * kRows, v[j]);
+  }
+}
+
+}  // namespace
+
+bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) { return nibble_kind(s.kind) && T < kGemmSmallT; }
+
+PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out,
+                                          int64_t ldo) {
+  const int64_t G = xp.G, T = xp.T;
+  const bool sym = symmetric(s);
+  const auto bias = static_cast<int32_t>(-implied_offset(s.kind));
+  const float* osum = offset_sums(xp);
+  thread_local std::vector<int32_t> sums_kept;
+  thread_local std::vector<float> params_kept;
+  thread_local std::vector<int32_t> vectors_kept;
+  int32_t* sums = reused(sums_kept, T * G * kRows);
+  float* scale = reused(params_kept, 4 * G * kRows);
+  float *offset = scale + G * kRows, *by_row = offset + G * kRows;
+  int32_t* xv = reused(vectors_kept, 16 * T * (8 + kRows));  // block_sums' scratch: [T][8] and [T][16] vectors
+  for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
+    const int64_t rows = std::min(kRows, n1 - r0);
+    // the packed kernel's scales and offsets (params_to_floats: group_params' values), by group
+    params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
+    params_by_group(by_row, rows, G, scale);
+    if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+    if (s.kind == kInt5) block_sums<true>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+    else block_sums<false>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+    const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
+    for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
+      __m512 f = _mm512_setzero_ps();
+      for (int64_t g = 0; g < G; ++g) {
+        __m512i a = _mm512_loadu_si512(sums + (t * G + g) * kRows);
+        if (sym) a = _mm512_add_epi32(a, _mm512_set1_epi32(-bias * xp.qsum[t * xp.Gp + g]));
+        const __m512 xs = _mm512_set1_ps(xp.xs[t * xp.Gp + g]);
+        f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + g * kRows), xs), f);
+        if (!sym) f = _mm512_fmadd_ps(_mm512_loadu_ps(offset + g * kRows), _mm512_set1_ps(osum[t * xp.Gp + g]), f);
+      }
+      _mm512_mask_storeu_ps(out + t * ldo + r0, m, f);
+    }
+  }
+}
+
+#else
+
+bool gemm_small_vnni512_takes(const QSeg&, int64_t) { return false; }
+void gemm_small_vnni512(const QSeg&, const XPrep&, int64_t, int64_t, float*, int64_t) {}
+
+#endif
+
+}  // namespace pg
