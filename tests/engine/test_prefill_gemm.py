@@ -101,19 +101,19 @@ def test_a_position_does_not_depend_on_how_many_ran_with_it(int4_gemm):
             assert torch.equal(part, whole[:t]), (int8, t)
 
 
-@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_K"])
+@pytest.mark.parametrize("quant", ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_K", "Q6_K"])
 def test_a_short_prompt_computes_what_it_computes_in_a_long_one(kernel, quant):
     """AVX512-VNNI runs fewer than 16 rows of x without the panels (csrc/gemm_small.cpp: a new prompt after a
     cached source, a chat's next turn): every row, bit for bit, what the panel GEMM gives it among 40, for int4 and
-    int5 weights with stored, implied and K-quant offsets, group counts that are not whole 16s or 4s, rows that
-    are not whole 16s."""
-    from playground.engine.fast import gguf_repack, int5_kernel
+    int5 weights with stored, implied and K-quant offsets and int6 ones (by half groups), group counts that are not
+    whole 16s or 4s, rows that are not whole 16s."""
+    from playground.engine.fast import gguf_repack, int5_kernel, int6_kernel
     from tests.gguf_files import random_blocks
 
     if k.set_isa("avx512").split()[:2] != ["avx512", "avx512-vnni"]:
         pytest.skip("this CPU has no avx512-vnni path")
-    fmt = int5_kernel if quant.startswith("Q5") else k
-    for n, k_ in ((37, 256), (16, 288), (50, 896), (33, 2048)):
+    fmt = {"Q5": int5_kernel, "Q6": int6_kernel}.get(quant[:2], k)
+    for n, k_ in ((37, 256), (16, 288), (50, 896), (33, 2048), (20, 768)):
         if quant.endswith("_K") and k_ % 256:
             continue
         w = gguf_repack.repack(random_blocks(n, k_, quant, seed=n).reshape(-1), quant, (n, k_))

@@ -1,5 +1,5 @@
 // Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4 /
-// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp; fewer than 16 rows of x times int4 / int5 ones: the same
+// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp; fewer than 16 rows of x times int4 / int5 / int6 ones: the same
 // numbers without the panels, gemm_small.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN where
 // the CPU has AVX512-BF16, else MKL's fp32 sgemm).
 #include <ATen/Context.h>

@@ -1,5 +1,5 @@
-// Prefill's GEMM for a few rows of x on AVX512-VNNI (int4 and int5 weights): the numbers of gemm_rows_vnni512, bit
-// for bit, without its panels.
+// Prefill's GEMM for a few rows of x on AVX512-VNNI (int4, int5 and int6 weights): the numbers of
+// gemm_rows_vnni512, bit for bit, without its panels.
 //
 // The packed GEMM transposes every weight into panels of 16 rows before it multiplies: a fixed cost of ~6 GEMVs
 // per call (a [22016, 2048] Q4_K weight: 4.9 ms at T = 1, its GEMV 0.7 ms), which a prompt of a few tokens never
@@ -57,11 +57,25 @@ PG_TARGET_VNNI512 PG_INLINE void transpose16(__m512i (&r)[16]) {
   }
 }
 
-// Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16]. Each
-// row's values are taken apart once for all rows of x (scratch: xv [T][8] and r [T][16] vectors).
-template <bool FIVE>
+// Groups g..g+3 (g a multiple of 4) of an int6 row (int6_bytes' layout) as quad_values gives int4 ones: each
+// group's values 0..15 (lo), then 16..31 (hi), 0..63.
+PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, __m512i& lo, __m512i& hi) {
+  const uint8_t* blk = s.q + n * row_bytes(s) + g / 8 * 192;
+  const int quad = static_cast<int>(g % 8 / 4);
+  const __m512i nib = _mm512_loadu_si512(blk + 64 * quad), pairs = _mm512_loadu_si512(blk + 128);
+  const __m512i low4 = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x30);
+  const __m512i top = quad ? _mm512_srli_epi16(pairs, 4) : pairs;  // bits 0-1: lo's top bits, 2-3: hi's
+  lo = _mm512_or_si512(_mm512_and_si512(nib, low4), _mm512_and_si512(_mm512_slli_epi16(top, 4), two));
+  hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(nib, 4), low4), _mm512_and_si512(_mm512_slli_epi16(top, 2), two));
+}
+
+// Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16] (int6:
+// first half groups', then at sums + T * G * 16 the second halves'). Each row's values are taken apart once for all
+// rows of x (scratch: xv [T][8] and r [T][32] vectors).
+template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int32_t* sums,
                                   int32_t* xv, int32_t* r) {
+  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
   const auto at = [](int32_t* base, int64_t i) { return base + 16 * i; };  // vector i of a scratch array
   const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s);
   for (int64_t g16 = 0; g16 < G; g16 += 16) {
@@ -77,28 +91,35 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
     }
     for (int64_t i = 0; i < kRows; ++i) {
       __m512i lo[4], hi[4];
-      for (int q = 0; q < quads && i < rows; ++q) quad_values<FIVE>(s.q + (r0 + i) * rb, g16 + 4 * q, lo[q], hi[q]);
+      for (int q = 0; q < quads && i < rows; ++q) {
+        if (HALVES) int6_quad(s, r0 + i, g16 + 4 * q, lo[q], hi[q]);
+        else quad_values<FIVE>(s.q + (r0 + i) * rb, g16 + 4 * q, lo[q], hi[q]);
+      }
       for (int64_t t = 0; t < T; ++t) {
-        __m512i v[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                        _mm512_setzero_si512()};
+        __m512i v[4], h[4];  // h: int6's second halves apart
+        for (int q = 0; q < 4; ++q) v[q] = h[q] = _mm512_setzero_si512();
         for (int q = 0; q < quads && i < rows; ++q) {
-          v[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(at(xv, t * 8 + q))), hi[q],
-                                     _mm512_loadu_si512(at(xv, t * 8 + 4 + q)));
+          v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(at(xv, t * 8 + q)));
+          __m512i& second = HALVES ? h[q] : v[q];
+          second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(at(xv, t * 8 + 4 + q)));
         }
-        _mm512_storeu_si512(at(r, t * kRows + i), group_sums(v));
+        _mm512_storeu_si512(at(r, 2 * t * kRows + i), group_sums(v));
+        if (HALVES) _mm512_storeu_si512(at(r, (2 * t + 1) * kRows + i), group_sums(h));
       }
     }
     for (int64_t t = 0; t < T; ++t) {
-      __m512i m[16];
-      for (int i = 0; i < 16; ++i) m[i] = _mm512_loadu_si512(at(r, t * kRows + i));
-      transpose16(m);
-      int32_t* out = sums + (t * G + g16) * kRows;
-      for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
-        if (j % 4 < quads) _mm512_storeu_si512(out + (4 * (j % 4) + j / 4) * kRows, m[j]);
+      for (int half = 0; half < (HALVES ? 2 : 1); ++half) {
+        __m512i m[16];
+        for (int i = 0; i < 16; ++i) m[i] = _mm512_loadu_si512(at(r, (2 * t + half) * kRows + i));
+        transpose16(m);
+        int32_t* out = sums + (half * T * G + t * G + g16) * kRows;
+        for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
+          if (j % 4 < quads) _mm512_storeu_si512(out + (4 * (j % 4) + j / 4) * kRows, m[j]);
+        }
       }
     }
   }
-  for (int64_t g = G / 4 * 4; g < G; ++g) {  // groups past the last whole 4
+  for (int64_t g = G / 4 * 4; g < G && !HALVES; ++g) {  // groups past the last whole 4 (int6: none, 8 a block)
     for (int64_t i = 0; i < kRows; ++i) {
       const __m256i w = i < rows ? group_values<FIVE>(s.q + (r0 + i) * rb, g) : _mm256_setzero_si256();
       for (int64_t t = 0; t < T; ++t) {
@@ -127,7 +148,9 @@ PG_TARGET_VNNI512 void params_by_group(const float* in, int64_t rows, int64_t G,
 
 }  // namespace
 
-bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) { return nibble_kind(s.kind) && T < kGemmSmallT; }
+bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) {
+  return (nibble_kind(s.kind) || s.kind == kInt6) && T < kGemmSmallT;
+}
 
 PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out,
                                           int64_t ldo) {
@@ -138,25 +161,41 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   thread_local std::vector<int32_t> sums_kept;
   thread_local std::vector<float> params_kept;
   thread_local std::vector<int32_t> vectors_kept;
-  int32_t* sums = reused(sums_kept, T * G * kRows);
-  float* scale = reused(params_kept, 4 * G * kRows);
+  const bool int6 = s.kind == kInt6;
+  int32_t* sums = reused(sums_kept, (int6 ? 2 : 1) * T * G * kRows);
+  float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
   float *offset = scale + G * kRows, *by_row = offset + G * kRows;
-  int32_t* xv = reused(vectors_kept, 16 * T * (8 + kRows));  // block_sums' scratch: [T][8] and [T][16] vectors
+  int32_t* xv = reused(vectors_kept, 16 * T * (8 + 2 * kRows));  // block_sums' scratch: [T][8], [T][32] vectors
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
-    // the packed kernel's scales and offsets (params_to_floats: group_params' values), by group
-    params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
-    params_by_group(by_row, rows, G, scale);
-    if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
-    if (s.kind == kInt5) block_sums<true>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
-    else block_sums<false>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+    // the packed kernel's scales and offsets (pack_panel's values), by group
+    if (int6) {
+      for (int64_t gh = 0; gh < 2 * G; ++gh)
+        for (int64_t i = 0; i < kRows; ++i) scale[gh * kRows + i] = i < rows ? int6_half_scale(s, r0 + i, gh / 2, gh % 2) : 0.f;
+      block_sums<kInt6>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+    } else {
+      params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
+      params_by_group(by_row, rows, G, scale);
+      if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+      if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+      else block_sums<kInt4>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+    }
     const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
     for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
       __m512 f = _mm512_setzero_ps();
       for (int64_t g = 0; g < G; ++g) {
-        __m512i a = _mm512_loadu_si512(sums + (t * G + g) * kRows);
-        if (sym) a = _mm512_add_epi32(a, _mm512_set1_epi32(-bias * xp.qsum[t * xp.Gp + g]));
         const __m512 xs = _mm512_set1_ps(xp.xs[t * xp.Gp + g]);
+        __m512i a = _mm512_loadu_si512(sums + (t * G + g) * kRows);
+        if (int6) {  // the second half's sum first, each from -32 times x's sum over its 16
+          const int32_t* q16 = xp.qsum16 + t * (xp.K / 16) + 2 * g;
+          const __m512i h = _mm512_add_epi32(_mm512_loadu_si512(sums + (T * G + t * G + g) * kRows),
+                                             _mm512_set1_epi32(-32 * q16[1]));
+          f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(_mm512_loadu_ps(scale + (2 * g + 1) * kRows), xs), f);
+          a = _mm512_add_epi32(a, _mm512_set1_epi32(-32 * q16[0]));
+          f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + 2 * g * kRows), xs), f);
+          continue;
+        }
+        if (sym) a = _mm512_add_epi32(a, _mm512_set1_epi32(-bias * xp.qsum[t * xp.Gp + g]));
         f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + g * kRows), xs), f);
         if (!sym) f = _mm512_fmadd_ps(_mm512_loadu_ps(offset + g * kRows), _mm512_set1_ps(osum[t * xp.Gp + g]), f);
       }
