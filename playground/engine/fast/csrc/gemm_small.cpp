@@ -70,49 +70,50 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
 }
 
 // Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16] (int6:
-// first half groups', then at sums + T * G * 16 the second halves'). Each row's values are taken apart once for all
-// rows of x (scratch: xv [T][8] and r [T][32] vectors).
+// first half groups', then at sums + T * G * 16 the second halves'). xv: x's 4 groups of each quad in quad_values'
+// order (x_quads). Each row is read from start to end, once for all rows of x (16 rows one after another in
+// memory: one stream the prefetchers follow; the next 16 are asked for into L2 meanwhile), each 16 groups' sums
+// kept per row (r: [T][2][G / 16][16] vectors), then turned.
 template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int32_t* sums,
-                                  int32_t* xv, int32_t* r) {
+                                  const int32_t* xv, int32_t* r) {
   constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
-  const auto at = [](int32_t* base, int64_t i) { return base + 16 * i; };  // vector i of a scratch array
-  const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s);
-  for (int64_t g16 = 0; g16 < G; g16 += 16) {
-    const int quads = static_cast<int>(std::min<int64_t>(4, (G - g16) / 4));
-    if (quads == 0) break;
-    for (int64_t t = 0; t < T; ++t) {  // x's 4 groups of a quad in quad_values' order: first halves, then last
-      for (int q = 0; q < quads; ++q) {
-        const int8_t* p = xp.xq + t * K + (g16 + 4 * q) * kGroup;
-        const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
-        _mm512_storeu_si512(at(xv, t * 8 + q), _mm512_shuffle_i64x2(a, b, 0x88));
-        _mm512_storeu_si512(at(xv, t * 8 + 4 + q), _mm512_shuffle_i64x2(a, b, 0xDD));
-      }
+  const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, NB = (Q + 3) / 4;
+  const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) { return r + 16 * (((2 * t + half) * NB + b) * kRows + i); };
+  for (int64_t i = 0; i < rows; ++i) {
+    if (r0 + kRows + i < s.N) {
+      const char* next = reinterpret_cast<const char*>(s.q + (r0 + kRows + i) * rb);
+      for (int64_t off = 0; off < rb; off += 64) _mm_prefetch(next + off, _MM_HINT_T2);
     }
-    for (int64_t i = 0; i < kRows; ++i) {
+    for (int64_t b = 0; b < NB; ++b) {
+      const int quads = static_cast<int>(std::min<int64_t>(4, Q - 4 * b));
       __m512i lo[4], hi[4];
-      for (int q = 0; q < quads && i < rows; ++q) {
-        if (HALVES) int6_quad(s, r0 + i, g16 + 4 * q, lo[q], hi[q]);
-        else quad_values<FIVE>(s.q + (r0 + i) * rb, g16 + 4 * q, lo[q], hi[q]);
+      for (int q = 0; q < quads; ++q) {
+        if (HALVES) int6_quad(s, r0 + i, 16 * b + 4 * q, lo[q], hi[q]);
+        else quad_values<FIVE>(s.q + (r0 + i) * rb, 16 * b + 4 * q, lo[q], hi[q]);
       }
       for (int64_t t = 0; t < T; ++t) {
         __m512i v[4], h[4];  // h: int6's second halves apart
         for (int q = 0; q < 4; ++q) v[q] = h[q] = _mm512_setzero_si512();
-        for (int q = 0; q < quads && i < rows; ++q) {
-          v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(at(xv, t * 8 + q)));
+        for (int q = 0; q < quads; ++q) {
+          const int32_t* x = xv + 16 * 2 * (t * Q + 4 * b + q);
+          v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(x));
           __m512i& second = HALVES ? h[q] : v[q];
-          second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(at(xv, t * 8 + 4 + q)));
+          second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(x + 16));
         }
-        _mm512_storeu_si512(at(r, 2 * t * kRows + i), group_sums(v));
-        if (HALVES) _mm512_storeu_si512(at(r, (2 * t + 1) * kRows + i), group_sums(h));
+        _mm512_storeu_si512(slot(t, 0, b, i), group_sums(v));
+        if (HALVES) _mm512_storeu_si512(slot(t, 1, b, i), group_sums(h));
       }
     }
-    for (int64_t t = 0; t < T; ++t) {
-      for (int half = 0; half < (HALVES ? 2 : 1); ++half) {
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    for (int half = 0; half < (HALVES ? 2 : 1); ++half) {
+      for (int64_t b = 0; b < NB; ++b) {
+        const int quads = static_cast<int>(std::min<int64_t>(4, Q - 4 * b));
         __m512i m[16];
-        for (int i = 0; i < 16; ++i) m[i] = _mm512_loadu_si512(at(r, (2 * t + half) * kRows + i));
+        for (int64_t i = 0; i < kRows; ++i) m[i] = i < rows ? _mm512_loadu_si512(slot(t, half, b, i)) : _mm512_setzero_si512();
         transpose16(m);
-        int32_t* out = sums + (half * T * G + t * G + g16) * kRows;
+        int32_t* out = sums + (half * T * G + t * G + 16 * b) * kRows;
         for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
           if (j % 4 < quads) _mm512_storeu_si512(out + (4 * (j % 4) + j / 4) * kRows, m[j]);
         }
@@ -129,6 +130,20 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
         const __m128i h2 = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
         sums[(t * G + g) * kRows + i] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 1)));
       }
+    }
+  }
+}
+
+// x's rows as quad_values' order wants them, per quad of groups: its 4 groups' first 16 values, then their last 16
+// (xv: [T][G / 4][2] vectors).
+PG_TARGET_VNNI512 void x_quads(const XPrep& xp, int32_t* xv) {
+  const int64_t Q = xp.G / 4;
+  for (int64_t t = 0; t < xp.T; ++t) {
+    for (int64_t q = 0; q < Q; ++q) {
+      const int8_t* p = xp.xq + t * xp.K + 4 * q * kGroup;
+      const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
+      _mm512_storeu_si512(xv + 16 * 2 * (t * Q + q), _mm512_shuffle_i64x2(a, b, 0x88));
+      _mm512_storeu_si512(xv + 16 * (2 * (t * Q + q) + 1), _mm512_shuffle_i64x2(a, b, 0xDD));
     }
   }
 }
@@ -165,20 +180,23 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   int32_t* sums = reused(sums_kept, (int6 ? 2 : 1) * T * G * kRows);
   float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
   float *offset = scale + G * kRows, *by_row = offset + G * kRows;
-  int32_t* xv = reused(vectors_kept, 16 * T * (8 + 2 * kRows));  // block_sums' scratch: [T][8], [T][32] vectors
+  const int64_t Q = G / 4, NB = (Q + 3) / 4;
+  int32_t* xv = reused(vectors_kept, 16 * (2 * T * Q + 2 * T * NB * kRows));  // x_quads, then block_sums' r
+  int32_t* r = xv + 16 * 2 * T * Q;
+  x_quads(xp, xv);
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
     // the packed kernel's scales and offsets (pack_panel's values), by group
     if (int6) {
       for (int64_t gh = 0; gh < 2 * G; ++gh)
         for (int64_t i = 0; i < kRows; ++i) scale[gh * kRows + i] = i < rows ? int6_half_scale(s, r0 + i, gh / 2, gh % 2) : 0.f;
-      block_sums<kInt6>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+      block_sums<kInt6>(s, xp, r0, rows, sums, xv, r);
     } else {
       params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
       params_by_group(by_row, rows, G, scale);
       if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
-      if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
-      else block_sums<kInt4>(s, xp, r0, rows, sums, xv, xv + 16 * 8 * T);
+      if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, sums, xv, r);
+      else block_sums<kInt4>(s, xp, r0, rows, sums, xv, r);
     }
     const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
     for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
