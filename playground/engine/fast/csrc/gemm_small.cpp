@@ -69,6 +69,32 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
   hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(nib, 4), low4), _mm512_and_si512(_mm512_slli_epi16(top, 2), two));
 }
 
+// Block b (16 groups, QUADS of them whole 4s) of row n against every row of x: each x row's 16 group sums into
+// slot(t, half, b, i).
+template <int KIND, int QUADS, class SLOT>
+PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const uint8_t* row, int64_t n, int64_t b,
+                                           const int32_t* xv, const SLOT& slot, int64_t i) {
+  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
+  const int64_t Q = xp.G / 4;
+  __m512i lo[QUADS], hi[QUADS];
+  for (int q = 0; q < QUADS; ++q) {
+    if (HALVES) int6_quad(s, n, 16 * b + 4 * q, lo[q], hi[q]);
+    else quad_values<FIVE>(row, 16 * b + 4 * q, lo[q], hi[q]);
+  }
+  for (int64_t t = 0; t < xp.T; ++t) {
+    __m512i v[4], h[4];  // h: int6's second halves apart
+    for (int q = 0; q < 4; ++q) v[q] = h[q] = _mm512_setzero_si512();
+    const int32_t* x = xv + 16 * 2 * (t * Q + 4 * b);
+    for (int q = 0; q < QUADS; ++q) {
+      v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(x + 32 * q));
+      __m512i& second = HALVES ? h[q] : v[q];
+      second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(x + 32 * q + 16));
+    }
+    _mm512_storeu_si512(slot(t, 0, b, i), group_sums(v));
+    if (HALVES) _mm512_storeu_si512(slot(t, 1, b, i), group_sums(h));
+  }
+}
+
 // Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16] (int6:
 // first half groups', then at sums + T * G * 16 the second halves'). xv: x's 4 groups of each quad in quad_values'
 // order (x_quads). Each row is read from start to end, once for all rows of x (16 rows one after another in
@@ -77,33 +103,23 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
 template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int32_t* sums,
                                   const int32_t* xv, int32_t* r) {
-  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
+  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;  // (FIVE: the tail's group_values)
   const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, NB = (Q + 3) / 4;
-  const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) { return r + 16 * (((2 * t + half) * NB + b) * kRows + i); };
+  const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) {
+    return r + 16 * (((2 * t + half) * NB + b) * kRows + i);
+  };
   for (int64_t i = 0; i < rows; ++i) {
     if (r0 + kRows + i < s.N) {
       const char* next = reinterpret_cast<const char*>(s.q + (r0 + kRows + i) * rb);
       for (int64_t off = 0; off < rb; off += 64) _mm_prefetch(next + off, _MM_HINT_T2);
     }
-    for (int64_t b = 0; b < NB; ++b) {
-      const int quads = static_cast<int>(std::min<int64_t>(4, Q - 4 * b));
-      __m512i lo[4], hi[4];
-      for (int q = 0; q < quads; ++q) {
-        if (HALVES) int6_quad(s, r0 + i, 16 * b + 4 * q, lo[q], hi[q]);
-        else quad_values<FIVE>(s.q + (r0 + i) * rb, 16 * b + 4 * q, lo[q], hi[q]);
-      }
-      for (int64_t t = 0; t < T; ++t) {
-        __m512i v[4], h[4];  // h: int6's second halves apart
-        for (int q = 0; q < 4; ++q) v[q] = h[q] = _mm512_setzero_si512();
-        for (int q = 0; q < quads; ++q) {
-          const int32_t* x = xv + 16 * 2 * (t * Q + 4 * b + q);
-          v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(x));
-          __m512i& second = HALVES ? h[q] : v[q];
-          second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(x + 16));
-        }
-        _mm512_storeu_si512(slot(t, 0, b, i), group_sums(v));
-        if (HALVES) _mm512_storeu_si512(slot(t, 1, b, i), group_sums(h));
-      }
+    const uint8_t* row = s.q + (r0 + i) * rb;
+    for (int64_t b = 0; b < Q / 4; ++b) row_block<KIND, 4>(s, xp, row, r0 + i, b, xv, slot, i);
+    switch (Q % 4) {  // a last block of fewer quads (constant counts: the sums stay in registers)
+      case 1: row_block<KIND, 1>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
+      case 2: row_block<KIND, 2>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
+      case 3: row_block<KIND, 3>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
+      default: break;
     }
   }
   for (int64_t t = 0; t < T; ++t) {
