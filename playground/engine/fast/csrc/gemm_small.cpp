@@ -177,6 +177,51 @@ PG_TARGET_VNNI512 void params_by_group(const float* in, int64_t rows, int64_t G,
   }
 }
 
+// group_params' values of 16 rows of K-quant parameters (Q4_K / Q5_K), by group ([G][16] each): a row's block of
+// 8 scale codes times d and 8 min codes times -dmin as one vector (the same products), then turned.
+PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset) {
+  for (int64_t b = 0; b < G / kSuperGroups; ++b) {
+    __m512i v[16];
+    for (int64_t i = 0; i < 16; ++i) {
+      if (i >= rows) {
+        v[i] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* p = super_at(s, r0 + i, b * kSuperGroups);
+      const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      const __m512 d = _mm512_mask_mov_ps(_mm512_set1_ps(super_half(p, 16)), 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
+      v[i] = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(codes)));
+    }
+    transpose16(v);
+    for (int j = 0; j < 8; ++j) {
+      _mm512_storeu_si512(scale + (b * kSuperGroups + j) * kRows, v[j]);
+      _mm512_storeu_si512(offset + (b * kSuperGroups + j) * kRows, v[8 + j]);
+    }
+  }
+}
+
+// int6_half_scale's values of 16 rows by half group ([2G][16]): a row's 16 int8 scales of a block times its d, then
+// turned (int6_scale_at's order undone).
+PG_TARGET_VNNI512 void int6_params16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale) {
+  for (int64_t b = 0; b < G / kSuperGroups; ++b) {
+    __m512i v[16];
+    for (int64_t i = 0; i < 16; ++i) {
+      if (i >= rows) {
+        v[i] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* p = int6_params(s, r0 + i, b);
+      const __m512i codes = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v[i] = _mm512_castps_si512(_mm512_mul_ps(_mm512_set1_ps(super_half(p, 16)), _mm512_cvtepi32_ps(codes)));
+    }
+    transpose16(v);
+    for (int c = 0; c < 16; ++c) {  // scale c of the block: group c / 4 + 4 * (c % 4 / 2) of its 8, half c % 2
+      const int64_t g = b * kSuperGroups + c / 4 + 4 * (c % 4 / 2);
+      _mm512_storeu_si512(scale + (2 * g + c % 2) * kRows, v[c]);
+    }
+  }
+}
+
 }  // namespace
 
 bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) {
@@ -204,13 +249,16 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
     const int64_t rows = std::min(kRows, n1 - r0);
     // the packed kernel's scales and offsets (pack_panel's values), by group
     if (int6) {
-      for (int64_t gh = 0; gh < 2 * G; ++gh)
-        for (int64_t i = 0; i < kRows; ++i) scale[gh * kRows + i] = i < rows ? int6_half_scale(s, r0 + i, gh / 2, gh % 2) : 0.f;
+      int6_params16(s, r0, rows, G, scale);
       block_sums<kInt6>(s, xp, r0, rows, sums, xv, r);
     } else {
-      params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
-      params_by_group(by_row, rows, G, scale);
-      if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+      if (s.kparams) {
+        kparams16(s, r0, rows, G, scale, offset);
+      } else {
+        params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
+        params_by_group(by_row, rows, G, scale);
+        if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+      }
       if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, sums, xv, r);
       else block_sums<kInt4>(s, xp, r0, rows, sums, xv, r);
     }
