@@ -95,48 +95,53 @@ PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const
   }
 }
 
-// Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) against every row of x: sums[t][g][16] (int6:
-// first half groups', then at sums + T * G * 16 the second halves'). xv: x's 4 groups of each quad in quad_values'
-// order (x_quads). Each row is read from start to end, once for all rows of x (16 rows one after another in
-// memory: one stream the prefetchers follow; the next 16 are asked for into L2 meanwhile), each 16 groups' sums
-// kept per row (r: [T][2][G / 16][16] vectors), then turned.
+constexpr int64_t kWindow = 2;  // blocks of 16 groups per pass over the 16 rows (the scratch stays in L1 / L2)
+
+// Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) over groups [16 * b0, min(G, 16 * b1)) against
+// every row of x: sums[half][t][g - 16 * b0][16] (half 1: int6's second half groups). xv: x's 4 groups of each quad
+// in quad_values' order (x_quads). The 16 rows are read one after another (the next 16 asked for into L2 as a
+// pass starts at 0), each row's 16 groups' sums kept (r: [2][T][kWindow][16] vectors), then turned.
 template <int KIND>
-PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int32_t* sums,
-                                  const int32_t* xv, int32_t* r) {
-  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;  // (FIVE: the tail's group_values)
-  const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, NB = (Q + 3) / 4;
+PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int64_t b0, int64_t b1,
+                                  int32_t* sums, const int32_t* xv, int32_t* r) {
+  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
+  const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, W = b1 - b0;
+  const int64_t g0 = 16 * b0, g1 = std::min(G, 16 * b1);
   const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) {
-    return r + 16 * (((2 * t + half) * NB + b) * kRows + i);
+    return r + 16 * (((half * T + t) * kWindow + b - b0) * kRows + i);
   };
+  const auto at = [&](int half, int64_t t, int64_t g) { return sums + ((half * T + t) * W * 16 + g - g0) * kRows; };
   for (int64_t i = 0; i < rows; ++i) {
-    if (r0 + kRows + i < s.N) {
+    if (b0 == 0 && r0 + kRows + i < s.N) {
       const char* next = reinterpret_cast<const char*>(s.q + (r0 + kRows + i) * rb);
       for (int64_t off = 0; off < rb; off += 64) _mm_prefetch(next + off, _MM_HINT_T2);
     }
     const uint8_t* row = s.q + (r0 + i) * rb;
-    for (int64_t b = 0; b < Q / 4; ++b) row_block<KIND, 4>(s, xp, row, r0 + i, b, xv, slot, i);
-    switch (Q % 4) {  // a last block of fewer quads (constant counts: the sums stay in registers)
-      case 1: row_block<KIND, 1>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
-      case 2: row_block<KIND, 2>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
-      case 3: row_block<KIND, 3>(s, xp, row, r0 + i, Q / 4, xv, slot, i); break;
-      default: break;
+    for (int64_t b = b0; b < b1; ++b) {
+      switch (std::min<int64_t>(4, Q - 4 * b)) {  // quads in the block (constant counts: sums stay in registers)
+        case 4: row_block<KIND, 4>(s, xp, row, r0 + i, b, xv, slot, i); break;
+        case 3: row_block<KIND, 3>(s, xp, row, r0 + i, b, xv, slot, i); break;
+        case 2: row_block<KIND, 2>(s, xp, row, r0 + i, b, xv, slot, i); break;
+        case 1: row_block<KIND, 1>(s, xp, row, r0 + i, b, xv, slot, i); break;
+        default: break;  // only groups past the last whole 4
+      }
     }
   }
   for (int64_t t = 0; t < T; ++t) {
     for (int half = 0; half < (HALVES ? 2 : 1); ++half) {
-      for (int64_t b = 0; b < NB; ++b) {
-        const int quads = static_cast<int>(std::min<int64_t>(4, Q - 4 * b));
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t quads = std::min<int64_t>(4, Q - 4 * b);
+        if (quads <= 0) continue;
         __m512i m[16];
         for (int64_t i = 0; i < kRows; ++i) m[i] = i < rows ? _mm512_loadu_si512(slot(t, half, b, i)) : _mm512_setzero_si512();
         transpose16(m);
-        int32_t* out = sums + (half * T * G + t * G + 16 * b) * kRows;
         for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
-          if (j % 4 < quads) _mm512_storeu_si512(out + (4 * (j % 4) + j / 4) * kRows, m[j]);
+          if (j % 4 < quads) _mm512_storeu_si512(at(half, t, 16 * b + 4 * (j % 4) + j / 4), m[j]);
         }
       }
     }
   }
-  for (int64_t g = G / 4 * 4; g < G && !HALVES; ++g) {  // groups past the last whole 4 (int6: none, 8 a block)
+  for (int64_t g = std::max(g0, G / 4 * 4); g < g1 && !HALVES; ++g) {  // past the last whole 4 (int6: none)
     for (int64_t i = 0; i < kRows; ++i) {
       const __m256i w = i < rows ? group_values<FIVE>(s.q + (r0 + i) * rb, g) : _mm256_setzero_si256();
       for (int64_t t = 0; t < T; ++t) {
@@ -144,7 +149,7 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
         const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
         const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
         const __m128i h2 = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
-        sums[(t * G + g) * kRows + i] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 1)));
+        at(0, t, g)[i] = _mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 1)));
       }
     }
   }
@@ -238,51 +243,57 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   thread_local std::vector<float> params_kept;
   thread_local std::vector<int32_t> vectors_kept;
   const bool int6 = s.kind == kInt6;
-  int32_t* sums = reused(sums_kept, (int6 ? 2 : 1) * T * G * kRows);
+  const int64_t Q = G / 4, blocks = (G + 15) / 16;
+  int32_t* sums = reused(sums_kept, 2 * T * kWindow * 16 * kRows);  // a window's sums; then T accumulators
+  float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * Q + 2 * T * kWindow * kRows + T)));
+  int32_t* xv = reinterpret_cast<int32_t*>(acc + 16 * T);  // x_quads, then block_sums' r
+  int32_t* r = xv + 16 * 2 * T * Q;
   float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
   float *offset = scale + G * kRows, *by_row = offset + G * kRows;
-  const int64_t Q = G / 4, NB = (Q + 3) / 4;
-  int32_t* xv = reused(vectors_kept, 16 * (2 * T * Q + 2 * T * NB * kRows));  // x_quads, then block_sums' r
-  int32_t* r = xv + 16 * 2 * T * Q;
   x_quads(xp, xv);
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
     // the packed kernel's scales and offsets (pack_panel's values), by group
     if (int6) {
       int6_params16(s, r0, rows, G, scale);
-      block_sums<kInt6>(s, xp, r0, rows, sums, xv, r);
+    } else if (s.kparams) {
+      kparams16(s, r0, rows, G, scale, offset);
     } else {
-      if (s.kparams) {
-        kparams16(s, r0, rows, G, scale, offset);
-      } else {
-        params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
-        params_by_group(by_row, rows, G, scale);
-        if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+      params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
+      params_by_group(by_row, rows, G, scale);
+      if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
+    }
+    for (int64_t t = 0; t < T; ++t) _mm512_storeu_ps(acc + 16 * t, _mm512_setzero_ps());
+    for (int64_t b0 = 0; b0 < blocks; b0 += kWindow) {
+      const int64_t b1 = std::min(blocks, b0 + kWindow), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;
+      if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, sums, xv, r);
+      else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, sums, xv, r);
+      else block_sums<kInt4>(s, xp, r0, rows, b0, b1, sums, xv, r);
+      for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
+        __m512 f = _mm512_loadu_ps(acc + 16 * t);
+        const int32_t* first = sums + t * W * 16 * kRows;
+        const int32_t* second = sums + (T + t) * W * 16 * kRows;
+        for (int64_t g = g0; g < g1; ++g) {
+          const __m512 xs = _mm512_set1_ps(xp.xs[t * xp.Gp + g]);
+          __m512i a = _mm512_loadu_si512(first + (g - g0) * kRows);
+          if (int6) {  // the second half's sum first, each from -32 times x's sum over its 16
+            const int32_t* q16 = xp.qsum16 + t * (xp.K / 16) + 2 * g;
+            const __m512i h = _mm512_add_epi32(_mm512_loadu_si512(second + (g - g0) * kRows),
+                                               _mm512_set1_epi32(-32 * q16[1]));
+            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(_mm512_loadu_ps(scale + (2 * g + 1) * kRows), xs), f);
+            a = _mm512_add_epi32(a, _mm512_set1_epi32(-32 * q16[0]));
+            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + 2 * g * kRows), xs), f);
+            continue;
+          }
+          if (sym) a = _mm512_add_epi32(a, _mm512_set1_epi32(-bias * xp.qsum[t * xp.Gp + g]));
+          f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + g * kRows), xs), f);
+          if (!sym) f = _mm512_fmadd_ps(_mm512_loadu_ps(offset + g * kRows), _mm512_set1_ps(osum[t * xp.Gp + g]), f);
+        }
+        _mm512_storeu_ps(acc + 16 * t, f);
       }
-      if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, sums, xv, r);
-      else block_sums<kInt4>(s, xp, r0, rows, sums, xv, r);
     }
     const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
-    for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
-      __m512 f = _mm512_setzero_ps();
-      for (int64_t g = 0; g < G; ++g) {
-        const __m512 xs = _mm512_set1_ps(xp.xs[t * xp.Gp + g]);
-        __m512i a = _mm512_loadu_si512(sums + (t * G + g) * kRows);
-        if (int6) {  // the second half's sum first, each from -32 times x's sum over its 16
-          const int32_t* q16 = xp.qsum16 + t * (xp.K / 16) + 2 * g;
-          const __m512i h = _mm512_add_epi32(_mm512_loadu_si512(sums + (T * G + t * G + g) * kRows),
-                                             _mm512_set1_epi32(-32 * q16[1]));
-          f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(_mm512_loadu_ps(scale + (2 * g + 1) * kRows), xs), f);
-          a = _mm512_add_epi32(a, _mm512_set1_epi32(-32 * q16[0]));
-          f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + 2 * g * kRows), xs), f);
-          continue;
-        }
-        if (sym) a = _mm512_add_epi32(a, _mm512_set1_epi32(-bias * xp.qsum[t * xp.Gp + g]));
-        f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + g * kRows), xs), f);
-        if (!sym) f = _mm512_fmadd_ps(_mm512_loadu_ps(offset + g * kRows), _mm512_set1_ps(osum[t * xp.Gp + g]), f);
-      }
-      _mm512_mask_storeu_ps(out + t * ldo + r0, m, f);
-    }
+    for (int64_t t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo + r0, m, _mm512_loadu_ps(acc + 16 * t));
   }
 }
 
