@@ -95,20 +95,23 @@ PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const
   }
 }
 
-constexpr int64_t kWindow = 2;  // blocks of 16 groups per pass over the 16 rows (the scratch stays in L1 / L2)
+// Blocks of 16 groups per pass over 16 rows: as many as keep a pass's sums within ~48 KB (T rows of x, each block's
+// 16 rows' sums twice over: 2 KB), at least 2. Whole rows at once ran ~15% faster at T = 2 on Llama-3.2-1B than 2
+// blocks a pass; 2 blocks, where the scratch had grown to ~0.6 MB a thread (K = 8192, T = 12), ~20% faster.
+int64_t window_blocks(int64_t T, int64_t blocks) { return std::clamp<int64_t>(24 / std::max<int64_t>(T, 1), 2, blocks); }
 
 // Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) over groups [16 * b0, min(G, 16 * b1)) against
 // every row of x: sums[half][t][g - 16 * b0][16] (half 1: int6's second half groups). xv: x's 4 groups of each quad
 // in quad_values' order (x_quads). The 16 rows are read one after another (the next 16 asked for into L2 as a
-// pass starts at 0), each row's 16 groups' sums kept (r: [2][T][kWindow][16] vectors), then turned.
+// pass starts at 0), each row's 16 groups' sums kept (r: [2][T][window][16] vectors), then turned.
 template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int64_t b0, int64_t b1,
-                                  int32_t* sums, const int32_t* xv, int32_t* r) {
+                                  int64_t window, int32_t* sums, const int32_t* xv, int32_t* r) {
   constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
   const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, W = b1 - b0;
   const int64_t g0 = 16 * b0, g1 = std::min(G, 16 * b1);
   const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) {
-    return r + 16 * (((half * T + t) * kWindow + b - b0) * kRows + i);
+    return r + 16 * (((half * T + t) * window + b - b0) * kRows + i);
   };
   const auto at = [&](int half, int64_t t, int64_t g) { return sums + ((half * T + t) * W * 16 + g - g0) * kRows; };
   for (int64_t i = 0; i < rows; ++i) {
@@ -244,8 +247,9 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   thread_local std::vector<int32_t> vectors_kept;
   const bool int6 = s.kind == kInt6;
   const int64_t Q = G / 4, blocks = (G + 15) / 16;
-  int32_t* sums = reused(sums_kept, 2 * T * kWindow * 16 * kRows);  // a window's sums; then T accumulators
-  float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * Q + 2 * T * kWindow * kRows + T)));
+  const int64_t window = window_blocks(T, blocks);
+  int32_t* sums = reused(sums_kept, 2 * T * window * 16 * kRows);  // a window's sums
+  float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * Q + 2 * T * window * kRows + T)));
   int32_t* xv = reinterpret_cast<int32_t*>(acc + 16 * T);  // x_quads, then block_sums' r
   int32_t* r = xv + 16 * 2 * T * Q;
   float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
@@ -264,11 +268,11 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
       if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
     }
     for (int64_t t = 0; t < T; ++t) _mm512_storeu_ps(acc + 16 * t, _mm512_setzero_ps());
-    for (int64_t b0 = 0; b0 < blocks; b0 += kWindow) {
-      const int64_t b1 = std::min(blocks, b0 + kWindow), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;
-      if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, sums, xv, r);
-      else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, sums, xv, r);
-      else block_sums<kInt4>(s, xp, r0, rows, b0, b1, sums, xv, r);
+    for (int64_t b0 = 0; b0 < blocks; b0 += window) {
+      const int64_t b1 = std::min(blocks, b0 + window), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;
+      if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
+      else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
+      else block_sums<kInt4>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
       for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
         __m512 f = _mm512_loadu_ps(acc + 16 * t);
         const int32_t* first = sums + t * W * 16 * kRows;
