@@ -257,6 +257,11 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   x_quads(xp, xv);
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
+    if (s.kparams && r0 + 2 * kRows <= s.N) {  // the next 16 rows' parameters (one run of bytes), ahead of their use
+      const int64_t pb = param_bytes_per_row(s, G);
+      const char* next = reinterpret_cast<const char*>(s.kparams + (r0 + kRows) * pb);
+      for (int64_t off = 0; off < kRows * pb; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+    }
     // the packed kernel's scales and offsets (pack_panel's values), by group
     if (int6) {
       int6_params16(s, r0, rows, G, scale);
