@@ -185,47 +185,38 @@ PG_TARGET_VNNI512 void params_by_group(const float* in, int64_t rows, int64_t G,
   }
 }
 
-// group_params' values of 16 rows of K-quant parameters (Q4_K / Q5_K), by group ([G][16] each): a row's block of
-// 8 scale codes times d and 8 min codes times -dmin as one vector (the same products), then turned.
+// The parameters of super-block b of 16 rows (rows past `rows`: zeros), turned: v[j] holds value j of each row.
+// K-quants (Q4_K / Q5_K): j < 8 group j's scale (d times its code), j >= 8 its offset (-dmin times its min code), as
+// group_params gives them; int6 (Q6_K): scale j (d times its int8 code, int6_scale_at's order), as int6_half_scale.
+PG_TARGET_VNNI512 void block_params16(const QSeg& s, int64_t r0, int64_t rows, int64_t b, __m512i (&v)[16]) {
+  const bool int6 = s.kind == kInt6;
+  for (int64_t i = 0; i < 16; ++i) {
+    if (i >= rows) {
+      v[i] = _mm512_setzero_si512();
+      continue;
+    }
+    const uint8_t* p = int6 ? int6_params(s, r0 + i, b) : super_at(s, r0 + i, b * kSuperGroups);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m512i codes = int6 ? _mm512_cvtepi8_epi32(bytes) : _mm512_cvtepu8_epi32(bytes);
+    const __m512 d = int6 ? _mm512_set1_ps(super_half(p, 16))
+                          : _mm512_mask_mov_ps(_mm512_set1_ps(super_half(p, 16)), 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
+    v[i] = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(codes)));
+  }
+  transpose16(v);
+}
+
+// 16 rows' K-quant or int6 parameters by group: scale and offset [G][16] (int6: its half groups' scales [2G][16]).
 PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset) {
   for (int64_t b = 0; b < G / kSuperGroups; ++b) {
     __m512i v[16];
-    for (int64_t i = 0; i < 16; ++i) {
-      if (i >= rows) {
-        v[i] = _mm512_setzero_si512();
-        continue;
+    block_params16(s, r0, rows, b, v);
+    for (int c = 0; c < 16; ++c) {
+      if (s.kind == kInt6) {  // scale c: group c / 4 + 4 * (c % 4 / 2) of the block's 8, half c % 2
+        const int64_t g = b * kSuperGroups + c / 4 + 4 * (c % 4 / 2);
+        _mm512_storeu_si512(scale + (2 * g + c % 2) * kRows, v[c]);
+      } else {
+        _mm512_storeu_si512((c < 8 ? scale : offset) + (b * kSuperGroups + c % 8) * kRows, v[c]);
       }
-      const uint8_t* p = super_at(s, r0 + i, b * kSuperGroups);
-      const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      const __m512 d = _mm512_mask_mov_ps(_mm512_set1_ps(super_half(p, 16)), 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
-      v[i] = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(codes)));
-    }
-    transpose16(v);
-    for (int j = 0; j < 8; ++j) {
-      _mm512_storeu_si512(scale + (b * kSuperGroups + j) * kRows, v[j]);
-      _mm512_storeu_si512(offset + (b * kSuperGroups + j) * kRows, v[8 + j]);
-    }
-  }
-}
-
-// int6_half_scale's values of 16 rows by half group ([2G][16]): a row's 16 int8 scales of a block times its d, then
-// turned (int6_scale_at's order undone).
-PG_TARGET_VNNI512 void int6_params16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale) {
-  for (int64_t b = 0; b < G / kSuperGroups; ++b) {
-    __m512i v[16];
-    for (int64_t i = 0; i < 16; ++i) {
-      if (i >= rows) {
-        v[i] = _mm512_setzero_si512();
-        continue;
-      }
-      const uint8_t* p = int6_params(s, r0 + i, b);
-      const __m512i codes = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      v[i] = _mm512_castps_si512(_mm512_mul_ps(_mm512_set1_ps(super_half(p, 16)), _mm512_cvtepi32_ps(codes)));
-    }
-    transpose16(v);
-    for (int c = 0; c < 16; ++c) {  // scale c of the block: group c / 4 + 4 * (c % 4 / 2) of its 8, half c % 2
-      const int64_t g = b * kSuperGroups + c / 4 + 4 * (c % 4 / 2);
-      _mm512_storeu_si512(scale + (2 * g + c % 2) * kRows, v[c]);
     }
   }
 }
@@ -263,9 +254,7 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
       for (int64_t off = 0; off < kRows * pb; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
     }
     // the packed kernel's scales and offsets (pack_panel's values), by group
-    if (int6) {
-      int6_params16(s, r0, rows, G, scale);
-    } else if (s.kparams) {
+    if (s.kparams) {
       kparams16(s, r0, rows, G, scale, offset);
     } else {
       params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
