@@ -49,7 +49,8 @@ PG_TARGET_VNNI512 PG_INLINE void transpose16(__m512i (&r)[16]) {
   for (int k = 0; k < 4; ++k) t[k] = r[k], t[4 + k] = r[4 + k], t[8 + k] = r[8 + k], t[12 + k] = r[12 + k];
   for (int k = 0; k < 4; ++k) {
     const __m512i a = _mm512_shuffle_i32x4(t[k], t[4 + k], 0x44), b = _mm512_shuffle_i32x4(t[k], t[4 + k], 0xEE);
-    const __m512i c = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0x44), d = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0xEE);
+    const __m512i c = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0x44);
+    const __m512i d = _mm512_shuffle_i32x4(t[8 + k], t[12 + k], 0xEE);
     r[k] = _mm512_shuffle_i32x4(a, c, 0x88);
     r[4 + k] = _mm512_shuffle_i32x4(a, c, 0xDD);
     r[8 + k] = _mm512_shuffle_i32x4(b, d, 0x88);
@@ -66,7 +67,8 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
   const __m512i low4 = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x30);
   const __m512i top = quad ? _mm512_srli_epi16(pairs, 4) : pairs;  // bits 0-1: lo's top bits, 2-3: hi's
   lo = _mm512_or_si512(_mm512_and_si512(nib, low4), _mm512_and_si512(_mm512_slli_epi16(top, 4), two));
-  hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(nib, 4), low4), _mm512_and_si512(_mm512_slli_epi16(top, 2), two));
+  hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(nib, 4), low4),
+                       _mm512_and_si512(_mm512_slli_epi16(top, 2), two));
 }
 
 // Block b (16 groups, QUADS of them whole 4s) of row n against every row of x: each x row's 16 group sums into
@@ -96,9 +98,11 @@ PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const
 }
 
 // Blocks of 16 groups per pass over 16 rows: as many as keep a pass's sums within ~48 KB (T rows of x, each block's
-// 16 rows' sums twice over: 2 KB), at least 2. Whole rows at once ran ~15% faster at T = 2 on Llama-3.2-1B than 2
-// blocks a pass; 2 blocks, where the scratch had grown to ~0.6 MB a thread (K = 8192, T = 12), ~20% faster.
-int64_t window_blocks(int64_t T, int64_t blocks) { return std::clamp<int64_t>(24 / std::max<int64_t>(T, 1), 2, blocks); }
+// 16 rows' sums twice over: 2 KB), at least 2. Whole rows at once ran ~10% faster at T = 2 on Llama-3.2-1B than 2
+// blocks a pass; 2 blocks, where whole rows' scratch had grown to ~0.6 MB a thread (K = 8192, T = 12), 15-25%.
+int64_t window_blocks(int64_t T, int64_t blocks) {
+  return std::clamp<int64_t>(24 / std::max<int64_t>(T, 1), 2, blocks);
+}
 
 // Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) over groups [16 * b0, min(G, 16 * b1)) against
 // every row of x: sums[half][t][g - 16 * b0][16] (half 1: int6's second half groups). xv: x's 4 groups of each quad
@@ -136,7 +140,9 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
         const int64_t quads = std::min<int64_t>(4, Q - 4 * b);
         if (quads <= 0) continue;
         __m512i m[16];
-        for (int64_t i = 0; i < kRows; ++i) m[i] = i < rows ? _mm512_loadu_si512(slot(t, half, b, i)) : _mm512_setzero_si512();
+        for (int64_t i = 0; i < kRows; ++i) {
+          m[i] = i < rows ? _mm512_loadu_si512(slot(t, half, b, i)) : _mm512_setzero_si512();
+        }
         transpose16(m);
         for (int j = 0; j < 16; ++j) {  // value j: group 4 * (j % 4) + j / 4, of a quad this block has
           if (j % 4 < quads) _mm512_storeu_si512(at(half, t, 16 * b + 4 * (j % 4) + j / 4), m[j]);
@@ -198,8 +204,8 @@ PG_TARGET_VNNI512 void block_params16(const QSeg& s, int64_t r0, int64_t rows, i
     const uint8_t* p = int6 ? int6_params(s, r0 + i, b) : super_at(s, r0 + i, b * kSuperGroups);
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m512i codes = int6 ? _mm512_cvtepi8_epi32(bytes) : _mm512_cvtepu8_epi32(bytes);
-    const __m512 d = int6 ? _mm512_set1_ps(super_half(p, 16))
-                          : _mm512_mask_mov_ps(_mm512_set1_ps(super_half(p, 16)), 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
+    const __m512 first = _mm512_set1_ps(super_half(p, 16));  // d; K-quants' lanes 8-15: -dmin
+    const __m512 d = int6 ? first : _mm512_mask_mov_ps(first, 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
     v[i] = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(codes)));
   }
   transpose16(v);
@@ -278,7 +284,8 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
             const int32_t* q16 = xp.qsum16 + t * (xp.K / 16) + 2 * g;
             const __m512i h = _mm512_add_epi32(_mm512_loadu_si512(second + (g - g0) * kRows),
                                                _mm512_set1_epi32(-32 * q16[1]));
-            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(_mm512_loadu_ps(scale + (2 * g + 1) * kRows), xs), f);
+            const __m512 hs = _mm512_loadu_ps(scale + (2 * g + 1) * kRows);
+            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(h), _mm512_mul_ps(hs, xs), f);
             a = _mm512_add_epi32(a, _mm512_set1_epi32(-32 * q16[0]));
             f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_loadu_ps(scale + 2 * g * kRows), xs), f);
             continue;

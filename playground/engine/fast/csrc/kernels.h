@@ -172,8 +172,9 @@ int64_t gemm_block_rows_vnni512(int64_t K);
 int64_t gemm_scratch_bytes_vnni512(int64_t K);
 void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
                        uint8_t* scratch);
-// Its numbers for int4, int5 and int6 weights and fewer than kGemmSmallT rows of x, without the panels (gemm_small.cpp).
-constexpr int64_t kGemmSmallT = 16;  // from 16 rows the panels pay (measured: level at 16, 0.3x slower at 32)
+// Its numbers for int4, int5 and int6 weights and fewer than kGemmSmallT rows of x, without the panels
+// (gemm_small.cpp). From 16 rows the panels pay for themselves (a 22016x2048 Q4_K weight: level at 16 rows).
+constexpr int64_t kGemmSmallT = 16;
 bool gemm_small_vnni512_takes(const QSeg& s, int64_t T);
 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo);
 // Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
