@@ -1,7 +1,8 @@
 // Prefill's GEMM for the qlinear op (linear_gemm): integer panels on the AVX2 path (gemm_avx2.cpp) and for int4 /
-// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp; fewer than 16 rows of x times int4 / int5 / int6 ones: the same
-// numbers without the panels, gemm_small.cpp), else tiles of dequantized rows through BLAS (bf16 through oneDNN where
-// the CPU has AVX512-BF16, else MKL's fp32 sgemm).
+// int5 / int6 weights on AVX512-VNNI (gemm_avx512.cpp), else tiles of dequantized rows through BLAS (bf16 through
+// oneDNN where the CPU has AVX512-BF16, else MKL's fp32 sgemm). A few rows of x (VNNI: under 16, AVX2: under 8) times
+// int4 / int5 weights (VNNI: int6 too) take the panels' numbers without the panels (gemm_small.cpp,
+// gemm_small_avx2.cpp).
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -186,6 +187,8 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
           gemm_small_vnni512(s, xp8, n0, n1, out + col, ldo);
         } else if (vnni) {
           gemm_rows_vnni512(s, xp8, n0, n1, out + col, ldo, buf);
+        } else if (isa == kAvx2 && gemm_small_avx2_takes(s, T)) {
+          gemm_small_avx2(s, xp8, n0, n1, out + col, ldo);
         } else {
           gemm_rows(s, takes_x8(isa, s) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
         }

@@ -177,6 +177,9 @@ void gemm_rows_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
 constexpr int64_t kGemmSmallT = 16;
 bool gemm_small_vnni512_takes(const QSeg& s, int64_t T);
 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo);
+// The same for gemm_rows' int4 and int5 weights on the AVX2 path, under 8 rows of x (gemm_small_avx2.cpp).
+bool gemm_small_avx2_takes(const QSeg& s, int64_t T);
+void gemm_small_avx2(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo);
 // Where group g's half h sits among an int6 row's K/16 scales (the order XPrep::c6 and xs6 follow too).
 inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
 
