@@ -92,7 +92,7 @@ PG_TARGET_AVX2 PG_INLINE int32_t group_sum(const QSeg& s, int64_t n, int64_t g, 
 
 }  // namespace
 
-// Under 8 rows of x: up to 6 it measured 1.2-3x faster than the panels (capped at avx2 on a Zen 4: a 22016x2048
+// Under 8 rows of x: up to 6 it measured 1.5-2.7x faster than the panels (capped at avx2 on a Zen 4: a 22016x2048
 // Q4_K weight at T = 1 5.6 -> 2.1 ms, T = 6 6.8 -> 4.6 ms), at 12 level or slower (its sums no longer stay in L2
 // at K = 8192).
 bool gemm_small_avx2_takes(const QSeg& s, int64_t T) { return nibble_kind(s.kind) && T < 8; }
