@@ -67,10 +67,11 @@ bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bo
 }
 
 // x rounded per group for gemm_rows (into arrays kept for the next call, each rounding its own), rows split over the
-// threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode).
+// threads: to int8 (int4 weights, either mode), or to int16 as is (int8 and int6 weights, the fp32 mode). A few rows
+// on AVX512-VNNI also in the quad order (xq4) that gemm_small_vnni512 reads, as decode does.
 static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool half_sums = false) {
   const int64_t T = x.size(0), K = x.size(1), G = K / kGroup, Gp = (G + 7) / 8 * 8;
-  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<int8_t> xq, xq4;
   thread_local std::vector<int16_t> x16;
   thread_local std::vector<float> xs, xs16, sumx, sumq;
   thread_local std::vector<int32_t> qsum, qsum16;
@@ -81,6 +82,7 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool half_s
     if (isa == kAvx512) xp.qsum = reused(qsum, T * Gp);
     if (half_sums) xp.qsum16 = reused(qsum16, T * K / 16);
     xp.xq = reused(xq, T * K);
+    if (isa == kAvx512 && T < kGemmSmallT) xp.xq4 = reused(xq4, T * K);
     xp.xs = reused(xs, T * Gp);
   } else {
     xp.xs16 = reused(xs16, T * Gp);
@@ -95,6 +97,7 @@ static XPrep prepare_gemm(int isa, const at::Tensor& x, bool int8_x, bool half_s
       rows.sumq += b * Gp;
       if (rows.qsum) rows.qsum += b * Gp;
       rows.xq += b * K;
+      if (rows.xq4) rows.xq4 += b * K;
       rows.xs += b * Gp;
       prepare_x(isa, rows);
       for (int64_t i = 0; rows.qsum16 && i < (e - b) * K / 16; ++i) {  // int6's half groups

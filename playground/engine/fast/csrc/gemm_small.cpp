@@ -75,9 +75,8 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
 // slot(t, half, b, i).
 template <int KIND, int QUADS, class SLOT>
 PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const uint8_t* row, int64_t n, int64_t b,
-                                           const int32_t* xv, const SLOT& slot, int64_t i) {
+                                           const SLOT& slot, int64_t i) {
   constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
-  const int64_t Q = xp.G / 4;
   __m512i lo[QUADS], hi[QUADS];
   for (int q = 0; q < QUADS; ++q) {
     if (HALVES) int6_quad(s, n, 16 * b + 4 * q, lo[q], hi[q]);
@@ -86,11 +85,11 @@ PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const
   for (int64_t t = 0; t < xp.T; ++t) {
     __m512i v[4], h[4];  // h: int6's second halves apart
     for (int q = 0; q < 4; ++q) v[q] = h[q] = _mm512_setzero_si512();
-    const int32_t* x = xv + 16 * 2 * (t * Q + 4 * b);
+    const int8_t* x = xp.xq4 + t * xp.K + 16 * b * kGroup;  // each quad: 4 groups' first halves, then last
     for (int q = 0; q < QUADS; ++q) {
-      v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(x + 32 * q));
+      v[q] = _mm512_dpbusd_epi32(v[q], lo[q], _mm512_loadu_si512(x + 128 * q));
       __m512i& second = HALVES ? h[q] : v[q];
-      second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(x + 32 * q + 16));
+      second = _mm512_dpbusd_epi32(second, hi[q], _mm512_loadu_si512(x + 128 * q + 64));
     }
     _mm512_storeu_si512(slot(t, 0, b, i), group_sums(v));
     if (HALVES) _mm512_storeu_si512(slot(t, 1, b, i), group_sums(h));
@@ -105,12 +104,12 @@ int64_t window_blocks(int64_t T, int64_t blocks) {
 }
 
 // Integer sums of rows [r0, r0 + rows) (rows <= 16; the rest zeros) over groups [16 * b0, min(G, 16 * b1)) against
-// every row of x: sums[half][t][g - 16 * b0][16] (half 1: int6's second half groups). xv: x's 4 groups of each quad
-// in quad_values' order (x_quads). The 16 rows are read one after another (the next 16 asked for into L2 as a
+// every row of x (XPrep::xq4: x in quad_values' order): sums[half][t][g - 16 * b0][16] (half 1: int6's second half
+// groups). The 16 rows are read one after another (the next 16 asked for into L2 as a
 // pass starts at 0), each row's 16 groups' sums kept (r: [2][T][window][16] vectors), then turned.
 template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int64_t b0, int64_t b1,
-                                  int64_t window, int32_t* sums, const int32_t* xv, int32_t* r) {
+                                  int64_t window, int32_t* sums, int32_t* r) {
   constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
   const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, W = b1 - b0;
   const int64_t g0 = 16 * b0, g1 = std::min(G, 16 * b1);
@@ -126,10 +125,10 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
     const uint8_t* row = s.q + (r0 + i) * rb;
     for (int64_t b = b0; b < b1; ++b) {
       switch (std::min<int64_t>(4, Q - 4 * b)) {  // quads in the block (constant counts: sums stay in registers)
-        case 4: row_block<KIND, 4>(s, xp, row, r0 + i, b, xv, slot, i); break;
-        case 3: row_block<KIND, 3>(s, xp, row, r0 + i, b, xv, slot, i); break;
-        case 2: row_block<KIND, 2>(s, xp, row, r0 + i, b, xv, slot, i); break;
-        case 1: row_block<KIND, 1>(s, xp, row, r0 + i, b, xv, slot, i); break;
+        case 4: row_block<KIND, 4>(s, xp, row, r0 + i, b, slot, i); break;
+        case 3: row_block<KIND, 3>(s, xp, row, r0 + i, b, slot, i); break;
+        case 2: row_block<KIND, 2>(s, xp, row, r0 + i, b, slot, i); break;
+        case 1: row_block<KIND, 1>(s, xp, row, r0 + i, b, slot, i); break;
         default: break;  // only groups past the last whole 4
       }
     }
@@ -164,20 +163,6 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
   }
 }
 
-// x's rows as quad_values' order wants them, per quad of groups: its 4 groups' first 16 values, then their last 16
-// (xv: [T][G / 4][2] vectors).
-PG_TARGET_VNNI512 void x_quads(const XPrep& xp, int32_t* xv) {
-  const int64_t Q = xp.G / 4;
-  for (int64_t t = 0; t < xp.T; ++t) {
-    for (int64_t q = 0; q < Q; ++q) {
-      const int8_t* p = xp.xq + t * xp.K + 4 * q * kGroup;
-      const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
-      _mm512_storeu_si512(xv + 16 * 2 * (t * Q + q), _mm512_shuffle_i64x2(a, b, 0x88));
-      _mm512_storeu_si512(xv + 16 * (2 * (t * Q + q) + 1), _mm512_shuffle_i64x2(a, b, 0xDD));
-    }
-  }
-}
-
 // in [rows][G] (rows <= 16) -> out [G][16], rows past `rows` zeros.
 PG_TARGET_VNNI512 void params_by_group(const float* in, int64_t rows, int64_t G, float* out) {
   for (int64_t g16 = 0; g16 < G; g16 += 16) {
@@ -201,12 +186,14 @@ PG_TARGET_VNNI512 void block_params16(const QSeg& s, int64_t r0, int64_t rows, i
       v[i] = _mm512_setzero_si512();
       continue;
     }
-    const uint8_t* p = int6 ? int6_params(s, r0 + i, b) : super_at(s, r0 + i, b * kSuperGroups);
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m512i codes = int6 ? _mm512_cvtepi8_epi32(bytes) : _mm512_cvtepu8_epi32(bytes);
-    const __m512 first = _mm512_set1_ps(super_half(p, 16));  // d; K-quants' lanes 8-15: -dmin
-    const __m512 d = int6 ? first : _mm512_mask_mov_ps(first, 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
-    v[i] = _mm512_castps_si512(_mm512_mul_ps(d, _mm512_cvtepi32_ps(codes)));
+    if (int6) {
+      v[i] = _mm512_castps_si512(int6_scales16(int6_params(s, r0 + i, b)));
+      continue;
+    }
+    const uint8_t* p = super_at(s, r0 + i, b * kSuperGroups);
+    const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512 d = _mm512_mask_mov_ps(_mm512_set1_ps(super_half(p, 16)), 0xFF00, _mm512_set1_ps(-super_half(p, 18)));
+    v[i] = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(codes), d));  // d * sc, then -dmin * m
   }
   transpose16(v);
 }
@@ -243,15 +230,13 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   thread_local std::vector<float> params_kept;
   thread_local std::vector<int32_t> vectors_kept;
   const bool int6 = s.kind == kInt6;
-  const int64_t Q = G / 4, blocks = (G + 15) / 16;
+  const int64_t blocks = (G + 15) / 16;
   const int64_t window = window_blocks(T, blocks);
   int32_t* sums = reused(sums_kept, 2 * T * window * 16 * kRows);  // a window's sums
-  float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * Q + 2 * T * window * kRows + T)));
-  int32_t* xv = reinterpret_cast<int32_t*>(acc + 16 * T);  // x_quads, then block_sums' r
-  int32_t* r = xv + 16 * 2 * T * Q;
+  float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * window * kRows + T)));
+  int32_t* r = reinterpret_cast<int32_t*>(acc + 16 * T);  // block_sums' per-row sums
   float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
   float *offset = scale + G * kRows, *by_row = offset + G * kRows;
-  x_quads(xp, xv);
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
     if (s.kparams && r0 + 2 * kRows <= s.N) {  // the next 16 rows' parameters (one run of bytes), ahead of their use
@@ -270,9 +255,9 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
     for (int64_t t = 0; t < T; ++t) _mm512_storeu_ps(acc + 16 * t, _mm512_setzero_ps());
     for (int64_t b0 = 0; b0 < blocks; b0 += window) {
       const int64_t b1 = std::min(blocks, b0 + window), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;
-      if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
-      else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
-      else block_sums<kInt4>(s, xp, r0, rows, b0, b1, window, sums, xv, r);
+      if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, window, sums, r);
+      else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, window, sums, r);
+      else block_sums<kInt4>(s, xp, r0, rows, b0, b1, window, sums, r);
       for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group
         __m512 f = _mm512_loadu_ps(acc + 16 * t);
         const int32_t* first = sums + t * W * 16 * kRows;

@@ -113,9 +113,7 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
     for (int64_t b = 0; b < B; ++b) {
       __m512i v[4];
       unpack_block(row + b * kBlockBytes, v);
-      const uint8_t* p = int6_params(*a.s, n, b);  // 16 int8 sub-scales times d
-      const __m512 s16 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))),
-                                       _mm512_set1_ps(super_half(p, 16)));
+      const __m512 s16 = int6_scales16(int6_params(*a.s, n, b));
       for (int t = 0; t < TT; ++t) {
         const __m512 xs16 = _mm512_permutexvar_ps(xs_order, _mm512_castps256_ps512(_mm256_loadu_ps(xs + t * Gp + b * 8)));
         acc[1][t] = _mm512_fmadd_ps(s16, _mm512_loadu_ps(c6 + t * C + b * 16), acc[1][t]);

@@ -85,7 +85,8 @@ struct XPrep {
   float* sumq = nullptr;  // [T, Gp] per-group sums of x as rounded (int8 mode; AVX2's int16 x), see offset_sums
   int32_t* qsum = nullptr;  // [T, Gp] int8 mode, where asked for (prefill's AVX512-VNNI GEMM): the sums of xq
   int32_t* qsum16 = nullptr;  // [T, K/16] the same per 16 (that GEMM's int6 weights: a scale per half group)
-  // [T, K] int8 mode, for int4 weights on AVX512-VNNI (null elsewhere): xq with each 4 groups' first halves, then
+  // [T, K] int8 mode, for int4 weights on AVX512-VNNI (decode, and prefill's GEMM under kGemmSmallT rows; null
+  // elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
   // nibbles multiply, and the next 64 bytes with the high ones. Groups past the last whole 4 stay in xq's order.
   int8_t* xq4 = nullptr;

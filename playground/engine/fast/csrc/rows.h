@@ -134,6 +134,12 @@ PG_TARGET_AVX2 PG_INLINE __m256 int6_scales8(const uint8_t* p, int i0, __m256 d)
   return _mm256_mul_ps(codes, d);
 }
 
+// All 16 of a block's int6 scales (int6_params' p) as fp32: its int8 sub-scales times d, int6_scale_at's order.
+PG_TARGET_VNNI512 PG_INLINE __m512 int6_scales16(const uint8_t* p) {
+  const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  return _mm512_mul_ps(codes, _mm512_set1_ps(super_half(p, 16)));
+}
+
 PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
   if (n >= a.s->N) return;
   const char* q = reinterpret_cast<const char*>(a.s->q + n * row_bytes);
