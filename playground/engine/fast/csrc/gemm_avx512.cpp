@@ -46,7 +46,7 @@ namespace {
 // Rows [r0, r0 + 16) of an int4, int5 or int6 segment (rows at or past N: zeros) as one panel at dst: per row, the
 // group's q[0..15] (steps 0-3), then q[16..31] (steps 4-7); then fp32 [G][16] scales and offsets (int6: the two
 // half groups' scales, [2G][16]).
-PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
+PG_TARGET_VNNI512 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
   const int64_t G = s.K / kGroup;
   const bool int6 = s.kind == kInt6;
   float* ws = reinterpret_cast<float*>(dst + G * kGroupBytes);
@@ -61,7 +61,7 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       transpose_8x4(h, out + 8 * c, 2);          // step 4c + j: rows 0-7 in its first 32 bytes
       transpose_8x4(h + 8, out + 8 * c + 1, 2);  // rows 8-15 in its second
     }
-    for (int64_t r = 0; r < kPanel; ++r) {
+    for (int64_t r = 0; r < kPanel && !s.kparams; ++r) {
       if (int6) {
         for (int64_t h = 0; h < 2; ++h) ws[(2 * g + h) * kPanel + r] = int6_half_scale(s, r0 + r, g, h);
       } else {
@@ -71,6 +71,7 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       }
     }
   }
+  if (s.kparams) kparams16(s, r0, std::clamp<int64_t>(s.N - r0, 0, kPanel), G, ws, off);  // a block of 16 at a time
 }
 
 // Rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (32 rows of the weight) into c (row stride ldc),

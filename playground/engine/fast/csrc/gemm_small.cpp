@@ -198,7 +198,8 @@ PG_TARGET_VNNI512 void block_params16(const QSeg& s, int64_t r0, int64_t rows, i
   transpose16(v);
 }
 
-// 16 rows' K-quant or int6 parameters by group: scale and offset [G][16] (int6: its half groups' scales [2G][16]).
+}  // namespace
+
 PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset) {
   for (int64_t b = 0; b < G / kSuperGroups; ++b) {
     __m512i v[16];
@@ -213,8 +214,6 @@ PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_
     }
   }
 }
-
-}  // namespace
 
 bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) {
   return (nibble_kind(s.kind) || s.kind == kInt6) && T < kGemmSmallT;
