@@ -61,17 +61,8 @@ PG_TARGET_VNNI512 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
       transpose_8x4(h, out + 8 * c, 2);          // step 4c + j: rows 0-7 in its first 32 bytes
       transpose_8x4(h + 8, out + 8 * c + 1, 2);  // rows 8-15 in its second
     }
-    for (int64_t r = 0; r < kPanel && !s.kparams; ++r) {
-      if (int6) {
-        for (int64_t h = 0; h < 2; ++h) ws[(2 * g + h) * kPanel + r] = int6_half_scale(s, r0 + r, g, h);
-      } else {
-        const GroupParams p = group_params(s, r0 + r, g);
-        ws[g * kPanel + r] = p.scale;
-        off[g * kPanel + r] = p.offset;
-      }
-    }
   }
-  if (s.kparams) kparams16(s, r0, std::clamp<int64_t>(s.N - r0, 0, kPanel), G, ws, off);  // a block of 16 at a time
+  params16(s, r0, std::clamp<int64_t>(s.N - r0, 0, kPanel), G, ws, off);  // all 16 rows at once
 }
 
 // Rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (32 rows of the weight) into c (row stride ldc),

@@ -198,8 +198,7 @@ PG_TARGET_VNNI512 void block_params16(const QSeg& s, int64_t r0, int64_t rows, i
   transpose16(v);
 }
 
-}  // namespace
-
+// 16 rows' K-quant or int6 parameters by group: scale and offset [G][16] (int6: its half groups' scales [2G][16]).
 PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset) {
   for (int64_t b = 0; b < G / kSuperGroups; ++b) {
     __m512i v[16];
@@ -213,6 +212,18 @@ PG_TARGET_VNNI512 void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_
       }
     }
   }
+}
+
+}  // namespace
+
+PG_TARGET_VNNI512 void params16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset) {
+  if (s.kparams) return kparams16(s, r0, rows, G, scale, offset);
+  thread_local std::vector<float> kept;
+  float* by_row = reused(kept, 2 * kRows * G);
+  const bool sym = symmetric(s);
+  params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
+  params_by_group(by_row, rows, G, scale);
+  if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
 }
 
 bool gemm_small_vnni512_takes(const QSeg& s, int64_t T) {
@@ -234,8 +245,8 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
   int32_t* sums = reused(sums_kept, 2 * T * window * 16 * kRows);  // a window's sums
   float* acc = reinterpret_cast<float*>(reused(vectors_kept, 16 * (2 * T * window * kRows + T)));
   int32_t* r = reinterpret_cast<int32_t*>(acc + 16 * T);  // block_sums' per-row sums
-  float* scale = reused(params_kept, 4 * G * kRows);  // int6: [2G][16] half group scales
-  float *offset = scale + G * kRows, *by_row = offset + G * kRows;
+  float* scale = reused(params_kept, 2 * G * kRows);  // int6: [2G][16] half group scales
+  float* offset = scale + G * kRows;
   for (int64_t r0 = n0; r0 < n1; r0 += kRows) {
     const int64_t rows = std::min(kRows, n1 - r0);
     if (s.kparams && r0 + 2 * kRows <= s.N) {  // the next 16 rows' parameters (one run of bytes), ahead of their use
@@ -243,14 +254,7 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
       const char* next = reinterpret_cast<const char*>(s.kparams + (r0 + kRows) * pb);
       for (int64_t off = 0; off < kRows * pb; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
     }
-    // the packed kernel's scales and offsets (pack_panel's values), by group
-    if (s.kparams) {
-      kparams16(s, r0, rows, G, scale, offset);
-    } else {
-      params_to_floats(kAvx512, s, r0, r0 + rows, by_row, sym ? nullptr : by_row + rows * G);
-      params_by_group(by_row, rows, G, scale);
-      if (!sym) params_by_group(by_row + rows * G, rows, G, offset);
-    }
+    params16(s, r0, rows, G, scale, offset);  // the packed kernel's scales and offsets, by group
     for (int64_t t = 0; t < T; ++t) _mm512_storeu_ps(acc + 16 * t, _mm512_setzero_ps());
     for (int64_t b0 = 0; b0 < blocks; b0 += window) {
       const int64_t b1 = std::min(blocks, b0 + window), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;

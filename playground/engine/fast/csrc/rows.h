@@ -135,10 +135,10 @@ PG_TARGET_AVX2 PG_INLINE __m256 int6_scales8(const uint8_t* p, int i0, __m256 d)
   return _mm256_mul_ps(codes, d);
 }
 
-// 16 rows' K-quant or int6 parameters by group, as group_params / int6_half_scale give them: scale and offset
-// [G][16] (int6: its half groups' scales [2G][16]); rows past `rows`: zeros (gemm_small.cpp). The short GEMM and
-// the panels' packing read them so.
-void kparams16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset);
+// Rows [r0, r0 + rows) of an int4, int5 or int6 segment (rows <= 16): their parameters by group, as group_params /
+// int6_half_scale give them, scale and offset [G][16] (int6: its half groups' scales [2G][16]; symmetric weights:
+// no offsets), rows past `rows` zeros (gemm_small.cpp). The VNNI GEMM's panels and its short form read them so.
+void params16(const QSeg& s, int64_t r0, int64_t rows, int64_t G, float* scale, float* offset);
 
 // All 16 of a block's int6 scales (int6_params' p) as fp32: its int8 sub-scales times d, int6_scale_at's order.
 PG_TARGET_VNNI512 PG_INLINE __m512 int6_scales16(const uint8_t* p) {
