@@ -13,7 +13,7 @@ namespace pg {
 constexpr int64_t kRowBlock = 32;         // weight rows per block (kept hot while the T-chunks loop over it)
 constexpr int64_t kPrefetchBytes = 4096;  // how far ahead of the current weight row to prefetch
 constexpr int64_t kPrefetchBytesInt6 = 8192;  // int6 rows (set with its kernel's measurements, not tuned alone)
-constexpr int64_t kPrefetchBurst = 1024;  // VNNI decode: rows longer than this are prefetched a burst this long at a time
+constexpr int64_t kPrefetchBurst = 1024;  // VNNI decode: longer rows are prefetched this much at a time
 
 struct Args {
   const QSeg* s;
@@ -163,7 +163,7 @@ PG_INLINE void prefetch_row(const Args& a, int64_t n, int64_t row_bytes) {
 PG_INLINE void prefetch_burst(const Args& a, const uint8_t* row, int64_t o0, int64_t o1, int64_t ahead) {
   if (o0 != 0 && o0 / kPrefetchBurst == o1 / kPrefetchBurst) return;
   const char* p = reinterpret_cast<const char*>(row + (o0 == 0 ? 0 : o1 / kPrefetchBurst * kPrefetchBurst) + ahead);
-  const char* end = reinterpret_cast<const char*>(a.s->q + a.s->N * row_bytes(*a.s));
+  const char* end = reinterpret_cast<const char*>(a.s->q + a.s->N * row_bytes(*a.s));  // not past the segment
   for (int64_t off = 0; off < kPrefetchBurst && p + off < end; off += 64) _mm_prefetch(p + off, _MM_HINT_T2);
 }
 
