@@ -76,7 +76,7 @@ PG_TARGET_AVX2 void int4_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    prefetch_row(*a.s, n + a.prefetch_rows, K / 2);
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     const uint8_t* row = a.s->q + n * (K / 2);
@@ -134,7 +134,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K / 2);
+    prefetch_row(*a.s, n + a.prefetch_rows, K / 2);
     const float* sc = blk.sc + (n - blk.n0) * G;
     const float* of = blk.of + (n - blk.n0) * G;
     const uint8_t* row = a.s->q + n * (K / 2);
@@ -190,7 +190,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
-      if (!(STREAM)) prefetch_row(a, n + a.prefetch_rows, K / 2);                                                  \
+      if (!(STREAM)) prefetch_row(*a.s, n + a.prefetch_rows, K / 2);                                                  \
       const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
       const float* of = blk.of + (n - blk.n0) * G;                                                                 \
       const uint8_t* row = a.s->q + n * (K / 2);                                                                   \
@@ -419,7 +419,7 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
 #endif
   for (int64_t b0 = n0; b0 < n1; b0 += kRowBlock) {
     const int64_t b1 = std::min(n1, b0 + kRowBlock);
-    prefetch_params(a, b1, std::min(n1, b1 + kRowBlock));  // the next block's
+    prefetch_params(s, G, b1, std::min(n1, b1 + kRowBlock));  // the next block's
     if (halves) {
       rows_block(isa, a, Block{nullptr, nullptr, bof + params, b0}, xp.T, b1);
       continue;

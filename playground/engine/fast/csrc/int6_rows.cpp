@@ -107,12 +107,12 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
   pending.first = blk.n0;
   const bool bursts = B * kBlockBytes > kPrefetchBurst;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    if (!bursts) prefetch_row(a, n + a.prefetch_rows, B * kBlockBytes);
+    if (!bursts) prefetch_row(*a.s, n + a.prefetch_rows, B * kBlockBytes);
     const uint8_t* row = a.s->q + n * B * kBlockBytes;
     __m512 acc[2][TT];
     for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < B; ++b) {
-      if (bursts) prefetch_burst(a, row, b * kBlockBytes, (b + 1) * kBlockBytes, kPrefetchBytesInt6);
+      if (bursts) prefetch_burst(*a.s, row, b * kBlockBytes, (b + 1) * kBlockBytes, kPrefetchBytesInt6);
       __m512i v[4];
       unpack_block(row + b * kBlockBytes, v);
       const __m512 s16 = int6_scales16(int6_params(*a.s, n, b));

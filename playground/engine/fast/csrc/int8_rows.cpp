@@ -55,7 +55,7 @@ PG_TARGET_AVX512 void int8_rows_avx512(const Args& a, const Block& blk, int64_t 
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K);
+    prefetch_row(*a.s, n + a.prefetch_rows, K);
     const float* sc = blk.sc + (n - blk.n0) * G;
     const uint8_t* row = a.s->q + n * K;
     __m512 acc[TT];
@@ -89,7 +89,7 @@ PG_TARGET_AVX2 void int8_rows_avx2(const Args& a, const Block& blk, int64_t t0, 
   Pending<TT> pending;
   pending.first = blk.n0;
   for (int64_t n = blk.n0; n < n1; ++n) {
-    prefetch_row(a, n + a.prefetch_rows, K);
+    prefetch_row(*a.s, n + a.prefetch_rows, K);
     const float* sc = blk.sc + (n - blk.n0) * G;
     const uint8_t* row = a.s->q + n * K;
     __m256 acc[TT];
