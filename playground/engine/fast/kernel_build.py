@@ -38,7 +38,8 @@ SOURCES = ("common.cpp", "dequant.cpp", "int4_rows.cpp", "int5_rows.cpp", "int6_
            "attention.cpp", "ops.cpp", "decoder_step.cpp", "gguf_repack.cpp", "gguf_int5.cpp", "gguf_int8.cpp",
            "gguf_vocab.cpp", "gemm_avx2.cpp", "gemm_avx512.cpp", "gemm_small.cpp", "gemm_small_avx2.cpp",
            "gemm_ops.cpp")
-HEADERS = ("kernels.h", "simd.h", "rows.h", "prefetch.h", "ops.h", "gguf_blocks.h", "gemm_pack.h", "vnni_quads.h")
+HEADERS = ("kernels.h", "simd.h", "rows.h", "prefetch.h", "row_pass.h", "ops.h", "gguf_blocks.h", "gemm_pack.h",
+           "vnni_quads.h")
 STALE_LOCK_S = 900.0  # a build takes 1-3 minutes on 2 cores: a lock this old was left by a killed build
 WAIT_S = 600.0  # how long to wait for another process's build before giving up (the fallback then runs)
 _CFLAGS = ["-O3", "-fno-math-errno", "-std=c++17"]  # SIMD through target attributes, chosen at run time

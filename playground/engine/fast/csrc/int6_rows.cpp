@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "row_pass.h"
 #include "rows.h"
 #include "simd.h"
 
@@ -94,25 +95,22 @@ PG_TARGET_QUAD PG_INLINE void unpack_block(const uint8_t* blk, __m512i (&v)[4]) 
 // order the block's scales are stored in: one conversion and one FMA per block, no permutes. The -32 offsets' term
 // is the scales times c6 (-32 * x scale * half-group sums), one FMA a block.
 template <int TT, bool SPLIT>
-PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
-  const XPrep& xp = *a.x;
-  const int64_t K = xp.K, Gp = xp.Gp, B = K / 256, C = K / 16;
-  const int8_t* xh = (SPLIT ? xp.xh4 : xp.xq4) + t0 * K;
-  const int8_t* xl = SPLIT ? xp.xl4 + t0 * K : nullptr;
-  const float* xs = (SPLIT ? xp.xs16 : xp.xs) + t0 * Gp;
-  const float* c6 = xp.c6 + t0 * C;
-  // lane 4i + k: group i of quad k / 2 (the block's group 4 (k / 2) + i)
-  const __m512i xs_order = _mm512_setr_epi32(0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6, 3, 3, 7, 7);
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  const bool bursts = B * kBlockBytes > kPrefetchBurst;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    if (!bursts) prefetch_row(*a.s, n + a.prefetch_rows, B * kBlockBytes);
-    const uint8_t* row = a.s->q + n * B * kBlockBytes;
-    __m512 acc[2][TT];
-    for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < B; ++b) {
-      if (bursts) prefetch_burst(*a.s, row, b * kBlockBytes, (b + 1) * kBlockBytes, kPrefetchBytesInt6);
+struct Int6Pass {
+  const Args& a;
+  const int8_t *xh, *xl;  // xh4 (or xq4), SPLIT: xl4
+  const float *xs, *c6;   // xs16 (or xs), c6
+  int64_t K, Gp, C;
+  __m512i xs_order;  // lane 4i + k: group i of quad k / 2 (the block's group 4 (k / 2) + i)
+
+  PG_TARGET_VNNI512 PG_INLINE void span(int64_t n, int64_t g0, int64_t g1, __m512 (&acc)[2][TT],
+                                        const Ahead& ahead) const {
+    const uint8_t* row = a.s->q + n * (K / 256) * kBlockBytes;
+    for (int64_t b = g0 / 8; b < g1 / 8; ++b) {
+      if (ahead.burst) {
+        prefetch_burst(*a.s, row, b * kBlockBytes, (b + 1) * kBlockBytes, kPrefetchBytesInt6);
+      } else if (ahead.row) {
+        prefetch_span(ahead, b * kBlockBytes, (b + 1) * kBlockBytes);
+      }
       __m512i v[4];
       unpack_block(row + b * kBlockBytes, v);
       const __m512 s16 = int6_scales16(int6_params(*a.s, n, b));
@@ -132,14 +130,27 @@ PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t
         acc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s16, xs16), acc[0][t]);
       }
     }
+  }
+
+  PG_TARGET_VNNI512 PG_INLINE void finish(int64_t, const __m512 (&acc)[2][TT], Pending<TT>& pending) const {
     for (int t = 0; t < TT; ++t) {
       const __m512 s = _mm512_add_ps(acc[0][t], acc[1][t]);
       const __m256 h = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
       pending.r[t][pending.count] = _mm256_add_ps(_mm512_castps512_ps256(s), h);
     }
-    if (++pending.count == 8) flush(pending, a, t0);
+    ++pending.count;
   }
-  if (pending.count) flush(pending, a, t0);
+};
+
+template <int TT, bool SPLIT>
+PG_TARGET_VNNI512 void int6_rows_vnni(const Args& a, const Block& blk, int64_t t0, int64_t n1) {
+  const XPrep& xp = *a.x;
+  const int64_t K = xp.K, C = K / 16;
+  const Int6Pass<TT, SPLIT> pass{a, (SPLIT ? xp.xh4 : xp.xq4) + t0 * K, SPLIT ? xp.xl4 + t0 * K : nullptr,
+                                 (SPLIT ? xp.xs16 : xp.xs) + t0 * xp.Gp, xp.c6 + t0 * C, K, xp.Gp, C,
+                                 _mm512_setr_epi32(0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6, 3, 3, 7, 7)};
+  // x's eighths of a byte a value: xh4 + xl4 (or xq4), xs, c6
+  pass_rows<TT, 2>(a, blk, t0, n1, xp.G, (SPLIT ? 16 : 8) + 1 + 2, pass);
 }
 
 template <int TT>

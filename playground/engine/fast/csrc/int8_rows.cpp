@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "kernels.h"
+#include "row_pass.h"
 #include "rows.h"
 #include "simd.h"
 
@@ -207,6 +208,7 @@ template <bool SPLIT>
 struct Int8Pair {
   static constexpr int kPer = 2;
   static constexpr bool kSym = true;
+  static constexpr int kXEighths = (SPLIT ? 16 : 8) + 8 + 1;  // xh + xl or xq, c, xs
   const int8_t* xh;  // SPLIT: the high bytes; else xq
   const int8_t* xl;  // SPLIT: the low bytes
   const int32_t* c;

@@ -353,65 +353,6 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
   if (pending.count) flush(pending, a, t0);
 }
 
-// The AVX512-VNNI kernels' common loop: per row, 16 groups' scales times x scales (d16), then KERNEL::step over
-// kPer groups at a time (a lane of its integer sums belongs to group lane / (16 / kPer), scaled by a permute of
-// d16), the last groups by KERNEL::tail. kSym: no per-group offset term after the loop (else the offsets times
-// x's fp32 group sums; symmetric weights' -8 (int5: -16) * scale times x's sums as the int8 mode rounds it, see
-// kernels.h).
-template <int TT, class KERNEL>
-PG_TARGET_VNNI512 PG_INLINE void vnni_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1,
-                                           const KERNEL& kern) {
-  constexpr int U = TT <= 2 ? 2 : 1;  // accumulator sets, so small T has independent FMA chains
-  constexpr int PER = KERNEL::kPer, STEPS = 16 / PER;
-  const XPrep& xp = *a.x;
-  const int64_t G = xp.G, Gp = xp.Gp, whole = G / PER * PER, rb = row_bytes(*a.s);
-  __m512i pick[STEPS];  // lane i of step k in a 16-group block: group PER * k + i / STEPS
-  for (int k = 0; k < STEPS; ++k) {
-    pick[k] = _mm512_add_epi32(_mm512_set1_epi32(PER * k),
-                               _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 PER == 4 ? 2 : 3));
-  }
-  const bool bursts = rb > kPrefetchBurst;
-  Pending<TT> pending;
-  pending.first = blk.n0;
-  for (int64_t n = blk.n0; n < n1; ++n) {
-    if (!bursts) prefetch_row(*a.s, n + a.prefetch_rows, rb);
-    const uint8_t* row = a.s->q + n * rb;
-    __m512 acc[U][TT];
-    for (int u = 0; u < U; ++u)
-      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
-    for (int64_t g16 = 0; g16 < whole; g16 += 16) {
-      if (bursts) prefetch_burst(*a.s, row, g16 * rb / G, std::min(rb, (g16 + 16) * rb / G), kPrefetchBytes);
-      const __mmask16 m = groups_mask(whole - g16);
-      const __m512 s16 = scales16(*a.s, n, G, g16, m);
-      __m512 d16[TT];
-      for (int t = 0; t < TT; ++t) d16[t] = _mm512_mul_ps(s16, _mm512_maskz_loadu_ps(m, kern.xs + t * Gp + g16));
-      const int steps = static_cast<int>(std::min<int64_t>(STEPS, (whole - g16) / PER));
-      for (int k = 0; k < STEPS; ++k) {
-        if (k < steps) kern.template step<TT>(acc[k % U], row, d16, pick[k], g16 + PER * k);
-      }
-    }
-    __m256 rest[TT];
-    for (int t = 0; t < TT; ++t) rest[t] = _mm256_setzero_ps();
-    kern.template tail<TT>(rest, row, *a.s, n, whole, G);
-    for (int t = 0; t < TT; ++t) {
-      __m512 s = acc[0][t];
-      for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][t]);
-      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-      if (!KERNEL::kSym) {  // the offset term from x's group sums (symmetric weights: -8 or -16 * scale)
-        const float* sx = offset_sums(xp) + (t0 + t) * Gp;
-        rest[t] = a.s->kparams ? super_offsets_dot8(rest[t], *a.s, n, sx, G)
-                  : a.s->offsets ? dot_halves8(rest[t], a.s->offsets + n * G, sx, G)
-                                 : _mm256_fmadd_ps(_mm256_set1_ps(implied_offset(a.s->kind)),
-                                                   dot_halves8(_mm256_setzero_ps(), a.s->scales + n * G, sx, G), rest[t]);
-      }
-      pending.r[t][pending.count] = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(s), hi), rest[t]);
-    }
-    if (++pending.count == 8) flush(pending, a, t0);
-  }
-  if (pending.count) flush(pending, a, t0);
-}
-
 #else
 #endif
 

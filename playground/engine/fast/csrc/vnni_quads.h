@@ -8,6 +8,7 @@
 #pragma once
 
 #include "kernels.h"
+#include "row_pass.h"
 #include "rows.h"
 #include "simd.h"
 
@@ -50,6 +51,7 @@ template <bool SYM, bool FIVE, bool SPLIT>
 struct Quad {
   static constexpr int kPer = 4;
   static constexpr bool kSym = SYM;
+  static constexpr int kXEighths = (SPLIT ? 16 : 8) + (SYM ? 4 : 0) + 1;  // xh4 + xl4 or xq4, c4, xs
   const int8_t* xa;  // xq4 (its last groups past a whole 4 in xq's order), or SPLIT: xh4
   const int8_t* xb;  // SPLIT: xl4
   const int32_t* c4;
