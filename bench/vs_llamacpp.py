@@ -38,7 +38,9 @@ GGUFS = {"gemma3-270m": "gemma-3-270m-Q4_K_M.gguf", "qwen2.5-0.5b": "qwen2.5-0.5
          "qwen2.5-0.5b-q4_k_m": "qwen2.5-0.5b-Q4_K_M.gguf", "llama3.2-1b-q4_k_m": "llama-3.2-1b-Q4_K_M.gguf",
          "qwen2.5-3b-q4_k_m": "qwen2.5-3b-Q4_K_M.gguf",
          # Q5_K_M, the next most common (ours: Q5_K kept at five bits where the int5 kernel runs)
-         "llama3.2-1b-q5_k_m": "llama-3.2-1b-Q5_K_M.gguf"}
+         "llama3.2-1b-q5_k_m": "llama-3.2-1b-Q5_K_M.gguf",
+         # the size most people bring (make_gguf_models.py llama-3.1-8b --quants Q4_0,Q4_K_M: made only when named)
+         "llama3.1-8b": "llama-3.1-8b-Q4_0.gguf", "llama3.1-8b-q4_k_m": "llama-3.1-8b-Q4_K_M.gguf"}
 CONTEXTS = (256, 2048, 8192)
 DECODE_TOKENS = 64
 
