@@ -44,8 +44,9 @@ PG_INLINE void prefetch_span(const Ahead& a, int64_t o0, int64_t o1) {
   for (uintptr_t p = p0 & ~uintptr_t{63}; p < p1; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T2);
 }
 
-// The chunked order reads row n's groups [c0, c1) then row n + 1's: ahead by kPrefetchBytes is row n + d at the
-// same offsets, or past the block the first rows' next chunk, or past the last chunk the next block's first.
+// The chunked order reads row n's groups [c0, c1) then row n + 1's: kPrefetchBytes ahead is row n + d at the same
+// offsets, or past the block's end the first rows' next chunk, or past the last chunk the next block's first rows.
+// (Offsets from rb / G bytes a group: only where prefetches land, never what is read.)
 inline Ahead chunk_ahead(const QSeg& s, int64_t n, int64_t n0, int64_t n1, int64_t c0, int64_t c1, int64_t whole) {
   const int64_t rb = row_bytes(s), G = s.K / kGroup, span = std::max<int64_t>(1, (c1 - c0) * rb / G);
   const int64_t to = n + std::max<int64_t>(1, (kPrefetchBytes + span - 1) / span);
@@ -58,9 +59,9 @@ inline Ahead chunk_ahead(const QSeg& s, int64_t n, int64_t n0, int64_t n1, int64
 // Rows [blk.n0, n1) through PASS (its groups [0, whole) in spans, then a row's end):
 //   pass.span(n, g0, g1, acc, ahead): row n's groups [g0, g1) into acc (g0 a multiple of 16);
 //   pass.finish(n, acc, pending): the rest of row n, its result into pending.
-// A row at a time while x fits (whole row bursts past kPrefetchBurst bytes, else whole rows a few ahead); else
-// chunk by chunk of x over the rows, each row's accumulators kept between chunks: each row's sums are added in the
-// same order either way, so the results are the same to the bit.
+// A row at a time while x fits (rows longer than kPrefetchBurst asked for in bursts as they are read, shorter ones
+// whole, a few rows ahead); else chunk by chunk of x over the rows, each row's accumulators kept between chunks
+// (``kept``): a row's sums are added in the same order either way, so the results are the same to the bit.
 template <int TT, int U, class PASS>
 PG_TARGET_VNNI512 PG_INLINE void pass_rows(const Args& a, const Block& blk, int64_t t0, int64_t n1, int64_t whole,
                                            int eighths, const PASS& pass) {
@@ -100,7 +101,6 @@ PG_TARGET_VNNI512 PG_INLINE void pass_rows(const Args& a, const Block& blk, int6
   }
   if (pending.count) flush(pending, a, t0);
 }
-
 
 // The AVX512-VNNI loop of int4, int5 and int8 rows (KERNEL: vnni_quads.h's Quad, int8_rows.cpp's Int8Pair; int6
 // has its own, int6_rows.cpp): per 16 groups, their scales times x scales (d16), then KERNEL::step over kPer groups
