@@ -15,7 +15,7 @@ namespace pg {
 // Where x nearly fills L1 (32 KB on Zen 4 and most x86 cores), the weights streaming through it push it out: a pass
 // then walks the block's rows a chunk of x at a time (kXChunk bytes of it). Past kXChunkAbove only, as measured
 // in one process, alternating, on a 2-core Zen 4: Llama-3.1-8B's decode (its down projection's int16 x: 30-38 KB)
-// +10% on Q4_0, +1-12% on Q4_K_M, one GEMV of Q4_0 / Q4_K / Q6_K at K 14336 +15-33%; at 21-29 KB (Qwen2.5-3B's
+// +10% on Q4_0, +1-12% on Q4_K_M, one GEMV of Q4_0 / Q4_K / Q6_K at K 14336 +15-56%; at 21-29 KB (Qwen2.5-3B's
 // K 11008) chunks cost 2-4% and at 8 KB chunks were slower than none. Only for one or two rows of x: those passes
 // are bound by memory (two rows at K 8192: +12-31%); from four rows on they are bound by the multiplies, and chunks
 // cost 5-15%.
