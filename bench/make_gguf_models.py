@@ -52,8 +52,8 @@ CONFIGS: dict[str, dict] = {
     "qwen2.5-3b": dict(arch="qwen2", hidden=2048, layers=36, heads=16, kv_heads=2, ff=11008, vocab=151936,
                        rope_theta=1_000_000.0, eps=1e-6, context=32768, qkv_bias=True),
 }
-# Made only when named (4.7-5.8 GB a file, ~10 min): the size most people bring, whose down projection's x (K
-# 14336) outgrows L1.
+# Made only when named (4.4-4.6 GB a file, ~5 min through a 15 GB F16 file): the size most people bring, whose
+# down projection's x (K 14336) outgrows L1.
 LARGE: dict[str, dict] = {
     "llama-3.1-8b": dict(arch="llama", hidden=4096, layers=32, heads=32, kv_heads=8, ff=14336, vocab=128256,
                          rope_theta=500_000.0, eps=1e-5, context=131072, qkv_bias=False,
