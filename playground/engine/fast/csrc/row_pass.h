@@ -69,35 +69,38 @@ PG_TARGET_VNNI512 PG_INLINE void pass_rows(const Args& a, const Block& blk, int6
   Pending<TT> pending;
   pending.first = blk.n0;
   const int64_t chunk = n1 - blk.n0 <= kRowBlock ? x_chunk_groups(whole, TT, eighths) : whole;
-  if (chunk >= whole) {
-    const bool bursts = rb > kPrefetchBurst;
-    for (int64_t n = blk.n0; n < n1; ++n) {
-      if (!bursts) prefetch_row(*a.s, n + a.prefetch_rows, rb);
-      __m512 acc[U][TT];
-      for (int u = 0; u < U; ++u)
-        for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
-      pass.span(n, 0, whole, acc, Ahead{nullptr, 0, bursts});
-      pass.finish(n, acc, pending);
-      if (pending.count == 8) flush(pending, a, t0);
-    }
-  } else {
-    alignas(64) __m512 kept[kRowBlock][U][TT];
-    for (int64_t c0 = 0; c0 < whole; c0 += chunk) {
-      const int64_t c1 = std::min(whole, c0 + chunk);
-      for (int64_t n = blk.n0; n < n1; ++n) {
-        __m512 acc[U][TT];
-        for (int u = 0; u < U; ++u)
-          for (int t = 0; t < TT; ++t) acc[u][t] = c0 == 0 ? _mm512_setzero_ps() : kept[n - blk.n0][u][t];
-        pass.span(n, c0, c1, acc, chunk_ahead(*a.s, n, blk.n0, n1, c0, c1, whole));
-        if (c1 < whole) {
+  if constexpr (TT <= 2) {  // (x_chunk_groups: no chunks for more rows of x)
+    if (chunk < whole) {
+      alignas(64) __m512 kept[kRowBlock][U][TT];
+      for (int64_t c0 = 0; c0 < whole; c0 += chunk) {
+        const int64_t c1 = std::min(whole, c0 + chunk);
+        for (int64_t n = blk.n0; n < n1; ++n) {
+          __m512 acc[U][TT];
           for (int u = 0; u < U; ++u)
-            for (int t = 0; t < TT; ++t) kept[n - blk.n0][u][t] = acc[u][t];
-          continue;
+            for (int t = 0; t < TT; ++t) acc[u][t] = c0 == 0 ? _mm512_setzero_ps() : kept[n - blk.n0][u][t];
+          pass.span(n, c0, c1, acc, chunk_ahead(*a.s, n, blk.n0, n1, c0, c1, whole));
+          if (c1 < whole) {
+            for (int u = 0; u < U; ++u)
+              for (int t = 0; t < TT; ++t) kept[n - blk.n0][u][t] = acc[u][t];
+            continue;
+          }
+          pass.finish(n, acc, pending);
+          if (pending.count == 8) flush(pending, a, t0);
         }
-        pass.finish(n, acc, pending);
-        if (pending.count == 8) flush(pending, a, t0);
       }
+      if (pending.count) flush(pending, a, t0);
+      return;
     }
+  }
+  const bool bursts = rb > kPrefetchBurst;
+  for (int64_t n = blk.n0; n < n1; ++n) {
+    if (!bursts) prefetch_row(*a.s, n + a.prefetch_rows, rb);
+    __m512 acc[U][TT];
+    for (int u = 0; u < U; ++u)
+      for (int t = 0; t < TT; ++t) acc[u][t] = _mm512_setzero_ps();
+    pass.span(n, 0, whole, acc, Ahead{nullptr, 0, bursts});
+    pass.finish(n, acc, pending);
+    if (pending.count == 8) flush(pending, a, t0);
   }
   if (pending.count) flush(pending, a, t0);
 }
