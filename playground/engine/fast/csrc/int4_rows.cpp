@@ -190,7 +190,7 @@ PG_TARGET_AVX512 void int4_rows_avx512(const Args& a, const Block& blk, int64_t 
     Pending<TT> pending;                                                                                           \
     pending.first = blk.n0;                                                                                        \
     for (int64_t n = blk.n0; n < n1; ++n) {                                                                        \
-      if (!(STREAM)) prefetch_row(*a.s, n + a.prefetch_rows, K / 2);                                                  \
+      if (!(STREAM)) prefetch_row(*a.s, n + a.prefetch_rows, K / 2);                                               \
       const float* sc = blk.sc + (n - blk.n0) * G;                                                                 \
       const float* of = blk.of + (n - blk.n0) * G;                                                                 \
       const uint8_t* row = a.s->q + n * (K / 2);                                                                   \

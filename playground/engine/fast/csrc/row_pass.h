@@ -68,8 +68,8 @@ PG_TARGET_VNNI512 PG_INLINE void pass_rows(const Args& a, const Block& blk, int6
   const int64_t rb = row_bytes(*a.s);
   Pending<TT> pending;
   pending.first = blk.n0;
-  const int64_t chunk = n1 - blk.n0 <= kRowBlock ? x_chunk_groups(whole, TT, eighths) : whole;
   if constexpr (TT <= 2) {  // (x_chunk_groups: no chunks for more rows of x)
+    const int64_t chunk = n1 - blk.n0 <= kRowBlock ? x_chunk_groups(whole, TT, eighths) : whole;
     if (chunk < whole) {
       alignas(64) __m512 kept[kRowBlock][U][TT];
       for (int64_t c0 = 0; c0 < whole; c0 += chunk) {

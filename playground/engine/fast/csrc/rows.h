@@ -353,7 +353,6 @@ PG_TARGET_AVX2 PG_INLINE void pair_rows(const Args& a, const Block& blk, int64_t
   if (pending.count) flush(pending, a, t0);
 }
 
-#else
 #endif
 
 }  // namespace pg
