@@ -161,9 +161,8 @@ def _drop_pages(f: GgufFile, offset: int, nbytes: int) -> None:
     Llama-3.2-1B's Q4_K_M file and 146 MB of Qwen2.5-3B's stayed mapped beside their repacked copies). A
     neighbour dropped before it is read maps its pages again from the page cache when it is. The map is private
     and never written, so a page read again later comes back from the file unchanged."""
-    size = len(f.buffer())
-    start, end = offset // FOLIO_BYTES * FOLIO_BYTES, min(size, -(-(offset + nbytes) // FOLIO_BYTES) * FOLIO_BYTES)
-    end = end if end == size else end // mmap.PAGESIZE * mmap.PAGESIZE
+    start = offset // FOLIO_BYTES * FOLIO_BYTES
+    end = min(len(f.buffer()), -(-(offset + nbytes) // FOLIO_BYTES) * FOLIO_BYTES)  # the file's end: any length
     if end > start and hasattr(mmap, "MADV_DONTNEED"):
         try:
             f.buffer().madvise(mmap.MADV_DONTNEED, start, end - start)
