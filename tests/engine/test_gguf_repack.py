@@ -96,6 +96,38 @@ def test_a_nan_k_quant_scale_is_refused_where_its_own_parameters_are_kept(quant,
         gguf_repack.repack(raw.reshape(-1), quant, (ROWS, K))
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("layout", ["flat", "rows", "d_and_dmin"])
+def test_one_nan_or_inf_half_is_found_wherever_it_sits(layout, compiled, monkeypatch):
+    """The load's check of fp16 parameters (the library's pass on every core, else numpy's) finds one NaN or inf,
+    of either sign, at the first, a middle and the last place of a whole array, of rows, and of the strided view
+    of K-quant parameters' d and dmin, and nothing in finite values (the largest fp16 included)."""
+    from playground.engine.fast import kernels, kquant
+
+    if not compiled:
+        monkeypatch.setattr(kernels, "available", lambda: False)
+    rng = np.random.default_rng(3)
+
+    def halves(values: np.ndarray) -> np.ndarray:
+        if layout == "flat":
+            return values.view(np.uint16)
+        if layout == "rows":
+            return values.view(np.uint16).reshape(32, -1)
+        params = rng.integers(0, 256, (values.size // 2, kquant.SUPER_BYTES), dtype=np.uint8)
+        view = kquant.halves(params)  # [blocks, 2]: d and dmin, 20 bytes apart
+        view[...] = values.view(np.uint16).reshape(view.shape)
+        return view
+
+    values = rng.standard_normal(2048).astype(np.float16)
+    values[7] = np.float16(65504)
+    assert not gguf_repack._nonfinite(halves(values).view(np.int16))
+    for at in (0, 1023, 2047):
+        for bad in (np.inf, -np.inf, np.nan):
+            broken = values.copy()
+            broken[at] = bad
+            assert gguf_repack._nonfinite(halves(broken).view(np.int16)), (at, bad)
+
+
 @pytest.mark.parametrize("quant", ["Q5_1", "Q5_K", "Q6_K", "Q2_K", "Q3_K"])
 def test_requantized_types_are_within_half_an_int8_step_of_gguf_py_values(quant):
     """(Q6_K and the Q5 types through the numpy repack where the int6 / int5 kernel runs: there the loader keeps

@@ -18,6 +18,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <tuple>
@@ -234,9 +235,32 @@ std::tuple<at::Tensor, int64_t, bool> gguf_strings(const at::Tensor& region, int
   return {joined, static_cast<int64_t>(pos), clean};
 }
 
+// Whether any of these fp16 values (2-byte elements, 1-D or 2-D, any strides) is an inf or a NaN: all exponent
+// bits set. One pass on every core; numpy's masked max (a K-quant's d and dmin are a strided view of its
+// parameters) took 0.13-0.19 s of a Llama-3.1-8B load.
+bool nonfinite_halves(const at::Tensor& bits) {
+  TORCH_CHECK(bits.device().is_cpu() && bits.element_size() == 2 && bits.dim() >= 1 && bits.dim() <= 2,
+              "nonfinite_halves: 2-byte values, 1-D or 2-D, on the CPU");
+  const at::Tensor b = bits.dim() == 2 ? bits : bits.unsqueeze(0);
+  const int64_t rows = b.size(0), cols = b.size(1), s0 = b.stride(0), s1 = b.stride(1);
+  const auto* p = static_cast<const uint16_t*>(b.data_ptr());
+  std::atomic<bool> bad{false};
+  at::parallel_for(0, rows, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, cols)),
+                   [&](int64_t lo, int64_t hi) {
+                     int found = 0;
+                     for (int64_t r = lo; r < hi; ++r) {
+                       const uint16_t* row = p + r * s0;
+                       for (int64_t c = 0; c < cols; ++c) found |= (row[c * s1] & 0x7C00) == 0x7C00;
+                     }
+                     if (found) bad.store(true, std::memory_order_relaxed);
+                   });
+  return bad.load();
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(playground, m) {
+  m.def("nonfinite_halves(Tensor bits) -> bool");
   m.def("gguf_strings(Tensor region, int count) -> (Tensor, int, bool)");
   m.def("repack_q4_0(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
   m.def("repack_q4_1(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
@@ -254,4 +278,5 @@ TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q8_0", &repack_q8_0);
   m.impl("repack_q6_k_int6", &repack_q6_k_int6);
   m.impl("gguf_strings", &gguf_strings);
+  m.impl("nonfinite_halves", &nonfinite_halves);
 }
