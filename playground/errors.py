@@ -25,6 +25,11 @@ class UnsupportedModel(KnownError):
     """The model exists but is of an architecture or format this engine does not load."""
 
 
+class DamagedModel(UnsupportedModel):
+    """The file is not a whole, readable model of its format (truncated, corrupt, a split model missing parts):
+    no loader can read it, so nothing tries another one and nothing registers it."""
+
+
 class ContextOverflow(KnownError):
     """The prompt does not fit the model's context window."""
 

@@ -158,6 +158,18 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf")) if split_max_tensors else path
 
 
+def header_only_gguf(path: Path) -> Path:
+    """A valid GGUF holding no tensors (a model file as far as adding it goes; loading it fails, as it should)."""
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
 # Where each block type keeps its fp16 scale(s) (byte offsets), and the magnitude given to them in random blocks
 # so that the weights come out ~0.01-0.1, as in a real model.
 _HALVES = {"Q4_0": {0: 2e-2}, "Q4_1": {0: 1e-2, 2: -5e-2}, "Q5_0": {0: 1e-2}, "Q5_1": {0: 5e-3, 2: -5e-2},

@@ -26,12 +26,12 @@ def run_models(args: argparse.Namespace) -> int:
 
     registry = Registry()
     if args.models_command == "add":
-        info = registry.add(args.path)
-        print(printable(f"added {info.id} ({info.source}, {info.path})"))
-        if info.source == "gguf":
-            from playground.engine.fast.gguf_model import describe_file
+        from playground.runtime.dispatch import add_model
 
-            print(printable(describe_file(info.path or "")))
+        info, note = add_model(args.path, registry)
+        print(printable(f"added {info.id} ({info.source}, {info.path})"))
+        if note:
+            print(printable(note))
         return 0
     if args.models_command == "remove":
         registry.remove(args.id)

@@ -6,7 +6,8 @@ runs, Q5_* / Q8_0 as int8, see ``fast.gguf_repack``) and run on the fused runner
 activations (``int4-a8``: int8 activations) or, for fp32 / bf16, transformers' forward on the dequantized weights
 (the reference). Float GGUFs (F32 / F16 / BF16 weights) take the same path choice as a safetensors folder. A file
 the loader cannot read (another architecture, tensor type or tokenizer) raises ``DirectGgufUnsupported``: the caller
-falls back to transformers' conversion and says so.
+falls back to transformers' conversion and says so. A damaged file (``DamagedModel``: truncated, not GGUF, a split
+model missing parts) is refused as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from playground.domain.jobs import ProgressEvent
 from playground.engine import light_config, memory_check
 from playground.engine.device import choose_device, choose_dtype, loading_errors
-from playground.errors import KnownError, UnsupportedModel
+from playground.errors import DamagedModel, KnownError, UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
 _INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
@@ -46,6 +47,8 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     started = time.perf_counter()
     try:
         loaded = load_gguf(path, on_progress, lazy=True)
+    except DamagedModel:  # no reader can take it: transformers' conversion is not tried
+        raise
     except UnsupportedModel as exc:
         raise DirectGgufUnsupported(str(exc)) from exc
     cfg = dict(loaded.config)

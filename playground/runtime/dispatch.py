@@ -7,6 +7,7 @@ whatever ``load_model`` returns and pass it back here, so they never branch on t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from playground.engine.generate import generate
 from playground.errors import UnsupportedModel
 
 if TYPE_CHECKING:
+    from playground.domain.models import ModelInfo
     from playground.models.registry import Registry
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -27,6 +29,23 @@ ProgressFn = Callable[[ProgressEvent], None]
 def is_remote_model(model: Any) -> bool:
     """True for a loaded RemoteTextModel."""
     return bool(getattr(model, "remote", False))
+
+
+def add_model(path: str | os.PathLike[str], registry: Registry | None = None) -> tuple[ModelInfo, str]:
+    """Register a model folder or a .gguf file the user brings; return its entry and, for a GGUF, one line on how
+    it will load. A GGUF is read first (its header): a damaged one (truncated, not GGUF, a split model missing
+    parts) raises DamagedModel and is not registered, rather than failing on every load."""
+    from pathlib import Path
+
+    from playground.models.registry import Registry
+
+    note = ""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix.lower() == ".gguf":
+        from playground.engine.fast.gguf_model import describe_file
+
+        note = describe_file(p)
+    return (registry or Registry()).add(p), note
 
 
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None,

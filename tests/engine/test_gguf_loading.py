@@ -226,6 +226,38 @@ def test_cli_models_add_says_how_a_gguf_will_load_and_complete_runs_it(tmp_path,
     assert json.loads(capsys.readouterr().out)["finish_reason"] in {"stop", "length"}
 
 
+def test_cli_models_add_refuses_a_damaged_gguf_and_registers_nothing(tmp_path, capsys):
+    """A download cut short had been registered ("loads through transformers' GGUF conversion") and failed on
+    every load; it is now refused with the reason, exit status 1."""
+    import json
+
+    from playground.cli.main import main
+
+    whole = write_gguf(tiny_model("llama"), tmp_path / "whole.gguf", quant="Q4_0")
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert main(["models", "add", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert "cut.gguf is not a valid GGUF file" in err and "past the end of the file" in err
+    assert main(["models", "--json"]) == 0
+    assert [m for m in json.loads(capsys.readouterr().out) if m["id"] == "cut"] == []
+
+
+def test_a_gguf_missing_a_size_the_model_needs_is_refused_as_incomplete(tmp_path):
+    """A file without its ``llama.embedding_length`` had failed inside the loader (TypeError, shown as a bug), then
+    again in transformers' conversion; it is now one clear error, and no conversion is tried."""
+    from playground.errors import DamagedModel
+    from playground.runtime.dispatch import load_model
+    from tests.gguf_files import header_only_gguf
+
+    empty = header_only_gguf(tmp_path / "empty.gguf")
+    stages: list[str] = []
+    with pytest.raises(DamagedModel) as caught:
+        load_model(str(empty), device="cpu", on_progress=lambda e: stages.append(e.stage))
+    assert str(caught.value) == "empty.gguf: the file's llama.embedding_length is missing: not a complete llama model"
+    assert not any("transformers" in stage for stage in stages)
+
+
 def _mapped_kb(path) -> int:
     """KB of ``path``'s pages this process has mapped (its mappings' Rss in /proc/self/smaps)."""
     total, inside = 0, False

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
 
 from playground.cli.main import main as cli_main
 from playground.models.embedded import EMBEDDED_ID
 from tests.common.scripted import ScriptedRunner
+from tests.gguf_files import header_only_gguf
 from ui.shell.main_window import MainWindow
 
 
@@ -54,7 +55,7 @@ def _remove_action(window: MainWindow):
 
 def test_a_gguf_and_a_folder_dropped_on_the_window_are_added_and_the_last_is_chosen(qtbot, tmp_path):
     gguf = tmp_path / "My-Model.Q4_K_M.gguf"
-    gguf.write_bytes(b"GGUF")
+    header_only_gguf(gguf)
     folder = tmp_path / "tiny-folder"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
@@ -80,7 +81,7 @@ def test_other_files_are_not_taken_as_models(qtbot, tmp_path):
 
 def test_the_sheet_tab_leaves_a_dropped_model_to_the_window(qtbot, tmp_path):
     gguf = tmp_path / "m.gguf"
-    gguf.write_bytes(b"GGUF")
+    header_only_gguf(gguf)
     table = tmp_path / "t.csv"
     table.write_text("Country,Capital\nFrance,Paris\n")
     window, _ = _window(qtbot)
@@ -97,7 +98,7 @@ def test_the_sheet_tab_leaves_a_dropped_model_to_the_window(qtbot, tmp_path):
 
 def test_a_model_dropped_on_a_text_field_is_added_not_pasted(qtbot, tmp_path):
     gguf = tmp_path / "pasted.gguf"
-    gguf.write_bytes(b"GGUF")
+    header_only_gguf(gguf)
     window, _ = _window(qtbot)
     editor = window.prompt_tab.source
     editor.setPlainText("Country: France")
@@ -112,7 +113,7 @@ def test_a_model_dropped_on_a_text_field_is_added_not_pasted(qtbot, tmp_path):
 
 def test_removing_the_chosen_model_forgets_it_and_keeps_its_file(qtbot, tmp_path):
     gguf = tmp_path / "bring.gguf"
-    gguf.write_bytes(b"GGUF")
+    header_only_gguf(gguf)
     window, runner = _window(qtbot)
     window.add_model(str(gguf))
     assert window.current_model() == "bring"
@@ -130,7 +131,7 @@ def test_removing_the_chosen_model_forgets_it_and_keeps_its_file(qtbot, tmp_path
 
 def test_a_model_whose_file_is_gone_is_marked_in_the_picker_and_the_cli(qtbot, tmp_path, capsys):
     gguf = tmp_path / "gone.gguf"
-    gguf.write_bytes(b"GGUF")
+    header_only_gguf(gguf)
     window, _ = _window(qtbot)
     window.add_model(str(gguf))
     gguf.unlink()
@@ -145,3 +146,37 @@ def test_a_model_whose_file_is_gone_is_marked_in_the_picker_and_the_cli(qtbot, t
     assert cli_main(["models", "--json"]) == 0
     entry = next(m for m in json.loads(capsys.readouterr().out) if m["id"] == "gone")
     assert entry["ready"] is False and "missing" not in entry  # the JSON shape scripts read stays as it was
+
+
+def test_a_damaged_gguf_is_not_added_and_a_warning_says_why(qtbot, tmp_path):
+    """A truncated download had been put on the list, loaded (the model before it freed), and failed on every pick
+    with a reason cut off in the status bar; now it is refused when added, the reason shown whole."""
+    cut = header_only_gguf(tmp_path / "cut.gguf")
+    cut.write_bytes(cut.read_bytes()[:40])  # a download that stopped in the metadata
+    window, _ = _window(qtbot)
+    before = window.current_model()
+    window.add_model(str(cut))
+    assert window.model_picker.findData("cut") < 0 and window.current_model() == before
+    box = window.findChild(QMessageBox, "warning")
+    assert box is not None and box.isVisible() and box.windowTitle() == "Model not added"
+    assert "cut.gguf is not a valid GGUF file" in box.text()
+    assert window.statusBar().currentMessage().startswith("Not added: cut.gguf")
+    box.close()
+    window.close()
+
+
+def test_a_model_that_does_not_load_says_why_in_a_warning(qtbot, tmp_path):
+    """Picking or adding a model that then fails to load (here a GGUF with no tensors): the reason is shown whole."""
+    from playground.runtime.runner import EngineRunner
+
+    empty = header_only_gguf(tmp_path / "empty.gguf")
+    window = MainWindow(EngineRunner(device="cpu"), autoload=False)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.bridge.load_failed, timeout=120000):
+        window.add_model(str(empty))
+    box = window.findChild(QMessageBox, "warning")
+    assert box is not None and box.windowTitle() == "Model not loaded"
+    assert box.text() == "empty.gguf: the file's llama.embedding_length is missing: not a complete llama model"
+    assert window.model_label.text() == "model: not loaded"
+    box.close()
+    window.close()

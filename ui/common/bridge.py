@@ -63,6 +63,7 @@ class EngineBridge(QObject):
     loaded = Signal(object)  # LoadedInfo
     finished = Signal(object)  # GenerationResult
     failed = Signal(str, bool)  # message, is_bug
+    load_failed = Signal(str, bool)  # the same, for a load asked for alone (no run shows its failure)
     busy_changed = Signal(bool)
     _future_done = Signal(object, object)  # from the worker: (future, its signals), handled on the GUI thread
 
@@ -82,7 +83,7 @@ class EngineBridge(QObject):
         return self._active is not None and self._active.running
 
     def load(self, model_id: str) -> None:
-        self._track(self.runner.load(model_id, self.progress.emit), [self.loaded], [self.failed])
+        self._track(self.runner.load(model_id, self.progress.emit), [self.loaded], [self.failed, self.load_failed])
 
     def generate(self, model_id: str, request: GenerationRequest, on_token: Any = None, on_finished: Any = None,
                  on_failed: Any = None) -> GenerationJob | None:

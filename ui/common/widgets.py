@@ -11,7 +11,7 @@ import html
 
 from PySide6.QtCore import QEvent, QMimeData, QSize, Qt
 from PySide6.QtGui import QPalette, QResizeEvent
-from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QMessageBox, QPlainTextEdit, QSizePolicy, QWidget
 
 from ui.common.model_drop import model_paths
 from ui.common.theme import status_colour
@@ -152,3 +152,17 @@ def banner(kind: str = "error") -> QLabel:
     label.setStyleSheet(BANNER_STYLES[kind])
     label.hide()
     return label
+
+
+def warn(parent: QWidget, title: str, text: str) -> QMessageBox:
+    """A warning shown whole (a long one is cut off in the status bar), dismissed with Close or Esc, that does not
+    block the window; a newer one replaces the one before. Plain text: it may quote a file's name or contents."""
+    for old in parent.findChildren(QMessageBox, "warning"):
+        old.close()
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Close, parent)
+    box.setObjectName("warning")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    box.show()
+    return box

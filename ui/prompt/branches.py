@@ -49,8 +49,8 @@ class BranchPanel(QWidget):
         layout.addWidget(title)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.greedy)
-        layout.addWidget(hint_label("Click a token of the completion to branch: choose one of its alternatives; "
-                                    "the text up to it is kept and the model continues."))
+        layout.addWidget(hint_label("Click a token of the completion to branch: pick an alternative and the model "
+                                    "goes on from there."))
 
     # -- the tree ----------------------------------------------------------------------------------------------
     def set_root(self, run: Run) -> None:

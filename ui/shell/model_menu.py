@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
+from playground.runtime.dispatch import add_model
+from ui.common.widgets import warn
 
 if TYPE_CHECKING:
     from ui.shell.main_window import MainWindow
@@ -35,13 +37,14 @@ class ModelMenu(QObject):
         self.button.setMenu(menu)
 
     def add(self, path: str) -> None:
-        """Register ``path`` (a model folder or a .gguf file), choose it and load it; a problem goes to the status
-        bar."""
+        """Register ``path`` (a model folder or a .gguf file), choose it and load it. A file that cannot be a model
+        (a damaged GGUF, a folder without config.json) is not added: a warning says why."""
         w = self.window
         try:
-            info = w.registry.add(path)
+            info, _ = add_model(path, w.registry)  # (how it loads: the load's own progress says)
         except KnownError as exc:
-            w.statusBar().showMessage(str(exc), 10000)
+            w.statusBar().showMessage(f"Not added: {exc}", 10000)
+            warn(w, "Model not added", f"{path} was not added.\n\n{exc}")
             return
         w.refresh_models(select=info.id)
         w.bridge.load(info.id)

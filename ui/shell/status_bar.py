@@ -11,7 +11,7 @@ from playground.domain.jobs import ProgressEvent
 from playground.domain.text import GenerationResult
 from playground.sysinfo import human_bytes, rss_bytes
 from ui.common.bridge import EngineBridge
-from ui.common.widgets import ElidedLabel, plain_tip
+from ui.common.widgets import ElidedLabel, plain_tip, warn
 
 MEMORY_MS = 2000
 
@@ -40,6 +40,7 @@ class EngineStatus(QObject):
         bridge.progress.connect(self._on_engine_progress)
         bridge.loaded.connect(self._on_engine_loaded)
         bridge.failed.connect(self._on_engine_failed)
+        bridge.load_failed.connect(self._on_load_failed)
         bridge.finished.connect(self._on_engine_finished)
         bridge.busy_changed.connect(self._on_engine_busy)
 
@@ -86,6 +87,13 @@ class EngineStatus(QObject):
             self.model_label.setText("model: not loaded")
             self.device_label.setText("device: –")
             self.speed_label.setText("– tok/s")
+
+    @Slot(str, bool)
+    def _on_load_failed(self, message: str, is_bug: bool) -> None:
+        """A model chosen, added or dropped did not load: the whole reason, which the status bar cuts off."""
+        first = (message.splitlines() or ["failed"])[0]
+        warn(self.bar.window(), "Model not loaded", f"Internal error (a bug in Playground): {first}" if is_bug
+             else message)
 
     @Slot(bool)
     def _on_engine_busy(self, busy: bool) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.errors import UnsupportedModel
+from playground.errors import DamagedModel, UnsupportedModel
 
 FAMILIES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
             "gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM"}
@@ -87,13 +87,20 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
     def get(key: str, default: Any = None) -> Any:
         return metadata.get(f"{arch}.{key}", default)
 
-    hidden, heads = int(get("embedding_length")), int(get("attention.head_count"))
+    def need(key: str) -> int:  # a size the model cannot be built without
+        value = get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            said = "missing" if value is None else f"{str(value)[:40]!r}, not a positive whole number"
+            raise DamagedModel(f"the file's {arch}.{key} is {said}: not a complete {arch} model")
+        return int(value)
+
+    hidden, heads = need("embedding_length"), need("attention.head_count")
     kv = get("attention.head_count_kv", heads)
     if not isinstance(kv, int):  # an array: a head count per layer
         if len(set(int(v) for v in kv)) != 1:
             raise UnsupportedModel("GGUF with a different number of KV heads per layer is not supported")
         kv = int(kv[0])
-    layers = int(get("block_count"))
+    layers = need("block_count")
     head_dim = int(get("attention.key_length", 0) or hidden // heads)
     if "token_embd.weight" not in shapes:
         raise UnsupportedModel("GGUF file has no token_embd.weight")
@@ -102,7 +109,7 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
         "architectures": [FAMILIES[arch]],
         "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
         "num_key_value_heads": kv, "head_dim": head_dim,
-        "intermediate_size": int(get("feed_forward_length")),
+        "intermediate_size": need("feed_forward_length"),
         "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon", 1e-6)),
         "max_position_embeddings": int(get("context_length", 2048)),
         "vocab_size": int(shapes["token_embd.weight"][0]),

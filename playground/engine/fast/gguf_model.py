@@ -28,7 +28,7 @@ from playground.engine.fast import gguf_config, gguf_repack
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
 from playground.engine.fast.gguf_split import SplitGguf, open_gguf
 from playground.engine.gc_pause import collector_paused
-from playground.errors import UnsupportedModel
+from playground.errors import DamagedModel, UnsupportedModel
 
 ProgressFn = Callable[[ProgressEvent], None]
 REPACK_CHUNK_BYTES = 16 << 20  # file bytes of a large quantized tensor repacked at a time
@@ -192,7 +192,10 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
         info = gguf.tensors[name]
         return gguf_repack.dequantize(gguf_repack.repack(gguf.raw(name), info.type_name, info.shape)).numpy()
 
-    config = gguf_config.hf_config(meta, shapes, config_tensor)
+    try:
+        config = gguf_config.hf_config(meta, shapes, config_tensor)
+    except DamagedModel as exc:
+        raise DamagedModel(f"{path.name}: {exc}") from exc
     read_s = time.perf_counter() - started
     names = [n for n in gguf.tensors if n not in gguf_config.CONFIG_TENSORS]
     lazy_tensors = GgufTensors(gguf, arch, config, names)
@@ -231,9 +234,9 @@ def _eos_ids(meta: dict[str, Any]) -> frozenset[int]:
 
 def describe_file(path: str | Path) -> str:
     """One line on how ``path`` will load, from its header alone: read directly (architecture, tensor types) or
-    through transformers' conversion (and why)."""
+    through transformers' conversion (and why). DamagedModel when it cannot load at all (see ``open_gguf``)."""
+    gguf = open_gguf(path)
     try:
-        gguf = open_gguf(path)
         arch = gguf_config.family(gguf.metadata)
         kinds = sorted({t.type_name for t in gguf.tensors.values()})
         unsupported = [k for k in kinds if k not in gguf_repack.SUPPORTED]
@@ -244,4 +247,6 @@ def describe_file(path: str | Path) -> str:
                 gguf_config.hf_name(name, arch)
     except UnsupportedModel as exc:
         return f"loads through transformers' GGUF conversion (slower, once): {exc}"
+    finally:
+        gguf.close()
     return f"loads directly: {arch}, {'/'.join(kinds)}"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.errors import UnsupportedModel
+from playground.errors import DamagedModel
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -67,13 +67,14 @@ class GgufFile:
                 # (nothing here writes to them).
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
         except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
-            raise UnsupportedModel(f"{self.path.name} cannot be read as a GGUF file: {exc}") from exc
+            raise DamagedModel(f"{self.path.name} cannot be read as a GGUF file: {exc}") from exc
         self._buf = memoryview(self._map)
         try:
             self._parse()
         except (struct.error, IndexError, ValueError, UnicodeDecodeError, OverflowError) as exc:
             self.close()
-            raise UnsupportedModel(f"{self.path.name} is not a valid GGUF file ({type(exc).__name__}: {exc})") from exc
+            why = str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"  # ValueError: ours, worded
+            raise DamagedModel(f"{self.path.name} is not a valid GGUF file ({why})") from exc
 
     # -- parsing ----------------------------------------------------------------------------------------------
     def _parse(self) -> None:

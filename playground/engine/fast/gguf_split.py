@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
-from playground.errors import UnsupportedModel
+from playground.errors import DamagedModel
 from playground.models.gguf_parts import split_parts
 
 
@@ -22,7 +22,7 @@ class SplitGguf:
     def __init__(self, parts: list[Path]) -> None:
         missing = [p.name for p in parts if not p.is_file()]
         if missing:
-            raise UnsupportedModel(f"{parts[0].name}: a split GGUF of {len(parts)} parts, but "
+            raise DamagedModel(f"{parts[0].name}: a split GGUF of {len(parts)} parts, but "
                                    f"{', '.join(missing[:3])} {'is' if len(missing) == 1 else 'are'} not beside it")
         self.files = [GgufFile(p) for p in parts]
         self.path = parts[0]
@@ -32,16 +32,16 @@ class SplitGguf:
         for i, f in enumerate(self.files):
             no, count = f.metadata.get("split.no"), f.metadata.get("split.count")
             if no is not None and (int(no) != i or int(count or 0) != len(parts)):
-                raise UnsupportedModel(f"{f.path.name} says it is part {int(no) + 1} of {count}, not part {i + 1} "
+                raise DamagedModel(f"{f.path.name} says it is part {int(no) + 1} of {count}, not part {i + 1} "
                                        f"of {len(parts)}: the parts are from different splits")
             for name, info in f.tensors.items():
                 if name in self.tensors:
-                    raise UnsupportedModel(f"{name} is in both {self._owner[name].path.name} and {f.path.name}")
+                    raise DamagedModel(f"{name} is in both {self._owner[name].path.name} and {f.path.name}")
                 self.tensors[name] = info
                 self._owner[name] = f
         expected = self.metadata.get("split.tensors.count")
         if expected is not None and int(expected) != len(self.tensors):
-            raise UnsupportedModel(f"{self.path.name}: the split GGUF's parts hold {len(self.tensors)} tensors, "
+            raise DamagedModel(f"{self.path.name}: the split GGUF's parts hold {len(self.tensors)} tensors, "
                                    f"its first part says {int(expected)}")
 
     def file_of(self, name: str) -> GgufFile:
@@ -64,7 +64,7 @@ def open_gguf(path: str | Path) -> GgufFile | SplitGguf:
         count = int(single.metadata.get("split.count", 1) or 1)
         if count > 1:
             single.close()
-            raise UnsupportedModel(f"{path.name} is part {int(single.metadata.get('split.no', 0)) + 1} of a GGUF "
+            raise DamagedModel(f"{path.name} is part {int(single.metadata.get('split.no', 0)) + 1} of a GGUF "
                                    f"split in {count}, but not named as gguf-split names the parts "
                                    f"(NAME-00001-of-{count:05d}.gguf, ...), so the others cannot be found")
         return single
