@@ -158,11 +158,17 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf")) if split_max_tensors else path
 
 
-def header_only_gguf(path: Path) -> Path:
-    """A valid GGUF holding no tensors (a model file as far as adding it goes; loading it fails, as it should)."""
+def header_only_gguf(path: Path, sizes: bool = True) -> Path:
+    """A valid GGUF holding no tensors: with ``sizes`` (a llama model's), a model file as far as adding it goes
+    (loading it fails, as it should); without, not even that."""
     import gguf
 
     w = gguf.GGUFWriter(str(path), "llama")
+    if sizes:
+        w.add_embedding_length(64)
+        w.add_head_count(4)
+        w.add_block_count(2)
+        w.add_feed_forward_length(128)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -243,19 +243,22 @@ def test_cli_models_add_refuses_a_damaged_gguf_and_registers_nothing(tmp_path, c
     assert [m for m in json.loads(capsys.readouterr().out) if m["id"] == "cut"] == []
 
 
-def test_a_gguf_missing_a_size_the_model_needs_is_refused_as_incomplete(tmp_path):
+def test_a_gguf_missing_a_size_the_model_needs_is_refused_as_incomplete(tmp_path, capsys):
     """A file without its ``llama.embedding_length`` had failed inside the loader (TypeError, shown as a bug), then
     again in transformers' conversion; it is now one clear error, and no conversion is tried."""
+    from playground.cli.main import main as main_cli
     from playground.errors import DamagedModel
     from playground.runtime.dispatch import load_model
     from tests.gguf_files import header_only_gguf
 
-    empty = header_only_gguf(tmp_path / "empty.gguf")
+    empty = header_only_gguf(tmp_path / "empty.gguf", sizes=False)
     stages: list[str] = []
     with pytest.raises(DamagedModel) as caught:
         load_model(str(empty), device="cpu", on_progress=lambda e: stages.append(e.stage))
     assert str(caught.value) == "empty.gguf: the file's llama.embedding_length is missing: not a complete llama model"
     assert not any("transformers" in stage for stage in stages)
+    assert main_cli(["models", "add", str(empty)]) == 1  # and it is not added
+    assert "empty.gguf: the file's llama.embedding_length is missing" in capsys.readouterr().err
 
 
 def _mapped_kb(path) -> int:

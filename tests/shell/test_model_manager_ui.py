@@ -166,14 +166,16 @@ def test_a_damaged_gguf_is_not_added_and_a_warning_says_why(qtbot, tmp_path):
 
 
 def test_a_model_that_does_not_load_says_why_in_a_warning(qtbot, tmp_path):
-    """Picking or adding a model that then fails to load (here a GGUF with no tensors): the reason is shown whole."""
+    """Picking a model that fails to load (here a file that was whole when added, then overwritten by a GGUF with
+    no sizes): the reason is shown whole."""
     from playground.runtime.runner import EngineRunner
 
-    empty = header_only_gguf(tmp_path / "empty.gguf")
     window = MainWindow(EngineRunner(device="cpu"), autoload=False)
     qtbot.addWidget(window)
+    window.registry.add(header_only_gguf(tmp_path / "empty.gguf", sizes=False))
+    window.refresh_models(select="empty")
     with qtbot.waitSignal(window.bridge.load_failed, timeout=120000):
-        window.add_model(str(empty))
+        window.model_picker.activated.emit(window.model_picker.currentIndex())  # what picking it does
     box = window.findChild(QMessageBox, "warning")
     assert box is not None and box.windowTitle() == "Model not loaded"
     assert box.text() == "empty.gguf: the file's llama.embedding_length is missing: not a complete llama model"

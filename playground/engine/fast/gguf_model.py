@@ -238,6 +238,7 @@ def describe_file(path: str | Path) -> str:
     gguf = open_gguf(path)
     try:
         arch = gguf_config.family(gguf.metadata)
+        gguf_config.hf_config(gguf.metadata, {name: t.shape for name, t in gguf.tensors.items()})  # its sizes
         kinds = sorted({t.type_name for t in gguf.tensors.values()})
         unsupported = [k for k in kinds if k not in gguf_repack.SUPPORTED]
         if unsupported:
@@ -245,6 +246,8 @@ def describe_file(path: str | Path) -> str:
         for name in gguf.tensors:
             if name not in gguf_config.CONFIG_TENSORS:
                 gguf_config.hf_name(name, arch)
+    except DamagedModel as exc:
+        raise DamagedModel(f"{Path(path).name}: {exc}") from exc
     except UnsupportedModel as exc:
         return f"loads through transformers' GGUF conversion (slower, once): {exc}"
     finally:
