@@ -39,13 +39,23 @@ class PoolState:
 
 
 def model_bytes(tm: Any) -> int:
-    """Bytes held by a loaded TextModel's parameters and buffers (0 once unloaded, or for a remote model)."""
-    model = getattr(tm, "model", None)
-    if model is None or not hasattr(model, "parameters"):
-        return 0
-    tensors = list(model.parameters()) + list(model.buffers())
-    seen: set[int] = set()
+    """Bytes a loaded TextModel holds (0 once unloaded, or for a remote model): its fast runner's weights and KV
+    cache, and transformers' module where one is loaded. Measured without loading that module: on the fused path
+    it loads on demand at full precision (weighing a Qwen2.5-0.5B GGUF this way had loaded its 1.9 GB fp32 copy)."""
+    tensors: list[Any] = []
+    fast = getattr(tm, "fast", None)
     total = 0
+    if fast is not None:
+        weights = getattr(fast, "weights", None)
+        if weights is not None:  # the fused runner
+            total += weights.nbytes() + (weights.embed.nbytes() if weights.embed is not weights.head else 0)
+        elif hasattr(fast, "quantized_bytes"):  # the generic runner (its float tensors: the module's below)
+            total += fast.quantized_bytes()
+        tensors += [t for t in (getattr(fast, "k", None), getattr(fast, "v", None)) if t is not None]
+    module = tm.hf_model if hasattr(tm, "hf_model") else getattr(tm, "model", None)
+    if module is not None and hasattr(module, "parameters"):
+        tensors += list(module.parameters()) + list(module.buffers())
+    seen: set[int] = set()
     for t in tensors:  # tied weights (embedding = head) count once
         if t.data_ptr() in seen:
             continue

@@ -156,3 +156,22 @@ def test_columns_of_one_fast_path_model_decode_together_with_the_same_results(ti
         assert together[i].result.first.text == alone.result.first.text
         assert "".join(tokens[i]) == together[i].result.first.text
     assert max(loaded[-1].widths) == 1  # a column alone: no batching
+
+
+def test_a_fused_model_is_weighed_without_loading_its_full_precision_module(tmp_path):
+    """Compare's pool weighs each model it loads. It read ``tm.model``, which on the fused path loads transformers'
+    module at full precision: every GGUF in a Compare column held a 4x fp32 copy beside its int4 weights."""
+    from playground.engine.fast import kernels
+    from playground.engine.gguf_text import load_gguf_text_model
+    from tests.gguf_files import tiny_model as tiny_hf_model
+    from tests.gguf_files import write_gguf
+
+    if not kernels.available():
+        pytest.skip(kernels.unavailable_reason() or "kernel library not built")
+    hf = tiny_hf_model("llama", hidden_size=256, intermediate_size=512)
+    tm = load_gguf_text_model("tiny", write_gguf(hf, tmp_path / "tiny.gguf", quant="Q4_0"), device="cpu")
+    assert tm.path == "fused" and tm.hf_model is None
+    weighed = model_bytes(tm)
+    assert tm.hf_model is None  # not loaded to be weighed
+    fp32 = sum(p.numel() * 4 for p in hf.parameters())
+    assert tm.fast.weights.nbytes() <= weighed < fp32 / 2
