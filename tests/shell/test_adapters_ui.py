@@ -22,7 +22,7 @@ def test_a_saved_adapter_is_a_variant_in_the_picker_until_deleted(qtbot, tiny_mo
     assert "adapter" in window.model_picker.itemText(window.model_picker.findData(info.id))
 
     menu = next(b for b in window.findChildren(QToolButton) if b.text() == "Add model…").menu()
-    action = next(a for a in menu.actions() if a.text() == "Fine-tuned adapters…")
+    action = next(a for a in menu.actions() if a.text() == "Fine-tuned &adapters…")
     action.trigger()
     dialog = window.adapters_dialog
     assert dialog is not None and dialog.isVisible() and dialog.table.item(0, 0).text() == info.id

@@ -182,3 +182,15 @@ def test_a_model_that_does_not_load_says_why_in_a_warning(qtbot, tmp_path):
     assert window.model_label.text() == "model: not loaded"
     box.close()
     window.close()
+
+
+def test_the_menu_bar_model_menu_adds_and_removes_models_too(qtbot, tmp_path):
+    """Adding a model was only on the toolbar button; the Model menu (Alt+M) now holds the same actions."""
+    window, _ = _window(qtbot)
+    window.add_model(str(header_only_gguf(tmp_path / "kept.gguf")))
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
+    menu.aboutToShow.emit()
+    texts = [a.text() for a in menu.actions()]
+    assert "Add &GGUF file…" in texts and "Add model &folder (safetensors)…" in texts
+    assert "Remove kept from the list" in texts and any(t.startswith("&Precision") for t in texts)
+    window.close()

@@ -1,4 +1,4 @@
-"""The menu bar: File (sessions), Model (precision), View (theme, full screen, search, panels), Help."""
+"""The menu bar: File (sessions), Model (adding models, precision), View (theme, full screen, search, panels), Help."""
 
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ def build_menus(window: MainWindow) -> None:
     file_menu.addSeparator()
     file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, window.close)
 
-    window.precision_menu = PrecisionMenu(bar.addMenu("&Model"), window)
+    model_menu = bar.addMenu("&Model")  # the toolbar's "Add model…" actions, reachable with Alt+M
+    model_menu.addActions(window.model_menu.menu.actions())
+    model_menu.aboutToShow.connect(window.model_menu.sync_remove_action)
+    model_menu.addSeparator()
+    window.precision_menu = PrecisionMenu(model_menu, window)
     window.precision_menu.chosen.connect(window.set_precision)
     window.precision_actions = window.precision_menu.actions_by_value
 

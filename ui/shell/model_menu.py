@@ -25,15 +25,15 @@ class ModelMenu(QObject):
         self.button.setText("Add model…")
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.button.setToolTip("Add a model folder or a .gguf file (or drop one on the window)")
-        menu = QMenu(self.button)
-        menu.addAction("Model folder (safetensors)…", self._add_folder)
-        menu.addAction("GGUF file…", self._add_gguf)
+        menu = self.menu = QMenu(self.button)  # the menu bar's Model menu holds the same actions
+        menu.addAction("Add model &folder (safetensors)…", self._add_folder)
+        menu.addAction("Add &GGUF file…", self._add_gguf)
         menu.addSeparator()
-        menu.addAction("Endpoints… (vLLM, llama.cpp, Ollama …)", window.open_endpoints)
-        menu.addAction("Fine-tuned adapters…", window.open_adapters)
+        menu.addAction("&Endpoints… (vLLM, llama.cpp, Ollama …)", window.open_endpoints)
+        menu.addAction("Fine-tuned &adapters…", window.open_adapters)
         menu.addSeparator()
         self.remove_action = menu.addAction("Remove from the list", self.remove_current)
-        menu.aboutToShow.connect(self._sync_remove_action)
+        menu.aboutToShow.connect(self.sync_remove_action)
         self.button.setMenu(menu)
 
     def add(self, path: str) -> None:
@@ -66,7 +66,7 @@ class ModelMenu(QObject):
         w.statusBar().showMessage(f"Removed {info.id} from the list; {info.path} was not touched", 10000)
 
     @Slot()
-    def _sync_remove_action(self) -> None:
+    def sync_remove_action(self) -> None:
         info = self.window.model_info(self.window.current_model())
         removable = info is not None and info.removable
         self.remove_action.setEnabled(removable)
