@@ -182,3 +182,29 @@ def test_embedded_attention_lens_and_scores_agree_with_transformers(embedded_ins
         logprobs = torch.log_softmax(tm.model(torch.tensor([ids])).logits[0], dim=-1)
     assert rome.logprob == pytest.approx(float(logprobs[-2, ids[-1]]), abs=1e-4)
     assert rome.logprob > paris.logprob
+
+
+def test_a_gguf_is_inspected_from_its_own_file_without_a_conversion(tmp_path, data_home):
+    """Inspecting a GGUF had gone through transformers' GGUF conversion (41 s for a Qwen2.5-0.5B Q5_K_M, and a
+    converted copy left on disk); it is now read by the engine's own GGUF reader, with the same numbers."""
+    from playground import paths
+    from playground.runtime.inspection import load_for_inspection
+    from tests.gguf_files import tiny_model as tiny_hf_model
+    from tests.gguf_files import write_gguf
+
+    hf = tiny_hf_model("qwen2")
+    path = write_gguf(hf, tmp_path / "tiny-qwen.gguf", quant="F32")
+    stages: list[str] = []
+    tm = load_for_inspection(str(path), device="cpu", on_progress=lambda e: stages.append(e.stage))
+    assert not any("convert" in s.lower() for s in stages)
+    assert not list(paths.models_dir().glob("gguf-*"))  # no converted copy
+    insp = inspect(tm, InspectRequest(prompt="hello world"))
+    check_causal_rows(insp.attention)
+    hf.set_attn_implementation("eager")  # the reference: transformers' own model, eager, on the same weights
+    with torch.inference_mode():
+        ref = hf(torch.tensor([list(insp.token_ids)]), output_attentions=True)
+    np.testing.assert_allclose(insp.attention, torch.stack([a[0] for a in ref.attentions]).numpy(), atol=1e-5)
+    last = lens(tm, insp.hidden, [len(insp) - 1])[len(insp) - 1][-1].top
+    values, ids = torch.topk(torch.softmax(ref.logits[0, -1], dim=-1), 5)
+    assert [p.token_id for p in last] == ids.tolist()
+    np.testing.assert_allclose([p.prob for p in last], values.numpy(), rtol=1e-4, atol=1e-6)

@@ -49,8 +49,9 @@ class GgufModel:
         """Every parameter as an fp32 torch tensor (dequantized: the model's full fp32 size in memory)."""
         return {name: gguf_repack.dequantize(w) for name, w in self.tensors.items()}
 
-    def to_transformers(self) -> Any:
-        """A transformers model (fp32, eval mode) built from ``config`` and the dequantized tensors."""
+    def to_transformers(self, attn_implementation: str | None = None) -> Any:
+        """A transformers model (fp32, eval mode) built from ``config`` and the dequantized tensors
+        (``attn_implementation``: "eager" for the inspector, which reads the attention weights)."""
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
         from transformers.initialization import no_init_weights
@@ -58,7 +59,8 @@ class GgufModel:
         cfg = dict(self.config)
         config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
         with no_init_weights():
-            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
+                                                     attn_implementation=attn_implementation)
         # assign: the dequantized tensors become the parameters (a copy into fresh ones had held the model twice)
         missing, unexpected = model.load_state_dict(self.state_dict(), strict=False, assign=True)
         tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
