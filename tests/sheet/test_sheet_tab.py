@@ -306,3 +306,24 @@ def test_focus_stays_on_fill_and_the_metric_stays_as_picked(qtbot, make_tab):
     with qtbot.waitSignal(tab.eval_finished, timeout=20000):
         tab.eval_button.click()
     assert tab.eval_panel.metric_box.currentData() == "exact"
+
+
+def test_a_chart_title_too_long_for_the_chart_is_shortened_not_cut_at_both_ends(qtbot):
+    """At 1024 px the chart is ~260 px wide: its centred title had lost both ends ("racy vs example rows —
+    normalised m"). It is now shortened at its end, and its tooltip holds it whole."""
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    from ui.sheet.chart import AccuracyChart
+
+    chart = AccuracyChart()
+    qtbot.addWidget(chart)
+    chart.resize(260, 200)
+    chart.set_metric("normalised")
+    image = chart.grab().toImage()
+    title_rows = range(4, chart.fontMetrics().height() + 4)
+    inked = [x for x in range(image.width()) if any(image.pixelColor(x, y).lightness() < 128 for y in title_rows)]
+    assert inked and inked[0] >= 2  # its first letter is drawn whole, inside the chart
+    point = chart.rect().center()
+    QApplication.sendEvent(chart, QHelpEvent(QHelpEvent.Type.ToolTip, point, chart.mapToGlobal(point)))
+    assert QToolTip.text() == "Accuracy vs example rows — normalised match"

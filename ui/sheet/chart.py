@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from playground.tasks.sheet_eval import EvalPoint
 from playground.tasks.sheet_transfer import LABELS as TRANSFER_LINES
@@ -85,6 +85,16 @@ class AccuracyChart(QWidget):
         """Write the chart as it is drawn on screen; return whether the file was written."""
         return self.grab().save(str(path), "PNG")
 
+    def heading(self) -> str:
+        """The chart's title line: what is plotted, by which metric."""
+        return f"{self.title or 'Accuracy vs example rows'} — {METRICS.get(self.metric_key, self.metric_key)}"
+
+    def event(self, event: QEvent) -> bool:  # Qt override: the title line whole, where it is cut short
+        if event.type() == QEvent.Type.ToolTip:
+            QToolTip.showText(event.globalPos(), self.heading(), self)
+            return True
+        return super().event(event)
+
     # -- drawing ---------------------------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
@@ -95,13 +105,13 @@ class AccuracyChart(QWidget):
         metrics = painter.fontMetrics()
         series = self.series()
         ks = sorted({k for pts in series.values() for k, _ in pts})
-        title = self.title or "Accuracy vs example rows"
         painter.setPen(QColor("#202020"))
         bold = QFont(font)
         bold.setBold(True)
         painter.setFont(bold)
-        painter.drawText(QRectF(0, 4, self.width(), metrics.height() + 4), Qt.AlignmentFlag.AlignHCenter,
-                         f"{title} — {METRICS.get(self.metric_key, self.metric_key)}")
+        heading = painter.fontMetrics().elidedText(self.heading(), Qt.TextElideMode.ElideRight,
+                                                   max(20, self.width() - 8))  # whole in the tooltip
+        painter.drawText(QRectF(0, 4, self.width(), metrics.height() + 4), Qt.AlignmentFlag.AlignHCenter, heading)
         painter.setFont(font)
         left, top = metrics.horizontalAdvance("100%") + 44, metrics.height() + 16
         plot = QRectF(left, top, max(10, self.width() - left - 20), max(10, self.height() - top - 2.8 * metrics.height()
