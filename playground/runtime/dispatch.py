@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.domain.image import ImageRequest, ImageResult, StepEvent
@@ -35,8 +36,6 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None) ->
     """Register a model folder or a .gguf file the user brings; return its entry and, for a GGUF, one line on how
     it will load. A GGUF is read first (its header): a damaged one (truncated, not GGUF, a split model missing
     parts) raises DamagedModel and is not registered, rather than failing on every load."""
-    from pathlib import Path
-
     from playground.models.registry import Registry
 
     note = ""

@@ -62,6 +62,7 @@ def test_a_gguf_and_a_folder_dropped_on_the_window_are_added_and_the_last_is_cho
     window, _ = _window(qtbot)
     assert _drag_enter(window, _mime(gguf, folder))
     assert _drop(window, _mime(gguf, folder))
+    qtbot.waitUntil(lambda: window.current_model() == "tiny-folder")  # each checked off the GUI thread, in order
     ids = [window.model_picker.itemData(i) for i in range(window.model_picker.count())]
     assert "My-Model.Q4_K_M" in ids and "tiny-folder" in ids
     assert window.current_model() == "tiny-folder"
@@ -89,7 +90,8 @@ def test_the_sheet_tab_leaves_a_dropped_model_to_the_window(qtbot, tmp_path):
     columns = list(tab.model.columns)
     # Qt hands an event the tab ignores on to its parents: the window adds the model, the grid stays as it was
     assert _drag_enter(tab, _mime(gguf)) and _drop(tab, _mime(gguf))
-    assert window.current_model() == "m" and list(tab.model.columns) == columns
+    qtbot.waitUntil(lambda: window.current_model() == "m")
+    assert list(tab.model.columns) == columns
     assert _drag_enter(tab, _mime(table)) and _drop(tab, _mime(table))  # a table still goes to the sheet
     assert list(tab.model.columns) == ["Country", "Capital"]
     assert window.current_model() == "m"
@@ -104,7 +106,8 @@ def test_a_model_dropped_on_a_text_field_is_added_not_pasted(qtbot, tmp_path):
     editor.setPlainText("Country: France")
     target = editor.viewport()
     assert _drag_enter(target, _mime(gguf)) and _drop(target, _mime(gguf))
-    assert window.current_model() == "pasted" and editor.toPlainText() == "Country: France"
+    qtbot.waitUntil(lambda: window.current_model() == "pasted")
+    assert editor.toPlainText() == "Country: France"
     text = QMimeData()
     text.setText("Capital: Paris")
     assert editor.canInsertFromMimeData(text)  # text is still dropped into the editor
@@ -116,7 +119,7 @@ def test_removing_the_chosen_model_forgets_it_and_keeps_its_file(qtbot, tmp_path
     header_only_gguf(gguf)
     window, runner = _window(qtbot)
     window.add_model(str(gguf))
-    assert window.current_model() == "bring"
+    qtbot.waitUntil(lambda: window.current_model() == "bring")
     action = _remove_action(window)
     assert action.isEnabled() and action.text() == "Remove bring from the list"
     action.trigger()
@@ -134,6 +137,7 @@ def test_a_model_whose_file_is_gone_is_marked_in_the_picker_and_the_cli(qtbot, t
     header_only_gguf(gguf)
     window, _ = _window(qtbot)
     window.add_model(str(gguf))
+    qtbot.waitUntil(lambda: window.current_model() == "gone")
     gguf.unlink()
     window.refresh_models()
     index = window.model_picker.findData("gone")
@@ -156,6 +160,7 @@ def test_a_damaged_gguf_is_not_added_and_a_warning_says_why(qtbot, tmp_path):
     window, _ = _window(qtbot)
     before = window.current_model()
     window.add_model(str(cut))
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
     assert window.model_picker.findData("cut") < 0 and window.current_model() == before
     box = window.findChild(QMessageBox, "warning")
     assert box is not None and box.isVisible() and box.windowTitle() == "Model not added"
@@ -188,6 +193,7 @@ def test_the_menu_bar_model_menu_adds_and_removes_models_too(qtbot, tmp_path):
     """Adding a model was only on the toolbar button; the Model menu (Alt+M) now holds the same actions."""
     window, _ = _window(qtbot)
     window.add_model(str(header_only_gguf(tmp_path / "kept.gguf")))
+    qtbot.waitUntil(lambda: window.current_model() == "kept")
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
     menu.aboutToShow.emit()
     texts = [a.text() for a in menu.actions()]

@@ -398,6 +398,7 @@ class MainWindow(QMainWindow):
         if self.adapters_dialog is not None:
             self.adapters_dialog.close()
         self.save_drafts()
+        self.model_menu.shutdown()
         self.bridge.shutdown()  # stops a running generation within one token, then joins the worker
         self.sheet_tab.shutdown()
         self.layout_tab.shutdown()

@@ -3,6 +3,7 @@ the Endpoints and Fine-tuned adapters dialogs, and take a model the user added o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
@@ -12,8 +13,10 @@ from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.runtime.dispatch import add_model
 from ui.common.widgets import warn
+from ui.common.worker import Worker
 
 if TYPE_CHECKING:
+    from playground.domain.models import ModelInfo
     from ui.shell.main_window import MainWindow
 
 
@@ -35,19 +38,28 @@ class ModelMenu(QObject):
         self.remove_action = menu.addAction("Remove from the list", self.remove_current)
         menu.aboutToShow.connect(self.sync_remove_action)
         self.button.setMenu(menu)
+        self._adder = Worker("model-add", self)
 
     def add(self, path: str) -> None:
-        """Register ``path`` (a model folder or a .gguf file), choose it and load it. A file that cannot be a model
-        (a damaged GGUF, a folder without config.json) is not added: a warning says why."""
-        w = self.window
-        try:
-            info, _ = add_model(path, w.registry)  # (how it loads: the load's own progress says)
-        except KnownError as exc:
-            w.statusBar().showMessage(f"Not added: {exc}", 10000)
-            warn(w, "Model not added", f"{path} was not added.\n\n{exc}")
-            return
-        w.refresh_models(select=info.id)
-        w.bridge.load(info.id)
+        """Register ``path`` (a model folder or a .gguf file), then choose it and load it. A file that cannot be a
+        model (a damaged GGUF, a folder without config.json) is not added: a warning says why. Checked off the GUI
+        thread: a GGUF's header holds its whole vocabulary, read by the kernel library, which a first run may still
+        be building."""
+        self.window.statusBar().showMessage(f"Adding {Path(path).name}…")
+        self._adder.submit(lambda: add_model(path, self.window.registry)[0], self._added,
+                           lambda message, _bug: self._not_added(path, message))
+
+    def shutdown(self) -> None:
+        self._adder.shutdown()
+
+    def _added(self, info: ModelInfo) -> None:
+        self.window.refresh_models(select=info.id)
+        self.window.bridge.load(info.id)  # (how it loads: the load's own progress says)
+
+    def _not_added(self, path: str, message: str) -> None:
+        first = (message.splitlines() or ["failed"])[0]  # a bug's traceback: the log has it
+        self.window.statusBar().showMessage(f"Not added: {first}", 10000)
+        warn(self.window, "Model not added", f"{path} was not added.\n\n{first}")
 
     @Slot()
     def remove_current(self) -> None:

@@ -23,7 +23,7 @@ class SplitGguf:
         missing = [p.name for p in parts if not p.is_file()]
         if missing:
             raise DamagedModel(f"{parts[0].name}: a split GGUF of {len(parts)} parts, but "
-                                   f"{', '.join(missing[:3])} {'is' if len(missing) == 1 else 'are'} not beside it")
+                               f"{', '.join(missing[:3])} {'is' if len(missing) == 1 else 'are'} not beside it")
         self.files = [GgufFile(p) for p in parts]
         self.path = parts[0]
         self.metadata: dict[str, Any] = self.files[0].metadata
@@ -33,7 +33,7 @@ class SplitGguf:
             no, count = f.metadata.get("split.no"), f.metadata.get("split.count")
             if no is not None and (int(no) != i or int(count or 0) != len(parts)):
                 raise DamagedModel(f"{f.path.name} says it is part {int(no) + 1} of {count}, not part {i + 1} "
-                                       f"of {len(parts)}: the parts are from different splits")
+                                   f"of {len(parts)}: the parts are from different splits")
             for name, info in f.tensors.items():
                 if name in self.tensors:
                     raise DamagedModel(f"{name} is in both {self._owner[name].path.name} and {f.path.name}")
@@ -42,7 +42,7 @@ class SplitGguf:
         expected = self.metadata.get("split.tensors.count")
         if expected is not None and int(expected) != len(self.tensors):
             raise DamagedModel(f"{self.path.name}: the split GGUF's parts hold {len(self.tensors)} tensors, "
-                                   f"its first part says {int(expected)}")
+                               f"its first part says {int(expected)}")
 
     def file_of(self, name: str) -> GgufFile:
         return self._owner[name]
@@ -65,7 +65,7 @@ def open_gguf(path: str | Path) -> GgufFile | SplitGguf:
         if count > 1:
             single.close()
             raise DamagedModel(f"{path.name} is part {int(single.metadata.get('split.no', 0)) + 1} of a GGUF "
-                                   f"split in {count}, but not named as gguf-split names the parts "
-                                   f"(NAME-00001-of-{count:05d}.gguf, ...), so the others cannot be found")
+                               f"split in {count}, but not named as gguf-split names the parts "
+                               f"(NAME-00001-of-{count:05d}.gguf, ...), so the others cannot be found")
         return single
     return SplitGguf(parts)
