@@ -54,10 +54,15 @@ def normalise(column: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_PAIR_BREAK = re.compile(r",|\s+(?=[A-Za-z_][\w-]*\s*=)")  # a comma, or spaces before the next key=
+
+
 def parse_column(text: str) -> dict[str, Any]:
-    """``"model=ID,temperature=0.7,seed=3"`` -> ``{"model": "ID", "temperature": 0.7, "seed": 3}``."""
+    """``"model=ID,temperature=0.7,seed=3"`` -> ``{"model": "ID", "temperature": 0.7, "seed": 3}``; settings
+    separated by spaces alone (``"model=ID temperature=0"``) read the same (that had made the model "ID
+    temperature=0")."""
     pairs: dict[str, Any] = {}
-    for part in text.split(","):
+    for part in _PAIR_BREAK.split(text):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")

@@ -26,6 +26,8 @@ def test_column_spec_parses_types_and_round_trips():
     col = parse_column("model=org/m, temperature=0.7,seed=3,max_tokens=12,stop=\\n\\n|END")
     assert col == {"model": "org/m", "temperature": 0.7, "seed": 3, "max_new_tokens": 12, "stop": ("\n\n", "END")}
     assert parse_column(format_column(col)) == col
+    assert parse_column("model=org/m  temperature=0.7 seed=3") == {"model": "org/m", "temperature": 0.7, "seed": 3}
+    assert parse_column("model=/my models/a b.gguf,seed=1") == {"model": "/my models/a b.gguf", "seed": 1}
     with pytest.raises(ParameterError, match="unknown column key 'temprature'"):
         parse_column("temprature=1")
     with pytest.raises(ParameterError, match="temperature='hot'"):
