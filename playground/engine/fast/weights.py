@@ -140,9 +140,10 @@ def build_weights(arch: Arch, tensors: Mapping[str, Any], precision: str, store:
     layers = []
     for i in range(arch.n_layers):
         if i % 4 == 0:
-            on_progress(ProgressEvent(f"Preparing layers at {precision}" +
-                                      (" (first load at this precision only)" if stored is None and floats
-                                       and precision != "fp32" else ""), i / arch.n_layers))
+            # a quantized file's layers keep their own formats ("at int8" had read as a Q5_K_M file's fate)
+            stage = (f"Preparing layers at {precision}" if floats else "Preparing layers in the file's formats")
+            on_progress(ProgressEvent(stage + (" (first load at this precision only)" if stored is None and floats
+                                               and precision != "fp32" else ""), i / arch.n_layers))
         p = f"model.layers.{i}."
         groups = {}
         for group, parts in _layer_linears(arch, tensors, p).items():
