@@ -74,7 +74,7 @@ class GgufFile:
         except (struct.error, IndexError, ValueError, UnicodeDecodeError, OverflowError) as exc:
             self.close()
             why = str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"  # ValueError: ours, worded
-            raise DamagedModel(f"{self.path.name} is not a valid GGUF file ({why})") from exc
+            raise DamagedModel(f"{self.path.name} is not a valid GGUF file: {why}") from exc
 
     # -- parsing ----------------------------------------------------------------------------------------------
     def _parse(self) -> None:
