@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from playground.domain.jobs import ProgressEvent
 from playground.domain.text import GenerationResult
@@ -30,6 +30,9 @@ class EngineStatus(QObject):
         self.model_label = ElidedLabel("model: not loaded", minimum=120)  # a long path never widens the window
         self.speed_label = QLabel("– tok/s")
         self.memory_label = QLabel()
+        gap = QWidget()  # a long message to the left had ended flush against the first label
+        gap.setFixedWidth(12)
+        bar.addPermanentWidget(gap)
         bar.addPermanentWidget(self.progress)
         for label in (self.device_label, self.model_label, self.speed_label, self.memory_label):
             bar.addPermanentWidget(label)
