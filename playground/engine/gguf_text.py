@@ -31,6 +31,19 @@ class DirectGgufUnsupported(UnsupportedModel):
     """The GGUF loader cannot read this file (the message says what); transformers' conversion may."""
 
 
+def read_gguf(path: Path, on_progress: ProgressFn = lambda e: None) -> Any:
+    """``fast.gguf_model.load_gguf`` (lazy), its "cannot read" as DirectGgufUnsupported; a damaged file's
+    DamagedModel passes through as it is: no reader can take it, so conversion is not tried."""
+    from playground.engine.fast.gguf_model import load_gguf
+
+    try:
+        return load_gguf(path, on_progress, lazy=True)
+    except DamagedModel:
+        raise
+    except UnsupportedModel as exc:
+        raise DirectGgufUnsupported(str(exc)) from exc
+
+
 def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, dtype: str | None = None,
                          precision: str | None = None, on_progress: ProgressFn = lambda e: None,
                          path_choice: str = "auto") -> Any:
@@ -40,17 +53,11 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
 
     from playground.engine.fast import select
     from playground.engine.fast.arch import Unsupported
-    from playground.engine.fast.gguf_model import load_gguf
     from playground.engine.text import TextModel, resolve_precision
 
     light_config.prepare()
     started = time.perf_counter()
-    try:
-        loaded = load_gguf(path, on_progress, lazy=True)
-    except DamagedModel:  # no reader can take it: transformers' conversion is not tried
-        raise
-    except UnsupportedModel as exc:
-        raise DirectGgufUnsupported(str(exc)) from exc
+    loaded = read_gguf(path, on_progress)
     cfg = dict(loaded.config)
     config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     dev = choose_device(device)

@@ -56,28 +56,43 @@ def load_model(model_id: str, device: str | None = None, dtype: str | None = Non
         on_progress(ProgressEvent(f"Connecting to {model_id}", None))
         return load_remote_model(model_id)
     from playground.engine.text import load_text_model
-    from playground.models.registry import Registry, converted_gguf
+    from playground.models.registry import Registry
 
     resolved = (registry or Registry()).resolve(model_id, on_progress, direct_gguf=True)
     on_progress(ProgressEvent(f"Loading {model_id}", None))
     if resolved.gguf is None:
         return load_text_model(model_id, resolved.folder, device, dtype, on_progress=on_progress,
                                adapter=resolved.adapter)
-    from playground.engine.gguf_text import DirectGgufUnsupported, load_gguf_text_model
+    from playground.engine.gguf_text import load_gguf_text_model
 
-    try:
-        return load_gguf_text_model(model_id, resolved.gguf, device, dtype, on_progress=on_progress)
-    except DirectGgufUnsupported as exc:  # transformers' own GGUF reader may know it: convert once, say so
-        on_progress(ProgressEvent(f"{exc}; converting it with transformers instead (once, slower)", None))
-        try:
-            folder = converted_gguf(resolved.gguf, on_progress)
-        except UnsupportedModel as failed:
-            raise UnsupportedModel(f"Cannot load {resolved.gguf.name}: {exc}; transformers' GGUF conversion "
-                                   f"failed too ({failed})") from failed
+    def converted(folder: Path, why: str) -> Any:
         tm = load_text_model(model_id, folder, device, dtype, on_progress=on_progress)
         tm.weights_source = "GGUF converted by transformers"
-        tm.path_reason = "; ".join(r for r in (tm.path_reason, f"the GGUF loader: {exc}") if r)
+        tm.path_reason = "; ".join(r for r in (tm.path_reason, f"the GGUF loader: {why}") if r)
         return tm
+
+    return gguf_or_converted(resolved.gguf, lambda p: load_gguf_text_model(model_id, p, device, dtype,
+                                                                            on_progress=on_progress),
+                             converted, on_progress)
+
+
+def gguf_or_converted(gguf: Path, read: Callable[[Path], Any], from_folder: Callable[[Path, str], Any],
+                      on_progress: ProgressFn) -> Any:
+    """``read(gguf)`` (the engine's own GGUF reader); where that reader cannot take the file (DirectGgufUnsupported,
+    not a damaged file), transformers' conversion once, said so, then ``from_folder(converted folder, why)``."""
+    from playground.engine.gguf_text import DirectGgufUnsupported
+    from playground.models.registry import converted_gguf
+
+    try:
+        return read(gguf)
+    except DirectGgufUnsupported as exc:
+        on_progress(ProgressEvent(f"{exc}; converting it with transformers instead (once, slower)", None))
+        try:
+            folder = converted_gguf(gguf, on_progress)
+        except UnsupportedModel as failed:
+            raise UnsupportedModel(f"Cannot load {gguf.name}: {exc}; transformers' GGUF conversion "
+                                   f"failed too ({failed})") from failed
+        return from_folder(folder, str(exc))
 
 
 def run_generation(model: Any, request: GenerationRequest, on_event: Callable[[TokenEvent], None] = lambda e: None,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from playground.domain.jobs import ProgressEvent
 from playground.domain.models import is_remote
-from playground.errors import DamagedModel, UnsupportedModel
+from playground.errors import UnsupportedModel
 
 if TYPE_CHECKING:
     from playground.engine.text import TextModel
@@ -25,17 +25,12 @@ def load_for_inspection(model_id: str, device: str | None = None, dtype: str | N
                                "on this machine; pick a local model")
     from playground.engine.inspect.model import load_inspect_gguf, load_inspect_model
     from playground.models.registry import Registry
+    from playground.runtime.dispatch import gguf_or_converted
 
-    registry = registry or Registry()
-    resolved = registry.resolve(model_id, on_progress, direct_gguf=True)
-    if resolved.gguf is not None:  # read directly; transformers' conversion only for what our reader cannot take
-        on_progress(ProgressEvent(f"Loading {model_id} with eager attention for inspection", None))
-        try:
-            return load_inspect_gguf(model_id, resolved.gguf, device, dtype, on_progress)
-        except DamagedModel:
-            raise
-        except UnsupportedModel as exc:
-            on_progress(ProgressEvent(f"{exc}; converting it with transformers instead (once, slower)", None))
-        resolved = registry.resolve(model_id, on_progress)
+    resolved = (registry or Registry()).resolve(model_id, on_progress, direct_gguf=True)
     on_progress(ProgressEvent(f"Loading {model_id} with eager attention for inspection", None))
-    return load_inspect_model(model_id, resolved.folder, device, dtype)
+    if resolved.gguf is None:
+        return load_inspect_model(model_id, resolved.folder, device, dtype)
+    # read directly; transformers' conversion only for what our reader cannot take
+    return gguf_or_converted(resolved.gguf, lambda p: load_inspect_gguf(model_id, p, device, dtype, on_progress),
+                             lambda folder, why: load_inspect_model(model_id, folder, device, dtype), on_progress)

@@ -208,3 +208,19 @@ def test_a_gguf_is_inspected_from_its_own_file_without_a_conversion(tmp_path, da
     values, ids = torch.topk(torch.softmax(ref.logits[0, -1], dim=-1), 5)
     assert [p.token_id for p in last] == ids.tolist()
     np.testing.assert_allclose([p.prob for p in last], values.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_a_gguf_the_reader_cannot_take_is_inspected_through_transformers_conversion(tmp_path, data_home):
+    """IQ2_XXS (not repacked by the engine's reader, dequantized by transformers' gguf-py): the inspector says it
+    converts, then inspects the converted model."""
+    from playground.runtime.inspection import load_for_inspection
+    from tests.gguf_files import tiny_model as tiny_hf_model
+    from tests.gguf_files import write_gguf
+
+    path = write_gguf(tiny_hf_model("qwen2", hidden_size=256, intermediate_size=256), tmp_path / "iq.gguf",
+                      quant="IQ2_XXS")
+    stages: list[str] = []
+    tm = load_for_inspection(str(path), device="cpu", on_progress=lambda e: stages.append(e.stage))
+    assert any("IQ2_XXS" in s and "converting it with transformers" in s for s in stages)
+    insp = inspect(tm, InspectRequest(prompt="hello world"))
+    check_causal_rows(insp.attention)

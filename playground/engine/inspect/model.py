@@ -67,15 +67,15 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
 def load_inspect_gguf(model_id: str, path: Path, device: str | None = None, dtype: str | None = None,
                       on_progress: Callable[[ProgressEvent], None] = lambda e: None) -> TextModel:
     """A GGUF file's model with eager attention, read by our GGUF loader and dequantized (seconds; transformers'
-    own GGUF conversion took 41 s for a Qwen2.5-0.5B and left a converted copy on disk). UnsupportedModel when the
+    own GGUF conversion took 41 s for a Qwen2.5-0.5B and left a converted copy on disk). DirectGgufUnsupported when the
     loader cannot read it (the caller falls back to that conversion)."""
     from playground.engine import memory_check
-    from playground.engine.fast.gguf_model import load_gguf
+    from playground.engine.gguf_text import read_gguf
 
     dev = choose_device(device)
     dt = choose_dtype(dev, dtype)
     started = time.perf_counter()
-    loaded = load_gguf(path, on_progress, lazy=True)
+    loaded = read_gguf(path, on_progress)
     memory_check.require(4 * sum(loaded.tensors.numel(n) for n in loaded.tensors), f"{model_id} for inspection")
     with loading_errors(model_id, dev, " for inspection"):
         model = loaded.to_transformers(attn_implementation="eager").to(dev, dt)
