@@ -289,6 +289,33 @@ def test_a_loaded_gguf_leaves_none_of_its_file_mapped(tmp_path):
     assert _mapped_kb(path) == 0
 
 
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads the process's mappings (Linux /proc)")
+def test_q5_k_weights_are_read_from_the_file_and_give_the_repacked_copys_numbers(tmp_path, monkeypatch):
+    """Asked for (PLAYGROUND_Q5K_IN_PLACE=1), where the AVX512-VNNI kernels run, a Q5_K_M file's Q5_K tensors are
+    not copied at load (llama.cpp maps them too: its first load had been 2.5-3.6x faster than ours): the runner
+    reads the file's blocks, and prefill and decode give the repacked copy's logits bit for bit."""
+    from playground.engine.fast import int5_kernel
+
+    monkeypatch.setenv(int5_kernel.ENV_IN_PLACE, "1")
+    if not int5_kernel.reads_q5k_blocks():
+        pytest.skip("Q5_K is read in place where the AVX512-VNNI int5 kernels run")
+    path = write_gguf(tiny_model("llama", **WIDE), tmp_path / "m.gguf", quant="Q5_K")
+    path.read_bytes()
+
+    def run(tm):
+        first = tm.fast.prefill(0, IDS[:SPLIT], reuse=False)
+        return [first, *(tm.fast.step([t], [0])[0] for t in IDS[SPLIT:])]
+
+    tm = load_gguf_text_model("m", path, device="cpu")
+    assert tm.describe().endswith("Q5_K read in place")
+    kept = run(tm)
+    assert _mapped_kb(path) > 0  # the values are the file's own pages
+    monkeypatch.delenv(int5_kernel.ENV_IN_PLACE)
+    copy = load_gguf_text_model("m", path, device="cpu")
+    assert "read in place" not in copy.describe()
+    assert all(torch.equal(a, b) for a, b in zip(kept, run(copy), strict=True))
+
+
 @pytest.mark.parametrize("quant", ["Q4_0", "Q4_K", "Q6_K", "Q5_K", "Q5_1"])
 def test_large_tensors_repack_in_pieces_into_the_same_weights(quant, tmp_path, monkeypatch):
     """A tensor larger than a repack piece (16 MB of file; here 512 bytes) is repacked a few rows at a time into

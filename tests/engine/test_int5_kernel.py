@@ -36,18 +36,26 @@ def _rel(got: torch.Tensor, want: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(("quant", "k"), [("Q5_0", 352), ("Q5_0", 896), ("Q5_1", 352), ("Q5_K", 768)])
-def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_here, quant, k):
+def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_here, quant, k, monkeypatch):
     """352 = 11 groups (a quad, then three groups: an odd last one), 896 = 28 (Qwen2.5-0.5B's width), 768 = three
-    whole quads."""
+    whole quads. Q5_K read in its own blocks (asked for, on AVX512-VNNI) on the VNNI path; the AVX2 and plain paths
+    get int5's layout, as a load there makes it."""
     import gguf
 
     rows = 37
     raw = random_blocks(rows, k, quant, seed=len(quant) + k)
+    monkeypatch.setenv(k5.ENV_IN_PLACE, "1")
     w = gguf_repack.repack(raw.reshape(-1), quant, (rows, k))
+    in_blocks = k5.in_q5k_blocks(int(w.qweight.shape[1]), k)
+    assert in_blocks == (quant == "Q5_K" and k5.reads_q5k_blocks())
+    monkeypatch.delenv(k5.ENV_IN_PLACE)
+    quads = gguf_repack.repack(raw.reshape(-1), quant, (rows, k))
+    assert k5.in_q5k_blocks(int(quads.qweight.shape[1]), k) is False
     assert isinstance(w, k5.Int5Weight) and w.symmetric == (quant == "Q5_0")
     # parameter bytes per group of 32: an fp16 scale (Q5_0), and an offset (Q5_1), or Q5_K's own 2.5 (its 6-bit
-    # codes and d / dmin per 256, kept as the file has them)
-    assert w.nbytes == rows * (k5.row_bytes(k) + k // 32 * {"Q5_0": 2, "Q5_1": 4, "Q5_K": 2.5}[quant])
+    # codes and d / dmin per 256, kept as the file has them); Q5_K's values in its own blocks on AVX512-VNNI
+    held = k // 256 * k5.Q5K_BLOCK_BYTES if in_blocks else k5.row_bytes(k)
+    assert w.nbytes == rows * (held + k // 32 * {"Q5_0": 2, "Q5_1": 4, "Q5_K": 2.5}[quant])
     ref = gguf.dequantize(raw, gguf.GGMLQuantizationType[quant]).reshape(rows, k).astype(np.float64)
     dense = k5.dequantize(w).double()
     np.testing.assert_allclose(dense.numpy(), ref, rtol=1e-6, atol=1e-9)
@@ -59,17 +67,18 @@ def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_he
     try:
         for isa in (["avx512"] if kernels.vnni512() else []) + ["avx2", "scalar"]:  # this CPU's paths
             kernels.set_isa(isa)
-            assert torch.equal(kernels.op("qdequantize")(w.segment(), [k5.KIND], k).double(), dense), isa
+            wi = w if isa == "avx512" else quads
+            assert torch.equal(kernels.op("qdequantize")(wi.segment(), [k5.KIND], k).double(), dense), isa
             for t in (1, 3, 9):
                 x = torch.randn(t, k, generator=gen)
                 if isa == "scalar":  # the plain path: x as is
                     want = x.double() @ dense.T
                 else:  # x rounded to int16 meets the values; stored offsets meet x's exact sums, implied ones x16's
                     x16 = k4.quantize_activations(x, bits=16).double()
-                    want = x16 @ dense.T if w.symmetric else x16 @ (dense - offsets).T + x.double() @ offsets.T
-                assert _rel(k5.matmul(x, w), want) < 2e-6, (t, isa)
+                    want = x16 @ dense.T if wi.symmetric else x16 @ (dense - offsets).T + x.double() @ offsets.T
+                assert _rel(k5.matmul(x, wi), want) < 2e-6, (t, isa)
                 x8 = k4.quantize_activations(x).double()
-                assert _rel(k5.matmul(x, w, int8_activations=True), x8 @ dense.T) < 2e-6, (t, isa)
+                assert _rel(k5.matmul(x, wi, int8_activations=True), x8 @ dense.T) < 2e-6, (t, isa)
     finally:
         kernels.set_isa("avx512")
     x = torch.randn(40, k, generator=gen)  # the prefill GEMM in integers: x rounded to int8, as for int4 weights
@@ -112,7 +121,7 @@ def test_a_model_of_q5_layers_runs_int5_on_the_fused_path(int5_here, tmp_path, q
     assert tm.path == "fused" and {p.format for p in layer.qkv.parts + layer.down.parts} == {"int5"}
     # what the status bar shows: the weights' format, not the precision a float tensor among them would get
     held = {p.format for layer in tm.fast.weights.layers for g in layer.groups() for p in g.parts}
-    assert tm.precision_label == "/".join(sorted(held)) and tm.describe().endswith(f"repacked to {tm.precision_label}")
+    assert tm.precision_label == "/".join(sorted(held)) and f"repacked to {tm.precision_label}" in tm.describe()
     fast, exact = fused_against_exact(tm, list(range(5, 30)))
     assert float((fast - exact).abs().max() / exact.abs().max()) < 1e-2
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))
@@ -138,3 +147,38 @@ def test_the_prefill_gemm_holds_the_largest_values_without_saturating(int5_here)
     x = torch.ones(20, k)  # rounded to int8: 127 * (1 / 127) each
     got = k5.matmul(x, w, prefill=True)
     assert torch.allclose(got, torch.full_like(got, k * 0.5 * (31 - 16)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [256, 2048])
+def test_q5_k_read_in_its_own_blocks_multiplies_exactly_as_its_repacked_copy(int5_here, k, monkeypatch):
+    """Asked for, where the AVX512-VNNI kernels run, a Q5_K tensor's values are read from the file's blocks (no copy
+    written at load): decode in both x modes, the prefill GEMM with and without panels, dequantizing and embedding
+    rows give the repacked int5 copy's numbers bit for bit."""
+    monkeypatch.setenv(k5.ENV_IN_PLACE, "1")
+    if not k5.reads_q5k_blocks():
+        pytest.skip("Q5_K is read in place where the AVX512-VNNI int5 kernels run")
+    rows = 45
+    raw = random_blocks(rows, k, "Q5_K", seed=k).reshape(-1)
+    kept = gguf_repack.repack(raw, "Q5_K", (rows, k))
+    assert k5.in_q5k_blocks(int(kept.qweight.shape[1]), k)
+    monkeypatch.setenv(k5.ENV_IN_PLACE, "0")
+    copy = gguf_repack.repack(raw, "Q5_K", (rows, k))
+    assert kept.qweight.numpy().base is not None and np.shares_memory(kept.qweight.numpy(), raw)
+    assert not np.shares_memory(copy.qweight.numpy(), raw)
+    assert torch.equal(kernels.op("qdequantize")(kept.segment(), [k5.KIND], k),
+                       kernels.op("qdequantize")(copy.segment(), [k5.KIND], k))
+    ids = torch.tensor([44, 0, 7, 7])
+    assert torch.equal(QLinear.wrap(kept, "int4").rows(ids), QLinear.wrap(copy, "int4").rows(ids))
+    gen = torch.Generator().manual_seed(k)
+    for t, prefill in ((1, False), (3, False), (9, False), (5, True), (40, True)):
+        x = torch.randn(t, k, generator=gen)
+        for a8 in (False, True):
+            assert torch.equal(k5.matmul(x, kept, int8_activations=a8, prefill=prefill),
+                               k5.matmul(x, copy, int8_activations=a8, prefill=prefill)), (t, prefill, a8)
+    dense = k5.dequantize(copy).double()
+    try:  # capped below VNNI after the load (a test's or a benchmark's cap): the plain loop reads the blocks
+        kernels.set_isa("avx2")
+        x = torch.randn(3, k, generator=gen)
+        assert _rel(k5.matmul(x, kept), x.double() @ dense.T) < 2e-6
+    finally:
+        kernels.set_isa("avx512")

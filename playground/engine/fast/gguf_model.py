@@ -129,6 +129,8 @@ class GgufTensors(Mapping):
         read: a large tensor (the embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident
         beside its repacked copy, which was the load's peak."""
         n, k = info.shape
+        if gguf_repack.read_in_place(info.type_name) and rows is None:  # the file's blocks, kept mapped
+            return gguf_repack.repack(self.raw(info.name), info.type_name, info.shape)
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece
         f, data = self._file_data(info.name)

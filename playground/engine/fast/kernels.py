@@ -21,7 +21,7 @@ ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
 _OPS = ("qlinear", "qlinear_into", "int4_gemv", "qdequantize", "decoder_step", "repack_q4_0", "repack_q4_1",
         "repack_q4_k", "repack_q5_0", "repack_q8_0", "repack_q6_k", "repack_q6_k_int6", "repack_q2_k", "repack_q3_k",
         "repack_q5_k", "repack_iq4_nl", "repack_iq4_xs", "repack_q5_0_int5", "repack_q5_1_int5", "repack_q5_k_int5",
-        "nonfinite_halves")
+        "q5_k_params", "nonfinite_halves")
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"loaded": None, "reason": None, "build_s": None, "load_s": None, "library": None,

@@ -27,7 +27,7 @@ PG_TARGET_AVX2 PG_INLINE void transpose_8x4(const __m128i* h, __m256i* out, int6
 
 // Row n's group g of an int4 or int5 segment: its values 16c .. 16c + 15 (c 0 or 1) as bytes.
 PG_TARGET_AVX2 PG_INLINE __m128i nibble_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
-  if (s.kind == kInt5) return int5_chunk(s.q + n * row_bytes(s), g, c);
+  if (s.kind == kInt5) return int5_chunk(s.q + n * row_bytes(s), g, c, s.k5);
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q + n * row_bytes(s) + g * 16));
   return _mm_and_si128(c == 0 ? b : _mm_srli_epi16(b, 4), _mm_set1_epi8(0x0F));
 }

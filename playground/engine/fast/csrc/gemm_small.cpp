@@ -24,6 +24,7 @@ namespace pg {
 namespace {
 
 constexpr int64_t kRows = 16;  // weight rows per block: one int32 / fp32 lane each
+constexpr int kInt5InQ5K = -kInt5;  // the templates' name for int5 in QSeg::k5's layout (not a weight kind)
 
 // v[q]: a row's sums over quad q of a 16-group block, 4 lanes per group (lanes 4i..4i+3: group 4q + i). Returns
 // the 16 groups' sums, element 4L + q holding group 4q + L.
@@ -76,11 +77,11 @@ PG_TARGET_VNNI512 PG_INLINE void int6_quad(const QSeg& s, int64_t n, int64_t g, 
 template <int KIND, int QUADS, class SLOT>
 PG_TARGET_VNNI512 PG_INLINE void row_block(const QSeg& s, const XPrep& xp, const uint8_t* row, int64_t n, int64_t b,
                                            const SLOT& slot, int64_t i) {
-  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
+  constexpr bool FIVE = KIND == kInt5 || KIND == kInt5InQ5K, K5 = KIND == kInt5InQ5K, HALVES = KIND == kInt6;
   __m512i lo[QUADS], hi[QUADS];
   for (int q = 0; q < QUADS; ++q) {
     if (HALVES) int6_quad(s, n, 16 * b + 4 * q, lo[q], hi[q]);
-    else quad_values<FIVE>(row, 16 * b + 4 * q, lo[q], hi[q]);
+    else quad_values<FIVE, K5>(row, 16 * b + 4 * q, lo[q], hi[q]);
   }
   for (int64_t t = 0; t < xp.T; ++t) {
     __m512i v[4], h[4];  // h: int6's second halves apart
@@ -110,7 +111,7 @@ int64_t window_blocks(int64_t T, int64_t blocks) {
 template <int KIND>
 PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, int64_t rows, int64_t b0, int64_t b1,
                                   int64_t window, int32_t* sums, int32_t* r) {
-  constexpr bool FIVE = KIND == kInt5, HALVES = KIND == kInt6;
+  constexpr bool FIVE = KIND == kInt5 || KIND == kInt5InQ5K, K5 = KIND == kInt5InQ5K, HALVES = KIND == kInt6;
   const int64_t G = xp.G, K = xp.K, T = xp.T, rb = row_bytes(s), Q = G / 4, W = b1 - b0;
   const int64_t g0 = 16 * b0, g1 = std::min(G, 16 * b1);
   const auto slot = [&](int64_t t, int half, int64_t b, int64_t i) {
@@ -151,7 +152,7 @@ PG_TARGET_VNNI512 void block_sums(const QSeg& s, const XPrep& xp, int64_t r0, in
   }
   for (int64_t g = std::max(g0, G / 4 * 4); g < g1 && !HALVES; ++g) {  // past the last whole 4 (int6: none)
     for (int64_t i = 0; i < kRows; ++i) {
-      const __m256i w = i < rows ? group_values<FIVE>(s.q + (r0 + i) * rb, g) : _mm256_setzero_si256();
+      const __m256i w = i < rows ? group_values<FIVE, K5>(s.q + (r0 + i) * rb, g) : _mm256_setzero_si256();
       for (int64_t t = 0; t < T; ++t) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp.xq + t * K + g * kGroup));
         const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
@@ -259,6 +260,7 @@ PG_TARGET_VNNI512 void gemm_small_vnni512(const QSeg& s, const XPrep& xp, int64_
     for (int64_t b0 = 0; b0 < blocks; b0 += window) {
       const int64_t b1 = std::min(blocks, b0 + window), g0 = 16 * b0, g1 = std::min(G, 16 * b1), W = b1 - b0;
       if (int6) block_sums<kInt6>(s, xp, r0, rows, b0, b1, window, sums, r);
+      else if (s.kind == kInt5 && s.k5) block_sums<kInt5InQ5K>(s, xp, r0, rows, b0, b1, window, sums, r);
       else if (s.kind == kInt5) block_sums<kInt5>(s, xp, r0, rows, b0, b1, window, sums, r);
       else block_sums<kInt4>(s, xp, r0, rows, b0, b1, window, sums, r);
       for (int64_t t = 0; t < T; ++t) {  // the packed kernel's steps (gemm_avx512.cpp), group by group

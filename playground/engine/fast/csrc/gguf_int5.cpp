@@ -143,16 +143,34 @@ Int5Result repack_q5_k_int5(const at::Tensor& blocks, at::TensorList out) {
                      /*kquant=*/true);
 }
 
+// Q5_K blocks [rows, blocks, 176] read in place (QSeg::k5): only their parameters are written, as kparams
+// [rows, blocks * kSuperBytes]; the values stay in the file's blocks.
+at::Tensor q5_k_params(const at::Tensor& blocks) {
+  TORCH_CHECK(blocks.device().is_cpu() && blocks.scalar_type() == at::kByte && blocks.dim() == 3 &&
+                  blocks.size(2) == pg::kQ5KBlockBytes && blocks.is_contiguous(),
+              "q5_k_params: blocks must be contiguous uint8 [rows, blocks, 176]");
+  const int64_t n = blocks.size(0) * blocks.size(1);
+  at::Tensor out = at::empty({blocks.size(0), blocks.size(1) * pg::kSuperBytes}, blocks.options());
+  const uint8_t* src = blocks.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) k_params(src + b * pg::kQ5KBlockBytes, dst + b * pg::kSuperBytes);
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(playground, m) {
   m.def("repack_q5_0_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
   m.def("repack_q5_1_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
   m.def("repack_q5_k_int5(Tensor blocks, Tensor[] out) -> (Tensor, Tensor, Tensor)");
+  m.def("q5_k_params(Tensor blocks) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(playground, CPU, m) {
   m.impl("repack_q5_0_int5", &repack_q5_0_int5);
   m.impl("repack_q5_1_int5", &repack_q5_1_int5);
   m.impl("repack_q5_k_int5", &repack_q5_k_int5);
+  m.impl("q5_k_params", &q5_k_params);
 }

@@ -39,7 +39,7 @@ void nibble_rows_scalar(const Args& a, const Block& blk, int64_t t0, int64_t tn,
       float acc = 0.f;
       for (int64_t g = 0; g < G; ++g) {
         if (int5) {
-          int5_group_values(row, g, q);
+          int5_group_values(row, g, q, a.s->k5);
         } else {
           for (int j = 0; j < 16; ++j) {
             q[j] = row[g * 16 + j] & 15;
@@ -361,7 +361,7 @@ static void rows_block(int isa, const Args& a, const Block& blk, int64_t T, int6
     const bool int4 = a.s->kind == kInt4;
     if (a.s->kind == kInt5) {
 #if PG_X86
-      if (isa != kScalar && int5_simd(isa, *a.x)) {
+      if (isa != kScalar && int5_simd(isa, *a.s, *a.x)) {
         int5_rows_simd(a, blk, t0, tn, n1);
         continue;
       }
@@ -412,7 +412,7 @@ void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, f
   float* bof = bsc + params;
 #if PG_X86
   const bool halves = isa != kScalar && s.kind != kInt6 &&
-                      (s.kind == kInt5 ? int5_simd(isa, xp)
+                      (s.kind == kInt5 ? int5_simd(isa, s, xp)
                        : s.kind == kInt4 ? int4_reads_halves(isa, xp) : int8_reads_halves(xp));
 #else
   const bool halves = false;

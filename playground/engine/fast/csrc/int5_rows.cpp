@@ -17,11 +17,19 @@
 
 namespace pg {
 
-void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q) {
-  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
+void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q, bool k5) {
+  const uint8_t* quad = row + g / 8 * int5_quad_bytes(k5);
+  const int shift = static_cast<int>(g % 8 / 2 * 2);
+  if (k5) {  // nibble g % 2 of the pair's 32 bytes, fifth bit 2r + g % 2 of qh[j]
+    const uint8_t* nib = quad + 32 + g % 8 / 2 * 32;
+    const int v = static_cast<int>(g % 2);
+    for (int j = 0; j < 32; ++j) {
+      q[j] = static_cast<uint8_t>(((nib[j] >> 4 * v) & 15) | ((quad[j] >> (shift + v)) & 1) << 4);
+    }
+    return;
+  }
   const uint8_t* nib = quad + 32 + g % 8 * 16;
   const uint8_t* fifth = quad + g % 2 * 16;
-  const int shift = static_cast<int>(g % 8 / 2 * 2);
   for (int j = 0; j < 16; ++j) {
     q[j] = static_cast<uint8_t>((nib[j] & 15) | ((fifth[j] >> shift) & 1) << 4);
     q[j + 16] = static_cast<uint8_t>((nib[j] >> 4) | ((fifth[j] >> (shift + 1)) & 1) << 4);
@@ -34,7 +42,7 @@ void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out) {
   uint8_t q[kGroup];
   for (int64_t g = 0; g < G; ++g) {
     const float sc = group_scale(s, n, g), of = group_offset(s, n, g);
-    int5_group_values(row, g, q);
+    int5_group_values(row, g, q, s.k5);
     for (int j = 0; j < kGroup; ++j) out[g * kGroup + j] = static_cast<float>(q[j]) * sc + of;
   }
 }
@@ -109,15 +117,19 @@ PG_TARGET_AVX2 void int5_rows_x8_avx2(const Args& a, const Block& blk, int64_t t
   pair_rows<TT, Int5X8Pair>(a, blk, t0, n1, row_bytes(*a.s));
 }
 
-bool int5_simd(int isa, const XPrep& xp) {
-  if (xp.x8p || xp.x16p) return xp.int8_x ? xp.x8p != nullptr : xp.x16p != nullptr;  // AVX2's layouts
+bool int5_simd(int isa, const QSeg& s, const XPrep& xp) {
+  if (xp.x8p || xp.x16p) {  // AVX2's layouts (not for QSeg::k5: the loader keeps Q5_K blocks only for VNNI's)
+    return !s.k5 && (xp.int8_x ? xp.x8p != nullptr : xp.x16p != nullptr);
+  }
   return quad_kernel(isa) && (xp.int8_x ? xp.xq4 != nullptr : xp.xh4 != nullptr);
 }
 
 void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1) {
   const XPrep& x = *a.x;
   const bool sym = symmetric(*a.s) && x.c4;
-  if (x.x8p) {
+  if (a.s->k5) {  // a K-quant: never symmetric
+    PG_DISPATCH_T(int5k_quad_asym, tn, a, blk, t0, n1)
+  } else if (x.x8p) {
     PG_DISPATCH_T(int5_rows_x8_avx2, tn, a, blk, t0, n1)
   } else if (x.x16p) {
     PG_DISPATCH_T(int5_rows_x16_avx2, tn, a, blk, t0, n1)

@@ -60,6 +60,12 @@ struct QSeg {
   // 0.625), and the values are GGUF's own, not rounded to fp16. int6 (Q6_K): always, kInt6ParamBytes a block.
   const uint8_t* kparams = nullptr;
   int64_t N = 0, K = 0;
+  // int5 read where GGUF's Q5_K blocks lie (the file's memory map: no copy to write at load): q points at the first
+  // block's qh, each 256 weights kQ5KBlockBytes on (its 16 bytes of parameters skipped: kparams holds them as
+  // above). A block's qh and qs are int5's quad with one difference: nibble byte l of pair r holds group 2r's value
+  // l (low nibble) and group 2r + 1's (high), where int5's holds group 2r + l / 16's values l % 16 and 16 + l % 16;
+  // fifth-bit byte b, bit 2r + v, goes with pair r's nibble byte b, nibble v, in both.
+  bool k5 = false;
 };
 
 constexpr int64_t kSuperGroups = 8;  // groups of 32 per K-quant super-block (256 weights)
@@ -185,21 +191,24 @@ void gemm_small_avx2(const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, flo
 inline int64_t int6_scale_at(int64_t g, int64_t h) { return g / 8 * 16 + g % 4 * 4 + g % 8 / 4 * 2 + h; }
 
 constexpr int64_t kInt5QuadBytes = 160;  // 32 bytes of fifth bits + 8 groups' 16 nibble bytes
+constexpr int64_t kQ5KBlockBytes = 176;  // QSeg::k5: a GGUF Q5_K block (16 bytes of parameters, then a quad)
 inline int64_t int5_row_bytes(int64_t K) {
   const int64_t G = K / kGroup;
   return G / 8 * kInt5QuadBytes + (G % 8 ? 32 + 16 * (G % 8) : 0);
 }
+inline int64_t int5_quad_bytes(bool k5) { return k5 ? kQ5KBlockBytes : kInt5QuadBytes; }
 // Whether the weights hold nibbles with a scale and an offset per group (int4, int5), and the offset implied
 // without stored ones (-8 or -16 times the scale).
 inline bool nibble_kind(int kind) { return kind == kInt4 || kind == kInt5; }
 inline float implied_offset(int kind) { return kind == kInt5 ? -16.f : -8.f; }
 
-// Group g's 32 values (0..31) of an int5 row.
-void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q);
+// Group g's 32 values (0..31) of an int5 row (k5: QSeg::k5's layout).
+void int5_group_values(const uint8_t* row, int64_t g, uint8_t* q, bool k5);
 void dequant_row_int5_scalar(const QSeg& s, int64_t n, float* out);
 // Row bytes of a segment's qweight.
 inline int64_t row_bytes(const QSeg& s) {
-  return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.kind == kInt5 ? int5_row_bytes(s.K) : s.K;
+  if (s.kind == kInt5) return s.k5 ? s.K / 256 * kQ5KBlockBytes : int5_row_bytes(s.K);
+  return s.kind == kInt4 ? s.K / 2 : s.kind == kInt6 ? s.K / 4 * 3 : s.K;
 }
 // Rows [n0, n1) of seg dequantized to fp32 [n1-n0, K], or to bf16 (uint16) when dst16 is set.
 void dequant_rows(int isa, const QSeg& s, int64_t n0, int64_t n1, float* dst32, uint16_t* dst16);

@@ -38,6 +38,9 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
     TORCH_CHECK(q.device().is_cpu() && q.dim() == 2 && q.is_contiguous(), "qlinear: weights must be contiguous CPU");
     s.N = q.size(0);
     s.K = K;
+    // int5 at Q5_K's own block width: the file's blocks in place (QSeg::k5; only ever with K-quant parameters)
+    s.k5 = kind == kInt5 && K % 256 == 0 && q.dim() == 2 && q.size(1) == K / 256 * kQ5KBlockBytes &&
+           sc.scalar_type() == at::kByte;
     if (nibble_kind(s.kind)) {
       TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) == row_bytes(s),
                   "qlinear: int4 / int5 qweight must be uint8 [N, K/2] / [N, int5_row_bytes(K)]");
@@ -51,7 +54,7 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
     } else {
       TORCH_CHECK(q.scalar_type() == at::kChar && q.size(1) == K, "qlinear: int8 qweight must be int8 [N, K]");
     }
-    s.q = reinterpret_cast<const uint8_t*>(q.data_ptr());
+    s.q = reinterpret_cast<const uint8_t*>(q.data_ptr()) + (s.k5 ? kQ5KBlockBytes - kInt5QuadBytes : 0);
     if (kind == kInt6 || (nibble_kind(s.kind) && sc.scalar_type() == at::kByte)) {  // QSeg::kparams
       s.kparams = reinterpret_cast<const uint8_t*>(sc.data_ptr());
       TORCH_CHECK(K % 256 == 0 && !s.offsets && sc.scalar_type() == at::kByte && sc.is_contiguous() &&

@@ -61,17 +61,20 @@ void dequant_row_int6_bf16(const QSeg& s, int64_t n, uint16_t* out);
 // The int5 kernels: AVX2's for x prepared with x16p (fp32 mode) or x8p (int8 mode), AVX512-VNNI's for x in the
 // quad order (xq4, or xh4 / xl4): int5_simd.
 void int5_rows_simd(const Args& a, const Block& blk, int64_t t0, int64_t tn, int64_t n1);
-bool int5_simd(int isa, const XPrep& xp);
+bool int5_simd(int isa, const QSeg& s, const XPrep& xp);
 
-// Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes.
-PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c) {
-  const uint8_t* quad = row + g / 8 * kInt5QuadBytes;
-  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + 32 + g % 8 * 16));
-  const __m128i fifth = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + g % 2 * 16));
-  const int at = static_cast<int>(g % 8 / 2 * 2 + c);  // the bit of each fifth-bit byte, moved to bit 4 (in-byte)
+// Group g of an int5 row: its values 16c .. 16c + 15 (0..31) as bytes (k5: QSeg::k5's layout, where they are
+// nibble v = g % 2 of the pair's bytes 16c..16c + 15, not nibble c of the group's own 16 bytes).
+PG_TARGET_AVX2 PG_INLINE __m128i int5_chunk(const uint8_t* row, int64_t g, int c, bool k5 = false) {
+  const uint8_t* quad = row + g / 8 * int5_quad_bytes(k5);
+  const int64_t at_byte = k5 ? g % 8 / 2 * 32 + 16 * c : g % 8 * 16, fifth_byte = k5 ? 16 * c : g % 2 * 16;
+  const int nibble = k5 ? static_cast<int>(g % 2) : c;
+  const __m128i nib = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + 32 + at_byte));
+  const __m128i fifth = _mm_loadu_si128(reinterpret_cast<const __m128i*>(quad + fifth_byte));
+  const int at = static_cast<int>(g % 8 / 2 * 2 + nibble);  // the bit of each fifth-bit byte, moved to bit 4
   const __m128i top = at <= 4 ? _mm_sll_epi16(fifth, _mm_cvtsi32_si128(4 - at))
                               : _mm_srl_epi16(fifth, _mm_cvtsi32_si128(at - 4));
-  const __m128i low = _mm_and_si128(c == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
+  const __m128i low = _mm_and_si128(nibble == 0 ? nib : _mm_srli_epi16(nib, 4), _mm_set1_epi8(0x0F));
   return _mm_or_si128(low, _mm_and_si128(top, _mm_set1_epi8(0x10)));
 }
 
