@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from playground.domain.jobs import ProgressEvent
-from playground.engine.fast import gguf_config, gguf_repack
+from playground.engine.fast import gguf_config, gguf_repack, int5_kernel
 from playground.engine.fast.gguf_read import GgufFile, TensorInfo
 from playground.engine.fast.gguf_split import SplitGguf, open_gguf
 from playground.engine.gc_pause import collector_paused
@@ -129,7 +129,7 @@ class GgufTensors(Mapping):
         read: a large tensor (the embedding: 145 MB in Qwen2.5-0.5B's Q4_0 file) never has all its pages resident
         beside its repacked copy, which was the load's peak."""
         n, k = info.shape
-        if gguf_repack.read_in_place(info.type_name) and rows is None:  # the file's blocks, kept mapped
+        if info.type_name == "Q5_K" and int5_kernel.reads_q5k_blocks() and rows is None:  # the file's own, mapped
             return gguf_repack.repack(self.raw(info.name), info.type_name, info.shape)
         row_bytes = info.nbytes // n
         step = n if rows is not None else max(1, REPACK_CHUNK_BYTES // row_bytes)  # a row order: one piece

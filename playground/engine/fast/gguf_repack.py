@@ -105,8 +105,7 @@ def repack(raw: np.ndarray, type_name: str, shape: tuple[int, ...], rows: np.nda
         blocks = blocks.numpy().reshape(n, k // per, size)
     groups = k // 32
     if native is not False and type_name == "Q5_K" and int5_kernel.reads_q5k_blocks():
-        # read where they lie (int5_kernel: reads_q5k_blocks): only the parameters are written
-        params = kernels.op("q5_k_params")(torch.from_numpy(np.ascontiguousarray(blocks)))
+        params = kernels.op("q5_k_params")(torch.from_numpy(np.ascontiguousarray(blocks)))  # the values: as they lie
         _require_finite(_param_halves(params.numpy()), type_name, "scales")
         return Int5Weight(n, k, torch.from_numpy(blocks.reshape(n, -1)), params, torch.empty(0, dtype=torch.float16))
     if native is not False and type_name in _INT5 and int5_kernel.runs_here():
@@ -168,11 +167,6 @@ def _nonfinite(bits: np.ndarray) -> bool:
 def _param_halves(scales: np.ndarray) -> np.ndarray:
     """The fp16 values among a repacked weight's scales: all of them, or K-quant parameters' d and dmin."""
     return kquant.halves(scales) if scales.dtype == np.uint8 else scales
-
-
-def read_in_place(type_name: str) -> bool:
-    """Whether ``repack`` keeps this type's blocks where they are (a view of the file), writing only parameters."""
-    return type_name == "Q5_K" and int5_kernel.reads_q5k_blocks()
 
 
 def repacked_nbytes(type_name: str, shape: tuple[int, ...]) -> int:
