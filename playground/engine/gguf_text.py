@@ -44,14 +44,6 @@ def read_gguf(path: Path, on_progress: ProgressFn = lambda e: None) -> Any:
         raise DirectGgufUnsupported(str(exc)) from exc
 
 
-def _in_file_blocks(part: Any) -> bool:
-    """Whether a runner weight reads a Q5_K tensor's blocks where they lie (``int5_kernel.reads_q5k_blocks``)."""
-    from playground.engine.fast import int5_kernel
-
-    w = part.weight
-    return isinstance(w, int5_kernel.Int5Weight) and int5_kernel.in_q5k_blocks(int(w.qweight.shape[1]), w.k)
-
-
 def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, dtype: str | None = None,
                          precision: str | None = None, on_progress: ProgressFn = lambda e: None,
                          path_choice: str = "auto") -> Any:
@@ -106,7 +98,8 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     if quantized and chosen.path == "fused" and fast is not None:  # the formats they became (Q5_K: int5 or int8)
         held = "/".join(sorted({p.format for layer in fast.weights.layers for g in layer.groups() for p in g.parts}))
         source += f" to {held}"
-        if any(_in_file_blocks(p) for layer in fast.weights.layers for g in layer.groups() for p in g.parts):
+        if any(getattr(p.weight, "in_blocks", False) for layer in fast.weights.layers for g in layer.groups()
+               for p in g.parts):  # int5_kernel.reads_q5k_blocks
             source += ", Q5_K read in place"
         label = held + ("-a8" if chosen.precision.endswith("-a8") else "")
     tokenizer = loaded.tokenizer

@@ -46,11 +46,11 @@ def test_q5_types_keep_their_five_bits_and_every_path_multiplies_by_them(int5_he
     raw = random_blocks(rows, k, quant, seed=len(quant) + k)
     monkeypatch.setenv(k5.ENV_IN_PLACE, "1")
     w = gguf_repack.repack(raw.reshape(-1), quant, (rows, k))
-    in_blocks = k5.in_q5k_blocks(int(w.qweight.shape[1]), k)
+    in_blocks = w.in_blocks
     assert in_blocks == (quant == "Q5_K" and k5.reads_q5k_blocks())
     monkeypatch.delenv(k5.ENV_IN_PLACE)
     quads = gguf_repack.repack(raw.reshape(-1), quant, (rows, k))
-    assert k5.in_q5k_blocks(int(quads.qweight.shape[1]), k) is False
+    assert not quads.in_blocks
     assert isinstance(w, k5.Int5Weight) and w.symmetric == (quant == "Q5_0")
     # parameter bytes per group of 32: an fp16 scale (Q5_0), and an offset (Q5_1), or Q5_K's own 2.5 (its 6-bit
     # codes and d / dmin per 256, kept as the file has them); Q5_K's values in its own blocks on AVX512-VNNI
@@ -160,7 +160,7 @@ def test_q5_k_read_in_its_own_blocks_multiplies_exactly_as_its_repacked_copy(int
     rows = 45
     raw = random_blocks(rows, k, "Q5_K", seed=k).reshape(-1)
     kept = gguf_repack.repack(raw, "Q5_K", (rows, k))
-    assert k5.in_q5k_blocks(int(kept.qweight.shape[1]), k)
+    assert kept.in_blocks
     monkeypatch.setenv(k5.ENV_IN_PLACE, "0")
     copy = gguf_repack.repack(raw, "Q5_K", (rows, k))
     assert kept.qweight.numpy().base is not None and np.shares_memory(kept.qweight.numpy(), raw)

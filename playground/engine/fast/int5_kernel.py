@@ -39,8 +39,6 @@ ENV_ENABLE = "PLAYGROUND_INT5"
 KIND = 4  # the int5 weight kind in the ops' segment lists
 GROUP = 32
 QUAD_BYTES = 160  # 32 bytes of fifth bits + 8 groups' 16 nibble bytes
-
-
 Q5K_BLOCK_BYTES = 176  # a GGUF Q5_K block: fp16 d and dmin, 12 bytes of scale codes, qh, qs
 ENV_IN_PLACE = "PLAYGROUND_Q5K_IN_PLACE"  # "1": read Q5_K blocks where they lie (``reads_q5k_blocks``)
 
@@ -64,8 +62,9 @@ def reads_q5k_blocks() -> bool:
 
 @dataclass
 class Int5Weight(kquant.NibbleParams):
-    """qweight uint8 [n, row_bytes(k)], scales float16 [n, k/32] (or Q5_K's own parameters, uint8: kquant.py),
-    offsets float16 [n, k/32] or empty (symmetric, or K-quant)."""
+    """qweight uint8 [n, row_bytes(k)] (or a file's Q5_K blocks, [n, k/256 * 176]: ``in_blocks``), scales float16
+    [n, k/32] (or Q5_K's own parameters, uint8: kquant.py), offsets float16 [n, k/32] or empty (symmetric, or
+    K-quant)."""
 
     n: int
     k: int
@@ -81,6 +80,11 @@ class Int5Weight(kquant.NibbleParams):
         q = self.qweight[rows]
         return Int5Weight(int(q.shape[0]), self.k, q, self.scales[rows],
                           self.offsets if self.offsets.numel() == 0 else self.offsets[rows])
+
+    @property
+    def in_blocks(self) -> bool:
+        """Whether qweight is the file's Q5_K blocks as they lie (``reads_q5k_blocks``), not int5's quads."""
+        return in_q5k_blocks(int(self.qweight.shape[1]), self.k)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"qweight": self.qweight, "scales": self.scales, "offsets": self.offsets}

@@ -39,8 +39,7 @@ std::vector<QSeg> parse_segs(at::TensorList weights, c10::ArrayRef<int64_t> kind
     s.N = q.size(0);
     s.K = K;
     // int5 at Q5_K's own block width: the file's blocks in place (QSeg::k5; only ever with K-quant parameters)
-    s.k5 = kind == kInt5 && K % 256 == 0 && q.dim() == 2 && q.size(1) == K / 256 * kQ5KBlockBytes &&
-           sc.scalar_type() == at::kByte;
+    s.k5 = kind == kInt5 && K % 256 == 0 && q.size(1) == K / 256 * kQ5KBlockBytes && sc.scalar_type() == at::kByte;
     if (nibble_kind(s.kind)) {
       TORCH_CHECK(q.scalar_type() == at::kByte && q.size(1) == row_bytes(s),
                   "qlinear: int4 / int5 qweight must be uint8 [N, K/2] / [N, int5_row_bytes(K)]");
