@@ -42,7 +42,7 @@ def run_models(args: argparse.Namespace) -> int:
         print(to_json([m.as_dict() for m in models]))
         return 0
     for m in models:
-        state = f"  (missing: {m.path})" if m.missing else "" if m.ready else "  (converted on first use)"
+        state = f"  (missing: {m.path})" if m.missing else "" if m.ready else "  (prepared on first use)"
         print(printable(f"{m.id:40} {m.kind:6} {m.source:9} {m.size_bytes / 1e6:9.1f} MB{state}"))
     return 0
 

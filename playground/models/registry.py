@@ -60,9 +60,12 @@ class Registry:
 
     def _embedded_info(self) -> ModelInfo:
         folder = embedded.embedded_dir()
-        ready = is_converted(folder)
-        return ModelInfo(id=embedded.EMBEDDED_ID, kind="text", source="embedded", path=str(folder),
-                         size_bytes=folder_size(folder) if ready else 0, ready=ready)
+        if is_converted(folder):
+            return ModelInfo(id=embedded.EMBEDDED_ID, kind="text", source="embedded", path=str(folder),
+                             size_bytes=folder_size(folder), ready=True)
+        gguf = embedded.local_gguf()  # read directly: ready without a conversion
+        return ModelInfo(id=embedded.EMBEDDED_ID, kind="text", source="embedded", path=str(gguf or folder),
+                         size_bytes=folder_size(gguf) if gguf else 0, ready=gguf is not None)
 
     def _user_info(self, entry: dict[str, str]) -> ModelInfo:
         path = Path(entry["path"])
@@ -133,6 +136,10 @@ class Registry:
                                     f"{exc}") from exc
             return ResolvedModel(_adapter_info(adapter), base.folder, adapter.folder)
         if model_id == embedded.EMBEDDED_ID:
+            if direct_gguf and not is_converted(embedded.embedded_dir()):
+                # its GGUF read directly (~0.2 s) rather than converted by transformers first (35-70 s)
+                gguf = embedded.gguf_file(on_progress)
+                return ResolvedModel(self._embedded_info(), gguf, gguf=gguf)
             folder = embedded.ensure_embedded(on_progress)
             return ResolvedModel(self._embedded_info(), folder)
         if model_id == demo_image.DEMO_IMAGE_ID:

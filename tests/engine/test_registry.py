@@ -87,3 +87,29 @@ def test_runner_loads_generates_and_swaps_models(tiny_model_dir, tmp_path):
         assert result.model == str(other) and len(result.first.tokens) > 0
     finally:
         runner.shutdown()
+
+
+def test_an_unconverted_embedded_model_is_read_from_its_gguf_without_a_conversion(monkeypatch):
+    """A first launch (a bundle carrying the GGUF, or a data dir the set-up did not prepare) had converted the
+    embedded GGUF with transformers before the first token (18-35 s here); the engine now reads the GGUF directly,
+    and the model list says it is ready."""
+    from playground.domain.text import GenerationRequest
+    from playground.engine.generate import generate
+    from playground.models import embedded
+    from playground.runtime.dispatch import load_model
+    from tests.conftest import embedded_home
+
+    paths.set_data_dir(embedded_home())
+    try:
+        gguf = embedded.gguf_file()
+    finally:
+        paths.set_data_dir(None)
+    monkeypatch.setenv(embedded.ENV_GGUF, str(gguf))  # as a bundle points at the GGUF it carries
+    listed = Registry().list(include_hf_cache=False)[0]
+    assert listed.id == EMBEDDED_ID and listed.ready and listed.size_bytes == gguf.stat().st_size
+    stages: list[str] = []
+    tm = load_model(EMBEDDED_ID, device="cpu", on_progress=lambda e: stages.append(e.stage))
+    assert tm.path == "fused" and tm.weights_source.startswith("GGUF Q4_1")
+    assert not any("onvert" in stage for stage in stages) and not embedded.embedded_dir().exists()
+    req = GenerationRequest(prompt="The capital of France is", max_new_tokens=6, temperature=0.0, seed=0)
+    assert "Paris" in generate(tm, req).completions[0].text

@@ -187,7 +187,7 @@ class InspectTab(ModeTab):
         """Load the model for inspection as soon as the tab is seen: the first Inspect then only computes."""
         super().showEvent(event)
         # Once the events queued now have run: a window restoring its last tab shows it before its model list
-        # selects the model, and a preload of the model shown first (the embedded one: converted on first use)
+        # selects the model, and a preload of the model shown first (the embedded one: fetched on first use)
         # would hold the worker while the inspection of the selected one waited behind it.
         QTimer.singleShot(0, self._preload_current)
 
