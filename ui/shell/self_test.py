@@ -81,8 +81,8 @@ def _snapshot(root: Path) -> set[str]:
 def run_self_test(embedded_model: Path | None = None, keep_data: bool = False) -> int:
     """Run every check; return 0 if all passed, 1 otherwise.
 
-    ``embedded_model``: an already converted embedded model folder to use instead of converting the GGUF (tests
-    pass the cached one; the frozen bundle converts the GGUF it carries, as a user's first launch does).
+    ``embedded_model``: an already converted embedded model folder to use (tests pass the cached one); without it
+    the engine reads the embedded GGUF directly (the frozen bundle's own, as a user's first launch does).
     """
     from playground import bundle, paths
 
