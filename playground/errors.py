@@ -93,3 +93,9 @@ class RemoteProtocolError(RemoteError):
 class RemoteDeadline(RemoteProtocolError):
     """The answer did not finish within the request's overall deadline (a server sending a byte now and then
     defeats the read timeout); ``partial`` holds what arrived."""
+
+
+def library_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Rust library's panic raised through pyo3 (the tokenizers library on a malformed
+    vocabulary or merge list): a BaseException, which ``except Exception`` lets through as a crash."""
+    return type(exc).__name__ == "PanicException"

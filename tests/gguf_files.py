@@ -89,12 +89,16 @@ def _llama3_factors(rope: dict[str, Any], dim: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+MERGES = ("Ġ t", "h e", "Ġt he")  # the byte-level vocabulary's merges: each makes one of its tokens
+
+
 def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None,
-               drop: tuple[str, ...] = (), split_max_tensors: int = 0) -> Path:
+               drop: tuple[str, ...] = (), split_max_tensors: int = 0, merges: tuple[str, ...] = MERGES) -> Path:
     """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
     K-quants as random blocks); ``arch`` overrides the architecture written; the HF tensors whose names start
     with one of ``drop`` are left out (a broken file); ``split_max_tensors``: written as gguf-split writes a split
-    model, that many tensors a part (``path``'s stem-00001-of-0000N.gguf, ...; the first part returned)."""
+    model, that many tensors a part (``path``'s stem-00001-of-0000N.gguf, ...; the first part returned); ``merges``:
+    the byte-level vocabulary's merges (others than these make tokens it lacks: a malformed file)."""
     import gguf
 
     cfg = model.config
@@ -126,7 +130,7 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     if family == "phi3":
         w.add_rope_scaling_orig_ctx_len(cfg.original_max_position_embeddings)
         w.add_sliding_window(cfg.sliding_window or 0)
-    _byte_vocab(w, cfg.vocab_size)
+    _byte_vocab(w, cfg.vocab_size, merges)
     names = _COMMON if family in ("llama", "qwen2", "qwen3") else _GEMMA if family.startswith("gemma") else _PHI3
     if rope.get("rope_type") == "llama3":
         w.add_tensor("rope_freqs.weight", _llama3_factors(rope, head_dim))
@@ -220,7 +224,7 @@ def _add(w: Any, name: str, data: np.ndarray, quant: str) -> None:
             w.add_tensor(name, gguf.quantize(data, qtype), raw_dtype=qtype)
 
 
-def _byte_vocab(w: Any, size: int) -> None:
+def _byte_vocab(w: Any, size: int, merges: tuple[str, ...]) -> None:
     """A byte-level BPE vocabulary: <pad>, <s>, </s> (control) and the 256 byte symbols, a few merges, padded to
     the embedding's rows with unused ``[PADn]`` tokens (as the converter pads)."""
     from tokenizers import pre_tokenizers
@@ -233,7 +237,7 @@ def _byte_vocab(w: Any, size: int) -> None:
     w.add_tokenizer_pre("gpt2")
     w.add_token_list(tokens)
     w.add_token_types([3, 3, 3] + [1] * (used - 3) + [5] * (len(tokens) - used))
-    w.add_token_merges(["Ġ t", "h e", "Ġt he"])
+    w.add_token_merges(list(merges))
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
     w.add_pad_token_id(0)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from playground.errors import KnownError, OutOfMemory, UnsupportedModel
+from playground.errors import KnownError, OutOfMemory, UnsupportedModel, library_panic
 
 if TYPE_CHECKING:
     import torch
@@ -78,6 +78,11 @@ def loading_errors(model_id: str, device: torch.device, purpose: str = "") -> It
         raise
     except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
         raise UnsupportedModel(f"Could not load {model_id}{purpose}: {_gist(exc)}") from exc
+    except BaseException as exc:
+        if library_panic(exc):  # the tokenizers library on a malformed tokenizer file
+            raise UnsupportedModel(f"Could not load {model_id}{purpose}: its tokenizer is malformed "
+                                   f"({_gist(exc)})") from exc
+        raise
 
 
 def _gist(exc: BaseException) -> str:

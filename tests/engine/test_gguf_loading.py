@@ -261,6 +261,44 @@ def test_a_gguf_missing_a_size_the_model_needs_is_refused_as_incomplete(tmp_path
     assert "empty.gguf: the file's llama.embedding_length is missing" in capsys.readouterr().err
 
 
+def test_a_gguf_whose_merges_make_tokens_its_vocabulary_lacks_is_refused_with_the_reason(tmp_path, capsys):
+    """The tokenizers library refuses such a vocabulary with a bare Exception (or panics through pyo3, a
+    BaseException): either had escaped the loader as a crash with a traceback."""
+    from playground.cli.main import main as main_cli
+    from playground.errors import DamagedModel
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2"), tmp_path / "bad-merges.gguf", merges=("a b",))
+    with pytest.raises(DamagedModel, match="^bad-merges.gguf: its tokenizer cannot be built .*`ab`"):
+        load_model(str(path), device="cpu")
+    assert main_cli(["complete", "--model", str(path), "--prompt", "x", "--max-tokens", "1"]) == 1
+    assert "its tokenizer cannot be built from the file's vocabulary" in capsys.readouterr().err
+
+
+def test_a_failed_transformers_conversion_is_a_refusal_that_leaves_no_partial_folder(tmp_path):
+    """A type our reader does not take (IQ2_XXS) sends the file to transformers' conversion, whose tokenizer then
+    fails on the bad merges: an error of the library's own, which had escaped as a crash."""
+    from playground.runtime.dispatch import load_model
+
+    path = write_gguf(tiny_model("qwen2", **WIDE), tmp_path / "iq-bad.gguf", quant="IQ2_XXS", merges=("a b",))
+    with pytest.raises(UnsupportedModel, match="IQ2_XXS.*transformers' GGUF conversion failed too .Could not convert"):
+        load_model(str(path), device="cpu")
+    assert not any(paths.models_dir().glob("gguf-*"))  # neither a converted folder nor a partial one
+
+
+def test_a_library_panic_while_loading_is_a_clear_refusal_not_a_crash():
+    """pyo3 raises a Rust panic as a BaseException that ``except Exception`` lets through."""
+    from playground.engine.device import loading_errors
+
+    panic = type("PanicException", (BaseException,), {})
+    with pytest.raises(UnsupportedModel, match="Could not load m: its tokenizer is malformed .range end index"):
+        with loading_errors("m", torch.device("cpu")):
+            raise panic("range end index 2 out of range for slice of length 1")
+    with pytest.raises(KeyboardInterrupt):  # an interrupt stays one
+        with loading_errors("m", torch.device("cpu")):
+            raise KeyboardInterrupt
+
+
 def _mapped_kb(path) -> int:
     """KB of ``path``'s pages this process has mapped (its mappings' Rss in /proc/self/smaps)."""
     total, inside = 0, False

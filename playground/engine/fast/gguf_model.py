@@ -220,8 +220,11 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
         from playground.engine.fast.gguf_tokenizer import build_tokenizer
 
         on_progress(ProgressEvent("Building the tokenizer", 0.95))
-        with collector_paused():
-            tok = build_tokenizer(meta)
+        try:
+            with collector_paused():
+                tok = build_tokenizer(meta)
+        except DamagedModel as exc:
+            raise DamagedModel(f"{path.name}: {exc}") from exc
     for f in getattr(gguf, "files", [gguf]):  # the metadata is read (vocabulary included): its pages can go
         _drop_pages(f, 0, f.data_start)
     timings = {"read_s": read_s, "tensors_s": tensors_s, "tokenizer_s": time.perf_counter() - started - read_s
