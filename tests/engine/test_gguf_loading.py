@@ -5,6 +5,7 @@ SmolLM2 Q4_1 GGUF gives the same greedy text as the converted folder."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -151,14 +152,18 @@ def test_a_gguf_larger_than_free_memory_is_refused_before_loading(tmp_path, monk
 
 def test_metadata_that_does_not_fit_the_tensors_names_the_first_mismatch(tmp_path):
     """A header whose head count does not divide the width (a hand-edited or miswritten file): the message had
-    been transformers' first line alone ("Error(s) in loading state_dict for ...:"); it now says which tensor."""
+    been transformers' first line alone ("Error(s) in loading state_dict for ...:"), then the tensor transformers'
+    conversion found mismatched; the header check now names the entry itself, before any conversion."""
+    from playground.errors import DamagedModel
     from playground.runtime.dispatch import load_model
 
     model = tiny_model("qwen2")
     model.config.num_attention_heads = 3  # 64 wide: the tensors were made for 4 heads of 16
     path = write_gguf(model, tmp_path / "heads.gguf", quant="Q8_0")
-    with pytest.raises(UnsupportedModel, match=r"size mismatch for model\.layers\.0\.self_attn\.q_proj\.weight.*more"):
+    with pytest.raises(DamagedModel, match=r"^heads\.gguf: the file's qwen2\.attention\.head_count_kv is 2, which "
+                                           r"does not divide its 3 attention heads$"):
         load_model(str(path), device="cpu")
+    assert not any(paths.models_dir().glob("gguf-*"))  # no conversion tried
 
 
 def test_a_split_gguf_loads_from_any_of_its_parts_as_the_single_file_does(tmp_path):
@@ -259,6 +264,31 @@ def test_a_gguf_missing_a_size_the_model_needs_is_refused_as_incomplete(tmp_path
     assert not any("transformers" in stage for stage in stages)
     assert main_cli(["models", "add", str(empty)]) == 1  # and it is not added
     assert "empty.gguf: the file's llama.embedding_length is missing" in capsys.readouterr().err
+
+
+HEADER_DAMAGE = [("attention.head_count_kv", 0, "is 0, which does not divide its 4 attention heads"),
+                 ("attention.head_count_kv", 3, "is 3, which does not divide its 4 attention heads"),
+                 ("embedding_length", 7, "is 7, but its token_embd.weight holds 64 values a token"),
+                 ("context_length", 0, "is '0', not a positive whole number"),
+                 ("rope.freq_base", -1.0, "is '-1.0', not a positive number"),
+                 ("rope.freq_base", float("nan"), "is 'nan', not a positive number")]
+
+
+@pytest.mark.parametrize(("key", "value", "said"), HEADER_DAMAGE, ids=[f"{k}={v}" for k, v, _ in HEADER_DAMAGE])
+def test_header_sizes_that_cannot_describe_the_model_are_refused_by_name(key, value, said, tmp_path):
+    """A width the embedding tensor does not have had failed inside the RoPE set-up as an IndexError (shown as a
+    bug); KV heads of 0 as a division by zero; a negative RoPE base had gone on to transformers' conversion."""
+    import gguf
+
+    from playground.errors import DamagedModel
+
+    path = write_gguf(tiny_model("llama"), tmp_path / "m.gguf")
+    header = gguf.GGUFReader(str(path), "r+")
+    header.fields[f"llama.{key}"].parts[-1][0] = value
+    del header
+    with pytest.raises(DamagedModel, match=re.escape(said)) as caught:
+        load_gguf(path)
+    assert str(caught.value).startswith(f"m.gguf: the file's llama.{key} ")
 
 
 def test_a_gguf_whose_merges_make_tokens_its_vocabulary_lacks_is_refused_with_the_reason(tmp_path, capsys):

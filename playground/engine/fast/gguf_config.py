@@ -101,9 +101,10 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
             raise UnsupportedModel("GGUF with a different number of KV heads per layer is not supported")
         kv = int(kv[0])
     layers = need("block_count")
-    head_dim = int(get("attention.key_length", 0) or hidden // heads)
     if "token_embd.weight" not in shapes:
         raise UnsupportedModel("GGUF file has no token_embd.weight")
+    _check_sizes(arch, hidden, heads, int(kv), shapes["token_embd.weight"], get("attention.key_length"))
+    head_dim = int(get("attention.key_length", 0) or hidden // heads)
     cfg: dict[str, Any] = {
         "model_type": "gemma3_text" if arch == "gemma3" else arch,
         "architectures": [FAMILIES[arch]],
@@ -111,7 +112,7 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
         "num_key_value_heads": kv, "head_dim": head_dim,
         "intermediate_size": need("feed_forward_length"),
         "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon", 1e-6)),
-        "max_position_embeddings": int(get("context_length", 2048)),
+        "max_position_embeddings": _positive(arch, "context_length", get("context_length", 2048)),
         "vocab_size": int(shapes["token_embd.weight"][0]),
         "tie_word_embeddings": "output.weight" not in shapes,
         "torch_dtype": "float32",
@@ -120,7 +121,7 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
                       ("pad_token_id", "padding_token_id")):
         if f"tokenizer.ggml.{name}" in metadata:
             cfg[key] = int(metadata[f"tokenizer.ggml.{name}"])
-    theta = float(get("rope.freq_base", 10000.0))
+    theta = _positive(arch, "rope.freq_base", get("rope.freq_base", 10000.0), whole=False)
     rope = _rope(metadata, arch, theta, head_dim, config_tensor)
     bias = "blk.0.attn_q.bias" in shapes
     if arch == "llama":
@@ -138,6 +139,29 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
     else:
         cfg.update(_gemma(metadata, arch, layers, hidden, heads, head_dim, theta, rope))
     return cfg
+
+
+def _check_sizes(arch: str, hidden: int, heads: int, kv: int, embd: tuple[int, ...], key_length: Any) -> None:
+    """DamagedModel where the header's sizes cannot describe one model: KV heads that do not share the query
+    heads out evenly, a width the embedding tensor does not have, or one the heads do not split."""
+    if kv <= 0 or heads % kv:
+        raise DamagedModel(f"the file's {arch}.attention.head_count_kv is {kv}, which does not divide its "
+                           f"{heads} attention heads")
+    if len(embd) != 2 or int(embd[1]) != hidden:
+        raise DamagedModel(f"the file's {arch}.embedding_length is {hidden}, but its token_embd.weight holds "
+                           f"{embd[-1]} values a token")
+    if not key_length and hidden % heads:
+        raise DamagedModel(f"the file's {arch}.embedding_length ({hidden}) is not a multiple of its {heads} "
+                           "attention heads")
+
+
+def _positive(arch: str, key: str, value: Any, whole: bool = True) -> Any:
+    """``value`` (a header entry that has a default) where it is a positive finite number, else DamagedModel."""
+    kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value <= 0:
+        raise DamagedModel(f"the file's {arch}.{key} is {str(value)[:40]!r}, not a positive "
+                           f"{'whole number' if whole else 'number'}")
+    return int(value) if whole else float(value)
 
 
 def _rope(metadata: dict[str, Any], arch: str, theta: float, head_dim: int, config_tensor: Any) -> dict[str, Any]:
@@ -170,6 +194,9 @@ def _llama3_rope(factors: np.ndarray, theta: float, head_dim: int) -> dict[str, 
     Only the resulting factors matter, so the published Llama 3 values (low 1, high 4, original context 8192)
     are tried first; else a line through the blended points (and between the unblended groups when fewer than two
     points are blended) is solved for, with low = 1, and checked to reproduce every factor."""
+    if factors.size != head_dim // 2:
+        raise DamagedModel(f"its rope_freqs tensor holds {factors.size} factors where a head of {head_dim} needs "
+                           f"{head_dim // 2}")
     factor = float(factors.max())
     x = 1 / (2 * math.pi * theta ** (np.arange(0, head_dim, 2) / head_dim))
 
