@@ -95,6 +95,11 @@ class RemoteDeadline(RemoteProtocolError):
     defeats the read timeout); ``partial`` holds what arrived."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The exception's first non-blank line (a library's message can run to a page), or its type's name."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 def library_panic(exc: BaseException) -> bool:
     """Whether ``exc`` is a Rust library's panic raised through pyo3 (the tokenizers library on a malformed
     vocabulary or merge list): a BaseException, which ``except Exception`` lets through as a crash."""

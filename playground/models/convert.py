@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playground.domain.jobs import ProgressEvent
-from playground.errors import KnownError, UnsupportedModel, library_panic
+from playground.errors import KnownError, UnsupportedModel, first_line, library_panic
 
 ProgressFn = Callable[[ProgressEvent], None]
 COMPLETE_MARKER = ".converted"
@@ -62,15 +62,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path, on_progress: ProgressFn = lambd
     except BaseException as exc:  # any failure of the library on a third-party file is "cannot convert this"
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, Exception) or library_panic(exc):  # (not an interrupt: that stays one)
-            raise UnsupportedModel(f"Could not convert {gguf_path.name}: {_first_line(exc)}") from exc
+            raise UnsupportedModel(f"Could not convert {gguf_path.name}: {first_line(exc)}") from exc
         raise
     (tmp / COMPLETE_MARKER).write_text(f"{gguf_path.name}\n{time.perf_counter() - started:.1f} s\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     on_progress(ProgressEvent("Converted", 1.0))
     return out_dir
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

@@ -89,10 +89,9 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
 
     def need(key: str) -> int:  # a size the model cannot be built without
         value = get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            said = "missing" if value is None else f"{str(value)[:40]!r}, not a positive whole number"
-            raise DamagedModel(f"the file's {arch}.{key} is {said}: not a complete {arch} model")
-        return int(value)
+        if value is None:
+            raise DamagedModel(f"the file's {arch}.{key} is missing: not a complete {arch} model")
+        return _positive(arch, key, value)
 
     hidden, heads = need("embedding_length"), need("attention.head_count")
     kv = get("attention.head_count_kv", heads)

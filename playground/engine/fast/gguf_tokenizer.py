@@ -27,7 +27,7 @@ import numpy as np
 
 from playground.engine.fast.spm_split import SpmSplit, nul_joined
 from playground.engine.token_bytes import byte_chars
-from playground.errors import DamagedModel, UnsupportedModel, library_panic
+from playground.errors import DamagedModel, UnsupportedModel, first_line, library_panic
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 _LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
@@ -101,8 +101,8 @@ def build_tokenizer(meta: dict[str, Any]) -> Any:
         return _build(meta)
     except BaseException as exc:
         if library_panic(exc) or type(exc) is Exception:  # the library's own errors are bare Exceptions
-            said = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise DamagedModel(f"its tokenizer cannot be built from the file's vocabulary: {said}") from exc
+            raise DamagedModel(f"its tokenizer cannot be built from the file's vocabulary: {first_line(exc)}") \
+                from exc
         raise
 
 
