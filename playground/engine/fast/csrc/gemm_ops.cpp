@@ -52,11 +52,11 @@ bool gemm_in_integers(int isa, bool reduced) {
   return reduced && !exact_fp32() && (isa == kAvx2 || quad_kernel(isa));
 }
 
-// Which segments the integer GEMMs multiply: int4 and int5 ones (x rounded to int8 in either mode: as the int8
+// Which segments the integer GEMMs multiply: int4, int5 and int6 ones (x rounded to int8 in either mode: as the int8
 // mode's error, it costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice
-// the multiplies); on the AVX2 path also int8 and int6 ones in the fp32 mode (x16 as is). AVX512-VNNI's GEMM takes
-// int4, int5 and int6 (its int8 weights keep the bf16 tiles).
-static bool takes_x8(int isa, const QSeg& s) { return nibble_kind(s.kind) || (isa == kAvx512 && s.kind == kInt6); }
+// the multiplies); on the AVX2 path also int8 ones in the fp32 mode (x16 as is; AVX512-VNNI's int8 weights keep
+// the bf16 tiles).
+static bool takes_x8(int, const QSeg& s) { return nibble_kind(s.kind) || s.kind == kInt6; }
 static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
   return takes_x8(isa, s) || (isa == kAvx2 && !int8_x);
 }
@@ -156,7 +156,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const bool bf16 = gemm_in_bf16(isa, reduced);
   const bool ints = gemm_in_integers(isa, reduced);
   const auto in_ints = [&](const QSeg& s) { return ints && integer_gemm(isa, s, int8_x); };
-  const auto taken = [&](bool x8) {  // int4 and int5 weights (VNNI: int6 too) meet x rounded to int8, others x16
+  const auto taken = [&](bool x8) {  // int4, int5 and int6 weights meet x rounded to int8, int8 ones x16
     return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && takes_x8(isa, s) == x8; });
   };
   const bool nibbles = taken(true), wide = taken(false);
@@ -173,7 +173,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
       for (int64_t t = b; t < e; ++t) to_bf16(isa, src + t * ldx, dst + t * K, K);
     });
   }
-  const XPrep xp8 = nibbles ? prepare_gemm(isa, x, true, halves && isa == kAvx512) : XPrep{};
+  const XPrep xp8 = nibbles ? prepare_gemm(isa, x, true, halves) : XPrep{};
   const XPrep xp16 = wide ? prepare_gemm(isa, x, false) : XPrep{};
   const bool vnni = isa == kAvx512;
   const int64_t block = vnni ? gemm_block_rows_vnni512(K) : gemm_block_rows(K);

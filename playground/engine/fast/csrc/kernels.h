@@ -90,7 +90,7 @@ struct XPrep {
   float* xs = nullptr;    // [T, Gp] int8 mode: x scales
   float* sumq = nullptr;  // [T, Gp] per-group sums of x as rounded (int8 mode; AVX2's int16 x), see offset_sums
   int32_t* qsum = nullptr;  // [T, Gp] int8 mode, where asked for (prefill's AVX512-VNNI GEMM): the sums of xq
-  int32_t* qsum16 = nullptr;  // [T, K/16] the same per 16 (that GEMM's int6 weights: a scale per half group)
+  int32_t* qsum16 = nullptr;  // [T, K/16] the same per 16 (prefill's GEMMs, int6 weights: a scale per half group)
   // [T, K] int8 mode, for int4 weights on AVX512-VNNI (decode, and prefill's GEMM under kGemmSmallT rows; null
   // elsewhere): xq with each 4 groups' first halves, then
   // their second halves (128 bytes), so one 64-byte load of 4 groups' int4 bytes lines up with the x its low
@@ -166,9 +166,9 @@ int64_t seg_scratch_floats(int64_t G);
 void seg_rows(int isa, const QSeg& s, const XPrep& xp, int64_t n0, int64_t n1, float* out, int64_t ldo,
               float* scratch);
 // Prefill's GEMM on the AVX2 path (gemm_avx2.cpp): out[t * ldo + n] = x[t] . w[n] for rows n in [n0, n1) of a
-// segment and all T rows of x: int4 weights with x prepared in int8 mode, in either mode (prepare_x: xq, xs, sumx,
-// sumq), int8 and int6 weights in the fp32 mode only (prepare_gemm_x16: x16, xs16); rows are repacked
-// gemm_block_rows(K) at a time into scratch (gemm_scratch_bytes(K) bytes per thread).
+// segment and all T rows of x: int4, int5 and int6 weights with x prepared in int8 mode, in either mode (prepare_x:
+// xq, xs, sumx, sumq; int6: with qsum16), int8 weights in the fp32 mode only (prepare_gemm_x16: x16, xs16); rows are
+// repacked gemm_block_rows(K) at a time into scratch (gemm_scratch_bytes(K) bytes per thread).
 int64_t gemm_block_rows(int64_t K);
 int64_t gemm_scratch_bytes(int64_t K);
 void prepare_gemm_x16(XPrep& xp);

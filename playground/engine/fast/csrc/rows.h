@@ -87,7 +87,7 @@ PG_TARGET_AVX2 PG_INLINE float super_half(const uint8_t* p, int at) {
 }
 
 // Row n's group g of int6 weights (kernels.h): its values 16h .. 16h + 15 (h the half group; 0..63) as bytes
-// (prefill's AVX512-VNNI panels).
+// (prefill's panels, AVX512-VNNI and AVX2).
 PG_TARGET_AVX2 PG_INLINE __m128i int6_bytes(const QSeg& s, int64_t n, int64_t g, int h) {
   const int64_t quad = g % 8 / 4, i = g % 4;
   const uint8_t* blk = s.q + n * row_bytes(s) + g / 8 * 192;
@@ -99,7 +99,7 @@ PG_TARGET_AVX2 PG_INLINE __m128i int6_bytes(const QSeg& s, int64_t n, int64_t g,
   return _mm_or_si128(low, _mm_slli_epi16(top, 4));  // no bit crosses a byte
 }
 
-// The same values less 32 as int16, k 8c .. 8c + 7 (the AVX2 GEMM's panels, the AVX2 dequantization).
+// The same values less 32 as int16, k 8c .. 8c + 7 (the AVX2 dequantization).
 PG_TARGET_AVX2 PG_INLINE __m128i int6_chunk(const QSeg& s, int64_t n, int64_t g, int c) {
   const __m128i q = int6_bytes(s, n, g, c / 2);
   return _mm_sub_epi16(_mm_cvtepu8_epi16(c % 2 ? _mm_srli_si128(q, 8) : q), _mm_set1_epi16(32));
