@@ -20,8 +20,8 @@
 //
 // Weights are repacked per block of rows into panels of 8 rows: per group, 8 steps of [8 rows x 4 consecutive
 // k] bytes (int8: 16 steps of 2 k widened to int16), so one 32-byte load meets a broadcast of 4 bytes of an x row
-// and each int32 lane ends up holding one row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus the offset times x's group sum as
-// rounded (the int8 mode's rule, offset_sums in kernels.h; it says why).
+// and each int32 lane ends up holding one row's sum. Each group's sum is then scaled in fp32: scale * x scale, plus
+// the offset times x's group sum as rounded (the int8 mode's rule, offset_sums in kernels.h; it says why).
 #include <algorithm>
 #include <cstring>
 
@@ -146,9 +146,9 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
     // GCC from unrolling it: int5's GEMM ran at 0.64x int4's per product)
     constexpr int kRun = FIVE ? 4 : 8;
 #pragma GCC unroll 2
-    for (int s0 = 0; s0 < 8; s0 += kRun) {
+    for (int run = 0; run < 8; run += kRun) {
 #pragma GCC unroll 8
-      for (int st = s0; st < s0 + kRun; ++st) {
+      for (int st = run; st < run + kRun; ++st) {
         const __m256i a = _mm256_loadu_si256(w0 + st), b = _mm256_loadu_si256(w1 + st);
         for (int i = 0; i < TR; ++i) {
           const __m256i xb = four_bytes(xg + i * ldx + st * 4);
