@@ -122,6 +122,28 @@ PG_TARGET_AVX2 void pack_panel(const QSeg& s, int64_t r0, uint8_t* dst) {
 
 constexpr int64_t kInt4Group = 8 * 32;  // group_bytes(kInt4)
 
+// acc[i] += (s0[i] | s1[i]) * scale * x's scale for rows i of one group's (or half group's) int32 sums; xs[i * stride]:
+// row i's x scale.
+template <int TR>
+PG_TARGET_AVX2 PG_INLINE void add_scaled(float (*acc)[2 * kPanel], const __m256i* s0, const __m256i* s1, __m256 sc0,
+                                         __m256 sc1, const float* xs, int64_t stride) {
+  for (int i = 0; i < TR; ++i) {
+    const __m256 x = _mm256_set1_ps(xs[i * stride]);
+    _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, x), _mm256_load_ps(acc[i])));
+    _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, x),
+                                                     _mm256_load_ps(acc[i] + kPanel)));
+  }
+}
+
+// The TR rows of acc (two panels' columns each) into c, row stride ldc.
+template <int TR>
+PG_TARGET_AVX2 PG_INLINE void store_rows(const float (*acc)[2 * kPanel], float* c, int64_t ldc) {
+  for (int i = 0; i < TR; ++i) {
+    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
+    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
+  }
+}
+
 // c[i][0..15] = rows t..t+TR of x (xq: int8) times the two panels at p0 and p1 (each panel_bytes(G) long). The int16
 // sums stay in registers through a group: without the empty asm GCC reordered the additions, kept all of a group's
 // products on the stack and ran at half the speed. The fp32 sums live in acc (memory, touched once a group).
@@ -176,10 +198,7 @@ PG_TARGET_AVX2 void kernel(const uint8_t* p0, const uint8_t* p1, const XPrep& xp
       _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(o1, sx, a1));
     }
   }
-  for (int i = 0; i < TR; ++i) {
-    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
-    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
-  }
+  store_rows<TR>(acc, c, ldc);
 }
 
 // int6 weights (either mode): the byte panels against xq, two steps' int16 sums widened at once; each half group's
@@ -215,20 +234,10 @@ PG_TARGET_AVX2 void kernel_int6(const uint8_t* p0, const uint8_t* p1, const XPre
         }
       }
       const int64_t at = (2 * g + half) * kPanel;
-      const __m256 sc0 = _mm256_loadu_ps(ws0 + at), sc1 = _mm256_loadu_ps(ws1 + at);
-      for (int i = 0; i < TR; ++i) {
-        const __m256 xs = _mm256_set1_ps(xp.xs[(t + i) * xp.Gp + g]);
-        _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, xs),
-                                                _mm256_load_ps(acc[i])));
-        _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, xs),
-                                                         _mm256_load_ps(acc[i] + kPanel)));
-      }
+      add_scaled<TR>(acc, s0, s1, _mm256_loadu_ps(ws0 + at), _mm256_loadu_ps(ws1 + at), xp.xs + t * xp.Gp + g, xp.Gp);
     }
   }
-  for (int i = 0; i < TR; ++i) {
-    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
-    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
-  }
+  store_rows<TR>(acc, c, ldc);
 }
 
 // int8 weights (fp32 mode): x16 as is against the int16-widened weights, vpmaddwd into int32 sums per group
@@ -257,19 +266,10 @@ PG_TARGET_AVX2 void kernel_int8w(const uint8_t* p0, const uint8_t* p1, const XPr
         __asm__("" : "+x"(s0[i]), "+x"(s1[i]));
       }
     }
-    const __m256 sc0 = _mm256_loadu_ps(ws0 + g * kPanel), sc1 = _mm256_loadu_ps(ws1 + g * kPanel);
-    for (int i = 0; i < TR; ++i) {
-      const __m256 xs = _mm256_set1_ps(xp.xs16[(t + i) * xp.Gp + g]);
-      _mm256_store_ps(acc[i], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[i]), _mm256_mul_ps(sc0, xs),
-                                              _mm256_load_ps(acc[i])));
-      _mm256_store_ps(acc[i] + kPanel, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[i]), _mm256_mul_ps(sc1, xs),
-                                                       _mm256_load_ps(acc[i] + kPanel)));
-    }
+    add_scaled<TR>(acc, s0, s1, _mm256_loadu_ps(ws0 + g * kPanel), _mm256_loadu_ps(ws1 + g * kPanel),
+                   xp.xs16 + t * xp.Gp + g, xp.Gp);
   }
-  for (int i = 0; i < TR; ++i) {
-    _mm256_storeu_ps(c + i * ldc, _mm256_load_ps(acc[i]));
-    _mm256_storeu_ps(c + i * ldc + kPanel, _mm256_load_ps(acc[i] + kPanel));
-  }
+  store_rows<TR>(acc, c, ldc);
 }
 
 using KernelFn = void (*)(const uint8_t*, const uint8_t*, const XPrep&, int64_t, float*, int64_t);
