@@ -56,9 +56,9 @@ bool gemm_in_integers(int isa, bool reduced) {
 // mode's error, it costs no measured perplexity since the offsets meet x as rounded, and the int16 split took twice
 // the multiplies); on the AVX2 path also int8 ones in the fp32 mode (x16 as is; AVX512-VNNI's int8 weights keep
 // the bf16 tiles).
-static bool takes_x8(int, const QSeg& s) { return nibble_kind(s.kind) || s.kind == kInt6; }
+static bool takes_x8(const QSeg& s) { return nibble_kind(s.kind) || s.kind == kInt6; }
 static bool integer_gemm(int isa, const QSeg& s, bool int8_x) {
-  return takes_x8(isa, s) || (isa == kAvx2 && !int8_x);
+  return takes_x8(s) || (isa == kAvx2 && !int8_x);
 }
 
 bool gemm_takes_integers(int isa, const std::vector<QSeg>& segs, bool int8_x, bool reduced) {
@@ -157,7 +157,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
   const bool ints = gemm_in_integers(isa, reduced);
   const auto in_ints = [&](const QSeg& s) { return ints && integer_gemm(isa, s, int8_x); };
   const auto taken = [&](bool x8) {  // int4, int5 and int6 weights meet x rounded to int8, int8 ones x16
-    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && takes_x8(isa, s) == x8; });
+    return std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && takes_x8(s) == x8; });
   };
   const bool nibbles = taken(true), wide = taken(false);
   const bool halves = std::any_of(segs.begin(), segs.end(), [&](const QSeg& s) { return in_ints(s) && s.kind == kInt6; });
@@ -193,7 +193,7 @@ void linear_gemm(int isa, const at::Tensor& x, const std::vector<QSeg>& segs, bo
         } else if (isa == kAvx2 && gemm_small_avx2_takes(s, T)) {
           gemm_small_avx2(s, xp8, n0, n1, out + col, ldo);
         } else {
-          gemm_rows(s, takes_x8(isa, s) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
+          gemm_rows(s, takes_x8(s) ? xp8 : xp16, n0, n1, out + col, ldo, buf);
         }
       });
     } else {
