@@ -234,7 +234,7 @@ def _byte_vocab(w: Any, size: int, merges: tuple[str, ...]) -> None:
     used = len(tokens)
     tokens += [f"[PAD{i}]" for i in range(size - used)]
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt2")
+    w.add_tokenizer_pre("gpt-2")  # what the converter writes for a GPT-2 vocabulary (llama.cpp refuses "gpt2")
     w.add_token_list(tokens)
     w.add_token_types([3, 3, 3] + [1] * (used - 3) + [5] * (len(tokens) - used))
     w.add_token_merges(list(merges))
