@@ -184,7 +184,12 @@ def main() -> None:
         row["load_average_before"] = load
         row["precision"] = args.precision
         # the default precision's row is the model's; another precision's sits beside it
-        report["models"][name if args.precision == "int4" else f"{name} ({args.precision})"] = row
+        key = name if args.precision == "int4" else f"{name} ({args.precision})"
+        earlier = report["models"].get(key, {})
+        if "long_context" not in row and "long_context" in earlier:  # a short run keeps the last long one's rows
+            row["long_context"] = earlier["long_context"]
+            row["long_context_command"] = earlier.get("long_context_command", earlier.get("command"))
+        report["models"][key] = row
         r = row["ratios"]
         print(f"  {name}: decode ours {row['ours']['decode_tok_s']:.1f} vs {row['llama.cpp']['decode_tok_s']:.1f} "
               f"tok/s ({r['decode']:.2f}x); prefill 512 {r['prefill_512']:.2f}x; peak RSS "
