@@ -92,7 +92,7 @@ def test_every_block_type_is_read_as_llama_cpp_reads_it(family, quant, ftype, tm
     path = tmp_path / f"{family}-{quant}.gguf"
     theirs = _llama_cpp_logits([path], quantize=[(src, path, ftype)])[str(path)]
     kinds = {t.type_name for t in GgufFile(path).tensors.values()}
-    assert quant.split("_")[0] in " ".join(kinds), kinds  # the quantizer wrote the type asked for
+    assert quant.removesuffix("_M") in kinds, kinds  # the quantizer wrote the type asked for (beside its mix)
     with torch.no_grad():
         exact = load_gguf(path, tokenizer=False).to_transformers()(torch.tensor([IDS])).logits[0]
     floats = quant in ("F16", "BF16")
