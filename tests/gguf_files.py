@@ -66,6 +66,11 @@ def tiny_model(family: str, **overrides: Any) -> Any:
     return model
 
 
+def rel_error(a: Any, b: Any) -> float:
+    """The largest difference between two tensors of logits, relative to the largest magnitude of ``b``."""
+    return float((a - b).abs().max() / b.abs().max())
+
+
 def _permute(w: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's LlamaModel.permute: per head, rows (2, d/2) -> (d/2, 2)."""
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)

@@ -14,6 +14,7 @@ import torch
 from playground.engine.fast import int4_kernel, int8_kernel, kernels
 from playground.engine.fast import runner as runner_mod
 from playground.engine.fast.runner import DecoderRunner
+from tests.gguf_files import rel_error
 
 BASE = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3,
         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "pad_token_id": 0,
@@ -72,10 +73,6 @@ def _run(r: DecoderRunner, slot: int = 0) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
-
-
 def test_fp32_runner_equals_transformers(family, monkeypatch):
     name, config, tensors, ref = family
     monkeypatch.setattr(runner_mod, "PREFILL_CHUNK", 16)  # two prefill chunks
@@ -125,7 +122,7 @@ def test_int4_fused_step_equals_fp32_on_the_rounded_weights(family):
     r.cache_dtype_name = "fp32"  # the fp16 cache of quantized precisions is not what is compared here
     assert kernels.available() and r.path == "fused", kernels.unavailable_reason()
     plain = DecoderRunner.from_tensors(config, _rounded(tensors, r.arch.tied), "fp32")
-    assert _rel(_run(r), _run(plain)) < 1e-4, name
+    assert rel_error(_run(r), _run(plain)) < 1e-4, name
 
 
 @pytest.mark.parametrize("precision", ["int4", "int8", "int4-a8"])
@@ -149,7 +146,7 @@ def test_fused_step_equals_the_python_step(family, precision):
             fused.k.copy_(python.k)  # the same state before every step: one step's differences only
             fused.v.copy_(python.v)
             got, want = fused.step([token], [0])[0], python.step([token], [0])[0]
-            worst = max(worst, _rel(got, want))
+            worst = max(worst, rel_error(got, want))
     if precision.endswith("-a8"):
         assert worst < 6e-2, (name, worst)
     else:
@@ -178,7 +175,7 @@ def test_int16_activations_stay_within_their_rounding(family):
             with int4_kernel.exact_fp32(False):
                 got = fused.step([token], [0])[0]
             want = exact.step([token], [0])[0]
-            worst = max(worst, _rel(got, want))
+            worst = max(worst, rel_error(got, want))
             assert int(got.argmax()) == int(want.argmax()), name
     assert 0 < worst < 2e-3, (name, worst)
 
@@ -197,7 +194,7 @@ def test_reduced_prefill_stays_within_its_rounding(family):
         want = r.prefill(0, IDS, reuse=False)
         with int4_kernel.exact_fp32(False):
             got = r.prefill(0, IDS, reuse=False)
-    assert 0 < _rel(got, want) < (2e-2 if gemm == "bf16" else 5e-2), (name, gemm, _rel(got, want))
+    assert 0 < rel_error(got, want) < (2e-2 if gemm == "bf16" else 5e-2), (name, gemm, rel_error(got, want))
     assert int(got.argmax()) == int(want.argmax()), name
 
 
@@ -218,7 +215,7 @@ def test_batched_step_equals_one_sequence_at_a_time(family):
                                       for j in range(4)]))
     for slot in range(3):
         got = torch.stack([b[slot] for b in batched])
-        assert _rel(got, alone[slot]) < 2e-6, (name, slot)
+        assert rel_error(got, alone[slot]) < 2e-6, (name, slot)
 
 
 def test_fork_copies_a_prefix_into_another_slot(family):
@@ -231,7 +228,7 @@ def test_fork_copies_a_prefix_into_another_slot(family):
         assert r.reused == 20
         fresh = DecoderRunner.from_tensors(config, tensors, "int8").prefill(0, IDS[:26], checkpoints=(20,))
         assert torch.equal(forked, fresh), name  # same chunks: the same numbers, bit for bit
-    assert _rel(forked, fresh) < 1e-5, name
+    assert rel_error(forked, fresh) < 1e-5, name
 
 
 @pytest.mark.parametrize("name", ["llama3.2", "gemma2", "qwen3"])
@@ -258,5 +255,5 @@ def test_fused_step_equals_the_python_step_at_a_long_context(name):
             fused.k.copy_(python.k)
             fused.v.copy_(python.v)
             tokens, slots = [ids[1100 + i], ids[700 + i]], [0, 1]
-            worst = max(worst, _rel(fused.step(tokens, slots), python.step(tokens, slots)))
+            worst = max(worst, rel_error(fused.step(tokens, slots), python.step(tokens, slots)))
     assert worst < 1e-5, (name, worst)

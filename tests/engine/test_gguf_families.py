@@ -9,14 +9,10 @@ import torch
 from playground.engine.fast.gguf_model import load_gguf
 from playground.engine.fast.int4_kernel import Int4Weight
 from playground.engine.fast.quant import Int8Group
-from tests.gguf_files import tiny_model, write_gguf
+from tests.gguf_files import rel_error, tiny_model, write_gguf
 
 FAMILIES = ["llama", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3"]
 IDS = torch.tensor([[1, 40, 71, 5, 200, 17, 99, 3, 250, 8, 60, 61, 62, 9]])  # longer than the sliding windows (4)
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -36,7 +32,7 @@ def test_family_round_trips_through_gguf(family, tmp_path):
             assert getattr(ours.config, key) == getattr(ref, key), key
     assert ours.config.rope_parameters == ref.rope_parameters  # incl. llama 3 scaling rebuilt from rope_freqs
     with torch.no_grad():
-        assert _rel(ours(IDS).logits, model(IDS).logits) < 1e-4
+        assert rel_error(ours(IDS).logits, model(IDS).logits) < 1e-4
 
 
 @pytest.mark.parametrize(("family", "quant", "kind"), [("llama", "Q8_0", Int8Group), ("llama", "Q4_0", Int4Weight),
@@ -61,7 +57,7 @@ def test_quantized_weights_load_as_engine_formats_with_their_exact_values(family
         for p in model.parameters():
             if p.dim() == 2:
                 p.copy_(torch.from_numpy(gguf.dequantize(gguf.quantize(p.numpy(), qtype), qtype)))
-        assert _rel(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
+        assert rel_error(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
 
 
 def test_llama3_rope_with_unusual_factors_is_solved_for(tmp_path):
@@ -73,4 +69,4 @@ def test_llama3_rope_with_unusual_factors_is_solved_for(tmp_path):
     got = loaded.config["rope_parameters"]
     assert got["rope_type"] == "llama3" and got["factor"] == 4.0
     with torch.no_grad():
-        assert _rel(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
+        assert rel_error(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4

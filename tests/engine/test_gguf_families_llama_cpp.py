@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,7 +29,7 @@ import torch
 from playground.engine.fast.gguf_model import load_gguf
 from playground.engine.fast.gguf_read import GgufFile
 from playground.engine.gguf_text import load_gguf_text_model
-from tests.gguf_files import tiny_model, write_gguf
+from tests.gguf_files import rel_error, tiny_model, write_gguf
 from tests.llama_cpp_env import llama_python
 
 pytestmark = pytest.mark.llama_cpp
@@ -59,17 +61,14 @@ print(json.dumps(out))
 """
 
 
-def _llama_cpp_logits(paths: list, quantize: tuple = ()) -> dict[str, torch.Tensor]:
+def _llama_cpp_logits(paths: Sequence[Path],
+                      quantize: Sequence[tuple[Path, Path, int]] = ()) -> dict[str, torch.Tensor]:
     """llama.cpp's logits of IDS from each file, once ``quantize``'s (source, file, ftype) are written."""
     jobs = json.dumps([(str(src), str(dst), ftype) for src, dst, ftype in quantize])
     run = subprocess.run([str(llama_python()), "-c", _LOGITS, json.dumps(IDS), jobs, *map(str, paths)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     return {path: torch.tensor(rows) for path, rows in json.loads(run.stdout).items()}
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
 
 
 def test_every_family_in_fp32_gives_llama_cpp_the_original_models_logits(tmp_path):
@@ -81,7 +80,7 @@ def test_every_family_in_fp32_gives_llama_cpp_the_original_models_logits(tmp_pat
         with torch.no_grad():
             ref = model(torch.tensor([IDS])).logits[0]
         got = theirs[str(paths[fam])]
-        assert _rel(got, ref) < 5e-3, fam  # measured 1.6e-4 (qwen2) to 1.3e-3 (gemma3, fp16 KV cache)
+        assert rel_error(got, ref) < 5e-3, fam  # measured 1.6e-4 (qwen2) to 1.3e-3 (gemma3, fp16 KV cache)
         assert torch.equal(got.argmax(-1), ref.argmax(-1)), fam
 
 
@@ -101,6 +100,6 @@ def test_every_block_type_is_read_as_llama_cpp_reads_it(family, quant, ftype, tm
     tm.fast.cache_dtype_name = "fp32"
     with torch.inference_mode():
         ours = torch.stack([tm.fast.prefill(0, IDS[:8])] + [tm.fast.step([t], [0])[0] for t in IDS[8:]])
-    their_err, our_err = _rel(theirs[7:], exact[7:]), _rel(ours, exact[7:])
+    their_err, our_err = rel_error(theirs[7:], exact[7:]), rel_error(ours, exact[7:])
     assert their_err < 0.1, f"llama.cpp reads {quant} as another model: {their_err:.3f} from its weights"
     assert our_err <= max(their_err, 2e-3), f"ours {our_err:.2e} from the file's weights, llama.cpp {their_err:.2e}"

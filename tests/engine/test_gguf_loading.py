@@ -16,7 +16,7 @@ from playground.engine.fast import kernels
 from playground.engine.fast.gguf_model import load_gguf
 from playground.engine.gguf_text import load_gguf_text_model
 from playground.errors import UnsupportedModel
-from tests.gguf_files import tiny_model, write_gguf
+from tests.gguf_files import rel_error, tiny_model, write_gguf
 
 IDS = torch.randint(3, 300, (40,), generator=torch.Generator().manual_seed(2)).tolist()
 SPLIT = 28
@@ -28,10 +28,6 @@ CASES = [("llama", "Q4_K", WIDE), ("qwen2", "Q4_0", {}), ("qwen3", "Q6_K", WIDE)
          ("llama", "Q3_K", WIDE), ("qwen2", "Q2_K", WIDE), ("qwen3", "IQ4_XS", WIDE), ("gemma2", "IQ4_NL", {})]
 
 pytestmark = pytest.mark.usefixtures("exact_fp32")  # compared with transformers to 1e-4
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max())
 
 
 @pytest.mark.parametrize(("family", "quant", "shape"), CASES, ids=[f"{f}-{q}" for f, q, _ in CASES])
@@ -46,7 +42,7 @@ def test_runner_on_a_gguf_equals_transformers_on_its_dequantized_weights(family,
     with torch.inference_mode():
         rows = [tm.fast.prefill(0, IDS[:SPLIT])] + [tm.fast.step([t], [0])[0] for t in IDS[SPLIT:]]
         ref = load_gguf(path, tokenizer=False).to_transformers()(torch.tensor([IDS])).logits[0, SPLIT - 1:]
-    assert _rel(torch.stack(rows), ref) < 1e-4
+    assert rel_error(torch.stack(rows), ref) < 1e-4
 
 
 def test_models_add_then_load_reads_the_gguf_directly_with_progress(tmp_path):
