@@ -28,7 +28,7 @@ def run_models(args: argparse.Namespace) -> int:
     if args.models_command == "add":
         from playground.runtime.dispatch import add_model
 
-        info, note = add_model(args.path, registry)
+        info, note = add_model(args.path, registry, progress)
         print(printable(f"added {info.id} ({info.source}, {info.path})"))
         if note:
             print(printable(note))
@@ -56,7 +56,7 @@ def run_setup(args: argparse.Namespace) -> int:
     # (skipped, without importing torch, when done for this model and kernel source already).
     import time
 
-    from playground.engine.fast import int4_kernel
+    from playground.engine.fast import int4_kernel, kernels
     from playground.engine.text import AUTO_PRECISION, default_precision
 
     stamp = paths.data_dir() / "quantized" / ".prepared-embedded"
@@ -66,9 +66,9 @@ def run_setup(args: argparse.Namespace) -> int:
     from playground.engine.text import load_text_model  # noqa: I001 - torch loads only when there is work
 
     started = time.perf_counter()
-    if not int4_kernel.available():
+    if not kernels.prepare(progress):
         print(f"int4 kernel unavailable ({int4_kernel.unavailable_reason()}); torch's stock int4 path is used")
-    tm = load_text_model(EMBEDDED_ID, folder, device="cpu")
+    tm = load_text_model(EMBEDDED_ID, folder, device="cpu", on_progress=progress)
     print(f"embedded model prepared at {tm.precision} in {time.perf_counter() - started:.1f} s")
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key, encoding="utf-8")

@@ -51,11 +51,12 @@ def load_gguf_text_model(model_id: str, path: Path, device: str | None = None, d
     import torch
     from transformers import AutoConfig
 
-    from playground.engine.fast import select
+    from playground.engine.fast import kernels, select
     from playground.engine.fast.arch import Unsupported
     from playground.engine.text import TextModel, resolve_precision
 
     light_config.prepare()
+    kernels.prepare(on_progress)  # the header's vocabulary is read by the library: a first run builds it here
     started = time.perf_counter()
     loaded = read_gguf(path, on_progress)
     cfg = dict(loaded.config)

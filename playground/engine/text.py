@@ -158,6 +158,10 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
 
     dev = choose_device(device)
     dt = choose_dtype(dev, dtype)
+    if dev.type == "cpu":  # a first run builds the CPU kernels here, its progress shown
+        from playground.engine.fast import kernels
+
+        kernels.prepare(on_progress)
     started = time.perf_counter()
     try:
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)

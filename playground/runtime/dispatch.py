@@ -32,17 +32,21 @@ def is_remote_model(model: Any) -> bool:
     return bool(getattr(model, "remote", False))
 
 
-def add_model(path: str | os.PathLike[str], registry: Registry | None = None) -> tuple[ModelInfo, str]:
+def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
+              on_progress: ProgressFn = lambda e: None) -> tuple[ModelInfo, str]:
     """Register a model folder or a .gguf file the user brings; return its entry and, for a GGUF, one line on how
     it will load. A GGUF is read first (its header): a damaged one (truncated, not GGUF, a split model missing
-    parts) raises DamagedModel and is not registered, rather than failing on every load."""
+    parts) raises DamagedModel and is not registered, rather than failing on every load. ``on_progress``: the
+    kernel library's build, where a first run reads the header's vocabulary through it."""
     from playground.models.registry import Registry
 
     note = ""
     p = Path(path).expanduser()
     if p.is_file() and p.suffix.lower() == ".gguf":
+        from playground.engine.fast import kernels
         from playground.engine.fast.gguf_model import describe_file
 
+        kernels.prepare(on_progress)
         note = describe_file(p)
     return (registry or Registry()).add(p), note
 

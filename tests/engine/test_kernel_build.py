@@ -83,9 +83,11 @@ def test_waiting_for_another_build_gives_up_with_a_reason(tmp_path: Path, monkey
 
     (tmp_path / f"kernels-{key}.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     started = time.monotonic()
+    heard: list[float | None] = []
     with pytest.raises(kernel_build.BuildError, match="timed out"):
-        kernel_build.locate_or_build()
+        kernel_build.locate_or_build(heard.append)
     assert time.monotonic() - started < 10
+    assert heard == [None]  # told once that it waits (the loader shows kernels.WAIT_STAGE), not once a poll
 
 
 def test_a_build_error_is_reported_with_the_compilers_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -122,3 +124,43 @@ def test_a_bundle_uses_its_prebuilt_library_only_when_it_matches(built: Path, tm
     (shipped / "manifest.json").write_text(json.dumps(manifest))
     library.write_bytes(library.read_bytes()[:1000])
     assert kernel_build._bundled() is None
+
+
+# A stand-in for the C++ compiler: ninja's compile and link commands write their outputs (and the depfile) after a
+# pause, so a build takes seconds; the "library" it links is empty, so loading it fails as a broken build would.
+SLOW_COMPILER = """#!/bin/sh
+out=""; dep=""; prev=""
+for a in "$@"; do
+  case "$prev" in -o) out="$a";; -MF) dep="$a";; esac
+  prev="$a"
+done
+case " $* " in *" -dumpversion "*|*" -dumpfullversion "*) echo 12.2.0; exit 0;; esac
+case " $* " in *" --version "*|*" -v "*) echo "g++ (GCC) 12.2.0"; exit 0;; esac
+sleep 0.4
+if [ -n "$dep" ]; then echo "$out:" > "$dep"; fi
+if [ -n "$out" ]; then : > "$out"; fi
+"""
+
+
+def test_a_first_runs_kernel_build_shows_its_progress_where_a_model_is_added(tmp_path: Path):
+    """A first run builds the library (a minute or more on 2 cores) inside ``models add`` or a model's first load:
+    the user had seen "0% Reading model.gguf" stand still that long. The build is now a stage of its own whose share
+    rises as the sources compile; a build that fails still lets the model be added (stock torch runs it)."""
+    from tests.gguf_files import tiny_model, write_gguf
+
+    model = write_gguf(tiny_model("llama"), tmp_path / "tiny.gguf", quant="Q4_0")
+    compiler = tmp_path / "bin" / "g++"  # (named as torch expects, or its builder warns)
+    compiler.parent.mkdir()
+    compiler.write_text(SLOW_COMPILER)
+    compiler.chmod(0o755)
+    env = dict(os.environ, CXX=str(compiler), MAX_JOBS="2", PLAYGROUND_HOME=str(tmp_path / "home"),
+               **{kernel_build.ENV_CACHE: str(tmp_path / "cache")})
+    env.pop(kernels.ENV_ENABLE, None)
+    code = "import sys\nfrom playground.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+    out = subprocess.run([sys.executable, "-c", code, "models", "add", str(model)], env=env, capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "added tiny" in out.stdout
+    shares = [int(line.split("%")[0].split()[-1]) for line in out.stderr.splitlines() if kernels.BUILD_STAGE in line]
+    assert shares[0] == 0 and len(shares) >= 3, out.stderr[-2000:]  # 0%, then steps on the way (per 25% on a CLI)
+    assert shares == sorted(shares) and shares[-1] < 100  # rising; never "100%": this build failed

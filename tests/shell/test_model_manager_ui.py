@@ -200,3 +200,30 @@ def test_the_menu_bar_model_menu_adds_and_removes_models_too(qtbot, tmp_path):
     assert "Add &GGUF file…" in texts and "Add model &folder (safetensors)…" in texts
     assert "Remove kept from the list" in texts and any(t.startswith("&Precision") for t in texts)
     window.close()
+
+
+def test_adding_a_gguf_while_the_kernels_build_shows_the_build_in_the_status_bar(qtbot, tmp_path, monkeypatch):
+    """A first run builds the CPU kernels inside "Add model" (the header's vocabulary is read through them; a minute
+    or more): the status bar says so, with the share done, where "Adding …" had stood still that long."""
+    import threading
+
+    from playground.domain.jobs import ProgressEvent
+    from playground.engine.fast import kernels
+
+    gate = threading.Event()
+
+    def building(on_progress) -> bool:  # a build on its way: two reports, then it goes on until the test says
+        on_progress(ProgressEvent(kernels.BUILD_STAGE, 0.0))
+        on_progress(ProgressEvent(kernels.BUILD_STAGE, 0.42))
+        gate.wait(20)
+        return kernels.available()
+
+    monkeypatch.setattr(kernels, "prepare", building)
+    gguf = header_only_gguf(tmp_path / "Brought.Q4_K_M.gguf")
+    window, _ = _window(qtbot)
+    window.add_model(str(gguf))
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == f"{kernels.BUILD_STAGE}: 42%")
+    assert window.model_picker.findData("Brought.Q4_K_M") < 0  # not on the list before its header is read
+    gate.set()
+    qtbot.waitUntil(lambda: window.current_model() == "Brought.Q4_K_M")
+    window.close()

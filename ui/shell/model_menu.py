@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
+from playground.domain.jobs import ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.runtime.dispatch import add_model
@@ -39,6 +40,7 @@ class ModelMenu(QObject):
         menu.aboutToShow.connect(self.sync_remove_action)
         self.button.setMenu(menu)
         self._adder = Worker("model-add", self)
+        self._adder.status.connect(self._show_status)
 
     def add(self, path: str) -> None:
         """Register ``path`` (a model folder or a .gguf file), then choose it and load it. A file that cannot be a
@@ -46,8 +48,17 @@ class ModelMenu(QObject):
         thread: a GGUF's header holds its whole vocabulary, read by the kernel library, which a first run may still
         be building."""
         self.window.statusBar().showMessage(f"Adding {Path(path).name}…")
-        self._adder.submit(lambda: add_model(path, self.window.registry)[0], self._added,
+        status = self._adder.status
+
+        def progress(event: ProgressEvent) -> None:  # (the worker thread: a queued signal to the status bar)
+            status.emit(event.stage if event.fraction is None else f"{event.stage}: {event.fraction:.0%}")
+
+        self._adder.submit(lambda: add_model(path, self.window.registry, progress)[0], self._added,
                            lambda message, _bug: self._not_added(path, message))
+
+    @Slot(str)
+    def _show_status(self, text: str) -> None:
+        self.window.statusBar().showMessage(text)
 
     def shutdown(self) -> None:
         self._adder.shutdown()

@@ -29,11 +29,16 @@ import platform
 import shutil
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ENV_CACHE = "PLAYGROUND_KERNEL_CACHE"
 ENV_VERBOSE = "PLAYGROUND_KERNEL_VERBOSE"
+# Told how far a build has come (0..1: compiled sources of SOURCES plus the link), or None while another process
+# builds the same library and this one waits for it.
+BuildProgress = Callable[[float | None], None]
 SOURCES = ("common.cpp", "dequant.cpp", "int4_rows.cpp", "int5_rows.cpp", "int6_rows.cpp", "int8_rows.cpp",
            "attention.cpp", "ops.cpp", "decoder_step.cpp", "gguf_repack.cpp", "gguf_int5.cpp", "gguf_int8.cpp",
            "gguf_vocab.cpp", "gemm_avx2.cpp", "gemm_avx512.cpp", "gemm_small.cpp", "gemm_small_avx2.cpp",
@@ -150,10 +155,11 @@ def _bundled() -> Path | None:
     return None
 
 
-def locate_or_build() -> tuple[Path, float | None]:
+def locate_or_build(on_build: BuildProgress | None = None) -> tuple[Path, float | None]:
     """The path of a valid library for this machine, building it if needed; returns (library, build seconds, or
     None when it was already built). A library built now is already loaded into this process (torch's builder
-    loads it). Raises ``BuildError`` with the reason."""
+    loads it). ``on_build`` hears of a build (or a wait for another process's) as it goes; nothing when the library
+    is found. Raises ``BuildError`` with the reason."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise BuildError(f"no kernel for {platform.machine()} CPUs (x86-64 with AVX2 only)")
     try:
@@ -173,7 +179,11 @@ def locate_or_build() -> tuple[Path, float | None]:
     root.mkdir(parents=True, exist_ok=True)
     lock = root / f"kernels-{key}.lock"
     deadline = time.monotonic() + WAIT_S
+    waiting = False
     while not _take_lock(lock):
+        if on_build is not None and not waiting:
+            on_build(None)
+            waiting = True
         if time.monotonic() > deadline:
             raise BuildError(f"timed out after {WAIT_S:.0f} s waiting for another process's kernel build ({lock})")
         time.sleep(0.5)
@@ -185,7 +195,7 @@ def locate_or_build() -> tuple[Path, float | None]:
         if found:
             return found, None
         started = time.perf_counter()
-        library = _build(root, final, key)
+        library = _build(root, final, key, on_build)
         _prune_old_builds(root, final)
         return library, time.perf_counter() - started
     finally:
@@ -241,7 +251,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _build(root: Path, final: Path, key: str) -> Path:
+@contextlib.contextmanager
+def _watch(folder: Path, on_build: BuildProgress | None, every_s: float = 0.5) -> Iterator[None]:
+    """While the body builds into ``folder``: ``on_build`` with the share of SOURCES compiled so far (their object
+    files, one per source, as ninja finishes them; the link is the last share), from a thread, as it changes."""
+    if on_build is None:
+        yield
+        return
+    done = threading.Event()
+
+    def poll() -> None:
+        told = -1
+        while not done.wait(every_s):
+            compiled = min(len(SOURCES), len(list(folder.glob("*.o"))))
+            if compiled != told:
+                told = compiled
+                on_build(compiled / (len(SOURCES) + 1))
+
+    on_build(0.0)
+    watcher = threading.Thread(target=poll, name="kernel-build-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _build(root: Path, final: Path, key: str, on_build: BuildProgress | None = None) -> Path:
     from torch.utils import cpp_extension
 
     tmp = root / f"kernels-{key}.tmp-{os.getpid()}"
@@ -256,7 +293,7 @@ def _build(root: Path, final: Path, key: str) -> Path:
         quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
         name = library_name(key).rsplit(".", 1)[0]
         try:
-            with quiet:
+            with quiet, _watch(tmp, on_build):
                 cpp_extension.load(name=name, sources=[str(tmp / s) for s in SOURCES], extra_cflags=cflags,
                                    extra_ldflags=ldflags, build_directory=str(tmp), is_python_module=False,
                                    verbose=verbose)
@@ -268,6 +305,8 @@ def _build(root: Path, final: Path, key: str) -> Path:
         (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)  # an invalid earlier build
         os.replace(tmp, final)
+        if on_build is not None:
+            on_build(1.0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final / library_name(key)

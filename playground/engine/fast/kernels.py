@@ -5,6 +5,9 @@
 fallbacks in ``int4_kernel`` / ``int8_kernel`` and the Python decode step), several times slower; where a C++
 compiler exists the library is expected to build (``compiler_present()``; the test suite requires it).
 
+``prepare(on_progress)`` is ``available()`` for a loader with a progress display: a first run's build (a minute
+or more) shows as a stage with its share done, rather than a stalled "Reading …".
+
 ``PLAYGROUND_INT4_KERNEL=0`` turns the library off (read at every call).
 """
 
@@ -14,9 +17,14 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from playground.domain.jobs import ProgressEvent
+
 ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
+BUILD_STAGE = "Building the CPU kernels for this machine (once per version; a minute or more)"
+WAIT_STAGE = "Waiting for another Playground process to finish building the CPU kernels"
 # the library's ops that ``op(name)`` hands out (looked up once, at load)
 _OPS = ("qlinear", "qlinear_into", "int4_gemv", "qdequantize", "decoder_step", "repack_q4_0", "repack_q4_1",
         "repack_q4_k", "repack_q5_0", "repack_q8_0", "repack_q6_k", "repack_q6_k_int6", "repack_q2_k", "repack_q3_k",
@@ -32,7 +40,7 @@ def env_disabled() -> bool:
     return (os.environ.get(ENV_ENABLE) or "").strip().lower() in ("0", "false", "no", "off")
 
 
-def _load() -> tuple[bool, str | None]:
+def _load(on_build: Callable[[float | None], None] | None = None) -> tuple[bool, str | None]:
     import torch
 
     from playground.engine.fast import kernel_build
@@ -42,7 +50,7 @@ def _load() -> tuple[bool, str | None]:
         return False, f"CPU lacks AVX2/FMA (torch reports {capability})"
     started = time.perf_counter()
     try:
-        library, build_s = kernel_build.locate_or_build()
+        library, build_s = kernel_build.locate_or_build(on_build)
         if build_s is None:
             torch.ops.load_library(str(library))
     except kernel_build.BuildError as exc:
@@ -54,11 +62,11 @@ def _load() -> tuple[bool, str | None]:
     return True, None
 
 
-def _ensure_loaded() -> bool:
+def _ensure_loaded(on_build: Callable[[float | None], None] | None = None) -> bool:
     with _lock:
         if _state["loaded"] is None:
             try:
-                ok, reason = _load()
+                ok, reason = _load(on_build)
                 if ok:
                     _register_fakes()
                     import torch
@@ -76,6 +84,18 @@ def available() -> bool:
     if env_disabled():
         return False
     return _ensure_loaded()
+
+
+def prepare(on_progress: Callable[[ProgressEvent], None]) -> bool:
+    """``available()``, telling ``on_progress`` of a build it has to run or wait for first (BUILD_STAGE with the
+    share done, or WAIT_STAGE); nothing is said when the library is already built."""
+    if env_disabled():
+        return False
+
+    def building(fraction: float | None) -> None:
+        on_progress(ProgressEvent(WAIT_STAGE if fraction is None else BUILD_STAGE, fraction))
+
+    return _ensure_loaded(building)
 
 
 def loaded() -> bool:
