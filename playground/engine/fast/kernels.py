@@ -23,7 +23,7 @@ from typing import Any
 from playground.domain.jobs import ProgressEvent
 
 ENV_ENABLE = "PLAYGROUND_INT4_KERNEL"
-BUILD_STAGE = "Building the CPU kernels for this machine (once per version; a minute or more)"
+BUILD_STAGE = "Building the CPU kernels for this machine (once, ~1 min)"
 WAIT_STAGE = "Waiting for another Playground process to finish building the CPU kernels"
 # the library's ops that ``op(name)`` hands out (looked up once, at load)
 _OPS = ("qlinear", "qlinear_into", "int4_gemv", "qdequantize", "decoder_step", "repack_q4_0", "repack_q4_1",
