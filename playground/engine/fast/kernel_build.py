@@ -266,7 +266,10 @@ def _watch(folder: Path, on_build: BuildProgress | None, every_s: float = 0.5) -
             compiled = min(len(SOURCES), len(list(folder.glob("*.o"))))
             if compiled != told:
                 told = compiled
-                on_build(compiled / (len(SOURCES) + 1))
+                try:
+                    on_build(compiled / (len(SOURCES) + 1))
+                except Exception:  # noqa: BLE001 - a display gone (a closed window) must not matter to the build
+                    return
 
     on_build(0.0)
     watcher = threading.Thread(target=poll, name="kernel-build-progress", daemon=True)
