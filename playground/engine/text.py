@@ -112,6 +112,12 @@ def _activations(precision: str) -> str:
     return f"int8 (down projection {fp32_mode})" if precision.endswith("-a8") else fp32_mode
 
 
+# What transformers builds a tokenizer from (fast, SentencePiece, byte-level BPE, WordPiece); a folder with none of
+# them gets an empty one from AutoTokenizer, without an error.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                   "sentencepiece.bpe.model", "vocab.model")
+
+
 def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
     """Validate a model folder before loading it; return its config.json. Raises a KnownError that says why."""
     if not folder.is_dir():
@@ -131,6 +137,10 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
             "convert them to safetensors, or allow pickle weights explicitly if you trust the source")
     if not has_safetensors and not has_pickle:
         raise UnsupportedModel(f"{folder} has no weight files (*.safetensors)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.tiktoken")):
+        # transformers would make an empty tokenizer of it, and every prompt would read as nothing
+        raise UnsupportedModel(f"{folder.name} has no tokenizer files (tokenizer.json, tokenizer.model, or vocab.json "
+                               f"with merges.txt): copy them from where its weights came from")
     return config
 
 

@@ -50,6 +50,21 @@ def test_an_unknown_activation_is_named(tmp_path, tiny_model_dir):
         load_text_model("odd-act", folder)
 
 
+def test_a_folder_without_tokenizer_files_is_refused_before_its_weights_are_read(tmp_path, tiny_model_dir):
+    """Weights and config.json alone (the tokenizer's files left behind in a download): transformers had given it an
+    empty tokenizer, the layers were prepared, and then every prompt failed as "Nothing to complete"."""
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_model_dir / name, folder / name)
+    stages: list[str] = []
+    with pytest.raises(UnsupportedModel, match="weights-only has no tokenizer files .tokenizer.json, tokenizer.model"):
+        load_text_model("weights-only", folder, on_progress=lambda e: stages.append(e.stage))
+    assert not any("layers" in stage.lower() for stage in stages)
+    shutil.copy(tiny_model_dir / "tokenizer.json", folder / "tokenizer.json")  # with its tokenizer, it loads
+    assert load_text_model("weights-only", folder).tokenizer("the cat")["input_ids"]
+
+
 def test_corrupt_weights(tmp_path, tiny_model_dir):
     folder = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, folder)
