@@ -118,6 +118,13 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt
                    "sentencepiece.bpe.model", "vocab.model")
 
 
+# Checkpoints quantized for GPU kernels (config.json's quantization_config.quant_method): transformers would ask for
+# packages such as optimum or bitsandbytes, and even with them most run on CUDA only.
+PREQUANTIZED = {"gptq": "GPTQ", "awq": "AWQ", "bitsandbytes": "bitsandbytes", "fp8": "FP8", "fbgemm_fp8": "FP8",
+                "compressed-tensors": "compressed-tensors", "aqlm": "AQLM", "eetq": "EETQ", "hqq": "HQQ",
+                "quanto": "Quanto", "exl2": "EXL2", "vptq": "VPTQ", "higgs": "HIGGS"}
+
+
 def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
     """Validate a model folder before loading it; return its config.json. Raises a KnownError that says why."""
     if not folder.is_dir():
@@ -129,6 +136,14 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UnsupportedModel(f"{config_path} is unreadable: {exc}") from exc
+    if not isinstance(config, dict):
+        raise UnsupportedModel(f"{config_path} is not a model configuration (a JSON object)")
+    quantized = config.get("quantization_config")
+    method = str(quantized.get("quant_method", "")).lower() if isinstance(quantized, dict) else ""
+    if method in PREQUANTIZED:
+        raise UnsupportedModel(f"{folder.name} holds {PREQUANTIZED[method]}-quantized weights, which need GPU "
+                               f"libraries Playground does not use: load the model's original weights (they are "
+                               f"quantized for the CPU on first load) or a GGUF of it")
     has_safetensors = any(folder.glob("*.safetensors"))
     has_pickle = any(p.suffix in PICKLE_SUFFIXES for p in folder.iterdir())
     if not has_safetensors and has_pickle and not allow_pickle:

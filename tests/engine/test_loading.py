@@ -65,6 +65,21 @@ def test_a_folder_without_tokenizer_files_is_refused_before_its_weights_are_read
     assert load_text_model("weights-only", folder).tokenizer("the cat")["input_ids"]
 
 
+@pytest.mark.parametrize(("method", "named"), [("gptq", "GPTQ"), ("awq", "AWQ"), ("bitsandbytes", "bitsandbytes")])
+def test_weights_quantized_for_gpu_kernels_are_refused_with_what_to_load_instead(tmp_path, tiny_model_dir, method,
+                                                                                 named):
+    """A GPTQ / AWQ / bitsandbytes checkpoint (a common download): transformers had asked for ``pip install
+    optimum``, whose kernels need CUDA anyway; the message now says what runs here."""
+    folder = tmp_path / f"model-{method}"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": method, "bits": 4}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModel, match=f"model-{method} holds {named}-quantized weights.*original weights"
+                                               ".*or a GGUF of it"):
+        load_text_model("q", folder)
+
+
 def test_corrupt_weights(tmp_path, tiny_model_dir):
     folder = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, folder)
