@@ -77,15 +77,15 @@ def loading_errors(model_id: str, device: torch.device, purpose: str = "") -> It
     except KnownError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure reading third-party files is "cannot load this"
-        raise UnsupportedModel(f"Could not load {model_id}{purpose}: {_gist(exc)}") from exc
+        raise UnsupportedModel(f"Could not load {model_id}{purpose}: {gist(exc)}") from exc
     except BaseException as exc:
         if library_panic(exc):  # the tokenizers library on a malformed tokenizer file
             raise UnsupportedModel(f"Could not load {model_id}{purpose}: its tokenizer is malformed "
-                                   f"({_gist(exc)})") from exc
+                                   f"({gist(exc)})") from exc
         raise
 
 
-def _gist(exc: BaseException) -> str:
+def gist(exc: BaseException) -> str:
     """The library's first line; where it only announces a list ("Error(s) in loading state_dict for X:"), the
     list's first entry too, since that is what says which tensor and why. A bare KeyError (a name the library has
     no entry for, e.g. an unknown activation in config.json) says so."""

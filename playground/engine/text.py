@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine import memory_check
-from playground.engine.device import choose_device, choose_dtype, free_memory, loading_errors
+from playground.engine.device import choose_device, choose_dtype, free_memory, gist, loading_errors
 from playground.engine.fast.select import AUTO_PRECISION  # noqa: F401 - re-exported (cli setup)
 from playground.engine.gc_pause import collector_paused
-from playground.errors import KnownError, ModelNotFound, UnsupportedModel
+from playground.errors import DamagedModel, KnownError, ModelNotFound, UnsupportedModel
 
 if TYPE_CHECKING:
     import torch
@@ -169,9 +169,9 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     ``precision`` (auto | fp32 | bf16 | int8 | int4 | int4-a8; default: $PLAYGROUND_PRECISION, else auto) picks
     what the weights run at on the CPU; see ``playground.engine.fast``. ``adapter``: a LoRA adapter folder, merged
     into the weights before any path is built (``playground.engine.lora``)."""
-    check_folder(folder, allow_pickle)
+    raw_config = check_folder(folder, allow_pickle)
     import torch
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
     from playground.engine import light_config
@@ -191,7 +191,11 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     try:
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
     except (ValueError, KeyError) as exc:
-        raise UnsupportedModel(f"{folder.name}: unsupported model type ({exc})") from exc
+        if "auto_map" in raw_config:  # transformers' own text asks for trust_remote_code, which is never passed
+            raise UnsupportedModel(f"{folder.name}: its model type {raw_config.get('model_type')!r} needs the model's "
+                                   f"own Python code, which Playground never runs (trust_remote_code): use a GGUF "
+                                   f"of it, or a model transformers supports") from exc
+        raise UnsupportedModel(f"{folder.name}: unsupported model type ({gist(exc)})") from exc
     requested = resolve_precision(precision)
     plain = str(dt).removeprefix("torch.").replace("float32", "fp32").replace("bfloat16", "bf16")
     try:
@@ -204,7 +208,7 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
         memory_check.require(int(tensors.numel() * memory_check.BYTES_PER_WEIGHT.get(held, 4.0)), model_id)
     with loading_errors(model_id, dev):
         with collector_paused():
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+            tokenizer = load_tokenizer(folder)
         model = fast = None
         loader = None
         if adapter is not None or chosen.path != "fused":
@@ -299,6 +303,17 @@ def resolve_precision(precision: str | None) -> str:
     if value not in PRECISIONS:
         raise KnownError(f"Unknown precision {value!r}; use one of {', '.join(PRECISIONS)}")
     return value
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The folder's tokenizer; a file it cannot read (cut short, not JSON) is named as the tokenizer's."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (ValueError, OSError) as exc:  # (json's errors are ValueErrors)
+        raise DamagedModel(f"{folder.name}: its tokenizer files cannot be read ({gist(exc)}); a download cut "
+                           f"short? Fetch them again") from exc
 
 
 def _context_length(config: Any, tokenizer: Any) -> int:

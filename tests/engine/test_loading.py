@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from playground.engine.text import load_text_model
-from playground.errors import ModelNotFound, UnsupportedModel
+from playground.errors import DamagedModel, ModelNotFound, UnsupportedModel
 
 
 def test_missing_folder(tmp_path):
@@ -78,6 +78,31 @@ def test_weights_quantized_for_gpu_kernels_are_refused_with_what_to_load_instead
     with pytest.raises(UnsupportedModel, match=f"model-{method} holds {named}-quantized weights.*original weights"
                                                ".*or a GGUF of it"):
         load_text_model("q", folder)
+
+
+def test_a_tokenizer_file_cut_short_is_named_as_the_tokenizers(tmp_path, tiny_model_dir):
+    """The message had been json's alone ("Expecting property name enclosed in double quotes …"), naming no file."""
+    folder = tmp_path / "cut-tokenizer"
+    shutil.copytree(tiny_model_dir, folder)
+    text = (folder / "tokenizer.json").read_text()
+    (folder / "tokenizer.json").write_text(text[: len(text) // 2])
+    with pytest.raises(DamagedModel, match="cut-tokenizer: its tokenizer files cannot be read .* Fetch them again"):
+        load_text_model("cut", folder)
+
+
+def test_a_model_that_needs_its_own_code_says_that_code_is_never_run(tmp_path, tiny_model_dir):
+    """A config.json with ``auto_map`` and a model type transformers lacks: its text had asked the user to pass
+    trust_remote_code=True, which nothing here lets them do (and which is never done)."""
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="made-up-custom", architectures=["CustomForCausalLM"],
+                  auto_map={"AutoConfig": "configuration_custom.CustomConfig",
+                            "AutoModelForCausalLM": "modeling_custom.CustomForCausalLM"})
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModel, match="custom: its model type 'made-up-custom' needs the model's own Python "
+                                               "code, which Playground never runs .trust_remote_code.: use a GGUF"):
+        load_text_model("custom", folder)
 
 
 def test_corrupt_weights(tmp_path, tiny_model_dir):

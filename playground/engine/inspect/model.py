@@ -11,7 +11,7 @@ from typing import Any
 
 from playground.domain.jobs import ProgressEvent
 from playground.engine.device import choose_device, choose_dtype, loading_errors
-from playground.engine.text import TextModel, check_folder
+from playground.engine.text import TextModel, check_folder, load_tokenizer
 from playground.errors import UnsupportedModel
 
 # Where transformers keeps a causal LM's blocks and final norm, by family (llama/qwen/mistral/gemma/phi: model.*,
@@ -44,7 +44,7 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
                        allow_pickle: bool = False) -> TextModel:
     """``folder``'s model with eager attention and no fast path (fp32 on the CPU), as a TextModel."""
     check_folder(folder, allow_pickle)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -52,7 +52,7 @@ def load_inspect_model(model_id: str, folder: Path, device: str | None = None, d
     dt = choose_dtype(dev, dtype)
     started = time.perf_counter()
     with loading_errors(model_id, dev, " for inspection"):
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+        tokenizer = load_tokenizer(folder)
         model = AutoModelForCausalLM.from_pretrained(
             str(folder), dtype=dt, attn_implementation="eager", trust_remote_code=False,
             use_safetensors=None if allow_pickle else True)
