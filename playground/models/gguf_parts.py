@@ -28,3 +28,10 @@ def model_stem(path: Path) -> str:
 def parts_size(path: Path) -> int:
     """Bytes of the model ``path`` stands for: all its parts when it is one part of a split GGUF."""
     return sum(p.stat().st_size for p in split_parts(path) or [path] if p.is_file())
+
+
+def models_in_folder(folder: Path) -> list[Path]:
+    """The GGUF models a folder holds (a download of a repository's quantizations), each once: a split model by its
+    first part, sorted by name."""
+    files = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    return [p for p in files if (split_parts(p) or [p])[0] == p]

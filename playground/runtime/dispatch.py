@@ -42,6 +42,8 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
 
     note = ""
     p = Path(path).expanduser()
+    if p.is_dir() and not (p / "config.json").is_file() and not (p / "model_index.json").is_file():
+        p = _the_gguf_in(p)
     if p.is_file() and p.suffix.lower() == ".gguf":
         from playground.engine.fast import kernels
         from playground.engine.fast.gguf_model import describe_file
@@ -49,6 +51,19 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
         kernels.prepare(on_progress)
         note = describe_file(p)
     return (registry or Registry()).add(p), note
+
+
+def _the_gguf_in(folder: Path) -> Path:
+    """A folder the user picked that holds GGUF files, not a transformers model: its one GGUF model (a split one by
+    its first part); several are listed for the user to pick one. A folder without any is left to the registry's
+    own message."""
+    from playground.models.gguf_parts import models_in_folder
+
+    found = models_in_folder(folder)
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        raise UnsupportedModel(f"{folder.name} holds {len(found)} GGUF models ({names}): add the file you want")
+    return found[0] if found else folder
 
 
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None,

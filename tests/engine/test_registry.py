@@ -113,3 +113,27 @@ def test_an_unconverted_embedded_model_is_read_from_its_gguf_without_a_conversio
     assert not any("onvert" in stage for stage in stages) and not embedded.embedded_dir().exists()
     req = GenerationRequest(prompt="The capital of France is", max_new_tokens=6, temperature=0.0, seed=0)
     assert "Paris" in generate(tm, req).completions[0].text
+
+
+def test_a_folder_of_gguf_files_adds_its_one_model_or_asks_which(tmp_path, capsys):
+    """A repository's GGUF download is a folder (``huggingface-cli download … --local-dir``), and the folder is what
+    a user picks or drops: it had been refused as "neither a model folder (config.json) nor a .gguf file". Its one
+    model is added (a split one by its first part); where it holds several quantizations, they are named."""
+    from playground.cli.main import main
+    from tests.gguf_files import header_only_gguf
+
+    one = tmp_path / "one-model"
+    one.mkdir()
+    for n in (1, 2):
+        header_only_gguf(one / f"Big-Q4_K_M-0000{n}-of-00002.gguf")
+    assert main(["models", "add", str(one)]) == 0
+    out = capsys.readouterr().out
+    assert "added Big-Q4_K_M (gguf," in out and "Big-Q4_K_M-00001-of-00002.gguf" in out
+    many = tmp_path / "many"
+    many.mkdir()
+    for quant in ("Q4_K_M", "Q8_0"):
+        header_only_gguf(many / f"Small-{quant}.gguf")
+    assert main(["models", "add", str(many)]) == 1
+    err = capsys.readouterr().err
+    assert "many holds 2 GGUF models (Small-Q4_K_M.gguf, Small-Q8_0.gguf): add the file you want" in err
+    assert [m.id for m in Registry().list() if m.id.startswith("Small")] == []

@@ -227,3 +227,28 @@ def test_adding_a_gguf_while_the_kernels_build_shows_the_build_in_the_status_bar
     gate.set()
     qtbot.waitUntil(lambda: window.current_model() == "Brought.Q4_K_M")
     window.close()
+
+
+def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_path):
+    """A GGUF repository's download (a folder) dropped on the window: its one model is added and chosen; a folder of
+    several quantizations is not guessed at: a warning names them."""
+    one = tmp_path / "downloaded"
+    one.mkdir()
+    header_only_gguf(one / "Brought-Q4_K_M.gguf")
+    (one / "README.md").write_text("model card")
+    window, _ = _window(qtbot)
+    assert _drag_enter(window, _mime(one))
+    assert _drop(window, _mime(one))
+    qtbot.waitUntil(lambda: window.current_model() == "Brought-Q4_K_M")
+    many = tmp_path / "quants"
+    many.mkdir()
+    for quant in ("Q4_K_M", "Q8_0"):
+        header_only_gguf(many / f"Brought-{quant}.gguf")
+    assert _drag_enter(window, _mime(many))
+    assert _drop(window, _mime(many))
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
+    box = window.findChild(QMessageBox, "warning")
+    assert "quants holds 2 GGUF models (Brought-Q4_K_M.gguf, Brought-Q8_0.gguf): add the file you want" in box.text()
+    assert window.current_model() == "Brought-Q4_K_M"
+    box.close()
+    window.close()
