@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from playground.errors import UnsupportedModel
+
 _PART = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
 
@@ -35,3 +37,15 @@ def models_in_folder(folder: Path) -> list[Path]:
     first part, sorted by name."""
     files = sorted(p for p in folder.glob("*.gguf") if p.is_file())
     return [p for p in files if (split_parts(p) or [p])[0] == p]
+
+
+def the_model_in(path: Path) -> Path:
+    """``path`` as given, or, for a folder of GGUF files that is not a transformers model (no config.json), its one
+    GGUF model (a split one by its first part). A folder of several models names them for the user to pick one."""
+    if not path.is_dir() or (path / "config.json").is_file() or (path / "model_index.json").is_file():
+        return path
+    found = models_in_folder(path)
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        raise UnsupportedModel(f"{path.name} holds {len(found)} GGUF models ({names}): add the file you want")
+    return found[0] if found else path

@@ -20,7 +20,7 @@ from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import adapters, demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
-from playground.models.gguf_parts import model_stem, parts_size
+from playground.models.gguf_parts import model_stem, parts_size, the_model_in
 
 USER_MODELS_FILE = "models.json"
 
@@ -152,7 +152,7 @@ class Registry:
                 return ResolvedModel(info, Path(info.path or ""))
         as_path = Path(model_id).expanduser()
         if as_path.exists():
-            p = as_path.resolve()
+            p = the_model_in(as_path.resolve())
             source = "gguf" if p.suffix.lower() == ".gguf" else "folder"
             info = ModelInfo(id=p.name, kind=folder_kind(p) if p.is_dir() else "text", source=source,
                              path=str(p), size_bytes=folder_size(p))

@@ -38,12 +38,12 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
     it will load. A GGUF is read first (its header): a damaged one (truncated, not GGUF, a split model missing
     parts) raises DamagedModel and is not registered, rather than failing on every load. ``on_progress``: the
     kernel library's build, where a first run reads the header's vocabulary through it."""
+    from playground.models import gguf_parts
     from playground.models.registry import Registry
 
     note = ""
     p = Path(path).expanduser()
-    if p.is_dir() and not (p / "config.json").is_file() and not (p / "model_index.json").is_file():
-        p = _the_gguf_in(p)
+    p = gguf_parts.the_model_in(p)
     if p.is_file() and p.suffix.lower() == ".gguf":
         from playground.engine.fast import kernels
         from playground.engine.fast.gguf_model import describe_file
@@ -51,19 +51,6 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
         kernels.prepare(on_progress)
         note = describe_file(p)
     return (registry or Registry()).add(p), note
-
-
-def _the_gguf_in(folder: Path) -> Path:
-    """A folder the user picked that holds GGUF files, not a transformers model: its one GGUF model (a split one by
-    its first part); several are listed for the user to pick one. A folder without any is left to the registry's
-    own message."""
-    from playground.models.gguf_parts import models_in_folder
-
-    found = models_in_folder(folder)
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
-        raise UnsupportedModel(f"{folder.name} holds {len(found)} GGUF models ({names}): add the file you want")
-    return found[0] if found else folder
 
 
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None,

@@ -129,6 +129,8 @@ def test_a_folder_of_gguf_files_adds_its_one_model_or_asks_which(tmp_path, capsy
     assert main(["models", "add", str(one)]) == 0
     out = capsys.readouterr().out
     assert "added Big-Q4_K_M (gguf," in out and "Big-Q4_K_M-00001-of-00002.gguf" in out
+    resolved = Registry().resolve(str(one), direct_gguf=True)  # `--model FOLDER` without adding it: the same file
+    assert resolved.gguf == one / "Big-Q4_K_M-00001-of-00002.gguf"
     many = tmp_path / "many"
     many.mkdir()
     for quant in ("Q4_K_M", "Q8_0"):
