@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground import jsonfile, paths
@@ -149,7 +149,11 @@ class Registry:
                 return self._resolve_path(self._user_info(entry), on_progress, direct_gguf)
         for info in _hf_cache_models():
             if info.id == model_id:
-                return ResolvedModel(info, Path(info.path or ""))
+                snapshot = Path(info.path or "")
+                gguf = the_model_in(snapshot)  # a GGUF repository's snapshot: its one model file
+                if gguf != snapshot:
+                    return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
+                return ResolvedModel(info, snapshot)
         as_path = Path(model_id).expanduser()
         if as_path.exists():
             p = the_model_in(as_path.resolve())

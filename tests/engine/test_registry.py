@@ -139,3 +139,25 @@ def test_a_folder_of_gguf_files_adds_its_one_model_or_asks_which(tmp_path, capsy
     err = capsys.readouterr().err
     assert "many holds 2 GGUF models (Small-Q4_K_M.gguf, Small-Q8_0.gguf): add the file you want" in err
     assert [m.id for m in Registry().list() if m.id.startswith("Small")] == []
+
+
+def test_a_gguf_repository_in_the_hugging_face_cache_loads_by_its_id(tmp_path, monkeypatch):
+    """``--model org/Name-GGUF`` for a GGUF repository already in the Hugging Face cache: its snapshot folder had been
+    handed to transformers' loader ("has no config.json"); now its one GGUF file loads, as the path would."""
+    from playground.runtime.dispatch import load_model
+    from tests.gguf_files import tiny_model, write_gguf
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--someone--Tiny-GGUF"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    gguf = write_gguf(tiny_model("llama"), snapshot / "Tiny-Q4_0.gguf", quant="Q4_0")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    resolved = Registry().resolve("someone/Tiny-GGUF", direct_gguf=True)
+    assert resolved.gguf == gguf
+    tm = load_model("someone/Tiny-GGUF", device="cpu")
+    assert tm.fast is not None  # read directly, on the fast path
