@@ -39,13 +39,15 @@ def models_in_folder(folder: Path) -> list[Path]:
     return [p for p in files if (split_parts(p) or [p])[0] == p]
 
 
-def the_model_in(path: Path) -> Path:
+def the_model_in(path: Path, label: str | None = None) -> Path:
     """``path`` as given, or, for a folder of GGUF files that is not a transformers model (no config.json), its one
-    GGUF model (a split one by its first part). A folder of several models names them for the user to pick one."""
+    GGUF model (a split one by its first part). A folder of several models names them for the user to pick one
+    (``label``: what to call the folder, if not its name)."""
     if not path.is_dir() or (path / "config.json").is_file() or (path / "model_index.json").is_file():
         return path
     found = models_in_folder(path)
     if len(found) > 1:
         names = ", ".join(p.name for p in found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
-        raise UnsupportedModel(f"{path.name} holds {len(found)} GGUF models ({names}): add the file you want")
+        raise UnsupportedModel(f"{label or path.name} holds {len(found)} GGUF models ({names}): choose one of those "
+                               f"files")
     return found[0] if found else path

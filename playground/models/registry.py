@@ -150,7 +150,7 @@ class Registry:
         for info in _hf_cache_models():
             if info.id == model_id:
                 snapshot = Path(info.path or "")
-                gguf = the_model_in(snapshot)  # a GGUF repository's snapshot: its one model file
+                gguf = the_model_in(snapshot, info.id)  # a GGUF repository's snapshot: its one model file
                 if gguf != snapshot:
                     return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
                 return ResolvedModel(info, snapshot)

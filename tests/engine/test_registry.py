@@ -137,7 +137,7 @@ def test_a_folder_of_gguf_files_adds_its_one_model_or_asks_which(tmp_path, capsy
         header_only_gguf(many / f"Small-{quant}.gguf")
     assert main(["models", "add", str(many)]) == 1
     err = capsys.readouterr().err
-    assert "many holds 2 GGUF models (Small-Q4_K_M.gguf, Small-Q8_0.gguf): add the file you want" in err
+    assert "many holds 2 GGUF models (Small-Q4_K_M.gguf, Small-Q8_0.gguf): choose one of those files" in err
     assert [m.id for m in Registry().list() if m.id.startswith("Small")] == []
 
 

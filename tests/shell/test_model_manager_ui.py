@@ -248,7 +248,8 @@ def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_
     assert _drop(window, _mime(many))
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
     box = window.findChild(QMessageBox, "warning")
-    assert "quants holds 2 GGUF models (Brought-Q4_K_M.gguf, Brought-Q8_0.gguf): add the file you want" in box.text()
+    named = "quants holds 2 GGUF models (Brought-Q4_K_M.gguf, Brought-Q8_0.gguf): choose one of those files"
+    assert named in box.text()
     assert window.current_model() == "Brought-Q4_K_M"
     box.close()
     window.close()
