@@ -149,11 +149,7 @@ class Registry:
                 return self._resolve_path(self._user_info(entry), on_progress, direct_gguf)
         for info in _hf_cache_models():
             if info.id == model_id:
-                snapshot = Path(info.path or "")
-                gguf = the_model_in(snapshot, info.id)  # a GGUF repository's snapshot: its one model file
-                if gguf != snapshot:
-                    return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
-                return ResolvedModel(info, snapshot)
+                return self._from_snapshot(info, on_progress, direct_gguf)
         as_path = Path(model_id).expanduser()
         if as_path.exists():
             p = the_model_in(as_path.resolve())
@@ -162,8 +158,16 @@ class Registry:
                              path=str(p), size_bytes=folder_size(p))
             return self._resolve_path(info, on_progress, direct_gguf)
         if "/" in model_id and not model_id.startswith((".", "/")):
-            return _hf_download(model_id, on_progress)
+            return self._from_snapshot(_hf_download(model_id, on_progress).info, on_progress, direct_gguf)
         raise ModelNotFound(f"Unknown model {model_id!r}; `playground models` lists the available ones")
+
+    def _from_snapshot(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool) -> ResolvedModel:
+        """A Hugging Face cache snapshot: the folder, or a GGUF repository's one model file (``the_model_in``)."""
+        snapshot = Path(info.path or "")
+        gguf = the_model_in(snapshot, info.id)
+        if gguf != snapshot:
+            return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
+        return ResolvedModel(info, snapshot)
 
     def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool = False) -> ResolvedModel:
         path = Path(info.path or "")
