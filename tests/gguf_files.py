@@ -167,12 +167,14 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf")) if split_max_tensors else path
 
 
-def header_only_gguf(path: Path, sizes: bool = True) -> Path:
+def header_only_gguf(path: Path, sizes: bool = True, name: str | None = None) -> Path:
     """A valid GGUF holding no tensors: with ``sizes`` (a llama model's), a model file as far as adding it goes
-    (loading it fails, as it should); without, not even that."""
+    (loading it fails, as it should); without, not even that. ``name``: its ``general.name``."""
     import gguf
 
     w = gguf.GGUFWriter(str(path), "llama")
+    if name is not None:
+        w.add_name(name)
     if sizes:
         w.add_embedding_length(64)
         w.add_head_count(4)

@@ -22,9 +22,48 @@ def split_parts(path: Path) -> list[Path] | None:
 
 
 def model_stem(path: Path) -> str:
-    """The model's name: the file's stem, without a split part's ``-00001-of-00003``."""
+    """The model's name: the file's stem, without a split part's ``-00001-of-00003``; for a file not named as a
+    GGUF (an Ollama blob, ``sha256-…``), the name its header gives (``general.name``), else its file name."""
+    if path.suffix.lower() != ".gguf":
+        return header_name(path) or path.name
     m = _PART.match(path.name)
     return m["stem"] if m is not None and split_parts(path) else path.stem
+
+
+def header_name(path: Path) -> str | None:
+    """``general.name`` from a GGUF header, looked for among the key-values before the first array (general.* keys
+    come first as llama.cpp writes them; the vocabulary's arrays are not walked). None where it is not there."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+            if len(head) < 24 or head[:4] != b"GGUF":
+                return None
+            (kv_count,) = struct.unpack("<Q", head[16:24])
+            for _ in range(min(kv_count, 64)):
+                (n,) = struct.unpack("<Q", f.read(8))
+                key = f.read(min(n, 256)).decode("utf-8", "replace")
+                (kind,) = struct.unpack("<I", f.read(4))
+                if kind == 8:  # a string
+                    (n,) = struct.unpack("<Q", f.read(8))
+                    if n > 4096:
+                        return None
+                    value = f.read(n).decode("utf-8", "replace")
+                    if key == "general.name":
+                        return re.sub(r"[^\w.]+", "-", value).strip("-") or None
+                elif kind in _SCALAR_BYTES:
+                    f.seek(_SCALAR_BYTES[kind], 1)
+                else:  # an array (or a type unknown here): general.name was not before it
+                    return None
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+# GGUF scalar value types: their sizes in bytes (uint8, int8, uint16, int16, uint32, int32, float32, bool, uint64,
+# int64, float64)
+_SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 
 
 def parts_size(path: Path) -> int:
@@ -51,3 +90,17 @@ def the_model_in(path: Path, label: str | None = None) -> Path:
         raise UnsupportedModel(f"{label or path.name} holds {len(found)} GGUF models ({names}): choose one of those "
                                f"files")
     return found[0] if found else path
+
+
+def is_gguf_file(path: Path) -> bool:
+    """A .gguf file, or a file of another name that begins as GGUF does (``GGUF``): Ollama keeps its models as
+    ``blobs/sha256-…`` files, and downloads get renamed."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower() == ".gguf":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False

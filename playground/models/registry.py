@@ -20,7 +20,7 @@ from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import adapters, demo_image, embedded
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
-from playground.models.gguf_parts import model_stem, parts_size, the_model_in
+from playground.models.gguf_parts import is_gguf_file, model_stem, parts_size, the_model_in
 
 USER_MODELS_FILE = "models.json"
 
@@ -78,7 +78,7 @@ class Registry:
     def add(self, path: str | os.PathLike[str]) -> ModelInfo:
         """Register a model folder or a .gguf file under an id made from its name; return its entry."""
         p = Path(path).expanduser().resolve()
-        if p.is_file() and p.suffix.lower() == ".gguf":
+        if is_gguf_file(p):
             source = "gguf"
         elif p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file()):
             source = "folder"
@@ -153,7 +153,7 @@ class Registry:
         as_path = Path(model_id).expanduser()
         if as_path.exists():
             p = the_model_in(as_path.resolve())
-            source = "gguf" if p.suffix.lower() == ".gguf" else "folder"
+            source = "gguf" if is_gguf_file(p) else "folder"
             info = ModelInfo(id=p.name, kind=folder_kind(p) if p.is_dir() else "text", source=source,
                              path=str(p), size_bytes=folder_size(p))
             return self._resolve_path(info, on_progress, direct_gguf)

@@ -44,7 +44,7 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
     note = ""
     p = Path(path).expanduser()
     p = gguf_parts.the_model_in(p)
-    if p.is_file() and p.suffix.lower() == ".gguf":
+    if gguf_parts.is_gguf_file(p):
         from playground.engine.fast import kernels
         from playground.engine.fast.gguf_model import describe_file
 

@@ -161,3 +161,22 @@ def test_a_gguf_repository_in_the_hugging_face_cache_loads_by_its_id(tmp_path, m
     assert resolved.gguf == gguf
     tm = load_model("someone/Tiny-GGUF", device="cpu")
     assert tm.fast is not None  # read directly, on the fast path
+
+
+def test_a_gguf_file_not_named_as_one_is_added_under_the_name_its_header_gives(tmp_path, capsys):
+    """Ollama keeps its models as ``blobs/sha256-<hex>`` files: such a file had been refused as "neither a model
+    folder (config.json) nor a .gguf file". A file that begins as GGUF does is now taken, named by its header's
+    ``general.name`` (a file name of 71 hex digits is no name to pick from a list)."""
+    from playground.cli.main import main
+    from tests.gguf_files import header_only_gguf
+
+    blob = header_only_gguf(tmp_path / ("sha256-" + "ab" * 32), name="Llama 3.2 3B Instruct")
+    assert main(["models", "add", str(blob)]) == 0
+    assert "added Llama-3.2-3B-Instruct (gguf," in capsys.readouterr().out
+    unnamed = header_only_gguf(tmp_path / "weights.bin")
+    assert main(["models", "add", str(unnamed)]) == 0
+    assert "added weights.bin (gguf," in capsys.readouterr().out
+    text = tmp_path / "notes.bin"
+    text.write_text("not a model")
+    assert main(["models", "add", str(text)]) == 1
+    assert "is neither a model folder (config.json) nor a .gguf file" in capsys.readouterr().err

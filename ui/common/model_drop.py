@@ -8,15 +8,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData
 
-from playground.models.gguf_parts import models_in_folder
+from playground.models.gguf_parts import is_gguf_file, models_in_folder
 
 
 def is_model(path: str) -> bool:
     """A .gguf file, a folder holding a model's config (what ``Registry.add`` takes), or a folder of GGUF files (its
     one model is added; several are named for the user to pick, ``dispatch.add_model``)."""
     p = Path(path)
-    if p.suffix.lower() == ".gguf":
-        return p.is_file()
+    if p.is_file():
+        return is_gguf_file(p)
     return p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file()
                            or bool(models_in_folder(p)))
 
