@@ -167,14 +167,18 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf")) if split_max_tensors else path
 
 
-def header_only_gguf(path: Path, sizes: bool = True, name: str | None = None) -> Path:
+def header_only_gguf(path: Path, sizes: bool = True, name: str | None = None, kind: str | None = None,
+                     arch: str = "llama") -> Path:
     """A valid GGUF holding no tensors: with ``sizes`` (a llama model's), a model file as far as adding it goes
-    (loading it fails, as it should); without, not even that. ``name``: its ``general.name``."""
+    (loading it fails, as it should); without, not even that. ``name``: its ``general.name``; ``kind``: its
+    ``general.type`` (model, adapter, mmproj)."""
     import gguf
 
-    w = gguf.GGUFWriter(str(path), "llama")
+    w = gguf.GGUFWriter(str(path), arch)
     if name is not None:
         w.add_name(name)
+    if kind is not None:
+        w.add_type(kind)
     if sizes:
         w.add_embedding_length(64)
         w.add_head_count(4)

@@ -73,8 +73,8 @@ def parts_size(path: Path) -> int:
 
 def models_in_folder(folder: Path) -> list[Path]:
     """The GGUF models a folder holds (a download of a repository's quantizations), each once: a split model by its
-    first part, sorted by name."""
-    files = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    first part, sorted by name; a multimodal model's vision projector (``mmproj-…``) is not one."""
+    files = sorted(p for p in folder.glob("*.gguf") if p.is_file() and not p.name.lower().startswith("mmproj"))
     return [p for p in files if (split_parts(p) or [p])[0] == p]
 
 

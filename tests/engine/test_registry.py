@@ -126,6 +126,7 @@ def test_a_folder_of_gguf_files_adds_its_one_model_or_asks_which(tmp_path, capsy
     one.mkdir()
     for n in (1, 2):
         header_only_gguf(one / f"Big-Q4_K_M-0000{n}-of-00002.gguf")
+    header_only_gguf(one / "mmproj-Big-f16.gguf", arch="clip", kind="mmproj")  # its vision part: not a model
     assert main(["models", "add", str(one)]) == 0
     out = capsys.readouterr().out
     assert "added Big-Q4_K_M (gguf," in out and "Big-Q4_K_M-00001-of-00002.gguf" in out
@@ -180,3 +181,17 @@ def test_a_gguf_file_not_named_as_one_is_added_under_the_name_its_header_gives(t
     text.write_text("not a model")
     assert main(["models", "add", str(text)]) == 1
     assert "is neither a model folder (config.json) nor a .gguf file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("kind", "arch", "said"), [("adapter", "llama", "is a LoRA adapter (general.type = adapter)"),
+                                                    ("mmproj", "clip", "vision projector (mmproj), not a language")])
+def test_an_adapter_or_a_vision_projector_gguf_is_refused_as_not_a_model(tmp_path, capsys, kind, arch, said):
+    """Files that come beside a model in its repository: they had been "loaded through transformers' conversion",
+    which failed on every pick; they are now refused when added, saying what they are."""
+    from playground.cli.main import main
+    from tests.gguf_files import header_only_gguf
+
+    part = header_only_gguf(tmp_path / f"{kind}.gguf", kind=kind, arch=arch)
+    assert main(["models", "add", str(part)]) == 1
+    assert said in capsys.readouterr().err
+    assert [m for m in Registry().list() if m.id == kind] == []

@@ -45,6 +45,15 @@ _BLOCK_BY_FAMILY = {"gemma2": {"ffn_norm": "pre_feedforward_layernorm"},
 def family(metadata: dict[str, Any]) -> str:
     """The GGUF architecture, if this loader supports it; else UnsupportedModel naming it."""
     arch = str(metadata.get("general.architecture", "?"))
+    kind = str(metadata.get("general.type", "model"))
+    # Files beside a model in its repository, which no loader can run alone: refused as not models (DamagedModel:
+    # not registered, no conversion tried), not sent to transformers' conversion to fail there.
+    if kind == "adapter":
+        raise DamagedModel("this GGUF is a LoRA adapter (general.type = adapter), not a model: load the model it "
+                           "adapts")
+    if kind == "mmproj" or arch == "clip":
+        raise DamagedModel("this GGUF is a multimodal model's vision projector (mmproj), not a language model: load "
+                           "the model file beside it")
     if arch not in FAMILIES:
         raise UnsupportedModel(f"GGUF architecture {arch!r} is not supported by the GGUF loader "
                                f"(supported: {', '.join(FAMILIES)})")
