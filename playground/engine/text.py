@@ -152,11 +152,26 @@ def check_folder(folder: Path, allow_pickle: bool = False) -> dict[str, Any]:
             "convert them to safetensors, or allow pickle weights explicitly if you trust the source")
     if not has_safetensors and not has_pickle:
         raise UnsupportedModel(f"{folder} has no weight files (*.safetensors)")
+    _check_shards(folder)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES) and not any(folder.glob("*.tiktoken")):
         # transformers would make an empty tokenizer of it, and every prompt would read as nothing
         raise UnsupportedModel(f"{folder.name} has no tokenizer files (tokenizer.json, tokenizer.model, or vocab.json "
                                f"with merges.txt): copy them from where its weights came from")
     return config
+
+
+def _check_shards(folder: Path) -> None:
+    """Every weight file a ``*.index.json`` lists is there (a download that stopped leaves some out)."""
+    for index in folder.glob("*.safetensors.index.json"):
+        try:
+            files = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, ValueError, AttributeError):
+            continue  # an index that cannot be read: the loaders say what they make of it
+        missing = sorted(name for name in files if isinstance(name, str) and not (folder / name).is_file())
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise DamagedModel(f"{folder.name} lacks {missing[0]}{more}, which its {index.name} lists: a download "
+                               f"that stopped? Fetch it again")
 
 
 def load_text_model(model_id: str, folder: Path, device: str | None = None, dtype: str | None = None,
@@ -200,6 +215,8 @@ def load_text_model(model_id: str, folder: Path, device: str | None = None, dtyp
     plain = str(dt).removeprefix("torch.").replace("float32", "fp32").replace("bfloat16", "bf16")
     try:
         tensors = SafetensorsTensors(folder)
+    except KnownError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged header (struct, JSON, OS errors): cannot load this
         raise UnsupportedModel(f"Could not load {model_id}: unreadable weights ({exc})") from exc
     chosen = select.plan(config, dev.type, plain, requested, tensors.numel(), path)

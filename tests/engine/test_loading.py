@@ -105,6 +105,32 @@ def test_a_model_that_needs_its_own_code_says_that_code_is_never_run(tmp_path, t
         load_text_model("custom", folder)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+def test_weights_cut_short_or_a_shard_missing_are_named_before_anything_loads(tmp_path, tiny_model_dir, precision):
+    """What a download that stopped leaves: transformers had said "Error while deserializing header: incomplete
+    metadata, file not fully covered", and a missing shard came out as a bare "No such file or directory"."""
+    from transformers import AutoModelForCausalLM
+
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_model_dir, cut)
+    weights = cut / "model.safetensors"
+    whole = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[: whole // 2])
+    with pytest.raises(DamagedModel, match=rf"cut/model.safetensors is cut short \({whole // 2:,} of its {whole:,} "
+                                           r"bytes\): a download that stopped\? Fetch it again"):
+        load_text_model("cut", cut, precision=precision)
+    sharded = tmp_path / "sharded"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(sharded, max_shard_size="100KB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, sharded / name)
+    shards = sorted(sharded.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    shards[-1].unlink()
+    with pytest.raises(DamagedModel, match=f"sharded lacks {shards[-1].name}, which its "
+                                           "model.safetensors.index.json lists"):
+        load_text_model("sharded", sharded, precision=precision)
+
+
 def test_corrupt_weights(tmp_path, tiny_model_dir):
     folder = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, folder)

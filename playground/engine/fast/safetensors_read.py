@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playground.errors import DamagedModel
+
 if TYPE_CHECKING:
     import torch
 
@@ -31,11 +33,17 @@ class SafetensorsTensors(Mapping):
             with open(path, "rb") as f:
                 (size,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(size))
+            last = 0
             for name, info in header.items():
                 if name == "__metadata__":
                     continue
                 begin, end = info["data_offsets"]
+                last = max(last, end)
                 self._where[name] = (path, 8 + size + begin, end - begin, info["dtype"], list(info["shape"]))
+            have, want = path.stat().st_size, 8 + size + last
+            if have < want:  # what a stopped download leaves; told before any layer is read
+                raise DamagedModel(f"{path.parent.name}/{path.name} is cut short ({have:,} of its {want:,} bytes): "
+                                   f"a download that stopped? Fetch it again")
 
     def __getitem__(self, name: str) -> torch.Tensor:
         import torch
