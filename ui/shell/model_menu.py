@@ -102,6 +102,8 @@ class ModelMenu(QObject):
             self.add(path)
 
     def _add_gguf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Add a GGUF file", filter="GGUF models (*.gguf)")
+        # (all files too: a GGUF under another name, such as Ollama's blobs/sha256-…, is taken by its content)
+        path, _ = QFileDialog.getOpenFileName(self.window, "Add a GGUF file",
+                                              filter="GGUF models (*.gguf);;All files (*)")
         if path:
             self.add(path)
