@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolButton
 
 from playground.cli.main import main as cli_main
 from playground.models.embedded import EMBEDDED_ID
@@ -197,7 +197,7 @@ def test_the_menu_bar_model_menu_adds_and_removes_models_too(qtbot, tmp_path):
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
     menu.aboutToShow.emit()
     texts = [a.text() for a in menu.actions()]
-    assert "Add &GGUF file…" in texts and "Add model &folder (safetensors)…" in texts
+    assert "Add &GGUF file…" in texts and "Add model &folder (safetensors or GGUF)…" in texts
     assert "Remove kept from the list" in texts and any(t.startswith("&Precision") for t in texts)
     window.close()
 
@@ -229,9 +229,9 @@ def test_adding_a_gguf_while_the_kernels_build_shows_the_build_in_the_status_bar
     window.close()
 
 
-def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_path):
+def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_path, monkeypatch):
     """A GGUF repository's download (a folder) dropped on the window: its one model is added and chosen; a folder of
-    several quantizations is not guessed at: a warning names them."""
+    several quantizations is not guessed at: the file dialog opens there, and the file picked is added."""
     one = tmp_path / "downloaded"
     one.mkdir()
     header_only_gguf(one / "Brought-Q4_K_M.gguf")
@@ -243,13 +243,17 @@ def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_
     many = tmp_path / "quants"
     many.mkdir()
     for quant in ("Q4_K_M", "Q8_0"):
-        header_only_gguf(many / f"Brought-{quant}.gguf")
+        header_only_gguf(many / f"Other-{quant}.gguf")
+    asked: list[str] = []
+
+    def pick(parent, caption, start, filters):  # the file dialog, as the user answers it: the Q8_0 file
+        asked.append(start)
+        return str(many / "Other-Q8_0.gguf"), filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", pick)
     assert _drag_enter(window, _mime(many))
     assert _drop(window, _mime(many))
-    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
-    box = window.findChild(QMessageBox, "warning")
-    named = "quants holds 2 GGUF models (Brought-Q4_K_M.gguf, Brought-Q8_0.gguf): choose one of those files"
-    assert named in box.text()
-    assert window.current_model() == "Brought-Q4_K_M"
-    box.close()
+    qtbot.waitUntil(lambda: window.current_model() == "Other-Q8_0")
+    assert asked == [str(many)]  # opened in that folder
+    assert window.model_picker.findData("Other-Q4_K_M") < 0
     window.close()

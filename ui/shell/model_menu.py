@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from playground.domain.jobs import ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
+from playground.models.gguf_parts import models_in_folder
 from playground.runtime.dispatch import add_model
 from ui.common.widgets import warn
 from ui.common.worker import Worker
@@ -30,7 +31,7 @@ class ModelMenu(QObject):
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.button.setToolTip("Add a model folder or a .gguf file (or drop one on the window)")
         menu = self.menu = QMenu(self.button)  # the menu bar's Model menu holds the same actions
-        menu.addAction("Add model &folder (safetensors)…", self._add_folder)
+        menu.addAction("Add model &folder (safetensors or GGUF)…", self._add_folder)
         menu.addAction("Add &GGUF file…", self._add_gguf)
         menu.addSeparator()
         menu.addAction("&Endpoints… (vLLM, llama.cpp, Ollama …)", window.open_endpoints)
@@ -46,7 +47,12 @@ class ModelMenu(QObject):
         """Register ``path`` (a model folder or a .gguf file), then choose it and load it. A file that cannot be a
         model (a damaged GGUF, a folder without config.json) is not added: a warning says why. Checked off the GUI
         thread: a GGUF's header holds its whole vocabulary, read by the kernel library, which a first run may still
-        be building."""
+        be building. A folder of several GGUF models (a repository's quantizations) opens the file dialog there,
+        for the user to pick one."""
+        folder = Path(path)
+        if folder.is_dir() and not (folder / "config.json").is_file() and len(models_in_folder(folder)) > 1:
+            QTimer.singleShot(0, lambda: self._pick_gguf(str(folder)))  # (after a drop's event, not inside it)
+            return
         self.window.statusBar().showMessage(f"Adding {Path(path).name}…")
         status = self._adder.status
 
@@ -102,8 +108,11 @@ class ModelMenu(QObject):
             self.add(path)
 
     def _add_gguf(self) -> None:
+        self._pick_gguf("")
+
+    def _pick_gguf(self, start: str) -> None:
         # (all files too: a GGUF under another name, such as Ollama's blobs/sha256-…, is taken by its content)
-        path, _ = QFileDialog.getOpenFileName(self.window, "Add a GGUF file",
-                                              filter="GGUF models (*.gguf);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Add a GGUF file", start,
+                                              "GGUF models (*.gguf);;All files (*)")
         if path:
             self.add(path)
