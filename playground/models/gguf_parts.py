@@ -1,5 +1,6 @@
-"""The file names of a split GGUF (llama.cpp's ``gguf-split`` writes ``NAME-00001-of-00003.gguf``, ...): which
-files make up the model that one part belongs to, its name without the part suffix, its size in all."""
+"""GGUF models as files on disk, before any is read: the parts of a split GGUF (llama.cpp's ``gguf-split`` writes
+``NAME-00001-of-00003.gguf``, ...), the model's name and its size in all; which file is a GGUF (by its content, not
+only its name: Ollama's blobs), and which model a folder of GGUF files (a repository's download) holds."""
 
 from __future__ import annotations
 

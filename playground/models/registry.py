@@ -154,7 +154,8 @@ class Registry:
         if as_path.exists():
             p = the_model_in(as_path.resolve())
             source = "gguf" if is_gguf_file(p) else "folder"
-            info = ModelInfo(id=p.name, kind=folder_kind(p) if p.is_dir() else "text", source=source,
+            info = ModelInfo(id=model_stem(p) if source == "gguf" else p.name,
+                             kind=folder_kind(p) if p.is_dir() else "text", source=source,
                              path=str(p), size_bytes=folder_size(p))
             return self._resolve_path(info, on_progress, direct_gguf)
         if "/" in model_id and not model_id.startswith((".", "/")):

@@ -12,8 +12,8 @@ from playground.models.gguf_parts import is_gguf_file, models_in_folder
 
 
 def is_model(path: str) -> bool:
-    """A .gguf file, a folder holding a model's config (what ``Registry.add`` takes), or a folder of GGUF files (its
-    one model is added; several are named for the user to pick, ``dispatch.add_model``)."""
+    """A GGUF file (by its content: any name), a folder holding a model's config (what ``Registry.add`` takes), or a
+    folder of GGUF files (its one model is added; of several, the user picks one: ``ModelMenu.add``)."""
     p = Path(path)
     if p.is_file():
         return is_gguf_file(p)
