@@ -18,7 +18,7 @@ from playground import jsonfile, paths
 from playground.domain.jobs import ProgressEvent
 from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
-from playground.models import adapters, demo_image, embedded
+from playground.models import adapters, demo_image, embedded, hub_gguf
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
 from playground.models.gguf_parts import is_gguf_file, model_stem, parts_size, the_model_in
 
@@ -159,16 +159,39 @@ class Registry:
                              path=str(p), size_bytes=folder_size(p))
             return self._resolve_path(info, on_progress, direct_gguf)
         if "/" in model_id and not model_id.startswith((".", "/")):
-            return self._from_snapshot(_hf_download(model_id, on_progress).info, on_progress, direct_gguf)
+            repo, quant = hub_gguf.split_quant(model_id)
+            if quant is not None:
+                return self._hub_gguf(model_id, repo, quant, on_progress, direct_gguf)
+            return self._from_snapshot(_hf_download(model_id, on_progress).info, on_progress, direct_gguf, True)
         raise ModelNotFound(f"Unknown model {model_id!r}; `playground models` lists the available ones")
 
-    def _from_snapshot(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool) -> ResolvedModel:
-        """A Hugging Face cache snapshot: the folder, or a GGUF repository's one model file (``the_model_in``)."""
+    def _from_snapshot(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool,
+                       fetched: bool = False) -> ResolvedModel:
+        """A Hugging Face cache snapshot: the folder, or a GGUF repository's one model file (``the_model_in``);
+        ``fetched``: just downloaded (the Hub answers, and can say what a GGUF repository holds)."""
         snapshot = Path(info.path or "")
         gguf = the_model_in(snapshot, info.id)
         if gguf != snapshot:
             return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
+        if not any((snapshot / name).is_file() for name in ("config.json", "model_index.json")):
+            raise hub_gguf.name_one(info.id, fetched)  # e.g. a GGUF repository asked for without a quantization
         return ResolvedModel(info, snapshot)
+
+    def _hub_gguf(self, model_id: str, repo: str, quant: str, on_progress: ProgressFn,
+                  direct_gguf: bool) -> ResolvedModel:
+        """``org/Name-GGUF:QUANT`` (``hub_gguf``): that file from the Hugging Face cache, or fetched alone."""
+        for info in _hf_cache_models():
+            if info.id == repo:
+                try:
+                    gguf = hub_gguf.pick(Path(info.path or ""), quant, repo)
+                except ModelNotFound:
+                    break  # not fetched yet
+                return self._resolve_path(replace(info, id=model_id, source="gguf", path=str(gguf),
+                                                  size_bytes=parts_size(gguf)), on_progress, direct_gguf)
+        fetched = _hf_download(repo, on_progress, hub_gguf.patterns(quant)).info
+        gguf = hub_gguf.pick(Path(fetched.path or ""), quant, repo)
+        return self._resolve_path(replace(fetched, id=model_id, source="gguf", path=str(gguf),
+                                          size_bytes=parts_size(gguf)), on_progress, direct_gguf)
 
     def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool = False) -> ResolvedModel:
         path = Path(info.path or "")
@@ -215,12 +238,12 @@ def converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
 
 def _hf_cache_models() -> list[ModelInfo]:
     try:
-        from huggingface_hub import scan_cache_dir
+        from huggingface_hub import constants, scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
     except ImportError:
         return []
     try:
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(constants.HF_HUB_CACHE)  # (its own default is the value when it was imported)
     except (CacheNotFound, OSError, ValueError):
         return []
     out = []
@@ -247,11 +270,12 @@ def download_progress(repo_id: str, on_progress: ProgressFn) -> type:
     return _Progress
 
 
-def _hf_download(repo_id: str, on_progress: ProgressFn) -> ResolvedModel:
-    """Fetch a Hugging Face repo into the HF cache (safetensors and configs only), with progress."""
+def _hf_download(repo_id: str, on_progress: ProgressFn, patterns: list[str] | None = None) -> ResolvedModel:
+    """Fetch a Hugging Face repo into the HF cache (safetensors and configs only, or the files ``patterns``
+    match), with progress."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]
+    patterns = patterns or ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]
     try:
         on_progress(ProgressEvent(f"Looking up {repo_id}", None))
         folder = Path(snapshot_download(repo_id, allow_patterns=patterns,

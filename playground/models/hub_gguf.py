@@ -1,0 +1,69 @@
+"""GGUF repositories on the Hugging Face Hub by id, as llama.cpp's ``-hf`` and Ollama's ``hf.co/`` name them:
+``org/Name-GGUF:Q4_K_M`` is that repository's Q4_K_M file (the quantization matched as a whole word of the file
+name, any case). Only that file is fetched (a GGUF repository holds a dozen quantizations of several GB each); one
+already in the Hugging Face cache is used as it is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playground.errors import ModelNotFound, UnsupportedModel
+from playground.models.gguf_parts import models_in_folder
+
+_QUANT = re.compile(r"^[A-Za-z0-9_]+$")
+_TAG = re.compile(r"(?:^|[-_.])((?:I?Q\d|BF16|F16|F32|TQ\d|MXFP4)[A-Za-z0-9_]*?)(?:-\d{5}-of-\d{5})?\.gguf$",
+                  re.IGNORECASE)
+
+
+def split_quant(model_id: str) -> tuple[str, str | None]:
+    """``org/name:QUANT`` -> (``org/name``, ``QUANT``); an id without one -> (id, None)."""
+    repo, sep, quant = model_id.partition(":")
+    if sep and "/" in repo and _QUANT.match(quant):
+        return repo, quant
+    return model_id, None
+
+
+def patterns(quant: str) -> list[str]:
+    """What to fetch of the repository: the GGUF files whose names hold ``quant`` (as written, upper, lower case;
+    the exact choice is ``pick``'s), split parts included."""
+    return sorted({f"*{q}*.gguf" for q in (quant, quant.upper(), quant.lower())})
+
+
+def pick(snapshot: Path, quant: str, repo: str) -> Path:
+    """The model file (a split one's first part) of ``quant`` in a fetched or cached snapshot of ``repo``."""
+    word = re.compile(rf"(?:^|[-_.]){re.escape(quant)}(?:[-_.]|$)", re.IGNORECASE)
+    found = [p for p in models_in_folder(snapshot) if word.search(p.name[: -len(".gguf")])]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ModelNotFound(f"{repo} has no GGUF file of {quant}")
+    raise UnsupportedModel(f"{repo}:{quant} matches {len(found)} files ({', '.join(p.name for p in found)}): name "
+                           f"the one you want as a path")
+
+
+def quant_tags(file_names: list[str]) -> list[str]:
+    """The quantizations a repository's GGUF file names offer (Q4_K_M, Q8_0, …), once each, sorted."""
+    tags = {m[1].upper() for name in file_names if (m := _TAG.search(name)) and "mmproj" not in name.lower()}
+    return sorted(tags)
+
+
+def name_one(repo: str, ask_hub: bool) -> UnsupportedModel:
+    """What to say of a repository without a model's config.json, as a GGUF repository asked for without a
+    quantization is: the ones it has (``ask_hub``: asked of the Hub, which has just answered; else, or where it
+    does not answer now, the form of the id)."""
+    tags: list[str] = []
+    if ask_hub:
+        try:
+            from huggingface_hub import HfApi
+
+            tags = quant_tags(HfApi().list_repo_files(repo))
+        except Exception:  # noqa: BLE001 - the Hub refused: the message goes without the list
+            tags = []
+    if not tags:
+        return UnsupportedModel(f"{repo} has no config.json, so it is not a transformers model; if it holds GGUF "
+                                f"files, name a quantization: {repo}:Q4_K_M")
+    offer = ", ".join(tags[:8]) + (" …" if len(tags) > 8 else "")
+    example = "Q4_K_M" if "Q4_K_M" in tags else tags[0]
+    return UnsupportedModel(f"{repo} holds GGUF files, not a transformers model: name a quantization, e.g. "
+                            f"{repo}:{example} (it has {offer})")

@@ -1,0 +1,86 @@
+"""GGUF repositories by Hub id with a quantization (``org/Name-GGUF:Q4_K_M``, as llama.cpp's ``-hf`` names them).
+No hub is reachable here: ``snapshot_download`` and the file listing are stood in for by a local repository that
+fills a real Hugging Face cache layout the way the Hub client does (only the files the patterns ask for)."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from pathlib import Path
+
+import pytest
+
+from playground.errors import ModelNotFound, UnsupportedModel
+from playground.models import hub_gguf
+from playground.models.registry import Registry
+from tests.gguf_files import tiny_model, write_gguf
+
+REPO = "someone/Tiny-GGUF"
+REVISION = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[list[str]]]:
+    """The repository on the "Hub" (two quantizations and a README) and the pattern lists each fetch asked for."""
+    import huggingface_hub
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    model = tiny_model("llama")
+    for quant in ("Q4_0", "Q8_0"):
+        write_gguf(model, remote / f"Tiny-{quant}.gguf", quant=quant)
+    (remote / "README.md").write_text("a model card")
+    cache = tmp_path / "hub-cache"
+    asked: list[list[str]] = []
+
+    def snapshot_download(repo_id: str, allow_patterns: list[str] | None = None, **_: object) -> str:
+        if repo_id != REPO:
+            raise huggingface_hub.errors.RepositoryNotFoundError(f"{repo_id} not found")
+        asked.append(list(allow_patterns or []))
+        snapshot = cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / REVISION
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for f in remote.iterdir():
+            if not allow_patterns or any(fnmatch.fnmatchcase(f.name, p) for p in allow_patterns):
+                shutil.copy(f, snapshot / f.name)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files",
+                        lambda self, repo_id, **_: sorted(f.name for f in remote.iterdir()))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return cache, asked
+
+
+def test_a_quantization_named_in_any_case_fetches_that_file_alone_and_runs_it(hub):
+    from playground.runtime.dispatch import load_model
+
+    cache, asked = hub
+    tm = load_model(f"{REPO}:q4_0", device="cpu")
+    assert tm.fast is not None  # read directly, on the fast path
+    assert asked and all(p.endswith(".gguf") and "4_0" in p.upper() for p in asked[0])
+    fetched = sorted(p.name for p in cache.rglob("*.gguf"))
+    assert fetched == ["Tiny-Q4_0.gguf"]  # not the Q8_0 beside it
+    again = Registry().resolve(f"{REPO}:Q4_0", direct_gguf=True)  # from the cache, as the same file
+    assert again.gguf is not None and again.gguf.name == "Tiny-Q4_0.gguf" and again.info.id == f"{REPO}:Q4_0"
+
+
+def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub):
+    with pytest.raises(UnsupportedModel, match=r"someone/Tiny-GGUF holds GGUF files, not a transformers model: name "
+                                               r"a quantization, e.g. someone/Tiny-GGUF:Q4_0 \(it has Q4_0, Q8_0\)"):
+        Registry().resolve(REPO, direct_gguf=True)
+    with pytest.raises(ModelNotFound, match=r"someone/Tiny-GGUF has no GGUF file of Q5_K_M"):
+        Registry().resolve(f"{REPO}:Q5_K_M", direct_gguf=True)
+    with pytest.raises(UnsupportedModel, match=r"someone/Tiny-GGUF has no config.json, so it is not a transformers "
+                                               r"model; if it holds GGUF files, name a quantization"):
+        Registry().resolve(REPO, direct_gguf=True)  # found in the cache now: the Hub is not asked again
+
+
+def test_quantization_tags_and_ids():
+    names = ["Llama-3.2-1B-Instruct-Q4_K_M.gguf", "qwen2.5-0.5b-instruct-q8_0.gguf", "model-IQ4_XS.gguf",
+             "Big-Q5_K_M-00001-of-00002.gguf", "Big-Q5_K_M-00002-of-00002.gguf", "mmproj-model-f16.gguf",
+             "model-BF16.gguf", "README.md"]
+    assert hub_gguf.quant_tags(names) == ["BF16", "IQ4_XS", "Q4_K_M", "Q5_K_M", "Q8_0"]
+    assert hub_gguf.split_quant("org/Name-GGUF:Q4_K_M") == ("org/Name-GGUF", "Q4_K_M")
+    assert hub_gguf.split_quant("org/Name") == ("org/Name", None)
+    assert hub_gguf.split_quant("remote:server/model") == ("remote:server/model", None)  # not a hub id
