@@ -16,8 +16,16 @@ _TAG = re.compile(r"(?:^|[-_.])((?:I?Q\d|BF16|F16|F32|TQ\d|MXFP4)[A-Za-z0-9_]*?)
                   re.IGNORECASE)
 
 
+_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "https://hf.co/", "hf.co/")
+
+
 def split_quant(model_id: str) -> tuple[str, str | None]:
-    """``org/name:QUANT`` -> (``org/name``, ``QUANT``); an id without one -> (id, None)."""
+    """``org/name:QUANT`` -> (``org/name``, ``QUANT``); an id without one -> (id, None). The Hub's address before
+    the id, as Ollama (``hf.co/org/name:QUANT``) and a browser's address bar write it, is left out."""
+    for prefix in _PREFIXES:
+        if model_id.lower().startswith(prefix):
+            model_id = model_id[len(prefix):].rstrip("/")
+            break
     repo, sep, quant = model_id.partition(":")
     if sep and "/" in repo and _QUANT.match(quant):
         return repo, quant

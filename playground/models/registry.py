@@ -162,7 +162,7 @@ class Registry:
             repo, quant = hub_gguf.split_quant(model_id)
             if quant is not None:
                 return self._hub_gguf(model_id, repo, quant, on_progress, direct_gguf)
-            return self._from_snapshot(_hf_download(model_id, on_progress).info, on_progress, direct_gguf, True)
+            return self._from_snapshot(_hf_download(repo, on_progress).info, on_progress, direct_gguf, True)
         raise ModelNotFound(f"Unknown model {model_id!r}; `playground models` lists the available ones")
 
     def _from_snapshot(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool,

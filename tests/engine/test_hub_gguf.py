@@ -63,6 +63,8 @@ def test_a_quantization_named_in_any_case_fetches_that_file_alone_and_runs_it(hu
     assert fetched == ["Tiny-Q4_0.gguf"]  # not the Q8_0 beside it
     again = Registry().resolve(f"{REPO}:Q4_0", direct_gguf=True)  # from the cache, as the same file
     assert again.gguf is not None and again.gguf.name == "Tiny-Q4_0.gguf" and again.info.id == f"{REPO}:Q4_0"
+    ollama_style = Registry().resolve(f"hf.co/{REPO}:Q4_0", direct_gguf=True)
+    assert ollama_style.gguf == again.gguf
 
 
 def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub):
@@ -84,3 +86,5 @@ def test_quantization_tags_and_ids():
     assert hub_gguf.split_quant("org/Name-GGUF:Q4_K_M") == ("org/Name-GGUF", "Q4_K_M")
     assert hub_gguf.split_quant("org/Name") == ("org/Name", None)
     assert hub_gguf.split_quant("remote:server/model") == ("remote:server/model", None)  # not a hub id
+    assert hub_gguf.split_quant("hf.co/org/Name-GGUF:Q8_0") == ("org/Name-GGUF", "Q8_0")  # as Ollama writes it
+    assert hub_gguf.split_quant("https://huggingface.co/org/Name/") == ("org/Name", None)
