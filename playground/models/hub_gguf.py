@@ -40,8 +40,11 @@ def patterns(quant: str) -> list[str]:
 
 def pick(snapshot: Path, quant: str, repo: str) -> Path:
     """The model file (a split one's first part) of ``quant`` in a fetched or cached snapshot of ``repo``."""
-    word = re.compile(rf"(?:^|[-_.]){re.escape(quant)}(?:[-_.]|$)", re.IGNORECASE)
-    found = [p for p in models_in_folder(snapshot) if word.search(p.name[: -len(".gguf")])]
+    word = re.compile(rf"(?:^|[-_./]){re.escape(quant)}(?:[-_./]|$)", re.IGNORECASE)
+    # (large models' parts sit in a folder named after the quantization: Q4_K_M/Name-Q4_K_M-00001-of-00002.gguf)
+    folders = sorted({p.parent for p in snapshot.rglob("*.gguf")})
+    found = [p for folder in folders for p in models_in_folder(folder)
+             if word.search(p.relative_to(snapshot).as_posix()[: -len(".gguf")])]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -72,6 +75,6 @@ def name_one(repo: str, ask_hub: bool) -> UnsupportedModel:
         return UnsupportedModel(f"{repo} has no config.json, so it is not a transformers model; if it holds GGUF "
                                 f"files, name a quantization: {repo}:Q4_K_M")
     offer = ", ".join(tags[:8]) + (" …" if len(tags) > 8 else "")
-    example = "Q4_K_M" if "Q4_K_M" in tags else tags[0]
+    example = next((t for t in ("Q4_K_M", "Q4_0", "Q5_K_M", "Q8_0") if t in tags), tags[0])  # a common choice
     return UnsupportedModel(f"{repo} holds GGUF files, not a transformers model: name a quantization, e.g. "
                             f"{repo}:{example} (it has {offer})")

@@ -29,6 +29,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[lis
     model = tiny_model("llama")
     for quant in ("Q4_0", "Q8_0"):
         write_gguf(model, remote / f"Tiny-{quant}.gguf", quant=quant)
+    (remote / "F16").mkdir()  # a big model's parts, in a folder named after their quantization
+    write_gguf(model, remote / "F16" / "Tiny-F16.gguf", quant="F16", split_max_tensors=10)
+    (remote / "F16" / "Tiny-F16.gguf").unlink(missing_ok=True)
     (remote / "README.md").write_text("a model card")
     cache = tmp_path / "hub-cache"
     asked: list[list[str]] = []
@@ -39,14 +42,17 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[lis
         asked.append(list(allow_patterns or []))
         snapshot = cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / REVISION
         snapshot.mkdir(parents=True, exist_ok=True)
-        for f in remote.iterdir():
-            if not allow_patterns or any(fnmatch.fnmatchcase(f.name, p) for p in allow_patterns):
-                shutil.copy(f, snapshot / f.name)
+        for f in remote.rglob("*"):
+            name = f.relative_to(remote).as_posix()
+            if f.is_file() and (not allow_patterns or any(fnmatch.fnmatchcase(name, p) for p in allow_patterns)):
+                (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, snapshot / name)
         return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files",
-                        lambda self, repo_id, **_: sorted(f.name for f in remote.iterdir()))
+                        lambda self, repo_id, **_: sorted(f.relative_to(remote).as_posix() for f in remote.rglob("*")
+                                                          if f.is_file()))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return cache, asked
@@ -65,11 +71,14 @@ def test_a_quantization_named_in_any_case_fetches_that_file_alone_and_runs_it(hu
     assert again.gguf is not None and again.gguf.name == "Tiny-Q4_0.gguf" and again.info.id == f"{REPO}:Q4_0"
     ollama_style = Registry().resolve(f"hf.co/{REPO}:Q4_0", direct_gguf=True)
     assert ollama_style.gguf == again.gguf
+    parts = load_model(f"{REPO}:F16", device="cpu")  # the split model in its folder: all its parts fetched
+    assert parts.id == f"{REPO}:F16" and parts.weights_source.startswith("GGUF F16")
+    assert len(list(cache.rglob("Tiny-F16-*-of-*.gguf"))) == len(list(cache.parent.glob("remote/F16/*.gguf"))) > 1
 
 
 def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub):
-    with pytest.raises(UnsupportedModel, match=r"someone/Tiny-GGUF holds GGUF files, not a transformers model: name "
-                                               r"a quantization, e.g. someone/Tiny-GGUF:Q4_0 \(it has Q4_0, Q8_0\)"):
+    said = r"someone/Tiny-GGUF holds GGUF files, not a transformers model: name a quantization, e.g. "
+    with pytest.raises(UnsupportedModel, match=said + r"someone/Tiny-GGUF:Q4_0 \(it has F16, Q4_0, Q8_0\)"):
         Registry().resolve(REPO, direct_gguf=True)
     with pytest.raises(ModelNotFound, match=r"someone/Tiny-GGUF has no GGUF file of Q5_K_M"):
         Registry().resolve(f"{REPO}:Q5_K_M", direct_gguf=True)
