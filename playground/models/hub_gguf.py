@@ -38,13 +38,24 @@ def patterns(quant: str) -> list[str]:
     return sorted({f"*{q}*.gguf" for q in (quant, quant.upper(), quant.lower())})
 
 
+def models_in_snapshot(snapshot: Path) -> list[Path]:
+    """The GGUF models (a split one by its first part) of a repository's snapshot, in its subfolders too: large
+    models' parts sit in a folder named after their quantization (Q4_K_M/Name-Q4_K_M-00001-of-00002.gguf)."""
+    if (snapshot / "config.json").is_file():
+        return []  # a transformers repository that also offers GGUF files is loaded as one
+    return [p for folder in sorted({p.parent for p in snapshot.rglob("*.gguf")}) for p in models_in_folder(folder)]
+
+
+def tag(snapshot: Path, model: Path) -> str:
+    """The quantization a model file of a snapshot is listed under (Q4_K_M, …; else its path in the snapshot)."""
+    found = quant_tags([model.name])
+    return found[0] if found else model.relative_to(snapshot).as_posix().removesuffix(".gguf")
+
+
 def pick(snapshot: Path, quant: str, repo: str) -> Path:
     """The model file (a split one's first part) of ``quant`` in a fetched or cached snapshot of ``repo``."""
     word = re.compile(rf"(?:^|[-_./]){re.escape(quant)}(?:[-_./]|$)", re.IGNORECASE)
-    # (large models' parts sit in a folder named after the quantization: Q4_K_M/Name-Q4_K_M-00001-of-00002.gguf)
-    folders = sorted({p.parent for p in snapshot.rglob("*.gguf")})
-    found = [p for folder in folders for p in models_in_folder(folder)
-             if word.search(p.relative_to(snapshot).as_posix()[: -len(".gguf")])]
+    found = [p for p in models_in_snapshot(snapshot) if word.search(p.relative_to(snapshot).as_posix()[:-5])]
     if len(found) == 1:
         return found[0]
     if not found:

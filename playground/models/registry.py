@@ -170,8 +170,8 @@ class Registry:
         """A Hugging Face cache snapshot: the folder, or a GGUF repository's one model file (``the_model_in``);
         ``fetched``: just downloaded (the Hub answers, and can say what a GGUF repository holds)."""
         snapshot = Path(info.path or "")
-        gguf = the_model_in(snapshot, info.id)
-        if gguf != snapshot:
+        gguf = the_model_in(snapshot, info.id)  # (a listed quantization's entry is its file already)
+        if is_gguf_file(gguf):
             return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
         if not any((snapshot / name).is_file() for name in ("config.json", "model_index.json")):
             raise hub_gguf.name_one(info.id, fetched)  # e.g. a GGUF repository asked for without a quantization
@@ -180,18 +180,16 @@ class Registry:
     def _hub_gguf(self, model_id: str, repo: str, quant: str, on_progress: ProgressFn,
                   direct_gguf: bool) -> ResolvedModel:
         """``org/Name-GGUF:QUANT`` (``hub_gguf``): that file from the Hugging Face cache, or fetched alone."""
-        for info in _hf_cache_models():
-            if info.id == repo:
-                try:
-                    gguf = hub_gguf.pick(Path(info.path or ""), quant, repo)
-                except ModelNotFound:
-                    break  # not fetched yet
-                return self._resolve_path(replace(info, id=model_id, source="gguf", path=str(gguf),
-                                                  size_bytes=parts_size(gguf)), on_progress, direct_gguf)
-        fetched = _hf_download(repo, on_progress, hub_gguf.patterns(quant)).info
-        gguf = hub_gguf.pick(Path(fetched.path or ""), quant, repo)
-        return self._resolve_path(replace(fetched, id=model_id, source="gguf", path=str(gguf),
-                                          size_bytes=parts_size(gguf)), on_progress, direct_gguf)
+        cached = _cached_repos().get(repo)
+        try:
+            gguf = hub_gguf.pick(cached[0], quant, repo) if cached else None
+        except ModelNotFound:
+            gguf = None  # not fetched yet
+        if gguf is None:
+            gguf = hub_gguf.pick(Path(_hf_download(repo, on_progress, hub_gguf.patterns(quant)).info.path or ""),
+                                 quant, repo)
+        info = ModelInfo(id=model_id, kind="text", source="gguf", path=str(gguf), size_bytes=parts_size(gguf))
+        return self._resolve_path(info, on_progress, direct_gguf)
 
     def _resolve_path(self, info: ModelInfo, on_progress: ProgressFn, direct_gguf: bool = False) -> ResolvedModel:
         path = Path(info.path or "")
@@ -236,23 +234,36 @@ def converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
     return convert_gguf(gguf, out, on_progress)
 
 
-def _hf_cache_models() -> list[ModelInfo]:
+def _cached_repos() -> dict[str, tuple[Path, int]]:
+    """The Hugging Face cache's model repositories: id -> (latest snapshot, bytes on disk)."""
     try:
         from huggingface_hub import constants, scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
     except ImportError:
-        return []
+        return {}
     try:
         cache = scan_cache_dir(constants.HF_HUB_CACHE)  # (its own default is the value when it was imported)
     except (CacheNotFound, OSError, ValueError):
-        return []
-    out = []
+        return {}
+    found = {}
     for repo in sorted(cache.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model" or not repo.revisions:
-            continue
-        rev = max(repo.revisions, key=lambda r: r.last_modified)
-        out.append(ModelInfo(id=repo.repo_id, kind=folder_kind(rev.snapshot_path), source="hf-cache",
-                             path=str(rev.snapshot_path), size_bytes=repo.size_on_disk))
+        if repo.repo_type == "model" and repo.revisions:
+            rev = max(repo.revisions, key=lambda r: r.last_modified)
+            found[repo.repo_id] = (Path(rev.snapshot_path), int(repo.size_on_disk))
+    return found
+
+
+def _hf_cache_models() -> list[ModelInfo]:
+    """The Hugging Face cache's models: a repository each, or, for a GGUF repository, each quantization fetched
+    (``org/Name-GGUF:Q4_K_M``, the id that fetches it)."""
+    out = []
+    for repo_id, (snapshot, size) in _cached_repos().items():
+        ggufs = hub_gguf.models_in_snapshot(snapshot)
+        out += [ModelInfo(id=f"{repo_id}:{hub_gguf.tag(snapshot, g)}", kind="text", source="hf-cache", path=str(g),
+                          size_bytes=parts_size(g)) for g in ggufs]
+        if not ggufs:
+            out.append(ModelInfo(id=repo_id, kind=folder_kind(snapshot), source="hf-cache", path=str(snapshot),
+                                 size_bytes=size))
     return out
 
 

@@ -74,6 +74,9 @@ def test_a_quantization_named_in_any_case_fetches_that_file_alone_and_runs_it(hu
     parts = load_model(f"{REPO}:F16", device="cpu")  # the split model in its folder: all its parts fetched
     assert parts.id == f"{REPO}:F16" and parts.weights_source.startswith("GGUF F16")
     assert len(list(cache.rglob("Tiny-F16-*-of-*.gguf"))) == len(list(cache.parent.glob("remote/F16/*.gguf"))) > 1
+    listed = {m.id: m for m in Registry().list() if m.id.startswith(REPO)}  # the picker: each fetched quantization
+    assert sorted(listed) == [f"{REPO}:F16", f"{REPO}:Q4_0"] and listed[f"{REPO}:Q4_0"].source == "hf-cache"
+    assert listed[f"{REPO}:F16"].size_bytes == sum(p.stat().st_size for p in cache.rglob("Tiny-F16-*.gguf"))
 
 
 def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub):
