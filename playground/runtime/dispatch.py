@@ -18,7 +18,7 @@ from playground.domain.models import is_remote
 from playground.domain.score import ScoreItem, ScoreResult
 from playground.domain.text import GenerationRequest, GenerationResult, TokenEvent
 from playground.engine.generate import generate
-from playground.errors import UnsupportedModel
+from playground.errors import ModelNotFound, UnsupportedModel
 
 if TYPE_CHECKING:
     from playground.domain.models import ModelInfo
@@ -51,6 +51,20 @@ def add_model(path: str | os.PathLike[str], registry: Registry | None = None,
         kernels.prepare(on_progress)
         note = describe_file(p)
     return (registry or Registry()).add(p), note
+
+
+def fetch_model(model_id: str, registry: Registry | None = None,
+                on_progress: ProgressFn = lambda e: None) -> ModelInfo:
+    """A Hugging Face Hub id (``org/Name``, or ``org/Name-GGUF:Q4_K_M``: ``hub_gguf``) fetched into the Hugging Face
+    cache, or found there; its entry as the registry lists it (the picker's id)."""
+    from playground.models.registry import Registry
+
+    reg = registry or Registry()
+    if "/" not in model_id or is_remote(model_id) or Path(model_id).expanduser().exists():
+        raise ModelNotFound(f"{model_id!r} is not a Hugging Face id (org/Name, or org/Name-GGUF:Q4_K_M)")
+    resolved = reg.resolve(model_id, on_progress, direct_gguf=True)
+    where = str(resolved.gguf or resolved.folder)
+    return next((info for info in reg.list() if info.path == where), resolved.info)
 
 
 def load_model(model_id: str, device: str | None = None, dtype: str | None = None,

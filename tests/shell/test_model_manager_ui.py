@@ -257,3 +257,28 @@ def test_a_folder_of_gguf_files_dropped_on_the_window_adds_its_model(qtbot, tmp_
     assert asked == [str(many)]  # opened in that folder
     assert window.model_picker.findData("Other-Q4_K_M") < 0
     window.close()
+
+
+def test_a_model_fetched_from_the_hub_by_id_is_listed_chosen_and_loaded(qtbot, tmp_path, monkeypatch):
+    """*Add model… → From Hugging Face…*: a GGUF repository's id with a quantization (in any case) is fetched off
+    the GUI thread, then listed under the id the cache gives it and chosen; an id the Hub does not have is warned
+    about, the model in use kept."""
+    from PySide6.QtWidgets import QInputDialog
+
+    from tests.hub_fake import REPO, fake_hub
+
+    fake_hub(tmp_path, monkeypatch)
+    answers = iter([(f"{REPO}:q4_0", True), ("nobody/Nothing-GGUF:Q4_K_M", True)])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: next(answers))
+    window, _ = _window(qtbot)
+    action = next(a for a in window.model_menu.menu.actions() if a.text().startswith("From &Hugging Face"))
+    action.trigger()
+    qtbot.waitUntil(lambda: window.current_model() == f"{REPO}:Q4_0")
+    assert window.model_picker.currentText().startswith(f"{REPO}:Q4_0 · hf-cache")
+    action.trigger()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
+    box = window.findChild(QMessageBox, "warning")
+    assert "nobody/Nothing-GGUF is not in the Hugging Face cache and could not be downloaded" in box.text()
+    assert window.current_model() == f"{REPO}:Q4_0"
+    box.close()
+    window.close()

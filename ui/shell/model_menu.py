@@ -3,17 +3,18 @@ the Endpoints and Fine-tuned adapters dialogs, and take a model the user added o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QToolButton
 
 from playground.domain.jobs import ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
 from playground.models.gguf_parts import models_in_folder
-from playground.runtime.dispatch import add_model
+from playground.runtime.dispatch import add_model, fetch_model
 from ui.common.widgets import warn
 from ui.common.worker import Worker
 
@@ -33,6 +34,7 @@ class ModelMenu(QObject):
         menu = self.menu = QMenu(self.button)  # the menu bar's Model menu holds the same actions
         menu.addAction("Add model &folder (safetensors or GGUF)…", self._add_folder)
         menu.addAction("Add &GGUF file…", self._add_gguf)
+        menu.addAction("From &Hugging Face… (org/Name, org/Name-GGUF:Q4_K_M)", self._add_from_hub)
         menu.addSeparator()
         menu.addAction("&Endpoints… (vLLM, llama.cpp, Ollama …)", window.open_endpoints)
         menu.addAction("Fine-tuned &adapters…", window.open_adapters)
@@ -54,13 +56,29 @@ class ModelMenu(QObject):
             QTimer.singleShot(0, lambda: self._pick_gguf(str(folder)))  # (after a drop's event, not inside it)
             return
         self.window.statusBar().showMessage(f"Adding {Path(path).name}…")
+        progress = self._progress()
+        self._adder.submit(lambda: add_model(path, self.window.registry, progress)[0], self._added,
+                           lambda message, _bug: self._not_added(path, message))
+
+    def _add_from_hub(self) -> None:
+        """A Hub id typed in, fetched off the GUI thread (progress in the status bar), then chosen and loaded."""
+        text, ok = QInputDialog.getText(self.window, "Add a model from Hugging Face",
+                                        "Hub id: org/Name, or a GGUF repository with a quantization "
+                                        "(org/Name-GGUF:Q4_K_M)")
+        model_id = text.strip()
+        if not ok or not model_id:
+            return
+        self.window.statusBar().showMessage(f"Fetching {model_id}…")
+        self._adder.submit(lambda: fetch_model(model_id, self.window.registry, self._progress()), self._added,
+                           lambda message, _bug: self._not_added(model_id, message))
+
+    def _progress(self) -> Callable[[ProgressEvent], None]:
         status = self._adder.status
 
         def progress(event: ProgressEvent) -> None:  # (the worker thread: a queued signal to the status bar)
             status.emit(event.stage if event.fraction is None else f"{event.stage}: {event.fraction:.0%}")
 
-        self._adder.submit(lambda: add_model(path, self.window.registry, progress)[0], self._added,
-                           lambda message, _bug: self._not_added(path, message))
+        return progress
 
     @Slot(str)
     def _show_status(self, text: str) -> None:
