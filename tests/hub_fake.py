@@ -47,9 +47,12 @@ def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, lis
         return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files",
-                        lambda self, repo_id, **_: sorted(f.relative_to(remote).as_posix() for f in remote.rglob("*")
-                                                          if f.is_file()))
+    def list_repo_files(self: object, repo_id: str, **_: object) -> list[str]:
+        if repo_id != REPO:
+            raise OSError(f"{repo_id}: no connection")
+        return sorted(f.relative_to(remote).as_posix() for f in remote.rglob("*") if f.is_file())
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", list_repo_files)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return cache, asked

@@ -1,7 +1,8 @@
 """GGUF repositories on the Hugging Face Hub by id, as llama.cpp's ``-hf`` and Ollama's ``hf.co/`` name them:
 ``org/Name-GGUF:Q4_K_M`` is that repository's Q4_K_M file (the quantization matched as a whole word of the file
-name, any case). Only that file is fetched (a GGUF repository holds a dozen quantizations of several GB each); one
-already in the Hugging Face cache is used as it is."""
+name or of its folder, any case). The repository's file list is asked for first and only that model's file (or
+split parts) is fetched: a GGUF repository holds a dozen quantizations of several GB each. One already in the
+Hugging Face cache is used as it is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from pathlib import Path
 
 from playground.errors import ModelNotFound, UnsupportedModel
-from playground.models.gguf_parts import models_in_folder
+from playground.models.gguf_parts import models_in_folder, split_parts
 
 _QUANT = re.compile(r"^[A-Za-z0-9_]+$")
 _TAG = re.compile(r"(?:^|[-_.])((?:I?Q\d|BF16|F16|F32|TQ\d|MXFP4)[A-Za-z0-9_]*?)(?:-\d{5}-of-\d{5})?\.gguf$",
@@ -32,10 +33,31 @@ def split_quant(model_id: str) -> tuple[str, str | None]:
     return model_id, None
 
 
-def patterns(quant: str) -> list[str]:
-    """What to fetch of the repository: the GGUF files whose names hold ``quant`` (as written, upper, lower case;
-    the exact choice is ``pick``'s), split parts included."""
-    return sorted({f"*{q}*.gguf" for q in (quant, quant.upper(), quant.lower())})
+def _word(quant: str) -> re.Pattern[str]:
+    """``quant`` as a whole word of a file's path in the repository (``Q4_K`` is not ``Q4_K_M``'s), any case."""
+    return re.compile(rf"(?:^|[-_./]){re.escape(quant)}(?:[-_./]|$)", re.IGNORECASE)
+
+
+def choose(names: list[str], quant: str, repo: str) -> list[str]:
+    """Of the repository's files (paths in it, as the Hub lists them), those of the one model ``quant`` names: its
+    file, or all its split parts; chosen before anything is fetched, so a loose name never fetches several models
+    of gigabytes each."""
+    word = _word(quant)
+    models: dict[str, list[str]] = {}
+    for name in sorted(names):
+        path = Path(name)
+        if path.suffix.lower() != ".gguf" or path.name.lower().startswith("mmproj") or not word.search(name[:-5]):
+            continue
+        parts = split_parts(path)
+        models.setdefault(str(parts[0]) if parts else name, []).append(name)
+    if len(models) == 1:
+        return next(iter(models.values()))
+    if not models:
+        tags = quant_tags(names)
+        offer = f" (it has {', '.join(tags)})" if tags else ""
+        raise ModelNotFound(f"{repo} has no GGUF file of {quant}{offer}")
+    raise UnsupportedModel(f"{repo}:{quant} matches {len(models)} models ({', '.join(models)}): name its "
+                           f"quantization in full")
 
 
 def models_in_snapshot(snapshot: Path) -> list[Path]:
@@ -54,7 +76,7 @@ def tag(snapshot: Path, model: Path) -> str:
 
 def pick(snapshot: Path, quant: str, repo: str) -> Path:
     """The model file (a split one's first part) of ``quant`` in a fetched or cached snapshot of ``repo``."""
-    word = re.compile(rf"(?:^|[-_./]){re.escape(quant)}(?:[-_./]|$)", re.IGNORECASE)
+    word = _word(quant)
     found = [p for p in models_in_snapshot(snapshot) if word.search(p.relative_to(snapshot).as_posix()[:-5])]
     if len(found) == 1:
         return found[0]
@@ -68,6 +90,17 @@ def quant_tags(file_names: list[str]) -> list[str]:
     """The quantizations a repository's GGUF file names offer (Q4_K_M, Q8_0, …), once each, sorted."""
     tags = {m[1].upper() for name in file_names if (m := _TAG.search(name)) and "mmproj" not in name.lower()}
     return sorted(tags)
+
+
+def remote_files(repo: str) -> list[str]:
+    """The repository's files as the Hub lists them (paths in it); ModelNotFound where it cannot be asked."""
+    try:
+        from huggingface_hub import HfApi
+
+        return list(HfApi().list_repo_files(repo))
+    except Exception as exc:  # noqa: BLE001 - offline, no such repository, refused: all "cannot fetch it"
+        raise ModelNotFound(f"{repo} is not in the Hugging Face cache and could not be listed "
+                            f"({type(exc).__name__}); check the id and your connection") from exc
 
 
 def name_one(repo: str, ask_hub: bool) -> UnsupportedModel:

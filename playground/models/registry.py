@@ -186,8 +186,8 @@ class Registry:
         except ModelNotFound:
             gguf = None  # not fetched yet
         if gguf is None:
-            gguf = hub_gguf.pick(Path(_hf_download(repo, on_progress, hub_gguf.patterns(quant)).info.path or ""),
-                                 quant, repo)
+            wanted = hub_gguf.choose(hub_gguf.remote_files(repo), quant, repo)
+            gguf = hub_gguf.pick(Path(_hf_download(repo, on_progress, wanted).info.path or ""), quant, repo)
         info = ModelInfo(id=model_id, kind="text", source="gguf", path=str(gguf), size_bytes=parts_size(gguf))
         return self._resolve_path(info, on_progress, direct_gguf)
 

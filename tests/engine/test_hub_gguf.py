@@ -44,8 +44,12 @@ def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub
     said = r"someone/Tiny-GGUF holds GGUF files, not a transformers model: name a quantization, e.g. "
     with pytest.raises(UnsupportedModel, match=said + r"someone/Tiny-GGUF:Q4_0 \(it has F16, Q4_0, Q8_0\)"):
         Registry().resolve(REPO, direct_gguf=True)
-    with pytest.raises(ModelNotFound, match=r"someone/Tiny-GGUF has no GGUF file of Q5_K_M"):
+    with pytest.raises(ModelNotFound, match=r"someone/Tiny-GGUF has no GGUF file of Q5_K_M \(it has F16, Q4_0, "
+                                            r"Q8_0\)"):
         Registry().resolve(f"{REPO}:Q5_K_M", direct_gguf=True)
+    with pytest.raises(UnsupportedModel, match=r"someone/Tiny-GGUF:Tiny matches 3 models .* name its quantization"):
+        Registry().resolve(f"{REPO}:Tiny", direct_gguf=True)  # a word of every file's name: nothing fetched
+    assert not list((hub[0]).rglob("*.gguf"))
     with pytest.raises(UnsupportedModel, match=r"someone/Tiny-GGUF has no config.json, so it is not a transformers "
                                                r"model; if it holds GGUF files, name a quantization"):
         Registry().resolve(REPO, direct_gguf=True)  # found in the cache now: the Hub is not asked again

@@ -278,7 +278,7 @@ def test_a_model_fetched_from_the_hub_by_id_is_listed_chosen_and_loaded(qtbot, t
     action.trigger()
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "warning") is not None)
     box = window.findChild(QMessageBox, "warning")
-    assert "nobody/Nothing-GGUF is not in the Hugging Face cache and could not be downloaded" in box.text()
+    assert "nobody/Nothing-GGUF is not in the Hugging Face cache and could not be listed" in box.text()
     assert window.current_model() == f"{REPO}:Q4_0"
     box.close()
     window.close()
