@@ -34,8 +34,16 @@ def split_quant(model_id: str) -> tuple[str, str | None]:
 
 
 def _word(quant: str) -> re.Pattern[str]:
-    """``quant`` as a whole word of a file's path in the repository (``Q4_K`` is not ``Q4_K_M``'s), any case."""
+    """``quant`` as a word of a file's path in the repository, any case (``Q4_K`` is a word of ``…-Q4_K_M.gguf``
+    too: ``_exact`` then prefers the file whose quantization it is in full)."""
     return re.compile(rf"(?:^|[-_./]){re.escape(quant)}(?:[-_./]|$)", re.IGNORECASE)
+
+
+def _exact(found: dict[str, str], quant: str) -> dict[str, str]:
+    """Of several matches (key -> a file name), those whose quantization is ``quant`` in full (``Q4_0`` rather than
+    ``Q4_0_4_4``), where there are any."""
+    exact = {key: name for key, name in found.items() if quant_tags([name]) == [quant.upper()]}
+    return exact or found
 
 
 def choose(names: list[str], quant: str, repo: str) -> list[str]:
@@ -50,6 +58,8 @@ def choose(names: list[str], quant: str, repo: str) -> list[str]:
             continue
         parts = split_parts(path)
         models.setdefault(str(parts[0]) if parts else name, []).append(name)
+    if len(models) > 1:
+        models = {key: models[key] for key in _exact({key: names[0] for key, names in models.items()}, quant)}
     if len(models) == 1:
         return next(iter(models.values()))
     if not models:
@@ -78,6 +88,8 @@ def pick(snapshot: Path, quant: str, repo: str) -> Path:
     """The model file (a split one's first part) of ``quant`` in a fetched or cached snapshot of ``repo``."""
     word = _word(quant)
     found = [p for p in models_in_snapshot(snapshot) if word.search(p.relative_to(snapshot).as_posix()[:-5])]
+    if len(found) > 1:
+        found = [Path(key) for key in _exact({str(p): p.name for p in found}, quant)]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -110,10 +122,8 @@ def name_one(repo: str, ask_hub: bool) -> UnsupportedModel:
     tags: list[str] = []
     if ask_hub:
         try:
-            from huggingface_hub import HfApi
-
-            tags = quant_tags(HfApi().list_repo_files(repo))
-        except Exception:  # noqa: BLE001 - the Hub refused: the message goes without the list
+            tags = quant_tags(remote_files(repo))
+        except ModelNotFound:  # the Hub refused: the message goes without the list
             tags = []
     if not tags:
         return UnsupportedModel(f"{repo} has no config.json, so it is not a transformers model; if it holds GGUF "

@@ -55,6 +55,15 @@ def test_a_quantization_the_repository_lacks_or_none_at_all_says_what_it_has(hub
         Registry().resolve(REPO, direct_gguf=True)  # found in the cache now: the Hub is not asked again
 
 
+def test_a_quantization_named_in_full_wins_over_longer_ones_it_is_a_word_of():
+    names = ["M-Q4_0.gguf", "M-Q4_0_4_4.gguf", "M-Q4_K_M.gguf", "M-Q4_K_S.gguf", "Q8_0/M-Q8_0-00001-of-00002.gguf",
+             "Q8_0/M-Q8_0-00002-of-00002.gguf", "mmproj-M-Q8_0.gguf"]
+    assert hub_gguf.choose(names, "q4_0", "o/M") == ["M-Q4_0.gguf"]
+    assert hub_gguf.choose(names, "Q8_0", "o/M") == names[4:6]  # both parts of the split one, not the projector
+    with pytest.raises(UnsupportedModel, match=r"o/M:Q4_K matches 2 models \(M-Q4_K_M.gguf, M-Q4_K_S.gguf\)"):
+        hub_gguf.choose(names, "Q4_K", "o/M")
+
+
 def test_quantization_tags_and_ids():
     names = ["Llama-3.2-1B-Instruct-Q4_K_M.gguf", "qwen2.5-0.5b-instruct-q8_0.gguf", "model-IQ4_XS.gguf",
              "Big-Q5_K_M-00001-of-00002.gguf", "Big-Q5_K_M-00002-of-00002.gguf", "mmproj-model-f16.gguf",
