@@ -98,12 +98,14 @@ MERGES = ("Ġ t", "h e", "Ġt he")  # the byte-level vocabulary's merges: each m
 
 
 def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None,
-               drop: tuple[str, ...] = (), split_max_tensors: int = 0, merges: tuple[str, ...] = MERGES) -> Path:
+               drop: tuple[str, ...] = (), split_max_tensors: int = 0, merges: tuple[str, ...] = MERGES,
+               extra: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
     K-quants as random blocks); ``arch`` overrides the architecture written; the HF tensors whose names start
     with one of ``drop`` are left out (a broken file); ``split_max_tensors``: written as gguf-split writes a split
     model, that many tensors a part (``path``'s stem-00001-of-0000N.gguf, ...; the first part returned); ``merges``:
-    the byte-level vocabulary's merges (others than these make tokens it lacks: a malformed file)."""
+    the byte-level vocabulary's merges (others than these make tokens it lacks: a malformed file); ``extra``: more
+    tensors by GGUF name, written as they are (a vision tower's, say)."""
     import gguf
 
     cfg = model.config
@@ -160,6 +162,8 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
             elif family == "llama" and module == "self_attn.k_proj":
                 data = _permute(data, kv)
         _add(w, name, data, quant)
+    for name, data in (extra or {}).items():
+        w.add_tensor(name, data)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -70,3 +70,27 @@ def test_llama3_rope_with_unusual_factors_is_solved_for(tmp_path):
     assert got["rope_type"] == "llama3" and got["factor"] == 4.0
     with torch.no_grad():
         assert rel_error(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
+
+
+def test_a_vision_tower_in_the_models_own_file_is_left_out_and_the_text_model_runs(tmp_path, capsys):
+    """Ollama writes Gemma 3's vision tower and projector into the language model's file (``v.*``, ``mm.*``;
+    llama.cpp keeps them in an mmproj file and refuses such a file). They had sent it to transformers' conversion,
+    which failed; the text model now loads directly, with the same logits as the file without them."""
+    import numpy as np
+
+    from playground.cli.main import main
+    from playground.runtime.dispatch import load_model
+
+    model = tiny_model("gemma3_text")
+    rng = np.random.default_rng(0)
+    tower = {"v.patch_embd.weight": rng.standard_normal((64, 48), dtype=np.float32),
+             "v.blk.0.attn_q.weight": rng.standard_normal((64, 64), dtype=np.float32),
+             "mm.input_projection.weight": rng.standard_normal((64, 64), dtype=np.float32)}
+    text_only = write_gguf(model, tmp_path / "text.gguf", quant="Q8_0")
+    both = write_gguf(model, tmp_path / "with-vision.gguf", quant="Q8_0", extra=tower)
+    assert main(["models", "add", str(both)]) == 0
+    assert "loads directly: gemma3, F32/Q8_0 (its vision tower is left out: text only)" in capsys.readouterr().out
+    with torch.inference_mode():
+        ours = load_model(str(both), device="cpu").fast.prefill(0, IDS[0].tolist(), reuse=False)
+        reference = load_model(str(text_only), device="cpu").fast.prefill(0, IDS[0].tolist(), reuse=False)
+    assert torch.equal(ours, reference)

@@ -29,6 +29,14 @@ FAMILIES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "
 _GEMMA = ("gemma2", "gemma3")
 # Tensors that only carry configuration (read into the config, not parameters of the HF model).
 CONFIG_TENSORS = ("rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight")
+# A vision tower and its projector inside the language model's own file (Ollama writes Gemma 3's that way; llama.cpp
+# keeps them in a separate mmproj file): left out, the text model runs alone.
+VISION_PREFIXES = ("v.", "mm.")
+
+
+def text_tensors(names: Any) -> list[str]:
+    """The names of the tensors the text model is made of: neither configuration nor a vision tower's."""
+    return [n for n in names if n not in CONFIG_TENSORS and not n.startswith(VISION_PREFIXES)]
 
 _TOP = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
         "output.weight": "lm_head.weight"}

@@ -184,7 +184,8 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
     gguf = open_gguf(path)
     meta = gguf.metadata
     arch = gguf_config.family(meta)
-    unsupported = sorted({t.type_name for t in gguf.tensors.values() if t.type_name not in gguf_repack.SUPPORTED})
+    unsupported = sorted({gguf.tensors[n].type_name for n in gguf_config.text_tensors(gguf.tensors)} -
+                         set(gguf_repack.SUPPORTED))
     if unsupported:
         raise UnsupportedModel(f"{path.name} holds tensor types the GGUF loader does not read: {', '.join(unsupported)}"
                                f" (supported: {', '.join(gguf_repack.SUPPORTED)})")
@@ -201,7 +202,7 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
     except DamagedModel as exc:
         raise DamagedModel(f"{path.name}: {exc}") from exc
     read_s = time.perf_counter() - started
-    names = [n for n in gguf.tensors if n not in gguf_config.CONFIG_TENSORS]
+    names = gguf_config.text_tensors(gguf.tensors)
     lazy_tensors = GgufTensors(gguf, arch, config, names)
     types = {hf: lazy_tensors.source_type(hf) for hf in lazy_tensors}
     tensors: Mapping[str, Any] = lazy_tensors
@@ -246,17 +247,19 @@ def describe_file(path: str | Path) -> str:
     try:
         arch = gguf_config.family(gguf.metadata)
         gguf_config.hf_config(gguf.metadata, {name: t.shape for name, t in gguf.tensors.items()})  # its sizes
-        kinds = sorted({t.type_name for t in gguf.tensors.values()})
+        text = gguf_config.text_tensors(gguf.tensors)
+        kinds = sorted({gguf.tensors[name].type_name for name in text})
         unsupported = [k for k in kinds if k not in gguf_repack.SUPPORTED]
         if unsupported:
             raise UnsupportedModel(f"tensor types {', '.join(unsupported)} are not read directly")
-        for name in gguf.tensors:
-            if name not in gguf_config.CONFIG_TENSORS:
-                gguf_config.hf_name(name, arch)
+        for name in text:
+            gguf_config.hf_name(name, arch)
+        vision = any(name.startswith(gguf_config.VISION_PREFIXES) for name in gguf.tensors)
     except DamagedModel as exc:
         raise DamagedModel(f"{Path(path).name}: {exc}") from exc
     except UnsupportedModel as exc:
         return f"loads through transformers' GGUF conversion (slower, once): {exc}"
     finally:
         gguf.close()
-    return f"loads directly: {arch}, {'/'.join(kinds)}"
+    left_out = " (its vision tower is left out: text only)" if vision else ""
+    return f"loads directly: {arch}, {'/'.join(kinds)}{left_out}"
