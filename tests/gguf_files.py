@@ -99,13 +99,14 @@ MERGES = ("Ġ t", "h e", "Ġt he")  # the byte-level vocabulary's merges: each m
 
 def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = None,
                drop: tuple[str, ...] = (), split_max_tensors: int = 0, merges: tuple[str, ...] = MERGES,
-               extra: dict[str, np.ndarray] | None = None) -> Path:
+               extra: dict[str, np.ndarray] | None = None, ollama: bool = False) -> Path:
     """Write ``model`` as llama.cpp's converter would; 2-D weights as ``quant`` (F32, F16, BF16, Q8_0, Q4_0, ...;
     K-quants as random blocks); ``arch`` overrides the architecture written; the HF tensors whose names start
     with one of ``drop`` are left out (a broken file); ``split_max_tensors``: written as gguf-split writes a split
     model, that many tensors a part (``path``'s stem-00001-of-0000N.gguf, ...; the first part returned); ``merges``:
     the byte-level vocabulary's merges (others than these make tokens it lacks: a malformed file); ``extra``: more
-    tensors by GGUF name, written as they are (a vision tower's, say)."""
+    tensors by GGUF name, written as they are (a vision tower's, say); ``ollama``: Gemma 3's keys as Ollama writes
+    them (rope.global / rope.local.freq_base, no layer_norm_rms_epsilon)."""
     import gguf
 
     cfg = model.config
@@ -119,9 +120,16 @@ def write_gguf(model: Any, path: Path, quant: str = "F32", arch: str | None = No
     w.add_feed_forward_length(cfg.intermediate_size)
     w.add_head_count(heads)
     w.add_head_count_kv(kv)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
     rope = cfg.rope_parameters.get("full_attention", cfg.rope_parameters)
-    w.add_rope_freq_base(rope["rope_theta"])
+    local = cfg.rope_parameters.get("sliding_attention", {}).get("rope_theta")
+    if ollama:
+        w.add_float32("gemma3.rope.global.freq_base", rope["rope_theta"])
+        w.add_float32("gemma3.rope.local.freq_base", local)
+    else:
+        w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+        w.add_rope_freq_base(rope["rope_theta"])
+        if family == "gemma3_text":
+            w.add_float32("gemma3.rope.freq_base_swa", local)
     if family in ("qwen3", "gemma2", "gemma3_text"):
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)

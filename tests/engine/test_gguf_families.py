@@ -72,22 +72,28 @@ def test_llama3_rope_with_unusual_factors_is_solved_for(tmp_path):
         assert rel_error(loaded.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
 
 
-def test_a_vision_tower_in_the_models_own_file_is_left_out_and_the_text_model_runs(tmp_path, capsys):
+def test_ollamas_own_gemma3_file_loads_as_the_text_model_it_holds(tmp_path, capsys):
     """Ollama writes Gemma 3's vision tower and projector into the language model's file (``v.*``, ``mm.*``;
-    llama.cpp keeps them in an mmproj file and refuses such a file). They had sent it to transformers' conversion,
-    which failed; the text model now loads directly, with the same logits as the file without them."""
+    llama.cpp keeps them in an mmproj file and refuses such a file), and its RoPE bases under other keys. The tower
+    had sent the file to transformers' conversion, which failed; the text model now loads directly: the original's
+    logits (both bases read), and the same as a llama.cpp-style file's."""
     import numpy as np
 
     from playground.cli.main import main
     from playground.runtime.dispatch import load_model
 
-    model = tiny_model("gemma3_text")
+    rope = {"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 20000.0}}  # (not the 10,000 default)
+    model = tiny_model("gemma3_text", rope_parameters=rope)
     rng = np.random.default_rng(0)
     tower = {"v.patch_embd.weight": rng.standard_normal((64, 48), dtype=np.float32),
              "v.blk.0.attn_q.weight": rng.standard_normal((64, 64), dtype=np.float32),
              "mm.input_projection.weight": rng.standard_normal((64, 64), dtype=np.float32)}
+    exact = load_gguf(write_gguf(model, tmp_path / "f32.gguf", extra=tower, ollama=True), tokenizer=False)
+    with torch.no_grad():
+        assert rel_error(exact.to_transformers()(IDS).logits, model(IDS).logits) < 1e-4
     text_only = write_gguf(model, tmp_path / "text.gguf", quant="Q8_0")
-    both = write_gguf(model, tmp_path / "with-vision.gguf", quant="Q8_0", extra=tower)
+    both = write_gguf(model, tmp_path / "with-vision.gguf", quant="Q8_0", extra=tower, ollama=True)
     assert main(["models", "add", str(both)]) == 0
     assert "loads directly: gemma3, F32/Q8_0 (its vision tower is left out: text only)" in capsys.readouterr().out
     with torch.inference_mode():

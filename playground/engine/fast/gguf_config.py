@@ -13,6 +13,8 @@ Facts checked in llama.cpp's converter and model loaders (``src/models/*.cpp``) 
   layer pattern is not stored by older files: llama.cpp assumes every 2nd (Gemma 2) / 6th (Gemma 3) layer global;
   the local RoPE base defaults to 10,000 (Gemma 3); the attention scale is 1/sqrt(head_dim), except the 27B models
   (46 / 62 layers): 1/sqrt(hidden / heads); soft-capping defaults 50 / 30 (Gemma 2), none (Gemma 3).
+- Ollama's own Gemma 3 files: the RoPE bases as ``rope.global.freq_base`` / ``rope.local.freq_base``, the norms'
+  epsilon left out (1e-6), the vision tower and projector in the same file (``v.*``, ``mm.*``; left out here).
 """
 
 from __future__ import annotations
@@ -137,7 +139,11 @@ def hf_config(metadata: dict[str, Any], shapes: dict[str, tuple[int, ...]],
                       ("pad_token_id", "padding_token_id")):
         if f"tokenizer.ggml.{name}" in metadata:
             cfg[key] = int(metadata[f"tokenizer.ggml.{name}"])
-    theta = _positive(arch, "rope.freq_base", get("rope.freq_base", 10000.0), whole=False)
+    # Ollama's Gemma 3 files name the bases rope.global / rope.local.freq_base, and its engine takes 1e6 for the
+    # global one where neither is written (as Gemma 3's own config has it)
+    theta = _positive(arch, "rope.freq_base", get("rope.freq_base", get("rope.global.freq_base",
+                                                                     1e6 if arch == "gemma3" else 10000.0)),
+                      whole=False)
     rope = _rope(metadata, arch, theta, head_dim, config_tensor)
     bias = "blk.0.attn_q.bias" in shapes
     if arch == "llama":
@@ -290,7 +296,7 @@ def _gemma(metadata: dict[str, Any], arch: str, layers: int, hidden: int, heads:
                    attn_logit_softcapping=float(metadata.get("gemma2.attn_logit_softcapping", 50.0)),
                    final_logit_softcapping=float(metadata.get("gemma2.final_logit_softcapping", 30.0)))
     else:
-        local = float(metadata.get("gemma3.rope.freq_base_swa", 10000.0))
+        local = float(metadata.get("gemma3.rope.freq_base_swa", metadata.get("gemma3.rope.local.freq_base", 10000.0)))
         out.update(rope_parameters={"full_attention": rope,
                                     "sliding_attention": {"rope_type": "default", "rope_theta": local}},
                    attn_logit_softcapping=None,
