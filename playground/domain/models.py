@@ -47,7 +47,7 @@ class ModelInfo:
 
     id: str
     kind: str  # "text" | "image"
-    source: str  # "embedded" | "hf-cache" | "folder" | "gguf" | "remote"
+    source: str  # "embedded" | "hf-cache" | "ollama" | "folder" | "gguf" | "remote"
     path: str | None = None
     size_bytes: int = 0
     ready: bool = True  # False when the embedded model still needs its first-run conversion

@@ -18,7 +18,7 @@ from playground import jsonfile, paths
 from playground.domain.jobs import ProgressEvent
 from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
-from playground.models import adapters, demo_image, embedded, hub_gguf
+from playground.models import adapters, demo_image, embedded, hub_gguf, ollama_store
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
 from playground.models.gguf_parts import is_gguf_file, model_stem, parts_size, the_model_in
 
@@ -50,12 +50,13 @@ class Registry:
 
     # -- listing -------------------------------------------------------------------------------------------
     def list(self, include_hf_cache: bool = True) -> list[ModelInfo]:
-        """All models: the embedded text and demo image models first, then user-added ones, then the HF cache."""
+        """All models: the embedded text and demo image models first, then user-added ones, then the HF cache and
+        the models pulled with Ollama (``include_hf_cache``: those two stores)."""
         models = [self._embedded_info(), demo_image.demo_image_info()]
         models += [self._user_info(entry) for entry in self._load_user_entries()]
         models += _remote_defaults()
         if include_hf_cache:
-            models += _hf_cache_models()
+            models += _hf_cache_models() + _ollama_models()
         return _with_adapters(models)
 
     def _embedded_info(self) -> ModelInfo:
@@ -147,6 +148,12 @@ class Registry:
         for entry in self._load_user_entries():
             if entry["id"] == model_id:
                 return self._resolve_path(self._user_info(entry), on_progress, direct_gguf)
+        if model_id.startswith(ollama_store.PREFIX):
+            pulled = ollama_store.find(model_id)
+            if pulled is None:
+                raise ModelNotFound(f"{model_id} is not among the models pulled with Ollama in {ollama_store.store()}"
+                                    f" (`ollama pull {model_id[len(ollama_store.PREFIX):]}` fetches it)")
+            return self._resolve_path(_ollama_info(pulled), on_progress, direct_gguf)
         for info in _hf_cache_models():
             if info.id == model_id:
                 return self._from_snapshot(info, on_progress, direct_gguf)
@@ -232,6 +239,16 @@ def converted_gguf(gguf: Path, on_progress: ProgressFn) -> Path:
     if is_converted(out):
         return out
     return convert_gguf(gguf, out, on_progress)
+
+
+def _ollama_info(pulled: ollama_store.OllamaModel) -> ModelInfo:
+    return ModelInfo(id=ollama_store.PREFIX + pulled.name, kind="text", source="gguf", path=str(pulled.blob),
+                     size_bytes=pulled.size_bytes)
+
+
+def _ollama_models() -> list[ModelInfo]:
+    """The models pulled with Ollama (``ollama_store``), listed as ``ollama:NAME:TAG``."""
+    return [replace(_ollama_info(m), source="ollama") for m in ollama_store.models()]
 
 
 def _cached_repos() -> dict[str, tuple[Path, int]]:
