@@ -1,8 +1,9 @@
 """Models already pulled with Ollama, read from its own store (no Ollama server needed): each model's manifest
 (``manifests/<registry>/<namespace>/<name>/<tag>``, JSON) names its layers by digest, and the one of media type
 ``application/vnd.ollama.image.model`` is the GGUF file, kept as ``blobs/sha256-<hex>``. The store is
-``$OLLAMA_MODELS``, else ``~/.ollama/models``. Listed as ``ollama:NAME:TAG`` (``ollama:llama3.2:3b``; other
-namespaces and registries keep theirs: ``ollama:hf.co/org/Name-GGUF:Q4_K_M``)."""
+``$OLLAMA_MODELS``, else ``~/.ollama/models`` and the Linux service's ``/usr/share/ollama/.ollama/models``.
+Listed as ``ollama:NAME:TAG`` (``ollama:llama3.2:3b``; other namespaces and registries keep theirs:
+``ollama:hf.co/org/Name-GGUF:Q4_K_M``)."""
 
 from __future__ import annotations
 
@@ -23,21 +24,37 @@ class OllamaModel:
     size_bytes: int
 
 
-def store() -> Path:
-    return Path(os.environ.get("OLLAMA_MODELS") or Path.home() / ".ollama" / "models").expanduser()
+def stores() -> list[Path]:
+    """``$OLLAMA_MODELS``; else the user's store and, on Linux, the system service's (``ollama`` user)."""
+    if os.environ.get("OLLAMA_MODELS"):
+        return [Path(os.environ["OLLAMA_MODELS"]).expanduser()]
+    return [Path.home() / ".ollama" / "models", Path("/usr/share/ollama/.ollama/models")]
 
 
 def models() -> list[OllamaModel]:
-    """Every pulled model whose GGUF file is in the store, by name; a damaged or partial manifest is passed over."""
-    root = store() / "manifests"
+    """Every pulled model whose GGUF file is in a store, by name (the first store's where two have it); a damaged or
+    partial manifest is passed over."""
+    found: dict[str, OllamaModel] = {}
+    for store in stores():
+        for model in _pulled(store):
+            found.setdefault(model.name, model)
+    return list(found.values())
+
+
+def _pulled(store: Path) -> list[OllamaModel]:
+    root = store / "manifests"
     found = []
-    for manifest in sorted(root.glob("*/*/*/*")) if root.is_dir() else []:
+    try:
+        manifests = sorted(root.glob("*/*/*/*")) if root.is_dir() else []
+    except OSError:  # a store this user may not read
+        return []
+    for manifest in manifests:
         try:
             layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
             digest = next(layer["digest"] for layer in layers if layer.get("mediaType") == MODEL_LAYER)
         except (OSError, ValueError, AttributeError, KeyError, StopIteration, TypeError):
             continue
-        blob = store() / "blobs" / str(digest).replace(":", "-")
+        blob = store / "blobs" / str(digest).replace(":", "-")
         if not blob.is_file():
             continue  # a pull that has not finished
         registry, namespace, name, tag = manifest.relative_to(root).parts

@@ -151,8 +151,9 @@ class Registry:
         if model_id.startswith(ollama_store.PREFIX):
             pulled = ollama_store.find(model_id)
             if pulled is None:
-                raise ModelNotFound(f"{model_id} is not among the models pulled with Ollama in {ollama_store.store()}"
-                                    f" (`ollama pull {model_id[len(ollama_store.PREFIX):]}` fetches it)")
+                where = " or ".join(str(p) for p in ollama_store.stores())
+                raise ModelNotFound(f"{model_id} is not among the models pulled with Ollama in {where} "
+                                    f"(`ollama pull {model_id[len(ollama_store.PREFIX):]}` fetches it)")
             return self._resolve_path(_ollama_info(pulled), on_progress, direct_gguf)
         for info in _hf_cache_models():
             if info.id == model_id:
