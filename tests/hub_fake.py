@@ -53,6 +53,7 @@ def fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, lis
         return sorted(f.relative_to(remote).as_posix() for f in remote.rglob("*") if f.is_file())
 
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", list_repo_files)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # (the suite runs offline; this Hub answers)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     return cache, asked

@@ -107,8 +107,10 @@ def quant_tags(file_names: list[str]) -> list[str]:
 def remote_files(repo: str) -> list[str]:
     """The repository's files as the Hub lists them (paths in it); ModelNotFound where it cannot be asked."""
     try:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi, constants
 
+        if constants.HF_HUB_OFFLINE:
+            raise ConnectionError("HF_HUB_OFFLINE is set")
         return list(HfApi().list_repo_files(repo))
     except Exception as exc:  # noqa: BLE001 - offline, no such repository, refused: all "cannot fetch it"
         raise ModelNotFound(f"{repo} is not in the Hugging Face cache and could not be listed "

@@ -194,6 +194,7 @@ class Registry:
         except ModelNotFound:
             gguf = None  # not fetched yet
         if gguf is None:
+            on_progress(ProgressEvent(f"Looking up {repo}", None))
             wanted = hub_gguf.choose(hub_gguf.remote_files(repo), quant, repo)
             gguf = hub_gguf.pick(Path(_hf_download(repo, on_progress, wanted).info.path or ""), quant, repo)
         info = ModelInfo(id=model_id, kind="text", source="gguf", path=str(gguf), size_bytes=parts_size(gguf))
