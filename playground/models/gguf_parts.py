@@ -72,6 +72,16 @@ def parts_size(path: Path) -> int:
     return sum(p.stat().st_size for p in split_parts(path) or [path] if p.is_file())
 
 
+def is_model_folder(path: Path) -> bool:
+    """A transformers (config.json) or diffusers (model_index.json) model folder."""
+    return path.is_dir() and ((path / "config.json").is_file() or (path / "model_index.json").is_file())
+
+
+def gguf_models_of(path: Path) -> list[Path]:
+    """The GGUF models of a folder of GGUF files (``models_in_folder``); none for a model folder or a file."""
+    return models_in_folder(path) if path.is_dir() and not is_model_folder(path) else []
+
+
 def models_in_folder(folder: Path) -> list[Path]:
     """The GGUF models a folder holds (a download of a repository's quantizations), each once: a split model by its
     first part, sorted by name; a multimodal model's vision projector (``mmproj-…``) is not one."""
@@ -83,9 +93,7 @@ def the_model_in(path: Path, label: str | None = None) -> Path:
     """``path`` as given, or, for a folder of GGUF files that is not a transformers model (no config.json), its one
     GGUF model (a split one by its first part). A folder of several models names them for the user to pick one
     (``label``: what to call the folder, if not its name)."""
-    if not path.is_dir() or (path / "config.json").is_file() or (path / "model_index.json").is_file():
-        return path
-    found = models_in_folder(path)
+    found = gguf_models_of(path)
     if len(found) > 1:
         names = ", ".join(p.name for p in found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
         raise UnsupportedModel(f"{label or path.name} holds {len(found)} GGUF models ({names}): choose one of those "

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from playground.errors import ModelNotFound, UnsupportedModel
-from playground.models.gguf_parts import models_in_folder, split_parts
+from playground.models.gguf_parts import is_model_folder, models_in_folder, split_parts
 
 _QUANT = re.compile(r"^[A-Za-z0-9_]+$")
 _TAG = re.compile(r"(?:^|[-_.])((?:I?Q\d|BF16|F16|F32|TQ\d|MXFP4)[A-Za-z0-9_]*?)(?:-\d{5}-of-\d{5})?\.gguf$",
@@ -73,7 +73,7 @@ def choose(names: list[str], quant: str, repo: str) -> list[str]:
 def models_in_snapshot(snapshot: Path) -> list[Path]:
     """The GGUF models (a split one by its first part) of a repository's snapshot, in its subfolders too: large
     models' parts sit in a folder named after their quantization (Q4_K_M/Name-Q4_K_M-00001-of-00002.gguf)."""
-    if (snapshot / "config.json").is_file():
+    if is_model_folder(snapshot):
         return []  # a transformers repository that also offers GGUF files is loaded as one
     return [p for folder in sorted({p.parent for p in snapshot.rglob("*.gguf")}) for p in models_in_folder(folder)]
 

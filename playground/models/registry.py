@@ -20,7 +20,7 @@ from playground.domain.models import ModelInfo, is_remote, remote_id
 from playground.errors import KnownError, ModelNotFound, UnsupportedModel
 from playground.models import adapters, demo_image, embedded, hub_gguf, ollama_store
 from playground.models.convert import ProgressFn, convert_gguf, is_converted
-from playground.models.gguf_parts import is_gguf_file, model_stem, parts_size, the_model_in
+from playground.models.gguf_parts import is_gguf_file, is_model_folder, model_stem, parts_size, the_model_in
 
 USER_MODELS_FILE = "models.json"
 
@@ -81,7 +81,7 @@ class Registry:
         p = Path(path).expanduser().resolve()
         if is_gguf_file(p):
             source = "gguf"
-        elif p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file()):
+        elif is_model_folder(p):
             source = "folder"
         elif p.exists():
             raise UnsupportedModel(f"{p} is neither a model folder (config.json) nor a .gguf file")
@@ -181,7 +181,7 @@ class Registry:
         gguf = the_model_in(snapshot, info.id)  # (a listed quantization's entry is its file already)
         if is_gguf_file(gguf):
             return self._resolve_path(replace(info, source="gguf", path=str(gguf)), on_progress, direct_gguf)
-        if not any((snapshot / name).is_file() for name in ("config.json", "model_index.json")):
+        if not is_model_folder(snapshot):
             raise hub_gguf.name_one(info.id, fetched)  # e.g. a GGUF repository asked for without a quantization
         return ResolvedModel(info, snapshot)
 

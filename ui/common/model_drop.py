@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData
 
-from playground.models.gguf_parts import is_gguf_file, models_in_folder
+from playground.models.gguf_parts import gguf_models_of, is_gguf_file, is_model_folder
 
 
 def is_model(path: str) -> bool:
@@ -17,8 +17,7 @@ def is_model(path: str) -> bool:
     p = Path(path)
     if p.is_file():
         return is_gguf_file(p)
-    return p.is_dir() and ((p / "config.json").is_file() or (p / "model_index.json").is_file()
-                           or bool(models_in_folder(p)))
+    return is_model_folder(p) or bool(gguf_models_of(p))
 
 
 def local_files(mime: QMimeData) -> list[str]:

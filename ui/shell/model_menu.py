@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QToolButton
 from playground.domain.jobs import ProgressEvent
 from playground.errors import KnownError
 from playground.models.embedded import EMBEDDED_ID
-from playground.models.gguf_parts import models_in_folder
+from playground.models.gguf_parts import gguf_models_of
 from playground.runtime.dispatch import add_model, fetch_model
 from ui.common.widgets import warn
 from ui.common.worker import Worker
@@ -52,7 +52,7 @@ class ModelMenu(QObject):
         be building. A folder of several GGUF models (a repository's quantizations) opens the file dialog there,
         for the user to pick one."""
         folder = Path(path)
-        if folder.is_dir() and not (folder / "config.json").is_file() and len(models_in_folder(folder)) > 1:
+        if len(gguf_models_of(folder)) > 1:
             QTimer.singleShot(0, lambda: self._pick_gguf(str(folder)))  # (after a drop's event, not inside it)
             return
         self.window.statusBar().showMessage(f"Adding {Path(path).name}…")
