@@ -55,14 +55,18 @@ def _pulled(store: Path) -> list[OllamaModel]:
         except (OSError, ValueError, AttributeError, KeyError, StopIteration, TypeError):
             continue
         blob = store / "blobs" / str(digest).replace(":", "-")
-        if not blob.is_file():
-            continue  # a pull that has not finished
+        try:
+            if not blob.is_file():
+                continue  # a pull that has not finished
+            size = blob.stat().st_size
+        except OSError:  # a blob this user may not look at (the manifests could be read)
+            continue
         registry, namespace, name, tag = manifest.relative_to(root).parts
         if registry == _DEFAULT_REGISTRY:
             full = name if namespace == _DEFAULT_NAMESPACE else f"{namespace}/{name}"
         else:
             full = f"{registry}/{namespace}/{name}"
-        found.append(OllamaModel(f"{full}:{tag}", blob, blob.stat().st_size))
+        found.append(OllamaModel(f"{full}:{tag}", blob, size))
     return found
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from playground.errors import ModelNotFound
+from playground.models import ollama_store
 from playground.models.registry import Registry
 from tests.gguf_files import tiny_model, write_gguf
 
@@ -53,3 +54,26 @@ def test_models_pulled_with_ollama_are_listed_and_run_from_its_store(tmp_path, m
     with pytest.raises(ModelNotFound, match=r"ollama:half:7b is not among the models pulled with Ollama .*"
                                             r"`ollama pull half:7b` fetches it"):
         load_model("ollama:half:7b", device="cpu")
+
+
+def test_a_pulled_model_whose_blob_cannot_be_looked_at_is_passed_over(tmp_path, monkeypatch):
+    """A store whose manifests this user may read but whose blobs it may not (another user's service) lists the
+    models it can use and never fails the model list."""
+    store = tmp_path / "ollama-models"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    gguf = write_gguf(tiny_model("llama"), tmp_path / "tiny.gguf", quant="Q4_0")
+    _pull(store, "registry.ollama.ai", "library", "tiny", "latest", gguf)
+    other = tmp_path / "other.gguf"
+    other.write_bytes(gguf.read_bytes() + b"\0")  # another digest: a blob of its own
+    _pull(store, "registry.ollama.ai", "library", "other", "latest", other)
+    hidden = next(m.blob for m in ollama_store.models() if m.name == "other:latest")
+    real_stat = Path.stat
+
+    def stat(path, *args, **kwargs):
+        if path == hidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    listed = [m.id for m in Registry().list() if m.id.startswith("ollama:")]
+    assert listed == ["ollama:tiny:latest"]
