@@ -184,8 +184,8 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
     gguf = open_gguf(path)
     meta = gguf.metadata
     arch = gguf_config.family(meta)
-    unsupported = sorted({gguf.tensors[n].type_name for n in gguf_config.text_tensors(gguf.tensors)} -
-                         set(gguf_repack.SUPPORTED))
+    names = gguf_config.text_tensors(gguf.tensors)
+    unsupported = sorted({gguf.tensors[n].type_name for n in names} - set(gguf_repack.SUPPORTED))
     if unsupported:
         raise UnsupportedModel(f"{path.name} holds tensor types the GGUF loader does not read: {', '.join(unsupported)}"
                                f" (supported: {', '.join(gguf_repack.SUPPORTED)})")
@@ -202,7 +202,6 @@ def load_gguf(path: str | Path, on_progress: ProgressFn = lambda e: None, tokeni
     except DamagedModel as exc:
         raise DamagedModel(f"{path.name}: {exc}") from exc
     read_s = time.perf_counter() - started
-    names = gguf_config.text_tensors(gguf.tensors)
     lazy_tensors = GgufTensors(gguf, arch, config, names)
     types = {hf: lazy_tensors.source_type(hf) for hf in lazy_tensors}
     tensors: Mapping[str, Any] = lazy_tensors
